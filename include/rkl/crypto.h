@@ -1,0 +1,125 @@
+/*
+ * rkl/crypto.h - the crypto function table the core and the PIN pad library
+ * run on.
+ *
+ * The core never calls a crypto library directly: it takes a
+ * `const struct rkl_crypto *` whose functions a backend fills in.  rkl ships
+ * an OpenSSL 3 backend (host tools, KMS-side tests) and a BearSSL backend
+ * (heap-free, for PIN pad firmware).  The backend is chosen by which source
+ * file is linked, never by #ifdef in the core.
+ *
+ * Key formats are backend-neutral so that a key made by one backend is usable
+ * by the other:
+ *   - RSA public keys:  SubjectPublicKeyInfo DER (rsaEncryption).
+ *   - RSA private keys: PKCS#1 RSAPrivateKey DER (all CRT components).
+ * Symmetric keys are raw bytes; 2-key TDES is 16 bytes (K1 K2, K3 = K1).
+ *
+ * Every function returns 0 or a negative RKL_ERR_* code.  Output sizes are
+ * checked against the caller's capacity (RKL_ERR_BUFFER_SPACE).  Functions
+ * must be safe to call from several threads with one table unless the
+ * backend's constructor says otherwise.
+ */
+#ifndef RKL_CRYPTO_H
+#define RKL_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Key algorithms used across the protocol (values are the wire encoding). */
+enum rkl_alg {
+	RKL_ALG_NONE = 0,
+	RKL_ALG_TDES2 = 1,	/* 2-key TDES, 16 bytes */
+	RKL_ALG_TDES3 = 2,	/* 3-key TDES, 24 bytes */
+	RKL_ALG_AES128 = 3,
+	RKL_ALG_AES192 = 4,
+	RKL_ALG_AES256 = 5,
+	RKL_ALG_RSA2048 = 16,
+	RKL_ALG_RSA3072 = 17
+};
+
+/* Key length in bytes of a symmetric alg, 0 for others. */
+size_t rkl_alg_key_len(enum rkl_alg alg);
+/* Cipher block length (8 TDES, 16 AES), 0 for others. */
+size_t rkl_alg_block_len(enum rkl_alg alg);
+/* RSA modulus size in bits, 0 for others. */
+unsigned rkl_alg_rsa_bits(enum rkl_alg alg);
+/* Short name ("AES-128", "TDES-2KEY", "RSA-2048"), "?" if unknown. */
+const char *rkl_alg_name(enum rkl_alg alg);
+
+enum rkl_cipher {
+	RKL_CIPHER_TDES = 1,	/* key 16 or 24 bytes, block 8 */
+	RKL_CIPHER_AES = 2	/* key 16, 24 or 32 bytes, block 16 */
+};
+
+/* Cipher family of a symmetric alg (0 if not symmetric). */
+enum rkl_cipher rkl_alg_cipher(enum rkl_alg alg);
+
+enum rkl_mode {
+	RKL_MODE_ECB = 1,
+	RKL_MODE_CBC = 2
+};
+
+enum rkl_oaep_hash {
+	RKL_OAEP_SHA1 = 1,	/* OAEP with SHA-1 and MGF1-SHA-1 (SoftHSM2) */
+	RKL_OAEP_SHA256 = 2	/* OAEP with SHA-256 and MGF1-SHA-256 */
+};
+
+/* Largest RSA modulus rkl handles, and DER size bounds for it. */
+#define RKL_RSA_MAX_BITS 4096
+#define RKL_RSA_MAX_BYTES (RKL_RSA_MAX_BITS / 8)
+#define RKL_SPKI_MAX 600	/* SPKI DER of an RSA-4096 key with e < 2^32 */
+#define RKL_RSA_PRIV_MAX 2400	/* PKCS#1 RSAPrivateKey DER of RSA-4096 */
+#define RKL_SHA256_LEN 32
+
+struct rkl_crypto {
+	void *ctx;	/* backend state, passed back to every call */
+
+	/*
+	 * Encrypt (enc = 1) or decrypt (enc = 0) len bytes, a multiple of the
+	 * block size, no padding.  iv is the block-sized IV for CBC and ignored
+	 * for ECB.  in and out may be the same buffer.
+	 */
+	int (*cipher)(void *ctx, enum rkl_cipher c, enum rkl_mode m, int enc,
+	    const uint8_t *key, size_t key_len, const uint8_t *iv,
+	    const uint8_t *in, size_t len, uint8_t *out);
+
+	/* SHA-256 over the concatenation of n parts. */
+	int (*sha256)(void *ctx, const uint8_t *const *parts,
+	    const size_t *lens, size_t n, uint8_t out[RKL_SHA256_LEN]);
+
+	/* len bytes from a cryptographically secure generator. */
+	int (*random)(void *ctx, uint8_t *out, size_t len);
+
+	/* Generate an RSA key pair with e = 65537. */
+	int (*rsa_keygen)(void *ctx, unsigned bits,
+	    uint8_t *priv, size_t priv_cap, size_t *priv_len,
+	    uint8_t *spki, size_t spki_cap, size_t *spki_len);
+
+	/* RSAES-OAEP encryption under a public key given as SPKI DER, no label. */
+	int (*rsa_oaep_encrypt)(void *ctx, enum rkl_oaep_hash h,
+	    const uint8_t *spki, size_t spki_len,
+	    const uint8_t *in, size_t in_len,
+	    uint8_t *out, size_t out_cap, size_t *out_len);
+
+	/*
+	 * RSAES-OAEP decryption with a PKCS#1 private key.  Every failure
+	 * (padding, length, key) returns the same RKL_ERR_AUTH so that the
+	 * caller cannot become a padding oracle; out is wiped on failure.
+	 */
+	int (*rsa_oaep_decrypt)(void *ctx, enum rkl_oaep_hash h,
+	    const uint8_t *priv, size_t priv_len,
+	    const uint8_t *in, size_t in_len,
+	    uint8_t *out, size_t out_cap, size_t *out_len);
+};
+
+/* Fill *c with the OpenSSL 3 backend (thread-safe, ctx unused). */
+void rkl_crypto_openssl(struct rkl_crypto *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RKL_CRYPTO_H */

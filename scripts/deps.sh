@@ -1,0 +1,34 @@
+#!/bin/sh
+# Install exactly the Debian packages rkl needs, quietly, only if missing.
+# Each package is here on purpose:
+#   build-essential cmake pkg-config  - the build
+#   libssl-dev openssl                - OpenSSL 3: host crypto backend; openssl CLI in end-to-end checks
+#   libbearssl-dev                    - heap-free crypto backend for the PIN pad library
+#   libp11-kit-dev                    - PKCS#11 headers (p11-kit/pkcs11.h)
+#   softhsm2 opensc                   - the default PKCS#11 HSM, and pkcs11-tool for inspection
+#   libsqlite3-dev sqlite3            - the KMS store
+#   libevent-dev                      - the KMS's non-blocking network I/O
+#   libcmocka-dev                     - unit tests
+#   clang libclang-rt-14-dev          - libFuzzer targets
+#   procps                            - ps/pkill used by end-to-end tests
+set -eu
+PKGS="build-essential cmake pkg-config libssl-dev openssl libbearssl-dev libp11-kit-dev
+softhsm2 opensc libsqlite3-dev sqlite3 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
