@@ -5,6 +5,7 @@
 #include "rkl/crypto.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "openssl_int.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -97,15 +98,6 @@ ossl_random(void *ctx, uint8_t *out, size_t len)
 		return 0;
 	return RAND_bytes(out, (int)len) == 1 ? 0 : RKL_ERR_RNG;
 }
-
-int rkl_ossl_rsa_keygen(void *ctx, unsigned bits, uint8_t *priv, size_t priv_cap,
-    size_t *priv_len, uint8_t *spki, size_t spki_cap, size_t *spki_len);
-int rkl_ossl_rsa_oaep_encrypt(void *ctx, enum rkl_oaep_hash h, const uint8_t *spki,
-    size_t spki_len, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
-    size_t *out_len);
-int rkl_ossl_rsa_oaep_decrypt(void *ctx, enum rkl_oaep_hash h, const uint8_t *priv,
-    size_t priv_len, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
-    size_t *out_len);
 
 void
 rkl_crypto_openssl(struct rkl_crypto *c)

@@ -4,6 +4,7 @@
  */
 #include "rkl/crypto.h"
 #include "rkl/err.h"
+#include "openssl_int.h"
 
 int
 rkl_ossl_rsa_keygen(void *ctx, unsigned bits, uint8_t *priv, size_t priv_cap,
