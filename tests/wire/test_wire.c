@@ -1,0 +1,604 @@
+/*
+ * Wire codec: round trip of every message, every rejection rule, framing,
+ * and deterministic truncation and bit-flip passes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "rkl/crypto.h"
+#include "rkl/err.h"
+#include "rkl/wire.h"
+
+static const uint8_t session[8] = { 0x5E, 0x55, 0x10, 0x4E, 0x00, 0x00, 0x00, 0x2A };
+static uint8_t spki_a[294], spki_b[422], ct_a[256], ct_b[384];
+
+static const uint8_t all_types[] = {
+	RKL_WIRE_PUBKEY_REQ, RKL_WIRE_PUBKEY_RESP, RKL_WIRE_TK_UPLOAD, RKL_WIRE_TK_ACCEPTED,
+	RKL_WIRE_AUTH_INIT, RKL_WIRE_AUTH_CHALLENGE, RKL_WIRE_AUTH_RESPONSE,
+	RKL_WIRE_TMK_DELIVERY, RKL_WIRE_TMK_CONFIRM, RKL_WIRE_CONFIRM_ACK, RKL_WIRE_ERROR
+};
+#define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
+
+/* A buffer shaped like SPKI DER: SEQUENCE with a 2-byte length spanning it. */
+static void
+fake_spki(uint8_t *p, size_t len, uint8_t fill)
+{
+	size_t i;
+
+	p[0] = 0x30;
+	p[1] = 0x82;
+	p[2] = (uint8_t)((len - 4) >> 8);
+	p[3] = (uint8_t)(len - 4);
+	for (i = 4; i < len; i++)
+		p[i] = (uint8_t)(fill + i);
+}
+
+static int
+setup(void **state)
+{
+	size_t i;
+
+	(void)state;
+	fake_spki(spki_a, sizeof(spki_a), 0x11);
+	fake_spki(spki_b, sizeof(spki_b), 0x22);
+	for (i = 0; i < sizeof(ct_a); i++)
+		ct_a[i] = (uint8_t)(0xA0 ^ i);
+	for (i = 0; i < sizeof(ct_b); i++)
+		ct_b[i] = (uint8_t)(0x5A + i);
+	return 0;
+}
+
+/* A valid message of each type, every field set. */
+static void
+fixture(uint8_t type, struct rkl_wire_msg *m)
+{
+	rkl_wire_msg_init(m, type, type == RKL_WIRE_PUBKEY_REQ ? NULL : session);
+	switch (type) {
+	case RKL_WIRE_PUBKEY_REQ: {
+		struct rkl_wire_pubkey_req *q = &m->u.pubkey_req;
+		memcpy(q->sn, "POS-0001", 9);
+		memcpy(q->pinpad_sn, "PP-ABCDEFGH-42", 15);
+		q->algs[0] = RKL_ALG_RSA2048;
+		q->algs[1] = RKL_ALG_AES128;
+		q->algs[2] = RKL_ALG_TDES2;
+		q->n_algs = 3;
+		q->oaep_hashes[0] = RKL_OAEP_SHA256;
+		q->oaep_hashes[1] = RKL_OAEP_SHA1;
+		q->n_oaep_hashes = 2;
+		break;
+	}
+	case RKL_WIRE_PUBKEY_RESP:
+		m->u.pubkey_resp.key_id = 0x01020304;
+		m->u.pubkey_resp.pu_hsm = spki_a;
+		m->u.pubkey_resp.pu_hsm_len = sizeof(spki_a);
+		m->u.pubkey_resp.oaep_hash = RKL_OAEP_SHA1;
+		break;
+	case RKL_WIRE_TK_UPLOAD: {
+		struct rkl_wire_tk_upload *u = &m->u.tk_upload;
+		memcpy(u->sn, "POS-0001", 9);
+		u->key_id = 0x01020304;
+		u->auk_alg = RKL_ALG_AES128;
+		u->pu_auk = ct_a;
+		u->pu_auk_len = sizeof(ct_a);
+		memcpy(u->auk_kcv, "\x12\x34\x56", 3);
+		u->tek_alg = RKL_ALG_RSA3072;
+		u->pu_tek = spki_b;
+		u->pu_tek_len = sizeof(spki_b);
+		memset(u->tk_hash, 0x77, sizeof(u->tk_hash));
+		break;
+	}
+	case RKL_WIRE_AUTH_INIT:
+		memcpy(m->u.auth_init.sn, "POS-0001", 9);
+		memcpy(m->u.auth_init.rnd1, "0123456789abcdef", 16);
+		m->u.auth_init.rnd1_len = 16;
+		break;
+	case RKL_WIRE_AUTH_CHALLENGE:
+		memcpy(m->u.auth_challenge.crnd1, "CRND1crnd1CRND1c", 16);
+		m->u.auth_challenge.crnd1_len = 16;
+		memcpy(m->u.auth_challenge.rnd2, "RND2rnd2RND2rnd2", 16);
+		m->u.auth_challenge.rnd2_len = 16;
+		break;
+	case RKL_WIRE_AUTH_RESPONSE:
+		memcpy(m->u.auth_response.crnd2, "crnd2CRN", 8);
+		m->u.auth_response.crnd2_len = 8;
+		break;
+	case RKL_WIRE_TMK_DELIVERY:
+		m->u.tmk_delivery.ctmk_tk = ct_b;
+		m->u.tmk_delivery.ctmk_tk_len = sizeof(ct_b);
+		m->u.tmk_delivery.tmk_alg = RKL_ALG_TDES3;
+		m->u.tmk_delivery.tmk_len = 24;
+		memcpy(m->u.tmk_delivery.kcv, "\xAB\xCD\xEF", 3);
+		m->u.tmk_delivery.kcv_len = 3;
+		m->u.tmk_delivery.key_version = 7;
+		break;
+	case RKL_WIRE_TMK_CONFIRM:
+		memcpy(m->u.tmk_confirm.kcv, "\x01\x02\x03\x04\x05", 5);
+		m->u.tmk_confirm.kcv_len = 5;
+		m->u.tmk_confirm.key_version = 7;
+		break;
+	case RKL_WIRE_ERROR:
+		m->u.error.code = RKL_WIRE_E_BUSY;
+		break;
+	default:
+		break;
+	}
+}
+
+static size_t
+encode(const struct rkl_wire_msg *m, uint8_t *buf, size_t cap)
+{
+	struct rkl_wbuf w;
+
+	rkl_wbuf_init(&w, buf, cap);
+	assert_int_equal(rkl_wire_encode(m, &w), 0);
+	return w.len;
+}
+
+static size_t
+encode_fixture(uint8_t type, uint8_t *buf, size_t cap)
+{
+	struct rkl_wire_msg m;
+
+	fixture(type, &m);
+	return encode(&m, buf, cap);
+}
+
+/* Field-by-field equality of two messages (pointers compared by content). */
+static void
+assert_msg_equal(const struct rkl_wire_msg *a, const struct rkl_wire_msg *b)
+{
+	assert_int_equal(a->profile, b->profile);
+	assert_int_equal(a->type, b->type);
+	assert_memory_equal(a->session, b->session, 8);
+	switch (a->type) {
+	case RKL_WIRE_PUBKEY_REQ:
+		assert_string_equal(a->u.pubkey_req.sn, b->u.pubkey_req.sn);
+		assert_string_equal(a->u.pubkey_req.pinpad_sn, b->u.pubkey_req.pinpad_sn);
+		assert_int_equal(a->u.pubkey_req.n_algs, b->u.pubkey_req.n_algs);
+		assert_memory_equal(a->u.pubkey_req.algs, b->u.pubkey_req.algs, a->u.pubkey_req.n_algs);
+		assert_int_equal(a->u.pubkey_req.n_oaep_hashes, b->u.pubkey_req.n_oaep_hashes);
+		assert_memory_equal(a->u.pubkey_req.oaep_hashes, b->u.pubkey_req.oaep_hashes,
+		    a->u.pubkey_req.n_oaep_hashes);
+		break;
+	case RKL_WIRE_PUBKEY_RESP:
+		assert_int_equal(a->u.pubkey_resp.key_id, b->u.pubkey_resp.key_id);
+		assert_int_equal(a->u.pubkey_resp.pu_hsm_len, b->u.pubkey_resp.pu_hsm_len);
+		assert_memory_equal(a->u.pubkey_resp.pu_hsm, b->u.pubkey_resp.pu_hsm,
+		    a->u.pubkey_resp.pu_hsm_len);
+		assert_int_equal(a->u.pubkey_resp.oaep_hash, b->u.pubkey_resp.oaep_hash);
+		break;
+	case RKL_WIRE_TK_UPLOAD:
+		assert_string_equal(a->u.tk_upload.sn, b->u.tk_upload.sn);
+		assert_int_equal(a->u.tk_upload.key_id, b->u.tk_upload.key_id);
+		assert_int_equal(a->u.tk_upload.auk_alg, b->u.tk_upload.auk_alg);
+		assert_int_equal(a->u.tk_upload.pu_auk_len, b->u.tk_upload.pu_auk_len);
+		assert_memory_equal(a->u.tk_upload.pu_auk, b->u.tk_upload.pu_auk, a->u.tk_upload.pu_auk_len);
+		assert_memory_equal(a->u.tk_upload.auk_kcv, b->u.tk_upload.auk_kcv, 3);
+		assert_int_equal(a->u.tk_upload.tek_alg, b->u.tk_upload.tek_alg);
+		assert_int_equal(a->u.tk_upload.pu_tek_len, b->u.tk_upload.pu_tek_len);
+		assert_memory_equal(a->u.tk_upload.pu_tek, b->u.tk_upload.pu_tek, a->u.tk_upload.pu_tek_len);
+		assert_memory_equal(a->u.tk_upload.tk_hash, b->u.tk_upload.tk_hash, 32);
+		break;
+	case RKL_WIRE_AUTH_INIT:
+		assert_string_equal(a->u.auth_init.sn, b->u.auth_init.sn);
+		assert_int_equal(a->u.auth_init.rnd1_len, b->u.auth_init.rnd1_len);
+		assert_memory_equal(a->u.auth_init.rnd1, b->u.auth_init.rnd1, a->u.auth_init.rnd1_len);
+		break;
+	case RKL_WIRE_AUTH_CHALLENGE:
+		assert_int_equal(a->u.auth_challenge.crnd1_len, b->u.auth_challenge.crnd1_len);
+		assert_memory_equal(a->u.auth_challenge.crnd1, b->u.auth_challenge.crnd1,
+		    a->u.auth_challenge.crnd1_len);
+		assert_int_equal(a->u.auth_challenge.rnd2_len, b->u.auth_challenge.rnd2_len);
+		assert_memory_equal(a->u.auth_challenge.rnd2, b->u.auth_challenge.rnd2,
+		    a->u.auth_challenge.rnd2_len);
+		break;
+	case RKL_WIRE_AUTH_RESPONSE:
+		assert_int_equal(a->u.auth_response.crnd2_len, b->u.auth_response.crnd2_len);
+		assert_memory_equal(a->u.auth_response.crnd2, b->u.auth_response.crnd2,
+		    a->u.auth_response.crnd2_len);
+		break;
+	case RKL_WIRE_TMK_DELIVERY:
+		assert_int_equal(a->u.tmk_delivery.ctmk_tk_len, b->u.tmk_delivery.ctmk_tk_len);
+		assert_memory_equal(a->u.tmk_delivery.ctmk_tk, b->u.tmk_delivery.ctmk_tk,
+		    a->u.tmk_delivery.ctmk_tk_len);
+		assert_int_equal(a->u.tmk_delivery.tmk_alg, b->u.tmk_delivery.tmk_alg);
+		assert_int_equal(a->u.tmk_delivery.tmk_len, b->u.tmk_delivery.tmk_len);
+		assert_int_equal(a->u.tmk_delivery.kcv_len, b->u.tmk_delivery.kcv_len);
+		assert_memory_equal(a->u.tmk_delivery.kcv, b->u.tmk_delivery.kcv, a->u.tmk_delivery.kcv_len);
+		assert_int_equal(a->u.tmk_delivery.key_version, b->u.tmk_delivery.key_version);
+		break;
+	case RKL_WIRE_TMK_CONFIRM:
+		assert_int_equal(a->u.tmk_confirm.kcv_len, b->u.tmk_confirm.kcv_len);
+		assert_memory_equal(a->u.tmk_confirm.kcv, b->u.tmk_confirm.kcv, a->u.tmk_confirm.kcv_len);
+		assert_int_equal(a->u.tmk_confirm.key_version, b->u.tmk_confirm.key_version);
+		break;
+	case RKL_WIRE_ERROR:
+		assert_int_equal(a->u.error.code, b->u.error.code);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+test_roundtrip_all(void **state)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX], buf2[RKL_WIRE_FRAME_MAX];
+	struct rkl_wire_msg m, d;
+	size_t i, n, n2;
+
+	(void)state;
+	for (i = 0; i < N_TYPES; i++) {
+		fixture(all_types[i], &m);
+		n = encode(&m, buf, sizeof(buf));
+		assert_int_equal(rkl_dec16be(buf), n);
+		assert_int_equal(buf[6], all_types[i]);
+		assert_int_equal(rkl_wire_decode(buf, n, RKL_WIRE_DIR_ANY, &d), 0);
+		assert_msg_equal(&m, &d);
+		n2 = encode(&d, buf2, sizeof(buf2));
+		assert_int_equal(n, n2);
+		assert_memory_equal(buf, buf2, n);
+	}
+}
+
+/* ---- raw frame builder for rejection tests ---- */
+
+struct raw {
+	uint8_t b[RKL_WIRE_FRAME_MAX + 64];
+	size_t len;
+};
+
+static void
+raw_begin(struct raw *r, uint8_t type)
+{
+	memset(r->b, 0, RKL_WIRE_HDR_LEN);
+	r->b[2] = RKL_WIRE_MAGIC0;
+	r->b[3] = RKL_WIRE_MAGIC1;
+	r->b[4] = RKL_WIRE_VERSION;
+	r->b[5] = RKL_WIRE_PROFILE_PATENT;
+	r->b[6] = type;
+	memcpy(r->b + 8, session, 8);
+	r->len = RKL_WIRE_HDR_LEN;
+}
+
+static void
+raw_tlv(struct raw *r, uint16_t tag, const void *v, size_t len)
+{
+	rkl_enc16be(r->b + r->len, tag);
+	rkl_enc16be(r->b + r->len + 2, (uint16_t)len);
+	if (len > 0)
+		memcpy(r->b + r->len + 4, v, len);
+	r->len += 4 + len;
+}
+
+/* Critical tag of a field number. */
+#define CT(n) ((uint16_t)(RKL_WIRE_TAG_CRITICAL | (n)))
+
+static int
+raw_decode(struct raw *r, enum rkl_wire_dir dir)
+{
+	struct rkl_wire_msg m;
+	int rc;
+
+	rkl_enc16be(r->b, (uint16_t)r->len);
+	memset(&m, 0xEE, sizeof(m));
+	rc = rkl_wire_decode(r->b, r->len, dir, &m);
+	if (rc != 0) {
+		/* outputs only on success */
+		size_t i;
+		const uint8_t *p = (const uint8_t *)&m;
+		for (i = 0; i < sizeof(m); i++)
+			assert_int_equal(p[i], 0xEE);
+	}
+	return rc;
+}
+
+static void
+test_frame_need(void **state)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX + 8];
+	size_t n, i, flen, need;
+
+	(void)state;
+	n = encode_fixture(RKL_WIRE_AUTH_INIT, buf, sizeof(buf));
+	/* Feed byte by byte: the reader is told exactly what is missing. */
+	for (i = 0; i < n; i++) {
+		need = 0;
+		assert_int_equal(rkl_wire_frame_need(buf, i, &flen, &need), RKL_ERR_INCOMPLETE);
+		if (i < RKL_WIRE_HDR_LEN)
+			assert_int_equal(need, RKL_WIRE_HDR_LEN - i);
+		else
+			assert_int_equal(need, n - i);
+		assert_true(i + need <= n);	/* never over-reads */
+	}
+	flen = 0;
+	assert_int_equal(rkl_wire_frame_need(buf, n, &flen, &need), 0);
+	assert_int_equal(flen, n);
+	/* A second frame after the first is not this frame's business. */
+	memcpy(buf + n, buf, 4);
+	assert_int_equal(rkl_wire_frame_need(buf, n + 4, &flen, NULL), 0);
+	assert_int_equal(flen, n);
+	assert_int_equal(rkl_wire_frame_need(NULL, 0, NULL, &need), RKL_ERR_INCOMPLETE);
+	assert_int_equal(need, RKL_WIRE_HDR_LEN);
+
+	/* Errors from the first bytes that show them. */
+	rkl_enc16be(buf, RKL_WIRE_FRAME_MAX + 1);
+	assert_int_equal(rkl_wire_frame_need(buf, 2, &flen, &need), RKL_ERR_TOO_LARGE);
+	rkl_enc16be(buf, 0xFFFF);
+	assert_int_equal(rkl_wire_frame_need(buf, 2, &flen, &need), RKL_ERR_TOO_LARGE);
+	rkl_enc16be(buf, RKL_WIRE_FRAME_MAX);
+	assert_int_equal(rkl_wire_frame_need(buf, RKL_WIRE_HDR_LEN, &flen, &need), RKL_ERR_INCOMPLETE);
+	assert_int_equal(need, RKL_WIRE_FRAME_MAX - RKL_WIRE_HDR_LEN);
+	rkl_enc16be(buf, RKL_WIRE_HDR_LEN - 1);
+	assert_int_equal(rkl_wire_frame_need(buf, 2, &flen, &need), RKL_ERR_LENGTH);
+	rkl_enc16be(buf, (uint16_t)n);
+	buf[2] = 'X';
+	assert_int_equal(rkl_wire_frame_need(buf, 3, &flen, &need), RKL_ERR_FORMAT);
+	buf[2] = RKL_WIRE_MAGIC0;
+	buf[3] = 'X';
+	assert_int_equal(rkl_wire_frame_need(buf, 4, &flen, &need), RKL_ERR_FORMAT);
+	buf[3] = RKL_WIRE_MAGIC1;
+	buf[4] = 2;
+	assert_int_equal(rkl_wire_frame_need(buf, 5, &flen, &need), RKL_ERR_VERSION);
+	/* Profile, type and flags are not the framer's business. */
+	buf[4] = RKL_WIRE_VERSION;
+	buf[5] = 9;
+	buf[6] = 0xEE;
+	buf[7] = 1;
+	assert_int_equal(rkl_wire_frame_need(buf, n, &flen, &need), 0);
+}
+
+static void
+test_peek_header(void **state)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX + 1];
+	struct rkl_wire_hdr h;
+	size_t n;
+
+	(void)state;
+	n = encode_fixture(RKL_WIRE_TMK_CONFIRM, buf, sizeof(buf));
+	buf[5] = RKL_WIRE_PROFILE_TR34;	/* unknown to v1, still peekable */
+	assert_int_equal(rkl_wire_peek_header(buf, n, &h), 0);
+	assert_int_equal(h.frame_len, n);
+	assert_int_equal(h.version, RKL_WIRE_VERSION);
+	assert_int_equal(h.profile, RKL_WIRE_PROFILE_TR34);
+	assert_int_equal(h.type, RKL_WIRE_TMK_CONFIRM);
+	assert_memory_equal(h.session, session, 8);
+	assert_int_equal(rkl_wire_peek_header(buf, n - 1, &h), RKL_ERR_INCOMPLETE);
+	assert_int_equal(rkl_wire_peek_header(buf, n + 1, &h), RKL_ERR_TRAILING);
+}
+
+/* A valid AUTH_INIT as a raw frame, for header rejection tests. */
+static void
+raw_auth_init(struct raw *r)
+{
+	raw_begin(r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+}
+
+static void
+test_reject_header(void **state)
+{
+	struct raw r;
+	struct rkl_wire_msg m;
+
+	(void)state;
+	raw_auth_init(&r);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_KMS), 0);
+	/* wrong direction */
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_MSG_TYPE);
+	/* magic, version, profile, type, flags */
+	raw_auth_init(&r); r.b[2] ^= 1;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	raw_auth_init(&r); r.b[3] = 0;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	raw_auth_init(&r); r.b[4] = 2;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_VERSION);
+	raw_auth_init(&r); r.b[4] = 0;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_VERSION);
+	raw_auth_init(&r); r.b[5] = RKL_WIRE_PROFILE_HARDENED;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_PROFILE);
+	raw_auth_init(&r); r.b[5] = RKL_WIRE_PROFILE_TR34;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_PROFILE);
+	raw_auth_init(&r); r.b[5] = 0;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_PROFILE);
+	raw_auth_init(&r); r.b[6] = 0;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_MSG_TYPE);
+	raw_auth_init(&r); r.b[6] = 0x0B;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_MSG_TYPE);
+	raw_auth_init(&r); r.b[7] = 0x80;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	/* length field against the bytes given */
+	raw_auth_init(&r);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+	assert_int_equal(rkl_wire_decode(r.b, r.len + 1, RKL_WIRE_DIR_ANY, &m), RKL_ERR_TRAILING);
+	assert_int_equal(rkl_wire_decode(r.b, r.len - 1, RKL_WIRE_DIR_ANY, &m), RKL_ERR_INCOMPLETE);
+	assert_int_equal(rkl_wire_decode(NULL, 0, RKL_WIRE_DIR_ANY, &m), RKL_ERR_INCOMPLETE);
+	rkl_enc16be(r.b, RKL_WIRE_FRAME_MAX + 1);
+	assert_int_equal(rkl_wire_decode(r.b, RKL_WIRE_FRAME_MAX + 1, RKL_WIRE_DIR_ANY, &m),
+	    RKL_ERR_TOO_LARGE);
+	/* ERROR goes both ways */
+	raw_begin(&r, RKL_WIRE_ERROR);
+	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\x00\x07", 2);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_KMS), 0);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), 0);
+}
+
+static void
+test_reject_tlv(void **state)
+{
+	struct raw r;
+	uint8_t big[RKL_WIRE_FRAME_MAX];
+
+	(void)state;
+	memset(big, 'A', sizeof(big));
+	/* unknown optional fields are skipped, anywhere, even empty */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, 0x0055, "xyz", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(&r, 0x7FFF, NULL, 0);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_tlv(&r, 0x0055, "xyz", 3);	/* unknown optional twice: still skipped */
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+	/* a field known elsewhere but not in this message, sent optional */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_tlv(&r, RKL_WIRE_T_KEY_ID, "\0\0\0\1", 4);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+	/* unknown mandatory field */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_tlv(&r, CT(0x55), "x", 1);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_UNKNOWN_FIELD);
+	/* known elsewhere, mandatory, not in this message */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_KEY_ID), "\0\0\0\1", 4);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_UNKNOWN_FIELD);
+	/* a known field without its critical bit */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, RKL_WIRE_T_SN, "SN1", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	/* duplicate */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_DUPLICATE);
+	/* missing */
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_MISSING);
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_MISSING);
+	/* TLV header or value cut by the end of the frame */
+	raw_auth_init(&r);
+	r.b[r.len++] = 0x80;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	raw_auth_init(&r);
+	memcpy(r.b + r.len, "\x00\x55\x00", 3);
+	r.len += 3;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	raw_auth_init(&r);
+	memcpy(r.b + r.len, "\x00\x55\x00\x02\x01", 5);
+	r.len += 5;
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	/* the biggest frame is fine if well-formed, one byte more is not */
+	raw_auth_init(&r);
+	raw_tlv(&r, 0x0055, big, RKL_WIRE_FRAME_MAX - r.len - 4);
+	assert_int_equal(r.len, RKL_WIRE_FRAME_MAX);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+	raw_auth_init(&r);
+	raw_tlv(&r, 0x0055, big, RKL_WIRE_FRAME_MAX - r.len - 3);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_TOO_LARGE);
+	/* empty messages: a body is allowed to carry only optional fields */
+	raw_begin(&r, RKL_WIRE_TK_ACCEPTED);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), 0);
+	raw_tlv(&r, 0x0042, "t", 1);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), 0);
+	raw_tlv(&r, CT(0x42), "t", 1);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_UNKNOWN_FIELD);
+	raw_begin(&r, RKL_WIRE_CONFIRM_ACK);
+	raw_tlv(&r, CT(RKL_WIRE_T_KCV), "abc", 3);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_UNKNOWN_FIELD);
+}
+
+/* One AUTH_INIT with the given SN value: decode result. */
+static int
+sn_case(const void *sn, size_t len)
+{
+	struct raw r;
+
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), sn, len);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	return raw_decode(&r, RKL_WIRE_DIR_ANY);
+}
+
+/* One AUTH_INIT with an RND1 of len bytes: decode result. */
+static int
+rnd_case(size_t len)
+{
+	struct raw r;
+	uint8_t v[32] = { 0 };
+
+	raw_begin(&r, RKL_WIRE_AUTH_INIT);
+	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND1), v, len);
+	return raw_decode(&r, RKL_WIRE_DIR_ANY);
+}
+
+static void
+test_reject_values_auth(void **state)
+{
+	char sn[40];
+	size_t i;
+	struct raw r;
+
+	(void)state;
+	memset(sn, 'Z', sizeof(sn));
+	assert_int_equal(sn_case(sn, 1), 0);
+	assert_int_equal(sn_case(sn, 32), 0);
+	assert_int_equal(sn_case(sn, 0), RKL_ERR_LENGTH);
+	assert_int_equal(sn_case(sn, 33), RKL_ERR_LENGTH);
+	assert_int_equal(sn_case("!~", 2), 0);
+	assert_int_equal(sn_case("A B", 3), RKL_ERR_FORMAT);
+	assert_int_equal(sn_case("A\0B", 3), RKL_ERR_FORMAT);
+	assert_int_equal(sn_case("A\x7f", 2), RKL_ERR_FORMAT);
+	assert_int_equal(sn_case("A\x80", 2), RKL_ERR_FORMAT);
+	assert_int_equal(sn_case("\n", 1), RKL_ERR_FORMAT);
+	for (i = 0; i <= 32; i++)
+		assert_int_equal(rnd_case(i), i == 8 || i == 16 ? 0 : RKL_ERR_LENGTH);
+	/* AUTH_CHALLENGE: CRND1 and RND2 one block each, same block */
+	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
+	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), "12345678", 8);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND2), "abcdefgh", 8);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), 0);
+	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
+	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), "12345678", 8);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND2), "abcdefghabcdefgh", 16);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_LENGTH);
+	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
+	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), "123456789", 9);
+	raw_tlv(&r, CT(RKL_WIRE_T_RND2), "abcdefghi", 9);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_LENGTH);
+	raw_begin(&r, RKL_WIRE_AUTH_RESPONSE);
+	raw_tlv(&r, CT(RKL_WIRE_T_CRND2), "1234567", 7);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_KMS), RKL_ERR_LENGTH);
+	/* ERROR code: 2 bytes, nonzero, unknown codes accepted */
+	raw_begin(&r, RKL_WIRE_ERROR);
+	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\x00\x00", 2);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	raw_begin(&r, RKL_WIRE_ERROR);
+	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\x00\x01\x00", 3);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_LENGTH);
+	raw_begin(&r, RKL_WIRE_ERROR);
+	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\xBE\xEF", 2);
+	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_all),
+		cmocka_unit_test(test_frame_need),
+		cmocka_unit_test(test_peek_header),
+		cmocka_unit_test(test_reject_header),
+		cmocka_unit_test(test_reject_tlv),
+		cmocka_unit_test(test_reject_values_auth),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
