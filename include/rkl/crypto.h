@@ -94,12 +94,24 @@ struct rkl_crypto {
 	/* len bytes from a cryptographically secure generator. */
 	int (*random)(void *ctx, uint8_t *out, size_t len);
 
-	/* Generate an RSA key pair with e = 65537. */
+	/*
+	 * Generate an RSA key pair with e = 65537; bits is 2048, 3072 or 4096
+	 * (RKL_ERR_KEY_LENGTH otherwise).  priv gets PKCS#1 RSAPrivateKey DER
+	 * (at most RKL_RSA_PRIV_MAX bytes), spki SubjectPublicKeyInfo DER (at
+	 * most RKL_SPKI_MAX); both pass the strict decoders of rkl/spki.h.
+	 * RKL_ERR_BUFFER_SPACE if either does not fit; nothing is written then.
+	 */
 	int (*rsa_keygen)(void *ctx, unsigned bits,
 	    uint8_t *priv, size_t priv_cap, size_t *priv_len,
 	    uint8_t *spki, size_t spki_cap, size_t *spki_len);
 
-	/* RSAES-OAEP encryption under a public key given as SPKI DER, no label. */
+	/*
+	 * RSAES-OAEP encryption under a public key given as SPKI DER, no label.
+	 * The key must pass rkl_spki_decode (its error is returned otherwise);
+	 * in_len at most k - 2 hLen - 2 (RKL_ERR_LENGTH), out_cap at least the
+	 * modulus length k (RKL_ERR_BUFFER_SPACE); *out_len becomes k.  An
+	 * unknown h gives RKL_ERR_ALGORITHM.
+	 */
 	int (*rsa_oaep_encrypt)(void *ctx, enum rkl_oaep_hash h,
 	    const uint8_t *spki, size_t spki_len,
 	    const uint8_t *in, size_t in_len,
@@ -107,8 +119,14 @@ struct rkl_crypto {
 
 	/*
 	 * RSAES-OAEP decryption with a PKCS#1 private key.  Every failure
-	 * (padding, length, key) returns the same RKL_ERR_AUTH so that the
-	 * caller cannot become a padding oracle; out is wiped on failure.
+	 * that depends on the key or the ciphertext (key does not decode,
+	 * in_len != modulus length, padding, wrong hash) returns the same
+	 * RKL_ERR_AUTH so that the caller cannot become a padding oracle.
+	 * Caller errors that depend on neither secret data nor ciphertext are
+	 * reported as such: unknown h (RKL_ERR_ALGORITHM), NULL pointers
+	 * (RKL_ERR_INVALID_ARG), out_cap below the longest possible message
+	 * k - 2 hLen - 2 (RKL_ERR_BUFFER_SPACE).  out (all out_cap bytes) is
+	 * wiped on every failure.
 	 */
 	int (*rsa_oaep_decrypt)(void *ctx, enum rkl_oaep_hash h,
 	    const uint8_t *priv, size_t priv_len,

@@ -1,0 +1,111 @@
+/*
+ * rkl/spki.h - DER codecs for the two RSA key formats of the crypto table.
+ *
+ * rkl moves RSA public keys as X.509 SubjectPublicKeyInfo DER (RFC 5280
+ * 4.1.2.7, algorithm rsaEncryption 1.2.840.113549.1.1.1 with NULL parameters,
+ * RFC 3279 2.3.1) and stores RSA private keys as PKCS#1 RSAPrivateKey DER
+ * (RFC 8017 A.1.2, version 0, two primes).  These functions are pure: no
+ * heap, no I/O, no globals.  The OpenSSL backend uses the decoders as a strict
+ * gate before handing bytes to OpenSSL; the BearSSL backend uses them to turn
+ * its raw key structures into DER and back.
+ *
+ * Decoding is strict DER:
+ *   - definite lengths in minimal form only (no 0x80 indefinite length, no
+ *     long form where the short form fits, no leading zero length octets);
+ *   - INTEGERs minimal (no redundant leading 0x00 or 0xFF) and positive
+ *     (zero and negative values are rejected);
+ *   - the outer item must fill the input exactly (RKL_ERR_TRAILING otherwise),
+ *     and every SEQUENCE must be filled exactly by its members;
+ *   - the modulus must be odd and 2048..4096 bits (RKL_RSA_MIN_BITS ..
+ *     RKL_RSA_MAX_BITS), the public exponent odd, >= 3 and < 2^32.
+ * Errors: RKL_ERR_INCOMPLETE (input ends early), RKL_ERR_FORMAT (wrong tag,
+ * bad length form, non-minimal or non-positive integer, wrong OID or
+ * parameters, unsupported version), RKL_ERR_TOO_LARGE (a length of 64 KiB or
+ * more), RKL_ERR_TRAILING, RKL_ERR_KEY_LENGTH
+ * (modulus size or exponent out of range).  On failure the output struct is
+ * left untouched.
+ *
+ * Decoded integers are views into the input: big-endian magnitudes without the
+ * DER sign octet, so n_len is the modulus length in bytes.  They stay valid
+ * while the input buffer lives.
+ *
+ * Encoders take big-endian magnitudes (leading zero octets are skipped, a sign
+ * octet is added where needed), apply the same range checks as the decoders,
+ * and write nothing to out unless the whole encoding fits
+ * (RKL_ERR_BUFFER_SPACE otherwise).
+ */
+#ifndef RKL_SPKI_H
+#define RKL_SPKI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rkl/buf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RKL_RSA_MIN_BITS 2048
+
+/* An RSA public key: views of big-endian magnitudes. */
+struct rkl_rsa_pub {
+	const uint8_t *n;	/* modulus */
+	size_t n_len;
+	const uint8_t *e;	/* public exponent */
+	size_t e_len;
+};
+
+/* An RSA private key (PKCS#1, two primes): views of big-endian magnitudes. */
+struct rkl_rsa_priv {
+	const uint8_t *n;	/* modulus */
+	size_t n_len;
+	const uint8_t *e;	/* public exponent */
+	size_t e_len;
+	const uint8_t *d;	/* private exponent */
+	size_t d_len;
+	const uint8_t *p;	/* first prime */
+	size_t p_len;
+	const uint8_t *q;	/* second prime */
+	size_t q_len;
+	const uint8_t *dp;	/* d mod (p - 1) */
+	size_t dp_len;
+	const uint8_t *dq;	/* d mod (q - 1) */
+	size_t dq_len;
+	const uint8_t *qinv;	/* q^-1 mod p */
+	size_t qinv_len;
+};
+
+/* Decode an RSA SubjectPublicKeyInfo; see the strictness rules above. */
+RKL_WUR int rkl_spki_decode(const uint8_t *der, size_t len, struct rkl_rsa_pub *pub);
+
+/* Encode an RSA SubjectPublicKeyInfo into out (at most RKL_SPKI_MAX bytes). */
+RKL_WUR int rkl_spki_encode(const struct rkl_rsa_pub *pub, uint8_t *out, size_t cap,
+    size_t *out_len);
+
+/*
+ * Decode a PKCS#1 RSAPrivateKey (version 0 only).  Besides the rules above,
+ * every component must be positive, d no longer than the modulus, p, q, dp,
+ * dq and qinv at most n_len / 2 + 1 octets (balanced primes, which bounds the
+ * encoding by RKL_RSA_PRIV_MAX); p and q must be odd.  The values are not checked for mathematical consistency
+ * (p * q = n etc.): a backend using an inconsistent key fails to decrypt.
+ */
+RKL_WUR int rkl_spki_priv_decode(const uint8_t *der, size_t len, struct rkl_rsa_priv *priv);
+
+/* Encode a PKCS#1 RSAPrivateKey into out (at most RKL_RSA_PRIV_MAX bytes). */
+RKL_WUR int rkl_spki_priv_encode(const struct rkl_rsa_priv *priv, uint8_t *out, size_t cap,
+    size_t *out_len);
+
+/* Bit length of a big-endian magnitude (leading zero octets allowed); 0 if zero. */
+unsigned rkl_spki_bits(const uint8_t *n, size_t n_len);
+
+/*
+ * Modulus size in bits of an RSA SubjectPublicKeyInfo, after a full strict
+ * decode (same errors as rkl_spki_decode).  *bits is set only on success.
+ */
+RKL_WUR int rkl_spki_modulus_bits(const uint8_t *der, size_t len, unsigned *bits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RKL_SPKI_H */
