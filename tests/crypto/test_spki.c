@@ -44,7 +44,8 @@ tlv(uint8_t *out, uint8_t tag, const uint8_t *c, size_t n, enum lenform f)
 	} else {
 		out[o++] = (uint8_t)n;
 	}
-	memmove(out + o, c, n);
+	if (n > 0)
+		memmove(out + o, c, n);
 	return o + n;
 }
 
