@@ -24,17 +24,27 @@ static const uint8_t all_types[] = {
 };
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
-/* A buffer shaped like SPKI DER: SEQUENCE with a 2-byte length spanning it. */
+/* A buffer shaped like SPKI DER: a SEQUENCE whose minimal length spans it. */
 static void
 fake_spki(uint8_t *p, size_t len, uint8_t fill)
 {
-	size_t i;
+	size_t i, hl;
 
 	p[0] = 0x30;
-	p[1] = 0x82;
-	p[2] = (uint8_t)((len - 4) >> 8);
-	p[3] = (uint8_t)(len - 4);
-	for (i = 4; i < len; i++)
+	if (len - 2 < 0x80) {
+		hl = 2;
+		p[1] = (uint8_t)(len - 2);
+	} else if (len - 3 < 0x100) {
+		hl = 3;
+		p[1] = 0x81;
+		p[2] = (uint8_t)(len - 3);
+	} else {
+		hl = 4;
+		p[1] = 0x82;
+		p[2] = (uint8_t)((len - 4) >> 8);
+		p[3] = (uint8_t)(len - 4);
+	}
+	for (i = hl; i < len; i++)
 		p[i] = (uint8_t)(fill + i);
 }
 
@@ -588,6 +598,375 @@ test_reject_values_auth(void **state)
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
 }
 
+/* Re-encode the fixture of type with one TLV value replaced: decode result. */
+static int
+replace_case(uint8_t type, uint16_t num, const void *v, size_t len)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct raw r;
+	size_t n, off;
+	uint16_t tag, vlen;
+	int found = 0;
+
+	n = encode_fixture(type, buf, sizeof(buf));
+	raw_begin(&r, type);
+	memcpy(r.b + 8, buf + 8, 8);
+	for (off = RKL_WIRE_HDR_LEN; off < n; off += 4 + vlen) {
+		tag = rkl_dec16be(buf + off);
+		vlen = rkl_dec16be(buf + off + 2);
+		if ((tag & 0x7FFF) == num) {
+			raw_tlv(&r, tag, v, len);
+			found = 1;
+		} else {
+			raw_tlv(&r, tag, buf + off + 4, vlen);
+		}
+	}
+	assert_true(found);
+	return raw_decode(&r, RKL_WIRE_DIR_ANY);
+}
+
+static void
+test_reject_values_keys(void **state)
+{
+	uint8_t big[RKL_WIRE_CT_MAX + 2], spki[RKL_WIRE_SPKI_MAX + 1];
+	size_t i;
+	uint8_t v;
+
+	(void)state;
+	memset(big, 0x33, sizeof(big));
+	/* PUBKEY_REQ lists */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_ALGS, big, 0), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_ALGS, big, 16), 0);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_ALGS, big, 17), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_ALGS, "\x10\x00", 2),
+	    RKL_ERR_ALGORITHM);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_OAEP_HASHES, big, 4), 0);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_OAEP_HASHES, big, 5),
+	    RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_OAEP_HASHES, big, 0),
+	    RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_OAEP_HASHES, "\0", 1),
+	    RKL_ERR_ALGORITHM);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_PINPAD_SN, "a b", 3),
+	    RKL_ERR_FORMAT);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_PINPAD_SN, big, 33),
+	    RKL_ERR_LENGTH);
+	/* PUBKEY_RESP */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_KEY_ID, "\0\0\0", 3), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_KEY_ID, "\0\0\0\0\0", 5),
+	    RKL_ERR_LENGTH);
+	for (v = 0; v < 4; v++)
+		assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_OAEP_HASH, &v, 1),
+		    v == RKL_OAEP_SHA1 || v == RKL_OAEP_SHA256 ? 0 : RKL_ERR_ALGORITHM);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_OAEP_HASH, "\1\1", 2),
+	    RKL_ERR_LENGTH);
+	/* SPKI: bounds and the outer DER SEQUENCE */
+	fake_spki(spki, RKL_WIRE_SPKI_MAX, 0);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, RKL_WIRE_SPKI_MAX), 0);
+	fake_spki(spki, RKL_WIRE_SPKI_MAX + 1, 0);
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, RKL_WIRE_SPKI_MAX + 1),
+	    RKL_ERR_LENGTH);
+	spki[0] = 0x30; spki[1] = 30;	/* short form, 32 bytes: smallest */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 32), 0);
+	spki[1] = 29;
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 31), RKL_ERR_LENGTH);
+	spki[1] = 31;	/* claims one byte more than there is */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 32), RKL_ERR_FORMAT);
+	spki[1] = 0x81; spki[2] = 0x7F;	/* long form where short form is due */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 0x7F + 3),
+	    RKL_ERR_FORMAT);
+	spki[2] = 0x80;
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 0x80 + 3), 0);
+	spki[1] = 0x82; spki[2] = 0x00; spki[3] = 0xFF;	/* non-minimal 2-byte length */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 0xFF + 4),
+	    RKL_ERR_FORMAT);
+	spki[1] = 0x83;
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 100), RKL_ERR_FORMAT);
+	spki[1] = 0x80;	/* indefinite length: not DER */
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 100), RKL_ERR_FORMAT);
+	fake_spki(spki, 100, 0);
+	spki[0] = 0x31;
+	assert_int_equal(replace_case(RKL_WIRE_PUBKEY_RESP, RKL_WIRE_T_PU_HSM, spki, 100), RKL_ERR_FORMAT);
+	fake_spki(spki, 100, 0);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_PU_TEK, spki, 100), 0);
+	spki[1]++;
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_PU_TEK, spki, 100), RKL_ERR_FORMAT);
+	/* TK_UPLOAD */
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_PU_AUK, big, 255), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_PU_AUK, big, 256), 0);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_PU_AUK, big, 512), 0);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_PU_AUK, big, 513), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_AUK_KCV, big, 2), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_AUK_KCV, big, 5), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_TK_HASH, big, 31), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_TK_HASH, big, 33), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_SN, "", 0), RKL_ERR_LENGTH);
+	for (i = 0; i < 256; i++) {
+		v = (uint8_t)i;
+		assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_AUK_ALG, &v, 1),
+		    rkl_alg_key_len((enum rkl_alg)v) != 0 ? 0 : RKL_ERR_ALGORITHM);
+		assert_int_equal(replace_case(RKL_WIRE_TK_UPLOAD, RKL_WIRE_T_TEK_ALG, &v, 1),
+		    v == RKL_ALG_RSA2048 || v == RKL_ALG_RSA3072 ? 0 : RKL_ERR_ALGORITHM);
+	}
+	/* TMK_DELIVERY */
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_CTMK_TK, big, 255), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_CTMK_TK, big, 513), RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_TMK_LEN, "\x10", 1),
+	    RKL_ERR_KEY_LENGTH);	/* fixture TMK is TDES-3KEY: 24 */
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_TMK_ALG, "\x02", 1), 0);
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_TMK_ALG, "\x04", 1), 0);
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_TMK_ALG, "\x05", 1),
+	    RKL_ERR_KEY_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_TMK_ALG, "\x10", 1),
+	    RKL_ERR_ALGORITHM);
+	for (i = 0; i <= 8; i++) {
+		assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_KCV, big, i),
+		    i == 3 || i == 5 ? 0 : RKL_ERR_LENGTH);
+		assert_int_equal(replace_case(RKL_WIRE_TMK_CONFIRM, RKL_WIRE_T_KCV, big, i),
+		    i == 3 || i == 5 ? 0 : RKL_ERR_LENGTH);
+	}
+	assert_int_equal(replace_case(RKL_WIRE_TMK_CONFIRM, RKL_WIRE_T_KEY_VERSION, "\0\0\0", 3),
+	    RKL_ERR_LENGTH);
+	assert_int_equal(replace_case(RKL_WIRE_TMK_DELIVERY, RKL_WIRE_T_KEY_VERSION, "\0\0\0\0\0", 5),
+	    RKL_ERR_LENGTH);
+}
+
+/* Encoding rejects what decoding rejects, and writes nothing. */
+static void
+assert_encode_rejects(const struct rkl_wire_msg *m)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct rkl_wbuf w;
+
+	memset(buf, 0xCC, sizeof(buf));
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	assert_int_equal(rkl_wire_encode(m, &w), RKL_ERR_INVALID_ARG);
+	assert_int_equal(w.len, 0);
+	assert_int_equal(buf[0], 0xCC);
+}
+
+static void
+test_encode_rejects(void **state)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct rkl_wire_msg m;
+	struct rkl_wbuf w;
+	size_t i, n;
+
+	(void)state;
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	m.profile = RKL_WIRE_PROFILE_HARDENED;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	m.type = 0x42;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	memset(m.u.pubkey_req.sn, 'A', sizeof(m.u.pubkey_req.sn));	/* no NUL */
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	m.u.pubkey_req.sn[0] = 0;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	m.u.pubkey_req.pinpad_sn[1] = ' ';
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	m.u.pubkey_req.n_algs = RKL_WIRE_ALGS_MAX + 1;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	m.u.pubkey_req.n_oaep_hashes = 0;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_RESP, &m);
+	m.u.pubkey_resp.pu_hsm = NULL;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_RESP, &m);
+	m.u.pubkey_resp.pu_hsm_len--;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_PUBKEY_RESP, &m);
+	m.u.pubkey_resp.oaep_hash = 3;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	m.u.tk_upload.pu_auk_len = (size_t)-1;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	m.u.tk_upload.tek_alg = RKL_ALG_AES256;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_AUTH_INIT, &m);
+	m.u.auth_init.rnd1_len = 12;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_AUTH_CHALLENGE, &m);
+	m.u.auth_challenge.rnd2_len = 8;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_TMK_DELIVERY, &m);
+	m.u.tmk_delivery.tmk_len = 16;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_TMK_CONFIRM, &m);
+	m.u.tmk_confirm.kcv_len = 4;
+	assert_encode_rejects(&m);
+	fixture(RKL_WIRE_ERROR, &m);
+	m.u.error.code = 0;
+	assert_encode_rejects(&m);
+
+	/* Too little space: nothing written; exact space: fine. */
+	n = encode_fixture(RKL_WIRE_TK_UPLOAD, buf, sizeof(buf));
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	for (i = 0; i < n; i += 37) {
+		rkl_wbuf_init(&w, buf, i);
+		assert_int_equal(rkl_wire_encode(&m, &w), RKL_ERR_BUFFER_SPACE);
+		assert_int_equal(w.len, 0);
+	}
+	rkl_wbuf_init(&w, buf, n);
+	assert_int_equal(rkl_wire_encode(&m, &w), 0);
+	assert_int_equal(w.len, n);
+	/* Appends after what the buffer already holds. */
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	assert_int_equal(rkl_put_u8(&w, 0xAB), 0);
+	assert_int_equal(rkl_wire_encode(&m, &w), 0);
+	assert_int_equal(w.len, n + 1);
+	assert_int_equal(buf[0], 0xAB);
+	assert_int_equal(rkl_dec16be(buf + 1), n);
+}
+
+/* Every strict prefix of every message is rejected, without crash. */
+static void
+test_truncation_pass(void **state)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct rkl_wire_msg m;
+	size_t i, k, n;
+
+	(void)state;
+	for (i = 0; i < N_TYPES; i++) {
+		n = encode_fixture(all_types[i], buf, sizeof(buf));
+		for (k = 0; k < n; k++)
+			assert_int_equal(rkl_wire_decode(buf, k, RKL_WIRE_DIR_ANY, &m), RKL_ERR_INCOMPLETE);
+		/* A frame whose length field is cut too: the body ends early. */
+		for (k = RKL_WIRE_HDR_LEN; k < n; k++) {
+			rkl_enc16be(buf, (uint16_t)k);
+			assert_int_not_equal(rkl_wire_decode(buf, k, RKL_WIRE_DIR_ANY, &m), 0);
+		}
+	}
+}
+
+/*
+ * Flip every bit of every message.  Each flip is rejected, or it landed in a
+ * value the codec carries without judging it (session id, random, key id,
+ * ciphertext ...) and then the decoded message re-encodes to exactly the
+ * flipped bytes: no flip is silently "repaired" or ignored.
+ */
+static void
+test_bitflip_pass(void **state)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX], out[RKL_WIRE_FRAME_MAX];
+	struct rkl_wire_msg m;
+	struct rkl_wbuf w;
+	size_t i, k, n, accepted = 0, rejected = 0;
+	int bit, r;
+
+	(void)state;
+	for (i = 0; i < N_TYPES; i++) {
+		n = encode_fixture(all_types[i], buf, sizeof(buf));
+		for (k = 0; k < n; k++) {
+			for (bit = 0; bit < 8; bit++) {
+				buf[k] ^= (uint8_t)(1u << bit);
+				r = rkl_wire_decode(buf, n, RKL_WIRE_DIR_ANY, &m);
+				if (r == 0) {
+					rkl_wbuf_init(&w, out, sizeof(out));
+					assert_int_equal(rkl_wire_encode(&m, &w), 0);
+					assert_int_equal(w.len, n);
+					assert_memory_equal(out, buf, n);
+					accepted++;
+				} else {
+					assert_true(rkl_err_is_data(r));
+					rejected++;
+				}
+				buf[k] ^= (uint8_t)(1u << bit);
+			}
+			/* every flip of the first 8 header bytes is rejected */
+			if (k < 8) {
+				for (bit = 0; bit < 8; bit++) {
+					buf[k] ^= (uint8_t)(1u << bit);
+					assert_int_not_equal(rkl_wire_decode(buf, n, RKL_WIRE_DIR_ANY, &m), 0);
+					buf[k] ^= (uint8_t)(1u << bit);
+				}
+			}
+		}
+	}
+	assert_true(accepted > 0 && rejected > 0);
+}
+
+static void
+test_tk_hash(void **state)
+{
+	struct rkl_crypto c;
+	struct rkl_wire_msg m;
+	uint8_t h1[32], h2[32], cat[1 + 256 + 3 + 422];
+	const uint8_t *parts[1];
+	size_t lens[1];
+	struct rkl_wire_tk_upload *u = &m.u.tk_upload;
+
+	(void)state;
+	rkl_crypto_openssl(&c);
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	assert_int_equal(rkl_wire_tk_hash(&c, u, h1), 0);
+	/* the definition: SHA-256 over the concatenation, in this order */
+	cat[0] = u->auk_alg;
+	memcpy(cat + 1, u->pu_auk, 256);
+	memcpy(cat + 257, u->auk_kcv, 3);
+	memcpy(cat + 260, u->pu_tek, 422);
+	parts[0] = cat;
+	lens[0] = sizeof(cat);
+	assert_int_equal(c.sha256(c.ctx, parts, lens, 1, h2), 0);
+	assert_memory_equal(h1, h2, 32);
+	/* tk_hash itself is not an input; every other field is */
+	memset(u->tk_hash, 0, 32);
+	assert_int_equal(rkl_wire_tk_hash(&c, u, h2), 0);
+	assert_memory_equal(h1, h2, 32);
+	u->auk_alg = RKL_ALG_AES256;
+	assert_int_equal(rkl_wire_tk_hash(&c, u, h2), 0);
+	assert_memory_not_equal(h1, h2, 32);
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	u->auk_kcv[2] ^= 1;
+	assert_int_equal(rkl_wire_tk_hash(&c, u, h2), 0);
+	assert_memory_not_equal(h1, h2, 32);
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	u->pu_tek_len--;
+	assert_int_equal(rkl_wire_tk_hash(&c, u, h2), 0);
+	assert_memory_not_equal(h1, h2, 32);
+	u->pu_tek = NULL;
+	assert_int_equal(rkl_wire_tk_hash(&c, u, h2), RKL_ERR_INVALID_ARG);
+}
+
+static void
+test_error_codes(void **state)
+{
+	(void)state;
+	/* every authentication/decryption failure looks the same on the wire */
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_AUTH), RKL_WIRE_E_FAILED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_KCV), RKL_WIRE_E_FAILED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_CRYPTO), RKL_WIRE_E_FAILED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_REVOKED), RKL_WIRE_E_FAILED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_ROLLBACK), RKL_WIRE_E_FAILED);
+	assert_int_equal(rkl_wire_error_code(0), RKL_WIRE_E_FAILED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_FORMAT), RKL_WIRE_E_BAD_MESSAGE);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_STATE), RKL_WIRE_E_BAD_MESSAGE);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_PROFILE), RKL_WIRE_E_UNSUPPORTED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_UNKNOWN_SN), RKL_WIRE_E_NOT_REGISTERED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_NOT_BOUND), RKL_WIRE_E_NOT_BOUND);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_ALREADY_BOUND), RKL_WIRE_E_ALREADY_BOUND);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_BUSY), RKL_WIRE_E_BUSY);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_LOCKED), RKL_WIRE_E_LOCKED);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_HSM), RKL_WIRE_E_INTERNAL);
+	assert_int_equal(rkl_wire_error_code(RKL_ERR_STORE), RKL_WIRE_E_INTERNAL);
+	assert_int_equal(rkl_wire_error_from_code(RKL_WIRE_E_NOT_REGISTERED), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(rkl_wire_error_from_code(RKL_WIRE_E_LOCKED), RKL_ERR_LOCKED);
+	assert_int_equal(rkl_wire_error_from_code(RKL_WIRE_E_FAILED), RKL_ERR_PEER);
+	assert_int_equal(rkl_wire_error_from_code(0xBEEF), RKL_ERR_PEER);
+	assert_int_equal(rkl_wire_type_known(RKL_WIRE_TMK_CONFIRM), 1);
+	assert_int_equal(rkl_wire_type_known(0x0B), 0);
+	assert_string_equal(rkl_wire_type_name(RKL_WIRE_AUTH_INIT), "AUTH_INIT");
+	assert_string_equal(rkl_wire_type_name(0), "?");
+}
+
 int
 main(void)
 {
@@ -598,6 +977,12 @@ main(void)
 		cmocka_unit_test(test_reject_header),
 		cmocka_unit_test(test_reject_tlv),
 		cmocka_unit_test(test_reject_values_auth),
+		cmocka_unit_test(test_reject_values_keys),
+		cmocka_unit_test(test_encode_rejects),
+		cmocka_unit_test(test_truncation_pass),
+		cmocka_unit_test(test_bitflip_pass),
+		cmocka_unit_test(test_tk_hash),
+		cmocka_unit_test(test_error_codes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
