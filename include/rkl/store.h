@@ -1,0 +1,402 @@
+/*
+ * rkl/store.h - the KMS's persistent state behind one function table.
+ *
+ * The KMS (rkl-kmsd) and the operator's tool (rkl-admin) keep everything that
+ * must survive a restart in a store: the terminal registry, each terminal's
+ * transmission-key (TK) binding, its terminal master keys (TMKs), a failure
+ * counter with lockout, and a hash-chained audit log.  The store is a table of
+ * function pointers (struct rkl_store) in the manner of sqlite3_vfs, so that
+ * SQLite (rkl_store_sqlite_open, this release) and PostgreSQL (later) are two
+ * implementations of the same contract and callers never see SQL.
+ *
+ * Key material.  The store never sees a clear key and no call takes one: AUKs
+ * and TMKs arrive already wrapped by the HSM under the storage KEK (opaque
+ * blobs, named *_wrapped), together with their key check values.  Detail
+ * strings given to the audit log are stored exactly as given; callers must not
+ * put key material in them.
+ *
+ * Durability.  Every mutating call is one database transaction that is
+ * committed (SQLite: WAL, synchronous=FULL) before the call returns, so the
+ * KMS may announce a state change to a terminal as soon as the call returns 0.
+ * A failed call changes nothing.  Key-state mutations also append their own
+ * audit row inside the same transaction (events listed at each call); protocol
+ * steps and failures are appended by the caller with audit_append.
+ *
+ * Threads.  One struct rkl_store is one connection guarded by a mutex: any
+ * number of threads may share it (calls are serialised).  For parallel reads
+ * open one store per thread; several stores (threads or processes) on one
+ * database file are safe: writers wait for each other up to busy_timeout_ms.
+ *
+ * Strings.  All strings are NUL-terminated, in fixed arrays inside the
+ * records (no heap ownership crosses the interface).  Serial numbers follow
+ * rkl_store_sn_check().  Times are seconds since the Unix epoch (UTC), taken
+ * from the store's clock (struct rkl_store_sqlite_opts), 0 meaning "never".
+ *
+ * Results.  0 on success, otherwise a negative RKL_ERR_*; output arguments
+ * are written only on success.  An SN argument that fails
+ * rkl_store_sn_check() is RKL_ERR_UNKNOWN_SN for every call taking an SN
+ * (it cannot have been registered); NULL is RKL_ERR_INVALID_ARG.  Data errors used here: RKL_ERR_UNKNOWN_SN
+ * (no such terminal), RKL_ERR_EXISTS, RKL_ERR_ALREADY_BOUND, RKL_ERR_NOT_BOUND,
+ * RKL_ERR_REVOKED, RKL_ERR_STATE, RKL_ERR_FORMAT (bad SN syntax),
+ * RKL_ERR_LENGTH (a field over its maximum), RKL_ERR_INVALID_ARG, and
+ * RKL_ERR_INTEGRITY (audit chain broken).  Internal: RKL_ERR_STORE (database
+ * failure, including a write lock not obtained within busy_timeout_ms),
+ * RKL_ERR_VERSION (database schema newer than this build), RKL_ERR_NOMEM.
+ */
+#ifndef RKL_STORE_H
+#define RKL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rkl/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RKL_STORE_SN_MAX 32		/* serial number, characters */
+#define RKL_STORE_NOTE_MAX 256		/* free-text note, bytes */
+#define RKL_STORE_KEK_ID_MAX 64		/* storage KEK label, bytes */
+#define RKL_STORE_WRAPPED_MAX 1024	/* wrapped key blob, bytes */
+#define RKL_STORE_KCV_MAX 16		/* key check value, bytes */
+#define RKL_STORE_ACTOR_MAX 64		/* audit actor, bytes */
+#define RKL_STORE_SOURCE_MAX 64		/* audit source (peer address), bytes */
+#define RKL_STORE_EVENT_MAX 32		/* audit event name, bytes */
+#define RKL_STORE_DETAIL_MAX 512	/* audit detail, bytes */
+
+/* Current schema version of this build (schema_version table). */
+#define RKL_STORE_SCHEMA_VERSION 1
+
+/*
+ * 0 if s is a valid serial number: 1..RKL_STORE_SN_MAX characters from
+ * [0-9A-Za-z._-]; RKL_ERR_FORMAT otherwise (RKL_ERR_LENGTH if too long).
+ * NULL is RKL_ERR_INVALID_ARG.
+ */
+int rkl_store_sn_check(const char *s);
+
+enum rkl_term_status {
+	RKL_TERM_REGISTERED = 1,	/* known SN, no TK binding yet */
+	RKL_TERM_BOUND = 2,		/* a TK is bound (S3 done once) */
+	RKL_TERM_REVOKED = 3		/* refused forever; binding and TMKs destroyed */
+};
+
+enum rkl_tmk_state {
+	RKL_TMK_PENDING = 1,	/* current, generated, not yet confirmed by the PIN pad */
+	RKL_TMK_DELIVERED = 2,	/* current, PIN pad confirmed storage (KCV matched) */
+	RKL_TMK_RETIRED = 3	/* superseded or destroyed; wrapped blob erased */
+};
+
+/* Short lower-case names ("registered", "pending", ...), "?" if unknown. */
+const char *rkl_term_status_name(enum rkl_term_status s);
+const char *rkl_tmk_state_name(enum rkl_tmk_state s);
+
+/* Who is acting, for the audit rows a mutating call writes. */
+struct rkl_store_who {
+	const char *actor;	/* "kmsd", "admin:alice"; NULL -> "unknown"; <= RKL_STORE_ACTOR_MAX */
+	const char *source;	/* peer address or "cli"; NULL -> ""; <= RKL_STORE_SOURCE_MAX */
+};
+
+/* A terminal to register (terminal_add, terminal_import). */
+struct rkl_store_terminal_new {
+	char sn[RKL_STORE_SN_MAX + 1];		/* POS serial number, rkl_store_sn_check */
+	char pinpad_sn[RKL_STORE_SN_MAX + 1];	/* PIN pad serial number, "" if none; same syntax */
+	char note[RKL_STORE_NOTE_MAX + 1];	/* operator's note, any bytes but NUL, "" if none */
+};
+
+/* A registered terminal as stored. */
+struct rkl_store_terminal {
+	char sn[RKL_STORE_SN_MAX + 1];		/* POS serial number */
+	char pinpad_sn[RKL_STORE_SN_MAX + 1];	/* PIN pad serial number or "" */
+	char note[RKL_STORE_NOTE_MAX + 1];	/* operator's note or "" */
+	enum rkl_term_status status;		/* registered, bound or revoked */
+	int64_t created;			/* registration time */
+	int64_t bound_at;			/* time of the current TK binding, 0 if none */
+	int64_t revoked_at;			/* revocation time, 0 if not revoked */
+	uint32_t fail_count;			/* consecutive failed downloads since the last success */
+	int64_t locked_until;			/* refuse downloads while now < locked_until; 0 never locked */
+	int64_t last_download;			/* end of the last download attempt, 0 if none */
+	int last_result;			/* its result: 0 success, else RKL_ERR_* */
+};
+
+/*
+ * The TK binding made at S3 (bind once).  AUK is wrapped by the HSM under the
+ * storage KEK; Pu_tek is public.
+ */
+struct rkl_store_binding {
+	enum rkl_alg auk_alg;				/* AUK algorithm (symmetric) */
+	uint8_t auk_wrapped[RKL_STORE_WRAPPED_MAX];	/* AUK wrapped under the storage KEK */
+	size_t auk_wrapped_len;				/* 1..RKL_STORE_WRAPPED_MAX */
+	uint8_t auk_kcv[RKL_STORE_KCV_MAX];		/* AUK key check value */
+	size_t auk_kcv_len;				/* 0..RKL_STORE_KCV_MAX */
+	char kek_id[RKL_STORE_KEK_ID_MAX + 1];		/* label of the KEK that wrapped AUK, may be "" */
+	enum rkl_alg tek_alg;				/* TEK algorithm (RSA) */
+	uint8_t tek_spki[RKL_SPKI_MAX];			/* Pu_tek, SubjectPublicKeyInfo DER */
+	size_t tek_spki_len;				/* 1..RKL_SPKI_MAX */
+	enum rkl_oaep_hash oaep_hash;			/* OAEP hash used for S3/S6 with this terminal */
+	uint8_t tk_hash[RKL_SHA256_LEN];		/* TK hash sent at S3 ([0081]) */
+	int64_t bound_at;				/* set by the store on binding_put; ignored on input */
+};
+
+/* A fresh TMK for tmk_get_or_create / tmk_rotate: generated and wrapped by the HSM. */
+struct rkl_store_tmk_new {
+	enum rkl_alg alg;				/* TMK algorithm (symmetric) */
+	uint8_t wrapped[RKL_STORE_WRAPPED_MAX];		/* TMK wrapped under the storage KEK */
+	size_t wrapped_len;				/* 1..RKL_STORE_WRAPPED_MAX */
+	uint8_t kcv[RKL_STORE_KCV_MAX];			/* TMK key check value */
+	size_t kcv_len;					/* 1..RKL_STORE_KCV_MAX */
+	char kek_id[RKL_STORE_KEK_ID_MAX + 1];		/* label of the KEK that wrapped it, may be "" */
+};
+
+/* A stored TMK. */
+struct rkl_store_tmk {
+	uint32_t version;				/* 1, 2, ... per SN, assigned by the store, never reused */
+	enum rkl_alg alg;				/* TMK algorithm */
+	uint8_t wrapped[RKL_STORE_WRAPPED_MAX];		/* wrapped TMK; empty once retired */
+	size_t wrapped_len;				/* 0 if retired */
+	uint8_t kcv[RKL_STORE_KCV_MAX];			/* TMK key check value (kept after retirement) */
+	size_t kcv_len;
+	char kek_id[RKL_STORE_KEK_ID_MAX + 1];		/* label of the wrapping KEK */
+	enum rkl_tmk_state state;			/* pending, delivered or retired */
+	int64_t created;				/* generation time */
+	int64_t delivered;				/* PIN pad confirmation time, 0 if not delivered */
+};
+
+/* Lockout policy for download_result (the KMS's configuration owns it). */
+struct rkl_store_lockout {
+	uint32_t max_failures;	/* lock after this many consecutive failures; 0 = never lock */
+	uint32_t lock_secs;	/* first lock length; doubles with each further failure, capped at 1 day */
+};
+
+/* One row of a failed terminal_import. */
+struct rkl_store_row_err {
+	size_t row;	/* 0-based index into the rows given */
+	int err;	/* RKL_ERR_FORMAT / _LENGTH (bad field), _DUPLICATE (SN twice in the batch), _EXISTS (SN already registered) */
+};
+
+/* An audit event given to audit_append. */
+struct rkl_store_audit_event {
+	const char *actor;	/* as struct rkl_store_who; NULL -> "unknown" */
+	const char *source;	/* NULL -> "" */
+	const char *sn;		/* terminal concerned, NULL or "" if none; not checked against the registry */
+	const char *event;	/* short name, e.g. "S3.tk_upload"; 1..RKL_STORE_EVENT_MAX bytes */
+	int result;		/* 0 or the RKL_ERR_* the step ended with */
+	const char *detail;	/* free text, stored as-is, NULL -> ""; NEVER key material */
+};
+
+/* An audit row as stored. */
+struct rkl_store_audit_row {
+	uint64_t seq;				/* 1, 2, ... without gaps */
+	int64_t at;				/* time appended */
+	char actor[RKL_STORE_ACTOR_MAX + 1];
+	char source[RKL_STORE_SOURCE_MAX + 1];
+	char sn[RKL_STORE_SN_MAX + 1];		/* "" if none */
+	char event[RKL_STORE_EVENT_MAX + 1];
+	int result;
+	char detail[RKL_STORE_DETAIL_MAX + 1];
+	uint8_t hash[RKL_SHA256_LEN];		/* SHA-256(previous row's hash || canonical encoding of this row) */
+};
+
+/* Result of audit_verify. */
+struct rkl_store_audit_check {
+	uint64_t rows;				/* rows walked */
+	uint64_t bad_seq;			/* first row found inconsistent (0 if none / if only the head is off) */
+	uint64_t head_seq;			/* row count recorded in the head table */
+	uint8_t head_hash[RKL_SHA256_LEN];	/* hash recorded in the head table */
+};
+
+/* Counts for an overview (terminal_counts). */
+struct rkl_store_counts {
+	uint64_t registered;
+	uint64_t bound;
+	uint64_t revoked;
+	uint64_t locked;	/* terminals with locked_until > now (any status) */
+};
+
+struct rkl_store {
+	void *ctx;	/* implementation state, passed back to every call */
+
+	/* Close the connection and free ctx.  NULL-safe for ctx. */
+	void (*close)(void *ctx);
+
+	/* Schema version of the open database (== RKL_STORE_SCHEMA_VERSION after open). */
+	int (*schema_version)(void *ctx, int *version);
+
+	/*
+	 * Register one terminal (status registered).  RKL_ERR_EXISTS if the SN
+	 * is already registered (whatever its status).  Audit: "terminal.add".
+	 */
+	int (*terminal_add)(void *ctx, const struct rkl_store_who *who,
+	    const struct rkl_store_terminal_new *t);
+
+	/*
+	 * Register n terminals in one transaction: all or nothing.  Every row is
+	 * checked (SN syntax, field lengths, duplicates within the batch, SN
+	 * already registered); if any row is bad nothing is written, the first
+	 * errs_cap bad rows are written to errs (in row order), *n_bad gets the
+	 * number of bad rows and the first bad row's error is returned.  On
+	 * success *n_bad = 0.  progress (may be NULL) is called now and then with
+	 * (arg, rows done, n) from the calling thread.  n may be 0.  Audit: one
+	 * "terminal.import" row with the count.
+	 */
+	int (*terminal_import)(void *ctx, const struct rkl_store_who *who,
+	    const struct rkl_store_terminal_new *rows, size_t n,
+	    struct rkl_store_row_err *errs, size_t errs_cap, size_t *n_bad,
+	    void (*progress)(void *arg, size_t done, size_t total), void *arg);
+
+	/* Read one terminal.  RKL_ERR_UNKNOWN_SN if absent. */
+	int (*terminal_get)(void *ctx, const char *sn, struct rkl_store_terminal *out);
+
+	/*
+	 * Page through terminals in SN order (byte order): up to cap rows with
+	 * SN > after (after NULL or "" = from the start).  *n = rows written,
+	 * < cap only at the end.  Next page: after = rows[*n - 1].sn.
+	 */
+	int (*terminal_list)(void *ctx, const char *after,
+	    struct rkl_store_terminal *rows, size_t cap, size_t *n);
+
+	/* Terminal counts by status. */
+	int (*terminal_counts)(void *ctx, struct rkl_store_counts *out);
+
+	/*
+	 * Release a terminal's TK binding (rkl-admin terminal reset): delete the
+	 * binding, retire the current TMK (a re-bound PIN pad gets a fresh TMK),
+	 * clear the failure counter and lockout; status back to registered.
+	 * Allowed for registered (clears counter only) and bound terminals;
+	 * RKL_ERR_REVOKED for revoked ones.  Audit: "terminal.reset".
+	 */
+	int (*terminal_reset)(void *ctx, const struct rkl_store_who *who, const char *sn);
+
+	/*
+	 * Revoke a terminal for good: delete the binding, retire every TMK
+	 * (erasing the wrapped blobs), status revoked.  RKL_ERR_REVOKED if
+	 * already revoked.  Audit: "terminal.revoke".
+	 */
+	int (*terminal_revoke)(void *ctx, const struct rkl_store_who *who, const char *sn);
+
+	/*
+	 * Bind a TK to a registered terminal, once (S3).  Atomic: of several
+	 * concurrent calls for one SN exactly one succeeds; the others get
+	 * RKL_ERR_ALREADY_BOUND.  RKL_ERR_UNKNOWN_SN, RKL_ERR_REVOKED as usual.
+	 * Sets status bound and bound_at.  Audit: "tk.bind".
+	 */
+	int (*binding_put)(void *ctx, const struct rkl_store_who *who, const char *sn,
+	    const struct rkl_store_binding *b);
+
+	/* Read a terminal's binding.  RKL_ERR_UNKNOWN_SN, RKL_ERR_NOT_BOUND. */
+	int (*binding_get)(void *ctx, const char *sn, struct rkl_store_binding *out);
+
+	/*
+	 * The terminal's current TMK (pending or delivered).  RKL_ERR_UNKNOWN_SN,
+	 * RKL_ERR_NOT_FOUND if it has none (never generated, rotated away, reset).
+	 */
+	int (*tmk_current)(void *ctx, const char *sn, struct rkl_store_tmk *out);
+
+	/*
+	 * Get the current TMK, or make fresh the current one if there is none,
+	 * atomically (S6).  *created = 1 if fresh was stored (version = highest
+	 * version so far + 1, state pending), 0 if a current TMK already existed
+	 * (fresh is ignored: the caller destroys it).  So a KMS that crashed
+	 * after storing a TMK and retries delivers the same TMK, and two racing
+	 * sessions never make two current TMKs (also enforced by a unique
+	 * constraint).  Needs a bound terminal: RKL_ERR_NOT_BOUND,
+	 * RKL_ERR_REVOKED, RKL_ERR_UNKNOWN_SN.  Audit: "tmk.create" if created.
+	 * Usage: tmk_current first; only on RKL_ERR_NOT_FOUND have the HSM
+	 * generate a TMK and call this.
+	 */
+	int (*tmk_get_or_create)(void *ctx, const struct rkl_store_who *who, const char *sn,
+	    const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out, int *created);
+
+	/*
+	 * Rotate (rkl-admin tmk rotate): retire the current TMK (if any) and,
+	 * if fresh is not NULL, store fresh as the next version (pending) in the
+	 * same transaction; with fresh NULL the next download generates it via
+	 * tmk_get_or_create.  out (may be NULL) gets the new TMK; with fresh NULL
+	 * out is left untouched.  Works for registered and bound terminals;
+	 * RKL_ERR_REVOKED, RKL_ERR_UNKNOWN_SN.  Audit: "tmk.rotate".
+	 */
+	int (*tmk_rotate)(void *ctx, const struct rkl_store_who *who, const char *sn,
+	    const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out);
+
+	/*
+	 * Mark the current TMK delivered after the PIN pad's confirmation.
+	 * version must be the current TMK's: RKL_ERR_STATE otherwise (e.g.
+	 * rotated meanwhile), RKL_ERR_NOT_FOUND if there is no current TMK.
+	 * Idempotent: marking an already delivered TMK returns 0 and keeps the
+	 * first delivery time.  Audit: "tmk.delivered" (first time only).
+	 */
+	int (*tmk_mark_delivered)(void *ctx, const struct rkl_store_who *who, const char *sn,
+	    uint32_t version);
+
+	/*
+	 * Record the end of a download attempt: last_download = now,
+	 * last_result = result.  result 0 resets the failure counter and lock;
+	 * otherwise fail_count++ and, with pol->max_failures > 0 and
+	 * fail_count >= max_failures, locked_until = now + lock_secs *
+	 * 2^(fail_count - max_failures) (capped at 86400 s).  out (may be NULL)
+	 * gets the updated record.  pol may be NULL (never lock).  Audit:
+	 * "terminal.locked" when this call sets a lock.  RKL_ERR_UNKNOWN_SN.
+	 */
+	int (*download_result)(void *ctx, const char *sn, int result,
+	    const struct rkl_store_lockout *pol, struct rkl_store_terminal *out);
+
+	/*
+	 * Append one audit row (time = now), chained to the previous one.
+	 * RKL_ERR_LENGTH if a string is over its maximum, RKL_ERR_INVALID_ARG if
+	 * event is NULL or empty.  *seq (may be NULL) gets the row's number.
+	 */
+	int (*audit_append)(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq);
+
+	/* Page through audit rows in order: up to cap rows with seq > after. */
+	int (*audit_list)(void *ctx, uint64_t after,
+	    struct rkl_store_audit_row *rows, size_t cap, size_t *n);
+
+	/*
+	 * Walk the whole chain: every row's seq follows the previous one, every
+	 * hash recomputes, and the last row matches the head table (row count
+	 * and hash, updated in the same transaction as each append).  0 if all
+	 * holds; RKL_ERR_INTEGRITY otherwise, with out->bad_seq the first bad
+	 * row.  out is filled in both cases.
+	 */
+	int (*audit_verify)(void *ctx, struct rkl_store_audit_check *out);
+};
+
+/* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */
+struct rkl_store_sqlite_opts {
+	unsigned flags;				/* RKL_STORE_CREATE */
+	unsigned busy_timeout_ms;		/* wait for another writer; 0 -> 5000 */
+	int64_t (*clock)(void *arg);		/* seconds since epoch; NULL -> time() */
+	void *clock_arg;
+};
+
+#define RKL_STORE_CREATE 0x1u	/* create the database file if it does not exist */
+
+/*
+ * Open (and with RKL_STORE_CREATE, create) the SQLite database at path and
+ * fill *st.  An older schema is migrated in one transaction; a database whose
+ * schema is newer than RKL_STORE_SCHEMA_VERSION is refused (RKL_ERR_VERSION).
+ * A missing file without RKL_STORE_CREATE is RKL_ERR_NOT_FOUND.  Close with
+ * rkl_store_close().
+ */
+int rkl_store_sqlite_open(struct rkl_store *st, const char *path,
+    const struct rkl_store_sqlite_opts *opts);
+
+/* Close st (st->close) and zero it.  NULL-safe; safe on a zeroed struct. */
+void rkl_store_close(struct rkl_store *st);
+
+/*
+ * Canonical encoding of an audit row for the hash chain, into out (cap bytes);
+ * *len gets the length.  Exposed so that an external verifier can recompute
+ * the chain: u64 seq, i64 at, i32 result (big-endian), then actor, source,
+ * sn, event, detail each as u32 length + bytes.  The row's hash is
+ * SHA-256(previous hash || encoding), previous hash of row 1 = 32 zero bytes.
+ */
+#define RKL_STORE_AUDIT_ENC_MAX (8 + 8 + 4 + 5 * 4 + RKL_STORE_ACTOR_MAX + \
+	RKL_STORE_SOURCE_MAX + RKL_STORE_SN_MAX + RKL_STORE_EVENT_MAX + RKL_STORE_DETAIL_MAX)
+int rkl_store_audit_encode(const struct rkl_store_audit_row *row,
+    uint8_t *out, size_t cap, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RKL_STORE_H */

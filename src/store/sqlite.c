@@ -1,0 +1,1733 @@
+/*
+ * SQLite implementation of the store interface (see rkl/store.h).
+ *
+ * One handle = one sqlite3 connection + one mutex; every call takes the
+ * mutex, so a handle may be shared by threads.  Durability: WAL journal,
+ * synchronous=FULL (the WAL is fsynced at every commit), so a committed
+ * transaction survives a crash or power loss.  Every mutating call runs in
+ * one BEGIN IMMEDIATE transaction: the write lock is taken at BEGIN, so two
+ * connections racing for the same SN are serialised and the second sees the
+ * first's result (no lock upgrade deadlock); a writer waits up to
+ * busy_timeout for the lock.
+ *
+ * Portability: the DML below is plain SQL-92 plus LIMIT, which PostgreSQL
+ * accepts; the SQLite-only parts are marked "SQLite:" (PRAGMAs, BEGIN
+ * IMMEDIATE, sqlite_master, BLOB vs PostgreSQL's BYTEA, "?" placeholders vs
+ * "$n").  SQLite errors become RKL_ERR_* here and nowhere else.
+ */
+#include "rkl/store.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "store_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+/*
+ * Schema migrations: entry i brings a database from version i to i + 1.
+ * Never edit a released entry; append a new one and bump
+ * RKL_STORE_SCHEMA_VERSION.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: registry, bindings, TMKs, audit chain. */
+	"CREATE TABLE terminal ("
+	"  sn VARCHAR(32) NOT NULL PRIMARY KEY,"
+	"  pinpad_sn VARCHAR(32) NOT NULL DEFAULT '',"
+	"  note VARCHAR(256) NOT NULL DEFAULT '',"
+	"  status VARCHAR(16) NOT NULL CHECK (status IN ('registered', 'bound', 'revoked')),"
+	"  created BIGINT NOT NULL,"
+	"  bound_at BIGINT NOT NULL DEFAULT 0,"
+	"  revoked_at BIGINT NOT NULL DEFAULT 0,"
+	"  fail_count INTEGER NOT NULL DEFAULT 0,"
+	"  locked_until BIGINT NOT NULL DEFAULT 0,"
+	"  last_download BIGINT NOT NULL DEFAULT 0,"
+	"  last_result INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE tk_binding ("
+	"  sn VARCHAR(32) NOT NULL PRIMARY KEY REFERENCES terminal (sn),"
+	"  auk_alg INTEGER NOT NULL,"
+	"  auk_wrapped BLOB NOT NULL,"	/* PostgreSQL: BYTEA */
+	"  auk_kcv BLOB NOT NULL,"
+	"  kek_id VARCHAR(64) NOT NULL,"
+	"  tek_alg INTEGER NOT NULL,"
+	"  tek_spki BLOB NOT NULL,"
+	"  oaep_hash INTEGER NOT NULL,"
+	"  tk_hash BLOB NOT NULL,"
+	"  bound_at BIGINT NOT NULL"
+	");"
+	/*
+	 * is_current is 1 for the current TMK and NULL otherwise: with
+	 * UNIQUE (sn, is_current) at most one row per SN can be current (NULLs
+	 * are distinct in both SQLite and PostgreSQL).
+	 */
+	"CREATE TABLE tmk ("
+	"  sn VARCHAR(32) NOT NULL REFERENCES terminal (sn),"
+	"  version INTEGER NOT NULL CHECK (version > 0),"
+	"  alg INTEGER NOT NULL,"
+	"  wrapped BLOB NOT NULL,"
+	"  kcv BLOB NOT NULL,"
+	"  kek_id VARCHAR(64) NOT NULL,"
+	"  state VARCHAR(16) NOT NULL CHECK (state IN ('pending', 'delivered', 'retired')),"
+	"  is_current SMALLINT CHECK (is_current = 1),"
+	"  created BIGINT NOT NULL,"
+	"  delivered BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (sn, version),"
+	"  UNIQUE (sn, is_current),"
+	"  CHECK ((is_current IS NULL) = (state = 'retired'))"
+	");"
+	"CREATE TABLE audit ("
+	"  seq BIGINT NOT NULL PRIMARY KEY,"
+	"  at BIGINT NOT NULL,"
+	"  actor VARCHAR(64) NOT NULL,"
+	"  source VARCHAR(64) NOT NULL,"
+	"  sn VARCHAR(32) NOT NULL,"
+	"  event VARCHAR(32) NOT NULL,"
+	"  result INTEGER NOT NULL,"
+	"  detail VARCHAR(512) NOT NULL,"
+	"  hash BLOB NOT NULL"
+	");"
+	"CREATE TABLE audit_head ("
+	"  id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),"
+	"  seq BIGINT NOT NULL,"
+	"  hash BLOB NOT NULL"
+	");"
+	"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, "
+	"  X'0000000000000000000000000000000000000000000000000000000000000000');",
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+_Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per schema version");
+
+/* Prepared statements, prepared on first use and kept for the handle's life. */
+enum stmt_id {
+	Q_TERM_GET,
+	Q_TERM_STATUS,
+	Q_TERM_INSERT,
+	Q_TERM_LIST_FROM,
+	Q_TERM_SET_BOUND,
+	Q_TERM_RESET,
+	Q_TERM_REVOKE,
+	Q_TERM_COUNT_STATUS,
+	Q_TERM_COUNT_LOCKED,
+	Q_TERM_DOWNLOAD,
+	Q_BIND_INSERT,
+	Q_BIND_GET,
+	Q_BIND_DELETE,
+	Q_TMK_CURRENT,
+	Q_TMK_MAXVER,
+	Q_TMK_INSERT,
+	Q_TMK_RETIRE_CURRENT,
+	Q_TMK_RETIRE_ALL,
+	Q_TMK_DELIVER,
+	Q_AUDIT_HEAD,
+	Q_AUDIT_INSERT,
+	Q_AUDIT_HEAD_SET,
+	Q_AUDIT_LIST,
+	Q_COUNT
+};
+
+#define TERM_COLS "sn, pinpad_sn, note, status, created, bound_at, revoked_at, " \
+	"fail_count, locked_until, last_download, last_result"
+#define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered"
+#define AUDIT_COLS "seq, at, actor, source, sn, event, result, detail, hash"
+
+static const char *const stmt_sql[Q_COUNT] = {
+	[Q_TERM_GET] = "SELECT " TERM_COLS " FROM terminal WHERE sn = ?",
+	[Q_TERM_STATUS] = "SELECT status FROM terminal WHERE sn = ?",
+	[Q_TERM_INSERT] = "INSERT INTO terminal (sn, pinpad_sn, note, status, created) "
+	    "VALUES (?, ?, ?, 'registered', ?)",
+	[Q_TERM_LIST_FROM] = "SELECT " TERM_COLS " FROM terminal WHERE sn > ? ORDER BY sn LIMIT ?",
+	[Q_TERM_SET_BOUND] = "UPDATE terminal SET status = 'bound', bound_at = ? "
+	    "WHERE sn = ? AND status = 'registered'",
+	[Q_TERM_RESET] = "UPDATE terminal SET status = 'registered', bound_at = 0, "
+	    "fail_count = 0, locked_until = 0 WHERE sn = ? AND status <> 'revoked'",
+	[Q_TERM_REVOKE] = "UPDATE terminal SET status = 'revoked', bound_at = 0, revoked_at = ? "
+	    "WHERE sn = ? AND status <> 'revoked'",
+	[Q_TERM_COUNT_STATUS] = "SELECT status, COUNT(*) FROM terminal GROUP BY status",
+	[Q_TERM_COUNT_LOCKED] = "SELECT COUNT(*) FROM terminal WHERE locked_until > ?",
+	[Q_TERM_DOWNLOAD] = "UPDATE terminal SET last_download = ?, last_result = ?, "
+	    "fail_count = ?, locked_until = ? WHERE sn = ?",
+	[Q_BIND_INSERT] = "INSERT INTO tk_binding (sn, auk_alg, auk_wrapped, auk_kcv, kek_id, "
+	    "tek_alg, tek_spki, oaep_hash, tk_hash, bound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[Q_BIND_GET] = "SELECT auk_alg, auk_wrapped, auk_kcv, kek_id, tek_alg, tek_spki, "
+	    "oaep_hash, tk_hash, bound_at FROM tk_binding WHERE sn = ?",
+	[Q_BIND_DELETE] = "DELETE FROM tk_binding WHERE sn = ?",
+	[Q_TMK_CURRENT] = "SELECT " TMK_COLS " FROM tmk WHERE sn = ? AND is_current = 1",
+	[Q_TMK_MAXVER] = "SELECT COALESCE(MAX(version), 0) FROM tmk WHERE sn = ?",
+	[Q_TMK_INSERT] = "INSERT INTO tmk (sn, version, alg, wrapped, kcv, kek_id, state, "
+	    "is_current, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?)",
+	[Q_TMK_RETIRE_CURRENT] = "UPDATE tmk SET state = 'retired', is_current = NULL, wrapped = ? "
+	    "WHERE sn = ? AND is_current = 1",
+	[Q_TMK_RETIRE_ALL] = "UPDATE tmk SET state = 'retired', is_current = NULL, wrapped = ? "
+	    "WHERE sn = ?",
+	[Q_TMK_DELIVER] = "UPDATE tmk SET state = 'delivered', delivered = ? "
+	    "WHERE sn = ? AND version = ? AND is_current = 1 AND state = 'pending'",
+	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit_head WHERE id = 1",
+	[Q_AUDIT_INSERT] = "INSERT INTO audit (" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[Q_AUDIT_HEAD_SET] = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+	[Q_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+};
+
+struct sq {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	int64_t (*clock)(void *arg);
+	void *clock_arg;
+	sqlite3_stmt *stmt[Q_COUNT];
+};
+
+/* ---- SQLite plumbing ---- */
+
+static int
+map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_NOMEM:
+		return RKL_ERR_NOMEM;
+	default:
+		return RKL_ERR_STORE;
+	}
+}
+
+static int64_t
+now_of(const struct sq *s)
+{
+	return s->clock != NULL ? s->clock(s->clock_arg) : (int64_t)time(NULL);
+}
+
+/* The prepared statement id, reset and with its bindings cleared. */
+static int
+stmt_get(struct sq *s, enum stmt_id id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (s->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		    &s->stmt[id], NULL);
+		if (rc != SQLITE_OK)
+			return map_rc(rc) != 0 ? map_rc(rc) : RKL_ERR_STORE;
+	}
+	sqlite3_reset(s->stmt[id]);
+	sqlite3_clear_bindings(s->stmt[id]);
+	*out = s->stmt[id];
+	return 0;
+}
+
+/* Release a statement's read lock / cursor after use. */
+static void
+stmt_done(sqlite3_stmt *st)
+{
+	if (st != NULL) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+static int
+exec(struct sq *s, const char *sql)
+{
+	return map_rc(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+/* SQLite: BEGIN IMMEDIATE takes the write lock now (PostgreSQL: BEGIN + row locks). */
+static int
+tx_write(struct sq *s)
+{
+	return exec(s, "BEGIN IMMEDIATE");
+}
+
+static int
+tx_end(struct sq *s, int r)
+{
+	int c;
+
+	if (sqlite3_get_autocommit(s->db))
+		return r;
+	if (r == 0) {
+		if ((c = exec(s, "COMMIT")) == 0)
+			return 0;
+		r = c;
+	}
+	exec(s, "ROLLBACK");
+	return r;
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return map_rc(sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT));
+}
+
+static int
+bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	static const uint8_t empty[1];
+
+	/* A NULL pointer would bind SQL NULL: use a real zero-length blob. */
+	return map_rc(sqlite3_bind_blob(st, i, n > 0 ? p : empty, (int)n, SQLITE_TRANSIENT));
+}
+
+static int
+bind_i64(sqlite3_stmt *st, int i, int64_t v)
+{
+	return map_rc(sqlite3_bind_int64(st, i, v));
+}
+
+/* Step a statement that returns no row (or whose row is ignored). */
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : map_rc(rc);
+}
+
+/* Step expecting a row: 1 row, 0 none, < 0 error. */
+static int
+step_row(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return map_rc(rc) != 0 ? map_rc(rc) : RKL_ERR_STORE;
+}
+
+/* Copy a text column into dst[cap]; RKL_ERR_INTEGRITY if it does not fit. */
+static int
+col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	if (t == NULL) {
+		if (sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
+			return RKL_ERR_NOMEM;
+		dst[0] = '\0';
+		return 0;
+	}
+	if (n < 0 || (size_t)n >= cap || memchr(t, '\0', (size_t)n) != NULL)
+		return RKL_ERR_INTEGRITY;
+	memcpy(dst, t, (size_t)n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* Copy a blob column into dst[cap], *len its length. */
+static int
+col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t cap, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	if (n < 0 || (size_t)n > cap)
+		return RKL_ERR_INTEGRITY;
+	if (n > 0 && p == NULL)
+		return RKL_ERR_NOMEM;
+	if (n > 0)
+		memcpy(dst, p, (size_t)n);
+	*len = (size_t)n;
+	return 0;
+}
+
+static int
+col_blob_exact(sqlite3_stmt *st, int i, uint8_t *dst, size_t want)
+{
+	size_t n;
+	int r;
+
+	if ((r = col_blob(st, i, dst, want, &n)) != 0)
+		return r;
+	return n == want ? 0 : RKL_ERR_INTEGRITY;
+}
+
+static int
+status_parse(const char *t, enum rkl_term_status *out)
+{
+	if (strcmp(t, "registered") == 0)
+		*out = RKL_TERM_REGISTERED;
+	else if (strcmp(t, "bound") == 0)
+		*out = RKL_TERM_BOUND;
+	else if (strcmp(t, "revoked") == 0)
+		*out = RKL_TERM_REVOKED;
+	else
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+static int
+tmk_state_parse(const char *t, enum rkl_tmk_state *out)
+{
+	if (strcmp(t, "pending") == 0)
+		*out = RKL_TMK_PENDING;
+	else if (strcmp(t, "delivered") == 0)
+		*out = RKL_TMK_DELIVERED;
+	else if (strcmp(t, "retired") == 0)
+		*out = RKL_TMK_RETIRED;
+	else
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+static int
+sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[RKL_SHA256_LEN])
+{
+	EVP_MD_CTX *c;
+	int ok;
+
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return RKL_ERR_NOMEM;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, a, alen) == 1 &&
+	    EVP_DigestUpdate(c, b, blen) == 1 &&
+	    EVP_DigestFinal_ex(c, out, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : RKL_ERR_CRYPTO;
+}
+
+/* ---- argument checks ---- */
+
+/* strlen bounded by max; RKL_ERR_LENGTH if longer.  NULL counts as "". */
+static int
+str_fits(const char *s, size_t max)
+{
+	if (s == NULL)
+		return 0;
+	return rkl_store__strnlen(s, max + 1) <= max ? 0 : RKL_ERR_LENGTH;
+}
+
+/* An SN to look up: one that could never be registered is simply unknown. */
+static int
+check_sn(const char *sn)
+{
+	int r = rkl_store_sn_check(sn);
+
+	return r == RKL_ERR_FORMAT || r == RKL_ERR_LENGTH ? RKL_ERR_UNKNOWN_SN : r;
+}
+
+static int
+check_who(const struct rkl_store_who *who)
+{
+	int r;
+
+	if (who == NULL)
+		return 0;
+	if ((r = str_fits(who->actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = str_fits(who->source, RKL_STORE_SOURCE_MAX)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+check_terminal_new(const struct rkl_store_terminal_new *t)
+{
+	int r;
+
+	if (t == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (memchr(t->sn, '\0', sizeof(t->sn)) == NULL ||
+	    memchr(t->pinpad_sn, '\0', sizeof(t->pinpad_sn)) == NULL ||
+	    memchr(t->note, '\0', sizeof(t->note)) == NULL)
+		return RKL_ERR_LENGTH;
+	if ((r = rkl_store_sn_check(t->sn)) != 0)
+		return r;
+	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+is_sym(enum rkl_alg a)
+{
+	return rkl_alg_key_len(a) != 0;
+}
+
+static int
+check_binding(const struct rkl_store_binding *b)
+{
+	if (b == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!is_sym(b->auk_alg) || rkl_alg_rsa_bits(b->tek_alg) == 0)
+		return RKL_ERR_ALGORITHM;
+	if (b->oaep_hash != RKL_OAEP_SHA1 && b->oaep_hash != RKL_OAEP_SHA256)
+		return RKL_ERR_ALGORITHM;
+	if (b->auk_wrapped_len == 0 || b->auk_wrapped_len > sizeof(b->auk_wrapped) ||
+	    b->auk_kcv_len > sizeof(b->auk_kcv) ||
+	    b->tek_spki_len == 0 || b->tek_spki_len > sizeof(b->tek_spki) ||
+	    memchr(b->kek_id, '\0', sizeof(b->kek_id)) == NULL)
+		return RKL_ERR_LENGTH;
+	return 0;
+}
+
+static int
+check_tmk_new(const struct rkl_store_tmk_new *t)
+{
+	if (t == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!is_sym(t->alg))
+		return RKL_ERR_ALGORITHM;
+	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
+	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) ||
+	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
+		return RKL_ERR_LENGTH;
+	return 0;
+}
+
+/* ---- audit chain ---- */
+
+/* Append one audit row inside the caller's write transaction. */
+static int
+audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
+    const char *event, int result, const char *detail, uint64_t *seq_out)
+{
+	struct rkl_store_audit_row row;
+	uint8_t enc[RKL_STORE_AUDIT_ENC_MAX], prev[RKL_SHA256_LEN];
+	sqlite3_stmt *st = NULL;
+	size_t enc_len;
+	sqlite3_int64 head;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	if ((r = str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
+	    (r = str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
+	    (r = str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
+	    (r = str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
+		return r;
+	if (event == NULL || event[0] == '\0')
+		return RKL_ERR_INVALID_ARG;
+	memcpy(row.actor, actor != NULL ? actor : "unknown", strlen(actor != NULL ? actor : "unknown"));
+	if (source != NULL)
+		memcpy(row.source, source, strlen(source));
+	if (sn != NULL)
+		memcpy(row.sn, sn, strlen(sn));
+	memcpy(row.event, event, strlen(event));
+	if (detail != NULL)
+		memcpy(row.detail, detail, strlen(detail));
+	row.result = result;
+	row.at = now_of(s);
+
+	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_INTEGRITY : r;
+		goto out;
+	}
+	head = sqlite3_column_int64(st, 0);
+	if (head < 0 || (r = col_blob_exact(st, 1, prev, sizeof(prev))) != 0) {
+		r = r != 0 ? r : RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	stmt_done(st);
+	row.seq = (uint64_t)head + 1;
+	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
+	    (r = sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
+		goto out;
+
+	if ((r = stmt_get(s, Q_AUDIT_INSERT, &st)) != 0 ||
+	    (r = bind_i64(st, 1, (int64_t)row.seq)) != 0 ||
+	    (r = bind_i64(st, 2, row.at)) != 0 ||
+	    (r = bind_text(st, 3, row.actor)) != 0 ||
+	    (r = bind_text(st, 4, row.source)) != 0 ||
+	    (r = bind_text(st, 5, row.sn)) != 0 ||
+	    (r = bind_text(st, 6, row.event)) != 0 ||
+	    (r = bind_i64(st, 7, row.result)) != 0 ||
+	    (r = bind_text(st, 8, row.detail)) != 0 ||
+	    (r = bind_blob(st, 9, row.hash, sizeof(row.hash))) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto out;
+	stmt_done(st);
+	if ((r = stmt_get(s, Q_AUDIT_HEAD_SET, &st)) != 0 ||
+	    (r = bind_i64(st, 1, (int64_t)row.seq)) != 0 ||
+	    (r = bind_blob(st, 2, row.hash, sizeof(row.hash))) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto out;
+	if (sqlite3_changes(s->db) != 1) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	if (seq_out != NULL)
+		*seq_out = row.seq;
+out:
+	stmt_done(st);
+	return r;
+}
+
+static int
+audit_who(struct sq *s, const struct rkl_store_who *who, const char *sn,
+    const char *event, const char *detail)
+{
+	return audit_put(s, who != NULL ? who->actor : NULL, who != NULL ? who->source : NULL,
+	    sn, event, 0, detail, NULL);
+}
+
+/* ---- row readers ---- */
+
+static int
+read_terminal(sqlite3_stmt *st, struct rkl_store_terminal *t)
+{
+	char status[16];
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if ((r = col_text(st, 0, t->sn, sizeof(t->sn))) != 0 ||
+	    (r = col_text(st, 1, t->pinpad_sn, sizeof(t->pinpad_sn))) != 0 ||
+	    (r = col_text(st, 2, t->note, sizeof(t->note))) != 0 ||
+	    (r = col_text(st, 3, status, sizeof(status))) != 0 ||
+	    (r = status_parse(status, &t->status)) != 0)
+		return r;
+	t->created = sqlite3_column_int64(st, 4);
+	t->bound_at = sqlite3_column_int64(st, 5);
+	t->revoked_at = sqlite3_column_int64(st, 6);
+	t->fail_count = (uint32_t)sqlite3_column_int64(st, 7);
+	t->locked_until = sqlite3_column_int64(st, 8);
+	t->last_download = sqlite3_column_int64(st, 9);
+	t->last_result = sqlite3_column_int(st, 10);
+	return 0;
+}
+
+static int
+read_tmk(sqlite3_stmt *st, struct rkl_store_tmk *t)
+{
+	char state[16];
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->version = (uint32_t)sqlite3_column_int64(st, 0);
+	t->alg = (enum rkl_alg)sqlite3_column_int(st, 1);
+	if ((r = col_blob(st, 2, t->wrapped, sizeof(t->wrapped), &t->wrapped_len)) != 0 ||
+	    (r = col_blob(st, 3, t->kcv, sizeof(t->kcv), &t->kcv_len)) != 0 ||
+	    (r = col_text(st, 4, t->kek_id, sizeof(t->kek_id))) != 0 ||
+	    (r = col_text(st, 5, state, sizeof(state))) != 0 ||
+	    (r = tmk_state_parse(state, &t->state)) != 0)
+		return r;
+	t->created = sqlite3_column_int64(st, 6);
+	t->delivered = sqlite3_column_int64(st, 7);
+	return 0;
+}
+
+static int
+read_audit(sqlite3_stmt *st, struct rkl_store_audit_row *a)
+{
+	sqlite3_int64 seq;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	seq = sqlite3_column_int64(st, 0);
+	if (seq <= 0)
+		return RKL_ERR_INTEGRITY;
+	a->seq = (uint64_t)seq;
+	a->at = sqlite3_column_int64(st, 1);
+	if ((r = col_text(st, 2, a->actor, sizeof(a->actor))) != 0 ||
+	    (r = col_text(st, 3, a->source, sizeof(a->source))) != 0 ||
+	    (r = col_text(st, 4, a->sn, sizeof(a->sn))) != 0 ||
+	    (r = col_text(st, 5, a->event, sizeof(a->event))) != 0 ||
+	    (r = col_text(st, 7, a->detail, sizeof(a->detail))) != 0 ||
+	    (r = col_blob_exact(st, 8, a->hash, sizeof(a->hash))) != 0)
+		return r;
+	a->result = sqlite3_column_int(st, 6);
+	return 0;
+}
+
+/* Terminal status inside a transaction; RKL_ERR_UNKNOWN_SN if absent. */
+static int
+term_status(struct sq *s, const char *sn, enum rkl_term_status *out)
+{
+	sqlite3_stmt *st = NULL;
+	char status[16];
+	int r;
+
+	if ((r = stmt_get(s, Q_TERM_STATUS, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_UNKNOWN_SN : r;
+		goto out;
+	}
+	if ((r = col_text(st, 0, status, sizeof(status))) != 0 ||
+	    (r = status_parse(status, out)) != 0)
+		goto out;
+out:
+	stmt_done(st);
+	return r;
+}
+
+static int
+term_get(struct sq *s, const char *sn, struct rkl_store_terminal *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = stmt_get(s, Q_TERM_GET, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_UNKNOWN_SN : r;
+		goto out;
+	}
+	r = read_terminal(st, out);
+out:
+	stmt_done(st);
+	return r;
+}
+
+static int
+tmk_cur(struct sq *s, const char *sn, struct rkl_store_tmk *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = stmt_get(s, Q_TMK_CURRENT, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_NOT_FOUND : r;
+		goto out;
+	}
+	r = read_tmk(st, out);
+out:
+	stmt_done(st);
+	return r;
+}
+
+/* Run a statement with (sn) or (x, sn) parameters. */
+static int
+run_sn(struct sq *s, enum stmt_id id, const char *sn)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = stmt_get(s, id, &st)) == 0 &&
+	    (r = bind_text(st, 1, sn)) == 0)
+		r = step_done(st);
+	stmt_done(st);
+	return r;
+}
+
+/* Retire the current TMK (id Q_TMK_RETIRE_CURRENT) or all (Q_TMK_RETIRE_ALL). */
+static int
+tmk_retire(struct sq *s, enum stmt_id id, const char *sn, int *n)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = stmt_get(s, id, &st)) == 0 &&
+	    (r = bind_blob(st, 1, NULL, 0)) == 0 &&
+	    (r = bind_text(st, 2, sn)) == 0 &&
+	    (r = step_done(st)) == 0 && n != NULL)
+		*n = sqlite3_changes(s->db);
+	stmt_done(st);
+	return r;
+}
+
+/* Insert fresh as the next version (inside a write transaction). */
+static int
+tmk_insert(struct sq *s, const char *sn, const struct rkl_store_tmk_new *t, uint32_t *version)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 v;
+	int r;
+
+	if ((r = stmt_get(s, Q_TMK_MAXVER, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_STORE : r;
+		goto out;
+	}
+	v = sqlite3_column_int64(st, 0);
+	stmt_done(st);
+	if (v < 0 || v >= (sqlite3_int64)INT32_MAX) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	v++;
+	if ((r = stmt_get(s, Q_TMK_INSERT, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0 ||
+	    (r = bind_i64(st, 2, v)) != 0 ||
+	    (r = bind_i64(st, 3, t->alg)) != 0 ||
+	    (r = bind_blob(st, 4, t->wrapped, t->wrapped_len)) != 0 ||
+	    (r = bind_blob(st, 5, t->kcv, t->kcv_len)) != 0 ||
+	    (r = bind_text(st, 6, t->kek_id)) != 0 ||
+	    (r = bind_i64(st, 7, now_of(s))) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto out;
+	*version = (uint32_t)v;
+out:
+	stmt_done(st);
+	return r;
+}
+
+/* ---- interface functions ---- */
+
+static void
+sq_close(void *ctx)
+{
+	struct sq *s = ctx;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static int
+read_version(struct sq *s, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	/* SQLite: the catalogue is sqlite_master (PostgreSQL: information_schema.tables). */
+	rc = sqlite3_prepare_v2(s->db,
+	    "SELECT COUNT(*), SUM(CASE WHEN name = 'schema_version' THEN 1 ELSE 0 END) "
+	    "FROM sqlite_master WHERE type = 'table'", -1, &st, NULL);
+	if ((r = map_rc(rc)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_STORE : r;
+		goto out;
+	}
+	r = 0;
+	if (sqlite3_column_int64(st, 0) == 0) {
+		*version = 0;	/* empty database */
+		goto out;
+	}
+	if (sqlite3_column_int64(st, 1) != 1) {
+		r = RKL_ERR_VERSION;	/* not an rkl database */
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(s->db, "SELECT version FROM schema_version", -1, &st, NULL);
+	if ((r = map_rc(rc)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_VERSION : r;
+		goto out;
+	}
+	r = 0;
+	*version = sqlite3_column_int(st, 0);
+	if (*version < 1)
+		r = RKL_ERR_VERSION;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+migrate(struct sq *s)
+{
+	char sql[96];
+	int r, v = 0;
+
+	if ((r = tx_write(s)) != 0)
+		return r;
+	if ((r = read_version(s, &v)) != 0)
+		goto out;
+	if (v > RKL_STORE_SCHEMA_VERSION) {
+		r = RKL_ERR_VERSION;
+		goto out;
+	}
+	if (v == RKL_STORE_SCHEMA_VERSION)
+		goto out;
+	if (v == 0 && (r = exec(s, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+	    "INSERT INTO schema_version (version) VALUES (0)")) != 0)
+		goto out;
+	for (; v < RKL_STORE_SCHEMA_VERSION; v++)
+		if ((r = exec(s, migrations[v])) != 0)
+			goto out;
+	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", v);
+	r = exec(s, sql);
+out:
+	return tx_end(s, r);
+}
+
+static int
+sq_schema_version(void *ctx, int *version)
+{
+	struct sq *s = ctx;
+	int r, v = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = read_version(s, &v)) == 0)
+		*version = v;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+term_insert(struct sq *s, const struct rkl_store_terminal_new *t, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = stmt_get(s, Q_TERM_INSERT, &st)) == 0 &&
+	    (r = bind_text(st, 1, t->sn)) == 0 &&
+	    (r = bind_text(st, 2, t->pinpad_sn)) == 0 &&
+	    (r = bind_text(st, 3, t->note)) == 0 &&
+	    (r = bind_i64(st, 4, now)) == 0)
+		r = step_done(st);
+	stmt_done(st);
+	return r;
+}
+
+static int
+sq_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_store_terminal_new *t)
+{
+	struct sq *s = ctx;
+	enum rkl_term_status status;
+	int r;
+
+	if ((r = check_terminal_new(t)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	r = term_status(s, t->sn, &status);
+	if (r == 0)
+		r = RKL_ERR_EXISTS;
+	else if (r == RKL_ERR_UNKNOWN_SN && (r = term_insert(s, t, now_of(s))) == 0)
+		r = audit_who(s, who, t->sn, "terminal.add", NULL);
+	r = tx_end(s, r);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+struct sn_ref {
+	const char *sn;
+	size_t row;
+};
+
+static int
+sn_ref_cmp(const void *a, const void *b)
+{
+	const struct sn_ref *x = a, *y = b;
+	int c = strcmp(x->sn, y->sn);
+
+	if (c != 0)
+		return c;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int
+sq_terminal_import(void *ctx, const struct rkl_store_who *who,
+    const struct rkl_store_terminal_new *rows, size_t n,
+    struct rkl_store_row_err *errs, size_t errs_cap, size_t *n_bad,
+    void (*progress)(void *arg, size_t done, size_t total), void *arg)
+{
+	struct sq *s = ctx;
+	struct sn_ref *refs = NULL;
+	int *err = NULL;
+	size_t i, bad = 0, k;
+	enum rkl_term_status status;
+	char detail[64];
+	int64_t now;
+	int r = 0, locked = 0, first = 0;
+
+	if ((rows == NULL && n > 0) || n_bad == NULL || (errs == NULL && errs_cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_who(who)) != 0)
+		return r;
+	if (n > 0 && ((err = calloc(n, sizeof(*err))) == NULL ||
+	    (refs = calloc(n, sizeof(*refs))) == NULL)) {
+		r = RKL_ERR_NOMEM;
+		goto out;
+	}
+	/* Field checks, then duplicates within the batch (all but the first). */
+	for (i = 0, k = 0; i < n; i++) {
+		if ((err[i] = check_terminal_new(&rows[i])) == 0) {
+			refs[k].sn = rows[i].sn;
+			refs[k++].row = i;
+		}
+	}
+	if (k > 1)
+		qsort(refs, k, sizeof(*refs), sn_ref_cmp);
+	for (i = 1; i < k; i++)
+		if (strcmp(refs[i].sn, refs[i - 1].sn) == 0)
+			err[refs[i].row] = RKL_ERR_DUPLICATE;
+
+	pthread_mutex_lock(&s->mu);
+	locked = 1;
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	now = now_of(s);
+	for (i = 0; i < n; i++) {
+		if (progress != NULL && i % 1000 == 0)
+			progress(arg, i, n);
+		if (err[i] != 0)
+			continue;
+		/* Check first, then insert: a failed INSERT would abort a PostgreSQL transaction. */
+		r = term_status(s, rows[i].sn, &status);
+		if (r == 0) {
+			err[i] = RKL_ERR_EXISTS;
+			continue;
+		}
+		if (r != RKL_ERR_UNKNOWN_SN)
+			break;
+		if (bad == 0 && (r = term_insert(s, &rows[i], now)) != 0)
+			break;
+		r = 0;
+	}
+	for (i = 0; r == 0 && i < n; i++) {
+		if (err[i] == 0)
+			continue;
+		if (bad == 0)
+			first = err[i];
+		if (bad < errs_cap) {
+			errs[bad].row = i;
+			errs[bad].err = err[i];
+		}
+		bad++;
+	}
+	if (r == 0 && bad > 0)
+		r = first;
+	if (r == 0) {
+		snprintf(detail, sizeof(detail), "rows=%zu", n);
+		r = audit_who(s, who, NULL, "terminal.import", detail);
+	}
+	r = tx_end(s, r);
+	if (r == 0 && progress != NULL)
+		progress(arg, n, n);
+	if (r == 0 || bad > 0)
+		*n_bad = bad;
+out:
+	if (locked)
+		pthread_mutex_unlock(&s->mu);
+	free(err);
+	free(refs);
+	return r;
+}
+
+static int
+sq_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_terminal t;
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = term_get(s, sn, &t)) == 0)
+		*out = t;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, size_t cap, size_t *n)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	size_t k = 0;
+	int r;
+
+	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = str_fits(after, RKL_STORE_SN_MAX)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = stmt_get(s, Q_TERM_LIST_FROM, &st)) != 0 ||
+	    (r = bind_text(st, 1, after)) != 0 ||
+	    (r = bind_i64(st, 2, (int64_t)cap)) != 0)
+		goto out;
+	while (k < cap && (r = step_row(st)) == 1) {
+		if ((r = read_terminal(st, &rows[k])) != 0)
+			goto out;
+		k++;
+	}
+	if (r > 0)
+		r = 0;
+	if (r == 0)
+		*n = k;
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_terminal_counts(void *ctx, struct rkl_store_counts *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_counts c;
+	sqlite3_stmt *st = NULL;
+	enum rkl_term_status status;
+	char name[16];
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_lock(&s->mu);
+	if ((r = exec(s, "BEGIN")) != 0)
+		goto out;
+	if ((r = stmt_get(s, Q_TERM_COUNT_STATUS, &st)) != 0)
+		goto out;
+	while ((r = step_row(st)) == 1) {
+		if ((r = col_text(st, 0, name, sizeof(name))) != 0 ||
+		    (r = status_parse(name, &status)) != 0)
+			goto out;
+		switch (status) {
+		case RKL_TERM_REGISTERED: c.registered = (uint64_t)sqlite3_column_int64(st, 1); break;
+		case RKL_TERM_BOUND: c.bound = (uint64_t)sqlite3_column_int64(st, 1); break;
+		default: c.revoked = (uint64_t)sqlite3_column_int64(st, 1); break;
+		}
+	}
+	if (r < 0)
+		goto out;
+	stmt_done(st);
+	if ((r = stmt_get(s, Q_TERM_COUNT_LOCKED, &st)) != 0 ||
+	    (r = bind_i64(st, 1, now_of(s))) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_STORE : r;
+		goto out;
+	}
+	c.locked = (uint64_t)sqlite3_column_int64(st, 0);
+	r = 0;
+	*out = c;
+out:
+	stmt_done(st);
+	tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
+{
+	struct sq *s = ctx;
+	enum rkl_term_status status;
+	char detail[64];
+	int r, n = 0;
+
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) == 0 && status == RKL_TERM_REVOKED)
+		r = RKL_ERR_REVOKED;
+	if (r == 0 &&
+	    (r = run_sn(s, Q_BIND_DELETE, sn)) == 0 &&
+	    (r = tmk_retire(s, Q_TMK_RETIRE_CURRENT, sn, &n)) == 0 &&
+	    (r = run_sn(s, Q_TERM_RESET, sn)) == 0) {
+		snprintf(detail, sizeof(detail), "was=%s tmk_retired=%d",
+		    rkl_term_status_name(status), n);
+		r = audit_who(s, who, sn, "terminal.reset", detail);
+	}
+	r = tx_end(s, r);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
+{
+	struct sq *s = ctx;
+	enum rkl_term_status status;
+	sqlite3_stmt *st = NULL;
+	char detail[64];
+	int r, n = 0;
+
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) == 0 && status == RKL_TERM_REVOKED)
+		r = RKL_ERR_REVOKED;
+	if (r == 0 &&
+	    (r = run_sn(s, Q_BIND_DELETE, sn)) == 0 &&
+	    (r = tmk_retire(s, Q_TMK_RETIRE_ALL, sn, &n)) == 0 &&
+	    (r = stmt_get(s, Q_TERM_REVOKE, &st)) == 0 &&
+	    (r = bind_i64(st, 1, now_of(s))) == 0 &&
+	    (r = bind_text(st, 2, sn)) == 0 &&
+	    (r = step_done(st)) == 0) {
+		stmt_done(st);
+		snprintf(detail, sizeof(detail), "was=%s", rkl_term_status_name(status));
+		r = audit_who(s, who, sn, "terminal.revoke", detail);
+	}
+	stmt_done(st);
+	r = tx_end(s, r);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
+    const struct rkl_store_binding *b)
+{
+	struct sq *s = ctx;
+	enum rkl_term_status status;
+	sqlite3_stmt *st = NULL;
+	char detail[96];
+	int64_t now;
+	int r;
+
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = check_binding(b)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	now = now_of(s);
+	if ((r = term_status(s, sn, &status)) != 0)
+		goto end;
+	if (status == RKL_TERM_REVOKED) {
+		r = RKL_ERR_REVOKED;
+		goto end;
+	}
+	if (status == RKL_TERM_BOUND) {
+		r = RKL_ERR_ALREADY_BOUND;
+		goto end;
+	}
+	if ((r = stmt_get(s, Q_TERM_SET_BOUND, &st)) != 0 ||
+	    (r = bind_i64(st, 1, now)) != 0 ||
+	    (r = bind_text(st, 2, sn)) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto end;
+	if (sqlite3_changes(s->db) != 1) {
+		r = RKL_ERR_ALREADY_BOUND;
+		goto end;
+	}
+	stmt_done(st);
+	if ((r = stmt_get(s, Q_BIND_INSERT, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0 ||
+	    (r = bind_i64(st, 2, b->auk_alg)) != 0 ||
+	    (r = bind_blob(st, 3, b->auk_wrapped, b->auk_wrapped_len)) != 0 ||
+	    (r = bind_blob(st, 4, b->auk_kcv, b->auk_kcv_len)) != 0 ||
+	    (r = bind_text(st, 5, b->kek_id)) != 0 ||
+	    (r = bind_i64(st, 6, b->tek_alg)) != 0 ||
+	    (r = bind_blob(st, 7, b->tek_spki, b->tek_spki_len)) != 0 ||
+	    (r = bind_i64(st, 8, b->oaep_hash)) != 0 ||
+	    (r = bind_blob(st, 9, b->tk_hash, sizeof(b->tk_hash))) != 0 ||
+	    (r = bind_i64(st, 10, now)) != 0)
+		goto end;
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		r = (r & 0xff) == SQLITE_CONSTRAINT ? RKL_ERR_ALREADY_BOUND : map_rc(r);
+		goto end;
+	}
+	r = 0;
+	stmt_done(st);
+	snprintf(detail, sizeof(detail), "auk=%s tek=%s oaep=%s",
+	    rkl_alg_name(b->auk_alg), rkl_alg_name(b->tek_alg),
+	    b->oaep_hash == RKL_OAEP_SHA1 ? "sha1" : "sha256");
+	r = audit_who(s, who, sn, "tk.bind", detail);
+end:
+	stmt_done(st);
+	r = tx_end(s, r);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_binding *b = NULL;
+	enum rkl_term_status status;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = exec(s, "BEGIN")) != 0 ||
+	    (r = term_status(s, sn, &status)) != 0)
+		goto out;
+	if ((r = stmt_get(s, Q_BIND_GET, &st)) != 0 ||
+	    (r = bind_text(st, 1, sn)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_NOT_BOUND : r;
+		goto out;
+	}
+	b->auk_alg = (enum rkl_alg)sqlite3_column_int(st, 0);
+	b->tek_alg = (enum rkl_alg)sqlite3_column_int(st, 4);
+	b->oaep_hash = (enum rkl_oaep_hash)sqlite3_column_int(st, 6);
+	b->bound_at = sqlite3_column_int64(st, 8);
+	if ((r = col_blob(st, 1, b->auk_wrapped, sizeof(b->auk_wrapped), &b->auk_wrapped_len)) != 0 ||
+	    (r = col_blob(st, 2, b->auk_kcv, sizeof(b->auk_kcv), &b->auk_kcv_len)) != 0 ||
+	    (r = col_text(st, 3, b->kek_id, sizeof(b->kek_id))) != 0 ||
+	    (r = col_blob(st, 5, b->tek_spki, sizeof(b->tek_spki), &b->tek_spki_len)) != 0 ||
+	    (r = col_blob_exact(st, 7, b->tk_hash, sizeof(b->tk_hash))) != 0)
+		goto out;
+	memcpy(out, b, sizeof(*out));
+	r = 0;
+out:
+	stmt_done(st);
+	tx_end(s, RKL_ERR_INTERNAL);
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(b, sizeof(*b));
+	free(b);
+	return r;
+}
+
+static int
+sq_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = exec(s, "BEGIN")) == 0 &&
+	    (r = term_status(s, sn, &status)) == 0 &&
+	    (r = tmk_cur(s, sn, t)) == 0)
+		memcpy(out, t, sizeof(*out));
+	tx_end(s, RKL_ERR_INTERNAL);
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+static int
+sq_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
+    const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out, int *created)
+{
+	struct sq *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	uint32_t version = 0;
+	char detail[64];
+	int r, made = 0;
+
+	if (out == NULL || created == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = check_tmk_new(fresh)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) != 0)
+		goto end;
+	if (status != RKL_TERM_BOUND) {
+		r = status == RKL_TERM_REVOKED ? RKL_ERR_REVOKED : RKL_ERR_NOT_BOUND;
+		goto end;
+	}
+	r = tmk_cur(s, sn, t);
+	if (r == RKL_ERR_NOT_FOUND) {
+		if ((r = tmk_insert(s, sn, fresh, &version)) != 0)
+			goto end;
+		snprintf(detail, sizeof(detail), "version=%u alg=%s", (unsigned)version,
+		    rkl_alg_name(fresh->alg));
+		if ((r = audit_who(s, who, sn, "tmk.create", detail)) != 0 ||
+		    (r = tmk_cur(s, sn, t)) != 0)
+			goto end;
+		made = 1;
+	}
+end:
+	r = tx_end(s, r);
+	if (r == 0) {
+		memcpy(out, t, sizeof(*out));
+		*created = made;
+	}
+out:
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+static int
+sq_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
+    const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	uint32_t version = 0;
+	char detail[64];
+	int r, n = 0;
+
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if (fresh != NULL && (r = check_tmk_new(fresh)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) == 0 && status == RKL_TERM_REVOKED)
+		r = RKL_ERR_REVOKED;
+	if (r == 0)
+		r = tmk_retire(s, Q_TMK_RETIRE_CURRENT, sn, &n);
+	if (r == 0 && fresh != NULL &&
+	    (r = tmk_insert(s, sn, fresh, &version)) == 0)
+		r = tmk_cur(s, sn, t);
+	if (r == 0) {
+		snprintf(detail, sizeof(detail), "retired=%d new_version=%u", n, (unsigned)version);
+		r = audit_who(s, who, sn, "tmk.rotate", detail);
+	}
+	r = tx_end(s, r);
+	if (r == 0 && fresh != NULL && out != NULL)
+		memcpy(out, t, sizeof(*out));
+out:
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+static int
+sq_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn, uint32_t version)
+{
+	struct sq *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	sqlite3_stmt *st = NULL;
+	char detail[32];
+	int r;
+
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = check_who(who)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) != 0 || (r = tmk_cur(s, sn, t)) != 0)
+		goto end;
+	if (t->version != version) {
+		r = RKL_ERR_STATE;
+		goto end;
+	}
+	if (t->state == RKL_TMK_DELIVERED)
+		goto end;	/* idempotent: a confirmation retried */
+	if ((r = stmt_get(s, Q_TMK_DELIVER, &st)) != 0 ||
+	    (r = bind_i64(st, 1, now_of(s))) != 0 ||
+	    (r = bind_text(st, 2, sn)) != 0 ||
+	    (r = bind_i64(st, 3, version)) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto end;
+	if (sqlite3_changes(s->db) != 1) {
+		r = RKL_ERR_STATE;
+		goto end;
+	}
+	stmt_done(st);
+	snprintf(detail, sizeof(detail), "version=%u", (unsigned)version);
+	r = audit_who(s, who, sn, "tmk.delivered", detail);
+end:
+	stmt_done(st);
+	r = tx_end(s, r);
+out:
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+#define LOCK_CAP_SECS 86400
+
+static int64_t
+lock_length(const struct rkl_store_lockout *pol, uint32_t fails)
+{
+	uint32_t shift;
+	uint64_t secs;
+
+	shift = fails - pol->max_failures;
+	if (shift > 20)
+		shift = 20;
+	secs = (uint64_t)pol->lock_secs << shift;
+	return secs > LOCK_CAP_SECS ? LOCK_CAP_SECS : (int64_t)secs;
+}
+
+static int
+sq_download_result(void *ctx, const char *sn, int result,
+    const struct rkl_store_lockout *pol, struct rkl_store_terminal *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_terminal t;
+	sqlite3_stmt *st = NULL;
+	char detail[64];
+	int64_t now, until;
+	uint32_t fails;
+	int r, lock = 0;
+
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	if ((r = term_get(s, sn, &t)) != 0)
+		goto end;
+	now = now_of(s);
+	if (result == 0) {
+		fails = 0;
+		until = 0;
+	} else {
+		fails = t.fail_count < UINT32_MAX ? t.fail_count + 1 : UINT32_MAX;
+		until = t.locked_until;
+		if (pol != NULL && pol->max_failures > 0 && fails >= pol->max_failures) {
+			until = now + lock_length(pol, fails);
+			lock = 1;
+		}
+	}
+	if ((r = stmt_get(s, Q_TERM_DOWNLOAD, &st)) != 0 ||
+	    (r = bind_i64(st, 1, now)) != 0 ||
+	    (r = bind_i64(st, 2, result)) != 0 ||
+	    (r = bind_i64(st, 3, fails)) != 0 ||
+	    (r = bind_i64(st, 4, until)) != 0 ||
+	    (r = bind_text(st, 5, sn)) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto end;
+	stmt_done(st);
+	if (lock) {
+		snprintf(detail, sizeof(detail), "failures=%u until=%lld", (unsigned)fails,
+		    (long long)until);
+		if ((r = audit_put(s, "store", "", sn, "terminal.locked", result, detail, NULL)) != 0)
+			goto end;
+	}
+	t.last_download = now;
+	t.last_result = result;
+	t.fail_count = fails;
+	t.locked_until = until;
+end:
+	stmt_done(st);
+	r = tx_end(s, r);
+	if (r == 0 && out != NULL)
+		*out = t;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq)
+{
+	struct sq *s = ctx;
+	uint64_t q = 0;
+	int r;
+
+	if (ev == NULL || ev->event == NULL || ev->event[0] == '\0')
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) == 0)
+		r = tx_end(s, audit_put(s, ev->actor, ev->source, ev->sn, ev->event,
+		    ev->result, ev->detail, &q));
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && seq != NULL)
+		*seq = q;
+	return r;
+}
+
+static int
+sq_audit_list(void *ctx, uint64_t after, struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	size_t k = 0;
+	int r;
+
+	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX || after > INT64_MAX)
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = stmt_get(s, Q_AUDIT_LIST, &st)) != 0 ||
+	    (r = bind_i64(st, 1, (int64_t)after)) != 0 ||
+	    (r = bind_i64(st, 2, (int64_t)cap)) != 0)
+		goto out;
+	while (k < cap && (r = step_row(st)) == 1) {
+		if ((r = read_audit(st, &rows[k])) != 0)
+			goto out;
+		k++;
+	}
+	if (r > 0)
+		r = 0;
+	if (r == 0)
+		*n = k;
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_audit_check c;
+	struct rkl_store_audit_row row;
+	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 head;
+	size_t enc_len;
+	int r, rr;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memset(&c, 0, sizeof(c));
+	memset(prev, 0, sizeof(prev));
+	pthread_mutex_lock(&s->mu);
+	/* One read transaction: a consistent snapshot even while others append. */
+	if ((r = exec(s, "BEGIN")) != 0)
+		goto out;
+	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_INTEGRITY : r;
+		goto out;
+	}
+	head = sqlite3_column_int64(st, 0);
+	if (head < 0 || (r = col_blob_exact(st, 1, c.head_hash, sizeof(c.head_hash))) != 0) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	c.head_seq = (uint64_t)head;
+	stmt_done(st);
+	/* Sequential scan by seq; one statement, not paged. */
+	if ((r = map_rc(sqlite3_prepare_v2(s->db,
+	    "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL))) != 0)
+		goto out_fin;
+	while ((rr = step_row(st)) == 1) {
+		if ((r = read_audit(st, &row)) != 0 || row.seq != c.rows + 1) {
+			c.bad_seq = c.rows + 1;
+			r = RKL_ERR_INTEGRITY;
+			goto out_fin;
+		}
+		if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
+		    (r = sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
+			goto out_fin;
+		if (!rkl_ct_eq(h, row.hash, sizeof(h))) {
+			c.bad_seq = row.seq;
+			r = RKL_ERR_INTEGRITY;
+			goto out_fin;
+		}
+		memcpy(prev, h, sizeof(prev));
+		c.rows++;
+	}
+	if (rr < 0) {
+		r = rr;
+		goto out_fin;
+	}
+	/* The tail: the last row must be the one the head table recorded. */
+	if (c.rows != c.head_seq || !rkl_ct_eq(prev, c.head_hash, sizeof(prev))) {
+		c.bad_seq = c.rows < c.head_seq ? c.rows + 1 : 0;
+		r = RKL_ERR_INTEGRITY;
+	}
+out_fin:
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 0 || r == RKL_ERR_INTEGRITY)
+		*out = c;
+out:
+	stmt_done(st);
+	tx_end(s, RKL_ERR_INTERNAL);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* ---- open ---- */
+
+int
+rkl_store_sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlite_opts *opts)
+{
+	struct sq *s = NULL;
+	unsigned flags = opts != NULL ? opts->flags : 0;
+	unsigned busy = opts != NULL && opts->busy_timeout_ms != 0 ? opts->busy_timeout_ms : 5000;
+	int r, rc, oflags;
+
+	if (st == NULL || path == NULL || path[0] == '\0' || busy > INT32_MAX)
+		return RKL_ERR_INVALID_ARG;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return RKL_ERR_NOMEM;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		return RKL_ERR_INTERNAL;
+	}
+	if (opts != NULL) {
+		s->clock = opts->clock;
+		s->clock_arg = opts->clock_arg;
+	}
+	oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	if (flags & RKL_STORE_CREATE)
+		oflags |= SQLITE_OPEN_CREATE;
+	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		r = rc == SQLITE_CANTOPEN ? RKL_ERR_NOT_FOUND : map_rc(rc);
+		r = r != 0 ? r : RKL_ERR_STORE;
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	/*
+	 * SQLite: durability and integrity settings (PostgreSQL: server config).
+	 * WAL: readers never block the writer; synchronous=FULL: the WAL is
+	 * fsynced at every commit; secure_delete: erased blobs are overwritten.
+	 */
+	if ((r = map_rc(sqlite3_busy_timeout(s->db, (int)busy))) != 0 ||
+	    (r = exec(s, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (r = exec(s, "PRAGMA synchronous = FULL")) != 0 ||
+	    (r = exec(s, "PRAGMA foreign_keys = ON")) != 0 ||
+	    (r = exec(s, "PRAGMA secure_delete = ON")) != 0 ||
+	    (r = migrate(s)) != 0)
+		goto out;
+	memset(st, 0, sizeof(*st));
+	st->ctx = s;
+	st->close = sq_close;
+	st->schema_version = sq_schema_version;
+	st->terminal_add = sq_terminal_add;
+	st->terminal_import = sq_terminal_import;
+	st->terminal_get = sq_terminal_get;
+	st->terminal_list = sq_terminal_list;
+	st->terminal_counts = sq_terminal_counts;
+	st->terminal_reset = sq_terminal_reset;
+	st->terminal_revoke = sq_terminal_revoke;
+	st->binding_put = sq_binding_put;
+	st->binding_get = sq_binding_get;
+	st->tmk_current = sq_tmk_current;
+	st->tmk_get_or_create = sq_tmk_get_or_create;
+	st->tmk_rotate = sq_tmk_rotate;
+	st->tmk_mark_delivered = sq_tmk_mark_delivered;
+	st->download_result = sq_download_result;
+	st->audit_append = sq_audit_append;
+	st->audit_list = sq_audit_list;
+	st->audit_verify = sq_audit_verify;
+	s = NULL;
+	r = 0;
+out:
+	sq_close(s);
+	return r;
+}

@@ -1,0 +1,107 @@
+/* Helpers for the store tests: a temp directory, a fake clock, records. */
+#ifndef STORE_TEST_UTIL_H
+#define STORE_TEST_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "rkl/store.h"
+
+struct tdir {
+	char dir[64];
+	char db[128];
+};
+
+static int64_t fake_now = 1700000000;
+
+static int64_t
+fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static inline int
+tdir_make(struct tdir *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/rkl-store-XXXXXX");
+	if (mkdtemp(t->dir) == NULL)
+		return -1;
+	snprintf(t->db, sizeof(t->db), "%s/kms.db", t->dir);
+	return 0;
+}
+
+static inline void
+tdir_remove(struct tdir *t)
+{
+	DIR *d;
+	struct dirent *e;
+	char p[512];
+
+	if ((d = opendir(t->dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", t->dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(t->dir);
+}
+
+static inline int
+open_db(struct rkl_store *st, const char *path)
+{
+	struct rkl_store_sqlite_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.flags = RKL_STORE_CREATE;
+	o.clock = fake_clock;
+	return rkl_store_sqlite_open(st, path, &o);
+}
+
+static inline void
+tnew(struct rkl_store_terminal_new *t, const char *sn, const char *pp, const char *note)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->sn, sizeof(t->sn), "%s", sn);
+	snprintf(t->pinpad_sn, sizeof(t->pinpad_sn), "%s", pp != NULL ? pp : "");
+	snprintf(t->note, sizeof(t->note), "%s", note != NULL ? note : "");
+}
+
+/* A binding with recognisable (fake, already "wrapped") bytes. */
+static inline void
+mk_binding(struct rkl_store_binding *b, uint8_t fill)
+{
+	memset(b, 0, sizeof(*b));
+	b->auk_alg = RKL_ALG_AES128;
+	memset(b->auk_wrapped, fill, 40);
+	b->auk_wrapped_len = 40;
+	memset(b->auk_kcv, fill ^ 0x55, 3);
+	b->auk_kcv_len = 3;
+	snprintf(b->kek_id, sizeof(b->kek_id), "rkl-storage-kek-1");
+	b->tek_alg = RKL_ALG_RSA2048;
+	memset(b->tek_spki, 0x30, 294);
+	b->tek_spki_len = 294;
+	b->oaep_hash = RKL_OAEP_SHA1;
+	memset(b->tk_hash, fill ^ 0xAA, sizeof(b->tk_hash));
+}
+
+static inline void
+mk_tmk(struct rkl_store_tmk_new *t, uint8_t fill)
+{
+	memset(t, 0, sizeof(*t));
+	t->alg = RKL_ALG_AES256;
+	memset(t->wrapped, fill, 40);
+	t->wrapped_len = 40;
+	memset(t->kcv, fill ^ 0x0F, 5);
+	t->kcv_len = 5;
+	snprintf(t->kek_id, sizeof(t->kek_id), "rkl-storage-kek-1");
+}
+
+#endif
