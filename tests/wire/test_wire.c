@@ -967,6 +967,31 @@ test_error_codes(void **state)
 	assert_string_equal(rkl_wire_type_name(0), "?");
 }
 
+/* The largest message of profile 1 (docs/protocol.md section 2: 1233 bytes). */
+static void
+test_largest_message(void **state)
+{
+	static uint8_t spki[RKL_WIRE_SPKI_MAX], ct[RKL_WIRE_CT_MAX];
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct rkl_wire_msg m, d;
+	size_t n;
+
+	(void)state;
+	fake_spki(spki, sizeof(spki), 0x42);
+	memset(ct, 0x99, sizeof(ct));
+	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	memset(m.u.tk_upload.sn, 'S', RKL_WIRE_SN_MAX);
+	m.u.tk_upload.sn[RKL_WIRE_SN_MAX] = 0;
+	m.u.tk_upload.pu_auk = ct;
+	m.u.tk_upload.pu_auk_len = sizeof(ct);
+	m.u.tk_upload.pu_tek = spki;
+	m.u.tk_upload.pu_tek_len = sizeof(spki);
+	n = encode(&m, buf, sizeof(buf));
+	assert_int_equal(n, 1233);
+	assert_int_equal(rkl_wire_decode(buf, n, RKL_WIRE_DIR_TO_KMS, &d), 0);
+	assert_msg_equal(&m, &d);
+}
+
 int
 main(void)
 {
@@ -983,6 +1008,7 @@ main(void)
 		cmocka_unit_test(test_bitflip_pass),
 		cmocka_unit_test(test_tk_hash),
 		cmocka_unit_test(test_error_codes),
+		cmocka_unit_test(test_largest_message),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
