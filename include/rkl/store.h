@@ -66,7 +66,7 @@ extern "C" {
 #define RKL_STORE_DETAIL_MAX 512	/* audit detail, bytes */
 
 /* Current schema version of this build (schema_version table). */
-#define RKL_STORE_SCHEMA_VERSION 1
+#define RKL_STORE_SCHEMA_VERSION 2
 
 /*
  * 0 if s is a valid serial number: 1..RKL_STORE_SN_MAX characters from
@@ -200,7 +200,7 @@ struct rkl_store_audit_row {
 /* Result of audit_verify. */
 struct rkl_store_audit_check {
 	uint64_t rows;				/* rows walked */
-	uint64_t bad_seq;			/* first row found inconsistent (0 if none / if only the head is off) */
+	uint64_t bad_seq;			/* first row found inconsistent, 0 if none */
 	uint64_t head_seq;			/* row count recorded in the head table */
 	uint8_t head_hash[RKL_SHA256_LEN];	/* hash recorded in the head table */
 };
@@ -356,9 +356,23 @@ struct rkl_store {
 	 * hash recomputes, and the last row matches the head table (row count
 	 * and hash, updated in the same transaction as each append).  0 if all
 	 * holds; RKL_ERR_INTEGRITY otherwise, with out->bad_seq the first bad
-	 * row.  out is filled in both cases.
+	 * row (rows missing at the tail: the first missing one; rows beyond the
+	 * head: head_seq + 1).  out is filled in both cases.  What this can and
+	 * cannot detect: see docs/architecture.md, "Audit chain".
 	 */
 	int (*audit_verify)(void *ctx, struct rkl_store_audit_check *out);
+
+	/* As audit_list, only the rows whose sn is sn (a terminal's history). */
+	int (*audit_list_sn)(void *ctx, const char *sn, uint64_t after,
+	    struct rkl_store_audit_row *rows, size_t cap, size_t *n);
+
+	/*
+	 * The head of the chain without walking it: row count and last hash
+	 * (32 zero bytes when empty).  Record it outside the database (syslog,
+	 * a ticket, another host) to detect later truncation; see
+	 * rkl_store_audit_check_anchor.
+	 */
+	int (*audit_head)(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN]);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */
@@ -380,6 +394,18 @@ struct rkl_store_sqlite_opts {
  */
 int rkl_store_sqlite_open(struct rkl_store *st, const char *path,
     const struct rkl_store_sqlite_opts *opts);
+
+/*
+ * Check an anchor recorded earlier with audit_head: the chain must still hold
+ * row seq with that hash (seq 0 = the empty chain, always holds).  0 if it
+ * does, RKL_ERR_INTEGRITY if the row is missing or differs.  Run after
+ * audit_verify succeeded: together they prove that the chain up to the anchor
+ * is the one that existed when the anchor was taken, so a truncation or
+ * rewrite of older rows is detected even by someone who recomputed the
+ * hashes and the head.
+ */
+int rkl_store_audit_check_anchor(const struct rkl_store *st, uint64_t seq,
+    const uint8_t hash[RKL_SHA256_LEN]);
 
 /* Close st (st->close) and zero it.  NULL-safe; safe on a zeroed struct. */
 void rkl_store_close(struct rkl_store *st);

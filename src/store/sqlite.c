@@ -99,6 +99,8 @@ static const char *const migrations[] = {
 	");"
 	"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, "
 	"  X'0000000000000000000000000000000000000000000000000000000000000000');",
+	/* 1 -> 2: a terminal's audit history without a full scan (audit_list_sn). */
+	"CREATE INDEX audit_sn ON audit (sn, seq);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -129,6 +131,7 @@ enum stmt_id {
 	Q_AUDIT_INSERT,
 	Q_AUDIT_HEAD_SET,
 	Q_AUDIT_LIST,
+	Q_AUDIT_LIST_SN,
 	Q_COUNT
 };
 
@@ -172,6 +175,8 @@ static const char *const stmt_sql[Q_COUNT] = {
 	[Q_AUDIT_INSERT] = "INSERT INTO audit (" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[Q_AUDIT_HEAD_SET] = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
 	[Q_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+	[Q_AUDIT_LIST_SN] = "SELECT " AUDIT_COLS " FROM audit WHERE sn = ? AND seq > ? "
+	    "ORDER BY seq LIMIT ?",
 };
 
 struct sq {
@@ -830,8 +835,9 @@ out:
 	return r;
 }
 
+/* Bring the schema to version target (RKL_STORE_SCHEMA_VERSION but in tests). */
 static int
-migrate(struct sq *s)
+migrate(struct sq *s, int target)
 {
 	char sql[96];
 	int r, v = 0;
@@ -844,12 +850,12 @@ migrate(struct sq *s)
 		r = RKL_ERR_VERSION;
 		goto out;
 	}
-	if (v == RKL_STORE_SCHEMA_VERSION)
+	if (v >= target)
 		goto out;
 	if (v == 0 && (r = exec(s, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
 	    "INSERT INTO schema_version (version) VALUES (0)")) != 0)
 		goto out;
-	for (; v < RKL_STORE_SCHEMA_VERSION; v++)
+	for (; v < target; v++)
 		if ((r = exec(s, migrations[v])) != 0)
 			goto out;
 	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", v);
@@ -1556,19 +1562,20 @@ sq_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq
 }
 
 static int
-sq_audit_list(void *ctx, uint64_t after, struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+audit_list(struct sq *s, const char *sn, uint64_t after,
+    struct rkl_store_audit_row *rows, size_t cap, size_t *n)
 {
-	struct sq *s = ctx;
 	sqlite3_stmt *st = NULL;
 	size_t k = 0;
-	int r;
+	int r, i = 1;
 
 	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX || after > INT64_MAX)
 		return RKL_ERR_INVALID_ARG;
 	pthread_mutex_lock(&s->mu);
-	if ((r = stmt_get(s, Q_AUDIT_LIST, &st)) != 0 ||
-	    (r = bind_i64(st, 1, (int64_t)after)) != 0 ||
-	    (r = bind_i64(st, 2, (int64_t)cap)) != 0)
+	if ((r = stmt_get(s, sn != NULL ? Q_AUDIT_LIST_SN : Q_AUDIT_LIST, &st)) != 0 ||
+	    (sn != NULL && (r = bind_text(st, i++, sn)) != 0) ||
+	    (r = bind_i64(st, i++, (int64_t)after)) != 0 ||
+	    (r = bind_i64(st, i, (int64_t)cap)) != 0)
 		goto out;
 	while (k < cap && (r = step_row(st)) == 1) {
 		if ((r = read_audit(st, &rows[k])) != 0)
@@ -1579,6 +1586,56 @@ sq_audit_list(void *ctx, uint64_t after, struct rkl_store_audit_row *rows, size_
 		r = 0;
 	if (r == 0)
 		*n = k;
+out:
+	stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_audit_list(void *ctx, uint64_t after, struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+{
+	return audit_list(ctx, NULL, after, rows, cap, n);
+}
+
+static int
+sq_audit_list_sn(void *ctx, const char *sn, uint64_t after,
+    struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+{
+	int r;
+
+	if (sn == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = str_fits(sn, RKL_STORE_SN_MAX)) != 0)
+		return r;
+	return audit_list(ctx, sn, after, rows, cap, n);
+}
+
+static int
+sq_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
+{
+	struct sq *s = ctx;
+	uint8_t h[RKL_SHA256_LEN];
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 q;
+	int r;
+
+	if (seq == NULL || hash == NULL)
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
+		goto out;
+	if ((r = step_row(st)) <= 0) {
+		r = r == 0 ? RKL_ERR_INTEGRITY : r;
+		goto out;
+	}
+	q = sqlite3_column_int64(st, 0);
+	if ((r = col_blob_exact(st, 1, h, sizeof(h))) != 0 || q < 0) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	*seq = (uint64_t)q;
+	memcpy(hash, h, sizeof(h));
 out:
 	stmt_done(st);
 	pthread_mutex_unlock(&s->mu);
@@ -1644,8 +1701,14 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 		goto out_fin;
 	}
 	/* The tail: the last row must be the one the head table recorded. */
-	if (c.rows != c.head_seq || !rkl_ct_eq(prev, c.head_hash, sizeof(prev))) {
-		c.bad_seq = c.rows < c.head_seq ? c.rows + 1 : 0;
+	if (c.rows < c.head_seq) {
+		c.bad_seq = c.rows + 1;		/* rows missing at the tail */
+		r = RKL_ERR_INTEGRITY;
+	} else if (c.rows > c.head_seq) {
+		c.bad_seq = c.head_seq + 1;	/* rows appended behind the store's back */
+		r = RKL_ERR_INTEGRITY;
+	} else if (!rkl_ct_eq(prev, c.head_hash, sizeof(prev))) {
+		c.bad_seq = c.rows;		/* last row or head edited */
 		r = RKL_ERR_INTEGRITY;
 	}
 out_fin:
@@ -1662,8 +1725,9 @@ out:
 
 /* ---- open ---- */
 
-int
-rkl_store_sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlite_opts *opts)
+static int
+sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlite_opts *opts,
+    int target)
 {
 	struct sq *s = NULL;
 	unsigned flags = opts != NULL ? opts->flags : 0;
@@ -1702,7 +1766,7 @@ rkl_store_sqlite_open(struct rkl_store *st, const char *path, const struct rkl_s
 	    (r = exec(s, "PRAGMA synchronous = FULL")) != 0 ||
 	    (r = exec(s, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (r = exec(s, "PRAGMA secure_delete = ON")) != 0 ||
-	    (r = migrate(s)) != 0)
+	    (r = migrate(s, target)) != 0)
 		goto out;
 	memset(st, 0, sizeof(*st));
 	st->ctx = s;
@@ -1725,9 +1789,33 @@ rkl_store_sqlite_open(struct rkl_store *st, const char *path, const struct rkl_s
 	st->audit_append = sq_audit_append;
 	st->audit_list = sq_audit_list;
 	st->audit_verify = sq_audit_verify;
+	st->audit_list_sn = sq_audit_list_sn;
+	st->audit_head = sq_audit_head;
 	s = NULL;
 	r = 0;
 out:
 	sq_close(s);
+	return r;
+}
+
+int
+rkl_store_sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlite_opts *opts)
+{
+	return sqlite_open(st, path, opts, RKL_STORE_SCHEMA_VERSION);
+}
+
+int
+rkl_store__sqlite_make_old(const char *path, int version)
+{
+	struct rkl_store st;
+	struct rkl_store_sqlite_opts o;
+	int r;
+
+	if (version < 1 || version > RKL_STORE_SCHEMA_VERSION)
+		return RKL_ERR_INVALID_ARG;
+	memset(&o, 0, sizeof(o));
+	o.flags = RKL_STORE_CREATE;
+	if ((r = sqlite_open(&st, path, &o, version)) == 0)
+		rkl_store_close(&st);
 	return r;
 }

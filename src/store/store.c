@@ -4,6 +4,7 @@
  */
 #include "rkl/store.h"
 #include "rkl/buf.h"
+#include "rkl/ct.h"
 #include "rkl/err.h"
 #include "store_int.h"
 
@@ -48,6 +49,25 @@ rkl_tmk_state_name(enum rkl_tmk_state s)
 	case RKL_TMK_RETIRED: return "retired";
 	default: return "?";
 	}
+}
+
+int
+rkl_store_audit_check_anchor(const struct rkl_store *st, uint64_t seq,
+    const uint8_t hash[RKL_SHA256_LEN])
+{
+	struct rkl_store_audit_row row;
+	size_t n = 0;
+	int r;
+
+	if (st == NULL || hash == NULL || st->audit_list == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (seq == 0)
+		return 0;
+	if ((r = st->audit_list(st->ctx, seq - 1, &row, 1, &n)) != 0)
+		return r;
+	if (n != 1 || row.seq != seq || !rkl_ct_eq(row.hash, hash, RKL_SHA256_LEN))
+		return RKL_ERR_INTEGRITY;
+	return 0;
 }
 
 void
