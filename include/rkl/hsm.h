@@ -1,0 +1,449 @@
+/*
+ * rkl/hsm.h - the KMS's key operations inside a PKCS#11 HSM.
+ *
+ * Every KMS-side key (the transport pair Pr_hsm/Pu_hsm, each terminal's AUK
+ * and TMK, and the storage KEKs that protect stored AUKs and TMKs) is created
+ * and used inside the HSM; the host only ever sees public keys, wrapped blobs,
+ * challenge ciphertexts and check values.  The module is any PKCS#11 library
+ * loaded by path; SoftHSM2 is the embedded default.  PKCS#11 types stay out
+ * of this header: object handles are carried as unsigned long and every
+ * CK_RV is turned into an RKL_ERR_* code at one boundary (src/hsm/rv.c).
+ *
+ * Where keys live
+ *   token objects (long-lived, few):
+ *     - "rkl-kek-auk", "rkl-kek-tmk": AES-256 storage KEKs, CKA_WRAP and
+ *       CKA_UNWRAP only (never encrypt/decrypt), with a CKA_UNWRAP_TEMPLATE
+ *       that forces every key they unwrap to be sensitive (and, for the AUK
+ *       KEK, non-extractable, for the TMK KEK, without encrypt/decrypt).
+ *       One KEK per role so that a stored TMK blob can never be restored as
+ *       an AUK (which would make the TMK an encryption oracle) or vice versa.
+ *     - "rkl-transport" (shared-pair policy only): RSA pair; the private key
+ *       has CKA_UNWRAP only (never CKA_DECRYPT: Pu_auk is never decrypted to
+ *       the host) and an unwrap template forcing sensitive keys.
+ *   session objects (per download, destroyed when it ends):
+ *     - per-request transport pairs (from the pool or generated on demand);
+ *     - AUK: CKA_ENCRYPT + CKA_DECRYPT (challenges, KCV), sensitive, never
+ *       extractable once rkl_hsm_auk_unwrap returns;
+ *     - TMK: sensitive, extractable only by wrapping, no encrypt/decrypt/
+ *       wrap/unwrap of its own; its KCV comes from CKA_CHECK_VALUE;
+ *     - imported Pu_tek: CKA_WRAP only, destroyed inside rkl_hsm_tmk_wrap.
+ *   No object ever holds wrap and decrypt, or unwrap and encrypt.
+ *   CKA_TRUSTED / CKA_WRAP_WITH_TRUSTED are not used: only the security
+ *   officer can set CKA_TRUSTED, and only on public objects, which SoftHSM2
+ *   stores unencrypted; see docs/architecture.md.
+ *
+ * Threads and sessions
+ *   struct rkl_hsm is shared by all threads.  It owns a fixed pool of
+ *   PKCS#11 sessions (config.sessions, one per worker thread); a thread
+ *   borrows one with rkl_hsm_session_get() and returns it with
+ *   rkl_hsm_session_put().  A session is used by one thread at a time;
+ *   different sessions may be used concurrently.  The module is initialised
+ *   with CKF_OS_LOCKING_OK.  Session objects are visible from every session
+ *   and live until destroyed (pool sessions stay open until rkl_hsm_close),
+ *   so a download may run its steps on different sessions.
+ *
+ * fork()
+ *   A child process may keep using the handle: the first
+ *   rkl_hsm_session_get() in the child finalises and re-initialises the
+ *   module, opens new sessions, logs in again and finds the token objects
+ *   again.  Keys and download contexts made before the fork are invalid in
+ *   the child (RKL_ERR_STATE); the key-pair pool starts empty and its
+ *   refill thread is restarted.  Borrowed sessions must not cross fork().
+ *
+ * Per-download objects
+ *   Every operation that creates a session object takes a caller-allocated
+ *   struct rkl_hsm_dl and records the object there.  rkl_hsm_dl_release()
+ *   destroys them all; call it when the download ends, on success and on
+ *   every failure path.  An operation that fails leaves no new object
+ *   behind (whatever it created is destroyed before it returns).
+ *
+ * Errors (all functions return 0 or a negative RKL_ERR_* code)
+ *   RKL_ERR_HSM_MODULE  module missing or not a PKCS#11 library
+ *   RKL_ERR_HSM_TOKEN   no token / object matches the URI
+ *   RKL_ERR_HSM_PIN     login refused (wrong or locked PIN)
+ *   RKL_ERR_HSM_FULL    CKR_DEVICE_MEMORY / CKR_HOST_MEMORY
+ *   RKL_ERR_HSM_MECH    a needed mechanism or parameter is not supported
+ *   RKL_ERR_HSM         any other PKCS#11 failure
+ *   RKL_ERR_AUTH        a wrapped key did not decrypt (bad OAEP, bad KW
+ *                       integrity check): one code for every such failure
+ *   RKL_ERR_KEY_LENGTH  the unwrapped key's length does not fit its algorithm
+ *   RKL_ERR_KCV         the key's check value differs from the expected one
+ *   RKL_ERR_CONFIG      bad URI, PIN source or settings
+ *   RKL_ERR_STATE       a key or context from before a fork(), or from a
+ *                       different handle
+ *   RKL_ERR_LIMIT       a download context is full, or the pool is empty
+ *                       and the caller asked not to wait
+ */
+#ifndef RKL_HSM_H
+#define RKL_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rkl/buf.h"
+#include "rkl/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Debian's SoftHSM2 module, the default when nothing else is configured. */
+#define RKL_HSM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define RKL_HSM_DEFAULT_TOKEN_URI "pkcs11:token=rkl"
+#define RKL_HSM_DEFAULT_KEK_AUK_URI "pkcs11:object=rkl-kek-auk;type=secret-key"
+#define RKL_HSM_DEFAULT_KEK_TMK_URI "pkcs11:object=rkl-kek-tmk;type=secret-key"
+#define RKL_HSM_DEFAULT_TRANSPORT_URI "pkcs11:object=rkl-transport"
+
+#define RKL_HSM_PIN_MAX 128	/* longest PIN accepted from a file or env */
+#define RKL_HSM_KCV_LEN 3	/* legacy KCV: first 3 bytes of E(K, zeros) */
+/* Largest storage blob: AES-KW-PAD (RFC 5649) of a 32-byte key. */
+#define RKL_HSM_BLOB_MAX 40
+/* Largest session objects one download context tracks. */
+#define RKL_HSM_DL_MAX 8
+
+struct rkl_hsm;		/* opaque: module, token, session pool, pair pool */
+struct rkl_hsm_session;	/* opaque: one PKCS#11 session borrowed from the pool */
+
+/*
+ * Settings for rkl_hsm_open().  Zero/NULL fields take the documented
+ * defaults, so `struct rkl_hsm_config c = { 0 }` plus a PIN source is a
+ * working SoftHSM2 configuration.
+ */
+struct rkl_hsm_config {
+	/* PKCS#11 module path; NULL: the token URI's module-path attribute,
+	 * else the environment variable RKL_PKCS11_MODULE, else
+	 * RKL_HSM_DEFAULT_MODULE. */
+	const char *module;
+	/* RFC 7512 URI selecting the token (token, serial, manufacturer,
+	 * model, slot-id; object attributes ignored here).  The query may
+	 * carry module-path and pin-source (a file path or file: URI);
+	 * pin-value is refused (RKL_ERR_CONFIG).  NULL: RKL_HSM_DEFAULT_TOKEN_URI. */
+	const char *token_uri;
+	/* Object URIs (object, id, type; token attributes must match the
+	 * selected token).  NULL: the RKL_HSM_DEFAULT_*_URI values. */
+	const char *kek_auk_uri;
+	const char *kek_tmk_uri;
+	const char *transport_uri;
+	/* User PIN source, tried in this order: a file whose first line is
+	 * the PIN, the name of an environment variable holding it, the token
+	 * URI's pin-source.  No PIN source at all: RKL_ERR_CONFIG. */
+	const char *pin_file;
+	const char *pin_env;
+	/* Sessions in the pool (one per worker thread); 0: 4. Max 256. */
+	unsigned sessions;
+	/* OAEP hash for every RSA wrap/unwrap.  0 (auto): SHA-256 if the token
+	 * performs it, else SHA-1.  RKL_OAEP_SHA256 explicitly: refused with
+	 * RKL_ERR_HSM_MECH if the token does not perform it (SoftHSM2). */
+	enum rkl_oaep_hash oaep;
+	/* Size of per-request transport pairs (RKL_ALG_RSA2048 or
+	 * RKL_ALG_RSA3072); 0: RSA-2048. */
+	enum rkl_alg transport_alg;
+	/* Pre-generated pairs kept ready for the per-request policy; 0: no
+	 * pool (no background thread).  Max 4096. */
+	unsigned pool_size;
+};
+
+/* What the HSM can do, detected at rkl_hsm_open() (C_GetMechanismInfo, and a
+ * real OAEP operation because SoftHSM2 advertises OAEP but refuses SHA-256). */
+struct rkl_hsm_info {
+	char token_label[33];		/* NUL-terminated, trailing blanks removed */
+	char token_serial[17];
+	char manufacturer[33];
+	char model[17];
+	unsigned long slot_id;
+	enum rkl_oaep_hash oaep;	/* the OAEP hash in use */
+	int oaep_sha256;		/* 1 if the token performs OAEP-SHA-256 */
+	int aes_ecb;			/* CKM_AES_ECB */
+	int des3_ecb;			/* CKM_DES3_ECB */
+	int aes_kw_pad;			/* CKM_AES_KEY_WRAP_PAD (required) */
+	int aes_cmac;			/* CKM_AES_CMAC */
+	int des3_cmac;			/* CKM_DES3_CMAC */
+	unsigned rsa_min_bits;		/* RSA key generation range */
+	unsigned rsa_max_bits;
+	int have_kek;			/* both storage KEKs found */
+	int have_transport;		/* shared transport pair found */
+};
+
+/*
+ * A key inside the HSM, as a plain value.  obj is a PKCS#11 object handle,
+ * opaque to callers.  A key is valid while the object lives: for session
+ * objects, until the download context that owns it is released.
+ */
+struct rkl_hsm_key {
+	unsigned long obj;	/* PKCS#11 object handle; 0: no key */
+	enum rkl_alg alg;	/* algorithm (symmetric or RSA) */
+	unsigned gen;		/* handle generation (changes on fork re-init) */
+};
+
+/*
+ * Session objects created for one download.  Caller-allocated; start it
+ * with rkl_hsm_dl_init(), end it with rkl_hsm_dl_release().
+ */
+struct rkl_hsm_dl {
+	unsigned long obj[RKL_HSM_DL_MAX];	/* objects to destroy */
+	unsigned n;				/* entries used in obj */
+	unsigned gen;				/* generation they belong to */
+};
+
+/* Key-pair pool counters (rkl_hsm_pool_stats). */
+struct rkl_hsm_pool_stats {
+	unsigned size;		/* pairs ready now */
+	unsigned target;	/* configured pool size */
+	uint64_t hits;		/* takes served from the pool */
+	uint64_t misses;	/* takes that found it empty */
+	uint64_t generated;	/* pairs made by the refill thread */
+	double refill_per_s;	/* pairs per second of refill-thread work */
+};
+
+/* ---- lifecycle ---- */
+
+/*
+ * Load the module (dlopen + C_GetFunctionList), C_Initialize with
+ * CKF_OS_LOCKING_OK, find the token by URI, read the PIN, open
+ * config->sessions sessions, log in, detect mechanisms, find the token
+ * objects (missing ones are allowed: operations needing them then fail
+ * with RKL_ERR_HSM_TOKEN; rkl_hsm_provision() creates them), and start the
+ * pool's refill thread if pool_size > 0.  *out is set only on success; on
+ * failure nothing stays loaded.  The PIN is wiped from memory after login.
+ * Only one rkl_hsm per module per process (PKCS#11 C_Initialize is
+ * process-wide).
+ */
+RKL_WUR int rkl_hsm_open(const struct rkl_hsm_config *config, struct rkl_hsm **out);
+
+/* Stop the refill thread, destroy pooled pairs, log out, close sessions,
+ * C_Finalize and unload.  Every session must have been put back.  NULL is a no-op. */
+void rkl_hsm_close(struct rkl_hsm *h);
+
+/* Copy the detected capabilities. */
+void rkl_hsm_get_info(const struct rkl_hsm *h, struct rkl_hsm_info *info);
+
+/* The OAEP hash every RSA wrap and unwrap of this handle uses. */
+enum rkl_oaep_hash rkl_hsm_oaep(const struct rkl_hsm *h);
+
+/*
+ * Create the long-lived token objects that are missing: both storage KEKs
+ * always, the shared transport pair (transport_alg) if shared_pair is 1.
+ * Existing objects are kept (running it twice is harmless).  Token-object
+ * creation takes 7-14 ms each in SoftHSM2.
+ */
+RKL_WUR int rkl_hsm_provision(struct rkl_hsm *h, int shared_pair);
+
+/*
+ * Create a SoftHSM2 token under state_dir if none with this label exists
+ * there (for `rkl-admin init`; the embedded default HSM): creates
+ * state_dir and state_dir/tokens (mode 0700), writes state_dir/softhsm2.conf
+ * (directories.tokendir = state_dir/tokens) unless present, sets
+ * SOFTHSM2_CONF in this process's environment to it, then, through PKCS#11
+ * itself (module: as in rkl_hsm_config.module), initialises the free slot's
+ * token (C_InitToken with so_pin and label) and sets the user PIN
+ * (C_Login as SO, C_InitPIN) - the same steps as `softhsm2-util
+ * --init-token --free`, without putting PINs on a command line.  If a token
+ * with that label exists, only SOFTHSM2_CONF is set.  Call it before
+ * rkl_hsm_open() and before other threads start (it changes the
+ * environment, and initialises and finalises the module).
+ */
+RKL_WUR int rkl_hsm_softhsm_setup(const char *module, const char *state_dir,
+    const char *label, const char *user_pin, const char *so_pin);
+
+/* ---- sessions ---- */
+
+/* Borrow a session; waits while all are borrowed.  Re-initialises after fork. */
+RKL_WUR int rkl_hsm_session_get(struct rkl_hsm *h, struct rkl_hsm_session **s);
+
+/* Return a borrowed session.  NULL is a no-op. */
+void rkl_hsm_session_put(struct rkl_hsm *h, struct rkl_hsm_session *s);
+
+/* ---- download contexts ---- */
+
+/* Start an empty download context bound to h's current generation. */
+void rkl_hsm_dl_init(struct rkl_hsm *h, struct rkl_hsm_dl *dl);
+
+/*
+ * Destroy every session object the context owns (C_DestroyObject) and leave
+ * it empty.  Safe to call twice.  Returns the first error, but always tries
+ * every object.  In a child after fork() it only empties the context.
+ */
+int rkl_hsm_dl_release(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl);
+
+/* Destroy one key early (removes it from dl).  RKL_ERR_NOT_FOUND if dl does not own it. */
+int rkl_hsm_key_destroy(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    struct rkl_hsm_key *k);
+
+/* Number of session objects visible to s (C_FindObjects over CKA_TOKEN =
+ * FALSE); tests use it to prove that nothing leaks. */
+RKL_WUR int rkl_hsm_count_session_objects(struct rkl_hsm_session *s, unsigned long *n);
+
+/* ---- S1: transport key pair ---- */
+
+/*
+ * The shared (long-lived, token) transport pair: its private key handle and
+ * its public key as SubjectPublicKeyInfo DER (at most RKL_SPKI_MAX bytes).
+ * RKL_ERR_HSM_TOKEN if it was not provisioned.  The key is not owned by any
+ * download context and must not be destroyed.
+ */
+RKL_WUR int rkl_hsm_transport_shared(struct rkl_hsm_session *s, struct rkl_hsm_key *priv,
+    uint8_t *spki, size_t spki_cap, size_t *spki_len);
+
+/*
+ * Generate a transport pair now (alg RKL_ALG_RSA2048 or RKL_ALG_RSA3072,
+ * e = 65537) as session objects: the private key (sensitive,
+ * non-extractable, CKA_UNWRAP only) goes into dl; the public object is
+ * destroyed once its SPKI DER is written to spki.  Takes ~0.2 s (RSA-2048).
+ */
+RKL_WUR int rkl_hsm_transport_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_alg alg, struct rkl_hsm_key *priv, uint8_t *spki, size_t spki_cap,
+    size_t *spki_len);
+
+/*
+ * Take a pre-generated pair from the pool (config.pool_size > 0): the
+ * private key moves into dl.  Never waits for key generation while the pool
+ * has a pair.  When it is empty: wait = 0 returns RKL_ERR_LIMIT, wait = 1
+ * generates a pair on s now (both count as a miss).
+ */
+RKL_WUR int rkl_hsm_pool_take(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl, int wait,
+    struct rkl_hsm_key *priv, uint8_t *spki, size_t spki_cap, size_t *spki_len);
+
+/* Pool counters (all zero if there is no pool). */
+void rkl_hsm_pool_stats(struct rkl_hsm *h, struct rkl_hsm_pool_stats *st);
+
+/* ---- S4: AUK ---- */
+
+/*
+ * Unwrap AUK from Pu_auk (RSA-OAEP with the handle's hash) under the
+ * transport private key xport into a session object of algorithm alg
+ * (TDES2/3, AES-128/192/256) with CKA_ENCRYPT and CKA_DECRYPT, sensitive.
+ * SoftHSM2 checks no lengths, so the plaintext length is checked here,
+ * inside the HSM and never by decrypting to the host: the new key is
+ * wrapped once under the AUK storage KEK (the RFC 5649 blob length gives
+ * the key length rounded up to 8) and a zero block is encrypted under it
+ * (which fails for any other AES/TDES key size): RKL_ERR_KEY_LENGTH on
+ * mismatch.  That encryption gives the legacy KCV; if kcv is not NULL
+ * (kcv_len 2..block length; 3 is the usual legacy KCV) it is compared in
+ * constant time: RKL_ERR_KCV on mismatch.  If blob is not NULL it receives
+ * that KEK blob (at most RKL_HSM_BLOB_MAX bytes) for the database.  The
+ * AUK is then made non-extractable for good.  Needs the storage KEKs
+ * (RKL_ERR_HSM_TOKEN before rkl_hsm_provision).  A Pu_auk that does not
+ * decrypt gives RKL_ERR_AUTH (the same code for every padding or
+ * ciphertext-length failure; a KMS should answer RKL_ERR_AUTH,
+ * RKL_ERR_KEY_LENGTH and RKL_ERR_KCV with one reply on the wire).  On any
+ * failure no object is left and *auk, blob are unchanged.
+ */
+RKL_WUR int rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    const struct rkl_hsm_key *xport, enum rkl_alg alg,
+    const uint8_t *pu_auk, size_t pu_auk_len, const uint8_t *kcv, size_t kcv_len,
+    struct rkl_hsm_key *auk, uint8_t *blob, size_t blob_cap, size_t *blob_len);
+
+/* ---- S5: challenges ---- */
+
+/*
+ * Encrypt (rkl_hsm_encrypt_block) or decrypt (rkl_hsm_decrypt_block) one
+ * block (len = 8 for TDES, 16 for AES; else RKL_ERR_LENGTH) under key k
+ * with ECB (CKM_DES3_ECB / CKM_AES_ECB).  k must have the usage (an AUK);
+ * a TMK or KEK gives RKL_ERR_HSM.  in and out may overlap exactly.
+ */
+RKL_WUR int rkl_hsm_encrypt_block(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *in, size_t len, uint8_t *out);
+RKL_WUR int rkl_hsm_decrypt_block(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *in, size_t len, uint8_t *out);
+
+/* ---- KCV ---- */
+
+/*
+ * Legacy KCV of a symmetric key inside the HSM (first 3 bytes of E(K,
+ * zeros)): from CKA_CHECK_VALUE when the token stored one (generated TMKs),
+ * else by encrypting a zero block (keys with CKA_ENCRYPT: AUKs).
+ * RKL_ERR_UNSUPPORTED if neither is available (a TMK restored from a blob:
+ * keep its KCV with the blob).
+ */
+RKL_WUR int rkl_hsm_kcv(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    uint8_t kcv[RKL_HSM_KCV_LEN]);
+
+/* Compare k's KCV (as rkl_hsm_kcv) with the first kcv_len (1..3) bytes
+ * given, in constant time: 0 or RKL_ERR_KCV. */
+RKL_WUR int rkl_hsm_kcv_verify(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *kcv, size_t kcv_len);
+
+/* ---- S6: TMK ---- */
+
+/*
+ * Generate a TMK (TDES2, TDES3, AES-128/192/256) as a session object in dl:
+ * sensitive, extractable only by wrapping (CKA_EXTRACTABLE true), no
+ * encrypt/decrypt/wrap/unwrap of its own.  kcv (may be NULL) receives its
+ * legacy KCV from CKA_CHECK_VALUE.
+ */
+RKL_WUR int rkl_hsm_tmk_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_alg alg, struct rkl_hsm_key *tmk, uint8_t kcv[RKL_HSM_KCV_LEN]);
+
+/*
+ * Ctmk_tk: wrap tmk under the terminal's Pu_tek (SPKI DER, RSA 2048..4096)
+ * with RSA-OAEP (the handle's hash).  Pu_tek is imported as a session public
+ * key with CKA_WRAP only and destroyed before return.  out receives the
+ * modulus-sized ciphertext.  A malformed SPKI gives its decode error
+ * (RKL_ERR_FORMAT, RKL_ERR_KEY_LENGTH, ...).
+ */
+RKL_WUR int rkl_hsm_tmk_wrap(struct rkl_hsm_session *s, const struct rkl_hsm_key *tmk,
+    const uint8_t *pu_tek, size_t pu_tek_len, uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* ---- storage blobs (the database holds these, never clear keys) ---- */
+
+/*
+ * Wrap a TMK under the TMK storage KEK with CKM_AES_KEY_WRAP_PAD (RFC 5649)
+ * into blob (at most RKL_HSM_BLOB_MAX bytes).  An AUK's blob is made only
+ * by rkl_hsm_auk_unwrap (AUKs are not extractable afterwards).
+ */
+RKL_WUR int rkl_hsm_tmk_store(struct rkl_hsm_session *s, const struct rkl_hsm_key *tmk,
+    uint8_t *blob, size_t blob_cap, size_t *blob_len);
+
+/* Roles of stored keys: each has its own KEK and its own object template. */
+enum rkl_hsm_role {
+	RKL_HSM_AUK = 1,	/* encrypt+decrypt, non-extractable */
+	RKL_HSM_TMK = 2		/* no usage, extractable by wrapping only */
+};
+
+/*
+ * Restore a blob made by rkl_hsm_auk_unwrap (role AUK) or rkl_hsm_tmk_store
+ * (role TMK) into a session object in dl with the role's template, checking
+ * its length against alg (RKL_ERR_KEY_LENGTH).  A blob that fails the
+ * RFC 5649 integrity check, or was made under the other role's KEK, gives
+ * RKL_ERR_AUTH.  A restored TMK has no CKA_CHECK_VALUE.
+ */
+RKL_WUR int rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_hsm_role role, enum rkl_alg alg, const uint8_t *blob, size_t blob_len,
+    struct rkl_hsm_key *k);
+
+/* ---- RFC 7512 URIs (pure parsing, exposed for tests and the fuzzer) ---- */
+
+#define RKL_P11_URI_STR 128	/* longest decoded attribute value + NUL */
+
+/* A parsed PKCS#11 URI.  Absent attributes are empty strings / has_* 0. */
+struct rkl_p11_uri {
+	char token[33];			/* token label (CK_TOKEN_INFO.label) */
+	char manufacturer[33];
+	char model[17];
+	char serial[17];
+	char object[RKL_P11_URI_STR];	/* object label (CKA_LABEL) */
+	uint8_t id[64];			/* CKA_ID, percent-decoded bytes */
+	size_t id_len;
+	int has_id;
+	int type;			/* 0 none, 1 public, 2 private, 3 secret-key, 4 cert, 5 data */
+	unsigned long slot_id;
+	int has_slot_id;
+	char module_path[256];		/* query attribute module-path */
+	char pin_source[256];		/* query attribute pin-source */
+	int has_pin_value;		/* pin-value was present (refused by rkl_hsm_open) */
+};
+
+/*
+ * Parse an RFC 7512 "pkcs11:" URI: path attributes separated by ';', query
+ * attributes after '?' separated by '&', values percent-decoded.  Unknown
+ * path attributes are an error unless they start with "x-" (RFC 7512 2.3);
+ * unknown query attributes are ignored.  A value too long for its field,
+ * a bad %XX escape, a duplicate attribute, or a NUL byte in a decoded text
+ * value gives RKL_ERR_FORMAT.  *u is set only on success.
+ */
+RKL_WUR int rkl_p11_uri_parse(const char *s, size_t len, struct rkl_p11_uri *u);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RKL_HSM_H */

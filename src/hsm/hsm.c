@@ -1,0 +1,769 @@
+/*
+ * HSM access: module loading, token selection, PIN, session pool, fork
+ * re-initialisation, mechanism detection and provisioning of the long-lived
+ * token objects.  Key operations are in ops.c, the key-pair pool in pool.c.
+ */
+#define _GNU_SOURCE 1	/* RTLD_NODELETE */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hsm_int.h"
+
+#include "rkl/ct.h"
+#include "rkl/err.h"
+
+int hsm_pool_start(struct rkl_hsm *h);
+void hsm_pool_stop(struct rkl_hsm *h);
+void hsm_pool_forget(struct rkl_hsm *h);
+
+/* ---- fork handlers: every open handle, so locks are consistent in the child ---- */
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rkl_hsm *handles;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+fork_prepare(void)
+{
+	struct rkl_hsm *h;
+
+	pthread_mutex_lock(&handles_lock);
+	for (h = handles; h != NULL; h = h->next) {
+		pthread_mutex_lock(&h->lock);
+		pthread_mutex_lock(&h->pool_lock);
+	}
+}
+
+static void
+fork_parent(void)
+{
+	struct rkl_hsm *h;
+
+	for (h = handles; h != NULL; h = h->next) {
+		pthread_mutex_unlock(&h->pool_lock);
+		pthread_mutex_unlock(&h->lock);
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void
+fork_child(void)
+{
+	struct rkl_hsm *h;
+
+	for (h = handles; h != NULL; h = h->next) {
+		/* The refill thread does not exist here; its pairs died with
+		 * the parent's sessions (re-initialisation forgets them). */
+		h->pool_running = 0;
+		pthread_cond_init(&h->free_cond, NULL);
+		pthread_cond_init(&h->pool_cond, NULL);
+		pthread_mutex_unlock(&h->pool_lock);
+		pthread_mutex_unlock(&h->lock);
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void
+atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void
+handles_add(struct rkl_hsm *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void
+handles_remove(struct rkl_hsm *h)
+{
+	struct rkl_hsm **pp;
+
+	pthread_mutex_lock(&handles_lock);
+	for (pp = &handles; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+/* ---- small helpers ---- */
+
+void
+hsm_pstr(char *dst, size_t cap, const CK_UTF8CHAR *src, size_t n)
+{
+	size_t len = n < cap - 1 ? n : cap - 1;
+
+	memcpy(dst, src, len);
+	while (len > 0 && dst[len - 1] == ' ')
+		len--;
+	dst[len] = '\0';
+}
+
+static int
+copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		return RKL_ERR_CONFIG;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int
+hsm_module_path(const char *cfg, const struct rkl_p11_uri *u, char *out, size_t cap)
+{
+	const char *p = cfg;
+
+	if (p == NULL && u != NULL && u->module_path[0] != '\0')
+		p = u->module_path;
+	if (p == NULL)
+		p = getenv("RKL_PKCS11_MODULE");
+	if (p == NULL || p[0] == '\0')
+		p = RKL_HSM_DEFAULT_MODULE;
+	return copy_str(out, cap, p);
+}
+
+int
+hsm_load(const char *path, void **lib, CK_FUNCTION_LIST_PTR *f)
+{
+	CK_C_GetFunctionList gfl;
+	CK_FUNCTION_LIST_PTR fl = NULL;
+	void *l;
+
+	/* RTLD_NODELETE: the module stays mapped after close, so its
+	 * process-lifetime allocations stay attributable (tests/lsan.supp)
+	 * and a second open in the same process finds the same instance. */
+	l = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (l == NULL)
+		return RKL_ERR_HSM_MODULE;
+	*(void **)(&gfl) = dlsym(l, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&fl) != CKR_OK || fl == NULL) {
+		dlclose(l);
+		return RKL_ERR_HSM_MODULE;
+	}
+	*lib = l;
+	*f = fl;
+	return 0;
+}
+
+int
+hsm_initialize(CK_FUNCTION_LIST_PTR f)
+{
+	CK_C_INITIALIZE_ARGS args;
+
+	memset(&args, 0, sizeof(args));
+	/* Without CKF_OS_LOCKING_OK SoftHSM2 turns its locks off and two
+	 * threads crash it (hsm.md). */
+	args.flags = CKF_OS_LOCKING_OK;
+	return hsm_rv(f->C_Initialize(&args));
+}
+
+static int
+token_matches(const struct rkl_p11_uri *u, const CK_TOKEN_INFO *ti, CK_SLOT_ID slot)
+{
+	char s[33];
+
+	hsm_pstr(s, sizeof(s), ti->label, sizeof(ti->label));
+	if (u->token[0] != '\0' && strcmp(s, u->token) != 0)
+		return 0;
+	hsm_pstr(s, sizeof(s), ti->manufacturerID, sizeof(ti->manufacturerID));
+	if (u->manufacturer[0] != '\0' && strcmp(s, u->manufacturer) != 0)
+		return 0;
+	hsm_pstr(s, 17, ti->model, sizeof(ti->model));
+	if (u->model[0] != '\0' && strcmp(s, u->model) != 0)
+		return 0;
+	hsm_pstr(s, 17, ti->serialNumber, sizeof(ti->serialNumber));
+	if (u->serial[0] != '\0' && strcmp(s, u->serial) != 0)
+		return 0;
+	if (u->has_slot_id && u->slot_id != slot)
+		return 0;
+	return 1;
+}
+
+int
+hsm_find_slot(CK_FUNCTION_LIST_PTR f, const struct rkl_p11_uri *u, CK_SLOT_ID *slot,
+    CK_TOKEN_INFO *info)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64, i;
+	CK_TOKEN_INFO ti;
+	CK_RV rv;
+
+	rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+	if (rv == CKR_BUFFER_TOO_SMALL)
+		n = 64;		/* more than 64 tokens: search the first 64 */
+	else if (rv != CKR_OK)
+		return hsm_rv(rv);
+	for (i = 0; i < n && i < 64; i++) {
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		if (token_matches(u, &ti, slots[i])) {
+			*slot = slots[i];
+			if (info != NULL)
+				*info = ti;
+			return 0;
+		}
+	}
+	return RKL_ERR_HSM_TOKEN;
+}
+
+/* Read the PIN: file's first line, or an environment variable. */
+static int
+read_pin(const struct rkl_hsm *h, char *pin, size_t cap, size_t *len)
+{
+	char buf[RKL_HSM_PIN_MAX + 2];
+	const char *src;
+	ssize_t got;
+	size_t n = 0, i;
+	int fd, r = RKL_ERR_CONFIG;
+
+	if (h->pin_file[0] != '\0') {
+		fd = open(h->pin_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return RKL_ERR_IO;
+		while (n < sizeof(buf)) {
+			got = read(fd, buf + n, sizeof(buf) - n);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0)
+				break;
+			n += (size_t)got;
+		}
+		close(fd);
+		for (i = 0; i < n && buf[i] != '\n' && buf[i] != '\r'; i++)
+			;
+		if (i == n && n == sizeof(buf))
+			goto out;	/* line longer than the maximum */
+		n = i;
+		src = buf;
+	} else if (h->pin_env[0] != '\0') {
+		src = getenv(h->pin_env);
+		if (src == NULL)
+			goto out;
+		n = strlen(src);
+	} else {
+		goto out;
+	}
+	if (n == 0 || n > RKL_HSM_PIN_MAX || n > cap)
+		goto out;
+	memcpy(pin, src, n);
+	*len = n;
+	r = 0;
+out:
+	rkl_cleanse(buf, sizeof(buf));
+	return r;
+}
+
+static int
+login(struct rkl_hsm *h)
+{
+	char pin[RKL_HSM_PIN_MAX];
+	size_t n = 0;
+	CK_RV rv;
+	int r;
+
+	if ((r = read_pin(h, pin, sizeof(pin), &n)) != 0)
+		goto out;
+	rv = h->f->C_Login(h->sess[0].sh, CKU_USER, (CK_UTF8CHAR_PTR)pin, n);
+	if (rv == CKR_USER_ALREADY_LOGGED_IN)
+		rv = CKR_OK;
+	r = hsm_rv(rv);
+out:
+	rkl_cleanse(pin, sizeof(pin));
+	return r;
+}
+
+/* ---- object lookup by URI ---- */
+
+static CK_OBJECT_CLASS
+uri_class(int type)
+{
+	switch (type) {
+	case 1: return CKO_PUBLIC_KEY;
+	case 2: return CKO_PRIVATE_KEY;
+	case 3: return CKO_SECRET_KEY;
+	case 4: return CKO_CERTIFICATE;
+	default: return CKO_DATA;
+	}
+}
+
+/* Find the one object of class cls matching u; 0 in *obj if none. */
+static int
+find_object(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
+    CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *obj)
+{
+	CK_BBOOL tru = CK_TRUE;
+	CK_ATTRIBUTE t[4];
+	CK_ULONG nt = 0, found = 0;
+	CK_OBJECT_HANDLE o[2];
+	CK_RV rv;
+
+	if (u->type != 0 && uri_class(u->type) != cls) {
+		*obj = 0;
+		return 0;
+	}
+	t[nt].type = CKA_CLASS; t[nt].pValue = &cls; t[nt].ulValueLen = sizeof(cls); nt++;
+	t[nt].type = CKA_TOKEN; t[nt].pValue = &tru; t[nt].ulValueLen = sizeof(tru); nt++;
+	if (u->object[0] != '\0') {
+		t[nt].type = CKA_LABEL; t[nt].pValue = hsm_unconst(u->object);
+		t[nt].ulValueLen = strlen(u->object); nt++;
+	}
+	if (u->has_id) {
+		t[nt].type = CKA_ID; t[nt].pValue = hsm_unconst(u->id); t[nt].ulValueLen = u->id_len; nt++;
+	}
+	if (u->object[0] == '\0' && !u->has_id)
+		return RKL_ERR_CONFIG;	/* an object URI must name the object */
+	rv = h->f->C_FindObjectsInit(sh, t, nt);
+	if (rv != CKR_OK)
+		return hsm_rv(rv);
+	rv = h->f->C_FindObjects(sh, o, 2, &found);
+	h->f->C_FindObjectsFinal(sh);
+	if (rv != CKR_OK)
+		return hsm_rv(rv);
+	if (found > 1)
+		return RKL_ERR_CONFIG;	/* ambiguous */
+	*obj = found == 1 ? o[0] : 0;
+	return 0;
+}
+
+static int
+find_token_objects(struct rkl_hsm *h, CK_SESSION_HANDLE sh)
+{
+	int r;
+
+	if ((r = find_object(h, sh, &h->kek_auk_uri, CKO_SECRET_KEY, &h->kek_auk)) != 0 ||
+	    (r = find_object(h, sh, &h->kek_tmk_uri, CKO_SECRET_KEY, &h->kek_tmk)) != 0 ||
+	    (r = find_object(h, sh, &h->transport_uri, CKO_PRIVATE_KEY, &h->xport_priv)) != 0 ||
+	    (r = find_object(h, sh, &h->transport_uri, CKO_PUBLIC_KEY, &h->xport_pub)) != 0)
+		return r;
+	h->info.have_kek = h->kek_auk != 0 && h->kek_tmk != 0;
+	h->info.have_transport = h->xport_priv != 0 && h->xport_pub != 0;
+	return 0;
+}
+
+/* ---- mechanisms ---- */
+
+static int
+have_mech(struct rkl_hsm *h, CK_MECHANISM_TYPE m, CK_FLAGS need, CK_MECHANISM_INFO *mi)
+{
+	CK_MECHANISM_INFO tmp;
+
+	if (mi == NULL)
+		mi = &tmp;
+	if (h->f->C_GetMechanismInfo(h->slot, m, mi) != CKR_OK)
+		return 0;
+	return (mi->flags & need) == need;
+}
+
+/*
+ * Does the token perform OAEP with SHA-256?  SoftHSM2 advertises
+ * CKM_RSA_PKCS_OAEP but refuses SHA-256 parameters, so try a real wrap and
+ * unwrap with a throwaway 1024-bit pair and AES key (session objects,
+ * destroyed here).
+ */
+static int
+probe_oaep_sha256(struct rkl_hsm *h)
+{
+	CK_SESSION_HANDLE sh = h->sess[0].sh;
+	CK_OBJECT_HANDLE pub = 0, priv = 0, aes = 0, back = 0;
+	CK_MECHANISM gen = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_MECHANISM aesgen = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	CK_ULONG bits = h->info.rsa_min_bits > 1024 ? h->info.rsa_min_bits : 1024;
+	CK_BYTE e[] = { 1, 0, 1 };
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG klen = 16;
+	CK_ATTRIBUTE pubt[] = {
+		{ CKA_TOKEN, &f, sizeof(f) }, { CKA_MODULUS_BITS, &bits, sizeof(bits) },
+		{ CKA_PUBLIC_EXPONENT, e, sizeof(e) }, { CKA_WRAP, &t, sizeof(t) },
+	};
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &f, sizeof(f) }, { CKA_PRIVATE, &t, sizeof(t) },
+		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_UNWRAP, &t, sizeof(t) },
+	};
+	CK_ATTRIBUTE aest[] = {
+		{ CKA_TOKEN, &f, sizeof(f) }, { CKA_VALUE_LEN, &klen, sizeof(klen) },
+		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_EXTRACTABLE, &t, sizeof(t) },
+	};
+	CK_ATTRIBUTE backt[] = {
+		{ CKA_CLASS, &sk, sizeof(sk) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_TOKEN, &f, sizeof(f) }, { CKA_SENSITIVE, &t, sizeof(t) },
+	};
+	CK_BYTE wrapped[512];
+	CK_ULONG wlen = sizeof(wrapped);
+	int ok = 0;
+
+	if (h->f->C_GenerateKeyPair(sh, &gen, pubt, 4, privt, 4, &pub, &priv) != CKR_OK)
+		goto out;
+	if (h->f->C_GenerateKey(sh, &aesgen, aest, 4, &aes) != CKR_OK)
+		goto out;
+	if (h->f->C_WrapKey(sh, &oaep, pub, aes, wrapped, &wlen) != CKR_OK)
+		goto out;
+	if (h->f->C_UnwrapKey(sh, &oaep, priv, wrapped, wlen, backt, 4, &back) != CKR_OK)
+		goto out;
+	ok = 1;
+out:
+	if (back != 0)
+		h->f->C_DestroyObject(sh, back);
+	if (aes != 0)
+		h->f->C_DestroyObject(sh, aes);
+	if (priv != 0)
+		h->f->C_DestroyObject(sh, priv);
+	if (pub != 0)
+		h->f->C_DestroyObject(sh, pub);
+	return ok;
+}
+
+static int
+detect(struct rkl_hsm *h, enum rkl_oaep_hash want)
+{
+	CK_MECHANISM_INFO mi;
+
+	if (!have_mech(h, CKM_RSA_PKCS_OAEP, CKF_WRAP | CKF_UNWRAP, NULL) ||
+	    !have_mech(h, CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, &mi) ||
+	    !have_mech(h, CKM_AES_KEY_GEN, CKF_GENERATE, NULL))
+		return RKL_ERR_HSM_MECH;
+	h->info.rsa_min_bits = (unsigned)mi.ulMinKeySize;
+	h->info.rsa_max_bits = (unsigned)mi.ulMaxKeySize;
+	h->info.aes_kw_pad = have_mech(h, CKM_AES_KEY_WRAP_PAD, CKF_WRAP | CKF_UNWRAP, NULL);
+	h->info.aes_ecb = have_mech(h, CKM_AES_ECB, CKF_ENCRYPT | CKF_DECRYPT, NULL);
+	h->info.des3_ecb = have_mech(h, CKM_DES3_ECB, CKF_ENCRYPT | CKF_DECRYPT, NULL);
+	h->info.aes_cmac = have_mech(h, CKM_AES_CMAC, CKF_SIGN, NULL);
+	h->info.des3_cmac = have_mech(h, CKM_DES3_CMAC, CKF_SIGN, NULL);
+	if (!h->info.aes_kw_pad || !h->info.aes_ecb)
+		return RKL_ERR_HSM_MECH;
+	if (h->transport_alg == RKL_ALG_RSA2048 || h->transport_alg == RKL_ALG_RSA3072) {
+		unsigned b = rkl_alg_rsa_bits(h->transport_alg);
+
+		if (b < h->info.rsa_min_bits || b > h->info.rsa_max_bits)
+			return RKL_ERR_HSM_MECH;
+	}
+	h->info.oaep_sha256 = want == RKL_OAEP_SHA1 ? 0 : probe_oaep_sha256(h);
+	if (want == RKL_OAEP_SHA256 && !h->info.oaep_sha256)
+		return RKL_ERR_HSM_MECH;
+	h->info.oaep = h->info.oaep_sha256 ? RKL_OAEP_SHA256 : RKL_OAEP_SHA1;
+	h->oaep_hash = h->info.oaep == RKL_OAEP_SHA256 ? CKM_SHA256 : CKM_SHA_1;
+	h->oaep_mgf = h->info.oaep == RKL_OAEP_SHA256 ? CKG_MGF1_SHA256 : CKG_MGF1_SHA1;
+	return 0;
+}
+
+/* ---- (re-)initialisation ---- */
+
+/* Initialise the module and everything that lives in it.  On failure
+ * everything opened here is closed again. */
+static int
+start(struct rkl_hsm *h, int first, enum rkl_oaep_hash want)
+{
+	CK_TOKEN_INFO ti;
+	unsigned i;
+	int r;
+
+	if ((r = hsm_initialize(h->f)) != 0)
+		return r;
+	if ((r = hsm_find_slot(h->f, &h->token_uri, &h->slot, &ti)) != 0)
+		goto fail;
+	hsm_pstr(h->info.token_label, sizeof(h->info.token_label), ti.label, sizeof(ti.label));
+	hsm_pstr(h->info.token_serial, sizeof(h->info.token_serial), ti.serialNumber,
+	    sizeof(ti.serialNumber));
+	hsm_pstr(h->info.manufacturer, sizeof(h->info.manufacturer), ti.manufacturerID,
+	    sizeof(ti.manufacturerID));
+	hsm_pstr(h->info.model, sizeof(h->info.model), ti.model, sizeof(ti.model));
+	h->info.slot_id = h->slot;
+	for (i = 0; i < h->nsess; i++) {
+		h->sess[i].h = h;
+		h->sess[i].busy = 0;
+		r = hsm_rv(h->f->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+		    NULL, NULL, &h->sess[i].sh));
+		if (r != 0)
+			goto fail;
+	}
+	if ((r = login(h)) != 0)
+		goto fail;
+	if (first && (r = detect(h, want)) != 0)
+		goto fail;
+	if ((r = find_token_objects(h, h->sess[0].sh)) != 0)
+		goto fail;
+	h->pid = getpid();
+	h->gen++;
+	if (h->pool_target > 0 && (r = hsm_pool_start(h)) != 0)
+		goto fail;
+	return 0;
+fail:
+	h->f->C_Finalize(NULL);
+	return r;
+}
+
+static int
+reinit_after_fork(struct rkl_hsm *h)
+{
+	/* The parent's sessions and session objects are invalid here. */
+	hsm_pool_forget(h);
+	h->f->C_Finalize(NULL);
+	h->kek_auk = h->kek_tmk = h->xport_priv = h->xport_pub = 0;
+	return start(h, 0, h->info.oaep);
+}
+
+int
+rkl_hsm_open(const struct rkl_hsm_config *c, struct rkl_hsm **out)
+{
+	struct rkl_hsm *h = NULL;
+	const char *uri;
+	int r = RKL_ERR_NOMEM;
+
+	if (c == NULL || out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (c->sessions > HSM_MAX_SESSIONS || c->pool_size > HSM_MAX_POOL ||
+	    (c->oaep != 0 && c->oaep != RKL_OAEP_SHA1 && c->oaep != RKL_OAEP_SHA256) ||
+	    (c->transport_alg != 0 && c->transport_alg != RKL_ALG_RSA2048 &&
+	    c->transport_alg != RKL_ALG_RSA3072))
+		return RKL_ERR_CONFIG;
+	pthread_once(&atfork_once, atfork_register);
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		goto out;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->free_cond, NULL);
+	pthread_mutex_init(&h->pool_lock, NULL);
+	pthread_cond_init(&h->pool_cond, NULL);
+	h->nsess = c->sessions != 0 ? c->sessions : 4;
+	h->pool_target = c->pool_size;
+	h->transport_alg = c->transport_alg != 0 ? c->transport_alg : RKL_ALG_RSA2048;
+	if ((h->sess = calloc(h->nsess, sizeof(*h->sess))) == NULL)
+		goto out;
+	if (h->pool_target > 0 && (h->pool = calloc(h->pool_target, sizeof(*h->pool))) == NULL)
+		goto out;
+	r = RKL_ERR_CONFIG;
+	uri = c->token_uri != NULL ? c->token_uri : RKL_HSM_DEFAULT_TOKEN_URI;
+	if (rkl_p11_uri_parse(uri, strlen(uri), &h->token_uri) != 0 || h->token_uri.has_pin_value)
+		goto out;
+	uri = c->kek_auk_uri != NULL ? c->kek_auk_uri : RKL_HSM_DEFAULT_KEK_AUK_URI;
+	if (rkl_p11_uri_parse(uri, strlen(uri), &h->kek_auk_uri) != 0)
+		goto out;
+	uri = c->kek_tmk_uri != NULL ? c->kek_tmk_uri : RKL_HSM_DEFAULT_KEK_TMK_URI;
+	if (rkl_p11_uri_parse(uri, strlen(uri), &h->kek_tmk_uri) != 0)
+		goto out;
+	uri = c->transport_uri != NULL ? c->transport_uri : RKL_HSM_DEFAULT_TRANSPORT_URI;
+	if (rkl_p11_uri_parse(uri, strlen(uri), &h->transport_uri) != 0)
+		goto out;
+	if (h->kek_auk_uri.has_pin_value || h->kek_tmk_uri.has_pin_value ||
+	    h->transport_uri.has_pin_value)
+		goto out;
+	if (c->pin_file != NULL) {
+		if ((r = copy_str(h->pin_file, sizeof(h->pin_file), c->pin_file)) != 0)
+			goto out;
+	} else if (c->pin_env != NULL) {
+		if ((r = copy_str(h->pin_env, sizeof(h->pin_env), c->pin_env)) != 0)
+			goto out;
+	} else if (h->token_uri.pin_source[0] != '\0') {
+		const char *p = h->token_uri.pin_source;
+
+		if (strncmp(p, "file:", 5) == 0)
+			p += 5;
+		if ((r = copy_str(h->pin_file, sizeof(h->pin_file), p)) != 0)
+			goto out;
+	} else {
+		goto out;
+	}
+	if ((r = hsm_module_path(c->module, &h->token_uri, h->module, sizeof(h->module))) != 0 ||
+	    (r = hsm_load(h->module, &h->lib, &h->f)) != 0)
+		goto out;
+	if ((r = start(h, 1, c->oaep)) != 0)
+		goto out;
+	handles_add(h);
+	*out = h;
+	h = NULL;
+out:
+	if (h != NULL) {
+		if (h->lib != NULL)
+			dlclose(h->lib);
+		pthread_mutex_destroy(&h->lock);
+		pthread_cond_destroy(&h->free_cond);
+		pthread_mutex_destroy(&h->pool_lock);
+		pthread_cond_destroy(&h->pool_cond);
+		free(h->pool);
+		free(h->sess);
+		free(h);
+	}
+	return r;
+}
+
+void
+rkl_hsm_close(struct rkl_hsm *h)
+{
+	if (h == NULL)
+		return;
+	handles_remove(h);
+	if (getpid() == h->pid) {
+		hsm_pool_stop(h);
+		h->f->C_Logout(h->sess[0].sh);
+		h->f->C_CloseAllSessions(h->slot);
+	}
+	h->f->C_Finalize(NULL);
+	dlclose(h->lib);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->free_cond);
+	pthread_mutex_destroy(&h->pool_lock);
+	pthread_cond_destroy(&h->pool_cond);
+	free(h->pool);
+	free(h->sess);
+	free(h);
+}
+
+void
+rkl_hsm_get_info(const struct rkl_hsm *h, struct rkl_hsm_info *info)
+{
+	*info = h->info;
+}
+
+enum rkl_oaep_hash
+rkl_hsm_oaep(const struct rkl_hsm *h)
+{
+	return h->info.oaep;
+}
+
+/* ---- sessions ---- */
+
+int
+rkl_hsm_session_get(struct rkl_hsm *h, struct rkl_hsm_session **s)
+{
+	unsigned i;
+	int r = 0;
+
+	if (h == NULL || s == NULL)
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&h->lock);
+	if (getpid() != h->pid && (r = reinit_after_fork(h)) != 0)
+		goto out;
+	for (;;) {
+		for (i = 0; i < h->nsess; i++) {
+			if (!h->sess[i].busy) {
+				h->sess[i].busy = 1;
+				*s = &h->sess[i];
+				goto out;
+			}
+		}
+		pthread_cond_wait(&h->free_cond, &h->lock);
+	}
+out:
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+void
+rkl_hsm_session_put(struct rkl_hsm *h, struct rkl_hsm_session *s)
+{
+	if (h == NULL || s == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	s->busy = 0;
+	pthread_cond_signal(&h->free_cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- provisioning ---- */
+
+static int
+make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
+    enum rkl_hsm_role role, CK_OBJECT_HANDLE *out)
+{
+	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG len = 32;
+	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+	/* Keys this KEK unwraps must be sensitive; AUKs non-extractable;
+	 * TMKs without encrypt/decrypt; none may wrap or unwrap. */
+	CK_ATTRIBUTE auk_tpl[] = {
+		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_EXTRACTABLE, &f, sizeof(f) },
+		{ CKA_WRAP, &f, sizeof(f) }, { CKA_UNWRAP, &f, sizeof(f) },
+	};
+	CK_ATTRIBUTE tmk_tpl[] = {
+		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_ENCRYPT, &f, sizeof(f) },
+		{ CKA_DECRYPT, &f, sizeof(f) }, { CKA_WRAP, &f, sizeof(f) },
+		{ CKA_UNWRAP, &f, sizeof(f) },
+	};
+	CK_ATTRIBUTE tpl[20];
+	CK_ULONG n = 0;
+
+	tpl[n].type = CKA_CLASS; tpl[n].pValue = &cls; tpl[n].ulValueLen = sizeof(cls); n++;
+	tpl[n].type = CKA_KEY_TYPE; tpl[n].pValue = &kt; tpl[n].ulValueLen = sizeof(kt); n++;
+	tpl[n].type = CKA_VALUE_LEN; tpl[n].pValue = &len; tpl[n].ulValueLen = sizeof(len); n++;
+	tpl[n].type = CKA_TOKEN; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
+	tpl[n].type = CKA_PRIVATE; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
+	tpl[n].type = CKA_SENSITIVE; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
+	tpl[n].type = CKA_EXTRACTABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_ENCRYPT; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_DECRYPT; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_SIGN; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_VERIFY; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_DERIVE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_WRAP; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
+	tpl[n].type = CKA_UNWRAP; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
+	/* Without this, anyone with the PIN could add CKA_DECRYPT later and
+	 * decrypt what the KEK wrapped (SoftHSM2 allows it on modifiable keys). */
+	tpl[n].type = CKA_MODIFIABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_UNWRAP_TEMPLATE;
+	if (role == RKL_HSM_AUK) {
+		tpl[n].pValue = auk_tpl; tpl[n].ulValueLen = sizeof(auk_tpl);
+	} else {
+		tpl[n].pValue = tmk_tpl; tpl[n].ulValueLen = sizeof(tmk_tpl);
+	}
+	n++;
+	if (u->object[0] != '\0') {
+		tpl[n].type = CKA_LABEL; tpl[n].pValue = hsm_unconst(u->object);
+		tpl[n].ulValueLen = strlen(u->object); n++;
+	}
+	if (u->has_id) {
+		tpl[n].type = CKA_ID; tpl[n].pValue = hsm_unconst(u->id); tpl[n].ulValueLen = u->id_len; n++;
+	}
+	return hsm_rv(h->f->C_GenerateKey(sh, &mech, tpl, n, out));
+}
+
+int
+rkl_hsm_provision(struct rkl_hsm *h, int shared_pair)
+{
+	struct rkl_hsm_session *s = NULL;
+	uint8_t spki[RKL_SPKI_MAX];
+	size_t spki_len;
+	CK_OBJECT_HANDLE priv;
+	int r;
+
+	if ((r = rkl_hsm_session_get(h, &s)) != 0)
+		return r;
+	if (h->kek_auk == 0 && (r = make_kek(h, s->sh, &h->kek_auk_uri, RKL_HSM_AUK, &h->kek_auk)) != 0)
+		goto out;
+	if (h->kek_tmk == 0 && (r = make_kek(h, s->sh, &h->kek_tmk_uri, RKL_HSM_TMK, &h->kek_tmk)) != 0)
+		goto out;
+	if (shared_pair && (h->xport_priv == 0 || h->xport_pub == 0)) {
+		if (h->transport_uri.object[0] == '\0') {
+			r = RKL_ERR_CONFIG;
+			goto out;
+		}
+		if ((r = hsm_gen_pair(h, s->sh, rkl_alg_rsa_bits(h->transport_alg),
+		    &h->transport_uri, &priv, spki, sizeof(spki), &spki_len)) != 0)
+			goto out;
+		if ((r = find_token_objects(h, s->sh)) != 0)
+			goto out;
+	}
+	h->info.have_kek = 1;
+out:
+	rkl_hsm_session_put(h, s);
+	return r;
+}

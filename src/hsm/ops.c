@@ -1,0 +1,745 @@
+/*
+ * Key operations inside the HSM (the contracts are in rkl/hsm.h).  Every
+ * object template is written out here in full, so that what each key may do
+ * is visible in one place: no object has wrap+decrypt or unwrap+encrypt.
+ */
+#include <string.h>
+
+#include "hsm_int.h"
+
+#include "rkl/ct.h"
+#include "rkl/spki.h"
+#include "rkl/err.h"
+
+#define ADD(tpl, n, typ, ptr, len) \
+	do { (tpl)[n].type = (typ); (tpl)[n].pValue = hsm_unconst(ptr); \
+	     (tpl)[n].ulValueLen = (len); (n)++; } while (0)
+
+static CK_BBOOL ck_true = CK_TRUE;
+static CK_BBOOL ck_false = CK_FALSE;
+
+#define TRUE_(tpl, n, typ) ADD(tpl, n, typ, &ck_true, sizeof(CK_BBOOL))
+#define FALSE_(tpl, n, typ) ADD(tpl, n, typ, &ck_false, sizeof(CK_BBOOL))
+
+static int
+key_ok(const struct rkl_hsm_session *s, const struct rkl_hsm_key *k)
+{
+	if (k == NULL || k->obj == 0)
+		return RKL_ERR_INVALID_ARG;
+	if (k->gen != s->h->gen)
+		return RKL_ERR_STATE;
+	return 0;
+}
+
+static int
+dl_room(const struct rkl_hsm_session *s, const struct rkl_hsm_dl *dl)
+{
+	if (dl == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (dl->gen != s->h->gen)
+		return RKL_ERR_STATE;
+	if (dl->n >= RKL_HSM_DL_MAX)
+		return RKL_ERR_LIMIT;
+	return 0;
+}
+
+int
+hsm_dl_add(struct rkl_hsm_dl *dl, CK_OBJECT_HANDLE obj)
+{
+	if (dl->n >= RKL_HSM_DL_MAX)
+		return RKL_ERR_LIMIT;
+	dl->obj[dl->n++] = obj;
+	return 0;
+}
+
+static void
+destroy(struct rkl_hsm_session *s, CK_OBJECT_HANDLE *o)
+{
+	if (*o != 0)
+		s->h->f->C_DestroyObject(s->sh, *o);
+	*o = 0;
+}
+
+static CK_KEY_TYPE
+key_type(enum rkl_alg alg)
+{
+	switch (alg) {
+	case RKL_ALG_TDES2: return CKK_DES2;
+	case RKL_ALG_TDES3: return CKK_DES3;
+	default: return CKK_AES;
+	}
+}
+
+static CK_MECHANISM_TYPE
+ecb_mech(enum rkl_alg alg)
+{
+	return rkl_alg_cipher(alg) == RKL_CIPHER_TDES ? CKM_DES3_ECB : CKM_AES_ECB;
+}
+
+/* ---- download contexts ---- */
+
+void
+rkl_hsm_dl_init(struct rkl_hsm *h, struct rkl_hsm_dl *dl)
+{
+	memset(dl, 0, sizeof(*dl));
+	dl->gen = h->gen;
+}
+
+int
+rkl_hsm_dl_release(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl)
+{
+	unsigned i;
+	int r = 0, r2;
+
+	if (s == NULL || dl == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (dl->gen == s->h->gen) {
+		for (i = 0; i < dl->n; i++) {
+			r2 = hsm_rv(s->h->f->C_DestroyObject(s->sh, dl->obj[i]));
+			if (r == 0)
+				r = r2;
+		}
+	}
+	memset(dl->obj, 0, sizeof(dl->obj));
+	dl->n = 0;
+	dl->gen = s->h->gen;
+	return r;
+}
+
+int
+rkl_hsm_key_destroy(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl, struct rkl_hsm_key *k)
+{
+	unsigned i;
+	int r;
+
+	if (s == NULL || dl == NULL || (r = key_ok(s, k)) != 0)
+		return r != 0 ? r : RKL_ERR_INVALID_ARG;
+	if (dl->gen != s->h->gen)
+		return RKL_ERR_STATE;
+	for (i = 0; i < dl->n; i++) {
+		if (dl->obj[i] == k->obj) {
+			r = hsm_rv(s->h->f->C_DestroyObject(s->sh, k->obj));
+			dl->obj[i] = dl->obj[--dl->n];
+			dl->obj[dl->n] = 0;
+			k->obj = 0;
+			return r;
+		}
+	}
+	return RKL_ERR_NOT_FOUND;
+}
+
+int
+rkl_hsm_count_session_objects(struct rkl_hsm_session *s, unsigned long *n)
+{
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &ck_false, sizeof(CK_BBOOL) } };
+	CK_OBJECT_HANDLE o[64];
+	CK_ULONG got, total = 0;
+	CK_RV rv;
+
+	rv = s->h->f->C_FindObjectsInit(s->sh, t, 1);
+	if (rv != CKR_OK)
+		return hsm_rv(rv);
+	do {
+		rv = s->h->f->C_FindObjects(s->sh, o, 64, &got);
+		if (rv != CKR_OK)
+			break;
+		total += got;
+	} while (got > 0);
+	s->h->f->C_FindObjectsFinal(s->sh);
+	if (rv != CKR_OK)
+		return hsm_rv(rv);
+	*n = total;
+	return 0;
+}
+
+/* ---- RSA transport pairs ---- */
+
+int
+hsm_pub_spki(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE pub,
+    uint8_t *spki, size_t cap, size_t *spki_len)
+{
+	CK_BYTE n[RKL_RSA_MAX_BYTES], e[16];
+	CK_ATTRIBUTE t[] = {
+		{ CKA_MODULUS, n, sizeof(n) }, { CKA_PUBLIC_EXPONENT, e, sizeof(e) },
+	};
+	struct rkl_rsa_pub pk;
+	CK_RV rv;
+
+	rv = h->f->C_GetAttributeValue(sh, pub, t, 2);
+	if (rv != CKR_OK)
+		return hsm_rv(rv);
+	pk.n = n;
+	pk.n_len = t[0].ulValueLen;
+	pk.e = e;
+	pk.e_len = t[1].ulValueLen;
+	return rkl_spki_encode(&pk, spki, cap, spki_len);
+}
+
+int
+hsm_gen_pair(struct rkl_hsm *h, CK_SESSION_HANDLE sh, unsigned bits,
+    const struct rkl_p11_uri *u, CK_OBJECT_HANDLE *priv_out, uint8_t *spki, size_t cap,
+    size_t *spki_len)
+{
+	CK_MECHANISM mech = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ULONG mbits = bits;
+	CK_BYTE e[] = { 1, 0, 1 };
+	CK_BBOOL token = u != NULL ? CK_TRUE : CK_FALSE;
+	/* What Pr_hsm unwraps must come out sensitive, and can never wrap or
+	 * unwrap in turn. */
+	CK_ATTRIBUTE unwrap_tpl[] = {
+		{ CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL) },
+		{ CKA_WRAP, &ck_false, sizeof(CK_BBOOL) },
+		{ CKA_UNWRAP, &ck_false, sizeof(CK_BBOOL) },
+	};
+	CK_ATTRIBUTE pt[12], kt[16];
+	CK_ULONG np = 0, nk = 0;
+	CK_OBJECT_HANDLE pub = 0, priv = 0;
+	size_t len = 0;
+	int r;
+
+	ADD(pt, np, CKA_TOKEN, &token, sizeof(token));
+	FALSE_(pt, np, CKA_PRIVATE);
+	ADD(pt, np, CKA_MODULUS_BITS, &mbits, sizeof(mbits));
+	ADD(pt, np, CKA_PUBLIC_EXPONENT, e, sizeof(e));
+	FALSE_(pt, np, CKA_ENCRYPT);	/* the terminal encrypts, never the KMS */
+	FALSE_(pt, np, CKA_WRAP);
+	FALSE_(pt, np, CKA_VERIFY);
+	FALSE_(pt, np, CKA_DERIVE);
+	FALSE_(pt, np, CKA_MODIFIABLE);
+
+	ADD(kt, nk, CKA_TOKEN, &token, sizeof(token));
+	TRUE_(kt, nk, CKA_PRIVATE);
+	TRUE_(kt, nk, CKA_SENSITIVE);
+	FALSE_(kt, nk, CKA_EXTRACTABLE);
+	FALSE_(kt, nk, CKA_DECRYPT);	/* Pu_auk never decrypts to the host */
+	FALSE_(kt, nk, CKA_SIGN);
+	FALSE_(kt, nk, CKA_DERIVE);
+	TRUE_(kt, nk, CKA_UNWRAP);
+	FALSE_(kt, nk, CKA_MODIFIABLE);
+	ADD(kt, nk, CKA_UNWRAP_TEMPLATE, unwrap_tpl, sizeof(unwrap_tpl));
+	if (u != NULL && u->object[0] != '\0') {
+		ADD(pt, np, CKA_LABEL, u->object, strlen(u->object));
+		ADD(kt, nk, CKA_LABEL, u->object, strlen(u->object));
+	}
+	if (u != NULL && u->has_id) {
+		ADD(pt, np, CKA_ID, u->id, u->id_len);
+		ADD(kt, nk, CKA_ID, u->id, u->id_len);
+	}
+	r = hsm_rv(h->f->C_GenerateKeyPair(sh, &mech, pt, np, kt, nk, &pub, &priv));
+	if (r != 0)
+		goto out;
+	if ((r = hsm_pub_spki(h, sh, pub, spki, cap, &len)) != 0)
+		goto out;
+	if (!token)
+		h->f->C_DestroyObject(sh, pub);
+	pub = 0;
+	*priv_out = priv;
+	priv = 0;
+	*spki_len = len;
+out:
+	if (pub != 0)
+		h->f->C_DestroyObject(sh, pub);
+	if (priv != 0)
+		h->f->C_DestroyObject(sh, priv);
+	return r;
+}
+
+static enum rkl_alg
+rsa_alg(size_t spki_len_bits)
+{
+	return spki_len_bits == 3072 ? RKL_ALG_RSA3072 : spki_len_bits == 2048 ?
+	    RKL_ALG_RSA2048 : RKL_ALG_NONE;
+}
+
+int
+rkl_hsm_transport_shared(struct rkl_hsm_session *s, struct rkl_hsm_key *priv,
+    uint8_t *spki, size_t spki_cap, size_t *spki_len)
+{
+	struct rkl_hsm *h = s->h;
+	CK_ULONG bits = 0;
+	CK_ATTRIBUTE t[] = { { CKA_MODULUS_BITS, &bits, sizeof(bits) } };
+	size_t len;
+	int r;
+
+	if (h->xport_priv == 0 || h->xport_pub == 0)
+		return RKL_ERR_HSM_TOKEN;
+	if ((r = hsm_pub_spki(h, s->sh, h->xport_pub, spki, spki_cap, &len)) != 0)
+		return r;
+	if (h->f->C_GetAttributeValue(s->sh, h->xport_pub, t, 1) != CKR_OK)
+		bits = 0;
+	priv->obj = h->xport_priv;
+	priv->alg = rsa_alg(bits);
+	priv->gen = h->gen;
+	*spki_len = len;
+	return 0;
+}
+
+int
+rkl_hsm_transport_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_alg alg, struct rkl_hsm_key *priv, uint8_t *spki, size_t spki_cap,
+    size_t *spki_len)
+{
+	CK_OBJECT_HANDLE o = 0;
+	int r;
+
+	if (alg != RKL_ALG_RSA2048 && alg != RKL_ALG_RSA3072)
+		return RKL_ERR_ALGORITHM;
+	if ((r = dl_room(s, dl)) != 0)
+		return r;
+	if ((r = hsm_gen_pair(s->h, s->sh, rkl_alg_rsa_bits(alg), NULL, &o, spki, spki_cap,
+	    spki_len)) != 0)
+		return r;
+	(void)hsm_dl_add(dl, o);	/* room checked above */
+	priv->obj = o;
+	priv->alg = alg;
+	priv->gen = s->h->gen;
+	return 0;
+}
+
+/* ---- symmetric helpers ---- */
+
+static int
+ecb(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, int enc, const uint8_t *in,
+    size_t len, uint8_t *out)
+{
+	CK_MECHANISM m = { ecb_mech(k->alg), NULL, 0 };
+	CK_BYTE buf[16];
+	CK_ULONG olen = sizeof(buf);
+	CK_RV rv;
+	int r;
+
+	if ((r = key_ok(s, k)) != 0)
+		return r;
+	if (rkl_alg_block_len(k->alg) == 0)
+		return RKL_ERR_ALGORITHM;
+	if (in == NULL || out == NULL || len != rkl_alg_block_len(k->alg))
+		return RKL_ERR_LENGTH;
+	rv = enc ? s->h->f->C_EncryptInit(s->sh, &m, k->obj) :
+	    s->h->f->C_DecryptInit(s->sh, &m, k->obj);
+	if (rv == CKR_OK) {
+		rv = enc ? s->h->f->C_Encrypt(s->sh, hsm_unconst(in), len, buf, &olen) :
+		    s->h->f->C_Decrypt(s->sh, hsm_unconst(in), len, buf, &olen);
+	}
+	if (rv == CKR_OK && olen != len)
+		rv = CKR_GENERAL_ERROR;
+	if (rv == CKR_OK)
+		memcpy(out, buf, len);
+	rkl_cleanse(buf, sizeof(buf));
+	return hsm_rv(rv);
+}
+
+int
+rkl_hsm_encrypt_block(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *in, size_t len, uint8_t *out)
+{
+	return ecb(s, k, 1, in, len, out);
+}
+
+int
+rkl_hsm_decrypt_block(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *in, size_t len, uint8_t *out)
+{
+	return ecb(s, k, 0, in, len, out);
+}
+
+int
+rkl_hsm_kcv(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, uint8_t kcv[RKL_HSM_KCV_LEN])
+{
+	CK_BYTE cv[16];
+	CK_ATTRIBUTE t[] = { { CKA_CHECK_VALUE, cv, sizeof(cv) } };
+	uint8_t zero[16] = { 0 }, out[16];
+	CK_BBOOL can = CK_FALSE;
+	CK_ATTRIBUTE e[] = { { CKA_ENCRYPT, &can, sizeof(can) } };
+	int r;
+
+	if ((r = key_ok(s, k)) != 0)
+		return r;
+	if (rkl_alg_block_len(k->alg) == 0)
+		return RKL_ERR_ALGORITHM;
+	if (s->h->f->C_GetAttributeValue(s->sh, k->obj, t, 1) == CKR_OK &&
+	    t[0].ulValueLen >= RKL_HSM_KCV_LEN && t[0].ulValueLen <= sizeof(cv)) {
+		memcpy(kcv, cv, RKL_HSM_KCV_LEN);
+		return 0;
+	}
+	if (s->h->f->C_GetAttributeValue(s->sh, k->obj, e, 1) != CKR_OK || can != CK_TRUE)
+		return RKL_ERR_UNSUPPORTED;
+	if ((r = ecb(s, k, 1, zero, rkl_alg_block_len(k->alg), out)) != 0)
+		return r;
+	memcpy(kcv, out, RKL_HSM_KCV_LEN);
+	return 0;
+}
+
+int
+rkl_hsm_kcv_verify(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *kcv, size_t kcv_len)
+{
+	uint8_t mine[RKL_HSM_KCV_LEN];
+	int r;
+
+	if (kcv == NULL || kcv_len == 0 || kcv_len > RKL_HSM_KCV_LEN)
+		return RKL_ERR_LENGTH;
+	if ((r = rkl_hsm_kcv(s, k, mine)) != 0)
+		return r;
+	return rkl_ct_eq(mine, kcv, kcv_len) ? 0 : RKL_ERR_KCV;
+}
+
+/* Is the object's length right for alg, as far as CKA_VALUE_LEN tells?
+ * SoftHSM2 leaves it 0 on unwrapped AES keys and TDES keys have none, so
+ * callers also check the length another way. */
+static int
+check_value_len(struct rkl_hsm_session *s, CK_OBJECT_HANDLE o, enum rkl_alg alg)
+{
+	CK_ULONG vl = 0;
+	CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &vl, sizeof(vl) } };
+	CK_RV rv;
+
+	rv = s->h->f->C_GetAttributeValue(s->sh, o, t, 1);
+	if (rv == CKR_OK && t[0].ulValueLen == sizeof(vl) && vl != 0)
+		return vl == rkl_alg_key_len(alg) ? 0 : RKL_ERR_KEY_LENGTH;
+	return 0;
+}
+
+/* ---- S4: AUK ---- */
+
+/*
+ * SoftHSM2 does not check unwrapped key lengths, a TDES key of the wrong
+ * length (24 bytes as 2-key, 16 as 3-key) even encrypts without complaint,
+ * and an unwrapped AES key has CKA_VALUE_LEN 0.  So the AUK is unwrapped
+ * extractable and wrapped once under the AUK storage KEK: an RFC 5649 blob
+ * is the key length rounded up to 8, plus 8.  All rkl key lengths are
+ * multiples of 8, so a blob of key_len + 8 bytes leaves only lengths
+ * key_len - 7 .. key_len - 1, which the trial encryption of the KCV refuses
+ * for AES (no such AES key size) and TDES (no such TDES key size).  Then the
+ * key is made non-extractable for good.
+ */
+int
+rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    const struct rkl_hsm_key *xport, enum rkl_alg alg,
+    const uint8_t *pu_auk, size_t pu_auk_len, const uint8_t *kcv, size_t kcv_len,
+    struct rkl_hsm_key *auk, uint8_t *blob, size_t blob_cap, size_t *blob_len)
+{
+	struct rkl_hsm *h = s->h;
+	CK_RSA_PKCS_OAEP_PARAMS op = { h->oaep_hash, h->oaep_mgf, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = key_type(alg);
+	size_t bl = rkl_alg_block_len(alg), klen = rkl_alg_key_len(alg);
+	CK_BBOOL wrap = CK_TRUE;		/* wrapped once under the KEK */
+	CK_ATTRIBUTE t[16], lock[] = { { CKA_EXTRACTABLE, &ck_false, sizeof(CK_BBOOL) } };
+	CK_ULONG n = 0, wlen = 0;
+	CK_OBJECT_HANDLE o = 0;
+	CK_BYTE wbuf[RKL_HSM_BLOB_MAX];
+	CK_BBOOL chk = CK_TRUE;
+	CK_ATTRIBUTE back[] = { { CKA_EXTRACTABLE, &chk, sizeof(chk) } };
+	struct rkl_hsm_key tmp;
+	uint8_t zero[16] = { 0 }, e0[16] = { 0 };
+	CK_RV rv;
+	int r;
+
+	if (klen == 0)
+		return RKL_ERR_ALGORITHM;
+	if (auk == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = key_ok(s, xport)) != 0 || (r = dl_room(s, dl)) != 0)
+		return r;
+	if (pu_auk == NULL || pu_auk_len == 0 || pu_auk_len > RKL_RSA_MAX_BYTES)
+		return RKL_ERR_AUTH;
+	if (kcv != NULL && (kcv_len < 2 || kcv_len > bl))
+		return RKL_ERR_LENGTH;
+	if (blob != NULL && blob_len == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (h->kek_auk == 0)
+		return RKL_ERR_HSM_TOKEN;
+	if (rkl_alg_cipher(alg) == RKL_CIPHER_TDES && !h->info.des3_ecb)
+		return RKL_ERR_HSM_MECH;
+
+	ADD(t, n, CKA_CLASS, &cls, sizeof(cls));
+	ADD(t, n, CKA_KEY_TYPE, &kt, sizeof(kt));
+	FALSE_(t, n, CKA_TOKEN);
+	TRUE_(t, n, CKA_PRIVATE);
+	TRUE_(t, n, CKA_SENSITIVE);
+	ADD(t, n, CKA_EXTRACTABLE, &wrap, sizeof(wrap));
+	/* A key that is made non-extractable afterwards must stay modifiable
+	 * (SoftHSM2 refuses any change to a non-modifiable object); it is a
+	 * session object, visible to this process only. */
+	ADD(t, n, CKA_MODIFIABLE, &wrap, sizeof(wrap));
+	TRUE_(t, n, CKA_ENCRYPT);
+	TRUE_(t, n, CKA_DECRYPT);
+	FALSE_(t, n, CKA_WRAP);
+	FALSE_(t, n, CKA_UNWRAP);
+	FALSE_(t, n, CKA_SIGN);
+	FALSE_(t, n, CKA_VERIFY);
+	FALSE_(t, n, CKA_DERIVE);
+	rv = h->f->C_UnwrapKey(s->sh, &oaep, xport->obj, hsm_unconst(pu_auk), pu_auk_len,
+	    t, n, &o);
+	if (rv != CKR_OK) {
+		o = 0;
+		r = hsm_rv_unwrap(rv);
+		goto out;
+	}
+	if ((r = check_value_len(s, o, alg)) != 0)
+		goto out;
+	{
+		wlen = sizeof(wbuf);
+		rv = h->f->C_WrapKey(s->sh, &kw, h->kek_auk, o, wbuf, &wlen);
+		/* KW-PAD is checked at open; failing on this key means a
+		 * key of no usable length (e.g. empty). */
+		if ((r = hsm_rv(rv)) != 0) {
+			if (r != RKL_ERR_HSM_FULL && r != RKL_ERR_HSM_PIN && r != RKL_ERR_HSM_TOKEN)
+				r = RKL_ERR_KEY_LENGTH;
+			goto out;
+		}
+		if (wlen != klen + 8) {
+			r = RKL_ERR_KEY_LENGTH;
+			goto out;
+		}
+		if (blob != NULL && wlen > blob_cap) {
+			r = RKL_ERR_BUFFER_SPACE;
+			goto out;
+		}
+		/* From now on the AUK never leaves the HSM again. */
+		if ((r = hsm_rv(h->f->C_SetAttributeValue(s->sh, o, lock, 1))) != 0 ||
+		    (r = hsm_rv(h->f->C_GetAttributeValue(s->sh, o, back, 1))) != 0)
+			goto out;
+		if (chk != CK_FALSE) {
+			r = RKL_ERR_HSM;
+			goto out;
+		}
+	}
+	/* Legacy KCV: E(AUK, zero block), compared with the terminal's. */
+	tmp.obj = o;
+	tmp.alg = alg;
+	tmp.gen = h->gen;
+	if ((r = ecb(s, &tmp, 1, zero, bl, e0)) != 0) {
+		/* The mechanism was checked above: this key's length is wrong. */
+		if (r != RKL_ERR_HSM_FULL && r != RKL_ERR_HSM_PIN && r != RKL_ERR_HSM_TOKEN)
+			r = RKL_ERR_KEY_LENGTH;
+		goto out;
+	}
+	if (kcv != NULL && !rkl_ct_eq(e0, kcv, kcv_len)) {
+		r = RKL_ERR_KCV;
+		goto out;
+	}
+	(void)hsm_dl_add(dl, o);
+	auk->obj = o;
+	auk->alg = alg;
+	auk->gen = h->gen;
+	o = 0;
+	if (blob != NULL) {
+		memcpy(blob, wbuf, wlen);
+		*blob_len = wlen;
+	}
+out:
+	rkl_cleanse(e0, sizeof(e0));
+	destroy(s, &o);
+	return r;
+}
+
+/* ---- S6: TMK ---- */
+
+int
+rkl_hsm_tmk_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_alg alg, struct rkl_hsm_key *tmk, uint8_t kcv[RKL_HSM_KCV_LEN])
+{
+	struct rkl_hsm *h = s->h;
+	CK_MECHANISM m = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = key_type(alg);
+	CK_ULONG vlen = rkl_alg_key_len(alg);
+	CK_BYTE cv[16];
+	CK_ATTRIBUTE t[16], ct[] = { { CKA_CHECK_VALUE, cv, sizeof(cv) } };
+	CK_ULONG n = 0;
+	CK_OBJECT_HANDLE o = 0;
+	int r;
+
+	if (vlen == 0)
+		return RKL_ERR_ALGORITHM;
+	if ((r = dl_room(s, dl)) != 0)
+		return r;
+	if (alg == RKL_ALG_TDES2)
+		m.mechanism = CKM_DES2_KEY_GEN;
+	else if (alg == RKL_ALG_TDES3)
+		m.mechanism = CKM_DES3_KEY_GEN;
+	ADD(t, n, CKA_CLASS, &cls, sizeof(cls));
+	ADD(t, n, CKA_KEY_TYPE, &kt, sizeof(kt));
+	if (kt == CKK_AES)
+		ADD(t, n, CKA_VALUE_LEN, &vlen, sizeof(vlen));
+	FALSE_(t, n, CKA_TOKEN);
+	TRUE_(t, n, CKA_PRIVATE);
+	TRUE_(t, n, CKA_SENSITIVE);
+	TRUE_(t, n, CKA_EXTRACTABLE);	/* only ever by wrapping: sensitive */
+	FALSE_(t, n, CKA_ENCRYPT);
+	FALSE_(t, n, CKA_DECRYPT);
+	FALSE_(t, n, CKA_WRAP);
+	FALSE_(t, n, CKA_UNWRAP);
+	FALSE_(t, n, CKA_SIGN);
+	FALSE_(t, n, CKA_VERIFY);
+	FALSE_(t, n, CKA_DERIVE);
+	FALSE_(t, n, CKA_MODIFIABLE);
+	if ((r = hsm_rv(h->f->C_GenerateKey(s->sh, &m, t, n, &o))) != 0) {
+		o = 0;
+		goto out;
+	}
+	if (kcv != NULL) {
+		if ((r = hsm_rv(h->f->C_GetAttributeValue(s->sh, o, ct, 1))) != 0)
+			goto out;
+		if (ct[0].ulValueLen < RKL_HSM_KCV_LEN) {
+			r = RKL_ERR_HSM;
+			goto out;
+		}
+		memcpy(kcv, cv, RKL_HSM_KCV_LEN);
+	}
+	(void)hsm_dl_add(dl, o);
+	tmk->obj = o;
+	tmk->alg = alg;
+	tmk->gen = h->gen;
+	o = 0;
+out:
+	destroy(s, &o);
+	return r;
+}
+
+int
+rkl_hsm_tmk_wrap(struct rkl_hsm_session *s, const struct rkl_hsm_key *tmk,
+    const uint8_t *pu_tek, size_t pu_tek_len, uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	struct rkl_hsm *h = s->h;
+	CK_RSA_PKCS_OAEP_PARAMS op = { h->oaep_hash, h->oaep_mgf, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = CKK_RSA;
+	struct rkl_rsa_pub pk;
+	CK_ATTRIBUTE t[12];
+	CK_ULONG nt = 0, wlen;
+	CK_OBJECT_HANDLE pub = 0;
+	CK_BYTE buf[RKL_RSA_MAX_BYTES];
+	int r;
+
+	if ((r = key_ok(s, tmk)) != 0)
+		return r;
+	if (pu_tek == NULL || out == NULL || out_len == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = rkl_spki_decode(pu_tek, pu_tek_len, &pk)) != 0)
+		return r;
+	ADD(t, nt, CKA_CLASS, &cls, sizeof(cls));
+	ADD(t, nt, CKA_KEY_TYPE, &kt, sizeof(kt));
+	FALSE_(t, nt, CKA_TOKEN);
+	FALSE_(t, nt, CKA_PRIVATE);
+	ADD(t, nt, CKA_MODULUS, pk.n, pk.n_len);
+	ADD(t, nt, CKA_PUBLIC_EXPONENT, pk.e, pk.e_len);
+	TRUE_(t, nt, CKA_WRAP);
+	FALSE_(t, nt, CKA_ENCRYPT);
+	FALSE_(t, nt, CKA_VERIFY);
+	FALSE_(t, nt, CKA_DERIVE);
+	FALSE_(t, nt, CKA_MODIFIABLE);
+	if ((r = hsm_rv(h->f->C_CreateObject(s->sh, t, nt, &pub))) != 0) {
+		pub = 0;
+		goto out;
+	}
+	wlen = sizeof(buf);
+	if ((r = hsm_rv(h->f->C_WrapKey(s->sh, &oaep, pub, tmk->obj, buf, &wlen))) != 0)
+		goto out;
+	if (wlen > out_cap) {
+		r = RKL_ERR_BUFFER_SPACE;
+		goto out;
+	}
+	memcpy(out, buf, wlen);
+	*out_len = wlen;
+out:
+	destroy(s, &pub);
+	return r;
+}
+
+/* ---- storage blobs ---- */
+
+int
+rkl_hsm_tmk_store(struct rkl_hsm_session *s, const struct rkl_hsm_key *tmk,
+    uint8_t *blob, size_t blob_cap, size_t *blob_len)
+{
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_BYTE buf[RKL_HSM_BLOB_MAX];
+	CK_ULONG wlen = sizeof(buf);
+	int r;
+
+	if ((r = key_ok(s, tmk)) != 0)
+		return r;
+	if (s->h->kek_tmk == 0)
+		return RKL_ERR_HSM_TOKEN;
+	if ((r = hsm_rv(s->h->f->C_WrapKey(s->sh, &kw, s->h->kek_tmk, tmk->obj, buf, &wlen))) != 0)
+		return r;
+	if (wlen > blob_cap)
+		return RKL_ERR_BUFFER_SPACE;
+	memcpy(blob, buf, wlen);
+	*blob_len = wlen;
+	return 0;
+}
+
+int
+rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_hsm_role role, enum rkl_alg alg, const uint8_t *blob, size_t blob_len,
+    struct rkl_hsm_key *k)
+{
+	struct rkl_hsm *h = s->h;
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = key_type(alg);
+	CK_OBJECT_HANDLE kek, o = 0;
+	CK_ATTRIBUTE t[16];
+	CK_ULONG n = 0;
+	CK_RV rv;
+	int r;
+
+	if (rkl_alg_key_len(alg) == 0)
+		return RKL_ERR_ALGORITHM;
+	if (role != RKL_HSM_AUK && role != RKL_HSM_TMK)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = dl_room(s, dl)) != 0)
+		return r;
+	kek = role == RKL_HSM_AUK ? h->kek_auk : h->kek_tmk;
+	if (kek == 0)
+		return RKL_ERR_HSM_TOKEN;
+	if (blob == NULL)
+		return RKL_ERR_INVALID_ARG;
+	/* RFC 5649: the blob is the key rounded up to 8 bytes plus the 8-byte
+	 * AIV, whose MLI authenticates the exact length.  TDES and AES key
+	 * lengths are multiples of 8, so the blob length gives the key's. */
+	if (blob_len != rkl_alg_key_len(alg) + 8)
+		return RKL_ERR_KEY_LENGTH;
+	ADD(t, n, CKA_CLASS, &cls, sizeof(cls));
+	ADD(t, n, CKA_KEY_TYPE, &kt, sizeof(kt));
+	FALSE_(t, n, CKA_TOKEN);
+	TRUE_(t, n, CKA_PRIVATE);
+	TRUE_(t, n, CKA_SENSITIVE);
+	if (role == RKL_HSM_AUK) {
+		FALSE_(t, n, CKA_EXTRACTABLE);
+		TRUE_(t, n, CKA_ENCRYPT);
+		TRUE_(t, n, CKA_DECRYPT);
+	} else {
+		TRUE_(t, n, CKA_EXTRACTABLE);
+		FALSE_(t, n, CKA_ENCRYPT);
+		FALSE_(t, n, CKA_DECRYPT);
+	}
+	FALSE_(t, n, CKA_WRAP);
+	FALSE_(t, n, CKA_UNWRAP);
+	FALSE_(t, n, CKA_SIGN);
+	FALSE_(t, n, CKA_VERIFY);
+	FALSE_(t, n, CKA_DERIVE);
+	FALSE_(t, n, CKA_MODIFIABLE);
+	rv = h->f->C_UnwrapKey(s->sh, &kw, kek, hsm_unconst(blob), blob_len, t, n, &o);
+	if (rv != CKR_OK) {
+		o = 0;
+		r = hsm_rv_unwrap(rv);
+		goto out;
+	}
+	if ((r = check_value_len(s, o, alg)) != 0)
+		goto out;
+	(void)hsm_dl_add(dl, o);
+	k->obj = o;
+	k->alg = alg;
+	k->gen = h->gen;
+	o = 0;
+out:
+	destroy(s, &o);
+	return r;
+}
