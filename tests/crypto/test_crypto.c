@@ -23,6 +23,8 @@
 #include "rkl/err.h"
 #include "rkl/spki.h"
 
+#include <openssl/bn.h>
+
 static struct rkl_crypto C;	/* backend under test */
 static struct rkl_crypto O;	/* the other backend */
 
@@ -350,6 +352,59 @@ test_oaep_cross_backend(void **state)
 	}
 }
 
+/*
+ * Keys from elsewhere may have p < q (OpenSSL always writes p > q): the same
+ * key with p and q swapped (dp, dq swapped, qinv = p^-1 mod q) must work.
+ * The new qinv is computed with OpenSSL's BN, test code only.
+ */
+static void
+test_oaep_swapped_primes(void **state)
+{
+	const struct rsa_key *keys[2] = { &KA, &KB };
+	uint8_t qinv[RKL_RSA_MAX_BYTES], der[RKL_RSA_PRIV_MAX];
+	uint8_t ct[RKL_RSA_MAX_BYTES], back[RKL_RSA_MAX_BYTES];
+	size_t i, der_len = 0, ct_len = 0, back_len = 0;
+	struct rkl_rsa_priv k, sw;
+	BIGNUM *p, *q, *inv;
+	BN_CTX *bc;
+	int qlen;
+
+	(void)state;
+	assert_non_null(bc = BN_CTX_new());
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(rkl_spki_priv_decode(keys[i]->priv, keys[i]->priv_len, &k), 0);
+		assert_non_null(p = BN_bin2bn(k.p, (int)k.p_len, NULL));
+		assert_non_null(q = BN_bin2bn(k.q, (int)k.q_len, NULL));
+		assert_non_null(inv = BN_mod_inverse(NULL, p, q, bc));
+		qlen = BN_bn2bin(inv, qinv);
+		assert_true(qlen > 0);
+		sw = k;
+		sw.p = k.q;
+		sw.p_len = k.q_len;
+		sw.q = k.p;
+		sw.q_len = k.p_len;
+		sw.dp = k.dq;
+		sw.dp_len = k.dq_len;
+		sw.dq = k.dp;
+		sw.dq_len = k.dp_len;
+		sw.qinv = qinv;
+		sw.qinv_len = (size_t)qlen;
+		assert_int_equal(rkl_spki_priv_encode(&sw, der, sizeof(der), &der_len), 0);
+		assert_int_equal(C.rsa_oaep_encrypt(C.ctx, RKL_OAEP_SHA256, keys[i]->spki,
+		    keys[i]->spki_len, (const uint8_t *)"swap", 4, ct, sizeof(ct), &ct_len), 0);
+		assert_int_equal(C.rsa_oaep_decrypt(C.ctx, RKL_OAEP_SHA256, der, der_len,
+		    ct, ct_len, back, sizeof(back), &back_len), 0);
+		assert_int_equal(back_len, 4);
+		assert_memory_equal(back, "swap", 4);
+		BN_clear_free(p);
+		BN_clear_free(q);
+		BN_clear_free(inv);
+	}
+	BN_CTX_free(bc);
+	rkl_cleanse(der, sizeof(der));
+	rkl_cleanse(qinv, sizeof(qinv));
+}
+
 /* Decrypt expecting RKL_ERR_AUTH with out wiped. */
 static void
 expect_auth(enum rkl_oaep_hash h, const uint8_t *priv, size_t priv_len,
@@ -542,6 +597,7 @@ main(void)
 		cmocka_unit_test(test_keygen_errors),
 		cmocka_unit_test(test_oaep_round_trip),
 		cmocka_unit_test(test_oaep_cross_backend),
+		cmocka_unit_test(test_oaep_swapped_primes),
 		cmocka_unit_test(test_oaep_failures_auth),
 		cmocka_unit_test(test_oaep_errors),
 		cmocka_unit_test(test_openssl_cli),
