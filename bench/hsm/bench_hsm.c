@@ -1,0 +1,633 @@
+/*
+ * rkl-bench-hsm: the rate of each KMS-side HSM operation, on 1 and N
+ * threads, against a SoftHSM2 token created in a temp dir (removed at exit),
+ * and the "HSM bound" of one TMK download: the sum of the HSM operations a
+ * download performs, per transport-key policy and algorithm set.
+ *
+ *   rkl-bench-hsm [--threads N] [--seconds S] [--json FILE] [--module PATH] [--quick]
+ *
+ * Each (operation, thread count) runs for S seconds (default 1; --quick 0.25)
+ * or at least one operation.  Every thread has its own session.  Operations
+ * that create a session object destroy it inside the timed loop, as a
+ * download does when it ends.
+ *
+ * Download bound (patent flow, KMS side):
+ *   S1  shared policy: export Pu_hsm (spki_export)
+ *       per-request policy: a pair from the pool (pool_take, cheap) plus,
+ *       sustained, one RSA key generation per download (rsa<bits>_keygen)
+ *   S4  auk_unwrap (OAEP unwrap, KEK wrap for the DB, length/KCV check)
+ *   S5  challenge_encrypt (Crnd1) + challenge_decrypt (Crnd2)
+ *   S6  tmk_generate + tmk_wrap (Ctmk_tk under Pu_tek) + tmk_store (DB blob)
+ * A re-download with a stored binding (TMK rotation, PIN pad erase) starts at
+ * S5: restore_auk from its blob replaces S1-S4 (policy "stored-binding"; its
+ * "rsa" field is "none").
+ * With N threads the bound composes rates: 1 / sum(1 / rate(op)).
+ */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rkl/crypto.h"
+#include "rkl/err.h"
+#include "rkl/hsm.h"
+
+#define MAX_THREADS 64
+#define MAX_RESULTS 128
+#define BENCH_PIN "bench-pin-0001"
+#define BENCH_SO_PIN "bench-so-0001"
+#define BENCH_PIN_ENV "RKL_BENCH_HSM_PIN"
+
+/* Shared inputs, made once. */
+struct fixture {
+	struct rkl_hsm *h;
+	struct rkl_crypto c;
+	struct rkl_hsm_key xp[2];		/* RSA-2048 (token), RSA-3072 (session) */
+	uint8_t xspki[2][RKL_SPKI_MAX];
+	size_t xspki_len[2];
+	uint8_t tek_spki[RKL_SPKI_MAX];		/* a terminal's Pu_tek (RSA-2048) */
+	size_t tek_spki_len;
+	uint8_t pu_auk[2][3][RKL_RSA_MAX_BYTES];	/* [rsa][alg] */
+	size_t pu_auk_len[2][3];
+	uint8_t kcv[3][3];
+	struct rkl_hsm_dl dl;			/* owns the RSA-3072 session pair */
+};
+
+static const enum rkl_alg ALGS[3] = { RKL_ALG_AES128, RKL_ALG_TDES2, RKL_ALG_AES256 };
+static const enum rkl_alg RSAS[2] = { RKL_ALG_RSA2048, RKL_ALG_RSA3072 };
+
+/* Per-thread state for one operation. */
+struct tctx {
+	struct fixture *fx;
+	struct rkl_hsm_session *s;
+	struct rkl_hsm_dl dl;
+	struct rkl_hsm_key k;			/* AUK or TMK the op works on */
+	uint8_t blob[RKL_HSM_BLOB_MAX];
+	size_t blob_len;
+	int rsa, alg;				/* indices into RSAS / ALGS */
+	int err;
+	unsigned long ops;
+};
+
+struct op {
+	const char *name;
+	int rsa, alg;				/* -1: not applicable */
+	int (*setup)(struct tctx *t);
+	int (*run)(struct tctx *t);
+};
+
+struct result {
+	char name[48];
+	unsigned threads;
+	unsigned long ops;
+	double seconds;
+	double ops_per_s;
+	double us_per_op;			/* latency seen by one thread */
+};
+
+static struct result results[MAX_RESULTS];
+static size_t nresults;
+static double run_seconds = 1.0;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- operations ---- */
+
+static int
+setup_none(struct tctx *t)
+{
+	(void)t;
+	return 0;
+}
+
+static int
+setup_auk(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+
+	return rkl_hsm_auk_unwrap(t->s, &t->dl, &fx->xp[0], ALGS[t->alg],
+	    fx->pu_auk[0][t->alg], fx->pu_auk_len[0][t->alg], fx->kcv[t->alg], 3, &t->k,
+	    t->blob, sizeof(t->blob), &t->blob_len);
+}
+
+static int
+setup_tmk(struct tctx *t)
+{
+	int r;
+
+	if ((r = rkl_hsm_tmk_generate(t->s, &t->dl, ALGS[t->alg], &t->k, NULL)) != 0)
+		return r;
+	return rkl_hsm_tmk_store(t->s, &t->k, t->blob, sizeof(t->blob), &t->blob_len);
+}
+
+static int
+run_keygen(struct tctx *t)
+{
+	uint8_t spki[RKL_SPKI_MAX];
+	struct rkl_hsm_key k;
+	size_t len;
+	int r;
+
+	if ((r = rkl_hsm_transport_generate(t->s, &t->dl, RSAS[t->rsa], &k, spki, sizeof(spki),
+	    &len)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_spki_export(struct tctx *t)
+{
+	uint8_t spki[RKL_SPKI_MAX];
+	struct rkl_hsm_key k;
+	size_t len;
+
+	return rkl_hsm_transport_shared(t->s, &k, spki, sizeof(spki), &len);
+}
+
+static int
+run_auk_unwrap(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+	uint8_t blob[RKL_HSM_BLOB_MAX];
+	struct rkl_hsm_key k;
+	size_t bl;
+	int r;
+
+	if ((r = rkl_hsm_auk_unwrap(t->s, &t->dl, &fx->xp[t->rsa], ALGS[t->alg],
+	    fx->pu_auk[t->rsa][t->alg], fx->pu_auk_len[t->rsa][t->alg], fx->kcv[t->alg], 3, &k,
+	    blob, sizeof(blob), &bl)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_encrypt(struct tctx *t)
+{
+	uint8_t b[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+	return rkl_hsm_encrypt_block(t->s, &t->k, b, rkl_alg_block_len(ALGS[t->alg]), b);
+}
+
+static int
+run_decrypt(struct tctx *t)
+{
+	uint8_t b[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+	return rkl_hsm_decrypt_block(t->s, &t->k, b, rkl_alg_block_len(ALGS[t->alg]), b);
+}
+
+static int
+run_tmk_generate(struct tctx *t)
+{
+	struct rkl_hsm_key k;
+	uint8_t kcv[3];
+	int r;
+
+	if ((r = rkl_hsm_tmk_generate(t->s, &t->dl, ALGS[t->alg], &k, kcv)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_tmk_wrap(struct tctx *t)
+{
+	uint8_t out[RKL_RSA_MAX_BYTES];
+	size_t len;
+
+	return rkl_hsm_tmk_wrap(t->s, &t->k, t->fx->tek_spki, t->fx->tek_spki_len, out,
+	    sizeof(out), &len);
+}
+
+static int
+run_tmk_store(struct tctx *t)
+{
+	uint8_t blob[RKL_HSM_BLOB_MAX];
+	size_t len;
+
+	return rkl_hsm_tmk_store(t->s, &t->k, blob, sizeof(blob), &len);
+}
+
+static int
+run_restore_tmk(struct tctx *t)
+{
+	struct rkl_hsm_key k;
+	int r;
+
+	if ((r = rkl_hsm_restore(t->s, &t->dl, RKL_HSM_TMK, ALGS[t->alg], t->blob, t->blob_len,
+	    &k)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_restore_auk(struct tctx *t)
+{
+	struct rkl_hsm_key k;
+	int r;
+
+	if ((r = rkl_hsm_restore(t->s, &t->dl, RKL_HSM_AUK, ALGS[t->alg], t->blob, t->blob_len,
+	    &k)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_kcv(struct tctx *t)
+{
+	uint8_t kcv[3];
+
+	return rkl_hsm_kcv(t->s, &t->k, kcv);
+}
+
+static const struct op OPS[] = {
+	{ "rsa2048_keygen", 0, -1, setup_none, run_keygen },
+	{ "rsa3072_keygen", 1, -1, setup_none, run_keygen },
+	{ "spki_export", -1, -1, setup_none, run_spki_export },
+	{ "auk_unwrap_rsa2048_aes128", 0, 0, setup_none, run_auk_unwrap },
+	{ "auk_unwrap_rsa2048_tdes2", 0, 1, setup_none, run_auk_unwrap },
+	{ "auk_unwrap_rsa2048_aes256", 0, 2, setup_none, run_auk_unwrap },
+	{ "auk_unwrap_rsa3072_aes128", 1, 0, setup_none, run_auk_unwrap },
+	{ "auk_unwrap_rsa3072_tdes2", 1, 1, setup_none, run_auk_unwrap },
+	{ "auk_unwrap_rsa3072_aes256", 1, 2, setup_none, run_auk_unwrap },
+	{ "challenge_encrypt_aes128", -1, 0, setup_auk, run_encrypt },
+	{ "challenge_encrypt_tdes2", -1, 1, setup_auk, run_encrypt },
+	{ "challenge_encrypt_aes256", -1, 2, setup_auk, run_encrypt },
+	{ "challenge_decrypt_aes128", -1, 0, setup_auk, run_decrypt },
+	{ "challenge_decrypt_tdes2", -1, 1, setup_auk, run_decrypt },
+	{ "challenge_decrypt_aes256", -1, 2, setup_auk, run_decrypt },
+	{ "auk_kcv_aes128", -1, 0, setup_auk, run_kcv },
+	{ "tmk_generate_aes128", -1, 0, setup_none, run_tmk_generate },
+	{ "tmk_generate_tdes2", -1, 1, setup_none, run_tmk_generate },
+	{ "tmk_generate_aes256", -1, 2, setup_none, run_tmk_generate },
+	{ "tmk_wrap_aes128", -1, 0, setup_tmk, run_tmk_wrap },
+	{ "tmk_wrap_tdes2", -1, 1, setup_tmk, run_tmk_wrap },
+	{ "tmk_wrap_aes256", -1, 2, setup_tmk, run_tmk_wrap },
+	{ "tmk_store_aes128", -1, 0, setup_tmk, run_tmk_store },
+	{ "tmk_store_tdes2", -1, 1, setup_tmk, run_tmk_store },
+	{ "tmk_store_aes256", -1, 2, setup_tmk, run_tmk_store },
+	{ "restore_tmk_aes128", -1, 0, setup_tmk, run_restore_tmk },
+	{ "restore_auk_aes128", -1, 0, setup_auk, run_restore_auk },
+	{ "restore_auk_tdes2", -1, 1, setup_auk, run_restore_auk },
+	{ "restore_auk_aes256", -1, 2, setup_auk, run_restore_auk },
+};
+
+/* ---- runner ---- */
+
+struct run {
+	const struct op *op;
+	struct tctx t[MAX_THREADS];
+	unsigned n;
+	pthread_barrier_t go;
+	double t0, t1;
+};
+
+struct targ {
+	struct run *run;
+	unsigned i;
+};
+
+static void *
+thread_main(void *arg)
+{
+	struct targ *a = arg;
+	struct run *rn = a->run;
+	struct tctx *t = &rn->t[a->i];
+	double end;
+
+	pthread_barrier_wait(&rn->go);
+	end = rn->t0 + run_seconds;
+	do {
+		if ((t->err = rn->op->run(t)) != 0)
+			break;
+		t->ops++;
+	} while (now() < end);
+	return NULL;
+}
+
+static int
+measure(struct fixture *fx, const struct op *op, unsigned n)
+{
+	static struct run rn;
+	struct targ a[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	struct result *res;
+	unsigned long ops = 0;
+	unsigned i;
+	int r = 0;
+
+	memset(&rn, 0, sizeof(rn));
+	rn.op = op;
+	rn.n = n;
+	for (i = 0; i < n; i++) {
+		struct tctx *t = &rn.t[i];
+
+		t->fx = fx;
+		t->rsa = op->rsa < 0 ? 0 : op->rsa;
+		t->alg = op->alg < 0 ? 0 : op->alg;
+		if ((r = rkl_hsm_session_get(fx->h, &t->s)) != 0)
+			goto out;
+		rkl_hsm_dl_init(fx->h, &t->dl);
+		if ((r = op->setup(t)) != 0)
+			goto out;
+	}
+	pthread_barrier_init(&rn.go, NULL, n + 1);
+	for (i = 0; i < n; i++) {
+		a[i].run = &rn;
+		a[i].i = i;
+		pthread_create(&th[i], NULL, thread_main, &a[i]);
+	}
+	rn.t0 = now();
+	pthread_barrier_wait(&rn.go);
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	rn.t1 = now();
+	pthread_barrier_destroy(&rn.go);
+	for (i = 0; i < n; i++) {
+		if (rn.t[i].err != 0 && r == 0)
+			r = rn.t[i].err;
+		ops += rn.t[i].ops;
+	}
+	if (r != 0 || nresults >= MAX_RESULTS)
+		goto out;
+	res = &results[nresults++];
+	snprintf(res->name, sizeof(res->name), "%s", op->name);
+	res->threads = n;
+	res->ops = ops;
+	res->seconds = rn.t1 - rn.t0;
+	res->ops_per_s = (double)ops / res->seconds;
+	res->us_per_op = res->seconds * 1e6 * n / (double)ops;
+	printf("%-28s %3u %10lu %12.1f %12.1f\n", res->name, n, ops, res->ops_per_s, res->us_per_op);
+	fflush(stdout);
+out:
+	for (i = 0; i < n; i++) {
+		if (rn.t[i].s != NULL) {
+			(void)rkl_hsm_dl_release(rn.t[i].s, &rn.t[i].dl);
+			rkl_hsm_session_put(fx->h, rn.t[i].s);
+		}
+	}
+	if (r != 0)
+		fprintf(stderr, "rkl-bench-hsm: %s on %u threads: %s\n", op->name, n, rkl_err_str(r));
+	return r;
+}
+
+static const struct result *
+find(const char *name, unsigned n)
+{
+	size_t i;
+
+	for (i = 0; i < nresults; i++)
+		if (results[i].threads == n && strcmp(results[i].name, name) == 0)
+			return &results[i];
+	return NULL;
+}
+
+/* ---- download bound ---- */
+
+struct bound {
+	const char *policy;		/* shared, per-request-pool, per-request-sustained, stored-binding */
+	const char *rsa;		/* transport key: "RSA-2048" / "RSA-3072" */
+	const char *alg;		/* AUK and TMK algorithm */
+	unsigned threads;
+	double us_per_download;		/* 1 thread: latency sum; N: 1e6 / rate */
+	double downloads_per_s;
+};
+
+static struct bound bounds[64];
+static size_t nbounds;
+
+static void
+add_bound(const char *policy, int rsa, int alg, unsigned n)
+{
+	static const char *rsa_name[2] = { "RSA-2048", "RSA-3072" };
+	static const char *rsa_op[2] = { "rsa2048", "rsa3072" };
+	static const char *alg_op[3] = { "aes128", "tdes2", "aes256" };
+	char name[8][48];
+	const struct result *r;
+	double inv = 0;
+	size_t i, k = 0;
+	struct bound *b;
+
+	if (nbounds >= sizeof(bounds) / sizeof(bounds[0]))
+		return;
+	if (strcmp(policy, "shared") == 0)
+		snprintf(name[k++], 48, "spki_export");
+	if (strcmp(policy, "per-request-sustained") == 0)
+		snprintf(name[k++], 48, "%s_keygen", rsa_op[rsa]);
+	if (strcmp(policy, "stored-binding") == 0)
+		snprintf(name[k++], 48, "restore_auk_%s", alg_op[alg]);
+	else
+		snprintf(name[k++], 48, "auk_unwrap_%s_%s", rsa_op[rsa], alg_op[alg]);
+	snprintf(name[k++], 48, "challenge_encrypt_%s", alg_op[alg]);
+	snprintf(name[k++], 48, "challenge_decrypt_%s", alg_op[alg]);
+	snprintf(name[k++], 48, "tmk_generate_%s", alg_op[alg]);
+	snprintf(name[k++], 48, "tmk_wrap_%s", alg_op[alg]);
+	snprintf(name[k++], 48, "tmk_store_%s", alg_op[alg]);
+	for (i = 0; i < k; i++) {
+		if ((r = find(name[i], n)) == NULL)
+			return;
+		inv += 1.0 / r->ops_per_s;
+	}
+	b = &bounds[nbounds++];
+	b->policy = policy;
+	b->rsa = strcmp(policy, "stored-binding") == 0 ? "none" : rsa_name[rsa];
+	b->alg = rkl_alg_name(ALGS[alg]);
+	b->threads = n;
+	b->downloads_per_s = 1.0 / inv;
+	b->us_per_download = 1e6 * inv;
+	printf("%-22s %s/%-9s %3u %14.1f %12.1f\n", policy, b->rsa,
+	    rkl_alg_name(ALGS[alg]), n, b->us_per_download, b->downloads_per_s);
+}
+
+static void
+write_json(const char *path, unsigned nthreads)
+{
+	FILE *fp = fopen(path, "w");
+	size_t i;
+
+	if (fp == NULL) {
+		fprintf(stderr, "rkl-bench-hsm: cannot write %s\n", path);
+		return;
+	}
+	fprintf(fp, "{\n  \"bench\": \"hsm\",\n  \"threads\": %u,\n  \"seconds_per_op\": %.3f,\n",
+	    nthreads, run_seconds);
+	fprintf(fp, "  \"ops\": [\n");
+	for (i = 0; i < nresults; i++)
+		fprintf(fp, "    {\"name\": \"%s\", \"threads\": %u, \"ops\": %lu, \"seconds\": %.4f, "
+		    "\"ops_per_s\": %.2f, \"us_per_op\": %.2f}%s\n", results[i].name,
+		    results[i].threads, results[i].ops, results[i].seconds, results[i].ops_per_s,
+		    results[i].us_per_op, i + 1 < nresults ? "," : "");
+	fprintf(fp, "  ],\n  \"download_bound\": [\n");
+	for (i = 0; i < nbounds; i++)
+		fprintf(fp, "    {\"policy\": \"%s\", \"rsa\": \"%s\", \"alg\": \"%s\", "
+		    "\"threads\": %u, \"us_per_download\": %.2f, \"downloads_per_s\": %.2f}%s\n",
+		    bounds[i].policy, bounds[i].rsa, bounds[i].alg, bounds[i].threads,
+		    bounds[i].us_per_download, bounds[i].downloads_per_s, i + 1 < nbounds ? "," : "");
+	fprintf(fp, "  ]\n}\n");
+	fclose(fp);
+}
+
+/* ---- fixture ---- */
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static int
+fixture_init(struct fixture *fx, const char *module, const char *dir, unsigned sessions)
+{
+	struct rkl_hsm_config c;
+	struct rkl_hsm_session *s = NULL;
+	uint8_t priv[RKL_RSA_PRIV_MAX], key[32], zero[16] = { 0 }, e[16];
+	size_t priv_len;
+	int r, i, j;
+
+	rkl_crypto_openssl(&fx->c);
+	if ((r = rkl_hsm_softhsm_setup(module, dir, "rkl-bench", BENCH_PIN, BENCH_SO_PIN)) != 0)
+		return r;
+	setenv(BENCH_PIN_ENV, BENCH_PIN, 1);
+	memset(&c, 0, sizeof(c));
+	c.module = module;
+	c.token_uri = "pkcs11:token=rkl-bench";
+	c.pin_env = BENCH_PIN_ENV;
+	c.sessions = sessions;
+	if ((r = rkl_hsm_open(&c, &fx->h)) != 0 || (r = rkl_hsm_provision(fx->h, 1)) != 0 ||
+	    (r = rkl_hsm_session_get(fx->h, &s)) != 0)
+		return r;
+	rkl_hsm_dl_init(fx->h, &fx->dl);
+	if ((r = rkl_hsm_transport_shared(s, &fx->xp[0], fx->xspki[0], RKL_SPKI_MAX,
+	    &fx->xspki_len[0])) != 0 ||
+	    (r = rkl_hsm_transport_generate(s, &fx->dl, RKL_ALG_RSA3072, &fx->xp[1], fx->xspki[1],
+	    RKL_SPKI_MAX, &fx->xspki_len[1])) != 0)
+		goto out;
+	if ((r = fx->c.rsa_keygen(fx->c.ctx, 2048, priv, sizeof(priv), &priv_len, fx->tek_spki,
+	    sizeof(fx->tek_spki), &fx->tek_spki_len)) != 0)
+		goto out;
+	for (j = 0; j < 3; j++) {
+		if ((r = fx->c.random(fx->c.ctx, key, rkl_alg_key_len(ALGS[j]))) != 0 ||
+		    (r = fx->c.cipher(fx->c.ctx, rkl_alg_cipher(ALGS[j]), RKL_MODE_ECB, 1, key,
+		    rkl_alg_key_len(ALGS[j]), NULL, zero, rkl_alg_block_len(ALGS[j]), e)) != 0)
+			goto out;
+		memcpy(fx->kcv[j], e, 3);
+		for (i = 0; i < 2; i++) {
+			if ((r = fx->c.rsa_oaep_encrypt(fx->c.ctx, rkl_hsm_oaep(fx->h), fx->xspki[i],
+			    fx->xspki_len[i], key, rkl_alg_key_len(ALGS[j]), fx->pu_auk[i][j],
+			    RKL_RSA_MAX_BYTES, &fx->pu_auk_len[i][j])) != 0)
+				goto out;
+		}
+	}
+out:
+	memset(priv, 0, sizeof(priv));
+	memset(key, 0, sizeof(key));
+	rkl_hsm_session_put(fx->h, s);
+	return r;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: rkl-bench-hsm [--threads N] [--seconds S] [--json FILE] "
+	    "[--module PATH] [--quick]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct fixture fx;
+	const char *json = NULL, *module = getenv("RKL_PKCS11_MODULE");
+	char dir[64] = "/tmp/rkl-bench-hsm-XXXXXX";
+	unsigned nthreads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned tc[2];
+	size_t i, k;
+	int a, r, rc = 0;
+	char *end;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--threads") == 0 && a + 1 < argc) {
+			unsigned long v = strtoul(argv[++a], &end, 10);
+
+			if (*end != '\0' || v < 1 || v > MAX_THREADS)
+				usage();
+			nthreads = (unsigned)v;
+		} else if (strcmp(argv[a], "--seconds") == 0 && a + 1 < argc) {
+			run_seconds = strtod(argv[++a], &end);
+			if (*end != '\0' || run_seconds <= 0 || run_seconds > 60)
+				usage();
+		} else if (strcmp(argv[a], "--json") == 0 && a + 1 < argc) {
+			json = argv[++a];
+		} else if (strcmp(argv[a], "--module") == 0 && a + 1 < argc) {
+			module = argv[++a];
+		} else if (strcmp(argv[a], "--quick") == 0) {
+			run_seconds = 0.25;
+		} else {
+			usage();
+		}
+	}
+	if (nthreads < 2)
+		nthreads = 2;
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	if ((r = fixture_init(&fx, module, dir, nthreads)) != 0) {
+		fprintf(stderr, "rkl-bench-hsm: setting up the token: %s\n", rkl_err_str(r));
+		rc = 1;
+		goto out;
+	}
+	printf("# rkl-bench-hsm: SoftHSM2 token in %s, OAEP %s, %.2f s per measurement\n", dir,
+	    rkl_hsm_oaep(fx.h) == RKL_OAEP_SHA256 ? "SHA-256" : "SHA-1", run_seconds);
+	printf("%-28s %3s %10s %12s %12s\n", "operation", "thr", "ops", "ops/s", "us/op");
+	tc[0] = 1;
+	tc[1] = nthreads;
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++) {
+			if (measure(&fx, &OPS[i], tc[k]) != 0)
+				rc = 1;
+		}
+	}
+	printf("\n# HSM bound of one download (sum of its HSM operations)\n");
+	printf("%-22s %-18s %3s %14s %12s\n", "policy", "algorithms", "thr", "us/download",
+	    "downloads/s");
+	for (k = 0; k < 2; k++) {
+		int rsa, alg;
+
+		for (rsa = 0; rsa < 2; rsa++) {
+			for (alg = 0; alg < 3; alg++) {
+				add_bound("shared", rsa, alg, tc[k]);
+				add_bound("per-request-pool", rsa, alg, tc[k]);
+				add_bound("per-request-sustained", rsa, alg, tc[k]);
+			}
+		}
+		for (alg = 0; alg < 3; alg++)
+			add_bound("stored-binding", 0, alg, tc[k]);
+	}
+	if (json != NULL)
+		write_json(json, nthreads);
+out:
+	if (fx.h != NULL) {
+		struct rkl_hsm_session *s;
+
+		if (rkl_hsm_session_get(fx.h, &s) == 0) {
+			(void)rkl_hsm_dl_release(s, &fx.dl);
+			rkl_hsm_session_put(fx.h, s);
+		}
+		rkl_hsm_close(fx.h);
+	}
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return rc;
+}
