@@ -224,7 +224,9 @@ enum rkl_oaep_hash rkl_hsm_oaep(const struct rkl_hsm *h);
  * Create the long-lived token objects that are missing: both storage KEKs
  * always, the shared transport pair (transport_alg) if shared_pair is 1.
  * Existing objects are kept (running it twice is harmless).  Token-object
- * creation takes 7-14 ms each in SoftHSM2.
+ * creation takes 7-14 ms each in SoftHSM2.  An initialisation step: call it
+ * before worker threads use the handle (it updates the handle's object
+ * handles without locking).
  */
 RKL_WUR int rkl_hsm_provision(struct rkl_hsm *h, int shared_pair);
 

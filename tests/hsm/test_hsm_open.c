@@ -51,6 +51,37 @@ try_open(const struct rkl_hsm_config *c)
 	return r;
 }
 
+/* Creating the token again is harmless: still one token with the label. */
+static void
+test_setup_idempotent(void **state)
+{
+	struct rkl_hsm_config c;
+	struct rkl_hsm *h;
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16, i;
+	CK_TOKEN_INFO ti;
+	char label[33];
+	int same = 0;
+
+	(void)state;
+	assert_int_equal(rkl_hsm_softhsm_setup(T.module, T.dir, TT_LABEL, TT_PIN, TT_SO_PIN), 0);
+	assert_int_equal(rkl_hsm_softhsm_setup(T.module, T.dir, TT_LABEL, "other", "other"), 0);
+	assert_int_equal(rkl_hsm_softhsm_setup(T.module, T.dir,
+	    "123456789012345678901234567890123", TT_PIN, TT_SO_PIN), RKL_ERR_CONFIG);
+	assert_int_equal(rkl_hsm_softhsm_setup(T.module, T.dir, TT_LABEL, "", TT_SO_PIN),
+	    RKL_ERR_CONFIG);
+	tt_config(&T, &c, 1, 0);
+	assert_int_equal(rkl_hsm_open(&c, &h), 0);	/* the PIN did not change */
+	assert_int_equal(h->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(h->f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
+		hsm_pstr(label, sizeof(label), ti.label, sizeof(ti.label));
+		same += strcmp(label, TT_LABEL) == 0;
+	}
+	assert_int_equal(same, 1);
+	rkl_hsm_close(h);
+}
+
 static void
 test_module_errors(void **state)
 {
@@ -378,6 +409,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_setup_idempotent),
 		cmocka_unit_test(test_module_errors),
 		cmocka_unit_test(test_token_errors),
 		cmocka_unit_test(test_pin_errors_and_sources),
