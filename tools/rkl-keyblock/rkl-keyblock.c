@@ -266,7 +266,8 @@ exit_for(int r)
 }
 
 struct opts {
-	const char *kbpk_hex, *kbpk_file, *header, *key_hex, *key_file, *mask, *block;
+	char *kbpk_hex, *key_hex;	/* argv strings: wiped once decoded */
+	const char *kbpk_file, *header, *key_file, *mask, *block;
 	int lenient, show_key, json;
 };
 
@@ -279,6 +280,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	for (i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		const char **dst = NULL;
+		char **sdst = NULL;
 
 		if (strcmp(a, "--lenient") == 0)
 			o->lenient = 1;
@@ -287,13 +289,13 @@ parse_args(int argc, char **argv, struct opts *o)
 		else if (strcmp(a, "--json") == 0)
 			o->json = 1;
 		else if (strcmp(a, "--kbpk") == 0)
-			dst = &o->kbpk_hex;
+			sdst = &o->kbpk_hex;
 		else if (strcmp(a, "--kbpk-file") == 0)
 			dst = &o->kbpk_file;
 		else if (strcmp(a, "--header") == 0)
 			dst = &o->header;
 		else if (strcmp(a, "--key") == 0)
-			dst = &o->key_hex;
+			sdst = &o->key_hex;
 		else if (strcmp(a, "--key-file") == 0)
 			dst = &o->key_file;
 		else if (strcmp(a, "--mask-len") == 0)
@@ -307,12 +309,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			fprintf(stderr, "rkl-keyblock: unexpected argument %s\n", a);
 			return -1;
 		}
-		if (dst != NULL) {
+		if (dst != NULL || sdst != NULL) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "rkl-keyblock: %s needs a value\n", a);
 				return -1;
 			}
-			*dst = argv[++i];
+			if (dst != NULL)
+				*dst = argv[++i];
+			else
+				*sdst = argv[++i];
 		}
 	}
 	if ((o->kbpk_hex == NULL) == (o->kbpk_file == NULL)) {
@@ -322,13 +327,19 @@ parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* Load the KBPK from --kbpk or --kbpk-file. Returns an exit code. */
+/*
+ * Load a secret from its hex argument or its file; the argument string is
+ * wiped afterwards (it stays visible in /proc until then, hence --*-file).
+ * Returns an exit code.
+ */
 static int
-load_secret(const char *hex, const char *file, const char *what, uint8_t *out, size_t cap,
+load_secret(char *hex, const char *file, const char *what, uint8_t *out, size_t cap,
     size_t *len)
 {
 	int r = hex != NULL ? parse_hex(hex, out, cap, len) : read_hex_file(file, out, cap, len);
 
+	if (hex != NULL)
+		rkl_cleanse(hex, strlen(hex));
 	if (r == RKL_ERR_IO)
 		return EXIT_USAGE;
 	if (r != 0) {
