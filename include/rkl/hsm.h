@@ -49,6 +49,10 @@
  *   again.  Keys and download contexts made before the fork are invalid in
  *   the child (RKL_ERR_STATE); the key-pair pool starts empty and its
  *   refill thread is restarted.  Borrowed sessions must not cross fork().
+ *   fork() waits for the pool's refill thread to leave the module; the
+ *   caller must make sure none of its own threads is inside an rkl_hsm_*
+ *   call at that moment (the module's internal locks would stay held in
+ *   the child), e.g. fork before starting workers.
  *
  * Per-download objects
  *   Every operation that creates a session object takes a caller-allocated

@@ -34,6 +34,7 @@ fork_prepare(void)
 
 	pthread_mutex_lock(&handles_lock);
 	for (h = handles; h != NULL; h = h->next) {
+		pthread_mutex_lock(&h->pool_busy);
 		pthread_mutex_lock(&h->lock);
 		pthread_mutex_lock(&h->pool_lock);
 	}
@@ -47,6 +48,7 @@ fork_parent(void)
 	for (h = handles; h != NULL; h = h->next) {
 		pthread_mutex_unlock(&h->pool_lock);
 		pthread_mutex_unlock(&h->lock);
+		pthread_mutex_unlock(&h->pool_busy);
 	}
 	pthread_mutex_unlock(&handles_lock);
 }
@@ -64,6 +66,7 @@ fork_child(void)
 		pthread_cond_init(&h->pool_cond, NULL);
 		pthread_mutex_unlock(&h->pool_lock);
 		pthread_mutex_unlock(&h->lock);
+		pthread_mutex_unlock(&h->pool_busy);
 	}
 	pthread_mutex_unlock(&handles_lock);
 }
@@ -541,6 +544,7 @@ rkl_hsm_open(const struct rkl_hsm_config *c, struct rkl_hsm **out)
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->free_cond, NULL);
 	pthread_mutex_init(&h->pool_lock, NULL);
+	pthread_mutex_init(&h->pool_busy, NULL);
 	pthread_cond_init(&h->pool_cond, NULL);
 	h->nsess = c->sessions != 0 ? c->sessions : 4;
 	h->pool_target = c->pool_size;
@@ -596,6 +600,7 @@ out:
 		pthread_mutex_destroy(&h->lock);
 		pthread_cond_destroy(&h->free_cond);
 		pthread_mutex_destroy(&h->pool_lock);
+		pthread_mutex_destroy(&h->pool_busy);
 		pthread_cond_destroy(&h->pool_cond);
 		free(h->pool);
 		free(h->sess);
@@ -620,6 +625,7 @@ rkl_hsm_close(struct rkl_hsm *h)
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->free_cond);
 	pthread_mutex_destroy(&h->pool_lock);
+	pthread_mutex_destroy(&h->pool_busy);
 	pthread_cond_destroy(&h->pool_cond);
 	free(h->pool);
 	free(h->sess);

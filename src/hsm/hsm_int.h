@@ -59,6 +59,9 @@ struct rkl_hsm {
 	CK_OBJECT_HANDLE xport_pub;
 
 	/* Key-pair pool for the per-request policy. */
+	pthread_mutex_t pool_busy;	/* held by the refill thread inside PKCS#11,
+					 * and by fork(), so a child never inherits
+					 * the module mid-call from our own thread */
 	pthread_mutex_t pool_lock;	/* everything below */
 	pthread_cond_t pool_cond;	/* refill thread waits for space / stop */
 	unsigned pool_target;		/* configured size, 0: no pool */

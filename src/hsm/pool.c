@@ -39,9 +39,11 @@ refill(void *arg)
 		if (h->pool_stop)
 			break;
 		pthread_mutex_unlock(&h->pool_lock);
+		pthread_mutex_lock(&h->pool_busy);
 		t0 = now();
 		r = hsm_gen_pair(h, h->pool_sh, rkl_alg_rsa_bits(h->transport_alg), NULL,
 		    &p.priv, p.spki, sizeof(p.spki), &p.spki_len);
+		pthread_mutex_unlock(&h->pool_busy);
 		pthread_mutex_lock(&h->pool_lock);
 		h->pool_gen_seconds += now() - t0;
 		if (r != 0) {

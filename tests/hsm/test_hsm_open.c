@@ -352,6 +352,7 @@ child(struct rkl_hsm *h, struct rkl_hsm_key *old, struct rkl_hsm_dl *olddl)
 	struct rkl_hsm_session *s;
 	struct rkl_hsm_dl dl;
 	struct rkl_hsm_key tmk;
+	struct rkl_hsm_pool_stats st;
 	uint8_t in[16] = { 0 }, out[16], kcv[3];
 
 	if (rkl_hsm_session_get(h, &s) != 0)
@@ -365,6 +366,10 @@ child(struct rkl_hsm *h, struct rkl_hsm_key *old, struct rkl_hsm_dl *olddl)
 		return 4;
 	if (rkl_hsm_dl_release(s, &dl) != 0)
 		return 5;
+	/* The pool restarted empty with its own thread in the child. */
+	rkl_hsm_pool_stats(h, &st);
+	if (st.target != 1 || st.hits != 0)
+		return 6;
 	rkl_hsm_session_put(h, s);
 	rkl_hsm_close(h);
 	return 0;
@@ -383,7 +388,7 @@ test_fork(void **state)
 	int st = -1;
 
 	(void)state;
-	tt_config(&T, &c, 2, 0);
+	tt_config(&T, &c, 2, 1);	/* with a pool: its thread is busy in the module */
 	assert_int_equal(rkl_hsm_open(&c, &h), 0);
 	assert_int_equal(rkl_hsm_session_get(h, &s), 0);
 	rkl_hsm_dl_init(h, &dl);
