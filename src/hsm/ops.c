@@ -112,8 +112,10 @@ rkl_hsm_key_destroy(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl, struct rkl
 	unsigned i;
 	int r;
 
-	if (s == NULL || dl == NULL || (r = key_ok(s, k)) != 0)
-		return r != 0 ? r : RKL_ERR_INVALID_ARG;
+	if (s == NULL || dl == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = key_ok(s, k)) != 0)
+		return r;
 	if (dl->gen != s->h->gen)
 		return RKL_ERR_STATE;
 	for (i = 0; i < dl->n; i++) {
