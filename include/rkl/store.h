@@ -407,6 +407,39 @@ int rkl_store_sqlite_open(struct rkl_store *st, const char *path,
 int rkl_store_audit_check_anchor(const struct rkl_store *st, uint64_t seq,
     const uint8_t hash[RKL_SHA256_LEN]);
 
+/*
+ * Terminal list files (rkl-admin terminal import).  One terminal per CSV
+ * record (dialect: rkl/csv.h): SN[,PINPAD_SN[,NOTE]].  A first record whose
+ * first field is "sn" (any case) is a header and skipped.  Every record is
+ * checked as terminal_add would (SN syntax, lengths; more than 3 fields is
+ * RKL_ERR_FORMAT); duplicates and already registered SNs are found later by
+ * terminal_import, whose row index maps to a line through out->lines.
+ */
+struct rkl_store_csv {
+	struct rkl_store_terminal_new *rows;	/* n rows, heap */
+	unsigned long *lines;			/* lines[i]: line where rows[i] starts */
+	size_t n;
+};
+
+struct rkl_store_csv_err {
+	unsigned long line;	/* line of the bad record (from 1) */
+	int err;		/* RKL_ERR_FORMAT, _LENGTH, _TOO_LARGE, _INCOMPLETE */
+};
+
+#define RKL_STORE_CSV_ROWS_MAX 1000000u	/* more records is RKL_ERR_LIMIT */
+
+/*
+ * Parse len bytes of a terminal list.  All records are read; if any is bad,
+ * the first errs_cap bad records go to errs, *n_bad gets their number, the
+ * first one's error is returned and *out is untouched.  On success *n_bad = 0
+ * and *out owns heap arrays: release with rkl_store_csv_free.
+ */
+int rkl_store_csv_load(const void *text, size_t len, struct rkl_store_csv *out,
+    struct rkl_store_csv_err *errs, size_t errs_cap, size_t *n_bad);
+
+/* Free the arrays of a loaded list and zero it; NULL-safe. */
+void rkl_store_csv_free(struct rkl_store_csv *c);
+
 /* Close st (st->close) and zero it.  NULL-safe; safe on a zeroed struct. */
 void rkl_store_close(struct rkl_store *st);
 
