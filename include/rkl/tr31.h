@@ -22,7 +22,9 @@
  * plain caller-allocated struct with fixed arrays and no interior pointers
  * (safe to memcpy); it holds the header fields, the optional blocks and,
  * after import, the clear key, so wipe it with rkl_tr31_key_release().
- * Import and export can be called in a loop without any allocation.
+ * Import and export can be called in a loop without any allocation; each
+ * uses about 6 KB of stack (scratch for the largest key data a 9999-character
+ * block can carry, and a struct rkl_tr31_key).
  *
  * Import (rkl_tr31_import) verifies the MAC before anything decrypted is
  * interpreted: for A and C the MAC over the ciphertext is checked before
