@@ -236,7 +236,8 @@ struct rkl_store {
 	 * errs_cap bad rows are written to errs (in row order), *n_bad gets the
 	 * number of bad rows and the first bad row's error is returned.  On
 	 * success *n_bad = 0.  progress (may be NULL) is called now and then with
-	 * (arg, rows done, n) from the calling thread.  n may be 0.  Audit: one
+	 * (arg, rows done, n) from the calling thread, inside the transaction: it
+	 * must not call the store.  n may be 0.  Audit: one
 	 * "terminal.import" row with the count.
 	 */
 	int (*terminal_import)(void *ctx, const struct rkl_store_who *who,
