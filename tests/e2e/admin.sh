@@ -1,0 +1,141 @@
+#!/bin/sh
+# rkl-admin end to end on a real SoftHSM2 token and SQLite database (no kmsd):
+# init, registration one by one and from CSV (all or nothing, bad rows by line
+# number), show/list, reset/revoke/rotate, the documented exit codes, PINs
+# never on the command line, and audit-chain tamper detection (edited,
+# deleted, inserted and truncated rows).
+. "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
+e2e_init admin
+write_conf
+
+# -- usage and configuration errors
+expect_rc 1 "$RKL_ADMIN"
+expect_rc 1 admin frobnicate
+expect_rc 1 admin terminal add
+expect_rc 1 admin --pin 1234 init
+err_has "never taken from the command line"
+expect_rc 2 "$RKL_ADMIN" -c "$E2E_DIR/missing.conf" terminal list
+printf 'state_dir = %s\nthis is not a key value line\n' "$STATE" >"$E2E_DIR/bad.conf"
+expect_rc 2 "$RKL_ADMIN" -c "$E2E_DIR/bad.conf" terminal list
+err_has "line 2"
+expect_rc 2 admin terminal list            # no database before init
+err_has "rkl-admin init"
+
+# -- init (twice: idempotent)
+expect_rc 0 admin init
+out_has "initialised"
+[ -f "$STATE/rkl.db" ] && [ -d "$STATE/tokens" ] || fail "init made no database or token"
+[ "$(stat -c %a "$STATE/pin")" = 600 ] || fail "pin file is not mode 0600"
+[ "$(stat -c %a "$STATE/rkl.db")" = 600 ] || fail "database is not mode 0600"
+expect_rc 0 admin --json init
+out_has '"ok":true'
+out_has '"pin_file_created":false'
+# a wrong PIN is a configuration error
+cp "$STATE/pin" "$E2E_DIR/pin.good"
+echo 0000 >"$STATE/pin"
+expect_rc 2 admin init
+cp "$E2E_DIR/pin.good" "$STATE/pin"
+
+# -- one terminal
+expect_rc 0 admin terminal add T0001 --pinpad-sn PP0001 --note "desk 1"
+expect_rc 3 admin terminal add T0001
+err_has "already registered"
+expect_rc 3 admin terminal add 'bad sn'
+expect_rc 3 admin terminal add ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456   # 33 chars
+expect_rc 0 admin --json terminal show T0001
+[ "$(json_field status "$E2E_DIR/out")" = registered ] || fail "status not registered"
+[ "$(json_field pinpad_sn "$E2E_DIR/out")" = PP0001 ] || fail "pinpad_sn lost"
+out_has '"tmk":null'
+expect_rc 0 admin terminal show T0001
+out_has "desk 1"
+expect_rc 3 admin terminal show NOSUCH
+expect_rc 3 admin --json terminal show NOSUCH
+out_has '"ok":false'
+
+# -- CSV import: 20000 rows in one transaction with progress
+awk 'BEGIN { print "sn,pinpad_sn,note"; for (i = 0; i < 20000; i++) printf "S%06d,P%06d,batch 1\n", i, i }' \
+    >"$E2E_DIR/fleet.csv"
+expect_rc 0 admin terminal import "$E2E_DIR/fleet.csv"
+out_has "imported 20000"
+err_has "100%"
+expect_rc 0 admin --json terminal list
+out_has '"count":20001'
+
+# a file with one malformed line: nothing imported, line number reported
+awk 'BEGIN { for (i = 0; i < 6000; i++) { if (i == 4999) print "X4999,\"broken"; else printf "X%06d\n", i } }' \
+    >"$E2E_DIR/bad1.csv"
+expect_rc 3 admin terminal import "$E2E_DIR/bad1.csv"
+err_has "bad1.csv:5000:"
+err_has "nothing imported"
+# a bad serial number is a bad record too
+printf 'Z1\nbad!sn\nZ3\n' >"$E2E_DIR/bad3.csv"
+expect_rc 3 admin terminal import "$E2E_DIR/bad3.csv"
+err_has "bad3.csv:2:"
+# valid records, but an existing SN and a duplicate: both reported, nothing imported
+awk 'BEGIN { for (i = 0; i < 3000; i++) printf "Y%06d\n", i; print "S000123"; print "Y000007" }' \
+    >"$E2E_DIR/bad2.csv"
+expect_rc 3 admin terminal import "$E2E_DIR/bad2.csv"
+err_has "bad2.csv:3001: S000123: SN is already registered"
+err_has "bad2.csv:3002: Y000007: SN appears earlier"
+expect_rc 0 admin --json terminal list
+out_has '"count":20001'
+expect_rc 3 admin terminal show Y000001
+expect_rc 3 admin terminal show Z1
+expect_rc 3 admin terminal import "$E2E_DIR/no-such.csv"
+
+# -- lifecycle
+expect_rc 0 admin tmk rotate S000001
+expect_rc 0 admin terminal reset S000001
+expect_rc 0 admin terminal revoke S000002
+expect_rc 0 admin --json terminal show S000002
+[ "$(json_field status "$E2E_DIR/out")" = revoked ] || fail "status not revoked"
+expect_rc 3 admin terminal revoke S000002
+expect_rc 3 admin terminal reset S000002
+expect_rc 3 admin tmk rotate S000002
+expect_rc 3 admin tmk rotate NOSUCH
+expect_rc 3 admin terminal reset NOSUCH
+
+# -- audit: admin actions (also refused ones) are in the chain
+expect_rc 0 admin audit list
+out_has "admin.init"
+out_has "terminal.import ok rows=20000"
+out_has "T0001 terminal.add"
+out_has "S000002 terminal.revoke ok"
+out_has "S000002 terminal.reset terminal revoked"
+expect_rc 0 admin audit verify
+out_has "audit chain ok"
+expect_rc 0 admin --json audit verify
+out_has '"ok":true'
+# an anchor (head recorded elsewhere) holds; a different hash for that row does not
+head_seq=$(json_field head_seq "$E2E_DIR/out")
+head_hash=$(json_field head_hash "$E2E_DIR/out")
+expect_rc 0 admin audit verify --anchor "$head_seq:$head_hash"
+out_has "still holds"
+expect_rc 4 admin audit verify --anchor "$head_seq:$(echo "$head_hash" | tr 0-9A-F 1-9A-F0)"
+expect_rc 1 admin audit verify --anchor "nonsense"
+expect_rc 0 admin audit list --sn S000002
+out_has "terminal.revoke"
+if grep -q "T0001" "$E2E_DIR/out"; then fail "audit list --sn shows other terminals"; fi
+
+# -- tamper detection: each on a copy of the verified database
+db_checkpoint
+cp "$STATE/rkl.db" "$E2E_DIR/good.db"
+tamper() {
+	cp "$E2E_DIR/good.db" "$STATE/rkl.db"
+	rm -f "$STATE/rkl.db-wal" "$STATE/rkl.db-shm"
+	sqlite3 "$STATE/rkl.db" "$1" || fail "sqlite3: $1"
+	expect_rc 4 admin audit verify
+	err_has "BROKEN"
+}
+tamper "UPDATE audit SET detail = 'forged' WHERE seq = 3;"
+tamper "UPDATE audit SET result = 0 WHERE event = 'terminal.reset' AND result != 0;"
+tamper "DELETE FROM audit WHERE seq = 4;"
+tamper "INSERT INTO audit SELECT seq + 1000, at, actor, source, sn, event, result, detail, hash FROM audit WHERE seq = 2;"
+tamper "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit);"
+expect_rc 4 admin --json audit verify
+out_has '"ok":false'
+# the untouched copy still verifies
+cp "$E2E_DIR/good.db" "$STATE/rkl.db"
+rm -f "$STATE/rkl.db-wal" "$STATE/rkl.db-shm"
+expect_rc 0 admin audit verify
+echo "PASS"

@@ -1,0 +1,656 @@
+/*
+ * rkl-e2e-net - network helper of the end-to-end tests (the scripts in tests/e2e).
+ *
+ * A test-only program: it plays the parts of a misbehaving network or
+ * client that rkl-terminal cannot (a man in the middle that flips a byte,
+ * a client that stalls, raw malformed frames), using the real wire codec.
+ * Every mode has a hard time limit (alarm) so a test can never hang.
+ *
+ *   proxy PORTFILE TARGET_PORT [--flip-ctmk OFFSET] [--capture FILE]
+ *         [--hold-delivery HOLDFILE] [--max-conns N]
+ *       Listen on 127.0.0.1:0 (port written to PORTFILE), relay each
+ *       connection to 127.0.0.1:TARGET_PORT frame by frame.  In KMS ->
+ *       terminal TMK_DELIVERY frames: --flip-ctmk flips (xor 0x01) byte
+ *       OFFSET of the CTMK_TK value; --capture writes the CTMK_TK value, as
+ *       received from the KMS, to FILE (raw bytes; also FILE.kcv and
+ *       FILE.version as text); --hold-delivery does not forward the frame,
+ *       creates HOLDFILE and keeps both connections open until the KMS
+ *       side closes, then closes the terminal side.  Exits after N
+ *       connections (default: runs until killed).
+ *
+ *   send PORT (--raw HEX | --frame TYPE BODYHEX | --oversize)
+ *       Connect, send the bytes, read one reply frame and print
+ *       "reply TYPE_NAME [code=N]" or "closed" (peer closed without a frame);
+ *       then print "eof" once the server closes the connection.
+ *       --frame builds a valid v1 header around BODYHEX; --oversize sends a
+ *       header whose length field is 65535 followed by 64 KiB of data.
+ *
+ *   busy PORT SN (--pubkey | --auth)
+ *       Open session A for SN (PUBKEY_REQ, or AUTH_INIT for a bound SN) and
+ *       wait for its reply; while A is open, send the same first message on
+ *       connection B.  Prints "A reply NAME" and "B reply NAME [code=N]".
+ *
+ *   stall PORT SN [--partial]
+ *       Send a PUBKEY_REQ for SN (or only its first 5 bytes with
+ *       --partial), read the reply if any, then send nothing more and wait
+ *       for the server to close; prints "closed after S seconds".
+ *
+ *   grep FILE HEX
+ *       Exit 0 if the key bytes HEX occur in FILE raw, as upper-case hex or
+ *       as lower-case hex (prints where), 1 if not, 2 on error.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rkl/buf.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/wire.h"
+
+#define TIME_LIMIT 120
+#define IO_TIMEOUT_MS 30000
+
+static void
+die(const char *msg)
+{
+	fprintf(stderr, "rkl-e2e-net: %s\n", msg);
+	exit(2);
+}
+
+static int
+parse_port(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v <= 0 || v > 65535)
+		die("bad port");
+	return (int)v;
+}
+
+static size_t
+parse_hex(const char *s, uint8_t *out, size_t cap)
+{
+	size_t n = strlen(s);
+
+	if (n % 2 != 0 || n / 2 > cap || rkl_hex_decode(s, n / 2, out, RKL_HEX_ANY) != 0)
+		die("bad hex");
+	return n / 2;
+}
+
+static int
+connect_port(int port)
+{
+	struct sockaddr_in sa;
+	int fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		die("connect");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes within the timeout: 1 ok, 0 EOF/reset before, -1 timeout. */
+static int
+read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
+{
+	while (n > 0) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+		int pr = poll(&pfd, 1, timeout_ms);
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return -1;
+		r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+/* Read one frame into buf: its length, 0 on EOF, -1 on timeout, -2 on a bad frame. */
+static long
+read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	size_t have = 0, need = RKL_WIRE_HDR_LEN, flen = 0;
+	int r;
+
+	for (;;) {
+		if (have + need > cap)
+			return -2;
+		r = read_exact(fd, buf + have, need, timeout_ms);
+		if (r <= 0)
+			return r == 0 ? 0 : -1;
+		have += need;
+		r = rkl_wire_frame_need(buf, have, &flen, &need);
+		if (r == 0)
+			return (long)flen;
+		if (r != RKL_ERR_INCOMPLETE)
+			return -2;
+	}
+}
+
+/* Wait until the peer closes: 1 closed, 0 timeout.  Discards data. */
+static int
+wait_eof(int fd, int timeout_ms)
+{
+	uint8_t junk[4096];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, timeout_ms);
+		ssize_t r;
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return 0;
+		r = read(fd, junk, sizeof(junk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 1;
+	}
+}
+
+static void
+print_reply(const char *who, const uint8_t *buf, long n)
+{
+	struct rkl_wire_msg m;
+
+	if (n == 0) {
+		printf("%sclosed\n", who);
+		return;
+	}
+	if (n < 0) {
+		printf("%s%s\n", who, n == -1 ? "timeout" : "badframe");
+		return;
+	}
+	if (rkl_wire_decode(buf, (size_t)n, RKL_WIRE_DIR_TO_TERMINAL, &m) != 0) {
+		printf("%sundecodable\n", who);
+		return;
+	}
+	if (m.type == RKL_WIRE_ERROR)
+		printf("%sreply ERROR code=%u\n", who, (unsigned)m.u.error.code);
+	else
+		printf("%sreply %s\n", who, rkl_wire_type_name(m.type));
+}
+
+/* ---- message builders ---- */
+
+static size_t
+build_pubkey_req(const char *sn, uint8_t *out, size_t cap)
+{
+	struct rkl_wire_msg m;
+	struct rkl_wbuf w;
+
+	rkl_wire_msg_init(&m, RKL_WIRE_PUBKEY_REQ, NULL);
+	if (strlen(sn) > RKL_WIRE_SN_MAX)
+		die("SN too long");
+	memcpy(m.u.pubkey_req.sn, sn, strlen(sn) + 1);
+	memcpy(m.u.pubkey_req.pinpad_sn, sn, strlen(sn) + 1);
+	m.u.pubkey_req.algs[0] = RKL_ALG_RSA2048;
+	m.u.pubkey_req.algs[1] = RKL_ALG_AES128;
+	m.u.pubkey_req.algs[2] = RKL_ALG_AES256;
+	m.u.pubkey_req.algs[3] = RKL_ALG_TDES2;
+	m.u.pubkey_req.algs[4] = RKL_ALG_TDES3;
+	m.u.pubkey_req.n_algs = 5;
+	m.u.pubkey_req.oaep_hashes[0] = RKL_OAEP_SHA1;
+	m.u.pubkey_req.oaep_hashes[1] = RKL_OAEP_SHA256;
+	m.u.pubkey_req.n_oaep_hashes = 2;
+	rkl_wbuf_init(&w, out, cap);
+	if (rkl_wire_encode(&m, &w) != 0)
+		die("encode PUBKEY_REQ");
+	return w.len;
+}
+
+static size_t
+build_auth_init(const char *sn, uint8_t *out, size_t cap)
+{
+	struct rkl_wire_msg m;
+	struct rkl_wbuf w;
+	size_t i;
+
+	rkl_wire_msg_init(&m, RKL_WIRE_AUTH_INIT, NULL);
+	if (strlen(sn) > RKL_WIRE_SN_MAX)
+		die("SN too long");
+	memcpy(m.u.auth_init.sn, sn, strlen(sn) + 1);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (i = 0; i < 16; i++)
+		m.u.auth_init.rnd1[i] = (uint8_t)rand();
+	/* 16 bytes fits an AES AUK; a TDES AUK gets 8 (the KMS checks the length) */
+	m.u.auth_init.rnd1_len = 16;
+	if (getenv("RKL_E2E_RND_LEN") != NULL && strcmp(getenv("RKL_E2E_RND_LEN"), "8") == 0)
+		m.u.auth_init.rnd1_len = 8;
+	rkl_wbuf_init(&w, out, cap);
+	if (rkl_wire_encode(&m, &w) != 0)
+		die("encode AUTH_INIT");
+	return w.len;
+}
+
+/* ---- modes ---- */
+
+static int
+mode_send(int argc, char **argv)
+{
+	static uint8_t out[70000], in[RKL_WIRE_FRAME_MAX + 16];
+	size_t n = 0;
+	long r;
+	int fd, port;
+
+	if (argc < 2)
+		die("send PORT (--raw HEX | --frame TYPE BODYHEX | --oversize)");
+	port = parse_port(argv[0]);
+	if (strcmp(argv[1], "--raw") == 0 && argc == 3) {
+		n = parse_hex(argv[2], out, sizeof(out));
+	} else if (strcmp(argv[1], "--frame") == 0 && argc == 4) {
+		size_t body = parse_hex(argv[3], out + RKL_WIRE_HDR_LEN,
+		    sizeof(out) - RKL_WIRE_HDR_LEN);
+		long type = strtol(argv[2], NULL, 0);
+
+		n = RKL_WIRE_HDR_LEN + body;
+		if (n > 0xFFFF)
+			die("frame too long");
+		memset(out, 0, RKL_WIRE_HDR_LEN);
+		rkl_enc16be(out, (uint16_t)n);
+		out[2] = RKL_WIRE_MAGIC0;
+		out[3] = RKL_WIRE_MAGIC1;
+		out[4] = RKL_WIRE_VERSION;
+		out[5] = RKL_WIRE_PROFILE_PATENT;
+		out[6] = (uint8_t)type;
+	} else if (strcmp(argv[1], "--oversize") == 0 && argc == 2) {
+		n = 65535;
+		memset(out, 'A', n);
+		rkl_enc16be(out, 0xFFFF);
+		out[2] = RKL_WIRE_MAGIC0;
+		out[3] = RKL_WIRE_MAGIC1;
+		out[4] = RKL_WIRE_VERSION;
+		out[5] = RKL_WIRE_PROFILE_PATENT;
+		out[6] = RKL_WIRE_PUBKEY_REQ;
+		out[7] = 0;
+	} else {
+		die("send: bad arguments");
+	}
+	fd = connect_port(port);
+	/* the server may close before taking everything: ignore write errors */
+	(void)write_all(fd, out, n);
+	r = read_frame(fd, in, sizeof(in), IO_TIMEOUT_MS);
+	print_reply("", in, r);
+	if (r > 0 && wait_eof(fd, IO_TIMEOUT_MS))
+		printf("eof\n");
+	close(fd);
+	return 0;
+}
+
+static int
+mode_busy(int argc, char **argv)
+{
+	uint8_t req[RKL_WIRE_FRAME_MAX], in[RKL_WIRE_FRAME_MAX];
+	size_t n;
+	long r;
+	int a, b, port;
+
+	if (argc != 3)
+		die("busy PORT SN (--pubkey | --auth)");
+	port = parse_port(argv[0]);
+	if (strcmp(argv[2], "--pubkey") == 0)
+		n = build_pubkey_req(argv[1], req, sizeof(req));
+	else if (strcmp(argv[2], "--auth") == 0)
+		n = build_auth_init(argv[1], req, sizeof(req));
+	else
+		die("busy: --pubkey or --auth");
+	a = connect_port(port);
+	if (write_all(a, req, n) != 0)
+		die("write A");
+	r = read_frame(a, in, sizeof(in), IO_TIMEOUT_MS);
+	print_reply("A ", in, r);
+	fflush(stdout);
+	b = connect_port(port);
+	if (write_all(b, req, n) != 0)
+		die("write B");
+	r = read_frame(b, in, sizeof(in), IO_TIMEOUT_MS);
+	print_reply("B ", in, r);
+	close(b);
+	close(a);
+	return 0;
+}
+
+static int
+mode_stall(int argc, char **argv)
+{
+	uint8_t req[RKL_WIRE_FRAME_MAX], in[RKL_WIRE_FRAME_MAX];
+	struct timespec t0, t1;
+	size_t n;
+	int fd, partial = 0, closed;
+
+	if (argc < 2 || argc > 3)
+		die("stall PORT SN [--partial]");
+	if (argc == 3) {
+		if (strcmp(argv[2], "--partial") != 0)
+			die("stall: unknown option");
+		partial = 1;
+	}
+	n = build_pubkey_req(argv[1], req, sizeof(req));
+	fd = connect_port(parse_port(argv[0]));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (write_all(fd, req, partial ? 5 : n) != 0)
+		die("write");
+	if (!partial) {
+		long r = read_frame(fd, in, sizeof(in), IO_TIMEOUT_MS);
+
+		print_reply("", in, r);
+		fflush(stdout);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	}
+	closed = wait_eof(fd, 100 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (closed)
+		printf("closed after %ld seconds\n", (long)(t1.tv_sec - t0.tv_sec +
+		    (t1.tv_nsec - t0.tv_nsec >= 500000000L ? 1 : 0) -
+		    (t1.tv_nsec - t0.tv_nsec < -500000000L ? 1 : 0)));
+	else
+		printf("still open\n");
+	close(fd);
+	return 0;
+}
+
+/* Find the CTMK_TK value inside a TMK_DELIVERY frame: offset and length. */
+static int
+find_ctmk(const uint8_t *f, size_t n, size_t *off, size_t *len)
+{
+	size_t i = RKL_WIRE_HDR_LEN;
+
+	while (i + 4 <= n) {
+		uint16_t tag = rkl_dec16be(f + i), l = rkl_dec16be(f + i + 2);
+
+		if (i + 4 + l > n)
+			return -1;
+		if ((tag & ~RKL_WIRE_TAG_CRITICAL) == RKL_WIRE_T_CTMK_TK) {
+			*off = i + 4;
+			*len = l;
+			return 0;
+		}
+		i += 4 + (size_t)l;
+	}
+	return -1;
+}
+
+static void
+write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+		die("cannot write capture file");
+}
+
+struct proxy_opts {
+	long flip;		/* byte offset in CTMK_TK to flip, -1 none */
+	const char *capture;	/* capture file or NULL */
+	const char *hold;	/* hold file or NULL */
+};
+
+/* Relay one connection; returns when either side is done. */
+static void
+relay(int t, int k, const struct proxy_opts *o)
+{
+	static uint8_t kbuf[RKL_WIRE_FRAME_MAX + 16];
+	size_t have = 0, need = RKL_WIRE_HDR_LEN, flen;
+	int holding = 0;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = t, .events = POLLIN }, { .fd = k, .events = POLLIN } };
+		uint8_t buf[16384];
+		ssize_t r;
+
+		if (poll(p, 2, IO_TIMEOUT_MS * 4) <= 0)
+			return;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			r = read(t, buf, sizeof(buf));
+			if (r <= 0)
+				return;
+			if (!holding && write_all(k, buf, (size_t)r) != 0)
+				return;
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			/* KMS -> terminal: frame by frame */
+			size_t want = need;
+
+			if (have + want > sizeof(kbuf))
+				return;
+			r = read(k, kbuf + have, want);
+			if (r <= 0)
+				return;
+			have += (size_t)r;
+			if ((size_t)r < want) {
+				need = want - (size_t)r;
+				continue;
+			}
+			r = rkl_wire_frame_need(kbuf, have, &flen, &need);
+			if (r == RKL_ERR_INCOMPLETE)
+				continue;
+			if (r != 0) {
+				/* not a frame: pass through as is */
+				(void)write_all(t, kbuf, have);
+				have = 0;
+				need = RKL_WIRE_HDR_LEN;
+				continue;
+			}
+			if (kbuf[6] == RKL_WIRE_TMK_DELIVERY) {
+				size_t off, len;
+
+				if (find_ctmk(kbuf, flen, &off, &len) == 0) {
+					if (o->capture != NULL) {
+						struct rkl_wire_msg m;
+						char path[4096], txt[64];
+
+						write_file(o->capture, kbuf + off, len);
+						if (rkl_wire_decode(kbuf, flen, RKL_WIRE_DIR_TO_TERMINAL, &m) == 0) {
+							rkl_hex_encode(m.u.tmk_delivery.kcv,
+							    m.u.tmk_delivery.kcv_len, txt);
+							txt[2 * m.u.tmk_delivery.kcv_len] = '\n';
+							snprintf(path, sizeof(path), "%s.kcv", o->capture);
+							write_file(path, txt, 2 * m.u.tmk_delivery.kcv_len + 1);
+							snprintf(path, sizeof(path), "%s.version", o->capture);
+							snprintf(txt, sizeof(txt), "%u\n",
+							    (unsigned)m.u.tmk_delivery.key_version);
+							write_file(path, txt, strlen(txt));
+						}
+					}
+					if (o->flip >= 0 && (size_t)o->flip < len)
+						kbuf[off + (size_t)o->flip] ^= 0x01;
+				}
+				if (o->hold != NULL) {
+					write_file(o->hold, "held\n", 5);
+					holding = 1;
+					have = 0;
+					need = RKL_WIRE_HDR_LEN;
+					continue;	/* not forwarded */
+				}
+			}
+			if (!holding && write_all(t, kbuf, flen) != 0)
+				return;
+			have = 0;
+			need = RKL_WIRE_HDR_LEN;
+		}
+	}
+}
+
+static int
+mode_proxy(int argc, char **argv)
+{
+	struct proxy_opts o = { .flip = -1, .capture = NULL, .hold = NULL };
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	long max_conns = -1, done = 0;
+	int ls, target, i, one = 1;
+	char tmp[4200];
+	FILE *f;
+
+	if (argc < 2)
+		die("proxy PORTFILE TARGET_PORT [options]");
+	target = parse_port(argv[1]);
+	for (i = 2; i < argc; i++) {
+		if (i + 1 >= argc)
+			die("proxy: option needs a value");
+		if (strcmp(argv[i], "--flip-ctmk") == 0)
+			o.flip = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--capture") == 0)
+			o.capture = argv[++i];
+		else if (strcmp(argv[i], "--hold-delivery") == 0)
+			o.hold = argv[++i];
+		else if (strcmp(argv[i], "--max-conns") == 0)
+			max_conns = strtol(argv[++i], NULL, 10);
+		else
+			die("proxy: unknown option");
+	}
+	alarm(0);	/* the proxy lives as long as its test; the test kills it */
+	if ((ls = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 16) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0)
+		die("listen");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[0]);
+	if ((f = fopen(tmp, "w")) == NULL)
+		die("port file");
+	fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port));
+	if (fclose(f) != 0 || rename(tmp, argv[0]) != 0)
+		die("port file");
+	while (max_conns < 0 || done < max_conns) {
+		int t = accept(ls, NULL, NULL), k;
+
+		if (t < 0) {
+			if (errno == EINTR)
+				continue;
+			die("accept");
+		}
+		k = connect_port(target);
+		setsockopt(t, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		relay(t, k, &o);
+		close(k);
+		close(t);
+		done++;
+	}
+	close(ls);
+	return 0;
+}
+
+static int
+mode_grep(int argc, char **argv)
+{
+	uint8_t key[64];
+	char hu[129], hl[129];
+	uint8_t *data = NULL;
+	size_t kn, n = 0, cap = 0, i;
+	FILE *f;
+	int found = 0;
+
+	if (argc != 2)
+		die("grep FILE HEX");
+	kn = parse_hex(argv[1], key, sizeof(key));
+	if (kn < 8)
+		die("grep: key too short to search for");
+	rkl_hex_encode(key, kn, hu);
+	for (i = 0; i < 2 * kn; i++)
+		hl[i] = (hu[i] >= 'A' && hu[i] <= 'F') ? (char)(hu[i] - 'A' + 'a') : hu[i];
+	if ((f = fopen(argv[0], "rb")) == NULL)
+		die("grep: cannot open file");
+	for (;;) {
+		size_t r;
+
+		if (n == cap) {
+			uint8_t *nd;
+
+			cap = cap == 0 ? 65536 : cap * 2;
+			if ((nd = realloc(data, cap)) == NULL)
+				die("out of memory");
+			data = nd;
+		}
+		r = fread(data + n, 1, cap - n, f);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	fclose(f);
+	for (i = 0; i < n; i++) {
+		if (i + kn <= n && memcmp(data + i, key, kn) == 0) {
+			printf("%s: raw key bytes at offset %zu\n", argv[0], i);
+			found = 1;
+		}
+		if (i + 2 * kn <= n && (memcmp(data + i, hu, 2 * kn) == 0 ||
+		    memcmp(data + i, hl, 2 * kn) == 0)) {
+			printf("%s: key as hex at offset %zu\n", argv[0], i);
+			found = 1;
+		}
+	}
+	free(data);
+	return found ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	alarm(TIME_LIMIT);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2)
+		die("usage: rkl-e2e-net (proxy|send|busy|stall|grep) ...");
+	if (strcmp(argv[1], "proxy") == 0)
+		return mode_proxy(argc - 2, argv + 2);
+	if (strcmp(argv[1], "send") == 0)
+		return mode_send(argc - 2, argv + 2);
+	if (strcmp(argv[1], "busy") == 0)
+		return mode_busy(argc - 2, argv + 2);
+	if (strcmp(argv[1], "stall") == 0)
+		return mode_stall(argc - 2, argv + 2);
+	if (strcmp(argv[1], "grep") == 0)
+		return mode_grep(argc - 2, argv + 2);
+	die("unknown mode");
+	return 2;
+}

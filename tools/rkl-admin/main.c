@@ -1,0 +1,1342 @@
+/*
+ * rkl-admin - the KMS operator's tool: initialise the HSM token, its keys and
+ * the database; register, list, inspect, reset and revoke terminals; rotate
+ * TMKs; verify the audit chain.  It reads the same configuration file as
+ * rkl-kmsd and works on the same state (docs/operations.md).
+ *
+ * Exit codes (documented in usage() and docs/operations.md):
+ *   0 success
+ *   1 usage: bad command line
+ *   2 configuration: config file, PIN, HSM module/token or database missing or invalid
+ *   3 refused: no such terminal, already exists, bad input rows, not allowed in its state
+ *   4 verification failed: the audit chain is broken
+ *   5 internal: HSM, database or I/O failure
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rkl/crypto.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/hsm.h"
+#include "rkl/store.h"
+
+#include "conf.h"
+#include "json.h"
+
+#define EX_OK 0
+#define EX_USAGE 1
+#define EX_CONFIG 2
+#define EX_REFUSED 3
+#define EX_VERIFY 4
+#define EX_INTERNAL 5
+
+#define DEFAULT_CONFIG "/etc/rkl/rkl.conf"
+#define PIN_ENV "RKL_PIN"
+#define SO_PIN_ENV "RKL_SO_PIN"
+#define IMPORT_FILE_MAX ((size_t)512 * 1024 * 1024)
+#define IMPORT_ERRS_MAX 1000
+#define LIST_PAGE 512
+
+struct admin {
+	const char *config_path;	/* -c */
+	int json;			/* --json */
+	const char *pinpad_sn;		/* --pinpad-sn */
+	const char *note;		/* --note */
+	const char *so_pin_file;	/* --so-pin-file (init) */
+	const char *anchor;		/* --anchor SEQ:HASH (audit verify) */
+	const char *sn_filter;		/* --sn SN (audit list) */
+	struct rkl_admin_conf conf;	/* the configuration read */
+	struct rkl_store st;		/* open store, st.ctx != NULL */
+	char actor[RKL_STORE_ACTOR_MAX + 1];	/* "admin:<user>" */
+	struct rkl_store_who who;	/* actor, "cli" */
+};
+
+static void
+usage(FILE *f)
+{
+	fputs(
+	    "usage: rkl-admin [-c CONFIG] [--json] COMMAND ...\n"
+	    "\n"
+	    "commands:\n"
+	    "  init [--so-pin-file FILE]       create the state dir, HSM token and keys, database\n"
+	    "  terminal add SN [--pinpad-sn X] [--note TEXT]\n"
+	    "                                  register one terminal\n"
+	    "  terminal import FILE.csv        register many (sn[,pinpad_sn[,note]] per line),\n"
+	    "                                  all or nothing; '-' reads stdin\n"
+	    "  terminal list                   all terminals\n"
+	    "  terminal show SN                status, binding, TMK (KCV, version), last download\n"
+	    "  terminal reset SN               release the TK binding (next download starts at S0)\n"
+	    "  terminal revoke SN              refuse the terminal for good, destroy its keys\n"
+	    "  tmk rotate SN                   retire the current TMK: the next download\n"
+	    "                                  delivers a new version (starting at S5)\n"
+	    "  audit verify [--anchor SEQ:HASH]\n"
+	    "                                  check the audit log's hash chain (and that it still\n"
+	    "                                  holds a head recorded earlier)\n"
+	    "  audit list [--after SEQ] [--sn SN]\n"
+	    "                                  print audit rows (of one terminal)\n"
+	    "\n"
+	    "options:\n"
+	    "  -c, --config FILE   configuration file (default $RKL_CONFIG, else " DEFAULT_CONFIG ")\n"
+	    "  --json              machine-readable output on stdout\n"
+	    "\n"
+	    "The HSM user PIN comes from the config's pin_file or the environment variable\n"
+	    PIN_ENV "; the SO PIN for init from --so-pin-file or " SO_PIN_ENV " (else one\n"
+	    "is generated into STATE_DIR/so-pin).  PINs are never taken from the command line.\n"
+	    "\n"
+	    "exit codes: 0 ok, 1 usage, 2 configuration, 3 refused or not found,\n"
+	    "            4 verification failed, 5 internal error\n", f);
+}
+
+/* Exit code for an rkl error. */
+static int
+exit_for(int err)
+{
+	switch (err) {
+	case 0:
+		return EX_OK;
+	case RKL_ERR_INTEGRITY:
+		return EX_VERIFY;
+	case RKL_ERR_CONFIG:
+	case RKL_ERR_HSM_PIN:
+	case RKL_ERR_HSM_MODULE:
+	case RKL_ERR_HSM_TOKEN:
+	case RKL_ERR_VERSION:
+		return EX_CONFIG;
+	default:
+		return rkl_err_is_data(err) ? EX_REFUSED : EX_INTERNAL;
+	}
+}
+
+/* Report a failure (stderr, and a JSON object on stdout with --json); returns the exit code. */
+static int
+failf(struct admin *a, int code, int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static int
+failf(struct admin *a, int code, int err, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err != 0)
+		fprintf(stderr, "rkl-admin: %s: %s\n", msg, rkl_err_str(err));
+	else
+		fprintf(stderr, "rkl-admin: %s\n", msg);
+	if (a->json) {
+		fputs("{\"ok\":false,\"exit\":", stdout);
+		printf("%d,\"error\":", code);
+		rkl_admin_json_str(stdout, msg);
+		fputs(",\"reason\":", stdout);
+		rkl_admin_json_str(stdout, err != 0 ? rkl_err_str(err) : NULL);
+		fputs("}\n", stdout);
+	}
+	return code;
+}
+
+static const char *
+oaep_name(enum rkl_oaep_hash h)
+{
+	switch (h) {
+	case RKL_OAEP_SHA1: return "sha1";
+	case RKL_OAEP_SHA256: return "sha256";
+	default: return "?";
+	}
+}
+
+/*
+ * Record a refused or failed admin action in the audit log (the store audits
+ * the successful ones itself, in the same transaction as the change).
+ */
+static void
+audit_refused(struct admin *a, const char *event, const char *sn, int err, const char *detail)
+{
+	struct rkl_store_audit_event ev;
+	char snbuf[RKL_STORE_SN_MAX + 1];
+
+	if (a->st.ctx == NULL || err == 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = a->who.actor;
+	ev.source = a->who.source;
+	/* an SN that is not even valid syntax is not recorded as an SN */
+	if (sn != NULL && rkl_store_sn_check(sn) == 0) {
+		memcpy(snbuf, sn, strlen(sn) + 1);
+		ev.sn = snbuf;
+	}
+	ev.event = event;
+	ev.result = err;
+	ev.detail = detail;
+	(void)a->st.audit_append(a->st.ctx, &ev, NULL);
+}
+
+/* ---- PINs ---- */
+
+/* First line of a file into buf (cap bytes), without the newline. */
+static int
+read_first_line(const char *path, char *buf, size_t cap)
+{
+	FILE *f;
+	size_t n;
+	int r = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return errno == ENOENT ? RKL_ERR_NOT_FOUND : RKL_ERR_IO;
+	if (fgets(buf, (int)cap, f) == NULL) {
+		r = RKL_ERR_CONFIG;
+		goto out;
+	}
+	n = strcspn(buf, "\r\n");
+	if (buf[n] == '\0' && n + 1 == cap) {
+		r = RKL_ERR_LENGTH;	/* no newline within cap: too long */
+		goto out;
+	}
+	buf[n] = '\0';
+	if (n == 0)
+		r = RKL_ERR_CONFIG;
+out:
+	if (r != 0)
+		rkl_cleanse(buf, cap);
+	fclose(f);
+	return r;
+}
+
+/* A fresh PIN: 16 random bytes as 32 hex digits. */
+static int
+make_pin(char *buf, size_t cap)
+{
+	struct rkl_crypto c;
+	uint8_t rnd[16];
+	int r;
+
+	if (cap < 2 * sizeof(rnd) + 1)
+		return RKL_ERR_BUFFER_SPACE;
+	rkl_crypto_openssl(&c);
+	if ((r = c.random(c.ctx, rnd, sizeof(rnd))) == 0) {
+		rkl_hex_encode(rnd, sizeof(rnd), buf);
+		buf[2 * sizeof(rnd)] = '\0';
+	}
+	rkl_cleanse(rnd, sizeof(rnd));
+	return r;
+}
+
+/* Write a PIN to a new file readable by the owner only (fails if it exists). */
+static int
+write_pin_file(const char *path, const char *pin)
+{
+	size_t n = strlen(pin);
+	int fd, r = 0;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
+		return errno == EEXIST ? RKL_ERR_EXISTS : RKL_ERR_IO;
+	if (write(fd, pin, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		r = RKL_ERR_IO;
+	if (close(fd) != 0)
+		r = RKL_ERR_IO;
+	if (r != 0)
+		unlink(path);
+	return r;
+}
+
+/* ---- setup ---- */
+
+static int
+load_conf(struct admin *a)
+{
+	char err[1024];
+	const char *path = a->config_path;
+	int r;
+
+	if (path == NULL)
+		path = getenv("RKL_CONFIG");
+	if (path == NULL || path[0] == '\0')
+		path = DEFAULT_CONFIG;
+	if ((r = rkl_admin_conf_load(path, &a->conf, err, sizeof(err))) != 0) {
+		fprintf(stderr, "rkl-admin: %s\n", err);
+		if (a->json) {
+			fputs("{\"ok\":false,\"exit\":2,\"error\":", stdout);
+			rkl_admin_json_str(stdout, err);
+			fputs("}\n", stdout);
+		}
+		return EX_CONFIG;
+	}
+	return EX_OK;
+}
+
+static void
+set_actor(struct admin *a)
+{
+	const char *u = getenv("USER");
+	struct passwd *pw;
+
+	if (u == NULL || u[0] == '\0') {
+		pw = getpwuid(getuid());
+		u = pw != NULL ? pw->pw_name : "unknown";
+	}
+	snprintf(a->actor, sizeof(a->actor), "admin:%s", u);
+	a->who.actor = a->actor;
+	a->who.source = "cli";
+}
+
+static int
+open_store(struct admin *a, int create)
+{
+	struct rkl_store_sqlite_opts o;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.flags = create ? RKL_STORE_CREATE : 0;
+	r = rkl_store_sqlite_open(&a->st, a->conf.database, &o);
+	if (r == RKL_ERR_NOT_FOUND)
+		return failf(a, EX_CONFIG, 0, "database %s does not exist: run rkl-admin init",
+		    a->conf.database);
+	if (r != 0)
+		return failf(a, exit_for(r), r, "cannot open database %s", a->conf.database);
+	return EX_OK;
+}
+
+static void
+hsm_config(const struct admin *a, struct rkl_hsm_config *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->module = a->conf.module[0] != '\0' ? a->conf.module : NULL;
+	hc->token_uri = a->conf.token_uri[0] != '\0' ? a->conf.token_uri : NULL;
+	hc->pin_file = a->conf.pin_file[0] != '\0' ? a->conf.pin_file : NULL;
+	hc->pin_env = PIN_ENV;
+	hc->sessions = 1;
+	hc->transport_alg = a->conf.transport_alg;
+	hc->pool_size = 0;
+}
+
+/* ---- init ---- */
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[RKL_ADMIN_PATH_MAX];
+	size_t n = strlen(path), i;
+
+	if (n == 0 || n >= sizeof(tmp))
+		return RKL_ERR_LENGTH;
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] == '/' || tmp[i] == '\0') {
+			char c = tmp[i];
+
+			tmp[i] = '\0';
+			if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+				return RKL_ERR_IO;
+			tmp[i] = c;
+		}
+	}
+	return 0;
+}
+
+/* Directory part and base name of a path. */
+static int
+split_path(const char *path, char *dir, size_t cap, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (slash == NULL)
+		return RKL_ERR_CONFIG;
+	n = (size_t)(slash - path);
+	if (n == 0)
+		n = 1;
+	if (n >= cap)
+		return RKL_ERR_LENGTH;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	*base = slash + 1;
+	return 0;
+}
+
+/* Get the user PIN (pin_file, else $RKL_PIN), creating the pin_file if it does not exist. */
+static int
+init_user_pin(struct admin *a, char *pin, size_t cap, int *created)
+{
+	const char *env = getenv(PIN_ENV);
+	int r;
+
+	*created = 0;
+	if (a->conf.pin_file[0] != '\0') {
+		r = read_first_line(a->conf.pin_file, pin, cap);
+		if (r != RKL_ERR_NOT_FOUND)
+			return r;
+		if (env != NULL && env[0] != '\0')
+			goto from_env;
+		if ((r = make_pin(pin, cap)) != 0 ||
+		    (r = write_pin_file(a->conf.pin_file, pin)) != 0) {
+			rkl_cleanse(pin, cap);
+			return r;
+		}
+		*created = 1;
+		return 0;
+	}
+	if (env == NULL || env[0] == '\0')
+		return RKL_ERR_CONFIG;
+from_env:
+	if (strlen(env) >= cap)
+		return RKL_ERR_LENGTH;
+	memcpy(pin, env, strlen(env) + 1);
+	return 0;
+}
+
+/* SO PIN: --so-pin-file, $RKL_SO_PIN, else STATE_DIR/so-pin (created if absent). */
+static int
+init_so_pin(struct admin *a, char *pin, size_t cap, char *made, size_t madecap)
+{
+	const char *env = getenv(SO_PIN_ENV);
+	int r;
+
+	made[0] = '\0';
+	if (a->so_pin_file != NULL)
+		return read_first_line(a->so_pin_file, pin, cap);
+	if (env != NULL && env[0] != '\0') {
+		if (strlen(env) >= cap)
+			return RKL_ERR_LENGTH;
+		memcpy(pin, env, strlen(env) + 1);
+		return 0;
+	}
+	if (snprintf(made, madecap, "%s/so-pin", a->conf.state_dir) >= (int)madecap)
+		return RKL_ERR_LENGTH;
+	r = read_first_line(made, pin, cap);
+	if (r != RKL_ERR_NOT_FOUND) {
+		made[0] = '\0';
+		return r;
+	}
+	if ((r = make_pin(pin, cap)) != 0 || (r = write_pin_file(made, pin)) != 0)
+		rkl_cleanse(pin, cap);
+	return r;
+}
+
+static int
+cmd_init(struct admin *a)
+{
+	struct rkl_hsm_config hc;
+	struct rkl_hsm_info info;
+	struct rkl_hsm *h = NULL;
+	struct rkl_p11_uri *uri = NULL;
+	struct rkl_store_audit_event ev;
+	char user_pin[RKL_HSM_PIN_MAX + 2], so_pin[RKL_HSM_PIN_MAX + 2];
+	char so_made[RKL_ADMIN_PATH_MAX], dir[RKL_ADMIN_PATH_MAX], detail[256];
+	const char *base = NULL, *token_uri;
+	int pin_created = 0, softhsm = 0, ex = EX_OK, r;
+
+	memset(user_pin, 0, sizeof(user_pin));
+	memset(so_pin, 0, sizeof(so_pin));
+	so_made[0] = '\0';
+	if (mkdir_p(a->conf.state_dir, 0700) != 0) {
+		ex = failf(a, EX_INTERNAL, 0, "cannot create state directory %s: %s",
+		    a->conf.state_dir, strerror(errno));
+		goto out;
+	}
+	if ((r = init_user_pin(a, user_pin, sizeof(user_pin), &pin_created)) != 0) {
+		ex = failf(a, EX_CONFIG, r, "user PIN (pin_file %s or $" PIN_ENV ")",
+		    a->conf.pin_file[0] != '\0' ? a->conf.pin_file : "unset");
+		goto out;
+	}
+
+	/* A SoftHSM2 token of our own: created in the directory of softhsm2_conf. */
+	if (a->conf.softhsm2_conf[0] != '\0') {
+		softhsm = 1;
+		if ((r = split_path(a->conf.softhsm2_conf, dir, sizeof(dir), &base)) != 0 ||
+		    strcmp(base, "softhsm2.conf") != 0) {
+			ex = failf(a, EX_CONFIG, 0,
+			    "softhsm2_conf must name a file called softhsm2.conf (got %s)",
+			    a->conf.softhsm2_conf);
+			goto out;
+		}
+		token_uri = a->conf.token_uri[0] != '\0' ? a->conf.token_uri : RKL_HSM_DEFAULT_TOKEN_URI;
+		if ((uri = calloc(1, sizeof(*uri))) == NULL) {
+			ex = failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "init");
+			goto out;
+		}
+		if ((r = rkl_p11_uri_parse(token_uri, strlen(token_uri), uri)) != 0 ||
+		    uri->token[0] == '\0') {
+			ex = failf(a, EX_CONFIG, r, "token URI %s must name a token label (token=...)",
+			    token_uri);
+			goto out;
+		}
+		if ((r = init_so_pin(a, so_pin, sizeof(so_pin), so_made, sizeof(so_made))) != 0) {
+			ex = failf(a, EX_CONFIG, r, "SO PIN (--so-pin-file or $" SO_PIN_ENV ")");
+			goto out;
+		}
+		if (mkdir_p(dir, 0700) != 0) {
+			ex = failf(a, EX_INTERNAL, 0, "cannot create %s: %s", dir, strerror(errno));
+			goto out;
+		}
+		if ((r = rkl_hsm_softhsm_setup(a->conf.module[0] != '\0' ? a->conf.module : NULL,
+		    dir, uri->token, user_pin, so_pin)) != 0) {
+			ex = failf(a, exit_for(r), r, "SoftHSM2 token %s in %s", uri->token, dir);
+			goto out;
+		}
+	}
+	rkl_cleanse(so_pin, sizeof(so_pin));
+	rkl_cleanse(user_pin, sizeof(user_pin));
+
+	hsm_config(a, &hc);
+	if ((r = rkl_hsm_open(&hc, &h)) != 0) {
+		ex = failf(a, exit_for(r), r, "cannot open the HSM token");
+		goto out;
+	}
+	if ((r = rkl_hsm_provision(h, a->conf.policy == RKL_ADMIN_POLICY_SHARED)) != 0) {
+		ex = failf(a, exit_for(r), r, "cannot create the HSM keys");
+		goto out;
+	}
+	rkl_hsm_get_info(h, &info);
+	if ((ex = open_store(a, 1)) != EX_OK)
+		goto out;
+
+	snprintf(detail, sizeof(detail), "token=%s serial=%s oaep=%s policy=%s kek=%s transport=%s",
+	    info.token_label, info.token_serial, oaep_name(info.oaep),
+	    a->conf.policy == RKL_ADMIN_POLICY_SHARED ? "shared" : "per-request",
+	    info.have_kek ? "yes" : "no", info.have_transport ? "yes" : "no");
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = a->who.actor;
+	ev.source = a->who.source;
+	ev.event = "admin.init";
+	ev.detail = detail;
+	if ((r = a->st.audit_append(a->st.ctx, &ev, NULL)) != 0) {
+		ex = failf(a, exit_for(r), r, "audit");
+		goto out;
+	}
+
+	if (a->json) {
+		fputs("{\"ok\":true,\"state_dir\":", stdout);
+		rkl_admin_json_str(stdout, a->conf.state_dir);
+		fputs(",\"database\":", stdout);
+		rkl_admin_json_str(stdout, a->conf.database);
+		fputs(",\"token\":", stdout);
+		rkl_admin_json_str(stdout, info.token_label);
+		fputs(",\"token_serial\":", stdout);
+		rkl_admin_json_str(stdout, info.token_serial);
+		fputs(",\"softhsm2\":", stdout);
+		fputs(softhsm ? "true" : "false", stdout);
+		fputs(",\"oaep\":", stdout);
+		rkl_admin_json_str(stdout, oaep_name(info.oaep));
+		fputs(",\"policy\":", stdout);
+		rkl_admin_json_str(stdout, a->conf.policy == RKL_ADMIN_POLICY_SHARED ?
+		    "shared" : "per-request");
+		fputs(",\"pin_file_created\":", stdout);
+		fputs(pin_created ? "true" : "false", stdout);
+		fputs(",\"so_pin_file\":", stdout);
+		rkl_admin_json_str(stdout, so_made[0] != '\0' ? so_made : NULL);
+		fputs("}\n", stdout);
+	} else {
+		printf("initialised %s\n", a->conf.state_dir);
+		printf("  HSM token    %s (serial %s)%s\n", info.token_label, info.token_serial,
+		    softhsm ? ", SoftHSM2" : "");
+		printf("  keys         storage KEKs%s, OAEP %s\n",
+		    info.have_transport ? " and shared transport pair" : "", oaep_name(info.oaep));
+		printf("  database     %s\n", a->conf.database);
+		if (pin_created)
+			printf("  user PIN     generated into %s (mode 0600)\n", a->conf.pin_file);
+		if (so_made[0] != '\0')
+			printf("  SO PIN       generated into %s (mode 0600): move it offline\n", so_made);
+	}
+out:
+	rkl_cleanse(so_pin, sizeof(so_pin));
+	rkl_cleanse(user_pin, sizeof(user_pin));
+	free(uri);
+	rkl_hsm_close(h);
+	return ex;
+}
+
+/* ---- terminals ---- */
+
+static int
+copy_field(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		return RKL_ERR_LENGTH;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+static int
+cmd_terminal_add(struct admin *a, const char *sn)
+{
+	struct rkl_store_terminal_new t;
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	if (copy_field(t.sn, sizeof(t.sn), sn) != 0 ||
+	    (a->pinpad_sn != NULL && copy_field(t.pinpad_sn, sizeof(t.pinpad_sn), a->pinpad_sn) != 0) ||
+	    (a->note != NULL && copy_field(t.note, sizeof(t.note), a->note) != 0))
+		return failf(a, EX_REFUSED, RKL_ERR_LENGTH, "terminal %s", sn);
+	if ((r = a->st.terminal_add(a->st.ctx, &a->who, &t)) != 0) {
+		audit_refused(a, "terminal.add", sn, r, NULL);
+		if (r == RKL_ERR_FORMAT)
+			return failf(a, EX_REFUSED, 0, "bad serial number '%s' (1-32 characters of "
+			    "0-9 A-Z a-z . _ -)", sn);
+		if (r == RKL_ERR_EXISTS)
+			return failf(a, EX_REFUSED, 0, "terminal %s is already registered", sn);
+		return failf(a, exit_for(r), r, "terminal %s", sn);
+	}
+	if (a->json) {
+		fputs("{\"ok\":true,\"sn\":", stdout);
+		rkl_admin_json_str(stdout, t.sn);
+		fputs(",\"status\":\"registered\"}\n", stdout);
+	} else {
+		printf("registered %s\n", t.sn);
+	}
+	return EX_OK;
+}
+
+/* Whole file (or stdin for "-") into memory. */
+static int
+slurp(const char *path, char **out, size_t *outlen)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL, *nb;
+	size_t cap = 0, len = 0, n;
+	int r = 0;
+
+	if (f == NULL)
+		return errno == ENOENT ? RKL_ERR_NOT_FOUND : RKL_ERR_IO;
+	for (;;) {
+		if (len == cap) {
+			size_t ncap = cap == 0 ? 65536 : cap * 2;
+
+			if (ncap > IMPORT_FILE_MAX + 1)
+				ncap = IMPORT_FILE_MAX + 1;
+			if (ncap == cap) {
+				r = RKL_ERR_TOO_LARGE;
+				goto out;
+			}
+			if ((nb = realloc(buf, ncap)) == NULL) {
+				r = RKL_ERR_NOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		r = RKL_ERR_IO;
+		goto out;
+	}
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+out:
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	return r;
+}
+
+struct progress {
+	const char *what;	/* "read" / "import" */
+	int tty;		/* stderr is a terminal */
+	int last_pct;		/* last percentage printed */
+	int quiet;		/* --json: keep stderr for errors only? no: always show */
+};
+
+static void
+progress_cb(void *arg, size_t done, size_t total)
+{
+	struct progress *p = arg;
+	int pct = total > 0 ? (int)(done * 100 / total) : 100;
+
+	if (p->tty) {
+		if (pct != p->last_pct || done == total)
+			fprintf(stderr, "\r%s: %zu/%zu rows (%d%%)%s", p->what, done, total, pct,
+			    done == total ? "\n" : "");
+		p->last_pct = pct;
+	} else if (pct / 10 != p->last_pct / 10 || done == total) {
+		if (done != total || p->last_pct != 100)
+			fprintf(stderr, "%s: %zu/%zu rows (%d%%)\n", p->what, done, total, pct);
+		p->last_pct = pct;
+	}
+}
+
+/* One line's reason for a record rkl_store_csv_load refused. */
+static const char *
+csv_reason(int err)
+{
+	switch (err) {
+	case RKL_ERR_LENGTH:
+	case RKL_ERR_TOO_LARGE:
+		return "field too long, or too many fields";
+	case RKL_ERR_INCOMPLETE:
+		return "quoted field not closed";
+	case RKL_ERR_LIMIT:
+		return "too many rows";
+	default:
+		return "malformed record or bad serial number (expected sn[,pinpad_sn[,note]], "
+		    "serial numbers 1-32 of 0-9 A-Z a-z . _ -)";
+	}
+}
+
+static int
+cmd_terminal_import(struct admin *a, const char *path)
+{
+	struct rkl_store_csv csv;
+	struct rkl_store_csv_err *cerrs = NULL;
+	struct rkl_store_row_err *errs = NULL;
+	struct progress pg;
+	char *text = NULL, detail[64];
+	size_t len = 0, n_bad = 0, i, shown = 0;
+	int ex = EX_OK, r;
+
+	memset(&csv, 0, sizeof(csv));
+	if ((r = slurp(path, &text, &len)) != 0) {
+		ex = failf(a, r == RKL_ERR_NOT_FOUND ? EX_REFUSED : exit_for(r), r, "cannot read %s", path);
+		goto out;
+	}
+	if ((cerrs = calloc(IMPORT_ERRS_MAX, sizeof(*cerrs))) == NULL ||
+	    (errs = calloc(IMPORT_ERRS_MAX, sizeof(*errs))) == NULL) {
+		ex = failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "import");
+		goto out;
+	}
+	/* 1. parse the whole file: every bad record by line, nothing written */
+	r = rkl_store_csv_load(text, len, &csv, cerrs, IMPORT_ERRS_MAX, &n_bad);
+	if (r != 0 && n_bad > 0) {
+		for (i = 0; i < n_bad && i < IMPORT_ERRS_MAX; i++)
+			fprintf(stderr, "%s:%lu: %s\n", path, cerrs[i].line, csv_reason(cerrs[i].err));
+		if (n_bad > IMPORT_ERRS_MAX)
+			fprintf(stderr, "%s: ... and %zu more\n", path, n_bad - IMPORT_ERRS_MAX);
+		snprintf(detail, sizeof(detail), "bad_lines=%zu", n_bad);
+		audit_refused(a, "terminal.import", NULL, r, detail);
+		ex = failf(a, EX_REFUSED, 0, "%s: %zu bad line%s; nothing imported", path, n_bad,
+		    n_bad == 1 ? "" : "s");
+		goto out;
+	}
+	if (r != 0) {
+		ex = failf(a, exit_for(r), r, "cannot parse %s", path);
+		goto out;
+	}
+	fprintf(stderr, "import: %zu rows read from %s\n", csv.n, path);
+
+	/* 2. check and write every row in one transaction */
+	memset(&pg, 0, sizeof(pg));
+	pg.what = "import";
+	pg.tty = isatty(2);
+	pg.last_pct = -1;
+	r = a->st.terminal_import(a->st.ctx, &a->who, csv.rows, csv.n, errs, IMPORT_ERRS_MAX,
+	    &n_bad, progress_cb, &pg);
+	if (pg.tty && pg.last_pct >= 0 && pg.last_pct < 100)
+		fputc('\n', stderr);
+	if (r != 0) {
+		snprintf(detail, sizeof(detail), "rows=%zu bad=%zu", csv.n, n_bad);
+		audit_refused(a, "terminal.import", NULL, r, detail);
+	}
+	if (r != 0 && n_bad > 0) {
+		for (i = 0; i < n_bad && i < IMPORT_ERRS_MAX; i++) {
+			const char *why;
+
+			if (errs[i].row >= csv.n)
+				continue;
+			switch (errs[i].err) {
+			case RKL_ERR_DUPLICATE: why = "SN appears earlier in the file"; break;
+			case RKL_ERR_EXISTS: why = "SN is already registered"; break;
+			case RKL_ERR_LENGTH: why = "field too long"; break;
+			case RKL_ERR_FORMAT: why = "bad serial number (1-32 of 0-9 A-Z a-z . _ -)"; break;
+			default: why = rkl_err_str(errs[i].err); break;
+			}
+			fprintf(stderr, "%s:%lu: %s: %s\n", path, csv.lines[errs[i].row],
+			    csv.rows[errs[i].row].sn, why);
+			shown++;
+		}
+		if (n_bad > shown)
+			fprintf(stderr, "%s: ... and %zu more\n", path, n_bad - shown);
+		ex = failf(a, EX_REFUSED, 0, "%s: %zu bad row%s; nothing imported", path, n_bad,
+		    n_bad == 1 ? "" : "s");
+		goto out;
+	}
+	if (r != 0) {
+		ex = failf(a, exit_for(r), r, "import of %s failed; nothing imported", path);
+		goto out;
+	}
+	if (a->json)
+		printf("{\"ok\":true,\"imported\":%zu}\n", csv.n);
+	else
+		printf("imported %zu terminals\n", csv.n);
+out:
+	rkl_store_csv_free(&csv);
+	free(errs);
+	free(cerrs);
+	free(text);
+	return ex;
+}
+
+static const char *
+result_text(int res)
+{
+	return res == 0 ? "ok" : rkl_err_str(res);
+}
+
+static int
+cmd_terminal_list(struct admin *a)
+{
+	struct rkl_store_terminal *rows = NULL;
+	char after[RKL_STORE_SN_MAX + 1] = "", t1[32], t2[32];
+	size_t n, i, total = 0;
+	int ex = EX_OK, r;
+
+	if ((rows = calloc(LIST_PAGE, sizeof(*rows))) == NULL)
+		return failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "list");
+	if (a->json)
+		fputs("{\"ok\":true,\"terminals\":[", stdout);
+	else
+		printf("%-32s %-10s %-20s %-20s %-6s %s\n", "SN", "STATUS", "BOUND", "LAST DOWNLOAD",
+		    "FAILS", "RESULT");
+	do {
+		if ((r = a->st.terminal_list(a->st.ctx, after, rows, LIST_PAGE, &n)) != 0) {
+			if (a->json)
+				fputs("]}\n", stdout);
+			ex = failf(a, exit_for(r), r, "list");
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			const struct rkl_store_terminal *t = &rows[i];
+
+			if (a->json) {
+				fputs(total > 0 ? ",{\"sn\":" : "{\"sn\":", stdout);
+				rkl_admin_json_str(stdout, t->sn);
+				fputs(",\"pinpad_sn\":", stdout);
+				rkl_admin_json_str(stdout, t->pinpad_sn);
+				fputs(",\"status\":", stdout);
+				rkl_admin_json_str(stdout, rkl_term_status_name(t->status));
+				fputs(",\"bound_at\":", stdout);
+				rkl_admin_json_time(stdout, t->bound_at);
+				fputs(",\"last_download\":", stdout);
+				rkl_admin_json_time(stdout, t->last_download);
+				printf(",\"last_result\":%d,\"fail_count\":%u,\"locked_until\":",
+				    t->last_result, t->fail_count);
+				rkl_admin_json_time(stdout, t->locked_until);
+				fputs("}", stdout);
+			} else {
+				printf("%-32s %-10s %-20s %-20s %-6u %s\n", t->sn,
+				    rkl_term_status_name(t->status),
+				    rkl_admin_fmt_time(t->bound_at, t1, sizeof(t1)),
+				    rkl_admin_fmt_time(t->last_download, t2, sizeof(t2)),
+				    t->fail_count, t->last_download != 0 ? result_text(t->last_result) : "-");
+			}
+			total++;
+		}
+		if (n > 0)
+			memcpy(after, rows[n - 1].sn, sizeof(after));
+	} while (n == LIST_PAGE);
+	if (a->json)
+		printf("],\"count\":%zu}\n", total);
+	else
+		printf("%zu terminal%s\n", total, total == 1 ? "" : "s");
+out:
+	free(rows);
+	return ex;
+}
+
+static int
+cmd_terminal_show(struct admin *a, const char *sn)
+{
+	struct rkl_store_terminal t;
+	struct rkl_store_binding *b = NULL;
+	struct rkl_store_tmk *k = NULL;
+	int have_b = 0, have_k = 0, ex = EX_OK, r;
+	char t1[32], kcv[2 * RKL_STORE_KCV_MAX + 1];
+	int64_t now = (int64_t)time(NULL);
+
+	if ((b = calloc(1, sizeof(*b))) == NULL || (k = calloc(1, sizeof(*k))) == NULL) {
+		ex = failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "show");
+		goto out;
+	}
+	if ((r = a->st.terminal_get(a->st.ctx, sn, &t)) != 0) {
+		ex = r == RKL_ERR_UNKNOWN_SN ? failf(a, EX_REFUSED, 0, "no terminal %s", sn) :
+		    failf(a, exit_for(r), r, "terminal %s", sn);
+		goto out;
+	}
+	r = a->st.binding_get(a->st.ctx, sn, b);
+	if (r == 0)
+		have_b = 1;
+	else if (r != RKL_ERR_NOT_BOUND) {
+		ex = failf(a, exit_for(r), r, "binding of %s", sn);
+		goto out;
+	}
+	r = a->st.tmk_current(a->st.ctx, sn, k);
+	if (r == 0)
+		have_k = 1;
+	else if (r != RKL_ERR_NOT_FOUND) {
+		ex = failf(a, exit_for(r), r, "TMK of %s", sn);
+		goto out;
+	}
+	kcv[0] = '\0';
+	if (have_k && k->kcv_len <= RKL_STORE_KCV_MAX) {
+		rkl_hex_encode(k->kcv, k->kcv_len, kcv);
+		kcv[2 * k->kcv_len] = '\0';
+	}
+
+	if (a->json) {
+		fputs("{\"ok\":true,\"sn\":", stdout);
+		rkl_admin_json_str(stdout, t.sn);
+		fputs(",\"pinpad_sn\":", stdout);
+		rkl_admin_json_str(stdout, t.pinpad_sn);
+		fputs(",\"note\":", stdout);
+		rkl_admin_json_str(stdout, t.note);
+		fputs(",\"status\":", stdout);
+		rkl_admin_json_str(stdout, rkl_term_status_name(t.status));
+		fputs(",\"registered\":", stdout);
+		rkl_admin_json_time(stdout, t.created);
+		fputs(",\"bound_at\":", stdout);
+		rkl_admin_json_time(stdout, t.bound_at);
+		fputs(",\"revoked_at\":", stdout);
+		rkl_admin_json_time(stdout, t.revoked_at);
+		printf(",\"fail_count\":%u,\"locked\":%s,\"locked_until\":", t.fail_count,
+		    t.locked_until > now ? "true" : "false");
+		rkl_admin_json_time(stdout, t.locked_until);
+		fputs(",\"last_download\":", stdout);
+		rkl_admin_json_time(stdout, t.last_download);
+		printf(",\"last_result\":%d,\"last_result_text\":", t.last_result);
+		rkl_admin_json_str(stdout, t.last_download != 0 ? result_text(t.last_result) : NULL);
+		fputs(",\"binding\":", stdout);
+		if (have_b) {
+			fputs("{\"auk_alg\":", stdout);
+			rkl_admin_json_str(stdout, rkl_alg_name(b->auk_alg));
+			fputs(",\"tek_alg\":", stdout);
+			rkl_admin_json_str(stdout, rkl_alg_name(b->tek_alg));
+			fputs(",\"oaep\":", stdout);
+			rkl_admin_json_str(stdout, oaep_name(b->oaep_hash));
+			fputs(",\"bound_at\":", stdout);
+			rkl_admin_json_time(stdout, b->bound_at);
+			fputs("}", stdout);
+		} else {
+			fputs("null", stdout);
+		}
+		fputs(",\"tmk\":", stdout);
+		if (have_k) {
+			printf("{\"version\":%u,\"alg\":", k->version);
+			rkl_admin_json_str(stdout, rkl_alg_name(k->alg));
+			fputs(",\"kcv\":", stdout);
+			rkl_admin_json_str(stdout, kcv);
+			fputs(",\"state\":", stdout);
+			rkl_admin_json_str(stdout, rkl_tmk_state_name(k->state));
+			printf(",\"delivered\":%s,\"created\":",
+			    k->state == RKL_TMK_DELIVERED ? "true" : "false");
+			rkl_admin_json_time(stdout, k->created);
+			fputs(",\"delivered_at\":", stdout);
+			rkl_admin_json_time(stdout, k->delivered);
+			fputs("}", stdout);
+		} else {
+			fputs("null", stdout);
+		}
+		fputs("}\n", stdout);
+		goto out;
+	}
+
+	printf("SN              %s\n", t.sn);
+	printf("PIN pad SN      %s\n", t.pinpad_sn[0] != '\0' ? t.pinpad_sn : "-");
+	printf("status          %s\n", rkl_term_status_name(t.status));
+	printf("registered      %s\n", rkl_admin_fmt_time(t.created, t1, sizeof(t1)));
+	if (t.revoked_at != 0)
+		printf("revoked         %s\n", rkl_admin_fmt_time(t.revoked_at, t1, sizeof(t1)));
+	if (have_b)
+		printf("TK bound        %s (AUK %s, TEK %s, OAEP %s)\n",
+		    rkl_admin_fmt_time(b->bound_at, t1, sizeof(t1)), rkl_alg_name(b->auk_alg),
+		    rkl_alg_name(b->tek_alg), oaep_name(b->oaep_hash));
+	else
+		printf("TK bound        no\n");
+	if (have_k) {
+		printf("TMK             version %u, %s, KCV %s, %s", k->version, rkl_alg_name(k->alg),
+		    kcv, k->state == RKL_TMK_DELIVERED ? "delivered " : "pending (not delivered)");
+		if (k->state == RKL_TMK_DELIVERED)
+			printf("%s", rkl_admin_fmt_time(k->delivered, t1, sizeof(t1)));
+		printf("\n");
+	} else {
+		printf("TMK             none (the next download generates one)\n");
+	}
+	if (t.last_download != 0)
+		printf("last download   %s, %s\n", rkl_admin_fmt_time(t.last_download, t1, sizeof(t1)),
+		    result_text(t.last_result));
+	else
+		printf("last download   never\n");
+	printf("failures        %u", t.fail_count);
+	if (t.locked_until > now)
+		printf(", locked until %s", rkl_admin_fmt_time(t.locked_until, t1, sizeof(t1)));
+	printf("\n");
+	if (t.note[0] != '\0')
+		printf("note            %s\n", t.note);
+out:
+	if (b != NULL) {
+		rkl_cleanse(b, sizeof(*b));
+		free(b);
+	}
+	if (k != NULL) {
+		rkl_cleanse(k, sizeof(*k));
+		free(k);
+	}
+	return ex;
+}
+
+static int
+cmd_terminal_reset_revoke(struct admin *a, const char *sn, int revoke)
+{
+	int r;
+
+	r = revoke ? a->st.terminal_revoke(a->st.ctx, &a->who, sn) :
+	    a->st.terminal_reset(a->st.ctx, &a->who, sn);
+	audit_refused(a, revoke ? "terminal.revoke" : "terminal.reset", sn, r, NULL);
+	if (r == RKL_ERR_UNKNOWN_SN)
+		return failf(a, EX_REFUSED, 0, "no terminal %s", sn);
+	if (r == RKL_ERR_REVOKED)
+		return failf(a, EX_REFUSED, 0, "terminal %s is revoked", sn);
+	if (r != 0)
+		return failf(a, exit_for(r), r, "%s %s", revoke ? "revoke" : "reset", sn);
+	if (a->json) {
+		fputs("{\"ok\":true,\"sn\":", stdout);
+		rkl_admin_json_str(stdout, sn);
+		printf(",\"status\":\"%s\"}\n", revoke ? "revoked" : "registered");
+	} else if (revoke) {
+		printf("revoked %s: binding and TMKs destroyed, downloads refused\n", sn);
+	} else {
+		printf("reset %s: TK binding released; its next download starts at S0\n", sn);
+	}
+	return EX_OK;
+}
+
+static int
+cmd_tmk_rotate(struct admin *a, const char *sn)
+{
+	struct rkl_store_tmk *k = NULL;
+	uint32_t old = 0;
+	int ex = EX_OK, r;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "rotate");
+	r = a->st.tmk_current(a->st.ctx, sn, k);
+	if (r == 0)
+		old = k->version;
+	else if (r == RKL_ERR_UNKNOWN_SN) {
+		audit_refused(a, "tmk.rotate", sn, r, NULL);
+		ex = failf(a, EX_REFUSED, 0, "no terminal %s", sn);
+		goto out;
+	} else if (r != RKL_ERR_NOT_FOUND) {
+		ex = failf(a, exit_for(r), r, "TMK of %s", sn);
+		goto out;
+	}
+	if ((r = a->st.tmk_rotate(a->st.ctx, &a->who, sn, NULL, NULL)) != 0) {
+		audit_refused(a, "tmk.rotate", sn, r, NULL);
+		ex = r == RKL_ERR_REVOKED ? failf(a, EX_REFUSED, 0, "terminal %s is revoked", sn) :
+		    failf(a, exit_for(r), r, "rotate %s", sn);
+		goto out;
+	}
+	if (a->json) {
+		fputs("{\"ok\":true,\"sn\":", stdout);
+		rkl_admin_json_str(stdout, sn);
+		printf(",\"retired_version\":%u}\n", old);
+	} else if (old != 0) {
+		printf("rotated %s: TMK version %u retired; the next download delivers a new TMK\n",
+		    sn, old);
+	} else {
+		printf("rotated %s: it had no current TMK; the next download delivers a new TMK\n", sn);
+	}
+out:
+	rkl_cleanse(k, sizeof(*k));
+	free(k);
+	return ex;
+}
+
+/* ---- audit ---- */
+
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return RKL_ERR_FORMAT;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return RKL_ERR_FORMAT;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+cmd_audit_verify(struct admin *a)
+{
+	struct rkl_store_audit_check c;
+	int r;
+
+	uint64_t aseq = 0;
+	uint8_t ahash[RKL_SHA256_LEN];
+	const char *colon;
+	int anchor_bad = 0;
+
+	if (a->anchor != NULL) {
+		char num[24];
+		size_t n;
+
+		colon = strchr(a->anchor, ':');
+		n = colon != NULL ? (size_t)(colon - a->anchor) : 0;
+		if (colon == NULL || n == 0 || n >= sizeof(num) ||
+		    strlen(colon + 1) != 2 * RKL_SHA256_LEN ||
+		    rkl_hex_decode(colon + 1, RKL_SHA256_LEN, ahash, RKL_HEX_ANY) != 0)
+			return failf(a, EX_USAGE, 0, "--anchor needs SEQ:HASH (64 hex digits)");
+		memcpy(num, a->anchor, n);
+		num[n] = '\0';
+		if (parse_u64(num, &aseq) != 0)
+			return failf(a, EX_USAGE, 0, "--anchor needs SEQ:HASH (64 hex digits)");
+	}
+	memset(&c, 0, sizeof(c));
+	r = a->st.audit_verify(a->st.ctx, &c);
+	if (r != 0 && r != RKL_ERR_INTEGRITY)
+		return failf(a, exit_for(r), r, "audit verify");
+	if (r == 0 && a->anchor != NULL) {
+		r = rkl_store_audit_check_anchor(&a->st, aseq, ahash);
+		if (r != 0 && r != RKL_ERR_INTEGRITY)
+			return failf(a, exit_for(r), r, "audit verify --anchor");
+		anchor_bad = (r != 0);
+	}
+	if (a->json) {
+		printf("{\"ok\":%s,\"anchor_ok\":%s,\"rows\":%llu,\"head_seq\":%llu,"
+		    "\"bad_seq\":%llu,\"head_hash\":",
+		    r == 0 ? "true" : "false",
+		    a->anchor == NULL ? "null" : (anchor_bad ? "false" : "true"),
+		    (unsigned long long)c.rows,
+		    (unsigned long long)c.head_seq, (unsigned long long)c.bad_seq);
+		rkl_admin_json_hex(stdout, c.head_hash, sizeof(c.head_hash));
+		fputs("}\n", stdout);
+	} else if (r == 0) {
+		char hex[2 * RKL_SHA256_LEN + 1];
+
+		rkl_hex_encode(c.head_hash, sizeof(c.head_hash), hex);
+		hex[2 * RKL_SHA256_LEN] = '\0';
+		printf("audit chain ok: %llu rows, head %llu:%s\n", (unsigned long long)c.rows,
+		    (unsigned long long)c.head_seq, hex);
+		if (a->anchor != NULL)
+			printf("anchor %s still holds\n", a->anchor);
+	}
+	if (r != 0) {
+		if (anchor_bad)
+			fprintf(stderr, "rkl-admin: audit chain BROKEN: row %llu no longer has the "
+			    "anchored hash (rewritten or truncated history)\n",
+			    (unsigned long long)aseq);
+		else if (c.bad_seq != 0)
+			fprintf(stderr, "rkl-admin: audit chain BROKEN at row %llu (%llu rows walked, "
+			    "head says %llu)\n", (unsigned long long)c.bad_seq,
+			    (unsigned long long)c.rows, (unsigned long long)c.head_seq);
+		else
+			fprintf(stderr, "rkl-admin: audit chain BROKEN: the head record does not match "
+			    "the last row (%llu rows walked, head says %llu)\n",
+			    (unsigned long long)c.rows, (unsigned long long)c.head_seq);
+		return EX_VERIFY;
+	}
+	return EX_OK;
+}
+
+
+static int
+cmd_audit_list(struct admin *a, uint64_t after)
+{
+	struct rkl_store_audit_row *rows = NULL;
+	size_t n, i, total = 0;
+	char t1[32];
+	int ex = EX_OK, r;
+
+	if ((rows = calloc(LIST_PAGE, sizeof(*rows))) == NULL)
+		return failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "audit list");
+	if (a->json)
+		fputs("{\"ok\":true,\"rows\":[", stdout);
+	do {
+		r = a->sn_filter != NULL ?
+		    a->st.audit_list_sn(a->st.ctx, a->sn_filter, after, rows, LIST_PAGE, &n) :
+		    a->st.audit_list(a->st.ctx, after, rows, LIST_PAGE, &n);
+		if (r != 0) {
+			if (a->json)
+				fputs("]}\n", stdout);
+			ex = failf(a, exit_for(r), r, "audit list");
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			const struct rkl_store_audit_row *w = &rows[i];
+
+			if (a->json) {
+				printf("%s{\"seq\":%llu,\"at\":", total > 0 ? "," : "",
+				    (unsigned long long)w->seq);
+				rkl_admin_json_time(stdout, w->at);
+				fputs(",\"actor\":", stdout);
+				rkl_admin_json_str(stdout, w->actor);
+				fputs(",\"source\":", stdout);
+				rkl_admin_json_str(stdout, w->source);
+				fputs(",\"sn\":", stdout);
+				rkl_admin_json_str(stdout, w->sn);
+				fputs(",\"event\":", stdout);
+				rkl_admin_json_str(stdout, w->event);
+				printf(",\"result\":%d,\"detail\":", w->result);
+				rkl_admin_json_str(stdout, w->detail);
+				fputs("}", stdout);
+			} else {
+				printf("%llu %s %s %s %s %s %s %s\n", (unsigned long long)w->seq,
+				    rkl_admin_fmt_time(w->at, t1, sizeof(t1)), w->actor,
+				    w->source[0] != '\0' ? w->source : "-",
+				    w->sn[0] != '\0' ? w->sn : "-", w->event, result_text(w->result),
+				    w->detail);
+			}
+			total++;
+		}
+		if (n > 0)
+			after = rows[n - 1].seq;
+	} while (n == LIST_PAGE);
+	if (a->json)
+		printf("],\"count\":%zu}\n", total);
+out:
+	free(rows);
+	return ex;
+}
+
+/* ---- command line ---- */
+
+#define MAX_POS 4
+
+int
+main(int argc, char **argv)
+{
+	struct admin *a;
+	const char *pos[MAX_POS];
+	const char *after_s = NULL;
+	uint64_t after = 0;
+	int npos = 0, i, ex = EX_OK;
+
+	umask(077);	/* state files (database, PINs, token) are the operator's only */
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		fprintf(stderr, "rkl-admin: out of memory\n");
+		return EX_INTERNAL;
+	}
+	for (i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		const char **val = NULL;
+
+		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			usage(stdout);
+			goto out;
+		} else if (strcmp(s, "--json") == 0) {
+			a->json = 1;
+			continue;
+		} else if (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) {
+			val = &a->config_path;
+		} else if (strcmp(s, "--pinpad-sn") == 0) {
+			val = &a->pinpad_sn;
+		} else if (strcmp(s, "--note") == 0) {
+			val = &a->note;
+		} else if (strcmp(s, "--so-pin-file") == 0) {
+			val = &a->so_pin_file;
+		} else if (strcmp(s, "--after") == 0) {
+			val = &after_s;
+		} else if (strcmp(s, "--anchor") == 0) {
+			val = &a->anchor;
+		} else if (strcmp(s, "--sn") == 0) {
+			val = &a->sn_filter;
+		} else if (strcmp(s, "--pin") == 0 || strcmp(s, "--so-pin") == 0) {
+			fprintf(stderr, "rkl-admin: PINs are never taken from the command line; "
+			    "use pin_file in the configuration or $" PIN_ENV " / --so-pin-file\n");
+			ex = EX_USAGE;
+			goto out;
+		} else if (s[0] == '-' && s[1] != '\0') {
+			fprintf(stderr, "rkl-admin: unknown option %s\n", s);
+			usage(stderr);
+			ex = EX_USAGE;
+			goto out;
+		} else {
+			if (npos == MAX_POS) {
+				fprintf(stderr, "rkl-admin: too many arguments\n");
+				ex = EX_USAGE;
+				goto out;
+			}
+			pos[npos++] = s;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "rkl-admin: %s needs a value\n", s);
+			ex = EX_USAGE;
+			goto out;
+		}
+		*val = argv[++i];
+	}
+	if (after_s != NULL && parse_u64(after_s, &after) != 0) {
+		fprintf(stderr, "rkl-admin: --after needs a row number\n");
+		ex = EX_USAGE;
+		goto out;
+	}
+
+#define CMD(w, nargs) (npos == (nargs) && strcmp(pos[0], (w)) == 0)
+#define SUB(w, s, nargs) (npos == (nargs) && strcmp(pos[0], (w)) == 0 && strcmp(pos[1], (s)) == 0)
+	if (!(CMD("init", 1) || SUB("terminal", "add", 3) || SUB("terminal", "import", 3) ||
+	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
+	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
+	    SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2))) {
+		if (npos > 0)
+			fprintf(stderr, "rkl-admin: unknown command or wrong number of arguments\n");
+		usage(stderr);
+		ex = EX_USAGE;
+		goto out;
+	}
+	if ((ex = load_conf(a)) != EX_OK)
+		goto out;
+	set_actor(a);
+	if (a->conf.softhsm2_conf[0] != '\0' && setenv("SOFTHSM2_CONF", a->conf.softhsm2_conf, 1) != 0) {
+		ex = failf(a, EX_INTERNAL, 0, "setenv");
+		goto out;
+	}
+	if (CMD("init", 1)) {
+		ex = cmd_init(a);
+		goto out;
+	}
+	if ((ex = open_store(a, 0)) != EX_OK)
+		goto out;
+	if (SUB("terminal", "add", 3))
+		ex = cmd_terminal_add(a, pos[2]);
+	else if (SUB("terminal", "import", 3))
+		ex = cmd_terminal_import(a, pos[2]);
+	else if (SUB("terminal", "list", 2))
+		ex = cmd_terminal_list(a);
+	else if (SUB("terminal", "show", 3))
+		ex = cmd_terminal_show(a, pos[2]);
+	else if (SUB("terminal", "reset", 3))
+		ex = cmd_terminal_reset_revoke(a, pos[2], 0);
+	else if (SUB("terminal", "revoke", 3))
+		ex = cmd_terminal_reset_revoke(a, pos[2], 1);
+	else if (SUB("tmk", "rotate", 3))
+		ex = cmd_tmk_rotate(a, pos[2]);
+	else if (SUB("audit", "verify", 2))
+		ex = cmd_audit_verify(a);
+	else if (SUB("audit", "list", 2))
+		ex = cmd_audit_list(a, after);
+#undef CMD
+#undef SUB
+out:
+	if (a->st.ctx != NULL)
+		rkl_store_close(&a->st);
+	free(a);
+	if (fflush(stdout) != 0 && ex == EX_OK)
+		ex = EX_INTERNAL;
+	return ex;
+}
