@@ -1,0 +1,202 @@
+/*
+ * Device life cycle outside a download: manufacture (identity and storage
+ * KBPK), inspection (attributes and KCVs, never key values) and erase.
+ */
+#include <string.h>
+
+#include "rkl/buf.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/kcv.h"
+#include "rkl/spki.h"
+#include "pinpad_int.h"
+
+int
+rkl_pinpad_manufacture(struct rkl_pinpad *pp, const char *sn, const char *pinpad_sn,
+    enum rkl_alg kbpk_alg)
+{
+	const struct rkl_pinpad_platform *p = pp->plat;
+	const struct rkl_crypto *c;
+	size_t room = sizeof(pp->work) - RKL_PP_REC_OFF - RKL_PP_REC_OVERHEAD;
+	size_t klen = rkl_alg_key_len(kbpk_alg), sl, pl;
+	uint8_t *payload = rkl_pp_rec_payload(pp->work);
+	struct rkl_wbuf w;
+	uint8_t tmp[4];
+	size_t n;
+	int r;
+
+	if (p == NULL || pp->state != RKL_PINPAD_IDLE)
+		return RKL_ERR_STATE;
+	c = p->crypto;
+	if (pinpad_sn == NULL)
+		pinpad_sn = sn;
+	if (sn == NULL || !rkl_pp_sn_valid(sn) || !rkl_pp_sn_valid(pinpad_sn))
+		return RKL_ERR_INVALID_ARG;
+	if (kbpk_alg != RKL_ALG_AES256 && kbpk_alg != RKL_ALG_TDES3)
+		return RKL_ERR_ALGORITHM;
+	/* Refuse to overwrite: a device is manufactured once. */
+	r = p->storage.get(p->storage.ctx, RKL_PINPAD_REC_IDENT, tmp, sizeof(tmp), &n);
+	if (r != RKL_ERR_NOT_FOUND)
+		return r == 0 || r == RKL_ERR_BUFFER_SPACE ? RKL_ERR_EXISTS : r;
+	r = p->storage.get(p->storage.ctx, RKL_PINPAD_REC_KBPK, tmp, sizeof(tmp), &n);
+	if (r != RKL_ERR_NOT_FOUND)
+		return r == 0 || r == RKL_ERR_BUFFER_SPACE ? RKL_ERR_EXISTS : r;
+
+	/* KBPK first: an identity without a KBPK would look manufactured. */
+	payload[0] = (uint8_t)kbpk_alg;
+	if ((r = c->random(c->ctx, payload + 1, klen)) != 0 ||
+	    (r = rkl_pp_rec_put(p, RKL_PINPAD_REC_KBPK, pp->work, sizeof(pp->work),
+	    1 + klen, 1)) != 0)
+		goto out;
+	rkl_cleanse(pp->work, sizeof(pp->work));
+	sl = strlen(sn);
+	pl = strlen(pinpad_sn);
+	rkl_wbuf_init(&w, payload, room);
+	if ((r = rkl_put_u8(&w, 1)) != 0 || (r = rkl_put_u8(&w, (uint8_t)sl)) != 0 ||
+	    (r = rkl_put_bytes(&w, sn, sl)) != 0 || (r = rkl_put_u8(&w, (uint8_t)pl)) != 0 ||
+	    (r = rkl_put_bytes(&w, pinpad_sn, pl)) != 0 ||
+	    (r = rkl_pp_rec_put(p, RKL_PINPAD_REC_IDENT, pp->work, sizeof(pp->work),
+	    w.len, 1)) != 0)
+		goto out;
+	r = 0;
+out:
+	rkl_pp_wipe_work(pp);
+	return r;
+}
+
+static void
+rec_status(struct rkl_pinpad_rec_info *ri, int r, uint32_t counter)
+{
+	ri->status = r;
+	ri->counter = r == 0 ? counter : 0;
+}
+
+int
+rkl_pinpad_info(struct rkl_pinpad *pp, struct rkl_pinpad_info *info)
+{
+	const struct rkl_pinpad_platform *p = pp->plat;
+	const struct rkl_crypto *c;
+	const uint8_t *pl;
+	const uint8_t *parts[1];
+	size_t lens[1], len;
+	struct rkl_pp_ident id;
+	struct rkl_pp_kbpk kbpk;
+	struct rkl_pp_puhsm ph;
+	struct rkl_pp_tk tk;
+	struct rkl_pp_tmk t;
+	struct rkl_pinpad_info in;
+	uint32_t ctr = 0;
+	int r, have_kbpk = 0;
+
+	if (p == NULL)
+		return RKL_ERR_STATE;
+	c = p->crypto;
+	memset(&in, 0, sizeof(in));
+	memset(&kbpk, 0, sizeof(kbpk));
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_IDENT, pp->work, sizeof(pp->work), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_ident_load(p, pp->work, sizeof(pp->work), &id);
+	rec_status(&in.ident, r, ctr);
+	if (r == 0) {
+		memcpy(in.sn, id.sn, sizeof(in.sn));
+		memcpy(in.pinpad_sn, id.pinpad_sn, sizeof(in.pinpad_sn));
+	}
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_KBPK, pp->work, sizeof(pp->work), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_kbpk_load(p, pp->work, sizeof(pp->work), &kbpk);
+	rec_status(&in.kbpk, r, ctr);
+	if (r == 0) {
+		have_kbpk = 1;
+		in.kbpk_alg = kbpk.alg;
+		if ((r = rkl_kcv_legacy(c, rkl_alg_cipher(kbpk.alg), kbpk.key, kbpk.len,
+		    in.kbpk_kcv)) != 0)
+			goto out;
+	}
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_PUHSM, pp->work, sizeof(pp->work), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_puhsm_load(p, pp->work, sizeof(pp->work), &ph);
+	if (r == 0) {
+		in.puhsm_key_id = ph.key_id;
+		in.oaep_hash = ph.oaep_hash;
+		if (rkl_spki_modulus_bits(ph.spki, ph.spki_len, &in.puhsm_bits) != 0)
+			r = RKL_ERR_INTEGRITY;
+	}
+	rec_status(&in.puhsm, r, ctr);
+
+	r = rkl_pp_tk_load(p, pp->work, sizeof(pp->work), &tk, &ctr);
+	rec_status(&in.tk, r, ctr);
+	if (r == 0) {
+		in.tk_accepted = (tk.flags & RKL_PP_TK_ACCEPTED) != 0;
+		in.oaep_hash = tk.oaep_hash;
+		in.auk_alg = tk.auk_alg;
+		in.tek_alg = tk.tek_alg;
+		parts[0] = tk.spki;
+		lens[0] = tk.spki_len;
+		if ((r = rkl_kcv_legacy(c, rkl_alg_cipher(tk.auk_alg), tk.auk, tk.auk_len,
+		    in.auk_kcv)) != 0 ||
+		    (r = c->sha256(c->ctx, parts, lens, 1, in.pu_tek_sha256)) != 0)
+			goto out;
+	}
+
+	r = rkl_pp_tmk_load(p, pp->work, sizeof(pp->work), &t, &ctr);
+	if (r == 0) {
+		in.tmk_present = t.present;
+		in.tmk_version = t.key_version;
+		in.tmk_alg = t.tmk_alg;
+		if (t.present) {
+			if (!have_kbpk)
+				r = in.kbpk.status;
+			else if (rkl_pp_tr31_kcv(p, &kbpk, t.block, t.block_len, in.tmk_kcv,
+			    &in) != 0)
+				r = RKL_ERR_INTEGRITY;
+		}
+	}
+	rec_status(&in.tmk, r, ctr);
+	*info = in;
+	r = 0;
+out:
+	rkl_cleanse(&kbpk, sizeof(kbpk));
+	rkl_pp_wipe_work(pp);
+	return r;
+}
+
+int
+rkl_pinpad_erase(struct rkl_pinpad *pp, int all)
+{
+	const struct rkl_pinpad_platform *p = pp->plat;
+	struct rkl_pp_tmk t;
+	uint32_t ctr = 0, version = 0;
+	int r;
+
+	if (p == NULL)
+		return RKL_ERR_STATE;
+	/* Keep the key version so a later download cannot roll it back. */
+	r = rkl_pp_tmk_load(p, pp->work, sizeof(pp->work), &t, &ctr);
+	if (r == 0 || r == RKL_ERR_INTEGRITY || r == RKL_ERR_NOT_FOUND) {
+		if (r == 0)
+			version = t.key_version;
+		rkl_cleanse(pp->work, sizeof(pp->work));
+		if (r != RKL_ERR_NOT_FOUND) {
+			memset(&t, 0, sizeof(t));
+			t.key_version = version;
+			r = rkl_pp_tmk_store(p, pp->work, sizeof(pp->work), &t,
+			    ctr == UINT32_MAX ? ctr : ctr + 1);
+		} else {
+			r = 0;
+		}
+	}
+	if (r != 0)
+		goto out;
+	if (all) {
+		if ((r = p->storage.del(p->storage.ctx, RKL_PINPAD_REC_TK)) != 0 ||
+		    (r = p->storage.del(p->storage.ctx, RKL_PINPAD_REC_PUHSM)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	rkl_pp_wipe_work(pp);
+	return r;
+}
