@@ -1736,6 +1736,9 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 
 	if (st == NULL || path == NULL || path[0] == '\0' || busy > INT32_MAX)
 		return RKL_ERR_INVALID_ARG;
+	/* Handles are used from several threads (own mutex, SQLITE_OPEN_NOMUTEX). */
+	if (sqlite3_threadsafe() == 0)
+		return RKL_ERR_UNSUPPORTED;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return RKL_ERR_NOMEM;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
