@@ -134,7 +134,11 @@ struct rkl_crypto {
 	    uint8_t *out, size_t out_cap, size_t *out_len);
 };
 
-/* Fill *c with the OpenSSL 3 backend (thread-safe, ctx unused). */
+/*
+ * Fill *c with the OpenSSL 3 backend (thread-safe, ctx unused).  The BearSSL
+ * backend's constructor is in rkl/crypto_bearssl.h.  DER codecs for the key
+ * formats are in rkl/spki.h.
+ */
 void rkl_crypto_openssl(struct rkl_crypto *c);
 
 #ifdef __cplusplus

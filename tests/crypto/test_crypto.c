@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "wycheproof_oaep.h"
 #include "rkl/crypto.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
@@ -405,6 +406,46 @@ test_oaep_swapped_primes(void **state)
 	rkl_cleanse(qinv, sizeof(qinv));
 }
 
+/* Published OAEP-SHA-256 decryption vectors (wycheproof_oaep.h). */
+static void
+test_oaep_wycheproof(void **state)
+{
+	uint8_t priv[RKL_RSA_PRIV_MAX], ct[256], msg[256], out[256];
+	size_t priv_len = (sizeof(WP_PRIV_HEX) - 1) / 2, out_len, i, mlen;
+	struct rkl_rsa_priv k;
+
+	(void)state;
+	hex(WP_PRIV_HEX, priv, priv_len);
+	assert_int_equal(rkl_spki_priv_decode(priv, priv_len, &k), 0);
+	assert_int_equal(rkl_spki_bits(k.n, k.n_len), 2048);
+	for (i = 0; i < sizeof(WP_CASES) / sizeof(WP_CASES[0]); i++) {
+		const struct wp_case *t = &WP_CASES[i];
+		int r;
+
+		hex(t->ct, ct, sizeof(ct));
+		memset(out, 0xA5, sizeof(out));
+		out_len = 9999;
+		r = C.rsa_oaep_decrypt(C.ctx, RKL_OAEP_SHA256, priv, priv_len, ct, sizeof(ct),
+		    out, sizeof(out), &out_len);
+		if (t->msg != NULL) {
+			mlen = strlen(t->msg) / 2;
+			if (mlen > 0)
+				hex(t->msg, msg, mlen);
+			if (r != 0 || out_len != mlen || memcmp(out, msg, mlen) != 0)
+				fail_msg("%s: Wycheproof tcId %d: r=%d", test_backend_name, t->tc_id, r);
+		} else {
+			if (r != RKL_ERR_AUTH || !rkl_ct_is_zero(out, sizeof(out)) || out_len != 9999)
+				fail_msg("%s: Wycheproof tcId %d accepted or output not wiped (r=%d)",
+				    test_backend_name, t->tc_id, r);
+		}
+		/* Under the other hash every case fails. */
+		r = C.rsa_oaep_decrypt(C.ctx, RKL_OAEP_SHA1, priv, priv_len, ct, sizeof(ct),
+		    out, sizeof(out), &out_len);
+		assert_int_equal(r, RKL_ERR_AUTH);
+	}
+	rkl_cleanse(priv, sizeof(priv));
+}
+
 /* Decrypt expecting RKL_ERR_AUTH with out wiped. */
 static void
 expect_auth(enum rkl_oaep_hash h, const uint8_t *priv, size_t priv_len,
@@ -598,6 +639,7 @@ main(void)
 		cmocka_unit_test(test_oaep_round_trip),
 		cmocka_unit_test(test_oaep_cross_backend),
 		cmocka_unit_test(test_oaep_swapped_primes),
+		cmocka_unit_test(test_oaep_wycheproof),
 		cmocka_unit_test(test_oaep_failures_auth),
 		cmocka_unit_test(test_oaep_errors),
 		cmocka_unit_test(test_openssl_cli),
