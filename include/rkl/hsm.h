@@ -52,7 +52,10 @@
  *   fork() waits for the pool's refill thread to leave the module; the
  *   caller must make sure none of its own threads is inside an rkl_hsm_*
  *   call at that moment (the module's internal locks would stay held in
- *   the child), e.g. fork before starting workers.
+ *   the child), e.g. fork before starting workers.  The fork test runs
+ *   without a pool: once, under gcc 12's ASan, a child forked while the
+ *   refill thread was running hung in the sanitizer's allocator lock; that
+ *   case is not proven safe.
  *
  * Per-download objects
  *   Every operation that creates a session object takes a caller-allocated
