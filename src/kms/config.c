@@ -1,0 +1,547 @@
+/* rkl-kmsd configuration file: `key = value` lines (see rkl/kmsd.h, docs/operations.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rkl/err.h"
+#include "rkl/kmsd.h"
+#include "rkl/wire.h"
+
+#define CONFIG_FILE_MAX (64 * 1024)
+
+void
+rkl_kmsd_config_defaults(struct rkl_kmsd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen_host, sizeof(c->listen_host), "%s", "127.0.0.1");
+	c->listen_port = 7031;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "/var/lib/rkl");
+	snprintf(c->pkcs11_module, sizeof(c->pkcs11_module), "%s", "/usr/lib/softhsm/libsofthsm2.so");
+	snprintf(c->token_uri, sizeof(c->token_uri), "%s", "pkcs11:token=rkl");
+	snprintf(c->pin_file, sizeof(c->pin_file), "%s", "pin");
+	snprintf(c->database, sizeof(c->database), "%s", "rkl.db");
+	snprintf(c->pid_file, sizeof(c->pid_file), "%s", "rkl-kmsd.pid");
+	c->tk_policy = RKL_KMSD_TK_PER_REQUEST;
+	c->hsm_algs[0] = RKL_ALG_RSA2048;
+	c->hsm_algs[1] = RKL_ALG_RSA3072;
+	c->n_hsm_algs = 2;
+	c->oaep_hashes[0] = RKL_OAEP_SHA256;
+	c->oaep_hashes[1] = RKL_OAEP_SHA1;
+	c->n_oaep_hashes = 2;
+	c->auk_algs[0] = RKL_ALG_AES128;
+	c->auk_algs[1] = RKL_ALG_AES192;
+	c->auk_algs[2] = RKL_ALG_AES256;
+	c->auk_algs[3] = RKL_ALG_TDES2;
+	c->auk_algs[4] = RKL_ALG_TDES3;
+	c->n_auk_algs = 5;
+	c->tek_algs[0] = RKL_ALG_RSA2048;
+	c->tek_algs[1] = RKL_ALG_RSA3072;
+	c->n_tek_algs = 2;
+	c->tmk_alg = RKL_ALG_AES128;
+	c->pool_size = 4;
+	c->max_frame = 8192;
+	c->idle_timeout = 30;
+	c->max_connections = 4096;
+	c->workers = 2;
+	c->lockout_threshold = 5;
+	c->lockout_duration = 60;
+	c->shutdown_timeout = 10;
+}
+
+/* ---- helpers ---- */
+
+static void
+seterr(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
+
+static int
+ascii_lower(int ch)
+{
+	return (ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch;
+}
+
+static int
+ieq(const char *a, size_t alen, const char *b)
+{
+	size_t i, blen = strlen(b);
+
+	if (alen != blen)
+		return 0;
+	for (i = 0; i < alen; i++)
+		if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
+static int
+parse_uint(const char *v, size_t n, unsigned long min, unsigned long max, unsigned long *out)
+{
+	unsigned long x = 0;
+	size_t i;
+
+	if (n == 0 || n > 10)
+		return RKL_ERR_CONFIG;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return RKL_ERR_CONFIG;
+		x = x * 10 + (unsigned long)(v[i] - '0');
+	}
+	if (x < min || x > max)
+		return RKL_ERR_CONFIG;
+	*out = x;
+	return 0;
+}
+
+static int
+set_str(char *dst, size_t cap, const char *v, size_t n)
+{
+	size_t i;
+
+	if (n >= cap)
+		return RKL_ERR_CONFIG;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return RKL_ERR_CONFIG;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static const enum rkl_alg all_algs[] = {
+	RKL_ALG_TDES2, RKL_ALG_TDES3, RKL_ALG_AES128, RKL_ALG_AES192, RKL_ALG_AES256,
+	RKL_ALG_RSA2048, RKL_ALG_RSA3072
+};
+
+static int
+parse_alg(const char *v, size_t n, enum rkl_alg *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(all_algs) / sizeof(all_algs[0]); i++) {
+		if (ieq(v, n, rkl_alg_name(all_algs[i]))) {
+			*out = all_algs[i];
+			return 0;
+		}
+	}
+	return RKL_ERR_CONFIG;
+}
+
+/* Comma-separated list of algorithms; want_rsa selects RSA (1) or symmetric (0) ones. */
+static int
+parse_alg_list(const char *v, size_t n, int want_rsa, enum rkl_alg *out, size_t *nout)
+{
+	enum rkl_alg tmp[RKL_KMSD_MAX_ALGS];
+	size_t i = 0, cnt = 0, k;
+
+	while (i <= n) {
+		size_t s = i, e;
+		enum rkl_alg a;
+
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		while (s < e && (v[s] == ' ' || v[s] == '\t'))
+			s++;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (parse_alg(v + s, e - s, &a) != 0)
+			return RKL_ERR_CONFIG;
+		if ((rkl_alg_rsa_bits(a) != 0) != (want_rsa != 0))
+			return RKL_ERR_CONFIG;
+		for (k = 0; k < cnt; k++)
+			if (tmp[k] == a)
+				return RKL_ERR_CONFIG;
+		if (cnt == RKL_KMSD_MAX_ALGS)
+			return RKL_ERR_CONFIG;
+		tmp[cnt++] = a;
+		i++;	/* skip the comma (or step past the end) */
+	}
+	memcpy(out, tmp, cnt * sizeof(tmp[0]));
+	*nout = cnt;
+	return 0;
+}
+
+static int
+parse_hash_list(const char *v, size_t n, enum rkl_oaep_hash *out, size_t *nout)
+{
+	enum rkl_oaep_hash tmp[2];
+	size_t i = 0, cnt = 0;
+
+	while (i <= n) {
+		size_t s = i, e;
+		enum rkl_oaep_hash h;
+
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		while (s < e && (v[s] == ' ' || v[s] == '\t'))
+			s++;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (ieq(v + s, e - s, "sha1") || ieq(v + s, e - s, "sha-1"))
+			h = RKL_OAEP_SHA1;
+		else if (ieq(v + s, e - s, "sha256") || ieq(v + s, e - s, "sha-256"))
+			h = RKL_OAEP_SHA256;
+		else
+			return RKL_ERR_CONFIG;
+		if (cnt == 2 || (cnt == 1 && tmp[0] == h))
+			return RKL_ERR_CONFIG;
+		tmp[cnt++] = h;
+		i++;
+	}
+	memcpy(out, tmp, cnt * sizeof(tmp[0]));
+	*nout = cnt;
+	return 0;
+}
+
+/* listen = HOST:PORT or [V6]:PORT */
+static int
+parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
+{
+	size_t colon, hs, he;
+	unsigned long port;
+
+	if (n == 0)
+		return RKL_ERR_CONFIG;
+	if (v[0] == '[') {
+		for (he = 1; he < n && v[he] != ']'; he++)
+			;
+		if (he >= n || he + 1 >= n || v[he + 1] != ':')
+			return RKL_ERR_CONFIG;
+		hs = 1;
+		colon = he + 1;
+	} else {
+		for (colon = n; colon > 0 && v[colon - 1] != ':'; colon--)
+			;
+		if (colon == 0)
+			return RKL_ERR_CONFIG;
+		colon--;
+		hs = 0;
+		he = colon;
+		if (memchr(v, ':', colon) != NULL)
+			return RKL_ERR_CONFIG;	/* bare IPv6 needs brackets */
+	}
+	if (he == hs || parse_uint(v + colon + 1, n - colon - 1, 0, 65535, &port) != 0)
+		return RKL_ERR_CONFIG;
+	if (set_str(c->listen_host, sizeof(c->listen_host), v + hs, he - hs) != 0)
+		return RKL_ERR_CONFIG;
+	c->listen_port = (uint16_t)port;
+	return 0;
+}
+
+/* Key table: name, kind, field. */
+enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;		/* offsetof in the config */
+	size_t cap;		/* K_PATH/K_STR: size of the array */
+	unsigned long min, max;	/* K_UINT bounds */
+};
+
+#define OFF(f) offsetof(struct rkl_kmsd_config, f)
+#define SZ(f) sizeof(((struct rkl_kmsd_config *)0)->f)
+
+static const struct key keys[] = {
+	{ "listen", K_LISTEN, 0, 0, 0, 0 },
+	{ "state_dir", K_PATH, OFF(state_dir), SZ(state_dir), 0, 0 },
+	{ "pkcs11_module", K_PATH, OFF(pkcs11_module), SZ(pkcs11_module), 0, 0 },
+	{ "token", K_STR, OFF(token_uri), SZ(token_uri), 0, 0 },
+	{ "pin_file", K_PATH, OFF(pin_file), SZ(pin_file), 0, 0 },
+	{ "softhsm2_conf", K_PATH, OFF(softhsm2_conf), SZ(softhsm2_conf), 0, 0 },
+	{ "database", K_PATH, OFF(database), SZ(database), 0, 0 },
+	{ "log_file", K_PATH, OFF(log_file), SZ(log_file), 0, 0 },
+	{ "pid_file", K_PATH, OFF(pid_file), SZ(pid_file), 0, 0 },
+	{ "transport_key_policy", K_POLICY, 0, 0, 0, 0 },
+	{ "transport_key_algs", K_RSA_LIST, OFF(hsm_algs), OFF(n_hsm_algs), 0, 0 },
+	{ "oaep_hashes", K_HASHES, 0, 0, 0, 0 },
+	{ "auk_algs", K_SYM_LIST, OFF(auk_algs), OFF(n_auk_algs), 0, 0 },
+	{ "tek_algs", K_RSA_LIST, OFF(tek_algs), OFF(n_tek_algs), 0, 0 },
+	{ "tmk_alg", K_SYM, OFF(tmk_alg), 0, 0, 0 },
+	{ "pool_size", K_UINT, OFF(pool_size), 0, 0, 1024 },
+	{ "max_frame", K_UINT, OFF(max_frame), 0, 1024, RKL_WIRE_FRAME_MAX },
+	{ "idle_timeout", K_UINT, OFF(idle_timeout), 0, 1, 86400 },
+	{ "max_connections", K_UINT, OFF(max_connections), 0, 1, 1000000 },
+	{ "workers", K_UINT, OFF(workers), 0, 1, 256 },
+	{ "lockout_threshold", K_UINT, OFF(lockout_threshold), 0, 1, 1000000 },
+	{ "lockout_duration", K_UINT, OFF(lockout_duration), 0, 0, 100000000 },
+	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 0, 3600 },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int
+apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
+{
+	unsigned char *base = (unsigned char *)c;
+	unsigned long x;
+	int r;
+
+	switch (k->kind) {
+	case K_LISTEN:
+		return parse_listen(c, v, n);
+	case K_PATH:
+	case K_STR:
+		return set_str((char *)(base + k->off), k->cap, v, n);
+	case K_POLICY:
+		if (ieq(v, n, "per-request"))
+			c->tk_policy = RKL_KMSD_TK_PER_REQUEST;
+		else if (ieq(v, n, "shared"))
+			c->tk_policy = RKL_KMSD_TK_SHARED;
+		else
+			return RKL_ERR_CONFIG;
+		return 0;
+	case K_RSA_LIST:
+	case K_SYM_LIST:
+		return parse_alg_list(v, n, k->kind == K_RSA_LIST,
+		    (enum rkl_alg *)(void *)(base + k->off), (size_t *)(void *)(base + k->cap));
+	case K_HASHES:
+		return parse_hash_list(v, n, c->oaep_hashes, &c->n_oaep_hashes);
+	case K_SYM: {
+		enum rkl_alg a;
+
+		if ((r = parse_alg(v, n, &a)) != 0 || rkl_alg_key_len(a) == 0)
+			return RKL_ERR_CONFIG;
+		*(enum rkl_alg *)(void *)(base + k->off) = a;
+		return 0;
+	}
+	case K_UINT:
+		if ((r = parse_uint(v, n, k->min, k->max, &x)) != 0)
+			return r;
+		if (k->off == OFF(max_frame))
+			c->max_frame = (size_t)x;
+		else
+			*(unsigned *)(void *)(base + k->off) = (unsigned)x;
+		return 0;
+	}
+	return RKL_ERR_INTERNAL;
+}
+
+static int
+resolve(char *path, size_t cap, const char *dir)
+{
+	char tmp[RKL_KMSD_PATH_MAX];
+	int n;
+
+	if (path[0] == '\0' || path[0] == '/' || (path[0] == '-' && path[1] == '\0'))
+		return 0;
+	n = snprintf(tmp, sizeof(tmp), "%s/%s", dir, path);
+	if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof(tmp))
+		return RKL_ERR_CONFIG;
+	memcpy(path, tmp, (size_t)n + 1);
+	return 0;
+}
+
+int
+rkl_kmsd_config_parse(struct rkl_kmsd_config *c, const char *text, size_t len,
+    unsigned *err_line, char *err, size_t errcap)
+{
+	struct rkl_kmsd_config t;
+	unsigned char seen[NKEYS];
+	size_t i = 0, k;
+	unsigned line = 0;
+	int r = 0;
+
+	memcpy(&t, c, sizeof(t));
+	memset(seen, 0, sizeof(seen));
+	if (err_line != NULL)
+		*err_line = 0;
+	while (i < len) {
+		size_t s = i, e, ks, ke, vs, ve, eq;
+
+		line++;
+		while (i < len && text[i] != '\n')
+			i++;
+		e = i;
+		i++;	/* past the newline */
+		if (e > s && text[e - 1] == '\r')
+			e--;
+		if (memchr(text + s, '\0', e - s) != NULL) {
+			seterr(err, errcap, "NUL byte in line");
+			r = RKL_ERR_CONFIG;
+			goto fail;
+		}
+		ks = s;
+		while (ks < e && (text[ks] == ' ' || text[ks] == '\t'))
+			ks++;
+		if (ks == e || text[ks] == '#')
+			continue;
+		for (eq = ks; eq < e && text[eq] != '='; eq++)
+			;
+		if (eq == e) {
+			seterr(err, errcap, "expected 'key = value'");
+			r = RKL_ERR_CONFIG;
+			goto fail;
+		}
+		ke = eq;
+		while (ke > ks && (text[ke - 1] == ' ' || text[ke - 1] == '\t'))
+			ke--;
+		vs = eq + 1;
+		while (vs < e && (text[vs] == ' ' || text[vs] == '\t'))
+			vs++;
+		ve = e;
+		while (ve > vs && (text[ve - 1] == ' ' || text[ve - 1] == '\t'))
+			ve--;
+		for (k = 0; k < NKEYS; k++)
+			if (ke - ks == strlen(keys[k].name) && memcmp(text + ks, keys[k].name, ke - ks) == 0)
+				break;
+		if (k == NKEYS) {
+			seterr(err, errcap, "unknown key '%.*s'", (int)(ke - ks > 64 ? 64 : ke - ks), text + ks);
+			r = RKL_ERR_CONFIG;
+			goto fail;
+		}
+		if (seen[k]) {
+			seterr(err, errcap, "duplicate key '%s'", keys[k].name);
+			r = RKL_ERR_CONFIG;
+			goto fail;
+		}
+		seen[k] = 1;
+		if (ve == vs) {
+			seterr(err, errcap, "empty value for '%s'", keys[k].name);
+			r = RKL_ERR_CONFIG;
+			goto fail;
+		}
+		if (apply(&t, &keys[k], text + vs, ve - vs) != 0) {
+			seterr(err, errcap, "bad value for '%s'", keys[k].name);
+			r = RKL_ERR_CONFIG;
+			goto fail;
+		}
+	}
+	line = 0;
+	if (t.state_dir[0] != '/') {
+		seterr(err, errcap, "state_dir must be an absolute path");
+		r = RKL_ERR_CONFIG;
+		goto fail;
+	}
+	if (t.n_hsm_algs == 0 || t.n_oaep_hashes == 0 || t.n_auk_algs == 0 || t.n_tek_algs == 0) {
+		seterr(err, errcap, "empty algorithm list");
+		r = RKL_ERR_CONFIG;
+		goto fail;
+	}
+	if (t.tk_policy == RKL_KMSD_TK_PER_REQUEST && t.pool_size == 0) {
+		seterr(err, errcap, "transport_key_policy per-request needs pool_size >= 1");
+		r = RKL_ERR_CONFIG;
+		goto fail;
+	}
+	if (resolve(t.pin_file, sizeof(t.pin_file), t.state_dir) != 0 ||
+	    resolve(t.softhsm2_conf, sizeof(t.softhsm2_conf), t.state_dir) != 0 ||
+	    resolve(t.database, sizeof(t.database), t.state_dir) != 0 ||
+	    resolve(t.log_file, sizeof(t.log_file), t.state_dir) != 0 ||
+	    resolve(t.pid_file, sizeof(t.pid_file), t.state_dir) != 0) {
+		seterr(err, errcap, "path too long");
+		r = RKL_ERR_CONFIG;
+		goto fail;
+	}
+	memcpy(c, &t, sizeof(t));
+	return 0;
+fail:
+	if (err_line != NULL)
+		*err_line = line;
+	return r;
+}
+
+int
+rkl_kmsd_config_load(struct rkl_kmsd_config *c, const char *path,
+    unsigned *err_line, char *err, size_t errcap)
+{
+	char *buf;
+	ssize_t n = 0;
+	size_t len = 0;
+	int fd, r;
+
+	if (err_line != NULL)
+		*err_line = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		seterr(err, errcap, "cannot open: %s", strerror(errno));
+		return RKL_ERR_IO;
+	}
+	if ((buf = malloc(CONFIG_FILE_MAX)) == NULL) {
+		close(fd);
+		return RKL_ERR_NOMEM;
+	}
+	for (;;) {
+		n = read(fd, buf + len, CONFIG_FILE_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == CONFIG_FILE_MAX) {
+			close(fd);
+			free(buf);
+			seterr(err, errcap, "file larger than %d bytes", CONFIG_FILE_MAX);
+			return RKL_ERR_CONFIG;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		seterr(err, errcap, "read failed");
+		return RKL_ERR_IO;
+	}
+	r = rkl_kmsd_config_parse(c, buf, len, err_line, err, errcap);
+	free(buf);
+	return r;
+}
+
+static void
+print_algs(FILE *f, const char *name, const enum rkl_alg *a, size_t n)
+{
+	size_t i;
+
+	fprintf(f, "%s = ", name);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "," : "", rkl_alg_name(a[i]));
+	fputc('\n', f);
+}
+
+void
+rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
+{
+	size_t i;
+
+	if (strchr(c->listen_host, ':') != NULL)
+		fprintf(f, "listen = [%s]:%u\n", c->listen_host, c->listen_port);
+	else
+		fprintf(f, "listen = %s:%u\n", c->listen_host, c->listen_port);
+	fprintf(f, "state_dir = %s\n", c->state_dir);
+	fprintf(f, "pkcs11_module = %s\n", c->pkcs11_module);
+	fprintf(f, "token = %s\n", c->token_uri);
+	fprintf(f, "pin_file = %s\n", c->pin_file);
+	fprintf(f, "softhsm2_conf = %s\n", c->softhsm2_conf);
+	fprintf(f, "database = %s\n", c->database);
+	fprintf(f, "log_file = %s\n", c->log_file[0] ? c->log_file : "-");
+	fprintf(f, "pid_file = %s\n", c->pid_file);
+	fprintf(f, "transport_key_policy = %s\n",
+	    c->tk_policy == RKL_KMSD_TK_SHARED ? "shared" : "per-request");
+	print_algs(f, "transport_key_algs", c->hsm_algs, c->n_hsm_algs);
+	fprintf(f, "oaep_hashes = ");
+	for (i = 0; i < c->n_oaep_hashes; i++)
+		fprintf(f, "%s%s", i ? "," : "", c->oaep_hashes[i] == RKL_OAEP_SHA1 ? "sha1" : "sha256");
+	fputc('\n', f);
+	print_algs(f, "auk_algs", c->auk_algs, c->n_auk_algs);
+	print_algs(f, "tek_algs", c->tek_algs, c->n_tek_algs);
+	fprintf(f, "tmk_alg = %s\n", rkl_alg_name(c->tmk_alg));
+	fprintf(f, "pool_size = %u\n", c->pool_size);
+	fprintf(f, "max_frame = %zu\n", c->max_frame);
+	fprintf(f, "idle_timeout = %u\n", c->idle_timeout);
+	fprintf(f, "max_connections = %u\n", c->max_connections);
+	fprintf(f, "workers = %u\n", c->workers);
+	fprintf(f, "lockout_threshold = %u\n", c->lockout_threshold);
+	fprintf(f, "lockout_duration = %u\n", c->lockout_duration);
+	fprintf(f, "shutdown_timeout = %u\n", c->shutdown_timeout);
+}
