@@ -1,0 +1,163 @@
+/* rkl-kmsd configuration parser (src/kms/config.c, docs/operations.md). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rkl/err.h"
+#include "rkl/kmsd.h"
+
+static int
+parse(struct rkl_kmsd_config *c, const char *text, unsigned *line)
+{
+	char err[128];
+
+	rkl_kmsd_config_defaults(c);
+	return rkl_kmsd_config_parse(c, text, strlen(text), line, err, sizeof(err));
+}
+
+static void
+test_defaults(void **state)
+{
+	struct rkl_kmsd_config c;
+	unsigned line = 99;
+
+	(void)state;
+	assert_int_equal(parse(&c, "", &line), 0);
+	assert_string_equal(c.listen_host, "127.0.0.1");
+	assert_int_equal(c.listen_port, 7031);
+	assert_string_equal(c.database, "/var/lib/rkl/rkl.db");
+	assert_string_equal(c.pin_file, "/var/lib/rkl/pin");
+	assert_string_equal(c.softhsm2_conf, "");
+	assert_int_equal(c.tk_policy, RKL_KMSD_TK_PER_REQUEST);
+	assert_int_equal(c.max_frame, 8192);
+	assert_int_equal(c.workers, 2);
+	assert_int_equal(c.lockout_duration, 60);
+}
+
+static void
+test_full(void **state)
+{
+	struct rkl_kmsd_config c;
+	unsigned line = 0;
+	const char *text =
+	    "# comment\n"
+	    "\n"
+	    "  listen = [::1]:0  \r\n"
+	    "state_dir=/tmp/rkl-x\n"
+	    "database = db/x.db\n"
+	    "pin_file = /etc/pin\n"
+	    "log_file = -\n"
+	    "softhsm2_conf = softhsm2.conf\n"
+	    "transport_key_policy = SHARED\n"
+	    "transport_key_algs = rsa-3072\n"
+	    "oaep_hashes = sha1\n"
+	    "auk_algs = AES-256, TDES-2KEY\n"
+	    "tmk_alg = TDES-3KEY\n"
+	    "pool_size = 0\n"
+	    "max_frame = 4096\n"
+	    "idle_timeout = 5\n"
+	    "max_connections = 10000\n"
+	    "workers = 4\n"
+	    "lockout_threshold = 3\n"
+	    "lockout_duration = 0\n"
+	    "shutdown_timeout = 2";
+
+	(void)state;
+	assert_int_equal(parse(&c, text, &line), 0);
+	assert_string_equal(c.listen_host, "::1");
+	assert_int_equal(c.listen_port, 0);
+	assert_string_equal(c.database, "/tmp/rkl-x/db/x.db");
+	assert_string_equal(c.pin_file, "/etc/pin");
+	assert_string_equal(c.log_file, "-");
+	assert_string_equal(c.softhsm2_conf, "/tmp/rkl-x/softhsm2.conf");
+	assert_string_equal(c.pid_file, "/tmp/rkl-x/rkl-kmsd.pid");
+	assert_int_equal(c.tk_policy, RKL_KMSD_TK_SHARED);
+	assert_int_equal(c.n_hsm_algs, 1);
+	assert_int_equal(c.hsm_algs[0], RKL_ALG_RSA3072);
+	assert_int_equal(c.n_oaep_hashes, 1);
+	assert_int_equal(c.oaep_hashes[0], RKL_OAEP_SHA1);
+	assert_int_equal(c.n_auk_algs, 2);
+	assert_int_equal(c.auk_algs[1], RKL_ALG_TDES2);
+	assert_int_equal(c.tmk_alg, RKL_ALG_TDES3);
+	assert_int_equal(c.pool_size, 0);
+	assert_int_equal(c.max_frame, 4096);
+	assert_int_equal(c.max_connections, 10000);
+	assert_int_equal(c.workers, 4);
+	assert_int_equal(c.lockout_threshold, 3);
+	assert_int_equal(c.shutdown_timeout, 2);
+}
+
+static void
+test_errors(void **state)
+{
+	static const struct { const char *text; unsigned line; } bad[] = {
+		{ "nonsense\n", 1 },
+		{ "# ok\nunknown_key = 1\n", 2 },
+		{ "workers = 2\nworkers = 3\n", 2 },
+		{ "workers = 0\n", 1 },
+		{ "workers = 257\n", 1 },
+		{ "workers = -1\n", 1 },
+		{ "workers = 99999999999\n", 1 },
+		{ "workers =\n", 1 },
+		{ "max_frame = 8193\n", 1 },
+		{ "listen = 1.2.3.4\n", 1 },
+		{ "listen = ::1:80\n", 1 },
+		{ "listen = [::1]80\n", 1 },
+		{ "listen = :80\n", 1 },
+		{ "listen = h:65536\n", 1 },
+		{ "transport_key_policy = sometimes\n", 1 },
+		{ "transport_key_algs = AES-128\n", 1 },
+		{ "auk_algs = RSA-2048\n", 1 },
+		{ "auk_algs = AES-128,AES-128\n", 1 },
+		{ "auk_algs = AES-128,\n", 1 },
+		{ "oaep_hashes = md5\n", 1 },
+		{ "tmk_alg = RSA-2048\n", 1 },
+		{ "state_dir = relative\n", 0 },
+		{ "pool_size = 0\n", 0 },	/* per-request needs a pool */
+	};
+	struct rkl_kmsd_config c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned line = 1234;
+		struct rkl_kmsd_config before;
+
+		rkl_kmsd_config_defaults(&c);
+		memcpy(&before, &c, sizeof(c));
+		{
+			char err[128] = "";
+
+			assert_int_equal(rkl_kmsd_config_parse(&c, bad[i].text, strlen(bad[i].text), &line,
+			    err, sizeof(err)), RKL_ERR_CONFIG);
+			assert_true(err[0] != '\0');
+		}
+		assert_int_equal(line, bad[i].line);
+		assert_memory_equal(&c, &before, sizeof(c));	/* unchanged on error */
+	}
+	/* A NUL byte inside a line. */
+	{
+		char err[64];
+		unsigned line = 0;
+
+		rkl_kmsd_config_defaults(&c);
+		assert_int_equal(rkl_kmsd_config_parse(&c, "workers = 2\0\n", 13, &line, err, sizeof(err)),
+		    RKL_ERR_CONFIG);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
