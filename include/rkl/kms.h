@@ -316,6 +316,7 @@ struct rkl_kms_session {
 
 /* What one input did, for the log line (never key material). */
 struct rkl_kms_event {
+	char sn[RKL_KMS_SN_MAX + 1];	/* SN the frame named (the session's once opened), "" if none */
 	enum rkl_kms_step step;		/* which step the frame was */
 	int result;			/* 0 or the detailed RKL_ERR_* reason */
 	int close;			/* 1: close the connection after sending the reply */

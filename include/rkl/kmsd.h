@@ -19,7 +19,9 @@
 #include <stdio.h>
 
 #include "rkl/crypto.h"
+#include "rkl/hsm.h"
 #include "rkl/kms.h"
+#include "rkl/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,6 +108,48 @@ void rkl_kmsd_log(const char *level, const char *fmt, ...)
  */
 void rkl_kmsd_log_event(uint64_t conn, const char *peer, const char *sn,
     enum rkl_kms_step step, int result, uint64_t usec);
+
+/* ------------------------------------------------------------------------
+ * The key service on the HSM and the store (src/kms/keysvc.c).
+ *
+ * Implements struct rkl_keysvc (rkl/kms.h) with rkl/hsm.h for every key
+ * operation and rkl/store.h for every state change; each request checks the
+ * request table (rkl_ks_track) on its own record of the session.  Thread-safe:
+ * any number of worker threads may call it at once for different sessions
+ * (one session is used by one thread at a time).  Each request that needs
+ * the HSM borrows a session from the HSM's pool for its duration.  The
+ * service also owns the process-wide set of active SNs (one session per SN)
+ * and a bounded cache of recently seen (SN, RND1) pairs.
+ * ------------------------------------------------------------------------ */
+
+struct rkl_kmsd_ks;		/* the service */
+struct rkl_kmsd_ks_sess;	/* its record of one session */
+
+/*
+ * Create the service.  cfg, hsm, store and c must outlive it; cfg gives the
+ * policy (transport_key_policy, allowed algorithms, tmk_alg, lockout,
+ * max_connections sizes the active-SN table).  Returns 0, RKL_ERR_NOMEM,
+ * or RKL_ERR_CONFIG if the HSM cannot serve the configuration (its OAEP hash
+ * is not in oaep_hashes).
+ */
+int rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
+    struct rkl_store *store, const struct rkl_crypto *c, struct rkl_kmsd_ks **out);
+void rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks);
+
+/* The request table entry for rkl_kms_session_init(). */
+void rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out);
+
+/*
+ * A record for one new session (peer: the terminal's address for audit
+ * rows, may be NULL).  NULL on allocation failure.  Free it after the
+ * session's CLOSE request (rkl_kms_session_end) with rkl_kmsd_ks_sess_free;
+ * freeing a record that was not closed closes it first.
+ */
+struct rkl_kmsd_ks_sess *rkl_kmsd_ks_sess_new(struct rkl_kmsd_ks *ks, const char *peer);
+void rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s);
+
+/* Number of SNs with an active session now. */
+size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
 
 #ifdef __cplusplus
 }

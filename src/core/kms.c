@@ -450,6 +450,7 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 		r = RKL_ERR_PEER;
 		if (s->opened)
 			audit(s, step, r, NULL);
+		memcpy(ev->sn, s->sn, sizeof(ev->sn));
 		s->state = RKL_KMS_ST_FAILED;
 		ev->step = step;
 		ev->result = r;
@@ -497,6 +498,7 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 	if (r != 0)
 		goto fail;
 	audit(s, step, 0, NULL);
+	memcpy(ev->sn, s->sn, sizeof(ev->sn));
 	out->len += w.len;
 	ev->step = step;
 	ev->result = 0;
@@ -513,6 +515,10 @@ fail:
 	/* Frames naming no SN (undecodable, or out of order before OPEN) go to the log only. */
 	if (s->opened || claimed != NULL)
 		audit(s, step, r, s->opened ? NULL : claimed);
+	if (s->opened)
+		memcpy(ev->sn, s->sn, sizeof(ev->sn));
+	else if (claimed != NULL && strlen(claimed) < sizeof(ev->sn))
+		memcpy(ev->sn, claimed, strlen(claimed) + 1);
 	rkl_wbuf_init(&w, out->p + out->len, rkl_wbuf_avail(out));
 	if (put_error(s, &w, s->ks_err != 0 ? s->ks_err : r) == 0)
 		out->len += w.len;

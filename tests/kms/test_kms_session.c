@@ -40,6 +40,8 @@ struct conn {
 
 static struct fake_ks *F;
 
+static size_t make_msg(uint8_t type, const uint8_t *sid, uint8_t *buf, size_t cap);
+
 static void
 conn_open(struct conn *c, struct fake_ks *f)
 {
@@ -221,6 +223,29 @@ test_unknown_sn(void **state)
 	assert_string_equal(F->audit[F->n_audit - 1].sn, "NOSUCH");
 	assert_true(F->audit[F->n_audit - 1].claimed);
 	assert_int_equal(F->audit[F->n_audit - 1].result, RKL_ERR_UNKNOWN_SN);
+}
+
+static void
+test_event_sn(void **state)
+{
+	struct conn c;
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	size_t n;
+
+	(void)state;
+	/* The claimed SN of a refused first frame reaches the log line. */
+	conn_open(&c, F);
+	n = make_msg(RKL_WIRE_AUTH_INIT, NULL, buf, sizeof(buf));
+	assert_int_equal(conn_feed(&c, buf, n, NULL), RKL_WIRE_ERROR);
+	assert_string_equal(c.ev.sn, "SN0001");
+	assert_int_equal(c.ev.result, RKL_ERR_NOT_BOUND);
+	conn_end(&c);
+	/* Garbage names no SN. */
+	conn_open(&c, F);
+	memset(buf, 0, 20);
+	assert_int_equal(conn_feed(&c, buf, 20, NULL), RKL_WIRE_ERROR);
+	assert_string_equal(c.ev.sn, "");
+	conn_end(&c);
 }
 
 static void
@@ -982,6 +1007,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flow_aes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_tdes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_sn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_sn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pinpad_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_once, setup, teardown),

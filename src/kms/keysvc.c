@@ -1,0 +1,686 @@
+/*
+ * The key service of rkl-kmsd (rkl/kmsd.h): every request of the table in
+ * rkl/kms.h, done with the HSM (rkl/hsm.h) and committed to the store
+ * (rkl/store.h) before it returns.  This is the code a future privileged
+ * monitor process would run; the network side reaches it only through
+ * rkl_keysvc.call with one request struct at a time.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/kmsd.h"
+#include "rkl/spki.h"
+#include "rkl/wire.h"
+
+#define RND_CACHE 4096			/* (SN, RND1) fingerprints remembered */
+#define RND_FP_LEN 16
+#define ACTOR "kmsd"
+#define KEK_AUK_LABEL "rkl-kek-auk"
+#define KEK_TMK_LABEL "rkl-kek-tmk"
+
+struct rkl_kmsd_ks_sess {
+	struct rkl_kmsd_ks *ks;
+	struct rkl_ks_track track;	/* the request table, on our own record */
+	char peer[RKL_STORE_SOURCE_MAX + 1];
+	char sn[RKL_STORE_SN_MAX + 1];	/* once OPEN succeeded */
+	int active;			/* holds sn in the active set */
+	struct rkl_kmsd_ks_sess *next;	/* active-set bucket chain */
+	int have_dl;
+	struct rkl_hsm_dl dl;		/* this session's HSM objects */
+	struct rkl_hsm_key xport;	/* S1 private key */
+	int xport_owned;		/* per-request pair (in dl), destroy after S4 */
+	uint32_t key_id;
+	struct rkl_store_binding bind;	/* the TK binding (made here or read at OPEN) */
+	int have_bind;
+	struct rkl_hsm_key auk;		/* AUK session object */
+	int have_auk;
+	uint8_t rnd2[RKL_KMS_BLOCK_MAX];
+	size_t rnd_len;
+	uint8_t kcv[RKL_KMS_KCV_LEN];	/* TMK delivered in this session */
+	uint32_t version;
+	int closed;
+};
+
+struct rkl_kmsd_ks {
+	const struct rkl_kmsd_config *cfg;
+	struct rkl_hsm *hsm;
+	struct rkl_store *store;
+	const struct rkl_crypto *c;
+	enum rkl_oaep_hash hash;	/* the HSM's OAEP hash */
+	struct rkl_store_lockout lockout;
+	pthread_mutex_t lock;		/* guards everything below */
+	struct rkl_kmsd_ks_sess **buckets;	/* active SNs */
+	size_t n_buckets;
+	size_t n_active;
+	uint32_t next_key_id;
+	uint8_t rnd_fp[RND_CACHE][RND_FP_LEN];	/* recent (SN, RND1) fingerprints */
+};
+
+/* ---- the active-SN set (one session per SN) ---- */
+
+static size_t
+sn_hash(const char *sn, size_t n_buckets)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *sn != '\0'; sn++)
+		h = (h ^ (uint8_t)*sn) * 16777619u;
+	return h & (n_buckets - 1);
+}
+
+/* Claim sn for s; RKL_ERR_BUSY if another session holds it. */
+static int
+active_claim(struct rkl_kmsd_ks *ks, struct rkl_kmsd_ks_sess *s, const char *sn)
+{
+	struct rkl_kmsd_ks_sess *p;
+	size_t b = sn_hash(sn, ks->n_buckets);
+	int r = 0;
+
+	pthread_mutex_lock(&ks->lock);
+	for (p = ks->buckets[b]; p != NULL; p = p->next) {
+		if (strcmp(p->sn, sn) == 0) {
+			r = RKL_ERR_BUSY;
+			goto out;
+		}
+	}
+	snprintf(s->sn, sizeof(s->sn), "%s", sn);
+	s->next = ks->buckets[b];
+	ks->buckets[b] = s;
+	s->active = 1;
+	ks->n_active++;
+out:
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+static void
+active_release(struct rkl_kmsd_ks *ks, struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_kmsd_ks_sess **pp;
+
+	pthread_mutex_lock(&ks->lock);
+	if (s->active) {
+		for (pp = &ks->buckets[sn_hash(s->sn, ks->n_buckets)]; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == s) {
+				*pp = s->next;
+				break;
+			}
+		}
+		s->active = 0;
+		s->next = NULL;
+		ks->n_active--;
+	}
+	pthread_mutex_unlock(&ks->lock);
+}
+
+size_t
+rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ks->lock);
+	n = ks->n_active;
+	pthread_mutex_unlock(&ks->lock);
+	return n;
+}
+
+/*
+ * Refuse an RND1 seen recently for this SN (brief A8: the patent profile's
+ * challenge is an encryption oracle under AUK; at least never answer the
+ * same challenge twice).  A direct-mapped cache of SHA-256(SN || 0 || RND1)
+ * fingerprints: bounded memory, "recently" = until the slot is reused.
+ */
+static int
+rnd1_check(struct rkl_kmsd_ks *ks, const char *sn, const uint8_t *rnd1, size_t len)
+{
+	const uint8_t zero = 0;
+	const uint8_t *parts[3] = { (const uint8_t *)sn, &zero, rnd1 };
+	size_t lens[3] = { strlen(sn), 1, len };
+	uint8_t h[RKL_SHA256_LEN];
+	size_t slot;
+	int r;
+
+	if ((r = ks->c->sha256(ks->c->ctx, parts, lens, 3, h)) != 0)
+		return r;
+	slot = (size_t)rkl_dec32be(h + 28) % RND_CACHE;
+	pthread_mutex_lock(&ks->lock);
+	if (rkl_ct_eq(ks->rnd_fp[slot], h, RND_FP_LEN)) {
+		r = RKL_ERR_AUTH;
+	} else {
+		memcpy(ks->rnd_fp[slot], h, RND_FP_LEN);
+	}
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+/* ---- helpers ---- */
+
+static int
+alg_allowed(const enum rkl_alg *list, size_t n, unsigned alg)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned)list[i] == alg)
+			return 1;
+	return 0;
+}
+
+/* Count an authentication-type failure against the SN (lockout). */
+static void
+count_failure(struct rkl_kmsd_ks_sess *s, int err)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+
+	if (err == 0 || rkl_err_is_internal(err) || s->sn[0] == '\0')
+		return;
+	(void)ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, NULL);
+}
+
+static int
+session_get(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session **hs)
+{
+	int r;
+
+	if ((r = rkl_hsm_session_get(s->ks->hsm, hs)) != 0)
+		return r;
+	if (!s->have_dl) {
+		rkl_hsm_dl_init(s->ks->hsm, &s->dl);
+		s->have_dl = 1;
+	}
+	return 0;
+}
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- requests ---- */
+
+static int
+do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_store_terminal t;
+	int r;
+
+	if ((r = ks->store->terminal_get(ks->store->ctx, o->sn, &t)) != 0)
+		return r;	/* RKL_ERR_UNKNOWN_SN, or a store failure */
+	if (t.status == RKL_TERM_REVOKED)
+		return RKL_ERR_REVOKED;
+	if (t.locked_until != 0 && now_s() < t.locked_until)
+		return RKL_ERR_LOCKED;
+	if (o->mode == RKL_KS_OPEN_FIRST && t.status == RKL_TERM_BOUND)
+		return RKL_ERR_ALREADY_BOUND;
+	if (o->mode == RKL_KS_OPEN_REDOWNLOAD && t.status != RKL_TERM_BOUND)
+		return RKL_ERR_NOT_BOUND;
+	/* A registered PIN pad serial must be the one asking. */
+	if (o->mode == RKL_KS_OPEN_FIRST && t.pinpad_sn[0] != '\0' &&
+	    (o->pinpad_sn == NULL || strcmp(o->pinpad_sn, t.pinpad_sn) != 0))
+		return RKL_ERR_AUTH;
+	if ((r = active_claim(ks, s, o->sn)) != 0)
+		return r;
+	if (o->mode == RKL_KS_OPEN_REDOWNLOAD) {
+		if ((r = ks->store->binding_get(ks->store->ctx, o->sn, &s->bind)) != 0) {
+			active_release(ks, s);
+			return r;
+		}
+		s->have_bind = 1;
+		o->auk_alg = s->bind.auk_alg;
+	}
+	return 0;
+}
+
+static int
+do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	const struct rkl_kmsd_config *cfg = ks->cfg;
+	struct rkl_hsm_session *hs = NULL;
+	enum rkl_alg alg = cfg->hsm_algs[0];	/* what the pool (or the shared pair) holds */
+	size_t i;
+	int r, alg_ok = 0, hash_ok = 0;
+
+	for (i = 0; i < k->n_algs; i++)
+		alg_ok |= (k->algs[i] == (uint8_t)alg);
+	for (i = 0; i < k->n_hashes; i++)
+		hash_ok |= (k->hashes[i] == (uint8_t)ks->hash);
+	if (!alg_ok || !hash_ok)
+		return RKL_ERR_ALGORITHM;
+	if ((r = session_get(s, &hs)) != 0)
+		return r;
+	if (cfg->tk_policy == RKL_KMSD_TK_SHARED) {
+		r = rkl_hsm_transport_shared(hs, &s->xport, k->spki, sizeof(k->spki), &k->spki_len);
+		s->xport_owned = 0;
+	} else {
+		/* From the pool; an empty pool costs one key generation here. */
+		r = rkl_hsm_pool_take(hs, &s->dl, 1, &s->xport, k->spki, sizeof(k->spki), &k->spki_len);
+		s->xport_owned = (r == 0);
+	}
+	rkl_hsm_session_put(ks->hsm, hs);
+	if (r != 0)
+		return r;
+	pthread_mutex_lock(&ks->lock);
+	s->key_id = ks->next_key_id++;
+	pthread_mutex_unlock(&ks->lock);
+	k->key_id = s->key_id;
+	k->alg = alg;
+	k->hash = ks->hash;
+	return 0;
+}
+
+static int
+do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	const struct rkl_kmsd_config *cfg = ks->cfg;
+	const struct rkl_wire_tk_upload *u = b->tk;
+	struct rkl_hsm_session *hs = NULL;
+	struct rkl_store_who who = { ACTOR, s->peer };
+	struct rkl_rsa_pub pub;
+	uint8_t h[RKL_WIRE_TK_HASH_LEN];
+	uint8_t blob[RKL_HSM_BLOB_MAX];
+	size_t blob_len = 0;
+	int r;
+
+	memset(&s->bind, 0, sizeof(s->bind));
+	if (u->key_id != s->key_id || strcmp(u->sn, s->sn) != 0) {
+		r = RKL_ERR_AUTH;
+		goto out;
+	}
+	if (!alg_allowed(cfg->auk_algs, cfg->n_auk_algs, u->auk_alg) ||
+	    !alg_allowed(cfg->tek_algs, cfg->n_tek_algs, u->tek_alg)) {
+		r = RKL_ERR_ALGORITHM;
+		goto out;
+	}
+	/* TK hash over what was received ([0081]), compared in constant time. */
+	if ((r = rkl_wire_tk_hash(ks->c, u, h)) != 0)
+		goto out;
+	if (!rkl_ct_eq(h, u->tk_hash, sizeof(h))) {
+		r = RKL_ERR_AUTH;
+		goto out;
+	}
+	/* TEK_ALG is outside the hash: it must name Pu_tek's size. */
+	if (rkl_spki_decode(u->pu_tek, u->pu_tek_len, &pub) != 0 ||
+	    pub.n_len * 8 != rkl_alg_rsa_bits((enum rkl_alg)u->tek_alg)) {
+		r = RKL_ERR_AUTH;
+		goto out;
+	}
+	if ((r = session_get(s, &hs)) != 0)
+		goto out;
+	/* S4: AUK unwrapped, length and KCV checked, wrapped for storage - all in the HSM. */
+	r = rkl_hsm_auk_unwrap(hs, &s->dl, &s->xport, (enum rkl_alg)u->auk_alg,
+	    u->pu_auk, u->pu_auk_len, u->auk_kcv, RKL_KMS_KCV_LEN, &s->auk, blob, sizeof(blob), &blob_len);
+	if (r == 0) {
+		s->have_auk = 1;
+		/* The per-request pair has done its one job. */
+		if (s->xport_owned) {
+			(void)rkl_hsm_key_destroy(hs, &s->dl, &s->xport);
+			s->xport_owned = 0;
+		}
+	}
+	rkl_hsm_session_put(ks->hsm, hs);
+	if (r != 0)
+		goto out;
+	s->bind.auk_alg = (enum rkl_alg)u->auk_alg;
+	memcpy(s->bind.auk_wrapped, blob, blob_len);
+	s->bind.auk_wrapped_len = blob_len;
+	memcpy(s->bind.auk_kcv, u->auk_kcv, RKL_KMS_KCV_LEN);
+	s->bind.auk_kcv_len = RKL_KMS_KCV_LEN;
+	snprintf(s->bind.kek_id, sizeof(s->bind.kek_id), "%s", KEK_AUK_LABEL);
+	s->bind.tek_alg = (enum rkl_alg)u->tek_alg;
+	memcpy(s->bind.tek_spki, u->pu_tek, u->pu_tek_len);
+	s->bind.tek_spki_len = u->pu_tek_len;
+	s->bind.oaep_hash = ks->hash;
+	memcpy(s->bind.tk_hash, u->tk_hash, RKL_SHA256_LEN);
+	/* Bind once, atomically, committed before TK_ACCEPTED goes out. */
+	if ((r = ks->store->binding_put(ks->store->ctx, &who, s->sn, &s->bind)) != 0)
+		goto out;
+	s->have_bind = 1;
+out:
+	if (r == RKL_ERR_AUTH || r == RKL_ERR_KCV || r == RKL_ERR_KEY_LENGTH)
+		count_failure(s, r);
+	rkl_cleanse(blob, sizeof(blob));
+	return r;
+}
+
+static int
+do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_session *hs = NULL;
+	size_t bl;
+	int r, tries;
+
+	if (!s->have_bind)
+		return RKL_ERR_INTERNAL;
+	bl = rkl_alg_block_len(s->bind.auk_alg);
+	if (bl == 0 || c->rnd_len != bl)
+		return RKL_ERR_LENGTH;
+	if ((r = rnd1_check(ks, s->sn, c->rnd1, bl)) != 0)
+		return r;
+	if ((r = session_get(s, &hs)) != 0)
+		return r;
+	if (!s->have_auk) {
+		if ((r = rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK, s->bind.auk_alg,
+		    s->bind.auk_wrapped, s->bind.auk_wrapped_len, &s->auk)) != 0)
+			goto out;
+		s->have_auk = 1;
+	}
+	if ((r = rkl_hsm_encrypt_block(hs, &s->auk, c->rnd1, bl, c->crnd1)) != 0)
+		goto out;
+	/* RND2: fresh, and never equal to RND1 (reflection). */
+	for (tries = 0; tries < 4; tries++) {
+		if ((r = ks->c->random(ks->c->ctx, c->rnd2, bl)) != 0)
+			goto out;
+		if (!rkl_ct_eq(c->rnd2, c->rnd1, bl))
+			break;
+	}
+	if (tries == 4) {
+		r = RKL_ERR_RNG;
+		goto out;
+	}
+	memcpy(s->rnd2, c->rnd2, bl);
+	s->rnd_len = bl;
+out:
+	rkl_hsm_session_put(ks->hsm, hs);
+	return r;
+}
+
+static int
+do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_session *hs = NULL;
+	uint8_t p[RKL_KMS_BLOCK_MAX];
+	int r;
+
+	if (v->len != s->rnd_len || s->rnd_len == 0) {
+		r = RKL_ERR_AUTH;
+		goto out;
+	}
+	if ((r = session_get(s, &hs)) != 0)
+		goto out;
+	r = rkl_hsm_decrypt_block(hs, &s->auk, v->crnd2, v->len, p);
+	rkl_hsm_session_put(ks->hsm, hs);
+	if (r != 0)
+		goto out;
+	if (!rkl_ct_eq(p, s->rnd2, v->len))
+		r = RKL_ERR_AUTH;
+out:
+	if (r == RKL_ERR_AUTH)
+		count_failure(s, r);
+	rkl_cleanse(p, sizeof(p));
+	return r;
+}
+
+static int
+do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_session *hs = NULL;
+	struct rkl_store_who who = { ACTOR, s->peer };
+	struct rkl_store_tmk cur;
+	struct rkl_store_tmk_new fresh;
+	struct rkl_hsm_key tmk;
+	uint8_t kcv[RKL_HSM_KCV_LEN];
+	int r, created = 0, have_tmk = 0;
+
+	memset(&fresh, 0, sizeof(fresh));
+	if (!s->have_bind)
+		return RKL_ERR_INTERNAL;
+	if (s->bind.oaep_hash != ks->hash)
+		return RKL_ERR_ALGORITHM;	/* bound under another OAEP hash than this HSM's */
+	if ((r = session_get(s, &hs)) != 0)
+		return r;
+	r = ks->store->tmk_current(ks->store->ctx, s->sn, &cur);
+	if (r == RKL_ERR_NOT_FOUND) {
+		/* First download (or after a rotation): generate, store wrapped, commit. */
+		if ((r = rkl_hsm_tmk_generate(hs, &s->dl, ks->cfg->tmk_alg, &tmk, kcv)) != 0)
+			goto out;
+		have_tmk = 1;
+		fresh.alg = ks->cfg->tmk_alg;
+		if ((r = rkl_hsm_tmk_store(hs, &tmk, fresh.wrapped, sizeof(fresh.wrapped),
+		    &fresh.wrapped_len)) != 0)
+			goto out;
+		memcpy(fresh.kcv, kcv, RKL_HSM_KCV_LEN);
+		fresh.kcv_len = RKL_HSM_KCV_LEN;
+		snprintf(fresh.kek_id, sizeof(fresh.kek_id), "%s", KEK_TMK_LABEL);
+		if ((r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
+		    &created)) != 0)
+			goto out;
+		if (!created) {
+			/* Another session stored one first: deliver that one. */
+			(void)rkl_hsm_key_destroy(hs, &s->dl, &tmk);
+			have_tmk = 0;
+		}
+	} else if (r != 0) {
+		goto out;
+	}
+	if (!have_tmk) {
+		if (cur.kcv_len < RKL_KMS_KCV_LEN) {
+			r = RKL_ERR_INTEGRITY;
+			goto out;
+		}
+		if ((r = rkl_hsm_restore(hs, &s->dl, RKL_HSM_TMK, cur.alg, cur.wrapped, cur.wrapped_len,
+		    &tmk)) != 0)
+			goto out;
+		have_tmk = 1;
+	}
+	/* S6: Ctmk_tk = OAEP(Pu_tek, TMK), wrapped inside the HSM. */
+	if ((r = rkl_hsm_tmk_wrap(hs, &tmk, s->bind.tek_spki, s->bind.tek_spki_len,
+	    k->ctmk, sizeof(k->ctmk), &k->ctmk_len)) != 0)
+		goto out;
+	k->tmk_alg = cur.alg;
+	k->tmk_len = (uint16_t)rkl_alg_key_len(cur.alg);
+	memcpy(k->kcv, cur.kcv, RKL_KMS_KCV_LEN);
+	k->key_version = cur.version;
+	memcpy(s->kcv, cur.kcv, RKL_KMS_KCV_LEN);
+	s->version = cur.version;
+out:
+	/* The TMK object is not needed after the wrap. */
+	if (have_tmk)
+		(void)rkl_hsm_key_destroy(hs, &s->dl, &tmk);
+	rkl_hsm_session_put(ks->hsm, hs);
+	rkl_cleanse(&fresh, sizeof(fresh));
+	rkl_cleanse(&cur, sizeof(cur));
+	return r;
+}
+
+static int
+do_confirm(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_confirm *c)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_store_who who = { ACTOR, s->peer };
+	int r, ok;
+
+	ok = rkl_ct_eq(c->kcv, s->kcv, RKL_KMS_KCV_LEN);
+	ok &= (c->key_version == s->version);
+	if (!ok) {
+		count_failure(s, RKL_ERR_KCV);
+		return RKL_ERR_KCV;
+	}
+	if ((r = ks->store->tmk_mark_delivered(ks->store->ctx, &who, s->sn, s->version)) != 0)
+		return r;
+	/* The download is complete: reset the failure counter. */
+	return ks->store->download_result(ks->store->ctx, s->sn, 0, &ks->lockout, NULL);
+}
+
+static const char *
+event_name(enum rkl_kms_step step)
+{
+	switch (step) {
+	case RKL_KMS_STEP_PUBKEY: return "S0.pubkey_req";
+	case RKL_KMS_STEP_TK: return "S3.tk_upload";
+	case RKL_KMS_STEP_AUTH_INIT: return "S5.auth_init";
+	case RKL_KMS_STEP_AUTH: return "S5.auth_response";
+	case RKL_KMS_STEP_CONFIRM: return "S7.tmk_confirm";
+	case RKL_KMS_STEP_FRAME: return "frame";
+	case RKL_KMS_STEP_CLOSE: return "session.abandoned";
+	default: return "step";
+	}
+}
+
+static int
+do_audit(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_audit *a)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_store_audit_event ev;
+	char claimed[RKL_STORE_SN_MAX + 1];
+	char detail[128];
+	size_t i;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = ACTOR;
+	ev.source = s->peer;
+	ev.event = event_name(a->step);
+	ev.result = a->result;
+	if (s->sn[0] != '\0') {
+		ev.sn = s->sn;
+		snprintf(detail, sizeof(detail), "%s", a->result == 0 ? "" : rkl_err_str(a->result));
+	} else {
+		/* Not opened: the SN as the frame claimed it (printable, bounded). */
+		for (i = 0; a->sn != NULL && a->sn[i] != '\0' && i < RKL_STORE_SN_MAX; i++)
+			claimed[i] = (a->sn[i] > 0x20 && a->sn[i] < 0x7f) ? a->sn[i] : '?';
+		claimed[i] = '\0';
+		ev.sn = claimed;
+		snprintf(detail, sizeof(detail), "claimed SN; %s", a->result == 0 ? "ok" : rkl_err_str(a->result));
+	}
+	ev.detail = detail;
+	return ks->store->audit_append(ks->store->ctx, &ev, NULL);
+}
+
+static void
+do_close(struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_hsm_session *hs = NULL;
+
+	if (s->closed)
+		return;
+	if (s->have_dl && s->dl.n > 0 && rkl_hsm_session_get(s->ks->hsm, &hs) == 0) {
+		(void)rkl_hsm_dl_release(hs, &s->dl);
+		rkl_hsm_session_put(s->ks->hsm, hs);
+	}
+	active_release(s->ks, s);
+	rkl_cleanse(&s->bind, sizeof(s->bind));
+	rkl_cleanse(s->rnd2, sizeof(s->rnd2));
+	s->closed = 1;
+}
+
+static int
+ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
+{
+	struct rkl_kmsd_ks_sess *s = sessp;
+	int r;
+
+	(void)ctx;
+	if ((r = rkl_ks_track_check(&s->track, c->req)) != 0)
+		return r;
+	switch (c->req) {
+	case RKL_KS_OPEN: r = do_open(s, &c->u.open); break;
+	case RKL_KS_TRANSPORT_KEY: r = do_transport_key(s, &c->u.transport_key); break;
+	case RKL_KS_BIND: r = do_bind(s, &c->u.bind); break;
+	case RKL_KS_CHALLENGE: r = do_challenge(s, &c->u.challenge); break;
+	case RKL_KS_VERIFY: r = do_verify(s, &c->u.verify); break;
+	case RKL_KS_TMK: r = do_tmk(s, &c->u.tmk); break;
+	case RKL_KS_CONFIRM: r = do_confirm(s, &c->u.confirm); break;
+	case RKL_KS_AUDIT: r = do_audit(s, &c->u.audit); break;
+	case RKL_KS_CLOSE: do_close(s); r = 0; break;
+	default: r = RKL_ERR_STATE; break;
+	}
+	rkl_ks_track_done(&s->track, c->req, c->req == RKL_KS_OPEN ? c->u.open.mode : 0, r);
+	return r;
+}
+
+/* ---- lifecycle ---- */
+
+int
+rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
+    struct rkl_store *store, const struct rkl_crypto *c, struct rkl_kmsd_ks **out)
+{
+	struct rkl_kmsd_ks *ks;
+	size_t nb = 64, i;
+	uint8_t rnd[4];
+	int r, hash_ok = 0;
+
+	if ((ks = calloc(1, sizeof(*ks))) == NULL)
+		return RKL_ERR_NOMEM;
+	while (nb < (size_t)cfg->max_connections * 2 && nb < ((size_t)1 << 20))
+		nb <<= 1;
+	if ((ks->buckets = calloc(nb, sizeof(ks->buckets[0]))) == NULL) {
+		free(ks);
+		return RKL_ERR_NOMEM;
+	}
+	ks->n_buckets = nb;
+	ks->cfg = cfg;
+	ks->hsm = hsm;
+	ks->store = store;
+	ks->c = c;
+	ks->hash = rkl_hsm_oaep(hsm);
+	ks->lockout.max_failures = cfg->lockout_threshold;
+	ks->lockout.lock_secs = cfg->lockout_duration;
+	for (i = 0; i < cfg->n_oaep_hashes; i++)
+		hash_ok |= (cfg->oaep_hashes[i] == ks->hash);
+	if (!hash_ok) {
+		/* The HSM's OAEP hash is not one the configuration allows. */
+		free(ks->buckets);
+		free(ks);
+		return RKL_ERR_CONFIG;
+	}
+	if ((r = c->random(c->ctx, rnd, sizeof(rnd))) != 0) {
+		free(ks->buckets);
+		free(ks);
+		return r;
+	}
+	ks->next_key_id = rkl_dec32be(rnd);
+	pthread_mutex_init(&ks->lock, NULL);
+	*out = ks;
+	return 0;
+}
+
+void
+rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks)
+{
+	if (ks == NULL)
+		return;
+	pthread_mutex_destroy(&ks->lock);
+	free(ks->buckets);
+	rkl_cleanse(ks, sizeof(*ks));
+	free(ks);
+}
+
+void
+rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out)
+{
+	out->ctx = ks;
+	out->call = ks_call;
+}
+
+struct rkl_kmsd_ks_sess *
+rkl_kmsd_ks_sess_new(struct rkl_kmsd_ks *ks, const char *peer)
+{
+	struct rkl_kmsd_ks_sess *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->ks = ks;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer != NULL ? peer : "");
+	return s;
+}
+
+void
+rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s)
+{
+	if (s == NULL)
+		return;
+	do_close(s);
+	rkl_cleanse(s, sizeof(*s));
+	free(s);
+}
