@@ -20,8 +20,18 @@
  *   S6  tmk_generate + tmk_wrap (Ctmk_tk under Pu_tek) + tmk_store (DB blob)
  * A re-download with a stored binding (TMK rotation, PIN pad erase) starts at
  * S5: restore_auk from its blob replaces S1-S4 (policy "stored-binding"; its
- * "rsa" field is "none").
+ * "rsa" field is "none").  Policy "redownload" is a re-download that
+ * re-delivers the current TMK (no rotation): restore_auk, the two
+ * challenges, restore_tmk and tmk_wrap - what rkl-kmsd does for a bound
+ * terminal whose TMK was not rotated.
  * With N threads the bound composes rates: 1 / sum(1 / rate(op)).
+ *
+ * Besides wall time, every measurement records the CPU time its threads used
+ * (CLOCK_THREAD_CPUTIME_ID; SoftHSM2 works in the calling thread), so that
+ * the bound can be compared with a KMS's CPU accounting on a machine where
+ * other processes compete for the cores: us_per_op is wall time seen by one
+ * thread, cpu_us_per_op is CPU time per operation, and the bounds give both
+ * (us_per_download, cpu_us_per_download).
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
@@ -72,6 +82,7 @@ struct tctx {
 	int rsa, alg;				/* indices into RSAS / ALGS */
 	int err;
 	unsigned long ops;
+	double cpu_s;				/* thread CPU time of the timed loop */
 };
 
 struct op {
@@ -88,6 +99,7 @@ struct result {
 	double seconds;
 	double ops_per_s;
 	double us_per_op;			/* latency seen by one thread */
+	double cpu_us_per_op;			/* CPU time per operation */
 };
 
 static struct result results[MAX_RESULTS];
@@ -100,6 +112,15 @@ now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -278,6 +299,8 @@ static const struct op OPS[] = {
 	{ "tmk_store_tdes2", -1, 1, setup_tmk, run_tmk_store },
 	{ "tmk_store_aes256", -1, 2, setup_tmk, run_tmk_store },
 	{ "restore_tmk_aes128", -1, 0, setup_tmk, run_restore_tmk },
+	{ "restore_tmk_tdes2", -1, 1, setup_tmk, run_restore_tmk },
+	{ "restore_tmk_aes256", -1, 2, setup_tmk, run_restore_tmk },
 	{ "restore_auk_aes128", -1, 0, setup_auk, run_restore_auk },
 	{ "restore_auk_tdes2", -1, 1, setup_auk, run_restore_auk },
 	{ "restore_auk_aes256", -1, 2, setup_auk, run_restore_auk },
@@ -306,13 +329,17 @@ thread_main(void *arg)
 	struct tctx *t = &rn->t[a->i];
 	double end;
 
+	double c0;
+
 	pthread_barrier_wait(&rn->go);
 	end = rn->t0 + run_seconds;
+	c0 = thread_cpu();
 	do {
 		if ((t->err = rn->op->run(t)) != 0)
 			break;
 		t->ops++;
 	} while (now() < end);
+	t->cpu_s = thread_cpu() - c0;
 	return NULL;
 }
 
@@ -324,6 +351,7 @@ measure(struct fixture *fx, const struct op *op, unsigned n)
 	pthread_t th[MAX_THREADS];
 	struct result *res;
 	unsigned long ops = 0;
+	double cpu = 0;
 	unsigned i;
 	int r = 0;
 
@@ -358,6 +386,7 @@ measure(struct fixture *fx, const struct op *op, unsigned n)
 		if (rn.t[i].err != 0 && r == 0)
 			r = rn.t[i].err;
 		ops += rn.t[i].ops;
+		cpu += rn.t[i].cpu_s;
 	}
 	if (r != 0 || nresults >= MAX_RESULTS)
 		goto out;
@@ -368,7 +397,9 @@ measure(struct fixture *fx, const struct op *op, unsigned n)
 	res->seconds = rn.t1 - rn.t0;
 	res->ops_per_s = (double)ops / res->seconds;
 	res->us_per_op = res->seconds * 1e6 * n / (double)ops;
-	printf("%-28s %3u %10lu %12.1f %12.1f\n", res->name, n, ops, res->ops_per_s, res->us_per_op);
+	res->cpu_us_per_op = cpu * 1e6 / (double)ops;
+	printf("%-28s %3u %10lu %12.1f %12.1f %12.1f\n", res->name, n, ops, res->ops_per_s,
+	    res->us_per_op, res->cpu_us_per_op);
 	fflush(stdout);
 out:
 	for (i = 0; i < n; i++) {
@@ -401,6 +432,7 @@ struct bound {
 	const char *alg;		/* AUK and TMK algorithm */
 	unsigned threads;
 	double us_per_download;		/* 1 thread: latency sum; N: 1e6 / rate */
+	double cpu_us_per_download;	/* sum of the operations' CPU time */
 	double downloads_per_s;
 };
 
@@ -415,7 +447,8 @@ add_bound(const char *policy, int rsa, int alg, unsigned n)
 	static const char *alg_op[3] = { "aes128", "tdes2", "aes256" };
 	char name[8][48];
 	const struct result *r;
-	double inv = 0;
+	double inv = 0, cpu = 0;
+	int stored;
 	size_t i, k = 0;
 	struct bound *b;
 
@@ -425,29 +458,37 @@ add_bound(const char *policy, int rsa, int alg, unsigned n)
 		snprintf(name[k++], 48, "spki_export");
 	if (strcmp(policy, "per-request-sustained") == 0)
 		snprintf(name[k++], 48, "%s_keygen", rsa_op[rsa]);
-	if (strcmp(policy, "stored-binding") == 0)
+	stored = strcmp(policy, "stored-binding") == 0 || strcmp(policy, "redownload") == 0;
+	if (stored)
 		snprintf(name[k++], 48, "restore_auk_%s", alg_op[alg]);
 	else
 		snprintf(name[k++], 48, "auk_unwrap_%s_%s", rsa_op[rsa], alg_op[alg]);
 	snprintf(name[k++], 48, "challenge_encrypt_%s", alg_op[alg]);
 	snprintf(name[k++], 48, "challenge_decrypt_%s", alg_op[alg]);
-	snprintf(name[k++], 48, "tmk_generate_%s", alg_op[alg]);
+	if (strcmp(policy, "redownload") == 0) {
+		snprintf(name[k++], 48, "restore_tmk_%s", alg_op[alg]);
+	} else {
+		snprintf(name[k++], 48, "tmk_generate_%s", alg_op[alg]);
+		snprintf(name[k++], 48, "tmk_store_%s", alg_op[alg]);
+	}
 	snprintf(name[k++], 48, "tmk_wrap_%s", alg_op[alg]);
-	snprintf(name[k++], 48, "tmk_store_%s", alg_op[alg]);
 	for (i = 0; i < k; i++) {
 		if ((r = find(name[i], n)) == NULL)
 			return;
 		inv += 1.0 / r->ops_per_s;
+		cpu += r->cpu_us_per_op;
 	}
 	b = &bounds[nbounds++];
 	b->policy = policy;
-	b->rsa = strcmp(policy, "stored-binding") == 0 ? "none" : rsa_name[rsa];
+	b->rsa = stored ? "none" : rsa_name[rsa];
 	b->alg = rkl_alg_name(ALGS[alg]);
 	b->threads = n;
 	b->downloads_per_s = 1.0 / inv;
 	b->us_per_download = 1e6 * inv;
-	printf("%-22s %s/%-9s %3u %14.1f %12.1f\n", policy, b->rsa,
-	    rkl_alg_name(ALGS[alg]), n, b->us_per_download, b->downloads_per_s);
+	b->cpu_us_per_download = cpu;
+	printf("%-22s %s/%-9s %3u %14.1f %12.1f %12.1f\n", policy, b->rsa,
+	    rkl_alg_name(ALGS[alg]), n, b->us_per_download, b->downloads_per_s,
+	    b->cpu_us_per_download);
 }
 
 static void
@@ -465,15 +506,18 @@ write_json(const char *path, unsigned nthreads)
 	fprintf(fp, "  \"ops\": [\n");
 	for (i = 0; i < nresults; i++)
 		fprintf(fp, "    {\"name\": \"%s\", \"threads\": %u, \"ops\": %lu, \"seconds\": %.4f, "
-		    "\"ops_per_s\": %.2f, \"us_per_op\": %.2f}%s\n", results[i].name,
-		    results[i].threads, results[i].ops, results[i].seconds, results[i].ops_per_s,
-		    results[i].us_per_op, i + 1 < nresults ? "," : "");
+		    "\"ops_per_s\": %.2f, \"us_per_op\": %.2f, \"cpu_us_per_op\": %.2f}%s\n",
+		    results[i].name, results[i].threads, results[i].ops, results[i].seconds,
+		    results[i].ops_per_s, results[i].us_per_op, results[i].cpu_us_per_op,
+		    i + 1 < nresults ? "," : "");
 	fprintf(fp, "  ],\n  \"download_bound\": [\n");
 	for (i = 0; i < nbounds; i++)
 		fprintf(fp, "    {\"policy\": \"%s\", \"rsa\": \"%s\", \"alg\": \"%s\", "
-		    "\"threads\": %u, \"us_per_download\": %.2f, \"downloads_per_s\": %.2f}%s\n",
+		    "\"threads\": %u, \"us_per_download\": %.2f, \"cpu_us_per_download\": %.2f, "
+		    "\"downloads_per_s\": %.2f}%s\n",
 		    bounds[i].policy, bounds[i].rsa, bounds[i].alg, bounds[i].threads,
-		    bounds[i].us_per_download, bounds[i].downloads_per_s, i + 1 < nbounds ? "," : "");
+		    bounds[i].us_per_download, bounds[i].cpu_us_per_download,
+		    bounds[i].downloads_per_s, i + 1 < nbounds ? "," : "");
 	fprintf(fp, "  ]\n}\n");
 	fclose(fp);
 }
@@ -591,7 +635,8 @@ main(int argc, char **argv)
 	}
 	printf("# rkl-bench-hsm: SoftHSM2 token in %s, OAEP %s, %.2f s per measurement\n", dir,
 	    rkl_hsm_oaep(fx.h) == RKL_OAEP_SHA256 ? "SHA-256" : "SHA-1", run_seconds);
-	printf("%-28s %3s %10s %12s %12s\n", "operation", "thr", "ops", "ops/s", "us/op");
+	printf("%-28s %3s %10s %12s %12s %12s\n", "operation", "thr", "ops", "ops/s", "us/op",
+	    "cpu_us/op");
 	tc[0] = 1;
 	tc[1] = nthreads;
 	for (k = 0; k < 2; k++) {
@@ -601,8 +646,8 @@ main(int argc, char **argv)
 		}
 	}
 	printf("\n# HSM bound of one download (sum of its HSM operations)\n");
-	printf("%-22s %-18s %3s %14s %12s\n", "policy", "algorithms", "thr", "us/download",
-	    "downloads/s");
+	printf("%-22s %-18s %3s %14s %12s %12s\n", "policy", "algorithms", "thr", "us/download",
+	    "downloads/s", "cpu_us/dl");
 	for (k = 0; k < 2; k++) {
 		int rsa, alg;
 
@@ -613,8 +658,10 @@ main(int argc, char **argv)
 				add_bound("per-request-sustained", rsa, alg, tc[k]);
 			}
 		}
-		for (alg = 0; alg < 3; alg++)
+		for (alg = 0; alg < 3; alg++) {
 			add_bound("stored-binding", 0, alg, tc[k]);
+			add_bound("redownload", 0, alg, tc[k]);
+		}
 	}
 	if (json != NULL)
 		write_json(json, nthreads);
