@@ -24,8 +24,9 @@
  *     the generator does not measure RSA key generation.  Terminals share
  *     TEK pairs; the KMS does not care (a Pu_tek is only a wrapping key).
  *
- * A run MODE:N:COUNT performs COUNT downloads with N in flight at any time
- * (each finished download starts the next until COUNT were started):
+ * A run MODE:N:COUNT[:LABEL] performs COUNT downloads with N in flight at any
+ * time (each finished download starts the next until COUNT were started);
+ * LABEL ([a-z0-9_-], up to 23 characters) is copied into its JSON row:
  *   first  first downloads (S0-S7, one connection each); every download is a
  *          new terminal whose SN is PFX followed by a 6-digit index, taken in
  *          order from --sn-first over all first runs (the KMS must have these
@@ -42,10 +43,11 @@
  * utime + stime from /proc/PID/stat (also the nanosecond sum of its threads'
  * /proc/PID/task/TID/schedstat), its resident set before the run (VmRSS) and
  * its peak during the run (VmHWM, reset through /proc/PID/clear_refs before
- * the run).  --settle waits after each run until the KMS is idle again
- * (its CPU time stops growing), so that work it does after the replies - the
- * key-pair pool refilling under the per-request policy - is counted; the
- * time from the start of the run until then gives the refill rate.
+ * the run).  --settle waits before each run until the KMS is idle (its CPU
+ * time stops growing: the key-pair pool is full), and after each run until it
+ * is idle again, so that work it does after the replies - the pool refilling
+ * under the per-request policy - is counted; the time from the start of the
+ * run until then gives the refill rate.
  * efficiency = --hsm-us-{first,re} / KMS CPU-us per download.
  *
  * Output: one table line per run on stdout; with --json a JSON object
@@ -723,6 +725,7 @@ kstat_settle(double limit)
 
 struct run {
 	int first;			/* 1 first download, 0 re-download */
+	char label[24];			/* optional 4th field of --run */
 	unsigned long n, count;
 	/* results */
 	unsigned long ok, errors;
@@ -835,6 +838,8 @@ do_run(struct run *rn)
 			w->freel[w->nfree++] = i;
 	}
 	if (kmsd_pid > 0) {
+		if (settle)
+			(void)kstat_settle(300.0);
 		rn->peak_reset = kstat_reset_peak() == 0;
 		if (kstat_read(&k0) != 0) {
 			fprintf(stderr, "rkl-bench-fleet: cannot read /proc/%d\n", kmsd_pid);
@@ -935,7 +940,7 @@ write_json(const char *path)
 		double per_conn = rn->n > 0 && rn->rss_peak > rn->rss_idle ?
 		    (double)(rn->rss_peak - rn->rss_idle) / (double)rn->n : 0.0;
 
-		fprintf(fp, "{\"n\": %lu, \"policy\": \"%s\", \"mode\": \"%s\", "
+		fprintf(fp, "{\"n\": %lu, \"policy\": \"%s\", \"mode\": \"%s\", \"label\": \"%s\", "
 		    "\"downloads\": %lu, \"downloads_per_s\": %.1f, \"p50_ms\": %.2f, "
 		    "\"p99_ms\": %.2f, \"max_ms\": %.2f, \"mean_ms\": %.2f, \"errors\": %lu, "
 		    "\"kmsd_cpu_us_per_download\": %.1f, "
@@ -944,7 +949,7 @@ write_json(const char *path)
 		    "\"kmsd_kib_per_connection\": %.2f, \"peak_rss_reset\": %s, "
 		    "\"generator_cpu_us_per_download\": %.1f, \"wall_s\": %.3f, "
 		    "\"settle_s\": %.3f}%s\n",
-		    rn->n, policy, rn->first ? "first" : "redownload", rn->ok, rn->dl_per_s,
+		    rn->n, policy, rn->first ? "first" : "redownload", rn->label, rn->ok, rn->dl_per_s,
 		    rn->p50, rn->p99, rn->pmax, rn->mean, rn->errors, rn->kms_cpu_us,
 		    rn->kms_sched_us, rn->hsm_us, rn->eff, rn->rss_peak, rn->rss_idle, per_conn,
 		    rn->peak_reset ? "true" : "false", rn->gen_cpu_us, rn->wall_s, rn->settle_s,
@@ -1086,7 +1091,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: rkl-bench-fleet (--port P | --port-file F) --run first|re:N:COUNT ...\n"
+	    "usage: rkl-bench-fleet (--port P | --port-file F) --run first|re:N:COUNT[:LABEL] ...\n"
 	    "       [--host 127.0.0.1] [--sn-prefix PFX] [--sn-first K] [--threads T]\n"
 	    "       [--tek-pairs M] [--timeout S] [--time-limit S] [--kmsd-pid PID] [--settle]\n"
 	    "       [--policy NAME] [--hsm-us-first US] [--hsm-us-re US] [--json FILE]\n");
@@ -1120,12 +1125,23 @@ dnum(const char *s)
 static int
 parse_run(char *s, struct run *rn)
 {
-	char *a = strchr(s, ':'), *b;
+	char *a = strchr(s, ':'), *b, *c;
+	size_t i;
 
 	if (a == NULL || (b = strchr(a + 1, ':')) == NULL)
 		return -1;
 	*a = '\0';
 	*b = '\0';
+	if ((c = strchr(b + 1, ':')) != NULL) {
+		*c++ = '\0';
+		for (i = 0; c[i] != '\0'; i++)
+			if (!((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= '0' && c[i] <= '9') ||
+			    c[i] == '-' || c[i] == '_'))
+				return -1;
+		if (i == 0 || i >= sizeof(rn->label))
+			return -1;
+		memcpy(rn->label, c, i + 1);
+	}
 	if (strcmp(s, "first") == 0)
 		rn->first = 1;
 	else if (strcmp(s, "re") == 0)
