@@ -1,0 +1,576 @@
+/*
+ * rkl-terminal: a POS terminal simulator on the PIN pad library.
+ *
+ *   rkl-terminal [--json] init --sn SN [--pinpad-sn X] --state DIR [--kbpk-alg aes256|tdes]
+ *   rkl-terminal [--json] download --kms HOST:PORT --state DIR [--auk-alg ALG]
+ *                [--tek-bits 2048|3072] [--timeout-ms N] [--connect-timeout-ms N]
+ *                [--full] [--crypto openssl|bearssl]
+ *   rkl-terminal [--json] show --state DIR
+ *   rkl-terminal [--json] erase --state DIR [--all]
+ *
+ * Exit codes and the test-only switches (--tamper, --abort-after) are in
+ * docs/operations.md, "Terminal simulator".
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "filestore.h"
+#include "rkl/crypto.h"
+#include "rkl/crypto_bearssl.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/pinpad.h"
+#include "rkl/wire.h"
+#include "termsim.h"
+
+static int json;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: rkl-terminal [--json] init --sn SN [--pinpad-sn X] --state DIR [--kbpk-alg aes256|tdes]\n"
+	    "       rkl-terminal [--json] download --kms HOST:PORT --state DIR [--auk-alg aes128|aes192|aes256|tdes2|tdes3]\n"
+	    "                    [--tek-bits 2048|3072] [--timeout-ms N] [--connect-timeout-ms N] [--full]\n"
+	    "                    [--crypto openssl|bearssl]\n"
+	    "       rkl-terminal [--json] show --state DIR\n"
+	    "       rkl-terminal [--json] erase --state DIR [--all]\n"
+	    "exit codes: 0 ok, 1 usage, 2 config/state, 3 network/timeout, 4 refused by KMS,\n"
+	    "            5 authentication/verification failure, 6 internal\n");
+}
+
+/* ---- output helpers ---- */
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch > 0x7E)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	rkl_hex_encode(p, n, out);
+	out[2 * n] = '\0';
+}
+
+static const char *
+wire_code_name(uint16_t code)
+{
+	switch (code) {
+	case RKL_WIRE_E_FAILED: return "failed";
+	case RKL_WIRE_E_BAD_MESSAGE: return "bad message";
+	case RKL_WIRE_E_UNSUPPORTED: return "unsupported";
+	case RKL_WIRE_E_NOT_REGISTERED: return "not registered";
+	case RKL_WIRE_E_NOT_BOUND: return "not bound";
+	case RKL_WIRE_E_ALREADY_BOUND: return "already bound";
+	case RKL_WIRE_E_BUSY: return "busy";
+	case RKL_WIRE_E_LOCKED: return "locked";
+	case RKL_WIRE_E_INTERNAL: return "internal";
+	default: return "unknown";
+	}
+}
+
+/* Report a failure of command cmd; returns the exit code. */
+static int
+report_error(const char *cmd, int exit_code, const char *what, int err)
+{
+	if (json) {
+		printf("{\"ok\":false,\"command\":");
+		json_str(cmd);
+		printf(",\"exit\":%d,\"error\":", exit_code);
+		json_str(what);
+		printf(",\"error_code\":%d,\"error_text\":", err);
+		json_str(rkl_err_str(err));
+		printf("}\n");
+	} else {
+		fprintf(stderr, "rkl-terminal %s: %s: %s (%d)\n", cmd, what, rkl_err_str(err), err);
+	}
+	return exit_code;
+}
+
+/* ---- options ---- */
+
+struct args {
+	const char *cmd;
+	const char *sn, *pinpad_sn, *state, *kms;
+	enum rkl_alg kbpk_alg, auk_alg, tek_alg;
+	int timeout_ms, connect_timeout_ms;
+	int full, all, bearssl;
+	unsigned tamper;
+	uint8_t abort_after;
+};
+
+static int
+parse_int(const char *s, long min, long max, int *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static enum rkl_alg
+parse_sym_alg(const char *s)
+{
+	if (strcmp(s, "aes128") == 0) return RKL_ALG_AES128;
+	if (strcmp(s, "aes192") == 0) return RKL_ALG_AES192;
+	if (strcmp(s, "aes256") == 0) return RKL_ALG_AES256;
+	if (strcmp(s, "tdes2") == 0) return RKL_ALG_TDES2;
+	if (strcmp(s, "tdes3") == 0 || strcmp(s, "tdes") == 0) return RKL_ALG_TDES3;
+	return RKL_ALG_NONE;
+}
+
+static uint8_t
+parse_msg(const char *s)
+{
+	if (strcmp(s, "pubkey-req") == 0) return RKL_WIRE_PUBKEY_REQ;
+	if (strcmp(s, "tk-upload") == 0) return RKL_WIRE_TK_UPLOAD;
+	if (strcmp(s, "auth-init") == 0) return RKL_WIRE_AUTH_INIT;
+	if (strcmp(s, "auth-response") == 0) return RKL_WIRE_AUTH_RESPONSE;
+	if (strcmp(s, "tmk-confirm") == 0) return RKL_WIRE_TMK_CONFIRM;
+	return 0;
+}
+
+/* Option value: "--opt value" or "--opt=value". */
+static const char *
+opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	const char *v;
+	unsigned t;
+	int i, bits;
+
+	memset(a, 0, sizeof(*a));
+	a->kbpk_alg = RKL_ALG_AES256;
+	a->auk_alg = RKL_ALG_AES128;
+	a->tek_alg = RKL_ALG_RSA2048;
+	a->timeout_ms = 10000;
+	a->connect_timeout_ms = -1;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--full") == 0) {
+			a->full = 1;
+		} else if (strcmp(argv[i], "--all") == 0) {
+			a->all = 1;
+		} else if ((v = opt_value(argc, argv, &i, "--sn")) != NULL) {
+			a->sn = v;
+		} else if ((v = opt_value(argc, argv, &i, "--pinpad-sn")) != NULL) {
+			a->pinpad_sn = v;
+		} else if ((v = opt_value(argc, argv, &i, "--state")) != NULL) {
+			a->state = v;
+		} else if ((v = opt_value(argc, argv, &i, "--kms")) != NULL) {
+			a->kms = v;
+		} else if ((v = opt_value(argc, argv, &i, "--kbpk-alg")) != NULL) {
+			if (strcmp(v, "aes256") == 0)
+				a->kbpk_alg = RKL_ALG_AES256;
+			else if (strcmp(v, "tdes") == 0 || strcmp(v, "tdes3") == 0)
+				a->kbpk_alg = RKL_ALG_TDES3;
+			else
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--auk-alg")) != NULL) {
+			if ((a->auk_alg = parse_sym_alg(v)) == RKL_ALG_NONE)
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--tek-bits")) != NULL) {
+			if (parse_int(v, 2048, 3072, &bits) != 0 || (bits != 2048 && bits != 3072))
+				return -1;
+			a->tek_alg = bits == 2048 ? RKL_ALG_RSA2048 : RKL_ALG_RSA3072;
+		} else if ((v = opt_value(argc, argv, &i, "--timeout-ms")) != NULL) {
+			if (parse_int(v, 1, 3600000, &a->timeout_ms) != 0)
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--connect-timeout-ms")) != NULL) {
+			if (parse_int(v, 1, 3600000, &a->connect_timeout_ms) != 0)
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--crypto")) != NULL) {
+			if (strcmp(v, "bearssl") == 0)
+				a->bearssl = 1;
+			else if (strcmp(v, "openssl") != 0)
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--tamper")) != NULL) {
+			if ((t = term_tamper_parse(v)) == 0)
+				return -1;
+			a->tamper |= t;
+		} else if ((v = opt_value(argc, argv, &i, "--abort-after")) != NULL) {
+			if ((a->abort_after = parse_msg(v)) == 0)
+				return -1;
+		} else if (argv[i][0] != '-' && a->cmd == NULL) {
+			a->cmd = argv[i];
+		} else {
+			return -1;
+		}
+	}
+	if (a->connect_timeout_ms < 0)
+		a->connect_timeout_ms = a->timeout_ms;
+	if (a->cmd == NULL || a->state == NULL)
+		return -1;
+	if (strcmp(a->cmd, "init") == 0)
+		return a->sn != NULL ? 0 : -1;
+	if (strcmp(a->cmd, "download") == 0)
+		return a->kms != NULL && strchr(a->kms, ':') != NULL ? 0 : -1;
+	if (strcmp(a->cmd, "show") == 0 || strcmp(a->cmd, "erase") == 0)
+		return 0;
+	return -1;
+}
+
+/* ---- the platform ---- */
+
+struct sim {
+	struct rkl_filestore fs;
+	struct rkl_crypto crypto;
+	struct rkl_bearssl_ctx bctx;
+	struct rkl_pinpad_platform plat;
+	struct rkl_pinpad pp;
+	int open;
+};
+
+static struct sim S;	/* large (the context holds its work areas): not on the stack */
+
+static int
+sim_open(const struct args *a, int create)
+{
+	struct rkl_pinpad_config cfg;
+	uint8_t seed[48];
+	int r;
+
+	if (a->bearssl) {
+		if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+			return RKL_ERR_RNG;
+		r = rkl_crypto_bearssl_init(&S.crypto, &S.bctx, seed, sizeof(seed));
+		rkl_cleanse(seed, sizeof(seed));
+		if (r != 0)
+			return r;
+	} else {
+		rkl_crypto_openssl(&S.crypto);
+	}
+	if ((r = rkl_filestore_open(&S.fs, a->state, create)) != 0)
+		return r;
+	S.open = 1;
+	rkl_filestore_platform(&S.fs, &S.crypto, &S.plat);
+	rkl_pinpad_config_default(&cfg);
+	cfg.auk_alg = a->auk_alg;
+	cfg.tek_alg = a->tek_alg;
+	return rkl_pinpad_init(&S.pp, &S.plat, &cfg);
+}
+
+static void
+sim_close(void)
+{
+	rkl_pinpad_release(&S.pp);
+	if (S.open)
+		rkl_filestore_close(&S.fs);
+	S.open = 0;
+}
+
+/* ---- commands ---- */
+
+static int
+cmd_init(const struct args *a)
+{
+	int r;
+
+	if ((r = sim_open(a, 1)) != 0)
+		return report_error("init", term_exit_for_error(r), "cannot open state directory", r);
+	if (!rkl_filestore_has_device_key(&S.fs) &&
+	    (r = rkl_filestore_create_device_key(&S.fs, &S.crypto)) != 0)
+		return report_error("init", term_exit_for_error(r), "cannot create device key", r);
+	if ((r = rkl_pinpad_manufacture(&S.pp, a->sn, a->pinpad_sn, a->kbpk_alg)) != 0)
+		return report_error("init", r == RKL_ERR_INVALID_ARG ? TERM_EXIT_USAGE :
+		    term_exit_for_error(r), r == RKL_ERR_EXISTS ? "already initialised" :
+		    "manufacture failed", r);
+	if (json) {
+		printf("{\"ok\":true,\"command\":\"init\",\"sn\":");
+		json_str(a->sn);
+		printf(",\"pinpad_sn\":");
+		json_str(a->pinpad_sn != NULL ? a->pinpad_sn : a->sn);
+		printf(",\"kbpk_alg\":");
+		json_str(rkl_alg_name(a->kbpk_alg));
+		printf(",\"state\":");
+		json_str(a->state);
+		printf("}\n");
+	} else {
+		printf("initialised %s (PIN pad %s), storage KBPK %s, state %s\n", a->sn,
+		    a->pinpad_sn != NULL ? a->pinpad_sn : a->sn, rkl_alg_name(a->kbpk_alg),
+		    a->state);
+	}
+	return TERM_EXIT_OK;
+}
+
+static int
+cmd_download(const struct args *a)
+{
+	struct term_opts o;
+	struct term_outcome out;
+	char kcv[2 * RKL_PINPAD_KCV_MAX + 1];
+	int r, code;
+
+	if ((r = sim_open(a, 0)) != 0)
+		return report_error("download", r == RKL_ERR_CONFIG ? TERM_EXIT_USAGE :
+		    term_exit_for_error(r), "cannot open state directory", r);
+	memset(&o, 0, sizeof(o));
+	o.kms = a->kms;
+	o.timeout_ms = a->timeout_ms;
+	o.connect_timeout_ms = a->connect_timeout_ms;
+	o.tamper = a->tamper;
+	o.abort_after = a->abort_after;
+	term_download(&S.pp, a->full, &o, &out);
+	if (out.start_step == 5 && out.peer_code == RKL_WIRE_E_NOT_BOUND && !a->full) {
+		/* The KMS has no binding (reset by its operator): full download. */
+		struct rkl_pinpad_config cfg = S.pp.cfg;
+
+		if ((r = rkl_pinpad_init(&S.pp, &S.plat, &cfg)) != 0)
+			return report_error("download", TERM_EXIT_INTERNAL, "re-init failed", r);
+		term_download(&S.pp, 1, &o, &out);
+	}
+	code = term_exit_code(&out);
+	if (out.err == 0) {
+		hex(out.res.kcv, out.res.kcv_len, kcv);
+		if (json) {
+			printf("{\"ok\":true,\"command\":\"download\",\"sn\":");
+			json_str(S.pp.sn);
+			printf(",\"start_step\":\"S%d\",\"tmk_alg\":", out.start_step);
+			json_str(rkl_alg_name(out.res.tmk_alg));
+			printf(",\"key_version\":%u,\"kcv\":\"%s\"}\n",
+			    (unsigned)out.res.key_version, kcv);
+		} else {
+			printf("download ok: %s from S%d, TMK %s version %u, KCV %s\n", S.pp.sn,
+			    out.start_step, rkl_alg_name(out.res.tmk_alg),
+			    (unsigned)out.res.key_version, kcv);
+		}
+		return code;
+	}
+	if (json) {
+		printf("{\"ok\":false,\"command\":\"download\",\"exit\":%d,\"error_code\":%d,"
+		    "\"error_text\":", code, out.err);
+		json_str(rkl_err_str(out.err));
+		printf(",\"state\":");
+		json_str(rkl_pinpad_state_name(out.failed_in));
+		printf(",\"start_step\":\"S%d\",\"kms_error\":%u", out.start_step,
+		    (unsigned)out.peer_code);
+		if (out.peer_code != 0) {
+			printf(",\"kms_error_text\":");
+			json_str(wire_code_name(out.peer_code));
+		}
+		printf(",\"aborted\":%s}\n", out.aborted ? "true" : "false");
+	} else if (out.peer_code != 0) {
+		fprintf(stderr, "rkl-terminal download: refused by KMS in %s: error code %u (%s)\n",
+		    rkl_pinpad_state_name(out.failed_in), (unsigned)out.peer_code,
+		    wire_code_name(out.peer_code));
+	} else {
+		fprintf(stderr, "rkl-terminal download: %s in %s: %s (%d)\n",
+		    out.aborted ? "aborted (--abort-after)" : "failed",
+		    rkl_pinpad_state_name(out.failed_in), rkl_err_str(out.err), out.err);
+	}
+	return code;
+}
+
+static const char *
+rec_status(int status)
+{
+	switch (status) {
+	case 0: return "ok";
+	case RKL_ERR_NOT_FOUND: return "absent";
+	case RKL_ERR_INTEGRITY: return "corrupted";
+	default: return "error";
+	}
+}
+
+static const char *
+oaep_name(uint8_t h)
+{
+	return h == RKL_OAEP_SHA1 ? "SHA-1" : h == RKL_OAEP_SHA256 ? "SHA-256" : "?";
+}
+
+static void
+show_json(const struct rkl_pinpad_info *in)
+{
+	static const char *const names[5] = { "ident", "kbpk", "puhsm", "tk", "tmk" };
+	const struct rkl_pinpad_rec_info *ri[5] = { &in->ident, &in->kbpk, &in->puhsm,
+	    &in->tk, &in->tmk };
+	char h1[65], c[11];
+	int i;
+
+	printf("{\"ok\":true,\"command\":\"show\",\"records\":{");
+	for (i = 0; i < 5; i++)
+		printf("%s\"%s\":{\"status\":\"%s\",\"counter\":%u}", i ? "," : "", names[i],
+		    rec_status(ri[i]->status), (unsigned)ri[i]->counter);
+	printf("}");
+	if (in->ident.status == 0) {
+		printf(",\"sn\":");
+		json_str(in->sn);
+		printf(",\"pinpad_sn\":");
+		json_str(in->pinpad_sn);
+	}
+	if (in->kbpk.status == 0) {
+		hex(in->kbpk_kcv, 3, c);
+		printf(",\"kbpk\":{\"alg\":\"%s\",\"kcv\":\"%s\"}", rkl_alg_name(in->kbpk_alg), c);
+	}
+	if (in->puhsm.status == 0)
+		printf(",\"pu_hsm\":{\"key_id\":%u,\"bits\":%u,\"oaep\":\"%s\"}",
+		    (unsigned)in->puhsm_key_id, in->puhsm_bits, oaep_name(in->oaep_hash));
+	if (in->tk.status == 0) {
+		hex(in->auk_kcv, 3, c);
+		hex(in->pu_tek_sha256, 32, h1);
+		printf(",\"tk\":{\"accepted\":%s,\"auk_alg\":\"%s\",\"auk_kcv\":\"%s\","
+		    "\"tek_alg\":\"%s\",\"oaep\":\"%s\",\"pu_tek_sha256\":\"%s\"}",
+		    in->tk_accepted ? "true" : "false", rkl_alg_name(in->auk_alg), c,
+		    rkl_alg_name(in->tek_alg), oaep_name(in->oaep_hash), h1);
+	}
+	if (in->tmk.status == 0) {
+		printf(",\"tmk\":{\"present\":%s,\"key_version\":%u",
+		    in->tmk_present ? "true" : "false", (unsigned)in->tmk_version);
+		if (in->tmk_present) {
+			hex(in->tmk_kcv, 3, c);
+			printf(",\"alg\":\"%s\",\"kcv\":\"%s\",\"tr31\":{\"header\":",
+			    rkl_alg_name(in->tmk_alg), c);
+			json_str(in->tr31_header);
+			printf(",\"version\":\"%c\",\"usage\":\"%s\",\"algorithm\":\"%c\","
+			    "\"mode\":\"%c\",\"key_version\":\"%s\",\"exportability\":\"%c\","
+			    "\"length\":%zu}", in->tr31_version, in->tr31_usage,
+			    in->tr31_algorithm, in->tr31_mode, in->tr31_key_version,
+			    in->tr31_exportability, in->tr31_len);
+		}
+		printf("}");
+	}
+	printf("}\n");
+}
+
+static void
+show_text(const struct args *a, const struct rkl_pinpad_info *in)
+{
+	char h1[65], c[11];
+
+	printf("state:        %s\n", a->state);
+	printf("records:      ident %s, kbpk %s, puhsm %s, tk %s, tmk %s\n",
+	    rec_status(in->ident.status), rec_status(in->kbpk.status),
+	    rec_status(in->puhsm.status), rec_status(in->tk.status), rec_status(in->tmk.status));
+	if (in->ident.status == 0)
+		printf("SN:           %s (PIN pad %s)\n", in->sn, in->pinpad_sn);
+	if (in->kbpk.status == 0) {
+		hex(in->kbpk_kcv, 3, c);
+		printf("storage KBPK: %s, KCV %s\n", rkl_alg_name(in->kbpk_alg), c);
+	}
+	if (in->puhsm.status == 0)
+		printf("Pu_hsm:       key id %u, RSA-%u, OAEP %s\n", (unsigned)in->puhsm_key_id,
+		    in->puhsm_bits, oaep_name(in->oaep_hash));
+	if (in->tk.status == 0) {
+		hex(in->auk_kcv, 3, c);
+		hex(in->pu_tek_sha256, 32, h1);
+		printf("TK:           %s; AUK %s KCV %s; TEK %s, Pu_tek SHA-256 %s\n",
+		    in->tk_accepted ? "registered with the KMS" : "not accepted by the KMS",
+		    rkl_alg_name(in->auk_alg), c, rkl_alg_name(in->tek_alg), h1);
+	}
+	if (in->tmk.status == 0 && in->tmk_present) {
+		hex(in->tmk_kcv, 3, c);
+		printf("TMK:          %s, key version %u, KCV %s\n", rkl_alg_name(in->tmk_alg),
+		    (unsigned)in->tmk_version, c);
+		printf("TR-31:        %s... (version %c, usage %s, algorithm %c, mode %c, "
+		    "key version %s, exportability %c, %zu characters)\n", in->tr31_header,
+		    in->tr31_version, in->tr31_usage, in->tr31_algorithm, in->tr31_mode,
+		    in->tr31_key_version, in->tr31_exportability, in->tr31_len);
+	} else if (in->tmk.status == 0) {
+		printf("TMK:          erased (last key version %u)\n", (unsigned)in->tmk_version);
+	}
+}
+
+static int
+cmd_show(const struct args *a)
+{
+	struct rkl_pinpad_info in;
+	int r;
+
+	if ((r = sim_open(a, 0)) != 0)
+		return report_error("show", term_exit_for_error(r), "cannot open state directory", r);
+	if ((r = rkl_pinpad_info(&S.pp, &in)) != 0)
+		return report_error("show", term_exit_for_error(r), "cannot read storage", r);
+	if (json)
+		show_json(&in);
+	else
+		show_text(a, &in);
+	if (in.ident.status == RKL_ERR_NOT_FOUND)
+		return TERM_EXIT_STATE;
+	if (in.ident.status == RKL_ERR_INTEGRITY || in.kbpk.status == RKL_ERR_INTEGRITY ||
+	    in.puhsm.status == RKL_ERR_INTEGRITY || in.tk.status == RKL_ERR_INTEGRITY ||
+	    in.tmk.status == RKL_ERR_INTEGRITY)
+		return TERM_EXIT_VERIFY;
+	return TERM_EXIT_OK;
+}
+
+static int
+cmd_erase(const struct args *a)
+{
+	int r;
+
+	if ((r = sim_open(a, 0)) != 0)
+		return report_error("erase", term_exit_for_error(r), "cannot open state directory", r);
+	if ((r = rkl_pinpad_erase(&S.pp, a->all)) != 0)
+		return report_error("erase", term_exit_for_error(r), "erase failed", r);
+	if (json)
+		printf("{\"ok\":true,\"command\":\"erase\",\"all\":%s}\n", a->all ? "true" : "false");
+	else
+		printf("erased: %s\n", a->all ? "TMK, TK and Pu_hsm" : "TMK");
+	return TERM_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args a;
+	int i, code;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return TERM_EXIT_OK;
+		}
+	}
+	if (parse_args(argc, argv, &a) != 0) {
+		usage(stderr);
+		return TERM_EXIT_USAGE;
+	}
+	if (strcmp(a.cmd, "init") == 0)
+		code = cmd_init(&a);
+	else if (strcmp(a.cmd, "download") == 0)
+		code = cmd_download(&a);
+	else if (strcmp(a.cmd, "show") == 0)
+		code = cmd_show(&a);
+	else
+		code = cmd_erase(&a);
+	sim_close();
+	if (a.bearssl)
+		rkl_crypto_bearssl_release(&S.bctx);
+	return code;
+}
