@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ setup(void **state)
 	(void)state;
 	if (bin == NULL)
 		return -1;
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(TOOL, sizeof(TOOL), "%s/tools/rkl-terminal/rkl-terminal", bin);
 	snprintf(DIR_, sizeof(DIR_), "/tmp/rkl-cli-XXXXXX");
 	if (mkdtemp(DIR_) == NULL)
@@ -131,8 +133,8 @@ serve(enum serve mode)
 			assert_int_equal(rkl_wire_encode(&m, &w), 0);
 			on = w.len;
 		}
-		if (on > 0)
-			assert_int_equal(write(fd, out, on), (ssize_t)on);
+		if (on > 0 && write(fd, out, on) != (ssize_t)on)
+			break;	/* the terminal went away (--abort-after) */
 		if (r != 0 || out[6] == RKL_WIRE_CONFIRM_ACK || out[6] == RKL_WIRE_ERROR)
 			break;
 	}
@@ -281,6 +283,17 @@ test_cli(void **state)
 	assert_int_equal(run(SERVE_NONE, out, sizeof(out), "--json", "show", "--state", STATE,
 	    NULL), 0);
 	assert_non_null(strstr(out, "\"tk\":{\"status\":\"absent\""));
+
+	/* --tamper tk-hash: the KMS refuses the TK upload (exit 4), binds nothing. */
+	K.bound = 0;
+	assert_int_equal(run(SERVE_KMS, out, sizeof(out), "download", "--kms", KMS,
+	    "--state", STATE, "--tamper", "tk-hash", NULL), 4);
+	assert_false(K.bound);
+	/* --abort-after tk-upload: the terminal vanishes (exit 3) after S3. */
+	assert_int_equal(run(SERVE_KMS, out, sizeof(out), "--json", "download", "--kms", KMS,
+	    "--state", STATE, "--abort-after", "tk-upload", NULL), 3);
+	assert_non_null(strstr(out, "\"aborted\":true"));
+	assert_true(K.bound);
 
 	/* A corrupted record: show reports it, exit 5. */
 	{
