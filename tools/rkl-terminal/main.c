@@ -8,6 +8,9 @@
  *   rkl-terminal [--json] show --state DIR
  *   rkl-terminal [--json] erase --state DIR [--all]
  *
+ * "-d DIR" is accepted for "--state DIR", and "download HOST:PORT" for
+ * "download --kms HOST:PORT".
+ *
  * Exit codes and the test-only switches (--tamper, --abort-after) are in
  * docs/operations.md, "Terminal simulator".
  */
@@ -191,7 +194,8 @@ parse_args(int argc, char **argv, struct args *a)
 			a->sn = v;
 		} else if ((v = opt_value(argc, argv, &i, "--pinpad-sn")) != NULL) {
 			a->pinpad_sn = v;
-		} else if ((v = opt_value(argc, argv, &i, "--state")) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--state")) != NULL ||
+		    (v = opt_value(argc, argv, &i, "-d")) != NULL) {
 			a->state = v;
 		} else if ((v = opt_value(argc, argv, &i, "--kms")) != NULL) {
 			a->kms = v;
@@ -229,6 +233,8 @@ parse_args(int argc, char **argv, struct args *a)
 				return -1;
 		} else if (argv[i][0] != '-' && a->cmd == NULL) {
 			a->cmd = argv[i];
+		} else if (argv[i][0] != '-' && a->kms == NULL && strcmp(a->cmd, "download") == 0) {
+			a->kms = argv[i];	/* "download HOST:PORT" */
 		} else {
 			return -1;
 		}
@@ -423,32 +429,8 @@ show_json(const struct rkl_pinpad_info *in)
 	char h1[65], c[11];
 	int i;
 
-	printf("{\"ok\":true,\"command\":\"show\",\"records\":{");
-	for (i = 0; i < 5; i++)
-		printf("%s\"%s\":{\"status\":\"%s\",\"counter\":%u}", i ? "," : "", names[i],
-		    rec_status(ri[i]->status), (unsigned)ri[i]->counter);
-	printf("}");
-	if (in->ident.status == 0) {
-		printf(",\"sn\":");
-		json_str(in->sn);
-		printf(",\"pinpad_sn\":");
-		json_str(in->pinpad_sn);
-	}
-	if (in->kbpk.status == 0) {
-		hex(in->kbpk_kcv, 3, c);
-		printf(",\"kbpk\":{\"alg\":\"%s\",\"kcv\":\"%s\"}", rkl_alg_name(in->kbpk_alg), c);
-	}
-	if (in->puhsm.status == 0)
-		printf(",\"pu_hsm\":{\"key_id\":%u,\"bits\":%u,\"oaep\":\"%s\"}",
-		    (unsigned)in->puhsm_key_id, in->puhsm_bits, oaep_name(in->oaep_hash));
-	if (in->tk.status == 0) {
-		hex(in->auk_kcv, 3, c);
-		hex(in->pu_tek_sha256, 32, h1);
-		printf(",\"tk\":{\"accepted\":%s,\"auk_alg\":\"%s\",\"auk_kcv\":\"%s\","
-		    "\"tek_alg\":\"%s\",\"oaep\":\"%s\",\"pu_tek_sha256\":\"%s\"}",
-		    in->tk_accepted ? "true" : "false", rkl_alg_name(in->auk_alg), c,
-		    rkl_alg_name(in->tek_alg), oaep_name(in->oaep_hash), h1);
-	}
+	/* The TMK first: its "kcv" is the first one in the object. */
+	printf("{\"ok\":true,\"command\":\"show\"");
 	if (in->tmk.status == 0) {
 		printf(",\"tmk\":{\"present\":%s,\"key_version\":%u",
 		    in->tmk_present ? "true" : "false", (unsigned)in->tmk_version);
@@ -464,6 +446,33 @@ show_json(const struct rkl_pinpad_info *in)
 			    in->tr31_exportability, in->tr31_len);
 		}
 		printf("}");
+	}
+	printf(",\"records\":{");
+	for (i = 0; i < 5; i++)
+		printf("%s\"%s\":{\"status\":\"%s\",\"counter\":%u}", i ? "," : "", names[i],
+		    rec_status(ri[i]->status), (unsigned)ri[i]->counter);
+	printf("}");
+	if (in->ident.status == 0) {
+		printf(",\"sn\":");
+		json_str(in->sn);
+		printf(",\"pinpad_sn\":");
+		json_str(in->pinpad_sn);
+	}
+	if (in->kbpk.status == 0) {
+		hex(in->kbpk_kcv, 3, c);
+		printf(",\"kbpk\":{\"alg\":\"%s\",\"kbpk_kcv\":\"%s\"}",
+		    rkl_alg_name(in->kbpk_alg), c);
+	}
+	if (in->puhsm.status == 0)
+		printf(",\"pu_hsm\":{\"key_id\":%u,\"bits\":%u,\"oaep\":\"%s\"}",
+		    (unsigned)in->puhsm_key_id, in->puhsm_bits, oaep_name(in->oaep_hash));
+	if (in->tk.status == 0) {
+		hex(in->auk_kcv, 3, c);
+		hex(in->pu_tek_sha256, 32, h1);
+		printf(",\"tk\":{\"accepted\":%s,\"auk_alg\":\"%s\",\"auk_kcv\":\"%s\","
+		    "\"tek_alg\":\"%s\",\"oaep\":\"%s\",\"pu_tek_sha256\":\"%s\"}",
+		    in->tk_accepted ? "true" : "false", rkl_alg_name(in->auk_alg), c,
+		    rkl_alg_name(in->tek_alg), oaep_name(in->oaep_hash), h1);
 	}
 	printf("}\n");
 }
