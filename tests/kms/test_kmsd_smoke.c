@@ -121,8 +121,8 @@ start_kmsd(void)
 	    "log_file = kmsd.log\n"
 	    "pool_size = 1\n"
 	    "workers = 2\n"
-	    "idle_timeout = 5\n"
-	    "max_connections = 64\n"
+	    "idle_timeout = 3\n"
+	    "max_connections = 200\n"
 	    "shutdown_timeout = 5\n", T.dir);
 	write_file(T.conf, text);
 	unlink(T.portfile);
@@ -352,8 +352,57 @@ test_smoke(void **state)
 		assert_int_equal(code, RKL_WIRE_E_ALREADY_BOUND);
 	}
 
-	/* 5. SIGTERM: clean exit, pid file removed. */
-	assert_int_equal(kill(T.pid, SIGTERM), 0);
+	/* 5. max_connections: 200 idle connections are held, the 201st is closed at once. */
+	{
+		static int fds[200];
+		struct timeval tv = { 1, 0 };
+		uint8_t b;
+		ssize_t n;
+		int extra, k;
+
+		for (k = 0; k < 200; k++)
+			fds[k] = connect_kmsd();
+		/* Accepted connections are idle for idle_timeout (3 s); a refused one ends now. */
+		extra = connect_kmsd();
+		assert_int_equal(setsockopt(extra, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+		assert_int_equal(recv(extra, &b, 1, 0), 0);
+		close(extra);
+		assert_int_equal(setsockopt(fds[199], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+		n = recv(fds[199], &b, 1, 0);
+		assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+		/* The idle timeout closes them all (the socket's 20 s receive timeout bounds the wait). */
+		for (k = 0; k < 200; k++) {
+			struct timeval tv20 = { 20, 0 };
+
+			assert_int_equal(setsockopt(fds[k], SOL_SOCKET, SO_RCVTIMEO, &tv20, sizeof(tv20)), 0);
+			expect_eof(fds[k]);
+			close(fds[k]);
+		}
+	}
+
+	/* 6. Still serving after all that: a re-download. */
+	t.done = 0;
+	assert_int_equal(download(&t, 0, &code), RKL_WIRE_CONFIRM_ACK);
+
+	/* 7. SIGTERM with a session half done: it is closed, the server exits 0, pid file removed. */
+	{
+		uint8_t out[RKL_WIRE_FRAME_MAX], in[RKL_WIRE_FRAME_MAX];
+		struct rkl_wbuf w;
+		struct tsim u;
+		size_t n;
+
+		tsim_init(&u, &T.c, &T.keys, "SN0002", "PPX", RKL_ALG_AES128, 9);
+		fd = connect_kmsd();
+		rkl_wbuf_init(&w, out, sizeof(out));
+		assert_int_equal(tsim_pubkey_req(&u, &w), 0);
+		send_all(fd, out, w.len);
+		n = recv_frame(fd, in, sizeof(in));
+		assert_true(n > 0);
+		assert_int_equal(tsim_reply(&u, in, n, NULL), 0);	/* PUBKEY_RESP: S0 done */
+		assert_int_equal(kill(T.pid, SIGTERM), 0);
+		expect_eof(fd);
+		close(fd);
+	}
 	for (i = 0; i < 200; i++) {
 		if (waitpid(T.pid, &status, WNOHANG) == T.pid)
 			break;
@@ -365,7 +414,7 @@ test_smoke(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(access(T.pidfile, F_OK), -1);
 
-	/* 6. The database says delivered, with the KCV the terminal computed. */
+	/* 8. The database says delivered, with the KCV the terminal computed. */
 	assert_int_equal(rkl_store_sqlite_open(&st, T.db, NULL), 0);
 	assert_int_equal(st.tmk_current(st.ctx, "SN0001", &tmk), 0);
 	assert_int_equal(tmk.state, RKL_TMK_DELIVERED);
@@ -373,7 +422,7 @@ test_smoke(void **state)
 	assert_memory_equal(tmk.kcv, t.kcv, 3);
 	rkl_store_close(&st);
 
-	/* 7. Key hygiene: neither AUK nor TMK, raw or hex, in the log or the database. */
+	/* 9. Key hygiene: neither AUK nor TMK, raw or hex, in the log or the database. */
 	for (i = 0; i < 2; i++) {
 		const uint8_t *k = i == 0 ? t.auk : t.tmk;
 
@@ -384,6 +433,20 @@ test_smoke(void **state)
 		assert_false(file_contains(T.db, (const uint8_t *)hex, 32));
 	}
 	assert_true(file_contains(T.log, (const uint8_t *)"step=confirm result=ok", 22));
+	/* The half-done session was logged as abandoned, and audited. */
+	assert_true(file_contains(T.log, (const uint8_t *)"sn=SN0002 step=close result=fail", 32));
+	assert_int_equal(rkl_store_sqlite_open(&st, T.db, NULL), 0);
+	{
+		struct rkl_store_audit_row rows[64];
+		size_t n = 0, k, abandoned = 0;
+
+		assert_int_equal(st.audit_list(st.ctx, 0, rows, 64, &n), 0);
+		for (k = 0; k < n; k++)
+			abandoned += (strcmp(rows[k].sn, "SN0002") == 0 &&
+			    strcmp(rows[k].event, "session.abandoned") == 0);
+		assert_int_equal(abandoned, 1);
+	}
+	rkl_store_close(&st);
 }
 
 static int
