@@ -11,9 +11,10 @@
 #   libcmocka-dev                     - unit tests
 #   clang libclang-rt-14-dev          - libFuzzer targets
 #   procps                            - ps/pkill used by end-to-end tests
+#   spin                              - Promela model checker: docs/models/patent.pml (tests/models)
 set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libbearssl-dev libp11-kit-dev
-softhsm2 opensc libsqlite3-dev sqlite3 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps"
+softhsm2 opensc libsqlite3-dev sqlite3 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin"
 
 missing=""
 for p in $PKGS; do
