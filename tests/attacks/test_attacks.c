@@ -524,7 +524,7 @@ struct a3 {
 	uint8_t rnd1[16];		/* the terminal's RND1 */
 	size_t blk;
 	uint16_t parallel_code;		/* what the parallel session got */
-	unsigned long challenges;	/* CHALLENGE requests the parallel session caused */
+	unsigned long challenges;	/* CHALLENGE (TRANSPORT_KEY at S0) requests it caused */
 	int echo_rnd1;			/* rewrite RND2 := RND1 */
 };
 
@@ -543,6 +543,17 @@ a3_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		duel_decode(buf, *len, dir, &m);
 		memcpy(a->rnd1, m.u.auth_init.rnd1, m.u.auth_init.rnd1_len);
 		a->blk = m.u.auth_init.rnd1_len;
+	}
+	if (dir == DUEL_K2T && duel_type(buf, *len) == RKL_WIRE_PUBKEY_RESP) {
+		/* First download: a second S0 for the SN while this one is open. */
+		duel_conn_open(&E, DUEL_SHARED, &k);
+		n = mk_pubkey_req(f, a->sn, a->sn);
+		before = E.calls[RKL_KS_TRANSPORT_KEY];
+		assert_int_equal(duel_conn_input(&k, f, n, reply, sizeof(reply), &rn), RKL_ERR_BUSY);
+		a->parallel_code = error_code(reply, rn);
+		a->challenges = E.calls[RKL_KS_TRANSPORT_KEY] - before;
+		duel_conn_close(&k);
+		return DUEL_FORWARD;
 	}
 	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_AUTH_CHALLENGE)
 		return DUEL_FORWARD;
@@ -596,7 +607,15 @@ test_a3_reflection(void **state)
 	(void)state;
 	duel_register(&E, "A3-SN", NULL);
 	t = duel_term_new("A3-SN", NULL, 0);
-	download_ok(t, 1);
+
+	/* 0. First download: a parallel PUBKEY_REQ for the SN gets BUSY before any
+	 *    transport key is handed out; the genuine download completes. */
+	memset(&a, 0, sizeof(a));
+	a.sn = "A3-SN";
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, a3_hook, &a, res), 0);
+	assert_int_equal(res->kms_state, RKL_KMS_ST_DONE);
+	assert_int_equal(a.parallel_code, RKL_WIRE_E_BUSY);
+	assert_int_equal(a.challenges, 0);
 
 	/* 1. A parallel session for the SN gets BUSY before any challenge is computed;
 	 *    the genuine session still completes. */

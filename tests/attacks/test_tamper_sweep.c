@@ -81,7 +81,7 @@ test_sweep(void **state)
 	struct duel_result *res = duel_result_new();
 	const char *s = getenv("RKL_SWEEP_STRIDE");
 	size_t stride = 1, off;
-	unsigned i, runs = 0, completed = 0, rejected = 0, kms_only = 0, term_only = 0;
+	unsigned i, runs = 0, completed = 0, rejected = 0, kms_only = 0, term_only = 0, relabelled = 0;
 	struct duel_term *t;
 	char why[160];
 
@@ -113,6 +113,18 @@ test_sweep(void **state)
 			if (duel_consistent(&E, t, sn, why, sizeof(why)) != 0)
 				fail_msg("flip of bit %zu of byte %zu of %s (frame %u): %s", off % 8, off,
 				    rkl_wire_type_name(duel_type(f->b, f->len)), i, why);
+			{
+				struct rkl_pinpad_info info;
+				struct rkl_store_tmk cur;
+
+				/* The right key under a wrong version label (KEY_VERSION is not authenticated). */
+				duel_term_info(t, &info);
+				if (info.tmk_present && E.store.tmk_current(E.store.ctx, sn, &cur) == 0 &&
+				    info.tmk_version != cur.version) {
+					relabelled++;
+					assert_int_not_equal(cur.state, RKL_TMK_DELIVERED);
+				}
+			}
 			pp_done = (res->pp_state == RKL_PINPAD_DONE);
 			kms_done = (res->kms_state == RKL_KMS_ST_DONE);
 			if (pp_done && kms_done) {
@@ -136,7 +148,9 @@ test_sweep(void **state)
 		    (f->len + stride - 1) / stride);
 	}
 	print_message("%u runs (stride %zu): %u rejected, %u completed (offer fields only), "
-	    "%u with only the final ack damaged\n", runs, stride, rejected, completed, kms_only);
+	    "%u with only the final ack damaged, %u left the terminal's TMK under another "
+	    "version (never marked delivered)\n", runs, stride, rejected, completed, kms_only,
+	    relabelled);
 	assert_true(runs > 0);
 	assert_true(rejected > runs / 2);
 	(void)term_only;
