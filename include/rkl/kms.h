@@ -35,8 +35,11 @@
  * reason is given to the caller (struct rkl_kms_event) for the server log
  * only.  A message that is not allowed in the current state changes nothing
  * but the audit log: the key service is not called for it.  Every state change
- * is committed by the key service before it returns, so a reply is only ever
- * built after the change it announces is durable.
+ * is committed by the key service before the request returns, or at the
+ * latest by the AUDIT request of its step (so that the step's row shares its
+ * transaction), which the state machine makes before it builds the reply and
+ * whose failure fails the step: a reply is only ever built after the change
+ * it announces is durable.
  *
  * Thread safety: a session is used by one thread at a time (the caller
  * serialises the frames of one connection); different sessions may run on
@@ -227,6 +230,10 @@ struct rkl_ks_confirm {
 /*
  * AUDIT: the one audit row of a protocol step's outcome (the state machine
  * sends one per input frame, and one when an unfinished session ends).  The
+ * service may defer the row of a step that changed nothing to the session's
+ * next transaction, and commits a change left pending by the step's requests
+ * together with the row: for a successful step, a non-zero result means the
+ * step is not durable and it fails.  The
  * row's SN is the session's opened SN; before OPEN succeeded it is the SN
  * the frame claimed (sn, may be NULL), recorded as claimed.
  */

@@ -22,6 +22,14 @@
  * audit row inside the same transaction (events listed at each call); protocol
  * steps and failures are appended by the caller with audit_append.
  *
+ * Batches.  batch_begin .. batch_commit groups several calls into one
+ * transaction with one commit (one fsync): the KMS writes a protocol step's
+ * state change and that step's audit row together, so a download costs one
+ * commit per state-changing step instead of one per call.  Inside a batch each
+ * call keeps its own all-or-nothing rule (a failed call is undone, the batch
+ * goes on) but nothing is durable, nor visible to other connections, until
+ * batch_commit returns 0; a failed commit undoes the whole batch.
+ *
  * Threads.  One struct rkl_store is one connection guarded by a mutex: any
  * number of threads may share it (calls are serialised).  For parallel reads
  * open one store per thread; several stores (threads or processes) on one
@@ -374,6 +382,29 @@ struct rkl_store {
 	 * rkl_store_audit_check_anchor.
 	 */
 	int (*audit_head)(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN]);
+
+	/*
+	 * Open a batch: a write transaction held by the calling thread until
+	 * batch_commit or batch_rollback, which that same thread must call.
+	 * Every call the thread makes meanwhile (reads too) runs inside it;
+	 * calls from other threads on this handle wait until the batch ends,
+	 * so keep batches short (no HSM work inside, never across a wait for
+	 * the network).  No nesting: RKL_ERR_STATE if one is open.
+	 * RKL_ERR_STORE if the write lock is not obtained within
+	 * busy_timeout_ms (then no batch is open).
+	 */
+	int (*batch_begin)(void *ctx);
+
+	/*
+	 * Commit the batch: 0 means every call that succeeded inside it is
+	 * durable (synchronous=FULL) and visible.  On failure (RKL_ERR_STORE)
+	 * none of it is.  Either way the batch is over.  RKL_ERR_STATE if no
+	 * batch is open.
+	 */
+	int (*batch_commit)(void *ctx);
+
+	/* Undo the whole batch and end it; nothing if no batch is open. */
+	void (*batch_rollback)(void *ctx);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */

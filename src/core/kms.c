@@ -190,7 +190,12 @@ put_error(struct rkl_kms_session *s, struct rkl_wbuf *out, int err)
 	return rkl_wire_encode(&m, out);
 }
 
-static void
+/*
+ * The step's audit row.  Its result matters for a successful step only: the
+ * service may commit the step's state change with the row (rkl/kms.h,
+ * AUDIT), so a failure there fails the step.
+ */
+static int
 audit(struct rkl_kms_session *s, enum rkl_kms_step step, int result, const char *claimed_sn)
 {
 	struct rkl_ks_call c;
@@ -200,7 +205,7 @@ audit(struct rkl_kms_session *s, enum rkl_kms_step step, int result, const char 
 	c.u.audit.step = step;
 	c.u.audit.result = result;
 	c.u.audit.sn = claimed_sn;
-	(void)ks_call(s, &c);	/* an audit failure is the service's alarm; the step stands */
+	return ks_call(s, &c);
 }
 
 /* SN of a later message must be the session's (not secret: plain compare). */
@@ -449,7 +454,7 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 		/* The terminal gave up: no reply to an ERROR. */
 		r = RKL_ERR_PEER;
 		if (s->opened)
-			audit(s, step, r, NULL);
+			(void)audit(s, step, r, NULL);
 		memcpy(ev->sn, s->sn, sizeof(ev->sn));
 		s->state = RKL_KMS_ST_FAILED;
 		ev->step = step;
@@ -497,7 +502,9 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 	}
 	if (r != 0)
 		goto fail;
-	audit(s, step, 0, NULL);
+	/* The step is durable once its row is: only then may the reply go out. */
+	if ((r = audit(s, step, 0, NULL)) != 0)
+		goto fail;
 	memcpy(ev->sn, s->sn, sizeof(ev->sn));
 	out->len += w.len;
 	ev->step = step;
@@ -514,7 +521,7 @@ fail:
 	s->state = RKL_KMS_ST_FAILED;
 	/* Frames naming no SN (undecodable, or out of order before OPEN) go to the log only. */
 	if (s->opened || claimed != NULL)
-		audit(s, step, r, s->opened ? NULL : claimed);
+		(void)audit(s, step, r, s->opened ? NULL : claimed);
 	if (s->opened)
 		memcpy(ev->sn, s->sn, sizeof(ev->sn));
 	else if (claimed != NULL && strlen(claimed) < sizeof(ev->sn))
@@ -534,7 +541,7 @@ rkl_kms_session_end(struct rkl_kms_session *s, int reason)
 	if (s->ended)
 		return;
 	if (s->state != RKL_KMS_ST_DONE && s->state != RKL_KMS_ST_FAILED && s->opened)
-		audit(s, RKL_KMS_STEP_CLOSE, reason != 0 ? reason : RKL_ERR_PEER, NULL);
+		(void)audit(s, RKL_KMS_STEP_CLOSE, reason != 0 ? reason : RKL_ERR_PEER, NULL);
 	memset(&c, 0, sizeof(c));
 	c.req = RKL_KS_CLOSE;
 	(void)ks_call(s, &c);

@@ -4,6 +4,16 @@
  * (rkl/store.h) before it returns.  This is the code a future privileged
  * monitor process would run; the network side reaches it only through
  * rkl_keysvc.call with one request struct at a time.
+ *
+ * Commits (docs/architecture.md, "Audit rows in the step's transaction").  A
+ * request that changes state opens a store batch (tx_open) and leaves it open;
+ * the AUDIT request of the same step, which the state machine makes before it
+ * builds the reply, appends the step's row and commits the batch (tx_close):
+ * one fsync per state-changing step.  A step that changes nothing (S0/S1,
+ * S5 AUTH_INIT) has its success row kept here (pend) and written first in
+ * the session's next batch, or when the session ends.  A batch never
+ * outlives the input call that opened it: a failed request, any request other
+ * than AUDIT, and CLOSE commit it first.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +32,7 @@
 #define ACTOR "kmsd"
 #define KEK_AUK_LABEL "rkl-kek-auk"
 #define KEK_TMK_LABEL "rkl-kek-tmk"
+#define PEND_MAX 4			/* deferred success rows per session */
 
 struct rkl_kmsd_ks_sess {
 	struct rkl_kmsd_ks *ks;
@@ -43,6 +54,9 @@ struct rkl_kmsd_ks_sess {
 	size_t rnd_len;
 	uint8_t kcv[RKL_KMS_KCV_LEN];	/* TMK delivered in this session */
 	uint32_t version;
+	int in_tx;			/* a store batch of this session is open */
+	enum rkl_kms_step pend[PEND_MAX];	/* success rows not yet written */
+	size_t n_pend;
 	int closed;
 };
 
@@ -171,6 +185,8 @@ alg_allowed(const enum rkl_alg *list, size_t n, unsigned alg)
 	return 0;
 }
 
+static int tx_open(struct rkl_kmsd_ks_sess *s);
+
 /* Count an authentication-type failure against the SN (lockout). */
 static void
 count_failure(struct rkl_kmsd_ks_sess *s, int err)
@@ -179,6 +195,7 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
 
 	if (err == 0 || rkl_err_is_internal(err) || s->sn[0] == '\0')
 		return;
+	(void)tx_open(s);	/* if no batch opens, the call commits alone */
 	(void)ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, NULL);
 }
 
@@ -341,7 +358,8 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	s->bind.oaep_hash = ks->hash;
 	memcpy(s->bind.tk_hash, u->tk_hash, RKL_SHA256_LEN);
 	/* Bind once, atomically, committed before TK_ACCEPTED goes out. */
-	if ((r = ks->store->binding_put(ks->store->ctx, &who, s->sn, &s->bind)) != 0)
+	if ((r = tx_open(s)) != 0 ||
+	    (r = ks->store->binding_put(ks->store->ctx, &who, s->sn, &s->bind)) != 0)
 		goto out;
 	s->have_bind = 1;
 out:
@@ -453,7 +471,8 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		memcpy(fresh.kcv, kcv, RKL_HSM_KCV_LEN);
 		fresh.kcv_len = RKL_HSM_KCV_LEN;
 		snprintf(fresh.kek_id, sizeof(fresh.kek_id), "%s", KEK_TMK_LABEL);
-		if ((r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
+		if ((r = tx_open(s)) != 0 ||
+		    (r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
 		    &created)) != 0)
 			goto out;
 		if (!created) {
@@ -507,7 +526,8 @@ do_confirm(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_confirm *c)
 		count_failure(s, RKL_ERR_KCV);
 		return RKL_ERR_KCV;
 	}
-	if ((r = ks->store->tmk_mark_delivered(ks->store->ctx, &who, s->sn, s->version)) != 0)
+	if ((r = tx_open(s)) != 0 ||
+	    (r = ks->store->tmk_mark_delivered(ks->store->ctx, &who, s->sn, s->version)) != 0)
 		return r;
 	/* The download is complete: reset the failure counter. */
 	return ks->store->download_result(ks->store->ctx, s->sn, 0, &ks->lockout, NULL);
@@ -528,8 +548,9 @@ event_name(enum rkl_kms_step step)
 	}
 }
 
+/* Append one step row: the opened SN, else the SN the frame claimed. */
 static int
-do_audit(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_audit *a)
+audit_row(struct rkl_kmsd_ks_sess *s, enum rkl_kms_step step, int result, const char *claimed_sn)
 {
 	struct rkl_kmsd_ks *ks = s->ks;
 	struct rkl_store_audit_event ev;
@@ -540,21 +561,94 @@ do_audit(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_audit *a)
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = ACTOR;
 	ev.source = s->peer;
-	ev.event = event_name(a->step);
-	ev.result = a->result;
+	ev.event = event_name(step);
+	ev.result = result;
 	if (s->sn[0] != '\0') {
 		ev.sn = s->sn;
-		snprintf(detail, sizeof(detail), "%s", a->result == 0 ? "" : rkl_err_str(a->result));
+		snprintf(detail, sizeof(detail), "%s", result == 0 ? "" : rkl_err_str(result));
 	} else {
 		/* Not opened: the SN as the frame claimed it (printable, bounded). */
-		for (i = 0; a->sn != NULL && a->sn[i] != '\0' && i < RKL_STORE_SN_MAX; i++)
-			claimed[i] = (a->sn[i] > 0x20 && a->sn[i] < 0x7f) ? a->sn[i] : '?';
+		for (i = 0; claimed_sn != NULL && claimed_sn[i] != '\0' && i < RKL_STORE_SN_MAX; i++)
+			claimed[i] = (claimed_sn[i] > 0x20 && claimed_sn[i] < 0x7f) ? claimed_sn[i] : '?';
 		claimed[i] = '\0';
 		ev.sn = claimed;
-		snprintf(detail, sizeof(detail), "claimed SN; %s", a->result == 0 ? "ok" : rkl_err_str(a->result));
+		snprintf(detail, sizeof(detail), "claimed SN; %s", result == 0 ? "ok" : rkl_err_str(result));
 	}
 	ev.detail = detail;
 	return ks->store->audit_append(ks->store->ctx, &ev, NULL);
+}
+
+/*
+ * Open this session's store batch (no-op if open) and write the deferred
+ * rows first in it.  They stay deferred until a commit succeeds.
+ */
+static int
+tx_open(struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_store *st = s->ks->store;
+	size_t i;
+	int r;
+
+	if (s->in_tx)
+		return 0;
+	if ((r = st->batch_begin(st->ctx)) != 0)
+		return r;
+	for (i = 0; i < s->n_pend; i++) {
+		if ((r = audit_row(s, s->pend[i], 0, NULL)) != 0) {
+			st->batch_rollback(st->ctx);
+			return r;
+		}
+	}
+	s->in_tx = 1;
+	return 0;
+}
+
+/* Commit this session's batch (no-op if none): 0 = all of it is durable. */
+static int
+tx_close(struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_store *st = s->ks->store;
+	int r;
+
+	if (!s->in_tx)
+		return 0;
+	s->in_tx = 0;
+	if ((r = st->batch_commit(st->ctx)) == 0)
+		s->n_pend = 0;
+	return r;
+}
+
+/*
+ * AUDIT: with a batch open (the step changed state), the row joins it and the
+ * batch is committed; the result is the commit's, so the state machine sends
+ * no reply for a change that is not durable.  A success row of a step that
+ * changed nothing is deferred; a failure or close row is written now, after
+ * the deferred ones, in one transaction.
+ */
+static int
+do_audit(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_audit *a)
+{
+	int r, c;
+
+	if (!s->in_tx && a->result == 0 && s->sn[0] != '\0' && a->step != RKL_KMS_STEP_CLOSE &&
+	    a->step != RKL_KMS_STEP_FRAME && s->n_pend < PEND_MAX) {
+		s->pend[s->n_pend++] = a->step;
+		return 0;
+	}
+	if (tx_open(s) != 0)
+		return audit_row(s, a->step, a->result, a->sn);	/* alone, as a last resort */
+	r = audit_row(s, a->step, a->result, a->sn);
+	c = tx_close(s);
+	return c != 0 ? c : r;
+}
+
+/* Make everything of this session durable: open batch, deferred rows. */
+static void
+tx_flush(struct rkl_kmsd_ks_sess *s)
+{
+	(void)tx_close(s);
+	if (s->n_pend > 0 && tx_open(s) == 0)
+		(void)tx_close(s);
 }
 
 static void
@@ -564,6 +658,7 @@ do_close(struct rkl_kmsd_ks_sess *s)
 
 	if (s->closed)
 		return;
+	tx_flush(s);
 	if (s->have_dl && s->dl.n > 0 && rkl_hsm_session_get(s->ks->hsm, &hs) == 0) {
 		(void)rkl_hsm_dl_release(hs, &s->dl);
 		rkl_hsm_session_put(s->ks->hsm, hs);
@@ -583,6 +678,9 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 	(void)ctx;
 	if ((r = rkl_ks_track_check(&s->track, c->req)) != 0)
 		return r;
+	/* A batch ends with its step's AUDIT; should one still be open, commit it first. */
+	if (c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE && (r = tx_close(s)) != 0)
+		goto out;
 	switch (c->req) {
 	case RKL_KS_OPEN: r = do_open(s, &c->u.open); break;
 	case RKL_KS_TRANSPORT_KEY: r = do_transport_key(s, &c->u.transport_key); break;
@@ -595,6 +693,10 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 	case RKL_KS_CLOSE: do_close(s); r = 0; break;
 	default: r = RKL_ERR_STATE; break;
 	}
+	/* What a failed request did commit (a failure count) is durable before its error goes out. */
+	if (r != 0 && s->in_tx)
+		(void)tx_close(s);
+out:
 	rkl_ks_track_done(&s->track, c->req, c->req == RKL_KS_OPEN ? c->u.open.mode : 0, r);
 	return r;
 }

@@ -10,11 +10,18 @@
  * first's result (no lock upgrade deadlock); a writer waits up to
  * busy_timeout for the lock.
  *
+ * Batches (batch_begin .. batch_commit): the thread that begins one keeps the
+ * mutex (recursive, so its own calls still take it) and an open BEGIN
+ * IMMEDIATE transaction; each call inside it runs in a SAVEPOINT instead of
+ * its own transaction, so a failed call still changes nothing, and the one
+ * COMMIT (one WAL fsync) at batch_commit makes all of them durable at once.
+ *
  * Portability: the DML below is plain SQL-92 plus LIMIT, which PostgreSQL
  * accepts; the SQLite-only parts are marked "SQLite:" (PRAGMAs, BEGIN
  * IMMEDIATE, sqlite_master, BLOB vs PostgreSQL's BYTEA, "?" placeholders vs
  * "$n").  SQLite errors become RKL_ERR_* here and nowhere else.
  */
+#define _POSIX_C_SOURCE 200809L	/* PTHREAD_MUTEX_RECURSIVE */
 #include "rkl/store.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
@@ -181,7 +188,8 @@ static const char *const stmt_sql[Q_COUNT] = {
 
 struct sq {
 	sqlite3 *db;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;	/* recursive: a batch holds it across calls */
+	int batch;		/* a batch is open (only touched with mu held) */
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
 	sqlite3_stmt *stmt[Q_COUNT];
@@ -244,20 +252,43 @@ exec(struct sq *s, const char *sql)
 	return map_rc(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
 }
 
-/* SQLite: BEGIN IMMEDIATE takes the write lock now (PostgreSQL: BEGIN + row locks). */
+/*
+ * SQLite: BEGIN IMMEDIATE takes the write lock now (PostgreSQL: BEGIN + row
+ * locks).  Inside a batch the call gets a savepoint of the batch's
+ * transaction; if SQLite has rolled that transaction back (I/O error), the
+ * batch is dead and every further call fails.
+ */
 static int
 tx_write(struct sq *s)
 {
+	if (s->batch)
+		return sqlite3_get_autocommit(s->db) ? RKL_ERR_STORE : exec(s, "SAVEPOINT rkl_call");
 	return exec(s, "BEGIN IMMEDIATE");
 }
 
+/* A read transaction (consistent snapshot); a savepoint inside a batch. */
+static int
+tx_read(struct sq *s)
+{
+	if (s->batch)
+		return sqlite3_get_autocommit(s->db) ? RKL_ERR_STORE : exec(s, "SAVEPOINT rkl_call");
+	return exec(s, "BEGIN");
+}
+
+/* End what tx_write/tx_read began: commit (release) if r == 0, else roll back. */
 static int
 tx_end(struct sq *s, int r)
 {
 	int c;
 
 	if (sqlite3_get_autocommit(s->db))
-		return r;
+		return s->batch && r == 0 ? RKL_ERR_STORE : r;
+	if (s->batch) {
+		if (r != 0)
+			exec(s, "ROLLBACK TO rkl_call");
+		c = exec(s, "RELEASE rkl_call");
+		return r != 0 ? r : c;
+	}
 	if (r == 0) {
 		if ((c = exec(s, "COMMIT")) == 0)
 			return 0;
@@ -777,6 +808,77 @@ out:
 
 /* ---- interface functions ---- */
 
+static int
+mutex_init_recursive(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+	int r = RKL_ERR_INTERNAL;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return RKL_ERR_INTERNAL;
+	if (pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) == 0 &&
+	    pthread_mutex_init(mu, &a) == 0)
+		r = 0;
+	pthread_mutexattr_destroy(&a);
+	return r;
+}
+
+/* Open a batch: the mutex stays locked until batch_commit/batch_rollback. */
+static int
+sq_batch_begin(void *ctx)
+{
+	struct sq *s = ctx;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->batch) {
+		r = RKL_ERR_STATE;	/* no nesting */
+		goto out;
+	}
+	if ((r = exec(s, "BEGIN IMMEDIATE")) != 0)
+		goto out;
+	s->batch = 1;
+	return 0;	/* keeps mu */
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* End the batch: commit (ok) or roll back; unlock what batch_begin locked. */
+static int
+batch_end(struct sq *s, int ok)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->mu);	/* recursive: the owner's second hold */
+	if (!s->batch) {
+		pthread_mutex_unlock(&s->mu);
+		return RKL_ERR_STATE;
+	}
+	s->batch = 0;
+	if (sqlite3_get_autocommit(s->db))
+		r = RKL_ERR_STORE;	/* SQLite already rolled the transaction back */
+	else
+		r = tx_end(s, ok ? 0 : RKL_ERR_STATE);
+	if (!ok)
+		r = 0;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->mu);	/* batch_begin's hold */
+	return r;
+}
+
+static int
+sq_batch_commit(void *ctx)
+{
+	return batch_end(ctx, 1);
+}
+
+static void
+sq_batch_rollback(void *ctx)
+{
+	(void)batch_end(ctx, 0);
+}
+
 static void
 sq_close(void *ctx)
 {
@@ -1085,7 +1187,7 @@ sq_terminal_counts(void *ctx, struct rkl_store_counts *out)
 		return RKL_ERR_INVALID_ARG;
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_lock(&s->mu);
-	if ((r = exec(s, "BEGIN")) != 0)
+	if ((r = tx_read(s)) != 0)
 		goto out;
 	if ((r = stmt_get(s, Q_TERM_COUNT_STATUS, &st)) != 0)
 		goto out;
@@ -1267,7 +1369,7 @@ sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return RKL_ERR_NOMEM;
 	pthread_mutex_lock(&s->mu);
-	if ((r = exec(s, "BEGIN")) != 0 ||
+	if ((r = tx_read(s)) != 0 ||
 	    (r = term_status(s, sn, &status)) != 0)
 		goto out;
 	if ((r = stmt_get(s, Q_BIND_GET, &st)) != 0 ||
@@ -1313,7 +1415,7 @@ sq_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
 	pthread_mutex_lock(&s->mu);
-	if ((r = exec(s, "BEGIN")) == 0 &&
+	if ((r = tx_read(s)) == 0 &&
 	    (r = term_status(s, sn, &status)) == 0 &&
 	    (r = tmk_cur(s, sn, t)) == 0)
 		memcpy(out, t, sizeof(*out));
@@ -1660,7 +1762,7 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	memset(prev, 0, sizeof(prev));
 	pthread_mutex_lock(&s->mu);
 	/* One read transaction: a consistent snapshot even while others append. */
-	if ((r = exec(s, "BEGIN")) != 0)
+	if ((r = tx_read(s)) != 0)
 		goto out;
 	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
 		goto out;
@@ -1741,9 +1843,9 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 		return RKL_ERR_UNSUPPORTED;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return RKL_ERR_NOMEM;
-	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+	if ((r = mutex_init_recursive(&s->mu)) != 0) {
 		free(s);
-		return RKL_ERR_INTERNAL;
+		return r;
 	}
 	if (opts != NULL) {
 		s->clock = opts->clock;
@@ -1794,6 +1896,9 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->audit_verify = sq_audit_verify;
 	st->audit_list_sn = sq_audit_list_sn;
 	st->audit_head = sq_audit_head;
+	st->batch_begin = sq_batch_begin;
+	st->batch_commit = sq_batch_commit;
+	st->batch_rollback = sq_batch_rollback;
 	s = NULL;
 	r = 0;
 out:
