@@ -17,7 +17,7 @@ err_has "never taken from the command line"
 expect_rc 2 "$RKL_ADMIN" -c "$E2E_DIR/missing.conf" terminal list
 printf 'state_dir = %s\nthis is not a key value line\n' "$STATE" >"$E2E_DIR/bad.conf"
 expect_rc 2 "$RKL_ADMIN" -c "$E2E_DIR/bad.conf" terminal list
-err_has "line 2"
+err_has "bad.conf:2:"
 expect_rc 2 admin terminal list            # no database before init
 err_has "rkl-admin init"
 

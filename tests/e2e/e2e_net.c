@@ -6,7 +6,7 @@
  * a client that stalls, raw malformed frames), using the real wire codec.
  * Every mode has a hard time limit (alarm) so a test can never hang.
  *
- *   proxy PORTFILE TARGET_PORT [--flip-ctmk OFFSET] [--capture FILE]
+ *   proxy PORTFILE TARGET_PORT [--flip-ctmk OFFSET] [--flip-crnd2] [--capture FILE]
  *         [--hold-delivery HOLDFILE] [--max-conns N]
  *       Listen on 127.0.0.1:0 (port written to PORTFILE), relay each
  *       connection to 127.0.0.1:TARGET_PORT frame by frame.  In KMS ->
@@ -15,7 +15,9 @@
  *       received from the KMS, to FILE (raw bytes; also FILE.kcv and
  *       FILE.version as text); --hold-delivery does not forward the frame,
  *       creates HOLDFILE and keeps both connections open until the KMS
- *       side closes, then closes the terminal side.  Exits after N
+ *       side closes, then closes the terminal side.  In terminal -> KMS
+ *       AUTH_RESPONSE frames, --flip-crnd2 flips the first byte of CRND2 (a
+ *       wrong Crnd2, as a terminal without AUK would send).  Exits after N
  *       connections (default: runs until killed).
  *
  *   send PORT (--raw HEX | --frame TYPE BODYHEX | --oversize)
@@ -396,9 +398,9 @@ mode_stall(int argc, char **argv)
 	return 0;
 }
 
-/* Find the CTMK_TK value inside a TMK_DELIVERY frame: offset and length. */
+/* Find the value of field tag inside a frame: offset and length. */
 static int
-find_ctmk(const uint8_t *f, size_t n, size_t *off, size_t *len)
+find_field(const uint8_t *f, size_t n, uint16_t want, size_t *off, size_t *len)
 {
 	size_t i = RKL_WIRE_HDR_LEN;
 
@@ -407,7 +409,7 @@ find_ctmk(const uint8_t *f, size_t n, size_t *off, size_t *len)
 
 		if (i + 4 + l > n)
 			return -1;
-		if ((tag & ~RKL_WIRE_TAG_CRITICAL) == RKL_WIRE_T_CTMK_TK) {
+		if ((tag & ~RKL_WIRE_TAG_CRITICAL) == want) {
 			*off = i + 4;
 			*len = l;
 			return 0;
@@ -428,100 +430,138 @@ write_file(const char *path, const void *p, size_t n)
 
 struct proxy_opts {
 	long flip;		/* byte offset in CTMK_TK to flip, -1 none */
+	int flip_crnd2;		/* flip the first byte of CRND2 in AUTH_RESPONSE */
 	const char *capture;	/* capture file or NULL */
 	const char *hold;	/* hold file or NULL */
 };
+
+/* One direction of a relayed connection, reassembled frame by frame. */
+struct half {
+	int from, to;				/* sockets */
+	uint8_t buf[RKL_WIRE_FRAME_MAX + 16];	/* the frame being read */
+	size_t have;				/* bytes of it read */
+	size_t need;				/* bytes still needed for the next step */
+	int raw;				/* not frames: pass bytes through */
+};
+
+/* What the proxy does with a complete KMS -> terminal frame; 1 = forward. */
+static int
+kms_frame(uint8_t *f, size_t n, const struct proxy_opts *o, int *holding)
+{
+	size_t off, len;
+	struct rkl_wire_msg m;
+	char path[4096], txt[64];
+
+	if (f[6] != RKL_WIRE_TMK_DELIVERY || find_field(f, n, RKL_WIRE_T_CTMK_TK, &off, &len) != 0)
+		return 1;
+	if (o->capture != NULL) {
+		write_file(o->capture, f + off, len);
+		if (rkl_wire_decode(f, n, RKL_WIRE_DIR_TO_TERMINAL, &m) == 0) {
+			rkl_hex_encode(m.u.tmk_delivery.kcv, m.u.tmk_delivery.kcv_len, txt);
+			txt[2 * m.u.tmk_delivery.kcv_len] = '\n';
+			snprintf(path, sizeof(path), "%s.kcv", o->capture);
+			write_file(path, txt, 2 * m.u.tmk_delivery.kcv_len + 1);
+			snprintf(path, sizeof(path), "%s.version", o->capture);
+			snprintf(txt, sizeof(txt), "%u\n", (unsigned)m.u.tmk_delivery.key_version);
+			write_file(path, txt, strlen(txt));
+		}
+	}
+	if (o->flip >= 0 && (size_t)o->flip < len)
+		f[off + (size_t)o->flip] ^= 0x01;
+	if (o->hold != NULL) {
+		write_file(o->hold, "held\n", 5);
+		*holding = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* What the proxy does with a complete terminal -> KMS frame; 1 = forward. */
+static int
+term_frame(uint8_t *f, size_t n, const struct proxy_opts *o)
+{
+	size_t off, len;
+
+	if (o->flip_crnd2 && f[6] == RKL_WIRE_AUTH_RESPONSE &&
+	    find_field(f, n, RKL_WIRE_T_CRND2, &off, &len) == 0 && len > 0)
+		f[off] ^= 0x01;
+	return 1;
+}
+
+/* Read what is available on h->from; forward complete frames.  0 = go on, -1 = done. */
+static int
+pump(struct half *h, int to_terminal, const struct proxy_opts *o, int *holding)
+{
+	size_t flen;
+	ssize_t r;
+	int fwd;
+
+	if (h->raw) {
+		r = read(h->from, h->buf, sizeof(h->buf));
+		if (r <= 0)
+			return -1;
+		if (!*holding && write_all(h->to, h->buf, (size_t)r) != 0)
+			return -1;
+		return 0;
+	}
+	if (h->have + h->need > sizeof(h->buf))
+		return -1;
+	r = read(h->from, h->buf + h->have, h->need);
+	if (r <= 0)
+		return -1;
+	h->have += (size_t)r;
+	h->need -= (size_t)r;
+	if (h->need > 0)
+		return 0;
+	r = rkl_wire_frame_need(h->buf, h->have, &flen, &h->need);
+	if (r == RKL_ERR_INCOMPLETE)
+		return 0;
+	if (r != 0) {
+		/* not a frame: from now on pass bytes through unchanged */
+		h->raw = 1;
+		fwd = !*holding && write_all(h->to, h->buf, h->have) == 0;
+		h->have = 0;
+		return fwd || *holding ? 0 : -1;
+	}
+	fwd = to_terminal ? kms_frame(h->buf, flen, o, holding) : term_frame(h->buf, flen, o);
+	if (fwd && !*holding && write_all(h->to, h->buf, flen) != 0)
+		return -1;
+	h->have = 0;
+	h->need = RKL_WIRE_HDR_LEN;
+	return 0;
+}
 
 /* Relay one connection; returns when either side is done. */
 static void
 relay(int t, int k, const struct proxy_opts *o)
 {
-	static uint8_t kbuf[RKL_WIRE_FRAME_MAX + 16];
-	size_t have = 0, need = RKL_WIRE_HDR_LEN, flen;
+	static struct half up, down;	/* terminal -> KMS, KMS -> terminal */
 	int holding = 0;
 
+	memset(&up, 0, sizeof(up));
+	memset(&down, 0, sizeof(down));
+	up.from = t;
+	up.to = k;
+	up.need = RKL_WIRE_HDR_LEN;
+	down.from = k;
+	down.to = t;
+	down.need = RKL_WIRE_HDR_LEN;
 	for (;;) {
 		struct pollfd p[2] = { { .fd = t, .events = POLLIN }, { .fd = k, .events = POLLIN } };
-		uint8_t buf[16384];
-		ssize_t r;
 
 		if (poll(p, 2, IO_TIMEOUT_MS * 4) <= 0)
 			return;
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			r = read(t, buf, sizeof(buf));
-			if (r <= 0)
-				return;
-			if (!holding && write_all(k, buf, (size_t)r) != 0)
-				return;
-		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			/* KMS -> terminal: frame by frame */
-			size_t want = need;
-
-			if (have + want > sizeof(kbuf))
-				return;
-			r = read(k, kbuf + have, want);
-			if (r <= 0)
-				return;
-			have += (size_t)r;
-			if ((size_t)r < want) {
-				need = want - (size_t)r;
-				continue;
-			}
-			r = rkl_wire_frame_need(kbuf, have, &flen, &need);
-			if (r == RKL_ERR_INCOMPLETE)
-				continue;
-			if (r != 0) {
-				/* not a frame: pass through as is */
-				(void)write_all(t, kbuf, have);
-				have = 0;
-				need = RKL_WIRE_HDR_LEN;
-				continue;
-			}
-			if (kbuf[6] == RKL_WIRE_TMK_DELIVERY) {
-				size_t off, len;
-
-				if (find_ctmk(kbuf, flen, &off, &len) == 0) {
-					if (o->capture != NULL) {
-						struct rkl_wire_msg m;
-						char path[4096], txt[64];
-
-						write_file(o->capture, kbuf + off, len);
-						if (rkl_wire_decode(kbuf, flen, RKL_WIRE_DIR_TO_TERMINAL, &m) == 0) {
-							rkl_hex_encode(m.u.tmk_delivery.kcv,
-							    m.u.tmk_delivery.kcv_len, txt);
-							txt[2 * m.u.tmk_delivery.kcv_len] = '\n';
-							snprintf(path, sizeof(path), "%s.kcv", o->capture);
-							write_file(path, txt, 2 * m.u.tmk_delivery.kcv_len + 1);
-							snprintf(path, sizeof(path), "%s.version", o->capture);
-							snprintf(txt, sizeof(txt), "%u\n",
-							    (unsigned)m.u.tmk_delivery.key_version);
-							write_file(path, txt, strlen(txt));
-						}
-					}
-					if (o->flip >= 0 && (size_t)o->flip < len)
-						kbuf[off + (size_t)o->flip] ^= 0x01;
-				}
-				if (o->hold != NULL) {
-					write_file(o->hold, "held\n", 5);
-					holding = 1;
-					have = 0;
-					need = RKL_WIRE_HDR_LEN;
-					continue;	/* not forwarded */
-				}
-			}
-			if (!holding && write_all(t, kbuf, flen) != 0)
-				return;
-			have = 0;
-			need = RKL_WIRE_HDR_LEN;
-		}
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && pump(&up, 0, o, &holding) != 0)
+			return;
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && pump(&down, 1, o, &holding) != 0)
+			return;
 	}
 }
 
 static int
 mode_proxy(int argc, char **argv)
 {
-	struct proxy_opts o = { .flip = -1, .capture = NULL, .hold = NULL };
+	struct proxy_opts o = { .flip = -1, .flip_crnd2 = 0, .capture = NULL, .hold = NULL };
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	long max_conns = -1, done = 0;
@@ -533,6 +573,10 @@ mode_proxy(int argc, char **argv)
 		die("proxy PORTFILE TARGET_PORT [options]");
 	target = parse_port(argv[1]);
 	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--flip-crnd2") == 0) {
+			o.flip_crnd2 = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			die("proxy: option needs a value");
 		if (strcmp(argv[i], "--flip-ctmk") == 0)

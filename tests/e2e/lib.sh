@@ -141,7 +141,7 @@ db_checkpoint() {
 kmsd_start() {
 	[ -n "${RKL_KMSD:-}" ] && [ -x "$RKL_KMSD" ] || fail "RKL_KMSD not set"
 	rm -f "$E2E_DIR/kmsd.port"
-	"$RKL_KMSD" -c "$CONF" --port-file "$E2E_DIR/kmsd.port" >>"$E2E_DIR/kmsd.out" 2>&1 &
+	"$RKL_KMSD" -c "$CONF" --foreground --port-file "$E2E_DIR/kmsd.port" >>"$E2E_DIR/kmsd.out" 2>&1 &
 	KMSD_PID=$!
 	i=0
 	while [ ! -s "$E2E_DIR/kmsd.port" ]; do
@@ -184,22 +184,54 @@ kmsd_alive() {
 	kill -0 "$KMSD_PID" 2>/dev/null || fail "rkl-kmsd died"
 }
 
-# ---- rkl-terminal (one directory per simulated PIN pad) ----
+# ---- the PIN pad simulator (one directory per simulated PIN pad) ----
+# RKL_TERMINAL (rkl-terminal) if built, else rkl-e2e-term (tests/e2e/e2e_term.c,
+# the test-only PIN pad that can also export its keys).  Both take
+# `-d DIR init|download HOST:PORT|show` and share the exit codes below.
+if [ -z "${RKL_TERMINAL:-}" ] && [ -n "${RKL_E2E_TERM:-}" ]; then
+	RKL_TERMINAL=$RKL_E2E_TERM
+fi
+T_REFUSED=4	# the KMS answered with ERROR
+T_VERIFY=5	# the PIN pad's own check failed (Crnd1, KCV, decryption)
+T_NET=3		# connection lost or timed out
 
-# term_init SN [options...]
+# term_init SN [--auk-alg ALG]: manufacture a PIN pad for SN.  The AUK
+# algorithm (AES-128 ... TDES-3KEY) is used at its downloads.
 term_init() {
 	sn=$1
 	shift
-	[ -n "${RKL_TERMINAL:-}" ] && [ -x "$RKL_TERMINAL" ] || fail "RKL_TERMINAL not set"
+	auk=""
+	if [ "${1:-}" = --auk-alg ]; then
+		auk=$2
+		shift 2
+	fi
+	[ -n "${RKL_TERMINAL:-}" ] && [ -x "$RKL_TERMINAL" ] || fail "no PIN pad simulator"
+	rm -f "$TERMS/$sn.auk"
+	case $RKL_TERMINAL in
+	*rkl-e2e-term)
+		set -- ${auk:+--auk-alg "$auk"}
+		;;
+	*)
+		set --
+		if [ -n "$auk" ]; then
+			echo "$auk" | tr 'A-Z' 'a-z' | sed 's/key$//; s/-//g' >"$TERMS/$sn.auk"
+		fi
+		;;
+	esac
 	"$RKL_TERMINAL" -d "$TERMS/$sn" init --sn "$sn" --pinpad-sn "PP-$sn" "$@" \
-	    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "rkl-terminal init $sn"; }
+	    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "PIN pad init $sn"; }
 }
 
-# term SN ARGS...: run rkl-terminal on SN's directory.
+# term SN ARGS...: run the simulator on SN's directory (downloads get the AUK
+# algorithm chosen at term_init).
 term() {
 	sn=$1
 	shift
-	"$RKL_TERMINAL" -d "$TERMS/$sn" "$@"
+	if [ "${1:-}" = download ] && [ -f "$TERMS/$sn.auk" ]; then
+		"$RKL_TERMINAL" -d "$TERMS/$sn" "$@" --auk-alg "$(cat "$TERMS/$sn.auk")"
+	else
+		"$RKL_TERMINAL" -d "$TERMS/$sn" "$@"
+	fi
 }
 
 # term_download SN [PORT] [options...]: expect success.

@@ -1,16 +1,10 @@
 /*
- * conf.h - the part of the KMS configuration file rkl-admin reads.
+ * conf.h - the part of the KMS configuration file rkl-admin uses.
  *
- * rkl-admin and rkl-kmsd share one configuration file (docs/operations.md,
- * "Configuration").  Its syntax: one "key = value" per line, '#' starts a
- * comment line, blank lines ignored, keys are [a-z0-9_], values are trimmed
- * and may not be empty.  rkl-admin reads the keys below and ignores the
- * daemon's other keys (rkl-kmsd --check-config is the authority on them);
- * a line that is not "key = value", a duplicate key, or a bad value of a
- * key read here is an error with its line number.
- *
- * Relative paths (database, pin_file, log_file ...) are taken relative to
- * state_dir.
+ * rkl-admin and rkl-kmsd share one configuration file (docs/operations.md).
+ * It is parsed by rkl-kmsd's own parser (rkl/kmsd.h: same syntax, same
+ * defaults, unknown keys refused, relative paths taken relative to
+ * state_dir), and the values rkl-admin needs are copied here.
  */
 #ifndef RKL_ADMIN_CONF_H
 #define RKL_ADMIN_CONF_H
@@ -44,12 +38,9 @@ struct rkl_admin_conf {
 
 /*
  * Read the configuration file at path into *c.  On error returns
- * RKL_ERR_CONFIG (or RKL_ERR_IO if unreadable) and writes a one-line reason
- * naming the line into err (errcap bytes).
+ * RKL_ERR_CONFIG and writes a one-line reason ("FILE:LINE: why") into err
+ * (errcap bytes).
  */
 int rkl_admin_conf_load(const char *path, struct rkl_admin_conf *c, char *err, size_t errcap);
-
-/* Parse an algorithm name as written in the config ("AES-128", "TDES-2KEY", "RSA-2048"; any case). */
-enum rkl_alg rkl_admin_alg_parse(const char *s);
 
 #endif /* RKL_ADMIN_CONF_H */

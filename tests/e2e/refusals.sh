@@ -1,0 +1,91 @@
+#!/bin/sh
+# What the KMS refuses, and that refusing changes nothing else:
+#  - an unregistered SN (before any HSM work) and a revoked SN;
+#  - a second TK upload for a bound SN (bind once), until rkl-admin terminal reset;
+#  - a wrong Crnd2 (a proxy flips one byte of CRND2 in AUTH_RESPONSE): refused,
+#    counted, locked out at the threshold, and the lockout then refuses even
+#    the correct terminal;
+#  - two parallel sessions for one SN: the second gets BUSY.
+. "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
+e2e_init refusals
+write_conf "transport_key_policy = shared" "lockout_threshold = 3" "lockout_duration = 600"
+expect_rc 0 admin init
+for sn in GOOD BOUND CRND VICTIM PAR REV; do
+	expect_rc 0 admin terminal add "$sn"
+done
+kmsd_start
+
+# unregistered SN
+term_init NOBODY
+expect_rc $T_REFUSED term NOBODY download "127.0.0.1:$KMSD_PORT"
+grep -q "NOBODY" "$LOG" || fail "no log line for the unregistered SN"
+expect_rc 0 admin audit list
+out_has "NOBODY .*serial number not registered"
+
+# revoked SN
+expect_rc 0 admin terminal revoke REV
+term_init REV
+expect_rc $T_REFUSED term REV download "127.0.0.1:$KMSD_PORT"
+
+# bind once: a second PIN pad claiming BOUND's SN is refused at S3/S0
+term_init BOUND
+term_download BOUND
+check_delivered BOUND 1
+kcv1=$(kcv_kms BOUND)
+mkdir -p "$E2E_DIR/impostor"
+"$RKL_TERMINAL" -d "$E2E_DIR/impostor/BOUND" init --sn BOUND --pinpad-sn EVIL >/dev/null || fail "init impostor"
+expect_rc $T_REFUSED "$RKL_TERMINAL" -d "$E2E_DIR/impostor/BOUND" download "127.0.0.1:$KMSD_PORT"
+check_delivered BOUND 1
+[ "$(kcv_kms BOUND)" = "$kcv1" ] || fail "the refused upload changed the TMK"
+# the genuine PIN pad still re-downloads with its binding
+term_download BOUND
+check_delivered BOUND 1
+# after an operator reset, the new PIN pad binds and gets a fresh TMK (version 2)
+expect_rc 0 admin terminal reset BOUND
+expect_rc 0 "$RKL_TERMINAL" -d "$E2E_DIR/impostor/BOUND" download "127.0.0.1:$KMSD_PORT"
+[ "$(kms_field BOUND version)" = 2 ] || fail "reset + new binding did not make TMK version 2"
+[ "$(kcv_kms BOUND)" != "$kcv1" ] || fail "reset kept the old TMK"
+# and the old PIN pad's binding is gone
+expect_rc $T_VERIFY term BOUND download "127.0.0.1:$KMSD_PORT"
+
+# wrong Crnd2: refused and counted; lockout at 3; a correct terminal is then refused too
+term_init CRND
+term_download CRND
+check_delivered CRND 1
+"$RKL_E2E_NET" proxy "$E2E_DIR/proxy.port" "$KMSD_PORT" --flip-crnd2 >"$E2E_DIR/proxy.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+i=0
+while [ ! -s "$E2E_DIR/proxy.port" ]; do
+	[ $i -lt 100 ] || fail "proxy did not start"
+	sleep 0.1
+	i=$((i + 1))
+done
+PROXY=$(cat "$E2E_DIR/proxy.port")
+for i in 1 2 3; do
+	expect_rc $T_REFUSED term CRND download "127.0.0.1:$PROXY"
+	[ "$(kms_field CRND fail_count)" = "$i" ] || fail "failure $i not counted"
+done
+[ "$(kms_field CRND locked)" = true ] || fail "CRND not locked after 3 failures"
+expect_rc $T_REFUSED term CRND download "127.0.0.1:$KMSD_PORT"
+grep -E "CRND" "$LOG" | grep -qi "lock" || fail "no lockout in the log"
+# the operator's reset clears the lockout (and the binding)
+expect_rc 0 admin terminal reset CRND
+[ "$(kms_field CRND locked)" = false ] || fail "reset did not clear the lockout"
+
+# two parallel sessions for one SN: unbound (S0) and bound (S5)
+expect_rc 0 "$RKL_E2E_NET" busy "$KMSD_PORT" PAR --pubkey
+out_has "^A reply PUBKEY_RESP"
+out_has "^B reply ERROR code=7"
+term_init GOOD --auk-alg AES-128
+term_download GOOD
+expect_rc 0 "$RKL_E2E_NET" busy "$KMSD_PORT" GOOD --auth
+out_has "^A reply AUTH_CHALLENGE"
+out_has "^B reply ERROR code=7"
+# the aborted sessions left nothing behind: GOOD still downloads
+term_download GOOD
+check_delivered GOOD 1
+
+kmsd_alive
+expect_rc 0 admin audit verify
+kmsd_stop
+echo PASS
