@@ -46,7 +46,9 @@
  *   A child process may keep using the handle: the first
  *   rkl_hsm_session_get() in the child finalises and re-initialises the
  *   module, opens new sessions, logs in again and finds the token objects
- *   again.  Keys and download contexts made before the fork are invalid in
+ *   again (the child is recognised by a pthread_atfork handler, not by a
+ *   getpid() per call, so fork() it is; a raw clone() is not).  Keys and
+ *   download contexts made before the fork are invalid in
  *   the child (RKL_ERR_STATE); the key-pair pool starts empty and its
  *   refill thread is restarted.  Borrowed sessions must not cross fork().
  *   fork() waits for the pool's refill thread to leave the module; the

@@ -62,6 +62,7 @@ fork_child(void)
 		/* The refill thread does not exist here; its pairs died with
 		 * the parent's sessions (re-initialisation forgets them). */
 		h->pool_running = 0;
+		h->forked = 1;	/* re-initialise at the next session_get (no getpid() per call) */
 		pthread_cond_init(&h->free_cond, NULL);
 		pthread_cond_init(&h->pool_cond, NULL);
 		pthread_mutex_unlock(&h->pool_lock);
@@ -655,8 +656,11 @@ rkl_hsm_session_get(struct rkl_hsm *h, struct rkl_hsm_session **s)
 	if (h == NULL || s == NULL)
 		return RKL_ERR_INVALID_ARG;
 	pthread_mutex_lock(&h->lock);
-	if (getpid() != h->pid && (r = reinit_after_fork(h)) != 0)
-		goto out;
+	if (h->forked) {
+		if ((r = reinit_after_fork(h)) != 0)
+			goto out;
+		h->forked = 0;
+	}
 	for (;;) {
 		for (i = 0; i < h->nsess; i++) {
 			if (!h->sess[i].busy) {

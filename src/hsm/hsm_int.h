@@ -51,6 +51,7 @@ struct rkl_hsm {
 	unsigned nsess;			/* sessions in the pool */
 	struct rkl_hsm_session *sess;	/* nsess entries */
 	pid_t pid;			/* process that initialised the module */
+	int forked;			/* set by the atfork child handler; guarded by lock */
 	unsigned gen;			/* bumped at each (re-)initialisation */
 
 	CK_OBJECT_HANDLE kek_auk;	/* storage KEKs (token objects), 0 if absent */
