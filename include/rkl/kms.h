@@ -346,6 +346,9 @@ void rkl_kms_session_init(struct rkl_kms_session *s, const struct rkl_keysvc *ks
  * the one generic RKL_WIRE_E_FAILED) and ev->close is set; the session is
  * then finished.  An ERROR frame from the terminal gets no reply (out
  * unchanged, ev->result RKL_ERR_PEER, ev->close set).
+ * When the session finishes (ev->close set) its SN and per-download objects
+ * are released (CLOSE) before this returns, i.e. before the caller sends the
+ * last reply: a terminal that reconnects at once is not refused as BUSY.
  * Returns 0 when the frame was processed (reply written or not, success or
  * failure: see ev), RKL_ERR_STATE if the session is already finished
  * (nothing written), RKL_ERR_BUFFER_SPACE if out has fewer than

@@ -422,6 +422,21 @@ on_tmk_confirm(struct rkl_kms_session *s, const struct rkl_wire_tmk_confirm *t,
 	return 0;
 }
 
+/*
+ * Give the session's SN and per-download HSM objects back to the key service
+ * (KS CLOSE, idempotent).  A finished session does this before its last reply
+ * leaves, so a terminal that reconnects at once is not refused as BUSY.
+ */
+static void
+ks_release(struct rkl_kms_session *s)
+{
+	struct rkl_ks_call c;
+
+	memset(&c, 0, sizeof(c));
+	c.req = RKL_KS_CLOSE;
+	(void)ks_call(s, &c);
+}
+
 int
 rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t frame_len,
     struct rkl_wbuf *out, struct rkl_kms_event *ev)
@@ -459,6 +474,7 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 		s->state = RKL_KMS_ST_FAILED;
 		ev->step = step;
 		ev->result = r;
+		ks_release(s);
 		return 0;
 	}
 	/* The first frame of a connection has session id zero, later ones echo ours. */
@@ -510,6 +526,8 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 	ev->step = step;
 	ev->result = 0;
 	ev->close = (s->state == RKL_KMS_ST_DONE);
+	if (ev->close)
+		ks_release(s);
 	rkl_cleanse(&m, sizeof(m));
 	return 0;
 
@@ -529,6 +547,7 @@ fail:
 	rkl_wbuf_init(&w, out->p + out->len, rkl_wbuf_avail(out));
 	if (put_error(s, &w, s->ks_err != 0 ? s->ks_err : r) == 0)
 		out->len += w.len;
+	ks_release(s);
 	rkl_cleanse(&m, sizeof(m));
 	return 0;
 }
@@ -536,15 +555,11 @@ fail:
 void
 rkl_kms_session_end(struct rkl_kms_session *s, int reason)
 {
-	struct rkl_ks_call c;
-
 	if (s->ended)
 		return;
 	if (s->state != RKL_KMS_ST_DONE && s->state != RKL_KMS_ST_FAILED && s->opened)
 		(void)audit(s, RKL_KMS_STEP_CLOSE, reason != 0 ? reason : RKL_ERR_PEER, NULL);
-	memset(&c, 0, sizeof(c));
-	c.req = RKL_KS_CLOSE;
-	(void)ks_call(s, &c);
+	ks_release(s);
 	rkl_cleanse(s, sizeof(*s));
 	s->ended = 1;
 	s->state = RKL_KMS_ST_FAILED;

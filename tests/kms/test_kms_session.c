@@ -208,10 +208,11 @@ expect_pubkey_refused(const char *sn, const char *pp, uint16_t want)
 	F->n_calls = 0;
 	assert_int_equal(run_download(&c, &t, 1, &code), RKL_WIRE_ERROR);
 	assert_int_equal(code, want);
-	/* Only OPEN (refused) and the audit row: no transport key, no HSM work. */
+	/* Only OPEN (refused), the audit row and CLOSE: no transport key, no HSM work. */
 	assert_int_equal(fake_ks_count(F, RKL_KS_OPEN), 1);
 	assert_int_equal(fake_ks_count(F, RKL_KS_TRANSPORT_KEY), 0);
-	assert_int_equal(F->n_calls, 2);
+	assert_int_equal(fake_ks_count(F, RKL_KS_CLOSE), 1);
+	assert_int_equal(F->n_calls, 3);
 	conn_end(&c);
 }
 
@@ -684,10 +685,12 @@ test_out_of_order(void **state)
 			assert_int_equal(conn_feed(&c, buf, n, &code), RKL_WIRE_ERROR);
 			assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
 			assert_int_equal(c.ev.result, RKL_ERR_STATE);
-			/* Nothing changed: no request but the audit row (if an SN is known). */
+			/* Nothing changed: no request but the audit row (if an SN is known)
+			 * and the CLOSE that ends the session before the reply. */
 			snapshot(after);
 			assert_memory_equal(before, after, sizeof(before));
-			assert_int_equal(F->n_calls - calls, F->n_audit - audits);
+			assert_int_equal(F->n_calls - calls, F->n_audit - audits + 1);
+			assert_int_equal(F->calls[F->n_calls - 1], RKL_KS_CLOSE);
 			assert_true(F->n_audit - audits <= 1);
 			/* A finished session takes nothing more. */
 			{
@@ -722,7 +725,9 @@ test_bad_frames(void **state)
 	memset(buf, 0xee, 40);
 	assert_int_equal(conn_feed(&c, buf, 40, &code), RKL_WIRE_ERROR);
 	assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
-	assert_int_equal(F->n_calls, 0);	/* no SN: log only, no audit row */
+	/* no SN: log only, no audit row; only the CLOSE that ends the session */
+	assert_int_equal(F->n_calls, 1);
+	assert_int_equal(fake_ks_count(F, RKL_KS_CLOSE), 1);
 	conn_end(&c);
 
 	/* A first frame carrying a non-zero session id. */
