@@ -78,7 +78,8 @@ struct server {
 	struct event *ev_term, *ev_int, *ev_wake, *ev_deadline;
 	struct timeval idle;
 	unsigned max_conns;
-	unsigned n_conns;
+	unsigned n_conns;			/* connections not yet freed (sessions ending included) */
+	unsigned n_open;			/* open sockets: what max_connections limits */
 	uint64_t next_id;
 	struct conn *conns;			/* list of all connections */
 	int shutting_down;
@@ -250,6 +251,7 @@ conn_close(struct conn *c, int reason)
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
+		c->srv->n_open--;
 	}
 	if (c->job != JOB_NONE)
 		return;		/* the running job's completion comes back here */
@@ -422,8 +424,13 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 	(void)lst;
 	(void)salen;
 	format_peer(sa, peer, sizeof(peer));
-	if (srv->shutting_down || srv->n_conns >= srv->max_conns) {
-		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer, srv->n_conns,
+	/*
+	 * The limit counts open sockets.  A closed connection whose session is
+	 * still being ended on a worker holds memory but no descriptor and no
+	 * client; counting it would refuse clients for as long as the workers lag.
+	 */
+	if (srv->shutting_down || srv->n_open >= srv->max_conns) {
+		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer, srv->n_open,
 		    srv->max_conns);
 		evutil_closesocket(fd);
 		return;
@@ -455,6 +462,7 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
+	srv->n_open++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/* Never buffer more than one maximal frame of input. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->cfg->max_frame);
