@@ -22,6 +22,9 @@ if [ ! -x "$TERMINAL" ] && [ -x "$BUILD/tests/e2e/rkl-e2e-term" ]; then
 fi
 
 TNAME=$(basename "$TERMINAL")
+TOPT=""
+# 20 downloads at once on a small machine: give each more than the default timeout
+[ "$TNAME" = rkl-terminal ] && TOPT="--timeout-ms 120000"
 
 for p in "$ADMIN" "$KMSD" "$TERMINAL"; do
 	if [ ! -x "$p" ]; then
@@ -88,7 +91,7 @@ softhsm2_conf = softhsm2.conf
 listen = 127.0.0.1:0
 log_file = $LOG
 transport_key_policy = per-request
-pool_size = 4
+pool_size = 20
 tmk_alg = AES-128
 EOF
 cat "$CONF"
@@ -148,7 +151,8 @@ while [ $i -le "$N" ]; do
 	sn=$(sn_of $i)
 	(
 		t0=$(now_ms)
-		"$TERMINAL" -d "$TERMS/$sn" download "127.0.0.1:$PORT" >"$TERMS/$sn.out" 2>&1
+		# shellcheck disable=SC2086
+		"$TERMINAL" -d "$TERMS/$sn" download "127.0.0.1:$PORT" $TOPT >"$TERMS/$sn.out" 2>&1
 		rc=$?
 		t1=$(now_ms)
 		echo "$rc $((t1 - t0))" >"$TERMS/$sn.result"
@@ -216,7 +220,8 @@ show "$TNAME" -d "$TERMS/$R" download 127.0.0.1:$PORT
 rm -f "$TERMS/$R.result"
 lines_before=$(wc -l <"$LOG")
 t0=$(now_ms)
-"$TERMINAL" -d "$TERMS/$R" download "127.0.0.1:$PORT" >"$TERMS/$R.out" 2>&1
+# shellcheck disable=SC2086
+"$TERMINAL" -d "$TERMS/$R" download "127.0.0.1:$PORT" $TOPT >"$TERMS/$R.out" 2>&1
 rc=$?
 t1=$(now_ms)
 echo "$rc $((t1 - t0))" >"$TERMS/$R.result"

@@ -228,7 +228,9 @@ term() {
 	sn=$1
 	shift
 	if [ "${1:-}" = download ] && [ -f "$TERMS/$sn.auk" ]; then
-		"$RKL_TERMINAL" -d "$TERMS/$sn" "$@" --auk-alg "$(cat "$TERMS/$sn.auk")"
+		"$RKL_TERMINAL" -d "$TERMS/$sn" "$@" --timeout-ms 120000 --auk-alg "$(cat "$TERMS/$sn.auk")"
+	elif [ "${1:-}" = download ] && [ "${RKL_TERMINAL##*/}" = rkl-terminal ]; then
+		"$RKL_TERMINAL" -d "$TERMS/$sn" "$@" --timeout-ms 120000
 	else
 		"$RKL_TERMINAL" -d "$TERMS/$sn" "$@"
 	fi
