@@ -92,6 +92,17 @@ RKL_WUR int rkl_spki_encode(const struct rkl_rsa_pub *pub, uint8_t *out, size_t 
  */
 RKL_WUR int rkl_spki_priv_decode(const uint8_t *der, size_t len, struct rkl_rsa_priv *priv);
 
+/*
+ * The checks every backend's RSAES-OAEP decryption makes before touching the
+ * ciphertext (RFC 8017 section 7.1.2): the private key decodes, out_cap holds
+ * the longest message (k - 2*hlen - 2 octets, k the modulus length) and the
+ * ciphertext is exactly k octets.  Returns 0 with *key filled,
+ * RKL_ERR_BUFFER_SPACE when out_cap is short (a function of the key size only,
+ * so no oracle), or RKL_ERR_AUTH for everything else.
+ */
+RKL_WUR int rkl_spki_oaep_dec_check(const uint8_t *priv, size_t priv_len, size_t in_len,
+    size_t out_cap, size_t hlen, struct rkl_rsa_priv *key);
+
 /* Encode a PKCS#1 RSAPrivateKey into out (at most RKL_RSA_PRIV_MAX bytes). */
 RKL_WUR int rkl_spki_priv_encode(const struct rkl_rsa_priv *priv, uint8_t *out, size_t cap,
     size_t *out_len);

@@ -392,3 +392,18 @@ rkl_spki_priv_encode(const struct rkl_rsa_priv *priv, uint8_t *out, size_t cap, 
 	*out_len = total;
 	return 0;
 }
+
+int
+rkl_spki_oaep_dec_check(const uint8_t *priv, size_t priv_len, size_t in_len,
+    size_t out_cap, size_t hlen, struct rkl_rsa_priv *key)
+{
+	/* A key that does not parse is one more reason to fail with AUTH. */
+	if (rkl_spki_priv_decode(priv, priv_len, key) != 0)
+		return RKL_ERR_AUTH;
+	/* The decoder bounds the modulus to 2048..4096 bits: no underflow. */
+	if (out_cap < key->n_len - 2 * hlen - 2)
+		return RKL_ERR_BUFFER_SPACE;
+	if (in_len != key->n_len)
+		return RKL_ERR_AUTH;
+	return 0;
+}

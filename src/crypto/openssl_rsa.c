@@ -184,19 +184,10 @@ rkl_ossl_rsa_oaep_decrypt(void *ctx, enum rkl_oaep_hash h, const uint8_t *priv,
 		r = RKL_ERR_INVALID_ARG;
 		goto out;
 	}
-	/* A key that does not parse is one more reason to fail with AUTH. */
-	if (rkl_spki_priv_decode(priv, priv_len, &key) != 0)
+	if ((r = rkl_spki_oaep_dec_check(priv, priv_len, in_len, out_cap, hlen, &key)) != 0)
 		goto out;
+	r = RKL_ERR_AUTH;
 	k = key.n_len;
-	/* Capacity for the longest message (RFC 8017 section 7.1.1): no oracle, it
-	 * depends on the key size only. */
-	if (out_cap < k - 2 * hlen - 2) {
-		r = RKL_ERR_BUFFER_SPACE;
-		goto out;
-	}
-	/* RFC 8017 7.1.2 step 1.b: the ciphertext is exactly k octets. */
-	if (in_len != k)
-		goto out;
 	if ((pkey = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &p, (long)priv_len)) == NULL ||
 	    p != priv + priv_len || (size_t)EVP_PKEY_get_size(pkey) != k ||
 	    (pc = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL ||

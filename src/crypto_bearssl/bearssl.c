@@ -366,18 +366,11 @@ bssl_rsa_oaep_decrypt(void *ctx, enum rkl_oaep_hash h, const uint8_t *priv,
 		r = RKL_ERR_INVALID_ARG;
 		goto out;
 	}
-	/* A key that does not parse is one more reason to fail with AUTH.
-	 * spki.h bounds p, q, dp, dq, qinv by n_len / 2 + 1 octets. */
-	if (rkl_spki_priv_decode(priv, priv_len, &key) != 0)
+	/* spki.h bounds p, q, dp, dq, qinv by n_len / 2 + 1 octets. */
+	if ((r = rkl_spki_oaep_dec_check(priv, priv_len, in_len, out_cap, hlen, &key)) != 0)
 		goto out;
+	r = RKL_ERR_AUTH;
 	k = key.n_len;
-	if (out_cap < k - 2 * hlen - 2) {
-		r = RKL_ERR_BUFFER_SPACE;
-		goto out;
-	}
-	/* RFC 8017 section 7.1.2 step 1.b: the ciphertext is exactly k octets. */
-	if (in_len != k)
-		goto out;
 	memcpy(cc.p, key.p, key.p_len);
 	memcpy(cc.q, key.q, key.q_len);
 	memcpy(cc.dp, key.dp, key.dp_len);
