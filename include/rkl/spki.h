@@ -93,6 +93,15 @@ RKL_WUR int rkl_spki_encode(const struct rkl_rsa_pub *pub, uint8_t *out, size_t 
 RKL_WUR int rkl_spki_priv_decode(const uint8_t *der, size_t len, struct rkl_rsa_priv *priv);
 
 /*
+ * The checks every backend's RSAES-OAEP encryption makes (RFC 8017 section
+ * 7.1.1): the public key decodes (its decoder's data error otherwise), the
+ * message fits (in_len <= k - 2*hlen - 2, else RKL_ERR_LENGTH) and out_cap
+ * holds k octets (else RKL_ERR_BUFFER_SPACE).  Returns 0 with *pub filled.
+ */
+RKL_WUR int rkl_spki_oaep_enc_check(const uint8_t *spki, size_t spki_len, size_t in_len,
+    size_t out_cap, size_t hlen, struct rkl_rsa_pub *pub);
+
+/*
  * The checks every backend's RSAES-OAEP decryption makes before touching the
  * ciphertext (RFC 8017 section 7.1.2): the private key decodes, out_cap holds
  * the longest message (k - 2*hlen - 2 octets, k the modulus length) and the

@@ -407,3 +407,19 @@ rkl_spki_oaep_dec_check(const uint8_t *priv, size_t priv_len, size_t in_len,
 		return RKL_ERR_AUTH;
 	return 0;
 }
+
+int
+rkl_spki_oaep_enc_check(const uint8_t *spki, size_t spki_len, size_t in_len,
+    size_t out_cap, size_t hlen, struct rkl_rsa_pub *pub)
+{
+	int r;
+
+	if ((r = rkl_spki_decode(spki, spki_len, pub)) != 0)
+		return r;
+	/* The decoder bounds the modulus to 2048..4096 bits: no underflow. */
+	if (in_len > pub->n_len - 2 * hlen - 2)
+		return RKL_ERR_LENGTH;
+	if (out_cap < pub->n_len)
+		return RKL_ERR_BUFFER_SPACE;
+	return 0;
+}

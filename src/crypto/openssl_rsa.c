@@ -129,14 +129,9 @@ rkl_ossl_rsa_oaep_encrypt(void *ctx, enum rkl_oaep_hash h, const uint8_t *spki,
 		return RKL_ERR_ALGORITHM;
 	if (spki == NULL || (in == NULL && in_len != 0))
 		return RKL_ERR_INVALID_ARG;
-	if ((r = rkl_spki_decode(spki, spki_len, &pub)) != 0)
+	if ((r = rkl_spki_oaep_enc_check(spki, spki_len, in_len, out_cap, hlen, &pub)) != 0)
 		return r;
 	k = pub.n_len;
-	/* RFC 8017 7.1.1 step 1.b: mLen <= k - 2hLen - 2. */
-	if (in_len > k - 2 * hlen - 2)
-		return RKL_ERR_LENGTH;
-	if (out_cap < k)
-		return RKL_ERR_BUFFER_SPACE;
 	r = RKL_ERR_CRYPTO;
 	if ((pkey = d2i_PUBKEY(NULL, &p, (long)spki_len)) == NULL ||
 	    p != spki + spki_len || !EVP_PKEY_is_a(pkey, "RSA") ||

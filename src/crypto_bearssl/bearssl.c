@@ -308,14 +308,9 @@ bssl_rsa_oaep_encrypt(void *ctx, enum rkl_oaep_hash h, const uint8_t *spki,
 		return RKL_ERR_ALGORITHM;
 	if (spki == NULL || (in == NULL && in_len != 0))
 		return RKL_ERR_INVALID_ARG;
-	if ((r = rkl_spki_decode(spki, spki_len, &pub)) != 0)
+	if ((r = rkl_spki_oaep_enc_check(spki, spki_len, in_len, out_cap, hlen, &pub)) != 0)
 		return r;
 	k = pub.n_len;
-	/* RFC 8017 section 7.1.1 step 1.b: mLen <= k - 2hLen - 2. */
-	if (in_len > k - 2 * hlen - 2)
-		return RKL_ERR_LENGTH;
-	if (out_cap < k)
-		return RKL_ERR_BUFFER_SPACE;
 	if ((r = state_load(ctx, &st)) != 0)
 		return r;
 	memcpy(nb, pub.n, k);
