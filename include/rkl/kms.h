@@ -366,6 +366,15 @@ RKL_WUR int rkl_kms_session_input(struct rkl_kms_session *s,
  */
 void rkl_kms_session_end(struct rkl_kms_session *s, int reason);
 
+/*
+ * The reply of the last input must not be sent after all (the service's
+ * writes behind it were lost: a failed group commit, rkl/kmsd.h).  Writes an
+ * ERROR frame with the public code of err to out instead and finishes the
+ * session; the caller sends it and closes.  Returns what rkl_wire_encode
+ * returns.
+ */
+RKL_WUR int rkl_kms_session_fail(struct rkl_kms_session *s, int err, struct rkl_wbuf *out);
+
 /* 1 if the connection must be closed (after sending the last reply). */
 int rkl_kms_session_finished(const struct rkl_kms_session *s);
 

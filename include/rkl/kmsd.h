@@ -61,6 +61,7 @@ struct rkl_kmsd_config {
 	unsigned idle_timeout;			/* idle_timeout: seconds */
 	unsigned max_connections;		/* max_connections */
 	unsigned workers;			/* workers: HSM worker threads */
+	unsigned group_commit;			/* group_commit: most replies per commit, 0 = off */
 	unsigned lockout_threshold;		/* lockout_threshold: failures */
 	unsigned lockout_duration;		/* lockout_duration: seconds */
 	unsigned shutdown_timeout;		/* shutdown_timeout: seconds */
@@ -150,6 +151,23 @@ void rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s);
 
 /* Number of SNs with an active session now. */
 size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
+
+/*
+ * Group commit (cfg->group_commit > 0 and a store with batch_defer): a
+ * step's batch is deferred into the store's open group instead of being
+ * committed, so the reply the state machine builds is not yet backed by a
+ * durable write.  The caller holds every reply until
+ * rkl_kmsd_ks_group_state() of the group returned by rkl_kmsd_ks_group()
+ * after the step is 0, and sends an ERROR instead if it is RKL_ERR_STORE
+ * (rkl_kms_session_fail).  rkl_kmsd_ks_group: the newest group any session
+ * deferred into (0: none yet; also always 0 with group commit off), i.e.
+ * every write made before the call is in it or in an older one.
+ * rkl_kmsd_ks_commit commits the open group (0 or RKL_ERR_STORE); with group
+ * commit off they do nothing.
+ */
+uint64_t rkl_kmsd_ks_group(struct rkl_kmsd_ks *ks);
+int rkl_kmsd_ks_commit(struct rkl_kmsd_ks *ks);
+int rkl_kmsd_ks_group_state(struct rkl_kmsd_ks *ks, uint64_t group);
 
 #ifdef __cplusplus
 }

@@ -405,6 +405,35 @@ struct rkl_store {
 
 	/* Undo the whole batch and end it; nothing if no batch is open. */
 	void (*batch_rollback)(void *ctx);
+
+	/*
+	 * Group commit (optional: NULL in a store that has none; rkl-kmsd then
+	 * commits every batch).  batch_defer ends the open batch like
+	 * batch_commit, except that its writes join the handle's open group
+	 * instead of being committed: this handle's later calls see them,
+	 * other handles and processes do not, nothing of them is durable yet.
+	 * *group receives the group's number (>= 1, increasing).  A later batch
+	 * that fails or is rolled back undoes only itself; a call outside a
+	 * batch while a group is open runs in the group, and a write among such
+	 * calls commits the group before it returns.  batch_commit inside a
+	 * group commits the whole group.
+	 */
+	int (*batch_defer)(void *ctx, uint64_t *group);
+
+	/*
+	 * Commit the open group, if any: one fsync makes every batch deferred
+	 * into it durable at once.  0 when it is durable (or none was open);
+	 * RKL_ERR_STORE when the commit failed and the whole group was rolled
+	 * back.  RKL_ERR_STATE if the calling thread has a batch open.
+	 */
+	int (*group_commit)(void *ctx);
+
+	/*
+	 * What became of group: 0 committed (durable), RKL_ERR_INCOMPLETE still
+	 * open, RKL_ERR_STORE rolled back (or too old to be remembered: the
+	 * last 1024 groups are), RKL_ERR_INVALID_ARG never issued.
+	 */
+	int (*group_state)(void *ctx, uint64_t group);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */

@@ -564,3 +564,10 @@ rkl_kms_session_end(struct rkl_kms_session *s, int reason)
 	s->ended = 1;
 	s->state = RKL_KMS_ST_FAILED;
 }
+
+int
+rkl_kms_session_fail(struct rkl_kms_session *s, int err, struct rkl_wbuf *out)
+{
+	s->state = RKL_KMS_ST_FAILED;
+	return put_error(s, out, err);
+}

@@ -14,6 +14,10 @@
  * the session's next batch, or when the session ends.  A batch never
  * outlives the input call that opened it: a failed request, any request other
  * than AUDIT, and CLOSE commit it first.
+ *
+ * With group commit (rkl/kmsd.h) "commit" above means batch_defer: the batch
+ * joins the store's open group and the caller holds the reply until the
+ * group is committed (rkl_kmsd_ks_commit).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -72,6 +76,8 @@ struct rkl_kmsd_ks {
 	size_t n_buckets;
 	size_t n_active;
 	uint32_t next_key_id;
+	int defer;			/* group commit on */
+	uint64_t last_group;		/* newest group deferred into (under lock) */
 	uint8_t rnd_fp[RND_CACHE][RND_FP_LEN];	/* recent (SN, RND1) fingerprints */
 };
 
@@ -610,10 +616,22 @@ tx_close(struct rkl_kmsd_ks_sess *s)
 	struct rkl_store *st = s->ks->store;
 	int r;
 
+	uint64_t g = 0;
+
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = 0;
-	if ((r = st->batch_commit(st->ctx)) == 0)
+	if (s->ks->defer) {
+		if ((r = st->batch_defer(st->ctx, &g)) == 0) {
+			pthread_mutex_lock(&s->ks->lock);
+			if (g > s->ks->last_group)
+				s->ks->last_group = g;
+			pthread_mutex_unlock(&s->ks->lock);
+		}
+	} else {
+		r = st->batch_commit(st->ctx);
+	}
+	if (r == 0)
 		s->n_pend = 0;
 	return r;
 }
@@ -742,6 +760,8 @@ rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 		return r;
 	}
 	ks->next_key_id = rkl_dec32be(rnd);
+	ks->defer = cfg->group_commit > 0 && store->batch_defer != NULL &&
+	    store->group_commit != NULL && store->group_state != NULL;
 	pthread_mutex_init(&ks->lock, NULL);
 	*out = ks;
 	return 0;
@@ -785,4 +805,31 @@ rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s)
 	do_close(s);
 	rkl_cleanse(s, sizeof(*s));
 	free(s);
+}
+
+/* ---- group commit ---- */
+
+uint64_t
+rkl_kmsd_ks_group(struct rkl_kmsd_ks *ks)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&ks->lock);
+	g = ks->last_group;
+	pthread_mutex_unlock(&ks->lock);
+	return g;
+}
+
+int
+rkl_kmsd_ks_commit(struct rkl_kmsd_ks *ks)
+{
+	return ks->defer ? ks->store->group_commit(ks->store->ctx) : 0;
+}
+
+int
+rkl_kmsd_ks_group_state(struct rkl_kmsd_ks *ks, uint64_t group)
+{
+	if (!ks->defer || group == 0)
+		return 0;
+	return ks->store->group_state(ks->store->ctx, group);
 }

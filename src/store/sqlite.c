@@ -16,6 +16,16 @@
  * its own transaction, so a failed call still changes nothing, and the one
  * COMMIT (one WAL fsync) at batch_commit makes all of them durable at once.
  *
+ * Group commit (batch_defer, group_commit, group_state): batch_defer ends a
+ * batch without committing it.  Its transaction stays open as the handle's
+ * group; later batches (of any thread) run inside the group as a savepoint
+ * (rkl_batch) each, released into it at batch_defer or undone alone at
+ * batch_rollback.  group_commit commits the group: one fsync for every batch
+ * deferred into it.  Calls outside a batch while a group is open run in it
+ * too (savepoint rkl_call); a write among them commits the group before it
+ * returns, so it is durable like any call outside a batch.  Outcomes of the
+ * last GROUP_RING groups are kept for group_state.
+ *
  * Portability: the DML below is plain SQL-92 plus LIMIT, which PostgreSQL
  * accepts; the SQLite-only parts are marked "SQLite:" (PRAGMAs, BEGIN
  * IMMEDIATE, sqlite_master, BLOB vs PostgreSQL's BYTEA, "?" placeholders vs
@@ -139,6 +149,17 @@ enum stmt_id {
 	Q_AUDIT_HEAD_SET,
 	Q_AUDIT_LIST,
 	Q_AUDIT_LIST_SN,
+	/* transaction control, prepared once instead of parsed per use */
+	Q_BEGIN,
+	Q_BEGIN_IMMEDIATE,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_CALL_SP,
+	Q_CALL_ROLLBACK,
+	Q_CALL_RELEASE,
+	Q_BATCH_SP,
+	Q_BATCH_ROLLBACK,
+	Q_BATCH_RELEASE,
 	Q_COUNT
 };
 
@@ -184,12 +205,32 @@ static const char *const stmt_sql[Q_COUNT] = {
 	[Q_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
 	[Q_AUDIT_LIST_SN] = "SELECT " AUDIT_COLS " FROM audit WHERE sn = ? AND seq > ? "
 	    "ORDER BY seq LIMIT ?",
+	[Q_BEGIN] = "BEGIN",
+	[Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",	/* SQLite: take the write lock now */
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_CALL_SP] = "SAVEPOINT rkl_call",
+	[Q_CALL_ROLLBACK] = "ROLLBACK TO rkl_call",
+	[Q_CALL_RELEASE] = "RELEASE rkl_call",
+	[Q_BATCH_SP] = "SAVEPOINT rkl_batch",
+	[Q_BATCH_ROLLBACK] = "ROLLBACK TO rkl_batch",
+	[Q_BATCH_RELEASE] = "RELEASE rkl_batch",
 };
+
+#define GROUP_RING 1024	/* group outcomes remembered for group_state */
 
 struct sq {
 	sqlite3 *db;
 	pthread_mutex_t mu;	/* recursive: a batch holds it across calls */
 	int batch;		/* a batch is open (only touched with mu held) */
+	int batch_in_group;	/* that batch is a savepoint of the open group */
+	int call_write;		/* a write call outside a batch runs in the group */
+	uint64_t group;		/* the open group's number, 0 if none */
+	uint64_t groups;	/* groups numbered so far */
+	struct {
+		uint64_t group;
+		int r;
+	} outcome[GROUP_RING];	/* how recent groups ended */
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
 	sqlite3_stmt *stmt[Q_COUNT];
@@ -252,49 +293,104 @@ exec(struct sq *s, const char *sql)
 	return map_rc(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
 }
 
+/* Run one of the prepared transaction-control statements. */
+static int
+xstmt(struct sq *s, enum stmt_id id)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if ((r = stmt_get(s, id, &st)) != 0)
+		return r;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : (map_rc(rc) != 0 ? map_rc(rc) : RKL_ERR_STORE);
+}
+
+/* Record how group g ended (mu held). */
+static void
+group_record(struct sq *s, uint64_t g, int r)
+{
+	s->outcome[g % GROUP_RING].group = g;
+	s->outcome[g % GROUP_RING].r = r;
+}
+
+/* Commit the open group, if any (mu held): 0 when it is durable. */
+static int
+group_end(struct sq *s)
+{
+	uint64_t g = s->group;
+	int r;
+
+	if (g == 0)
+		return 0;
+	s->group = 0;
+	if (sqlite3_get_autocommit(s->db)) {
+		r = RKL_ERR_STORE;	/* SQLite rolled it back (I/O error) */
+	} else if ((r = xstmt(s, Q_COMMIT)) != 0) {
+		(void)xstmt(s, Q_ROLLBACK);
+		r = r == RKL_ERR_NOMEM ? r : RKL_ERR_STORE;
+	}
+	group_record(s, g, r);
+	return r;
+}
+
 /*
  * SQLite: BEGIN IMMEDIATE takes the write lock now (PostgreSQL: BEGIN + row
- * locks).  Inside a batch the call gets a savepoint of the batch's
- * transaction; if SQLite has rolled that transaction back (I/O error), the
- * batch is dead and every further call fails.
+ * locks).  Inside a batch or an open group the call gets a savepoint; if
+ * SQLite has rolled that transaction back (I/O error), the batch or group
+ * is dead and every further call fails.
  */
 static int
 tx_write(struct sq *s)
 {
-	if (s->batch)
-		return sqlite3_get_autocommit(s->db) ? RKL_ERR_STORE : exec(s, "SAVEPOINT rkl_call");
-	return exec(s, "BEGIN IMMEDIATE");
+	if (s->batch || s->group != 0) {
+		if (sqlite3_get_autocommit(s->db))
+			return RKL_ERR_STORE;
+		s->call_write = !s->batch;
+		return xstmt(s, Q_CALL_SP);
+	}
+	return xstmt(s, Q_BEGIN_IMMEDIATE);
 }
 
-/* A read transaction (consistent snapshot); a savepoint inside a batch. */
+/* A read transaction (consistent snapshot); a savepoint inside a batch or group. */
 static int
 tx_read(struct sq *s)
 {
-	if (s->batch)
-		return sqlite3_get_autocommit(s->db) ? RKL_ERR_STORE : exec(s, "SAVEPOINT rkl_call");
-	return exec(s, "BEGIN");
+	if (s->batch || s->group != 0)
+		return sqlite3_get_autocommit(s->db) ? RKL_ERR_STORE : xstmt(s, Q_CALL_SP);
+	return xstmt(s, Q_BEGIN);
 }
 
 /* End what tx_write/tx_read began: commit (release) if r == 0, else roll back. */
 static int
 tx_end(struct sq *s, int r)
 {
-	int c;
+	int c, w = s->call_write;
 
-	if (sqlite3_get_autocommit(s->db))
+	s->call_write = 0;
+	if (sqlite3_get_autocommit(s->db)) {
+		if (s->group != 0) {
+			group_record(s, s->group, RKL_ERR_STORE);
+			s->group = 0;
+			return RKL_ERR_STORE;
+		}
 		return s->batch && r == 0 ? RKL_ERR_STORE : r;
-	if (s->batch) {
+	}
+	if (s->batch || s->group != 0) {
 		if (r != 0)
-			exec(s, "ROLLBACK TO rkl_call");
-		c = exec(s, "RELEASE rkl_call");
+			(void)xstmt(s, Q_CALL_ROLLBACK);
+		c = xstmt(s, Q_CALL_RELEASE);
+		if (r == 0 && c == 0 && w)
+			c = group_end(s);	/* a write outside a batch is durable on return */
 		return r != 0 ? r : c;
 	}
 	if (r == 0) {
-		if ((c = exec(s, "COMMIT")) == 0)
+		if ((c = xstmt(s, Q_COMMIT)) == 0)
 			return 0;
 		r = c;
 	}
-	exec(s, "ROLLBACK");
+	(void)xstmt(s, Q_ROLLBACK);
 	return r;
 }
 
@@ -823,7 +919,10 @@ mutex_init_recursive(pthread_mutex_t *mu)
 	return r;
 }
 
-/* Open a batch: the mutex stays locked until batch_commit/batch_rollback. */
+/*
+ * Open a batch: the mutex stays locked until the batch ends.  A transaction
+ * of its own, or a savepoint of the open group.
+ */
 static int
 sq_batch_begin(void *ctx)
 {
@@ -835,7 +934,12 @@ sq_batch_begin(void *ctx)
 		r = RKL_ERR_STATE;	/* no nesting */
 		goto out;
 	}
-	if ((r = exec(s, "BEGIN IMMEDIATE")) != 0)
+	if (s->group != 0 && sqlite3_get_autocommit(s->db)) {
+		group_record(s, s->group, RKL_ERR_STORE);	/* rolled back under us */
+		s->group = 0;
+	}
+	s->batch_in_group = (s->group != 0);
+	if ((r = xstmt(s, s->batch_in_group ? Q_BATCH_SP : Q_BEGIN_IMMEDIATE)) != 0)
 		goto out;
 	s->batch = 1;
 	return 0;	/* keeps mu */
@@ -844,9 +948,11 @@ out:
 	return r;
 }
 
-/* End the batch: commit (ok) or roll back; unlock what batch_begin locked. */
+enum batch_how { B_COMMIT, B_DEFER, B_ROLLBACK };
+
+/* End the batch; unlock what batch_begin locked. */
 static int
-batch_end(struct sq *s, int ok)
+batch_end(struct sq *s, enum batch_how how, uint64_t *group)
 {
 	int r = 0;
 
@@ -856,12 +962,37 @@ batch_end(struct sq *s, int ok)
 		return RKL_ERR_STATE;
 	}
 	s->batch = 0;
-	if (sqlite3_get_autocommit(s->db))
-		r = RKL_ERR_STORE;	/* SQLite already rolled the transaction back */
-	else
-		r = tx_end(s, ok ? 0 : RKL_ERR_STATE);
-	if (!ok)
-		r = 0;
+	if (sqlite3_get_autocommit(s->db)) {
+		/* SQLite already rolled the transaction back: the group too, if any. */
+		if (s->group != 0) {
+			group_record(s, s->group, RKL_ERR_STORE);
+			s->group = 0;
+		}
+		r = how == B_ROLLBACK ? 0 : RKL_ERR_STORE;
+		goto out;
+	}
+	if (how == B_ROLLBACK) {
+		if (s->batch_in_group) {
+			(void)xstmt(s, Q_BATCH_ROLLBACK);
+			(void)xstmt(s, Q_BATCH_RELEASE);
+		} else {
+			(void)xstmt(s, Q_ROLLBACK);
+		}
+		goto out;
+	}
+	if (s->batch_in_group && (r = xstmt(s, Q_BATCH_RELEASE)) != 0) {
+		(void)xstmt(s, Q_BATCH_ROLLBACK);
+		(void)xstmt(s, Q_BATCH_RELEASE);
+		goto out;
+	}
+	if (!s->batch_in_group)
+		s->group = ++s->groups;	/* its transaction is now the group */
+	if (group != NULL)
+		*group = s->group;
+	if (how == B_COMMIT)
+		r = group_end(s);
+out:
+	s->batch_in_group = 0;
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_unlock(&s->mu);	/* batch_begin's hold */
 	return r;
@@ -870,13 +1001,50 @@ batch_end(struct sq *s, int ok)
 static int
 sq_batch_commit(void *ctx)
 {
-	return batch_end(ctx, 1);
+	return batch_end(ctx, B_COMMIT, NULL);
 }
 
 static void
 sq_batch_rollback(void *ctx)
 {
-	(void)batch_end(ctx, 0);
+	(void)batch_end(ctx, B_ROLLBACK, NULL);
+}
+
+static int
+sq_batch_defer(void *ctx, uint64_t *group)
+{
+	return batch_end(ctx, B_DEFER, group);
+}
+
+static int
+sq_group_commit(void *ctx)
+{
+	struct sq *s = ctx;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = s->batch ? RKL_ERR_STATE : group_end(s);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_group_state(void *ctx, uint64_t group)
+{
+	struct sq *s = ctx;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if (group == 0 || group > s->groups)
+		r = RKL_ERR_INVALID_ARG;
+	else if (group == s->group)
+		r = RKL_ERR_INCOMPLETE;
+	else if (s->outcome[group % GROUP_RING].group == group)
+		r = s->outcome[group % GROUP_RING].r;
+	else
+		r = RKL_ERR_STORE;	/* too old to be known: assume the worst */
+	pthread_mutex_unlock(&s->mu);
+	return r;
 }
 
 static void
@@ -887,6 +1055,8 @@ sq_close(void *ctx)
 
 	if (s == NULL)
 		return;
+	if (s->group != 0)
+		(void)group_end(s);	/* what was deferred is made durable, not dropped */
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
@@ -1899,6 +2069,9 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->batch_begin = sq_batch_begin;
 	st->batch_commit = sq_batch_commit;
 	st->batch_rollback = sq_batch_rollback;
+	st->batch_defer = sq_batch_defer;
+	st->group_commit = sq_group_commit;
+	st->group_state = sq_group_state;
 	s = NULL;
 	r = 0;
 out:

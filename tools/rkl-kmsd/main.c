@@ -9,6 +9,13 @@
  * database work.  A connection has at most one job in flight; its reading
  * is paused until the reply is queued, so a connection costs no thread and
  * a bounded amount of memory (max_frame of input, one reply).
+ *
+ * Group commit (group_commit > 0): a step's writes join the store's open
+ * group instead of being committed one by one, and its reply is parked until
+ * that group is durable.  A worker commits the group when it finds no job
+ * waiting, or when group_commit replies are parked; then every parked reply
+ * whose group is done goes out (or an ERROR instead, if its group was lost).
+ * No reply leaves before every write made before it was built is durable.
  */
 #define _GNU_SOURCE 1
 
@@ -65,7 +72,8 @@ struct conn {
 	int end_reason;				/* for JOB_END */
 	int closing;				/* close once the output is flushed */
 	int ended;				/* session ended, record freed */
-	struct conn *qnext;			/* work or completion queue link */
+	uint64_t group;				/* parked: the group its reply waits for */
+	struct conn *qnext;			/* work, parked or completion queue link */
 	struct conn *prev, *next;		/* all connections */
 };
 
@@ -88,6 +96,9 @@ struct server {
 	pthread_cond_t qcond;
 	struct conn *work_head, *work_tail;	/* jobs to run */
 	struct conn *done_head, *done_tail;	/* jobs finished, for the loop */
+	struct conn *park_head, *park_tail;	/* replies waiting for a group commit */
+	unsigned n_parked;
+	uint64_t committed;			/* every group <= this one is finished */
 	int stop;
 	pthread_t *threads;
 	unsigned n_threads;
@@ -190,25 +201,125 @@ run_job(struct conn *c)
 	}
 }
 
+/* Worker, qlock held: is a group commit due?  busy: a job is waiting. */
+static int
+flush_due(struct server *srv, int busy)
+{
+	int dirty = srv->n_parked > 0 || rkl_kmsd_ks_group(srv->ks) > srv->committed;
+
+	return dirty && (!busy || srv->n_parked >= srv->cfg->group_commit);
+}
+
+/* Worker: hand finished jobs to the loop thread. */
+static void
+done_push(struct server *srv, struct conn *list)
+{
+	struct conn *c, *next;
+
+	if (list == NULL)
+		return;
+	pthread_mutex_lock(&srv->qlock);
+	for (c = list; c != NULL; c = next) {
+		next = c->qnext;
+		q_push(&srv->done_head, &srv->done_tail, c);
+	}
+	pthread_mutex_unlock(&srv->qlock);
+	event_active(srv->ev_wake, EV_READ, 0);
+}
+
+/* Worker: the reply of c cannot go out (its group was lost); send ERROR. */
+static void
+reply_lost(struct conn *c, int err)
+{
+	struct rkl_wbuf w;
+
+	rkl_wbuf_init(&w, c->reply, sizeof(c->reply));
+	c->reply_len = rkl_kms_session_fail(&c->sess, err, &w) == 0 ? w.len : 0;
+	c->ev.close = 1;
+	rkl_kmsd_log_event(c->id, c->peer, c->ev.sn, c->ev.step, err, 0);
+}
+
+/* Worker: commit the open group, release the parked replies it covers. */
+static void
+group_flush(struct server *srv)
+{
+	uint64_t g = rkl_kmsd_ks_group(srv->ks);
+	struct conn *c, *next, *keep_h = NULL, *keep_t = NULL, *out = NULL, **tail = &out;
+	int r;
+
+	if ((r = rkl_kmsd_ks_commit(srv->ks)) != 0)
+		rkl_kmsd_log("error", "group commit failed: %s", rkl_err_str(r));
+	pthread_mutex_lock(&srv->qlock);
+	if (g > srv->committed)
+		srv->committed = g;
+	for (c = srv->park_head; c != NULL; c = next) {
+		next = c->qnext;
+		c->qnext = NULL;
+		if (c->group <= srv->committed) {
+			*tail = c;
+			tail = &c->qnext;
+			srv->n_parked--;
+		} else {
+			q_push(&keep_h, &keep_t, c);
+		}
+	}
+	srv->park_head = keep_h;
+	srv->park_tail = keep_t;
+	pthread_mutex_unlock(&srv->qlock);
+	for (c = out; c != NULL; c = c->qnext)
+		if ((r = rkl_kmsd_ks_group_state(srv->ks, c->group)) != 0)
+			reply_lost(c, r == RKL_ERR_STORE ? r : RKL_ERR_INTERNAL);
+	done_push(srv, out);
+}
+
+/* Worker: a job ran; its reply goes out now or waits for its group. */
+static void
+job_finished(struct server *srv, struct conn *c)
+{
+	uint64_t g = 0, committed;
+	int r;
+
+	if (c->job == JOB_FRAME && c->reply_len > 0)
+		g = rkl_kmsd_ks_group(srv->ks);
+	pthread_mutex_lock(&srv->qlock);
+	committed = srv->committed;
+	if (g > committed) {
+		c->group = g;
+		q_push(&srv->park_head, &srv->park_tail, c);
+		srv->n_parked++;
+		pthread_mutex_unlock(&srv->qlock);
+		return;
+	}
+	pthread_mutex_unlock(&srv->qlock);
+	if (g != 0 && (r = rkl_kmsd_ks_group_state(srv->ks, g)) != 0)
+		reply_lost(c, r == RKL_ERR_STORE ? r : RKL_ERR_INTERNAL);
+	c->qnext = NULL;
+	done_push(srv, c);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct server *srv = arg;
 	struct conn *c;
+	int flush;
 
 	for (;;) {
 		pthread_mutex_lock(&srv->qlock);
-		while (srv->work_head == NULL && !srv->stop)
+		while (srv->work_head == NULL && !srv->stop && !flush_due(srv, 0))
 			pthread_cond_wait(&srv->qcond, &srv->qlock);
 		c = q_pop(&srv->work_head, &srv->work_tail);
+		flush = flush_due(srv, c != NULL);
 		pthread_mutex_unlock(&srv->qlock);
-		if (c == NULL)
-			break;	/* stop, and the queue is empty */
+		if (flush)
+			group_flush(srv);
+		if (c == NULL) {
+			if (flush)
+				continue;
+			break;	/* stop, nothing queued, nothing to commit */
+		}
 		run_job(c);
-		pthread_mutex_lock(&srv->qlock);
-		q_push(&srv->done_head, &srv->done_tail, c);
-		pthread_mutex_unlock(&srv->qlock);
-		event_active(srv->ev_wake, EV_READ, 0);
+		job_finished(srv, c);
 	}
 	return NULL;
 }
@@ -764,6 +875,9 @@ out_threads:
 		free(c->frame);
 		free(c);
 	}
+	/* What the sessions ended here (and any parked step) wrote: durable now. */
+	if (srv.ks != NULL && rkl_kmsd_ks_commit(srv.ks) != 0)
+		rkl_kmsd_log("error", "final group commit failed");
 	if (srv.lst != NULL)
 		evconnlistener_free(srv.lst);
 	if (srv.ev_deadline != NULL)
