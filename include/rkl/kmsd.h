@@ -89,13 +89,20 @@ void rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f);
 
 /* ------------------------------------------------------------------------
  * Log: one line per event, "TIME LEVEL key=value ...", never key material.
- * Thread-safe (one write(2) per line).
+ * Thread-safe (one write(2) per line, or per batch of whole lines when buffered).
  * ------------------------------------------------------------------------ */
 
 /* Open the log named by path ("" or "-": stderr).  Returns 0 or RKL_ERR_IO. */
 int rkl_kmsd_log_open(const char *path);
 /* Close the log file (stderr stays). */
 void rkl_kmsd_log_close(void);
+/*
+ * Buffer this thread's "info" lines (on = 1) until rkl_kmsd_log_flush, a full
+ * buffer (16 KiB) or any warn/error line of the thread; on = 0 flushes and
+ * stops.  rkl-kmsd's workers buffer and flush before they send replies.
+ */
+void rkl_kmsd_log_buffer(int on);
+void rkl_kmsd_log_flush(void);
 /* printf-style message line with a level ("info", "warn", "error"). */
 void rkl_kmsd_log(const char *level, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -3,6 +3,11 @@
  * several threads never interleave.  Format:
  *   2026-11-28T02:00:00.123Z info event conn=12 peer=127.0.0.1:5555 sn=SN0001 step=auth result=ok usec=812
  * Never key material: the callers pass identifiers, step names and error codes only.
+ *
+ * A thread may buffer its "info" lines (rkl_kmsd_log_buffer): they collect in
+ * a per-thread buffer written with one write(2) by rkl_kmsd_log_flush, when it
+ * is full, or before any other line of that thread, so lines keep their order
+ * and each write still holds whole lines only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,13 @@
 #include "rkl/kmsd.h"
 
 static int log_fd = 2;	/* the only process-wide state of the library: the log sink */
+
+#define LOG_BUF 16384
+static _Thread_local struct {
+	int on;
+	size_t len;
+	char buf[LOG_BUF];
+} tl;			/* this thread's buffered lines */
 
 int
 rkl_kmsd_log_open(const char *path)
@@ -35,6 +47,7 @@ rkl_kmsd_log_open(const char *path)
 void
 rkl_kmsd_log_close(void)
 {
+	rkl_kmsd_log_flush();
 	if (log_fd > 2)
 		close(log_fd);
 	log_fd = 2;
@@ -56,14 +69,11 @@ stamp(char *buf, size_t cap, const char *level)
 }
 
 static void
-emit(char *buf, size_t len, size_t cap)
+write_all(const char *buf, size_t len)
 {
 	ssize_t w;
 	size_t off = 0;
 
-	if (len >= cap)
-		len = cap - 1;
-	buf[len++] = '\n';
 	while (off < len) {
 		w = write(log_fd, buf + off, len - off);
 		if (w < 0 && errno == EINTR)
@@ -72,6 +82,38 @@ emit(char *buf, size_t len, size_t cap)
 			return;
 		off += (size_t)w;
 	}
+}
+
+void
+rkl_kmsd_log_flush(void)
+{
+	if (tl.len > 0)
+		write_all(tl.buf, tl.len);
+	tl.len = 0;
+}
+
+void
+rkl_kmsd_log_buffer(int on)
+{
+	rkl_kmsd_log_flush();
+	tl.on = on;
+}
+
+static void
+emit(char *buf, size_t len, size_t cap, int bufferable)
+{
+	if (len >= cap)
+		len = cap - 1;
+	buf[len++] = '\n';
+	if (tl.on && bufferable) {
+		if (tl.len + len > sizeof(tl.buf))
+			rkl_kmsd_log_flush();
+		memcpy(tl.buf + tl.len, buf, len);
+		tl.len += len;
+		return;
+	}
+	rkl_kmsd_log_flush();
+	write_all(buf, len);
 }
 
 void
@@ -88,7 +130,7 @@ rkl_kmsd_log(const char *level, const char *fmt, ...)
 	if (m < 0)
 		m = 0;
 	n += (size_t)m;
-	emit(buf, n, sizeof(buf));
+	emit(buf, n, sizeof(buf), strcmp(level, "info") == 0);
 }
 
 void

@@ -2,20 +2,23 @@
  * rkl-kmsd: the KMS daemon (docs/operations.md, "Configuring and running
  * rkl-kmsd"; docs/architecture.md, "rkl-kmsd").
  *
- * One libevent loop thread owns every socket: it accepts, reads exactly one
- * bounded frame per connection at a time (rkl_wire_frame_need), and writes
- * replies.  A fixed pool of worker threads runs the KMS state machine
- * (rkl/kms.h) on each complete frame; its key service does the HSM and
- * database work.  A connection has at most one job in flight; its reading
- * is paused until the reply is queued, so a connection costs no thread and
- * a bounded amount of memory (max_frame of input, one reply).
+ * The main thread accepts connections and deals them out to `workers`
+ * worker threads in turn.  Each worker runs its own libevent loop and owns
+ * its connections for their whole life: it reads a connection's frame
+ * (bounded by max_frame; rkl_wire_frame_need), runs the KMS state machine
+ * (rkl/kms.h) on it right there - its key service does the HSM and
+ * database work - and writes the reply.  No frame or reply crosses a
+ * thread, so a step costs no hand-off; while a worker is in the HSM its
+ * other connections wait, which is what the HSM makes them do anyway.
  *
  * Group commit (group_commit > 0): a step's writes join the store's open
- * group instead of being committed one by one, and its reply is parked until
- * that group is durable.  A worker commits the group when it finds no job
- * waiting, or when group_commit replies are parked; then every parked reply
- * whose group is done goes out (or an ERROR instead, if its group was lost).
- * No reply leaves before every write made before it was built is durable.
+ * group instead of being committed one by one (rkl/kmsd.h), and its reply is
+ * parked.  Each pass of the worker's loop runs every ready event
+ * (EVLOOP_ONCE), then commits the group - one fsync for every step of every
+ * worker in it - and sends the parked replies (or an ERROR instead of those
+ * whose group was lost); so does a pass that has parked group_commit
+ * replies, at once.  No reply leaves before every write made before it was
+ * built is durable.  The worker's log lines go out in the same pass.
  */
 #define _GNU_SOURCE 1
 
@@ -37,8 +40,6 @@
 #include <netinet/in.h>
 #include <netdb.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -52,56 +53,73 @@
 #include "rkl/store.h"
 #include "rkl/wire.h"
 
-enum job_kind { JOB_NONE = 0, JOB_FRAME = 1, JOB_END = 2 };
-
 struct server;
+struct worker;
 
 struct conn {
-	struct server *srv;
+	struct worker *w;
 	uint64_t id;
-	struct bufferevent *bev;		/* NULL once the socket is closed */
+	evutil_socket_t fd;
+	struct event *ev_r;			/* readable or idle timeout (persistent) */
+	struct event *ev_w;			/* writable, while a reply is only partly sent */
 	char peer[64];
 	struct rkl_kms_session sess;		/* the protocol state */
 	struct rkl_kmsd_ks_sess *kss;		/* the key service's record */
-	enum job_kind job;			/* queued or running job, JOB_NONE if idle */
-	uint8_t *frame;				/* the frame of a JOB_FRAME */
-	size_t frame_len;
-	uint8_t reply[RKL_KMS_REPLY_MAX];	/* its reply */
-	size_t reply_len;
+	uint8_t *in;				/* input, max_frame bytes, allocated while needed */
+	size_t in_len;
+	uint8_t reply[RKL_KMS_REPLY_MAX];	/* the reply being parked or sent */
+	size_t reply_len, reply_off;
 	struct rkl_kms_event ev;
-	int end_reason;				/* for JOB_END */
-	int closing;				/* close once the output is flushed */
-	int ended;				/* session ended, record freed */
-	uint64_t group;				/* parked: the group its reply waits for */
-	struct conn *qnext;			/* work, parked or completion queue link */
-	struct conn *prev, *next;		/* all connections */
+	uint64_t group;				/* parked: the group the reply waits for */
+	int parked;
+	int pending_input;			/* released by an early flush with input buffered */
+	int closing;				/* close once the reply is sent */
+	struct conn *pnext;			/* parked list */
+	struct conn *prev, *next;		/* the worker's connections */
+};
+
+/* A connection accepted by the main thread, on its way to a worker. */
+struct handoff {
+	evutil_socket_t fd;
+	char peer[64];
+	struct handoff *next;
+};
+
+struct worker {
+	struct server *srv;
+	pthread_t th;
+	int started;
+	struct event_base *base;
+	struct event *ev_inbox;			/* new connections, shutdown */
+	struct event *ev_deadline;		/* shutdown_timeout */
+	int deadline_hit;
+	int any_pending_input;
+	struct timeval idle;
+	pthread_mutex_t lock;			/* guards inbox and stop */
+	struct handoff *inbox;
+	int stop;				/* shutdown requested */
+	int stopping;				/* this worker has begun to stop */
+	struct conn *conns;
+	unsigned n_conns;
+	struct conn *park_head, **park_tail;
+	unsigned n_parked;
+	uint64_t next_id;
+	unsigned idx;
 };
 
 struct server {
 	const struct rkl_kmsd_config *cfg;
 	struct rkl_keysvc keysvc;
 	struct rkl_kmsd_ks *ks;
-	struct event_base *base;
+	struct event_base *base;		/* main thread: listener, signals */
 	struct evconnlistener *lst;
-	struct event *ev_term, *ev_int, *ev_wake, *ev_deadline;
-	struct timeval idle;
+	struct event *ev_term, *ev_int;
 	unsigned max_conns;
-	unsigned n_conns;			/* connections not yet freed (sessions ending included) */
-	unsigned n_open;			/* open sockets: what max_connections limits */
-	uint64_t next_id;
-	struct conn *conns;			/* list of all connections */
+	unsigned n_open;			/* open sockets (atomic): what max_connections limits */
 	int shutting_down;
-	/* worker pool */
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
-	struct conn *work_head, *work_tail;	/* jobs to run */
-	struct conn *done_head, *done_tail;	/* jobs finished, for the loop */
-	struct conn *park_head, *park_tail;	/* replies waiting for a group commit */
-	unsigned n_parked;
-	uint64_t committed;			/* every group <= this one is finished */
-	int stop;
-	pthread_t *threads;
-	unsigned n_threads;
+	struct worker *workers;
+	unsigned n_workers;
+	unsigned next_worker;
 };
 
 static volatile sig_atomic_t got_signal;
@@ -128,378 +146,462 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* ---- queues (qlock held by the caller) ---- */
+/* ---- connections (worker thread) ---- */
 
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void flush(struct worker *w, int may_process);
+
+/*
+ * Close the socket, end the session (SN and HSM objects released, an
+ * abandoned session audited) and free the connection.  Never while parked.
+ */
 static void
-q_push(struct conn **head, struct conn **tail, struct conn *c)
+conn_free(struct conn *c, int reason)
 {
-	c->qnext = NULL;
-	if (*tail != NULL)
-		(*tail)->qnext = c;
-	else
-		*head = c;
-	*tail = c;
-}
-
-static struct conn *
-q_pop(struct conn **head, struct conn **tail)
-{
-	struct conn *c = *head;
-
-	if (c != NULL) {
-		*head = c->qnext;
-		if (*head == NULL)
-			*tail = NULL;
-		c->qnext = NULL;
-	}
-	return c;
-}
-
-/* Loop thread: hand a job to the workers. */
-static void
-submit(struct conn *c, enum job_kind kind)
-{
-	struct server *srv = c->srv;
-
-	c->job = kind;
-	pthread_mutex_lock(&srv->qlock);
-	q_push(&srv->work_head, &srv->work_tail, c);
-	pthread_cond_signal(&srv->qcond);
-	pthread_mutex_unlock(&srv->qlock);
-}
-
-/* ---- workers ---- */
-
-static void
-run_job(struct conn *c)
-{
-	struct rkl_wbuf w;
+	struct worker *w = c->w;
+	int finished = rkl_kms_session_finished(&c->sess);
+	char sn[RKL_KMS_SN_MAX + 1];
 	uint64_t t0 = now_us();
-	int r;
 
-	if (c->job == JOB_FRAME) {
-		rkl_wbuf_init(&w, c->reply, sizeof(c->reply));
-		r = rkl_kms_session_input(&c->sess, c->frame, c->frame_len, &w, &c->ev);
-		c->reply_len = (r == 0) ? w.len : 0;
-		if (r != 0)
-			c->ev.close = 1;
-		rkl_kmsd_log_event(c->id, c->peer, c->ev.sn, c->ev.step, c->ev.result, now_us() - t0);
-		free(c->frame);
-		c->frame = NULL;
-	} else if (c->job == JOB_END) {
-		int finished = rkl_kms_session_finished(&c->sess);
-		char sn[RKL_KMS_SN_MAX + 1];
-
-		memcpy(sn, c->sess.sn, sizeof(sn));
-		rkl_kms_session_end(&c->sess, c->end_reason);
-		rkl_kmsd_ks_sess_free(c->kss);
-		c->kss = NULL;
-		c->ended = 1;
-		if (!finished && sn[0] != '\0')
-			rkl_kmsd_log_event(c->id, c->peer, sn, RKL_KMS_STEP_CLOSE, c->end_reason,
-			    now_us() - t0);
+	if (c->ev_r != NULL)
+		event_free(c->ev_r);
+	if (c->ev_w != NULL)
+		event_free(c->ev_w);
+	if (c->fd >= 0) {
+		evutil_closesocket(c->fd);
+		__atomic_sub_fetch(&w->srv->n_open, 1, __ATOMIC_RELAXED);
 	}
+	memcpy(sn, c->sess.sn, sizeof(sn));
+	rkl_kms_session_end(&c->sess, reason);
+	rkl_kmsd_ks_sess_free(c->kss);
+	if (!finished && sn[0] != '\0')
+		rkl_kmsd_log_event(c->id, c->peer, sn, RKL_KMS_STEP_CLOSE, reason, now_us() - t0);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c->in);
+	rkl_cleanse(c, sizeof(*c));
+	free(c);
+	w->n_conns--;	/* the session's closing rows are in the group: the pass's end commits them */
 }
 
-/* Worker, qlock held: is a group commit due?  busy: a job is waiting. */
+/* Write what is left of the reply; then close or read on.  1 if c is gone. */
 static int
-flush_due(struct server *srv, int busy)
+conn_send(struct conn *c)
 {
-	int dirty = srv->n_parked > 0 || rkl_kmsd_ks_group(srv->ks) > srv->committed;
+	ssize_t n;
 
-	return dirty && (!busy || srv->n_parked >= srv->cfg->group_commit);
-}
-
-/* Worker: hand finished jobs to the loop thread. */
-static void
-done_push(struct server *srv, struct conn *list)
-{
-	struct conn *c, *next;
-
-	if (list == NULL)
-		return;
-	pthread_mutex_lock(&srv->qlock);
-	for (c = list; c != NULL; c = next) {
-		next = c->qnext;
-		q_push(&srv->done_head, &srv->done_tail, c);
+	while (c->reply_off < c->reply_len) {
+		n = send(c->fd, c->reply + c->reply_off, c->reply_len - c->reply_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->reply_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* The socket buffer is full: finish when it is writable. */
+			event_del(c->ev_r);
+			event_add(c->ev_w, &c->w->idle);
+			return 0;
+		}
+		conn_free(c, RKL_ERR_PEER);
+		return 1;
 	}
-	pthread_mutex_unlock(&srv->qlock);
-	event_active(srv->ev_wake, EV_READ, 0);
+	c->reply_len = c->reply_off = 0;
+	if (c->ev.close || c->w->stopping) {
+		conn_free(c, c->ev.close ? 0 : RKL_ERR_TIMEOUT);
+		return 1;
+	}
+	return 0;
 }
 
-/* Worker: the reply of c cannot go out (its group was lost); send ERROR. */
+/* The reply of c cannot go out (its group was lost): an ERROR instead. */
 static void
 reply_lost(struct conn *c, int err)
 {
-	struct rkl_wbuf w;
+	struct rkl_wbuf wb;
 
-	rkl_wbuf_init(&w, c->reply, sizeof(c->reply));
-	c->reply_len = rkl_kms_session_fail(&c->sess, err, &w) == 0 ? w.len : 0;
+	rkl_wbuf_init(&wb, c->reply, sizeof(c->reply));
+	c->reply_len = rkl_kms_session_fail(&c->sess, err, &wb) == 0 ? wb.len : 0;
+	c->reply_off = 0;
 	c->ev.close = 1;
 	rkl_kmsd_log_event(c->id, c->peer, c->ev.sn, c->ev.step, err, 0);
 }
 
-/* Worker: commit the open group, release the parked replies it covers. */
-static void
-group_flush(struct server *srv)
+/* A reply is ready: send it now, or park it until its group is durable. */
+static int
+conn_reply(struct conn *c)
 {
-	uint64_t g = rkl_kmsd_ks_group(srv->ks);
-	struct conn *c, *next, *keep_h = NULL, *keep_t = NULL, *out = NULL, **tail = &out;
-	int r;
+	struct worker *w = c->w;
+	uint64_t g = c->reply_len > 0 ? rkl_kmsd_ks_group(w->srv->ks) : 0;
+	int r = g != 0 ? rkl_kmsd_ks_group_state(w->srv->ks, g) : 0;
 
-	if ((r = rkl_kmsd_ks_commit(srv->ks)) != 0)
-		rkl_kmsd_log("error", "group commit failed: %s", rkl_err_str(r));
-	pthread_mutex_lock(&srv->qlock);
-	if (g > srv->committed)
-		srv->committed = g;
-	for (c = srv->park_head; c != NULL; c = next) {
-		next = c->qnext;
-		c->qnext = NULL;
-		if (c->group <= srv->committed) {
-			*tail = c;
-			tail = &c->qnext;
-			srv->n_parked--;
-		} else {
-			q_push(&keep_h, &keep_t, c);
-		}
+	if (r == RKL_ERR_INCOMPLETE) {
+		c->group = g;
+		c->parked = 1;
+		c->pnext = NULL;
+		*w->park_tail = c;
+		w->park_tail = &c->pnext;
+		w->n_parked++;
+		return 0;
 	}
-	srv->park_head = keep_h;
-	srv->park_tail = keep_t;
-	pthread_mutex_unlock(&srv->qlock);
-	for (c = out; c != NULL; c = c->qnext)
-		if ((r = rkl_kmsd_ks_group_state(srv->ks, c->group)) != 0)
-			reply_lost(c, r == RKL_ERR_STORE ? r : RKL_ERR_INTERNAL);
-	done_push(srv, out);
+	if (r != 0)
+		reply_lost(c, r == RKL_ERR_STORE ? r : RKL_ERR_INTERNAL);
+	rkl_kmsd_log_flush();
+	return conn_send(c);
 }
 
-/* Worker: a job ran; its reply goes out now or waits for its group. */
-static void
-job_finished(struct server *srv, struct conn *c)
+/* Run the state machine on the complete frame at the start of c->in. */
+static int
+conn_frame(struct conn *c, size_t flen)
 {
-	uint64_t g = 0, committed;
+	struct rkl_wbuf wb;
+	uint64_t t0 = now_us();
+
+	rkl_wbuf_init(&wb, c->reply, sizeof(c->reply));
+	if (rkl_kms_session_input(&c->sess, c->in, flen, &wb, &c->ev) == 0) {
+		c->reply_len = wb.len;
+	} else {
+		c->reply_len = 0;
+		c->ev.close = 1;
+	}
+	c->reply_off = 0;
+	rkl_kmsd_log_event(c->id, c->peer, c->ev.sn, c->ev.step, c->ev.result, now_us() - t0);
+	c->in_len -= flen;
+	memmove(c->in, c->in + flen, c->in_len);
+	if (c->reply_len == 0 && c->ev.close) {
+		rkl_kmsd_log_flush();
+		conn_free(c, 0);
+		return 1;
+	}
+	return conn_reply(c);
+}
+
+/*
+ * Is there a complete frame in c->in?  0 with *flen, RKL_ERR_INCOMPLETE, or
+ * RKL_ERR_TOO_LARGE (a length prefix over max_frame).  A frame with a bad
+ * header is handed on whole as far as it goes: the state machine answers
+ * ERROR and closes.
+ */
+static int
+frame_ready(const struct conn *c, size_t max_frame, size_t *flen)
+{
+	size_t peek = c->in_len < RKL_WIRE_HDR_LEN ? c->in_len : RKL_WIRE_HDR_LEN, need = 0, len = 0;
 	int r;
 
-	if (c->job == JOB_FRAME && c->reply_len > 0)
-		g = rkl_kmsd_ks_group(srv->ks);
-	pthread_mutex_lock(&srv->qlock);
-	committed = srv->committed;
-	if (g > committed) {
-		c->group = g;
-		q_push(&srv->park_head, &srv->park_tail, c);
-		srv->n_parked++;
-		pthread_mutex_unlock(&srv->qlock);
+	if (c->in_len == 0)
+		return RKL_ERR_INCOMPLETE;
+	r = rkl_wire_frame_need(c->in, peek, &len, &need);
+	if (r == RKL_ERR_INCOMPLETE && peek == RKL_WIRE_HDR_LEN) {
+		len = rkl_dec16be(c->in);
+		r = (len > max_frame) ? RKL_ERR_TOO_LARGE : (c->in_len >= len ? 0 : RKL_ERR_INCOMPLETE);
+	} else if (r == 0 && len > max_frame) {
+		r = RKL_ERR_TOO_LARGE;
+	} else if (r == RKL_ERR_INCOMPLETE && c->in_len >= 2 && rkl_dec16be(c->in) > max_frame) {
+		r = RKL_ERR_TOO_LARGE;
+	}
+	if (r == RKL_ERR_INCOMPLETE || r == RKL_ERR_TOO_LARGE)
+		return r;
+	*flen = (r == 0) ? len : peek;
+	return 0;
+}
+
+/* Process every complete frame buffered (one at a time: stop when parked). */
+static void
+conn_process(struct conn *c)
+{
+	size_t flen = 0;
+	int r;
+
+	while (!c->parked && c->reply_len == 0 && !c->closing) {
+		r = frame_ready(c, c->w->srv->cfg->max_frame, &flen);
+		if (r == RKL_ERR_INCOMPLETE)
+			break;
+		if (r == RKL_ERR_TOO_LARGE) {
+			rkl_kmsd_log("warn", "frame conn=%llu peer=%s length over max_frame: closed",
+			    (unsigned long long)c->id, c->peer);
+			conn_free(c, RKL_ERR_TOO_LARGE);
+			return;
+		}
+		if (conn_frame(c, flen))
+			return;
+	}
+	if (c->in_len == 0) {
+		free(c->in);
+		c->in = NULL;
+	}
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	size_t cap = w->srv->cfg->max_frame;
+	ssize_t n;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		rkl_kmsd_log("info", "timeout conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
+		conn_free(c, RKL_ERR_TIMEOUT);
 		return;
 	}
-	pthread_mutex_unlock(&srv->qlock);
-	if (g != 0 && (r = rkl_kmsd_ks_group_state(srv->ks, g)) != 0)
-		reply_lost(c, r == RKL_ERR_STORE ? r : RKL_ERR_INTERNAL);
-	c->qnext = NULL;
-	done_push(srv, c);
+	if (c->parked || c->reply_len > 0)
+		return;		/* one frame at a time: the rest waits in the socket */
+	if (c->in == NULL && (c->in = malloc(cap)) == NULL) {
+		conn_free(c, RKL_ERR_NOMEM);
+		return;
+	}
+	/* Never buffer more than one maximal frame. */
+	n = recv(c->fd, c->in + c->in_len, cap - c->in_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_free(c, RKL_ERR_PEER);
+		return;
+	}
+	c->in_len += (size_t)n;
+	conn_process(c);	/* may free c */
+	if (w->n_parked >= w->srv->cfg->group_commit)
+		flush(w, 0);	/* bound a group (and the wait of its first reply) */
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		conn_free(c, RKL_ERR_TIMEOUT);
+		return;
+	}
+	if (conn_send(c))
+		return;
+	if (c->reply_len == 0) {
+		event_add(c->ev_r, &c->w->idle);
+		conn_process(c);
+	}
+}
+
+/*
+ * Commit the group, then send the parked replies.  At the end of a pass
+ * (may_process) a released connection's buffered input is processed at
+ * once; an early flush (too many parked) leaves that to the pass's end.
+ */
+static void
+flush(struct worker *w, int may_process)
+{
+	struct conn *c, *next, *list;
+	int r;
+
+	if ((r = rkl_kmsd_ks_commit(w->srv->ks)) != 0)
+		rkl_kmsd_log("error", "group commit failed: %s", rkl_err_str(r));
+	list = w->park_head;
+	w->park_head = NULL;
+	w->park_tail = &w->park_head;
+	w->n_parked = 0;
+	for (c = list; c != NULL; c = c->pnext)
+		if ((r = rkl_kmsd_ks_group_state(w->srv->ks, c->group)) != 0)
+			reply_lost(c, r == RKL_ERR_STORE || r == RKL_ERR_INCOMPLETE ? RKL_ERR_STORE :
+			    RKL_ERR_INTERNAL);
+	rkl_kmsd_log_flush();
+	for (c = list; c != NULL; c = next) {
+		next = c->pnext;
+		c->parked = 0;
+		if (conn_send(c) || c->reply_len != 0 || c->in_len == 0)
+			continue;
+		if (may_process) {
+			conn_process(c);	/* a frame was already buffered */
+		} else {
+			c->pending_input = 1;
+			w->any_pending_input = 1;
+		}
+	}
+	if (may_process && w->any_pending_input) {
+		w->any_pending_input = 0;
+		for (c = w->conns; c != NULL; c = next) {
+			next = c->next;
+			if (c->pending_input) {
+				c->pending_input = 0;
+				conn_process(c);
+			}
+		}
+	}
+	rkl_kmsd_log_flush();
+}
+
+/* A connection handed over by the main thread. */
+static void
+conn_new(struct worker *w, evutil_socket_t fd, const char *peer)
+{
+	struct conn *c;
+	uint8_t sid[RKL_WIRE_SESSION_LEN];
+
+	do {
+		if (getrandom(sid, sizeof(sid), 0) != (ssize_t)sizeof(sid))
+			goto fail;
+	} while (sid[0] == 0 && memcmp(sid, sid + 1, sizeof(sid) - 1) == 0);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->w = w;
+	c->fd = fd;
+	c->id = ((uint64_t)w->idx << 48) | ++w->next_id;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if ((c->kss = rkl_kmsd_ks_sess_new(w->srv->ks, peer)) == NULL ||
+	    (c->ev_r = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c)) == NULL ||
+	    (c->ev_w = event_new(w->base, fd, EV_WRITE, conn_write_cb, c)) == NULL ||
+	    event_add(c->ev_r, &w->idle) != 0) {
+		if (c->ev_r != NULL)
+			event_free(c->ev_r);
+		if (c->ev_w != NULL)
+			event_free(c->ev_w);
+		rkl_kmsd_ks_sess_free(c->kss);
+		free(c);
+		goto fail;
+	}
+	rkl_kms_session_init(&c->sess, &w->srv->keysvc, c->kss, sid);
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	return;
+fail:
+	evutil_closesocket(fd);
+	__atomic_sub_fetch(&w->srv->n_open, 1, __ATOMIC_RELAXED);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	rkl_kmsd_log("warn", "shutdown_timeout reached with %u connection(s) open", w->n_conns);
+	w->deadline_hit = 1;
+}
+
+/* Shutdown: idle connections close now, those with a reply on its way after it. */
+static void
+worker_stop(struct worker *w)
+{
+	struct conn *c, *next;
+	struct timeval tv;
+
+	w->stopping = 1;
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->parked && c->reply_len == 0)
+			conn_free(c, RKL_ERR_TIMEOUT);
+		else
+			c->closing = 1;
+	}
+	tv.tv_sec = w->srv->cfg->shutdown_timeout;
+	tv.tv_usec = 0;
+	w->ev_deadline = evtimer_new(w->base, deadline_cb, w);
+	if (w->ev_deadline != NULL)
+		evtimer_add(w->ev_deadline, &tv);
+}
+
+static void
+inbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct handoff *h, *next;
+	int stop;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->lock);
+	h = w->inbox;
+	w->inbox = NULL;
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	for (; h != NULL; h = next) {
+		next = h->next;
+		if (stop || w->stopping) {
+			evutil_closesocket(h->fd);
+			__atomic_sub_fetch(&w->srv->n_open, 1, __ATOMIC_RELAXED);
+		} else {
+			conn_new(w, h->fd, h->peer);
+		}
+		free(h);
+	}
+	if (stop && !w->stopping)
+		worker_stop(w);
 }
 
 static void *
 worker_main(void *arg)
 {
-	struct server *srv = arg;
+	struct worker *w = arg;
 	struct conn *c;
-	int flush;
 
+	rkl_kmsd_log_buffer(1);
 	for (;;) {
-		pthread_mutex_lock(&srv->qlock);
-		while (srv->work_head == NULL && !srv->stop && !flush_due(srv, 0))
-			pthread_cond_wait(&srv->qcond, &srv->qlock);
-		c = q_pop(&srv->work_head, &srv->work_tail);
-		flush = flush_due(srv, c != NULL);
-		pthread_mutex_unlock(&srv->qlock);
-		if (flush)
-			group_flush(srv);
-		if (c == NULL) {
-			if (flush)
-				continue;
-			break;	/* stop, nothing queued, nothing to commit */
-		}
-		run_job(c);
-		job_finished(srv, c);
+		if (event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+			break;
+		flush(w, 1);
+		if ((w->stopping && w->n_conns == 0) || w->deadline_hit)
+			break;
 	}
+	/* Stopped (or shutdown_timeout): end what is left, make it durable. */
+	flush(w, 0);
+	while ((c = w->conns) != NULL)
+		conn_free(c, RKL_ERR_TIMEOUT);
+	flush(w, 0);
+	rkl_kmsd_log_buffer(0);
 	return NULL;
 }
 
-/* ---- connections (loop thread) ---- */
-
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void
-maybe_finish_shutdown(struct server *srv)
+static int
+worker_init(struct server *srv, struct worker *w, unsigned idx)
 {
-	if (srv->shutting_down && srv->n_conns == 0)
-		event_base_loopbreak(srv->base);
+	struct event_config *ec;
+
+	w->srv = srv;
+	w->idx = idx;
+	w->park_tail = &w->park_head;
+	w->idle.tv_sec = srv->cfg->idle_timeout;
+	pthread_mutex_init(&w->lock, NULL);
+	if ((ec = event_config_new()) == NULL)
+		return -1;
+	w->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (w->base == NULL ||
+	    (w->ev_inbox = event_new(w->base, -1, EV_PERSIST, inbox_cb, w)) == NULL ||
+	    event_add(w->ev_inbox, NULL) != 0)
+		return -1;
+	return 0;
 }
 
 static void
-conn_free(struct conn *c)
+worker_fini(struct worker *w)
 {
-	struct server *srv = c->srv;
+	struct handoff *h, *next;
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	free(c->frame);
-	rkl_cleanse(c, sizeof(*c));
-	free(c);
-	srv->n_conns--;
-	maybe_finish_shutdown(srv);
+	for (h = w->inbox; h != NULL; h = next) {
+		next = h->next;
+		evutil_closesocket(h->fd);
+		free(h);
+	}
+	if (w->ev_deadline != NULL)
+		event_free(w->ev_deadline);
+	if (w->ev_inbox != NULL)
+		event_free(w->ev_inbox);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	pthread_mutex_destroy(&w->lock);
 }
 
-/* Close the socket now; end the session on a worker; free when that is done. */
-static void
-conn_close(struct conn *c, int reason)
-{
-	if (c->bev != NULL) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-		c->srv->n_open--;
-	}
-	if (c->job != JOB_NONE)
-		return;		/* the running job's completion comes back here */
-	c->end_reason = reason;
-	submit(c, JOB_END);
-}
-
-/* Close after the queued output has been written. */
-static void
-conn_close_after_flush(struct conn *c)
-{
-	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_close(c, 0);
-	/* else conn_write_cb closes once the output buffer is drained */
-}
-
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	struct server *srv = c->srv;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t have = evbuffer_get_length(in), flen = 0, need = 0, peek;
-	const uint8_t *p;
-	int r;
-
-	if (c->job != JOB_NONE || c->closing || have == 0)
-		return;
-	peek = have < RKL_WIRE_HDR_LEN ? have : RKL_WIRE_HDR_LEN;
-	if ((p = evbuffer_pullup(in, (ev_ssize_t)peek)) == NULL) {
-		conn_close(c, RKL_ERR_NOMEM);
-		return;
-	}
-	r = rkl_wire_frame_need(p, peek, &flen, &need);
-	if (r == RKL_ERR_INCOMPLETE && peek == RKL_WIRE_HDR_LEN) {
-		/* Header complete: the length is known. */
-		flen = rkl_dec16be(p);
-		r = (flen > srv->cfg->max_frame) ? RKL_ERR_TOO_LARGE :
-		    (have >= flen ? 0 : RKL_ERR_INCOMPLETE);
-	} else if (r == 0 && flen > srv->cfg->max_frame) {
-		r = RKL_ERR_TOO_LARGE;
-	} else if (r == RKL_ERR_INCOMPLETE && have >= 2 && rkl_dec16be(p) > srv->cfg->max_frame) {
-		r = RKL_ERR_TOO_LARGE;
-	}
-	if (r == RKL_ERR_INCOMPLETE)
-		return;		/* wait for more (the read watermark bounds the buffer) */
-	if (r == RKL_ERR_TOO_LARGE) {
-		/* A length prefix over the limit: no reply, just close. */
-		rkl_kmsd_log("warn", "frame conn=%llu peer=%s length over max_frame: closed",
-		    (unsigned long long)c->id, c->peer);
-		conn_close(c, RKL_ERR_TOO_LARGE);
-		return;
-	}
-	if (r != 0) {
-		/* Bad magic, version or length: the state machine answers ERROR and closes. */
-		flen = peek;
-	}
-	if ((c->frame = malloc(flen)) == NULL) {
-		conn_close(c, RKL_ERR_NOMEM);
-		return;
-	}
-	if (evbuffer_remove(in, c->frame, flen) != (int)flen) {
-		free(c->frame);
-		c->frame = NULL;
-		conn_close(c, RKL_ERR_INTERNAL);
-		return;
-	}
-	c->frame_len = flen;
-	bufferevent_disable(bev, EV_READ);
-	submit(c, JOB_FRAME);
-}
-
-static void
-conn_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_close(c, 0);
-}
-
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-	int reason = RKL_ERR_PEER;
-
-	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT) {
-		reason = RKL_ERR_TIMEOUT;
-		rkl_kmsd_log("info", "timeout conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
-	}
-	conn_close(c, c->closing ? 0 : reason);
-}
-
-/* Loop thread: jobs finished by the workers. */
-static void
-wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct conn *c;
-
-	(void)fd;
-	(void)what;
-	for (;;) {
-		enum job_kind kind;
-
-		pthread_mutex_lock(&srv->qlock);
-		c = q_pop(&srv->done_head, &srv->done_tail);
-		pthread_mutex_unlock(&srv->qlock);
-		if (c == NULL)
-			break;
-		kind = c->job;
-		c->job = JOB_NONE;
-		if (kind == JOB_END) {
-			conn_free(c);
-			continue;
-		}
-		if (c->bev == NULL) {
-			/* The peer went away while the job ran. */
-			c->end_reason = RKL_ERR_PEER;
-			submit(c, JOB_END);
-			continue;
-		}
-		if (c->reply_len > 0)
-			bufferevent_write(c->bev, c->reply, c->reply_len);
-		if (c->ev.close || srv->shutting_down) {
-			conn_close_after_flush(c);
-		} else {
-			bufferevent_enable(c->bev, EV_READ);
-			/* A frame may already be buffered (pipelining). */
-			conn_read_cb(c->bev, c);
-		}
-	}
-}
+/* ---- main thread: accept, signals ---- */
 
 static void
 format_peer(const struct sockaddr *sa, char *out, size_t cap)
@@ -528,57 +630,37 @@ static void
 accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct server *srv = arg;
-	struct conn *c;
-	uint8_t sid[RKL_WIRE_SESSION_LEN];
+	struct handoff *h;
+	struct worker *w;
 	char peer[64];
+	unsigned open;
 
 	(void)lst;
 	(void)salen;
 	format_peer(sa, peer, sizeof(peer));
 	/*
-	 * The limit counts open sockets.  A closed connection whose session is
-	 * still being ended on a worker holds memory but no descriptor and no
-	 * client; counting it would refuse clients for as long as the workers lag.
+	 * The limit counts open sockets.  A connection being ended holds memory
+	 * but no descriptor and no client: it does not count.
 	 */
-	if (srv->shutting_down || srv->n_open >= srv->max_conns) {
-		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer, srv->n_open,
-		    srv->max_conns);
+	open = __atomic_load_n(&srv->n_open, __ATOMIC_RELAXED);
+	if (srv->shutting_down || open >= srv->max_conns) {
+		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer, open, srv->max_conns);
 		evutil_closesocket(fd);
 		return;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
-	c->srv = srv;
-	c->id = ++srv->next_id;
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	do {
-		if (getrandom(sid, sizeof(sid), 0) != (ssize_t)sizeof(sid)) {
-			free(c);
-			evutil_closesocket(fd);
-			return;
-		}
-	} while (sid[0] == 0 && memcmp(sid, sid + 1, sizeof(sid) - 1) == 0);
-	if ((c->kss = rkl_kmsd_ks_sess_new(srv->ks, peer)) == NULL ||
-	    (c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		rkl_kmsd_ks_sess_free(c->kss);
-		free(c);
-		evutil_closesocket(fd);
-		return;
-	}
-	rkl_kms_session_init(&c->sess, &srv->keysvc, c->kss, sid);
-	c->next = srv->conns;
-	if (srv->conns != NULL)
-		srv->conns->prev = c;
-	srv->conns = c;
-	srv->n_conns++;
-	srv->n_open++;
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	/* Never buffer more than one maximal frame of input. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->cfg->max_frame);
-	bufferevent_set_timeouts(c->bev, &srv->idle, &srv->idle);
-	bufferevent_enable(c->bev, EV_READ);
+	h->fd = fd;
+	snprintf(h->peer, sizeof(h->peer), "%s", peer);
+	__atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+	w = &srv->workers[srv->next_worker++ % srv->n_workers];
+	pthread_mutex_lock(&w->lock);
+	h->next = w->inbox;
+	w->inbox = h;
+	pthread_mutex_unlock(&w->lock);
+	event_active(w->ev_inbox, EV_READ, 0);
 }
 
 static void
@@ -592,48 +674,31 @@ accept_error_cb(struct evconnlistener *lst, void *arg)
 	rkl_kmsd_log("warn", "accept failed: %s", evutil_socket_error_to_string(err));
 }
 
-/* ---- shutdown ---- */
-
-static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	rkl_kmsd_log("warn", "shutdown_timeout reached with %u connection(s) open", srv->n_conns);
-	event_base_loopbreak(srv->base);
-}
-
+/* SIGTERM/SIGINT: stop accepting; the workers finish their connections and stop. */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct conn *c, *next;
-	struct timeval tv;
+	unsigned i;
 
 	(void)what;
 	got_signal = (sig_atomic_t)sig;
 	if (srv->shutting_down)
 		return;
 	srv->shutting_down = 1;
-	rkl_kmsd_log("info", "signal %d: shutting down (%u connection(s))", (int)sig, srv->n_conns);
+	rkl_kmsd_log("info", "signal %d: shutting down (%u connection(s))", (int)sig,
+	    __atomic_load_n(&srv->n_open, __ATOMIC_RELAXED));
 	if (srv->lst != NULL) {
 		evconnlistener_free(srv->lst);
 		srv->lst = NULL;
 	}
-	/* Idle connections close now; those with a job in flight after its reply. */
-	for (c = srv->conns; c != NULL; c = next) {
-		next = c->next;
-		if (c->job == JOB_NONE && c->bev != NULL && !c->closing)
-			conn_close(c, RKL_ERR_TIMEOUT);
+	for (i = 0; i < srv->n_workers; i++) {
+		pthread_mutex_lock(&srv->workers[i].lock);
+		srv->workers[i].stop = 1;
+		pthread_mutex_unlock(&srv->workers[i].lock);
+		event_active(srv->workers[i].ev_inbox, EV_READ, 0);
 	}
-	tv.tv_sec = srv->cfg->shutdown_timeout;
-	tv.tv_usec = 0;
-	srv->ev_deadline = evtimer_new(srv->base, deadline_cb, srv);
-	if (srv->ev_deadline != NULL)
-		evtimer_add(srv->ev_deadline, &tv);
-	maybe_finish_shutdown(srv);
+	event_base_loopbreak(srv->base);
 }
 
 /* ---- start-up ---- */
@@ -743,7 +808,6 @@ main(int argc, char **argv)
 	unsigned err_line = 0, i;
 	uint16_t port = 0;
 	int check = 0, foreground = 0, r, a, rc = 1, have_store = 0;
-	struct conn *c, *next;
 
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a], "-c") == 0 && a + 1 < argc)
@@ -817,29 +881,30 @@ main(int argc, char **argv)
 		rkl_kmsd_log("error", "libevent initialisation failed");
 		goto out;
 	}
-	srv.idle.tv_sec = cfg.idle_timeout;
-	srv.ev_wake = event_new(srv.base, -1, EV_PERSIST, wake_cb, &srv);
 	srv.ev_term = evsignal_new(srv.base, SIGTERM, signal_cb, &srv);
 	srv.ev_int = evsignal_new(srv.base, SIGINT, signal_cb, &srv);
-	if (srv.ev_wake == NULL || srv.ev_term == NULL || srv.ev_int == NULL ||
+	if (srv.ev_term == NULL || srv.ev_int == NULL ||
 	    event_add(srv.ev_term, NULL) != 0 || event_add(srv.ev_int, NULL) != 0) {
 		rkl_kmsd_log("error", "libevent events failed");
-		goto out;
-	}
-	pthread_mutex_init(&srv.qlock, NULL);
-	pthread_cond_init(&srv.qcond, NULL);
-	if (bind_listener(&srv, &port) != 0)
 		goto out_threads;
-	if ((srv.threads = calloc(cfg.workers, sizeof(srv.threads[0]))) == NULL)
+	}
+	if ((srv.workers = calloc(cfg.workers, sizeof(srv.workers[0]))) == NULL)
 		goto out_threads;
 	for (i = 0; i < cfg.workers; i++) {
-		if (pthread_create(&srv.threads[i], NULL, worker_main, &srv) != 0)
-			break;
-		srv.n_threads++;
+		srv.n_workers++;
+		if (worker_init(&srv, &srv.workers[i], i) != 0) {
+			rkl_kmsd_log("error", "libevent initialisation failed");
+			goto out_threads;
+		}
 	}
-	if (srv.n_threads != cfg.workers) {
-		rkl_kmsd_log("error", "cannot start worker threads");
+	if (bind_listener(&srv, &port) != 0)
 		goto out_threads;
+	for (i = 0; i < srv.n_workers; i++) {
+		if (pthread_create(&srv.workers[i].th, NULL, worker_main, &srv.workers[i]) != 0) {
+			rkl_kmsd_log("error", "cannot start worker threads");
+			goto out_threads;
+		}
+		srv.workers[i].started = 1;
 	}
 	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (write_small_file(cfg.pid_file, line) != 0)
@@ -847,51 +912,42 @@ main(int argc, char **argv)
 	snprintf(line, sizeof(line), "%u\n", port);
 	if (port_file != NULL && write_small_file(port_file, line) != 0)
 		rkl_kmsd_log("warn", "cannot write port file %s: %s", port_file, strerror(errno));
-	rkl_kmsd_log("info", "listening on %s:%u workers=%u policy=%s oaep=%s token=%s max_connections=%u",
-	    cfg.listen_host, port, cfg.workers,
+	rkl_kmsd_log("info", "listening on %s:%u workers=%u policy=%s oaep=%s token=%s max_connections=%u "
+	    "group_commit=%u", cfg.listen_host, port, cfg.workers,
 	    cfg.tk_policy == RKL_KMSD_TK_SHARED ? "shared" : "per-request",
-	    rkl_hsm_oaep(hsm) == RKL_OAEP_SHA1 ? "sha1" : "sha256", info.token_label, srv.max_conns);
+	    rkl_hsm_oaep(hsm) == RKL_OAEP_SHA1 ? "sha1" : "sha256", info.token_label, srv.max_conns,
+	    cfg.group_commit);
 
 	event_base_dispatch(srv.base);
 	rc = 0;
 
 out_threads:
-	/* Stop the workers once the queue is empty, then end what is left. */
-	pthread_mutex_lock(&srv.qlock);
-	srv.stop = 1;
-	pthread_cond_broadcast(&srv.qcond);
-	pthread_mutex_unlock(&srv.qlock);
-	for (i = 0; i < srv.n_threads; i++)
-		pthread_join(srv.threads[i], NULL);
-	free(srv.threads);
-	for (c = srv.conns; c != NULL; c = next) {
-		next = c->next;
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
-		if (!c->ended) {
-			rkl_kms_session_end(&c->sess, RKL_ERR_TIMEOUT);
-			rkl_kmsd_ks_sess_free(c->kss);
-		}
-		free(c->frame);
-		free(c);
+	/* Stop the workers (they finish or end their connections), then join them. */
+	for (i = 0; i < srv.n_workers; i++) {
+		if (!srv.workers[i].started)
+			continue;
+		pthread_mutex_lock(&srv.workers[i].lock);
+		srv.workers[i].stop = 1;
+		pthread_mutex_unlock(&srv.workers[i].lock);
+		event_active(srv.workers[i].ev_inbox, EV_READ, 0);
 	}
-	/* What the sessions ended here (and any parked step) wrote: durable now. */
+	for (i = 0; i < srv.n_workers; i++)
+		if (srv.workers[i].started)
+			pthread_join(srv.workers[i].th, NULL);
+	for (i = 0; i < srv.n_workers; i++)
+		worker_fini(&srv.workers[i]);
+	free(srv.workers);
+	/* Whatever is still in the open group: durable now. */
 	if (srv.ks != NULL && rkl_kmsd_ks_commit(srv.ks) != 0)
 		rkl_kmsd_log("error", "final group commit failed");
 	if (srv.lst != NULL)
 		evconnlistener_free(srv.lst);
-	if (srv.ev_deadline != NULL)
-		event_free(srv.ev_deadline);
-	if (srv.ev_wake != NULL)
-		event_free(srv.ev_wake);
 	if (srv.ev_term != NULL)
 		event_free(srv.ev_term);
 	if (srv.ev_int != NULL)
 		event_free(srv.ev_int);
 	if (srv.base != NULL)
 		event_base_free(srv.base);
-	pthread_mutex_destroy(&srv.qlock);
-	pthread_cond_destroy(&srv.qcond);
 	unlink(cfg.pid_file);
 	rkl_kmsd_log("info", "stopped");
 out:
