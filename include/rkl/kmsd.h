@@ -62,6 +62,7 @@ struct rkl_kmsd_config {
 	unsigned max_connections;		/* max_connections */
 	unsigned workers;			/* workers: HSM worker threads */
 	unsigned group_commit;			/* group_commit: most replies per commit, 0 = off */
+	unsigned group_commit_delay;		/* group_commit_delay: microseconds */
 	unsigned lockout_threshold;		/* lockout_threshold: failures */
 	unsigned lockout_duration;		/* lockout_duration: seconds */
 	unsigned shutdown_timeout;		/* shutdown_timeout: seconds */

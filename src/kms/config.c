@@ -50,6 +50,7 @@ rkl_kmsd_config_defaults(struct rkl_kmsd_config *c)
 	c->max_connections = 4096;
 	c->workers = 2;
 	c->group_commit = 64;
+	c->group_commit_delay = 2000;
 	c->lockout_threshold = 5;
 	c->lockout_duration = 60;
 	c->shutdown_timeout = 10;
@@ -280,6 +281,7 @@ static const struct key keys[] = {
 	{ "max_connections", K_UINT, OFF(max_connections), 0, 1, 1000000 },
 	{ "workers", K_UINT, OFF(workers), 0, 1, 256 },
 	{ "group_commit", K_UINT, OFF(group_commit), 0, 0, 4096 },
+	{ "group_commit_delay", K_UINT, OFF(group_commit_delay), 0, 0, 100000 },
 	{ "lockout_threshold", K_UINT, OFF(lockout_threshold), 0, 1, 1000000 },
 	{ "lockout_duration", K_UINT, OFF(lockout_duration), 0, 0, 100000000 },
 	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 0, 3600 },
@@ -544,6 +546,7 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 	fprintf(f, "max_connections = %u\n", c->max_connections);
 	fprintf(f, "workers = %u\n", c->workers);
 	fprintf(f, "group_commit = %u\n", c->group_commit);
+	fprintf(f, "group_commit_delay = %u\n", c->group_commit_delay);
 	fprintf(f, "lockout_threshold = %u\n", c->lockout_threshold);
 	fprintf(f, "lockout_duration = %u\n", c->lockout_duration);
 	fprintf(f, "shutdown_timeout = %u\n", c->shutdown_timeout);

@@ -225,6 +225,7 @@ struct sq {
 	int batch;		/* a batch is open (only touched with mu held) */
 	int batch_in_group;	/* that batch is a savepoint of the open group */
 	int call_write;		/* a write call outside a batch runs in the group */
+	int call_nosp;		/* a read call inside a batch or group: no savepoint */
 	uint64_t group;		/* the open group's number, 0 if none */
 	uint64_t groups;	/* groups numbered so far */
 	struct {
@@ -353,12 +354,20 @@ tx_write(struct sq *s)
 	return xstmt(s, Q_BEGIN_IMMEDIATE);
 }
 
-/* A read transaction (consistent snapshot); a savepoint inside a batch or group. */
+/*
+ * A read transaction (consistent snapshot).  Inside a batch or group the
+ * open transaction already is one, and a read has nothing to undo: no
+ * savepoint.
+ */
 static int
 tx_read(struct sq *s)
 {
-	if (s->batch || s->group != 0)
-		return sqlite3_get_autocommit(s->db) ? RKL_ERR_STORE : xstmt(s, Q_CALL_SP);
+	if (s->batch || s->group != 0) {
+		if (sqlite3_get_autocommit(s->db))
+			return RKL_ERR_STORE;
+		s->call_nosp = 1;
+		return 0;
+	}
 	return xstmt(s, Q_BEGIN);
 }
 
@@ -369,6 +378,10 @@ tx_end(struct sq *s, int r)
 	int c, w = s->call_write;
 
 	s->call_write = 0;
+	if (s->call_nosp) {
+		s->call_nosp = 0;
+		return r;	/* a read inside a batch or group */
+	}
 	if (sqlite3_get_autocommit(s->db)) {
 		if (s->group != 0) {
 			group_record(s, s->group, RKL_ERR_STORE);

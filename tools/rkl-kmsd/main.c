@@ -72,6 +72,7 @@ struct conn {
 	struct rkl_kms_event ev;
 	uint64_t group;				/* parked: the group the reply waits for */
 	int parked;
+	int active;				/* counted in the worker's n_active */
 	int pending_input;			/* released by an early flush with input buffered */
 	int closing;				/* close once the reply is sent */
 	struct conn *pnext;			/* parked list */
@@ -92,6 +93,9 @@ struct worker {
 	struct event_base *base;
 	struct event *ev_inbox;			/* new connections, shutdown */
 	struct event *ev_deadline;		/* shutdown_timeout */
+	struct event *ev_delay;			/* group_commit_delay */
+	uint64_t first_park_us;			/* when the oldest parked reply was parked */
+	unsigned n_active;			/* connections mid-session (a frame done, not finished) */
 	int deadline_hit;
 	int any_pending_input;
 	struct timeval idle;
@@ -164,6 +168,8 @@ conn_free(struct conn *c, int reason)
 	char sn[RKL_KMS_SN_MAX + 1];
 	uint64_t t0 = now_us();
 
+	if (c->active)
+		w->n_active--;
 	if (c->ev_r != NULL)
 		event_free(c->ev_r);
 	if (c->ev_w != NULL)
@@ -242,6 +248,8 @@ conn_reply(struct conn *c)
 	int r = g != 0 ? rkl_kmsd_ks_group_state(w->srv->ks, g) : 0;
 
 	if (r == RKL_ERR_INCOMPLETE) {
+		if (w->n_parked == 0)
+			w->first_park_us = now_us();
 		c->group = g;
 		c->parked = 1;
 		c->pnext = NULL;
@@ -271,6 +279,10 @@ conn_frame(struct conn *c, size_t flen)
 		c->ev.close = 1;
 	}
 	c->reply_off = 0;
+	if (!c->active && !c->ev.close) {
+		c->active = 1;
+		c->w->n_active++;
+	}
 	rkl_kmsd_log_event(c->id, c->peer, c->ev.sn, c->ev.step, c->ev.result, now_us() - t0);
 	c->in_len -= flen;
 	memmove(c->in, c->in + flen, c->in_len);
@@ -538,6 +550,40 @@ inbox_cb(evutil_socket_t fd, short what, void *arg)
 		worker_stop(w);
 }
 
+static void
+delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;	/* only wakes the loop: the pass's end decides */
+}
+
+/*
+ * Hold the group open a little longer?  Only while other sessions of this
+ * worker are under way (their next frames would join it), fewer than
+ * group_commit replies wait, and the oldest has waited less than
+ * group_commit_delay.  Then a timer ends the wait at the latest.
+ */
+static int
+group_wait(struct worker *w)
+{
+	const struct rkl_kmsd_config *cfg = w->srv->cfg;
+	uint64_t waited, now;
+	struct timeval tv;
+
+	if (w->n_parked == 0 || cfg->group_commit_delay == 0 || w->stopping ||
+	    w->n_parked >= cfg->group_commit || w->n_active <= w->n_parked)
+		return 0;
+	now = now_us();
+	waited = now - w->first_park_us;
+	if (waited >= cfg->group_commit_delay)
+		return 0;
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(cfg->group_commit_delay - waited);
+	evtimer_add(w->ev_delay, &tv);
+	return 1;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -548,6 +594,8 @@ worker_main(void *arg)
 	for (;;) {
 		if (event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
 			break;
+		if (group_wait(w))
+			continue;
 		flush(w, 1);
 		if ((w->stopping && w->n_conns == 0) || w->deadline_hit)
 			break;
@@ -577,6 +625,7 @@ worker_init(struct server *srv, struct worker *w, unsigned idx)
 	event_config_free(ec);
 	if (w->base == NULL ||
 	    (w->ev_inbox = event_new(w->base, -1, EV_PERSIST, inbox_cb, w)) == NULL ||
+	    (w->ev_delay = evtimer_new(w->base, delay_cb, w)) == NULL ||
 	    event_add(w->ev_inbox, NULL) != 0)
 		return -1;
 	return 0;
@@ -596,6 +645,8 @@ worker_fini(struct worker *w)
 		event_free(w->ev_deadline);
 	if (w->ev_inbox != NULL)
 		event_free(w->ev_inbox);
+	if (w->ev_delay != NULL)
+		event_free(w->ev_delay);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	pthread_mutex_destroy(&w->lock);
