@@ -65,8 +65,11 @@ struct conn {
 	char peer[64];
 	struct rkl_kms_session sess;		/* the protocol state */
 	struct rkl_kmsd_ks_sess *kss;		/* the key service's record */
-	uint8_t *in;				/* input, max_frame bytes, allocated while needed */
+	uint8_t *in;				/* input: the worker's rbuf, or max_frame bytes of its own */
 	size_t in_len;
+	int in_borrowed;			/* in is the worker's rbuf (during one read callback) */
+	int read_paused;			/* ev_r deleted: input full while a reply is on its way */
+	int end_reason;				/* why the session ends once the reply is out */
 	uint8_t reply[RKL_KMS_REPLY_MAX];	/* the reply being parked or sent */
 	size_t reply_len, reply_off;
 	struct rkl_kms_event ev;
@@ -109,6 +112,7 @@ struct worker {
 	unsigned n_parked;
 	uint64_t next_id;
 	unsigned idx;
+	uint8_t *rbuf;				/* max_frame: where a read lands first */
 };
 
 struct server {
@@ -189,7 +193,8 @@ conn_free(struct conn *c, int reason)
 		w->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	free(c->in);
+	if (!c->in_borrowed)
+		free(c->in);
 	rkl_cleanse(c, sizeof(*c));
 	free(c);
 	w->n_conns--;	/* the session's closing rows are in the group: the pass's end commits them */
@@ -219,9 +224,13 @@ conn_send(struct conn *c)
 		return 1;
 	}
 	c->reply_len = c->reply_off = 0;
-	if (c->ev.close || c->w->stopping) {
-		conn_free(c, c->ev.close ? 0 : RKL_ERR_TIMEOUT);
+	if (c->ev.close || c->w->stopping || c->end_reason != 0) {
+		conn_free(c, c->end_reason != 0 ? c->end_reason : (c->ev.close ? 0 : RKL_ERR_TIMEOUT));
 		return 1;
+	}
+	if (c->read_paused) {
+		c->read_paused = 0;
+		event_add(c->ev_r, &c->w->idle);
 	}
 	return 0;
 }
@@ -330,7 +339,7 @@ conn_process(struct conn *c)
 	size_t flen = 0;
 	int r;
 
-	while (!c->parked && c->reply_len == 0 && !c->closing) {
+	while (!c->parked && c->reply_len == 0 && !c->closing && c->end_reason == 0) {
 		r = frame_ready(c, c->w->srv->cfg->max_frame, &flen);
 		if (r == RKL_ERR_INCOMPLETE)
 			break;
@@ -344,8 +353,24 @@ conn_process(struct conn *c)
 			return;
 	}
 	if (c->in_len == 0) {
-		free(c->in);
+		if (!c->in_borrowed)
+			free(c->in);
 		c->in = NULL;
+		c->in_borrowed = 0;
+	} else if (c->in_borrowed) {
+		/* Input left over (a partial frame): it needs a buffer of its own. */
+		uint8_t *p = malloc(c->w->srv->cfg->max_frame);
+
+		if (p == NULL) {
+			c->in_len = 0;
+			c->end_reason = RKL_ERR_NOMEM;
+			if (!c->parked && c->reply_len == 0)
+				conn_free(c, RKL_ERR_NOMEM);
+			return;
+		}
+		memcpy(p, c->in, c->in_len);
+		c->in = p;
+		c->in_borrowed = 0;
 	}
 }
 
@@ -363,21 +388,29 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c, RKL_ERR_TIMEOUT);
 		return;
 	}
-	if (c->parked || c->reply_len > 0)
-		return;		/* one frame at a time: the rest waits in the socket */
-	if (c->in == NULL && (c->in = malloc(cap)) == NULL) {
-		conn_free(c, RKL_ERR_NOMEM);
+	if (c->in_len >= cap || c->end_reason != 0) {
+		/* Never buffer more than one maximal frame: wait until the reply is out. */
+		event_del(c->ev_r);
+		c->read_paused = 1;
 		return;
 	}
-	/* Never buffer more than one maximal frame. */
+	if (c->in == NULL) {
+		c->in = w->rbuf;	/* most reads are one whole frame: no copy, no malloc */
+		c->in_borrowed = 1;
+	}
 	n = recv(c->fd, c->in + c->in_len, cap - c->in_len, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_free(c, RKL_ERR_PEER);
-		return;
+	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+		if (!c->parked && c->reply_len == 0) {
+			conn_free(c, RKL_ERR_PEER);
+			return;
+		}
+		/* The peer left while its reply is on its way: end after it. */
+		c->end_reason = RKL_ERR_PEER;
+		event_del(c->ev_r);
+		c->read_paused = 1;
+	} else if (n > 0) {
+		c->in_len += (size_t)n;
 	}
-	c->in_len += (size_t)n;
 	conn_process(c);	/* may free c */
 	if (w->n_parked >= w->srv->cfg->group_commit)
 		flush(w, 0);	/* bound a group (and the wait of its first reply) */
@@ -619,7 +652,7 @@ worker_init(struct server *srv, struct worker *w, unsigned idx)
 	w->park_tail = &w->park_head;
 	w->idle.tv_sec = srv->cfg->idle_timeout;
 	pthread_mutex_init(&w->lock, NULL);
-	if ((ec = event_config_new()) == NULL)
+	if ((w->rbuf = malloc(srv->cfg->max_frame)) == NULL || (ec = event_config_new()) == NULL)
 		return -1;
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
@@ -649,6 +682,7 @@ worker_fini(struct worker *w)
 		event_free(w->ev_delay);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	free(w->rbuf);
 	pthread_mutex_destroy(&w->lock);
 }
 
