@@ -98,7 +98,7 @@ transport_key_algs = RSA-2048
 tmk_alg = AES-128
 max_connections = $((maxn + 1000))
 idle_timeout = 300
-workers = 2
+workers = 1
 EOF
 	"$admin" -c "$conf" init >/dev/null
 	{
