@@ -316,6 +316,20 @@ group_record(struct sq *s, uint64_t g, int r)
 	s->outcome[g % GROUP_RING].r = r;
 }
 
+/*
+ * mu held, no batch: if SQLite rolled the open group's transaction back on
+ * its own (I/O error, disk full), record the group lost and forget it, so
+ * that group_state says so and calls outside a batch work again.
+ */
+static void
+group_check(struct sq *s)
+{
+	if (s->group != 0 && !s->batch && sqlite3_get_autocommit(s->db)) {
+		group_record(s, s->group, RKL_ERR_STORE);
+		s->group = 0;
+	}
+}
+
 /* Commit the open group, if any (mu held): 0 when it is durable. */
 static int
 group_end(struct sq *s)
@@ -339,17 +353,22 @@ group_end(struct sq *s)
 /*
  * SQLite: BEGIN IMMEDIATE takes the write lock now (PostgreSQL: BEGIN + row
  * locks).  Inside a batch or an open group the call gets a savepoint; if
- * SQLite has rolled that transaction back (I/O error), the batch or group
- * is dead and every further call fails.
+ * SQLite has rolled that transaction back (I/O error), a batch is dead and
+ * every further call in it fails, while a group outside a batch is recorded
+ * lost (group_check) and the call runs on its own.
  */
 static int
 tx_write(struct sq *s)
 {
+	int r;
+
+	group_check(s);
 	if (s->batch || s->group != 0) {
 		if (sqlite3_get_autocommit(s->db))
 			return RKL_ERR_STORE;
-		s->call_write = !s->batch;
-		return xstmt(s, Q_CALL_SP);
+		if ((r = xstmt(s, Q_CALL_SP)) == 0)
+			s->call_write = !s->batch;
+		return r;
 	}
 	return xstmt(s, Q_BEGIN_IMMEDIATE);
 }
@@ -362,6 +381,7 @@ tx_write(struct sq *s)
 static int
 tx_read(struct sq *s)
 {
+	group_check(s);
 	if (s->batch || s->group != 0) {
 		if (sqlite3_get_autocommit(s->db))
 			return RKL_ERR_STORE;
@@ -947,10 +967,7 @@ sq_batch_begin(void *ctx)
 		r = RKL_ERR_STATE;	/* no nesting */
 		goto out;
 	}
-	if (s->group != 0 && sqlite3_get_autocommit(s->db)) {
-		group_record(s, s->group, RKL_ERR_STORE);	/* rolled back under us */
-		s->group = 0;
-	}
+	group_check(s);	/* rolled back under us */
 	s->batch_in_group = (s->group != 0);
 	if ((r = xstmt(s, s->batch_in_group ? Q_BATCH_SP : Q_BEGIN_IMMEDIATE)) != 0)
 		goto out;
@@ -1048,6 +1065,7 @@ sq_group_state(void *ctx, uint64_t group)
 	int r;
 
 	pthread_mutex_lock(&s->mu);
+	group_check(s);
 	if (group == 0 || group > s->groups)
 		r = RKL_ERR_INVALID_ARG;
 	else if (group == s->group)
@@ -2111,5 +2129,20 @@ rkl_store__sqlite_make_old(const char *path, int version)
 	o.flags = RKL_STORE_CREATE;
 	if ((r = sqlite_open(&st, path, &o, version)) == 0)
 		rkl_store_close(&st);
+	return r;
+}
+
+int
+rkl_store__sqlite_exec(struct rkl_store *st, const char *sql)
+{
+	struct sq *s;
+	int r;
+
+	if (st == NULL || st->close != sq_close || st->ctx == NULL || sql == NULL)
+		return RKL_ERR_INVALID_ARG;
+	s = st->ctx;
+	pthread_mutex_lock(&s->mu);
+	r = exec(s, sql);
+	pthread_mutex_unlock(&s->mu);
 	return r;
 }

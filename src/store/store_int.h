@@ -13,4 +13,16 @@ size_t rkl_store__strnlen(const char *s, size_t max);
  */
 int rkl_store__sqlite_make_old(const char *path, int version);
 
+struct rkl_store;
+
+/*
+ * Tests only: run sql on the SQLite handle st's own connection, under its
+ * mutex, inside whatever transaction is open there (batch or group).  For
+ * failures the interface cannot provoke: a group whose COMMIT is refused
+ * (PRAGMA defer_foreign_keys + a dangling row), a transaction that SQLite
+ * ended on its own (ROLLBACK, as after an I/O error).  0 or RKL_ERR_STORE;
+ * RKL_ERR_INVALID_ARG if st is not an open SQLite store.
+ */
+int rkl_store__sqlite_exec(struct rkl_store *st, const char *sql);
+
 #endif
