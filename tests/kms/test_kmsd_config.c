@@ -1,8 +1,11 @@
 /* rkl-kmsd configuration parser (src/kms/config.c, docs/operations.md). */
+#define _POSIX_C_SOURCE 200809L	/* open_memstream */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -35,6 +38,7 @@ test_defaults(void **state)
 	assert_int_equal(c.tk_policy, RKL_KMSD_TK_PER_REQUEST);
 	assert_int_equal(c.max_frame, 8192);
 	assert_int_equal(c.workers, 2);
+	assert_int_equal(c.group_commit, 64);
 	assert_int_equal(c.lockout_duration, 60);
 }
 
@@ -62,6 +66,7 @@ test_full(void **state)
 	    "idle_timeout = 5\n"
 	    "max_connections = 10000\n"
 	    "workers = 4\n"
+	    "group_commit = 4096\n"
 	    "lockout_threshold = 3\n"
 	    "lockout_duration = 0\n"
 	    "shutdown_timeout = 2";
@@ -87,6 +92,7 @@ test_full(void **state)
 	assert_int_equal(c.max_frame, 4096);
 	assert_int_equal(c.max_connections, 10000);
 	assert_int_equal(c.workers, 4);
+	assert_int_equal(c.group_commit, 4096);
 	assert_int_equal(c.lockout_threshold, 3);
 	assert_int_equal(c.shutdown_timeout, 2);
 }
@@ -104,6 +110,11 @@ test_errors(void **state)
 		{ "workers = 99999999999\n", 1 },
 		{ "workers =\n", 1 },
 		{ "max_frame = 8193\n", 1 },
+		{ "group_commit = 4097\n", 1 },
+		{ "group_commit = -1\n", 1 },
+		{ "group_commit = 64 x\n", 1 },
+		{ "group_commit =\n", 1 },
+		{ "workers = 2\ngroup_commit = 1\ngroup_commit = 2\n", 3 },
 		{ "listen = 1.2.3.4\n", 1 },
 		{ "listen = ::1:80\n", 1 },
 		{ "listen = [::1]80\n", 1 },
@@ -150,6 +161,54 @@ test_errors(void **state)
 	}
 }
 
+/* config_print's text of c, NUL-terminated (heap). */
+static char *
+printed(const struct rkl_kmsd_config *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	rkl_kmsd_config_print(c, f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(text);
+	return text;
+}
+
+/* group_commit: 0 (off) is accepted, printed, and printed text parses back. */
+static void
+test_group_commit(void **state)
+{
+	struct rkl_kmsd_config c, back;
+	unsigned line = 0;
+	char err[128];
+	char *text, *line_at;
+
+	(void)state;
+	assert_int_equal(parse(&c, "", &line), 0);
+	text = printed(&c);
+	assert_non_null(strstr(text, "\ngroup_commit = 64\n"));
+	free(text);
+
+	assert_int_equal(parse(&c, "group_commit = 0\n", &line), 0);
+	assert_int_equal(c.group_commit, 0);
+	text = printed(&c);
+	line_at = strstr(text, "\ngroup_commit = 0\n");
+	assert_non_null(line_at);
+	/* The printed line is one the parser takes back (0 is not the default). */
+	rkl_kmsd_config_defaults(&back);
+	assert_int_equal(rkl_kmsd_config_parse(&back, line_at + 1, strcspn(line_at + 1, "\n") + 1,
+	    &line, err, sizeof(err)), 0);
+	assert_int_equal(back.group_commit, 0);
+	free(text);
+
+	assert_int_equal(parse(&c, "group_commit = 1\n", &line), 0);
+	assert_int_equal(c.group_commit, 1);
+	assert_int_equal(parse(&c, "group_commit=4096", &line), 0);
+	assert_int_equal(c.group_commit, 4096);
+}
+
 int
 main(void)
 {
@@ -157,6 +216,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_group_commit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
