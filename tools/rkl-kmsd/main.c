@@ -111,7 +111,6 @@ struct worker {
 	unsigned n_conns;
 	struct conn *park_head, **park_tail;
 	unsigned n_parked;
-	uint64_t next_id;
 	unsigned idx;
 	uint8_t *rbuf;				/* max_frame: where a read lands first */
 };
@@ -125,6 +124,7 @@ struct server {
 	struct event *ev_term, *ev_int;
 	unsigned max_conns;
 	unsigned n_open;			/* open sockets (atomic): what max_connections limits */
+	uint64_t next_conn_id;			/* (atomic) */
 	int shutting_down;
 	struct worker *workers;
 	unsigned n_workers;
@@ -497,7 +497,7 @@ conn_new(struct worker *w, evutil_socket_t fd, const char *peer)
 		goto fail;
 	c->w = w;
 	c->fd = fd;
-	c->id = ((uint64_t)w->idx << 48) | ++w->next_id;
+	c->id = __atomic_add_fetch(&w->srv->next_conn_id, 1, __ATOMIC_RELAXED);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	if ((c->kss = rkl_kmsd_ks_sess_new(w->srv->ks, peer)) == NULL ||
 	    (c->ev_r = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c)) == NULL ||
