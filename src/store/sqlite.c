@@ -2065,13 +2065,17 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	/*
 	 * SQLite: durability and integrity settings (PostgreSQL: server config).
 	 * WAL: readers never block the writer; synchronous=FULL: the WAL is
-	 * fsynced at every commit; secure_delete: erased blobs are overwritten.
+	 * fsynced at every commit; secure_delete: erased blobs are overwritten;
+	 * temp_store=MEMORY: the savepoints' page journal stays in memory (by
+	 * default it spills to a temporary file, created and deleted per
+	 * transaction: syscalls and page images on disk for nothing).
 	 */
 	if ((r = map_rc(sqlite3_busy_timeout(s->db, (int)busy))) != 0 ||
 	    (r = exec(s, "PRAGMA journal_mode = WAL")) != 0 ||
 	    (r = exec(s, "PRAGMA synchronous = FULL")) != 0 ||
 	    (r = exec(s, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (r = exec(s, "PRAGMA secure_delete = ON")) != 0 ||
+	    (r = exec(s, "PRAGMA temp_store = MEMORY")) != 0 ||
 	    (r = migrate(s, target)) != 0)
 		goto out;
 	memset(st, 0, sizeof(*st));
