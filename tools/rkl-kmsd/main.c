@@ -2,9 +2,10 @@
  * rkl-kmsd: the KMS daemon (docs/operations.md, "Configuring and running
  * rkl-kmsd"; docs/architecture.md, "rkl-kmsd").
  *
- * The main thread accepts connections and deals them out to `workers`
- * worker threads in turn.  Each worker runs its own libevent loop and owns
- * its connections for their whole life: it reads a connection's frame
+ * The main thread binds the listening socket and handles signals.  Each of
+ * the `workers` worker threads runs its own libevent loop with its own
+ * listener on that socket (the worker that wakes first accepts), and owns
+ * the connections it accepted for their whole life: it reads a connection's frame
  * (bounded by max_frame; rkl_wire_frame_need), runs the KMS state machine
  * (rkl/kms.h) on it right there - its key service does the HSM and
  * database work - and writes the reply.  No frame or reply crosses a
@@ -83,19 +84,13 @@ struct conn {
 	struct conn *prev, *next;		/* the worker's connections */
 };
 
-/* A connection accepted by the main thread, on its way to a worker. */
-struct handoff {
-	evutil_socket_t fd;
-	char peer[64];
-	struct handoff *next;
-};
-
 struct worker {
 	struct server *srv;
 	pthread_t th;
 	int started;
 	struct event_base *base;
-	struct event *ev_inbox;			/* new connections, shutdown */
+	struct evconnlistener *lst;		/* this worker's listener on the shared socket */
+	struct event *ev_stop;			/* shutdown, from the main thread */
 	struct event *ev_deadline;		/* shutdown_timeout */
 	struct event *ev_delay;			/* group_commit_delay */
 	uint64_t first_park_us;			/* when the oldest parked reply was parked */
@@ -103,8 +98,7 @@ struct worker {
 	int deadline_hit;
 	int any_pending_input;
 	struct timeval idle;
-	pthread_mutex_t lock;			/* guards inbox and stop */
-	struct handoff *inbox;
+	pthread_mutex_t lock;			/* guards stop */
 	int stop;				/* shutdown requested */
 	int stopping;				/* this worker has begun to stop */
 	struct conn *conns;
@@ -119,8 +113,8 @@ struct server {
 	const struct rkl_kmsd_config *cfg;
 	struct rkl_keysvc keysvc;
 	struct rkl_kmsd_ks *ks;
-	struct event_base *base;		/* main thread: listener, signals */
-	struct evconnlistener *lst;
+	struct event_base *base;		/* main thread: signals */
+	struct evconnlistener *lst;		/* the bound socket (disabled: workers accept) */
 	struct event *ev_term, *ev_int;
 	unsigned max_conns;
 	unsigned n_open;			/* open sockets (atomic): what max_connections limits */
@@ -128,7 +122,6 @@ struct server {
 	int shutting_down;
 	struct worker *workers;
 	unsigned n_workers;
-	unsigned next_worker;
 };
 
 static volatile sig_atomic_t got_signal;
@@ -160,6 +153,9 @@ now_us(void)
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void flush(struct worker *w, int may_process);
+static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg);
+static void accept_error_cb(struct evconnlistener *lst, void *arg);
 
 /*
  * Close the socket, end the session (SN and HSM objects released, an
@@ -542,6 +538,10 @@ worker_stop(struct worker *w)
 	struct timeval tv;
 
 	w->stopping = 1;
+	if (w->lst != NULL) {
+		evconnlistener_free(w->lst);
+		w->lst = NULL;
+	}
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		if (!c->parked && c->reply_len == 0)
@@ -557,29 +557,16 @@ worker_stop(struct worker *w)
 }
 
 static void
-inbox_cb(evutil_socket_t fd, short what, void *arg)
+stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct handoff *h, *next;
 	int stop;
 
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&w->lock);
-	h = w->inbox;
-	w->inbox = NULL;
 	stop = w->stop;
 	pthread_mutex_unlock(&w->lock);
-	for (; h != NULL; h = next) {
-		next = h->next;
-		if (stop || w->stopping) {
-			evutil_closesocket(h->fd);
-			__atomic_sub_fetch(&w->srv->n_open, 1, __ATOMIC_RELAXED);
-		} else {
-			conn_new(w, h->fd, h->peer);
-		}
-		free(h);
-	}
 	if (stop && !w->stopping)
 		worker_stop(w);
 }
@@ -647,6 +634,7 @@ static int
 worker_init(struct server *srv, struct worker *w, unsigned idx)
 {
 	struct event_config *ec;
+	evutil_socket_t lfd;
 
 	w->srv = srv;
 	w->idx = idx;
@@ -658,27 +646,29 @@ worker_init(struct server *srv, struct worker *w, unsigned idx)
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (w->base == NULL ||
-	    (w->ev_inbox = event_new(w->base, -1, EV_PERSIST, inbox_cb, w)) == NULL ||
+	    (w->ev_stop = event_new(w->base, -1, EV_PERSIST, stop_cb, w)) == NULL ||
 	    (w->ev_delay = evtimer_new(w->base, delay_cb, w)) == NULL ||
-	    event_add(w->ev_inbox, NULL) != 0)
+	    (lfd = dup(evconnlistener_get_fd(srv->lst))) < 0)
 		return -1;
+	/* backlog -1: listen() was done; the socket is shared, each worker accepts for itself. */
+	if ((w->lst = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE |
+	    LEV_OPT_CLOSE_ON_EXEC, -1, lfd)) == NULL) {
+		close(lfd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(w->lst, accept_error_cb);
 	return 0;
 }
 
 static void
 worker_fini(struct worker *w)
 {
-	struct handoff *h, *next;
-
-	for (h = w->inbox; h != NULL; h = next) {
-		next = h->next;
-		evutil_closesocket(h->fd);
-		free(h);
-	}
+	if (w->lst != NULL)
+		evconnlistener_free(w->lst);
 	if (w->ev_deadline != NULL)
 		event_free(w->ev_deadline);
-	if (w->ev_inbox != NULL)
-		event_free(w->ev_inbox);
+	if (w->ev_stop != NULL)
+		event_free(w->ev_stop);
 	if (w->ev_delay != NULL)
 		event_free(w->ev_delay);
 	if (w->base != NULL)
@@ -715,9 +705,8 @@ format_peer(const struct sockaddr *sa, char *out, size_t cap)
 static void
 accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	struct server *srv = arg;
-	struct handoff *h;
-	struct worker *w;
+	struct worker *w = arg;
+	struct server *srv = w->srv;
 	char peer[64];
 	unsigned open;
 
@@ -728,25 +717,15 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 	 * The limit counts open sockets.  A connection being ended holds memory
 	 * but no descriptor and no client: it does not count.
 	 */
-	open = __atomic_load_n(&srv->n_open, __ATOMIC_RELAXED);
-	if (srv->shutting_down || open >= srv->max_conns) {
-		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer, open, srv->max_conns);
+	open = __atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+	if (w->stopping || open > srv->max_conns) {
+		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer, open - 1,
+		    srv->max_conns);
 		evutil_closesocket(fd);
 		return;
 	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		evutil_closesocket(fd);
-		return;
-	}
-	h->fd = fd;
-	snprintf(h->peer, sizeof(h->peer), "%s", peer);
-	__atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
-	w = &srv->workers[srv->next_worker++ % srv->n_workers];
-	pthread_mutex_lock(&w->lock);
-	h->next = w->inbox;
-	w->inbox = h;
-	pthread_mutex_unlock(&w->lock);
-	event_active(w->ev_inbox, EV_READ, 0);
+	conn_new(w, fd, peer);
 }
 
 static void
@@ -782,7 +761,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		pthread_mutex_lock(&srv->workers[i].lock);
 		srv->workers[i].stop = 1;
 		pthread_mutex_unlock(&srv->workers[i].lock);
-		event_active(srv->workers[i].ev_inbox, EV_READ, 0);
+		event_active(srv->workers[i].ev_stop, EV_READ, 0);
 	}
 	event_base_loopbreak(srv->base);
 }
@@ -848,7 +827,7 @@ bind_listener(struct server *srv, uint16_t *port)
 		rkl_kmsd_log("error", "listen address %s: %s", cfg->listen_host, gai_strerror(r));
 		return -1;
 	}
-	srv->lst = evconnlistener_new_bind(srv->base, accept_cb, srv,
+	srv->lst = evconnlistener_new_bind(srv->base, NULL, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 	    ai->ai_addr, (int)ai->ai_addrlen);
 	freeaddrinfo(ai);
@@ -857,7 +836,7 @@ bind_listener(struct server *srv, uint16_t *port)
 		    strerror(errno));
 		return -1;
 	}
-	evconnlistener_set_error_cb(srv->lst, accept_error_cb);
+	evconnlistener_disable(srv->lst);	/* the workers accept */
 	if (getsockname(evconnlistener_get_fd(srv->lst), (struct sockaddr *)&ss, &sl) != 0)
 		return -1;
 	if (ss.ss_family == AF_INET)
@@ -981,6 +960,8 @@ main(int argc, char **argv)
 		rkl_kmsd_log("error", "libevent events failed");
 		goto out_threads;
 	}
+	if (bind_listener(&srv, &port) != 0)
+		goto out_threads;
 	if ((srv.workers = calloc(cfg.workers, sizeof(srv.workers[0]))) == NULL)
 		goto out_threads;
 	for (i = 0; i < cfg.workers; i++) {
@@ -990,8 +971,6 @@ main(int argc, char **argv)
 			goto out_threads;
 		}
 	}
-	if (bind_listener(&srv, &port) != 0)
-		goto out_threads;
 	for (i = 0; i < srv.n_workers; i++) {
 		if (pthread_create(&srv.workers[i].th, NULL, worker_main, &srv.workers[i]) != 0) {
 			rkl_kmsd_log("error", "cannot start worker threads");
@@ -1022,7 +1001,7 @@ out_threads:
 		pthread_mutex_lock(&srv.workers[i].lock);
 		srv.workers[i].stop = 1;
 		pthread_mutex_unlock(&srv.workers[i].lock);
-		event_active(srv.workers[i].ev_inbox, EV_READ, 0);
+		event_active(srv.workers[i].ev_stop, EV_READ, 0);
 	}
 	for (i = 0; i < srv.n_workers; i++)
 		if (srv.workers[i].started)
