@@ -164,18 +164,25 @@ size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
  * Group commit (cfg->group_commit > 0 and a store with batch_defer): a
  * step's batch is deferred into the store's open group instead of being
  * committed, so the reply the state machine builds is not yet backed by a
- * durable write.  The caller holds every reply until
- * rkl_kmsd_ks_group_state() of the group returned by rkl_kmsd_ks_group()
- * after the step is 0, and sends an ERROR instead if it is RKL_ERR_STORE
- * (rkl_kms_session_fail).  rkl_kmsd_ks_group: the newest group any session
- * deferred into (0: none yet; also always 0 with group commit off), i.e.
- * every write made before the call is in it or in an older one.
- * rkl_kmsd_ks_commit commits the open group (0 or RKL_ERR_STORE); with group
- * commit off they do nothing.
+ * durable write.  The caller brackets each step:
+ *
+ *   lo = rkl_kmsd_ks_group_first(ks);   before the step
+ *   hi = rkl_kmsd_ks_group(ks);         after it
+ *
+ * Every group the step wrote into, or whose uncommitted writes it may have
+ * read, is in [lo, hi].  The reply is held until rkl_kmsd_ks_groups_state
+ * (ks, lo, hi) is 0 (all of them committed); RKL_ERR_INCOMPLETE: some still
+ * open (commit, rkl_kmsd_ks_commit, then ask again); RKL_ERR_STORE: one was
+ * lost, send an ERROR instead (rkl_kms_session_fail).
+ * rkl_kmsd_ks_group: the newest group any session deferred into (0 if none;
+ * always 0 with group commit off).  rkl_kmsd_ks_group_first: that group if
+ * it is still open, else the next one.  rkl_kmsd_ks_commit commits the open
+ * group (0 or RKL_ERR_STORE).  With group commit off: 0 for everything.
  */
 uint64_t rkl_kmsd_ks_group(struct rkl_kmsd_ks *ks);
+uint64_t rkl_kmsd_ks_group_first(struct rkl_kmsd_ks *ks);
 int rkl_kmsd_ks_commit(struct rkl_kmsd_ks *ks);
-int rkl_kmsd_ks_group_state(struct rkl_kmsd_ks *ks, uint64_t group);
+int rkl_kmsd_ks_groups_state(struct rkl_kmsd_ks *ks, uint64_t lo, uint64_t hi);
 
 #ifdef __cplusplus
 }

@@ -526,7 +526,10 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 	fprintf(f, "pkcs11_module = %s\n", c->pkcs11_module);
 	fprintf(f, "token = %s\n", c->token_uri);
 	fprintf(f, "pin_file = %s\n", c->pin_file);
-	fprintf(f, "softhsm2_conf = %s\n", c->softhsm2_conf);
+	if (c->softhsm2_conf[0] != '\0')
+		fprintf(f, "softhsm2_conf = %s\n", c->softhsm2_conf);
+	else
+		fprintf(f, "# softhsm2_conf unset: SOFTHSM2_CONF is taken from the environment\n");
 	fprintf(f, "database = %s\n", c->database);
 	fprintf(f, "log_file = %s\n", c->log_file[0] ? c->log_file : "-");
 	fprintf(f, "pid_file = %s\n", c->pid_file);

@@ -614,9 +614,8 @@ static int
 tx_close(struct rkl_kmsd_ks_sess *s)
 {
 	struct rkl_store *st = s->ks->store;
-	int r;
-
 	uint64_t g = 0;
+	int r;
 
 	if (!s->in_tx)
 		return 0;
@@ -826,10 +825,33 @@ rkl_kmsd_ks_commit(struct rkl_kmsd_ks *ks)
 	return ks->defer ? ks->store->group_commit(ks->store->ctx) : 0;
 }
 
-int
-rkl_kmsd_ks_group_state(struct rkl_kmsd_ks *ks, uint64_t group)
+uint64_t
+rkl_kmsd_ks_group_first(struct rkl_kmsd_ks *ks)
 {
-	if (!ks->defer || group == 0)
+	uint64_t g = rkl_kmsd_ks_group(ks);
+
+	if (g == 0)
+		return 1;
+	return ks->store->group_state(ks->store->ctx, g) == RKL_ERR_INCOMPLETE ? g : g + 1;
+}
+
+int
+rkl_kmsd_ks_groups_state(struct rkl_kmsd_ks *ks, uint64_t lo, uint64_t hi)
+{
+	uint64_t g;
+	int r, open = 0;
+
+	if (!ks->defer || hi == 0)
 		return 0;
-	return ks->store->group_state(ks->store->ctx, group);
+	if (lo == 0)
+		lo = 1;
+	if (hi >= lo && hi - lo >= 1024)
+		return RKL_ERR_STORE;	/* older than the store remembers: assume the worst */
+	for (g = lo; g <= hi; g++) {
+		r = ks->store->group_state(ks->store->ctx, g);
+		if (r == RKL_ERR_STORE)
+			return r;
+		open |= (r == RKL_ERR_INCOMPLETE);
+	}
+	return open ? RKL_ERR_INCOMPLETE : 0;
 }

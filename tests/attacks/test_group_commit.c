@@ -77,7 +77,7 @@ at_reply(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, 
 	    type == RKL_WIRE_CONFIRM_ACK;
 	g->changes += change;
 	grp = rkl_kmsd_ks_group(ks);
-	st = rkl_kmsd_ks_group_state(ks, grp);
+	st = rkl_kmsd_ks_groups_state(ks, grp, grp);
 	if (!g->group_commit) {
 		/* Every change is durable before its reply exists. */
 		assert_int_equal(grp, 0);
@@ -99,7 +99,7 @@ at_reply(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, 
 	/* What kmsd does before a held reply leaves: commit, then check. */
 	assert_int_equal(rkl_kmsd_ks_commit(ks), 0);
 	if (grp > 0)
-		assert_int_equal(rkl_kmsd_ks_group_state(ks, grp), 0);
+		assert_int_equal(rkl_kmsd_ks_groups_state(ks, grp, grp), 0);
 	if (change && g->first)
 		check_visible(g, type, 1);
 	return DUEL_FORWARD;

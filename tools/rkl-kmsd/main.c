@@ -75,7 +75,7 @@ struct conn {
 	uint8_t reply[RKL_KMS_REPLY_MAX];	/* the reply being parked or sent */
 	size_t reply_len, reply_off;
 	struct rkl_kms_event ev;
-	uint64_t group;				/* parked: the group the reply waits for */
+	uint64_t group_lo, group;		/* the groups the reply rests on: [group_lo, group] */
 	int parked;
 	int active;				/* counted in the worker's n_active */
 	int pending_input;			/* released by an early flush with input buffered */
@@ -250,13 +250,13 @@ static int
 conn_reply(struct conn *c)
 {
 	struct worker *w = c->w;
-	uint64_t g = c->reply_len > 0 ? rkl_kmsd_ks_group(w->srv->ks) : 0;
-	int r = g != 0 ? rkl_kmsd_ks_group_state(w->srv->ks, g) : 0;
+	int r;
 
+	c->group = rkl_kmsd_ks_group(w->srv->ks);
+	r = c->reply_len > 0 ? rkl_kmsd_ks_groups_state(w->srv->ks, c->group_lo, c->group) : 0;
 	if (r == RKL_ERR_INCOMPLETE) {
 		if (w->n_parked == 0)
 			w->first_park_us = now_us();
-		c->group = g;
 		c->parked = 1;
 		c->pnext = NULL;
 		*w->park_tail = c;
@@ -278,6 +278,7 @@ conn_frame(struct conn *c, size_t flen)
 	uint64_t t0 = now_us();
 
 	rkl_wbuf_init(&wb, c->reply, sizeof(c->reply));
+	c->group_lo = rkl_kmsd_ks_group_first(c->w->srv->ks);
 	if (rkl_kms_session_input(&c->sess, c->in, flen, &wb, &c->ev) == 0) {
 		c->reply_len = wb.len;
 	} else {
@@ -449,7 +450,7 @@ flush(struct worker *w, int may_process)
 	w->park_tail = &w->park_head;
 	w->n_parked = 0;
 	for (c = list; c != NULL; c = c->pnext)
-		if ((r = rkl_kmsd_ks_group_state(w->srv->ks, c->group)) != 0)
+		if ((r = rkl_kmsd_ks_groups_state(w->srv->ks, c->group_lo, c->group)) != 0)
 			reply_lost(c, r == RKL_ERR_STORE || r == RKL_ERR_INCOMPLETE ? RKL_ERR_STORE :
 			    RKL_ERR_INTERNAL);
 	rkl_kmsd_log_flush();
