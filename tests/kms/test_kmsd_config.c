@@ -39,6 +39,7 @@ test_defaults(void **state)
 	assert_int_equal(c.max_frame, 8192);
 	assert_int_equal(c.workers, 2);
 	assert_int_equal(c.group_commit, 64);
+	assert_int_equal(c.group_commit_delay, 2000);
 	assert_int_equal(c.lockout_duration, 60);
 }
 
@@ -114,6 +115,7 @@ test_errors(void **state)
 		{ "group_commit = -1\n", 1 },
 		{ "group_commit = 64 x\n", 1 },
 		{ "group_commit =\n", 1 },
+		{ "group_commit_delay = 100001\n", 1 },
 		{ "workers = 2\ngroup_commit = 1\ngroup_commit = 2\n", 3 },
 		{ "listen = 1.2.3.4\n", 1 },
 		{ "listen = ::1:80\n", 1 },
@@ -209,6 +211,39 @@ test_group_commit(void **state)
 	assert_int_equal(c.group_commit, 4096);
 }
 
+/* --check-config prints a configuration the parser reads back unchanged. */
+static void
+test_print_round_trip(void **state)
+{
+	struct rkl_kmsd_config c, back;
+	unsigned line = 0;
+	char err[128];
+	char *text;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(parse(&c, i == 0 ? "" :
+		    "state_dir = /tmp/rkl-rt\nsofthsm2_conf = s.conf\ngroup_commit_delay = 0\n"
+		    "workers = 3\ntransport_key_policy = shared\nauk_algs = AES-256,TDES-2KEY\n", &line), 0);
+		text = printed(&c);
+		rkl_kmsd_config_defaults(&back);
+		assert_int_equal(rkl_kmsd_config_parse(&back, text, strlen(text), &line, err, sizeof(err)), 0);
+		assert_string_equal(back.state_dir, c.state_dir);
+		assert_string_equal(back.softhsm2_conf, c.softhsm2_conf);
+		assert_string_equal(back.database, c.database);
+		/* "" and "-" both mean stderr; the printer writes "-". */
+		assert_string_equal(back.log_file, c.log_file[0] != '\0' ? c.log_file : "-");
+		assert_int_equal(back.tk_policy, c.tk_policy);
+		assert_int_equal(back.n_auk_algs, c.n_auk_algs);
+		assert_memory_equal(back.auk_algs, c.auk_algs, c.n_auk_algs * sizeof(c.auk_algs[0]));
+		assert_int_equal(back.workers, c.workers);
+		assert_int_equal(back.group_commit, c.group_commit);
+		assert_int_equal(back.group_commit_delay, c.group_commit_delay);
+		free(text);
+	}
+}
+
 int
 main(void)
 {
@@ -217,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_group_commit),
+		cmocka_unit_test(test_print_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
