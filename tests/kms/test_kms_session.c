@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "fake_ks.h"
+#include "frames.h"
 #include "term_sim.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
@@ -35,12 +36,11 @@ struct conn {
 	struct rkl_kms_session s;
 	uint8_t reply[RKL_KMS_REPLY_MAX];
 	size_t reply_len;
+	uint16_t code;		/* code of the last ERROR reply */
 	struct rkl_kms_event ev;
 };
 
 static struct fake_ks *F;
-
-static size_t make_msg(uint8_t type, const uint8_t *sid, uint8_t *buf, size_t cap);
 
 static void
 conn_open(struct conn *c, struct fake_ks *f)
@@ -51,9 +51,9 @@ conn_open(struct conn *c, struct fake_ks *f)
 	rkl_kms_session_init(&c->s, &c->ks, &c->fs, SID);
 }
 
-/* Feed one frame; returns the reply type (0 if none), *code the ERROR code. */
+/* Feed one frame; returns the reply type (0 if none), c->code the ERROR code. */
 static int
-conn_feed(struct conn *c, const uint8_t *p, size_t n, uint16_t *code)
+conn_feed(struct conn *c, const uint8_t *p, size_t n)
 {
 	struct rkl_wbuf w;
 	struct rkl_wire_msg m;
@@ -70,8 +70,7 @@ conn_feed(struct conn *c, const uint8_t *p, size_t n, uint16_t *code)
 		assert_true(c->ev.close);
 		assert_int_not_equal(c->ev.result, 0);
 		assert_true(rkl_kms_session_finished(&c->s));
-		if (code != NULL)
-			*code = m.u.error.code;
+		c->code = m.u.error.code;
 	} else {
 		assert_int_equal(c->ev.result, 0);
 	}
@@ -104,7 +103,7 @@ teardown(void **state)
 
 /* Run the terminal's side from its first message to the end; returns the final reply type. */
 static int
-run_download(struct conn *c, struct tsim *t, int first, uint16_t *code)
+run_download(struct conn *c, struct tsim *t, int first)
 {
 	uint8_t buf[RKL_WIRE_FRAME_MAX];
 	struct rkl_wbuf w;
@@ -114,7 +113,7 @@ run_download(struct conn *c, struct tsim *t, int first, uint16_t *code)
 	r = first ? tsim_pubkey_req(t, &w) : tsim_auth_init(t, &w);
 	assert_int_equal(r, 0);
 	for (;;) {
-		type = conn_feed(c, buf, w.len, code);
+		type = conn_feed(c, buf, w.len);
 		if (type == RKL_WIRE_ERROR || type == 0)
 			return type;
 		assert_int_equal(tsim_reply(t, c->reply, c->reply_len, NULL), 0);
@@ -128,21 +127,98 @@ run_download(struct conn *c, struct tsim *t, int first, uint16_t *code)
 	}
 }
 
+/* Drive a session up to (not including) the message of type `upto`. */
+static void
+drive_to(struct conn *c, struct tsim *t, uint8_t upto, int first)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct rkl_wbuf w;
+	struct rkl_wire_msg m;
+
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	assert_int_equal(first ? tsim_pubkey_req(t, &w) : tsim_auth_init(t, &w), 0);
+	for (;;) {
+		assert_int_equal(rkl_wire_decode(buf, w.len, RKL_WIRE_DIR_TO_KMS, &m), 0);
+		if (m.type == upto)
+			return;
+		assert_int_not_equal(conn_feed(c, buf, w.len), RKL_WIRE_ERROR);
+		assert_int_equal(tsim_reply(t, c->reply, c->reply_len, NULL), 0);
+		rkl_wbuf_init(&w, buf, sizeof(buf));
+		assert_int_equal(tsim_next(t, &w), 0);
+	}
+}
+
+/* The registered terminal SN0001 (PIN pad PP0001) with an AES-128 AUK. */
+static void
+term_sn0001(struct tsim *t, uint32_t seed)
+{
+	tsim_init(t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, seed);
+}
+
+/* A whole download on a connection of its own: it completes. */
+static void
+full_download(struct tsim *t, int first)
+{
+	struct conn c;
+
+	if (!first)
+		memset(t->session, 0, sizeof(t->session));	/* a new session */
+	conn_open(&c, F);
+	assert_int_equal(run_download(&c, t, first), RKL_WIRE_CONFIRM_ACK);
+	conn_end(&c);
+}
+
+/* Open c and drive t to (not including) its message of type upto. */
+static void
+open_at(struct conn *c, struct tsim *t, uint8_t upto, int first)
+{
+	if (!first)
+		memset(t->session, 0, sizeof(t->session));	/* a new session */
+	conn_open(c, F);
+	drive_to(c, t, upto, first);
+}
+
+/* Feed one frame: the KMS answers ERROR with code want. */
+static void
+feed_refused(struct conn *c, const uint8_t *p, size_t n, uint16_t want)
+{
+	assert_int_equal(conn_feed(c, p, n), RKL_WIRE_ERROR);
+	assert_int_equal(c->code, want);
+}
+
+/* Send the message build makes of t: the KMS answers ERROR with code want. */
+static void
+send_refused(struct conn *c, struct tsim *t, int (*build)(struct tsim *, struct rkl_wbuf *),
+    uint16_t want)
+{
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	struct rkl_wbuf w;
+
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	assert_int_equal(build(t, &w), 0);
+	feed_refused(c, buf, w.len, want);
+}
+
+/* Run t's download on c: the KMS ends it with ERROR code want. */
+static void
+run_refused(struct conn *c, struct tsim *t, int first, uint16_t want)
+{
+	assert_int_equal(run_download(c, t, first), RKL_WIRE_ERROR);
+	assert_int_equal(c->code, want);
+}
+
 /* ---- the flow ---- */
 
 static void
 first_download_then_redownload(enum rkl_alg auk_alg)
 {
-	struct conn c;
 	struct tsim t;
 	struct fake_term *ft = fake_ks_find(F, "SN0001");
 	uint8_t tmk1[32];
 	size_t i;
 
 	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", auk_alg, 7);
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 1, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	full_download(&t, 1);
 	assert_true(t.done);
 	assert_true(ft->bound);
 	assert_true(ft->tmk_delivered);
@@ -160,21 +236,14 @@ first_download_then_redownload(enum rkl_alg auk_alg)
 	}
 
 	/* Re-download on a new connection, starting at S5: the same TMK. */
-	t.session[0] = t.session[1] = 0;
-	memset(t.session, 0, sizeof(t.session));
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 0, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	full_download(&t, 0);
 	assert_int_equal(t.version, 1);
 	assert_memory_equal(t.tmk, tmk1, 16);
 	assert_int_equal(fake_ks_count(F, RKL_KS_BIND), 1);
 
 	/* Rotation (what `rkl-admin tmk rotate` does to the store): a new version. */
 	ft->has_tmk = 0;
-	memset(t.session, 0, sizeof(t.session));
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 0, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	full_download(&t, 0);
 	assert_int_equal(t.version, 2);
 	assert_memory_not_equal(t.tmk, tmk1, 16);
 }
@@ -201,13 +270,11 @@ expect_pubkey_refused(const char *sn, const char *pp, uint16_t want)
 {
 	struct conn c;
 	struct tsim t;
-	uint16_t code = 0;
 
 	tsim_init(&t, &C, &KEYS, sn, pp, RKL_ALG_AES128, 3);
 	conn_open(&c, F);
 	F->n_calls = 0;
-	assert_int_equal(run_download(&c, &t, 1, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, want);
+	run_refused(&c, &t, 1, want);
 	/* Only OPEN (refused), the audit row and CLOSE: no transport key, no HSM work. */
 	assert_int_equal(fake_ks_count(F, RKL_KS_OPEN), 1);
 	assert_int_equal(fake_ks_count(F, RKL_KS_TRANSPORT_KEY), 0);
@@ -236,15 +303,15 @@ test_event_sn(void **state)
 	(void)state;
 	/* The claimed SN of a refused first frame reaches the log line. */
 	conn_open(&c, F);
-	n = make_msg(RKL_WIRE_AUTH_INIT, NULL, buf, sizeof(buf));
-	assert_int_equal(conn_feed(&c, buf, n, NULL), RKL_WIRE_ERROR);
+	n = frame_of_type(RKL_WIRE_AUTH_INIT, NULL, "PP0001", buf, sizeof(buf));
+	assert_int_equal(conn_feed(&c, buf, n), RKL_WIRE_ERROR);
 	assert_string_equal(c.ev.sn, "SN0001");
 	assert_int_equal(c.ev.result, RKL_ERR_NOT_BOUND);
 	conn_end(&c);
 	/* Garbage names no SN. */
 	conn_open(&c, F);
 	memset(buf, 0, 20);
-	assert_int_equal(conn_feed(&c, buf, 20, NULL), RKL_WIRE_ERROR);
+	assert_int_equal(conn_feed(&c, buf, 20), RKL_WIRE_ERROR);
 	assert_string_equal(c.ev.sn, "");
 	conn_end(&c);
 }
@@ -273,13 +340,10 @@ test_bind_once(void **state)
 	struct tsim t;
 	uint8_t buf[RKL_WIRE_FRAME_MAX];
 	struct rkl_wbuf w;
-	uint16_t code = 0;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 1, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	term_sn0001(&t, 5);
+	full_download(&t, 1);
 	/* A second S0 for the bound SN: refused, a bound terminal starts at S5. */
 	expect_pubkey_refused("SN0001", "PP0001", RKL_WIRE_E_ALREADY_BOUND);
 	/* A second TK_UPLOAD in the session that bound: out of order, refused. */
@@ -287,13 +351,12 @@ test_bind_once(void **state)
 	conn_open(&c, F);
 	rkl_wbuf_init(&w, buf, sizeof(buf));
 	assert_int_equal(tsim_pubkey_req(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, NULL), RKL_WIRE_PUBKEY_RESP);
+	assert_int_equal(conn_feed(&c, buf, w.len), RKL_WIRE_PUBKEY_RESP);
 	assert_int_equal(tsim_reply(&t, c.reply, c.reply_len, NULL), 0);
 	rkl_wbuf_init(&w, buf, sizeof(buf));
 	assert_int_equal(tsim_tk_upload(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, NULL), RKL_WIRE_TK_ACCEPTED);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
+	assert_int_equal(conn_feed(&c, buf, w.len), RKL_WIRE_TK_ACCEPTED);
+	feed_refused(&c, buf, w.len, RKL_WIRE_E_BAD_MESSAGE);
 	assert_int_equal(c.ev.result, RKL_ERR_STATE);
 	assert_int_equal(fake_ks_count(F, RKL_KS_BIND), 1);	/* since the call log was reset */
 	conn_end(&c);
@@ -304,13 +367,11 @@ test_redownload_unbound(void **state)
 {
 	struct conn c;
 	struct tsim t;
-	uint16_t code = 0;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
+	term_sn0001(&t, 5);
 	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 0, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_NOT_BOUND);
+	run_refused(&c, &t, 0, RKL_WIRE_E_NOT_BOUND);
 	assert_int_equal(fake_ks_count(F, RKL_KS_CHALLENGE), 0);
 	conn_end(&c);
 }
@@ -322,19 +383,17 @@ test_busy(void **state)
 	struct tsim t1, t2;
 	uint8_t buf[RKL_WIRE_FRAME_MAX];
 	struct rkl_wbuf w;
-	uint16_t code = 0;
 
 	(void)state;
-	tsim_init(&t1, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	tsim_init(&t2, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 6);
+	term_sn0001(&t1, 5);
+	term_sn0001(&t2, 6);
 	conn_open(&c1, F);
 	conn_open(&c2, F);
 	rkl_wbuf_init(&w, buf, sizeof(buf));
 	assert_int_equal(tsim_pubkey_req(&t1, &w), 0);
-	assert_int_equal(conn_feed(&c1, buf, w.len, NULL), RKL_WIRE_PUBKEY_RESP);
+	assert_int_equal(conn_feed(&c1, buf, w.len), RKL_WIRE_PUBKEY_RESP);
 	/* A second session for the same SN while the first is active. */
-	assert_int_equal(conn_feed(&c2, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_BUSY);
+	feed_refused(&c2, buf, w.len, RKL_WIRE_E_BUSY);
 	conn_end(&c2);
 	assert_true(fake_ks_find(F, "SN0001")->active);	/* the loser did not release it */
 	conn_end(&c1);
@@ -342,30 +401,28 @@ test_busy(void **state)
 	/* The abandoned first session left one CLOSE audit row. */
 	assert_int_equal(F->audit[F->n_audit - 1].step, RKL_KMS_STEP_CLOSE);
 	/* Free again. */
-	conn_open(&c1, F);
-	assert_int_equal(run_download(&c1, &t2, 1, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c1);
+	full_download(&t2, 1);
 }
 
-/* Drive a session up to (not including) the message of type `upto`. */
+/*
+ * A first download up to TK_UPLOAD, then an upload with a wrong KEY_ID
+ * (wrong_sn 0) or a wrong SN (wrong_sn 1): refused by the state machine, no BIND.
+ */
 static void
-drive_to(struct conn *c, struct tsim *t, uint8_t upto, int first)
+expect_bad_tk_refused(int wrong_sn)
 {
-	uint8_t buf[RKL_WIRE_FRAME_MAX];
-	struct rkl_wbuf w;
-	struct rkl_wire_msg m;
+	struct conn c;
+	struct tsim t;
 
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(first ? tsim_pubkey_req(t, &w) : tsim_auth_init(t, &w), 0);
-	for (;;) {
-		assert_int_equal(rkl_wire_decode(buf, w.len, RKL_WIRE_DIR_TO_KMS, &m), 0);
-		if (m.type == upto)
-			return;
-		assert_int_not_equal(conn_feed(c, buf, w.len, NULL), RKL_WIRE_ERROR);
-		assert_int_equal(tsim_reply(t, c->reply, c->reply_len, NULL), 0);
-		rkl_wbuf_init(&w, buf, sizeof(buf));
-		assert_int_equal(tsim_next(t, &w), 0);
-	}
+	term_sn0001(&t, 5);
+	open_at(&c, &t, RKL_WIRE_TK_UPLOAD, 1);
+	if (wrong_sn)
+		memcpy(t.sn, "SN0002", 7);
+	else
+		t.key_id ^= 1;
+	send_refused(&c, &t, tsim_tk_upload, RKL_WIRE_E_FAILED);
+	assert_int_equal(fake_ks_count(F, RKL_KS_BIND), 0);
+	conn_end(&c);
 }
 
 static void
@@ -373,47 +430,21 @@ test_tk_checks(void **state)
 {
 	struct conn c;
 	struct tsim t;
-	uint8_t buf[RKL_WIRE_FRAME_MAX];
-	struct rkl_wbuf w;
-	uint16_t code = 0;
 
 	(void)state;
-	/* Wrong KEY_ID: refused by the state machine, no BIND. */
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	drive_to(&c, &t, RKL_WIRE_TK_UPLOAD, 1);
-	t.key_id ^= 1;
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(tsim_tk_upload(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
-	assert_int_equal(fake_ks_count(F, RKL_KS_BIND), 0);
-	conn_end(&c);
-
+	/* Wrong KEY_ID. */
+	expect_bad_tk_refused(0);
 	/* Wrong SN in TK_UPLOAD. */
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	drive_to(&c, &t, RKL_WIRE_TK_UPLOAD, 1);
-	memcpy(t.sn, "SN0002", 7);
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(tsim_tk_upload(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
-	assert_int_equal(fake_ks_count(F, RKL_KS_BIND), 0);
-	conn_end(&c);
+	expect_bad_tk_refused(1);
 	assert_false(fake_ks_find(F, "SN0001")->bound);
 	assert_false(fake_ks_find(F, "SN0002")->bound);
 
 	/* A service failure that reveals a decryption detail goes out as the generic code. */
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	drive_to(&c, &t, RKL_WIRE_TK_UPLOAD, 1);
+	term_sn0001(&t, 5);
+	open_at(&c, &t, RKL_WIRE_TK_UPLOAD, 1);
 	F->fail_req = RKL_KS_BIND;
 	F->fail_err = RKL_ERR_KEY_LENGTH;
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(tsim_tk_upload(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
+	send_refused(&c, &t, tsim_tk_upload, RKL_WIRE_E_FAILED);
 	assert_int_equal(c.ev.result, RKL_ERR_KEY_LENGTH);	/* the log sees the reason */
 	conn_end(&c);
 }
@@ -423,25 +454,15 @@ test_wrong_crnd2_and_lockout(void **state)
 {
 	struct conn c;
 	struct tsim t;
-	uint8_t buf[RKL_WIRE_FRAME_MAX];
-	struct rkl_wbuf w;
-	uint16_t code = 0;
 	int i;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 1, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	term_sn0001(&t, 5);
+	full_download(&t, 1);
 	for (i = 0; i < FAKE_LOCK_AFTER; i++) {
-		memset(t.session, 0, sizeof(t.session));
-		conn_open(&c, F);
-		drive_to(&c, &t, RKL_WIRE_AUTH_RESPONSE, 0);
+		open_at(&c, &t, RKL_WIRE_AUTH_RESPONSE, 0);
 		t.rnd2[0] ^= 0x01;	/* CRND2 = E(RND2') */
-		rkl_wbuf_init(&w, buf, sizeof(buf));
-		assert_int_equal(tsim_auth_response(&t, &w), 0);
-		assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-		assert_int_equal(code, RKL_WIRE_E_FAILED);
+		send_refused(&c, &t, tsim_auth_response, RKL_WIRE_E_FAILED);
 		assert_int_equal(c.ev.result, RKL_ERR_AUTH);
 		assert_int_equal(fake_ks_count(F, RKL_KS_TMK), 1);	/* only the first download's */
 		conn_end(&c);
@@ -449,8 +470,7 @@ test_wrong_crnd2_and_lockout(void **state)
 	assert_true(fake_ks_find(F, "SN0001")->locked);
 	memset(t.session, 0, sizeof(t.session));
 	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 0, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_LOCKED);
+	run_refused(&c, &t, 0, RKL_WIRE_E_LOCKED);
 	conn_end(&c);
 }
 
@@ -461,27 +481,20 @@ test_reflection(void **state)
 	struct tsim t;
 	uint8_t buf[RKL_WIRE_FRAME_MAX];
 	struct rkl_wbuf w;
-	struct rkl_wire_msg m;
-	uint16_t code = 0;
+	struct rkl_wire_msg m, q;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	drive_to(&c, &t, RKL_WIRE_AUTH_RESPONSE, 1);
+	term_sn0001(&t, 5);
+	open_at(&c, &t, RKL_WIRE_AUTH_RESPONSE, 1);
 	/* Send the KMS's own CRND1 back as CRND2. */
 	assert_int_equal(rkl_wire_decode(c.reply, c.reply_len, RKL_WIRE_DIR_TO_TERMINAL, &m), 0);
 	assert_int_equal(m.type, RKL_WIRE_AUTH_CHALLENGE);
-	{
-		struct rkl_wire_msg q;
-
-		rkl_wire_msg_init(&q, RKL_WIRE_AUTH_RESPONSE, t.session);
-		memcpy(q.u.auth_response.crnd2, m.u.auth_challenge.crnd1, 16);
-		q.u.auth_response.crnd2_len = 16;
-		rkl_wbuf_init(&w, buf, sizeof(buf));
-		assert_int_equal(rkl_wire_encode(&q, &w), 0);
-	}
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
+	rkl_wire_msg_init(&q, RKL_WIRE_AUTH_RESPONSE, t.session);
+	memcpy(q.u.auth_response.crnd2, m.u.auth_challenge.crnd1, 16);
+	q.u.auth_response.crnd2_len = 16;
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	assert_int_equal(rkl_wire_encode(&q, &w), 0);
+	feed_refused(&c, buf, w.len, RKL_WIRE_E_FAILED);
 	assert_int_equal(fake_ks_count(F, RKL_KS_TMK), 0);
 	conn_end(&c);
 }
@@ -491,29 +504,18 @@ test_repeated_rnd1(void **state)
 {
 	struct conn c;
 	struct tsim t;
-	uint8_t buf[RKL_WIRE_FRAME_MAX];
-	struct rkl_wbuf w;
-	uint16_t code = 0;
 	uint32_t rng;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 1, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	term_sn0001(&t, 5);
+	full_download(&t, 1);
 	/* Two re-downloads with the same RND1 (the simulator's generator rewound). */
 	rng = t.rng;
-	memset(t.session, 0, sizeof(t.session));
-	conn_open(&c, F);
-	assert_int_equal(run_download(&c, &t, 0, NULL), RKL_WIRE_CONFIRM_ACK);
-	conn_end(&c);
+	full_download(&t, 0);
 	t.rng = rng;
 	memset(t.session, 0, sizeof(t.session));
 	conn_open(&c, F);
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(tsim_auth_init(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
+	send_refused(&c, &t, tsim_auth_init, RKL_WIRE_E_FAILED);
 	conn_end(&c);
 }
 
@@ -522,32 +524,20 @@ test_confirm_mismatch(void **state)
 {
 	struct conn c;
 	struct tsim t;
-	uint8_t buf[RKL_WIRE_FRAME_MAX];
-	struct rkl_wbuf w;
-	uint16_t code = 0;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
-	conn_open(&c, F);
-	drive_to(&c, &t, RKL_WIRE_TMK_CONFIRM, 1);
+	term_sn0001(&t, 5);
+	open_at(&c, &t, RKL_WIRE_TMK_CONFIRM, 1);
 	t.kcv[2] ^= 0x40;
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(tsim_tmk_confirm(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
+	send_refused(&c, &t, tsim_tmk_confirm, RKL_WIRE_E_FAILED);
 	assert_int_equal(fake_ks_count(F, RKL_KS_CONFIRM), 0);
 	assert_false(fake_ks_find(F, "SN0001")->tmk_delivered);
 	conn_end(&c);
 
 	/* Version mismatch. */
-	memset(t.session, 0, sizeof(t.session));
-	conn_open(&c, F);
-	drive_to(&c, &t, RKL_WIRE_TMK_CONFIRM, 0);
+	open_at(&c, &t, RKL_WIRE_TMK_CONFIRM, 0);
 	t.version++;
-	rkl_wbuf_init(&w, buf, sizeof(buf));
-	assert_int_equal(tsim_tmk_confirm(&t, &w), 0);
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_FAILED);
+	send_refused(&c, &t, tsim_tmk_confirm, RKL_WIRE_E_FAILED);
 	assert_false(fake_ks_find(F, "SN0001")->tmk_delivered);
 	conn_end(&c);
 }
@@ -557,69 +547,19 @@ test_internal_failure(void **state)
 {
 	struct conn c;
 	struct tsim t;
-	uint16_t code = 0;
 
 	(void)state;
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 5);
+	term_sn0001(&t, 5);
 	conn_open(&c, F);
 	F->fail_req = RKL_KS_TMK;
 	F->fail_err = RKL_ERR_HSM;
-	assert_int_equal(run_download(&c, &t, 1, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_INTERNAL);
+	run_refused(&c, &t, 1, RKL_WIRE_E_INTERNAL);
 	assert_int_equal(c.ev.result, RKL_ERR_HSM);
 	assert_int_equal(c.ev.step, RKL_KMS_STEP_AUTH);
 	conn_end(&c);
 }
 
 /* ---- out-of-order and repeated messages in every state ---- */
-
-/* A valid frame of each terminal message type, with session id sid. */
-static size_t
-make_msg(uint8_t type, const uint8_t *sid, uint8_t *buf, size_t cap)
-{
-	struct rkl_wire_msg m;
-	struct rkl_wbuf w;
-	static uint8_t ct[256];
-	static const uint8_t spki[64] = { 0x30, 0x3e };
-
-	rkl_wire_msg_init(&m, type, sid);
-	switch (type) {
-	case RKL_WIRE_PUBKEY_REQ:
-		strcpy(m.u.pubkey_req.sn, "SN0001");
-		strcpy(m.u.pubkey_req.pinpad_sn, "PP0001");
-		m.u.pubkey_req.algs[0] = RKL_ALG_RSA2048;
-		m.u.pubkey_req.n_algs = 1;
-		m.u.pubkey_req.oaep_hashes[0] = RKL_OAEP_SHA1;
-		m.u.pubkey_req.n_oaep_hashes = 1;
-		break;
-	case RKL_WIRE_TK_UPLOAD:
-		strcpy(m.u.tk_upload.sn, "SN0001");
-		m.u.tk_upload.auk_alg = RKL_ALG_AES128;
-		m.u.tk_upload.pu_auk = ct;
-		m.u.tk_upload.pu_auk_len = sizeof(ct);
-		m.u.tk_upload.tek_alg = RKL_ALG_RSA2048;
-		m.u.tk_upload.pu_tek = spki;
-		m.u.tk_upload.pu_tek_len = sizeof(spki);
-		break;
-	case RKL_WIRE_AUTH_INIT:
-		strcpy(m.u.auth_init.sn, "SN0001");
-		m.u.auth_init.rnd1[0] = 0x42;
-		m.u.auth_init.rnd1_len = 16;
-		break;
-	case RKL_WIRE_AUTH_RESPONSE:
-		m.u.auth_response.crnd2_len = 16;
-		break;
-	case RKL_WIRE_TMK_CONFIRM:
-		m.u.tmk_confirm.kcv_len = 3;
-		m.u.tmk_confirm.key_version = 1;
-		break;
-	default:
-		fail();
-	}
-	rkl_wbuf_init(&w, buf, cap);
-	assert_int_equal(rkl_wire_encode(&m, &w), 0);
-	return w.len;
-}
 
 static void
 snapshot(uint8_t *dst)
@@ -657,33 +597,27 @@ test_out_of_order(void **state)
 			struct tsim t;
 			uint8_t buf[RKL_WIRE_FRAME_MAX];
 			size_t n, calls, audits;
-			uint16_t code = 0;
 			int allowed;
 
 			memcpy(F, &TEMPLATE, sizeof(*F));
-			tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 9);
-			if (!states[si].first) {
-				/* bind first, on another connection */
+			term_sn0001(&t, 9);
+			if (!states[si].first)
+				full_download(&t, 1);	/* bind first, on another connection */
+			if (states[si].upto == RKL_WIRE_PUBKEY_REQ)
 				conn_open(&c, F);
-				assert_int_equal(run_download(&c, &t, 1, NULL), RKL_WIRE_CONFIRM_ACK);
-				conn_end(&c);
-				memset(t.session, 0, sizeof(t.session));
-			}
-			conn_open(&c, F);
-			if (states[si].upto != RKL_WIRE_PUBKEY_REQ)
-				drive_to(&c, &t, states[si].upto, states[si].first);
+			else
+				open_at(&c, &t, states[si].upto, states[si].first);
 			assert_int_equal(c.s.state, states[si].st);
 			allowed = (types[ti] == states[si].upto) ||
 			    (states[si].st == RKL_KMS_ST_START && types[ti] == RKL_WIRE_AUTH_INIT);
 			if (allowed)
 				continue;
-			n = make_msg(types[ti], states[si].st == RKL_KMS_ST_START ? NULL : t.session,
-			    buf, sizeof(buf));
+			n = frame_of_type(types[ti], states[si].st == RKL_KMS_ST_START ? NULL : t.session,
+			    "PP0001", buf, sizeof(buf));
 			snapshot(before);
 			calls = F->n_calls;
 			audits = F->n_audit;
-			assert_int_equal(conn_feed(&c, buf, n, &code), RKL_WIRE_ERROR);
-			assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
+			feed_refused(&c, buf, n, RKL_WIRE_E_BAD_MESSAGE);
 			assert_int_equal(c.ev.result, RKL_ERR_STATE);
 			/* Nothing changed: no request but the audit row (if an SN is known)
 			 * and the CLOSE that ends the session before the reply. */
@@ -715,16 +649,15 @@ test_bad_frames(void **state)
 	struct conn c;
 	uint8_t buf[RKL_WIRE_FRAME_MAX];
 	size_t n, calls;
-	uint16_t code = 0;
 	struct rkl_wbuf w;
+	struct rkl_wire_msg m;
 	struct rkl_kms_event ev;
 
 	(void)state;
 	/* Garbage. */
 	conn_open(&c, F);
 	memset(buf, 0xee, 40);
-	assert_int_equal(conn_feed(&c, buf, 40, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
+	feed_refused(&c, buf, 40, RKL_WIRE_E_BAD_MESSAGE);
 	/* no SN: log only, no audit row; only the CLOSE that ends the session */
 	assert_int_equal(F->n_calls, 1);
 	assert_int_equal(fake_ks_count(F, RKL_KS_CLOSE), 1);
@@ -732,36 +665,24 @@ test_bad_frames(void **state)
 
 	/* A first frame carrying a non-zero session id. */
 	conn_open(&c, F);
-	n = make_msg(RKL_WIRE_PUBKEY_REQ, SID, buf, sizeof(buf));
-	assert_int_equal(conn_feed(&c, buf, n, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
+	n = frame_of_type(RKL_WIRE_PUBKEY_REQ, SID, "PP0001", buf, sizeof(buf));
+	feed_refused(&c, buf, n, RKL_WIRE_E_BAD_MESSAGE);
 	assert_int_equal(fake_ks_count(F, RKL_KS_OPEN), 0);
 	conn_end(&c);
 
 	/* A KMS-direction message sent to the KMS. */
 	conn_open(&c, F);
-	{
-		struct rkl_wire_msg m;
-
-		rkl_wire_msg_init(&m, RKL_WIRE_TK_ACCEPTED, NULL);
-		rkl_wbuf_init(&w, buf, sizeof(buf));
-		assert_int_equal(rkl_wire_encode(&m, &w), 0);
-	}
-	assert_int_equal(conn_feed(&c, buf, w.len, &code), RKL_WIRE_ERROR);
-	assert_int_equal(code, RKL_WIRE_E_BAD_MESSAGE);
+	n = frame_of_type(RKL_WIRE_TK_ACCEPTED, NULL, "PP0001", buf, sizeof(buf));
+	feed_refused(&c, buf, n, RKL_WIRE_E_BAD_MESSAGE);
 	conn_end(&c);
 
 	/* The terminal's ERROR gets no reply and ends the session. */
 	conn_open(&c, F);
-	{
-		struct rkl_wire_msg m;
-
-		rkl_wire_msg_init(&m, RKL_WIRE_ERROR, NULL);
-		m.u.error.code = RKL_WIRE_E_FAILED;
-		rkl_wbuf_init(&w, buf, sizeof(buf));
-		assert_int_equal(rkl_wire_encode(&m, &w), 0);
-	}
-	assert_int_equal(conn_feed(&c, buf, w.len, NULL), 0);
+	rkl_wire_msg_init(&m, RKL_WIRE_ERROR, NULL);
+	m.u.error.code = RKL_WIRE_E_FAILED;
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	assert_int_equal(rkl_wire_encode(&m, &w), 0);
+	assert_int_equal(conn_feed(&c, buf, w.len), 0);
 	assert_int_equal(c.ev.result, RKL_ERR_PEER);
 	assert_true(c.ev.close);
 	assert_true(rkl_kms_session_finished(&c.s));
@@ -769,7 +690,7 @@ test_bad_frames(void **state)
 
 	/* Too little output space: nothing done. */
 	conn_open(&c, F);
-	n = make_msg(RKL_WIRE_PUBKEY_REQ, NULL, buf, sizeof(buf));
+	n = frame_of_type(RKL_WIRE_PUBKEY_REQ, NULL, "PP0001", buf, sizeof(buf));
 	rkl_wbuf_init(&w, c.reply, RKL_KMS_REPLY_MAX - 1);
 	calls = F->n_calls;
 	assert_int_equal(rkl_kms_session_input(&c.s, buf, n, &w, &ev), RKL_ERR_BUFFER_SPACE);
@@ -780,6 +701,21 @@ test_bad_frames(void **state)
 
 /* ---- the request table (rkl_ks_track) ---- */
 
+/* req is allowed now; then it is done with the OPEN mode mode and result r. */
+static void
+track_allowed(struct rkl_ks_track *t, enum rkl_ks_req req, enum rkl_ks_open_mode mode, int r)
+{
+	assert_int_equal(rkl_ks_track_check(t, req), 0);
+	rkl_ks_track_done(t, req, mode, r);
+}
+
+/* req is not allowed now. */
+static void
+track_refused(const struct rkl_ks_track *t, enum rkl_ks_req req)
+{
+	assert_int_equal(rkl_ks_track_check(t, req), RKL_ERR_STATE);
+}
+
 static void
 test_track_table(void **state)
 {
@@ -789,47 +725,39 @@ test_track_table(void **state)
 	(void)state;
 	memset(&t, 0, sizeof(t));
 	for (r = RKL_KS_TRANSPORT_KEY; r <= RKL_KS_CONFIRM; r++)
-		assert_int_equal(rkl_ks_track_check(&t, r), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_OPEN), 0);
-	rkl_ks_track_done(&t, RKL_KS_OPEN, RKL_KS_OPEN_FIRST, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_OPEN), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_CHALLENGE), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_BIND), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TRANSPORT_KEY), 0);
-	rkl_ks_track_done(&t, RKL_KS_TRANSPORT_KEY, 0, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TRANSPORT_KEY), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_BIND), 0);
-	rkl_ks_track_done(&t, RKL_KS_BIND, 0, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TMK), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_CHALLENGE), 0);
-	rkl_ks_track_done(&t, RKL_KS_CHALLENGE, 0, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_VERIFY), 0);
-	rkl_ks_track_done(&t, RKL_KS_VERIFY, 0, RKL_ERR_AUTH);	/* failed */
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TMK), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_VERIFY), RKL_ERR_STATE);
+		track_refused(&t, r);
+	track_allowed(&t, RKL_KS_OPEN, RKL_KS_OPEN_FIRST, 0);
+	track_refused(&t, RKL_KS_OPEN);
+	track_refused(&t, RKL_KS_CHALLENGE);
+	track_refused(&t, RKL_KS_BIND);
+	track_allowed(&t, RKL_KS_TRANSPORT_KEY, 0, 0);
+	track_refused(&t, RKL_KS_TRANSPORT_KEY);
+	track_allowed(&t, RKL_KS_BIND, 0, 0);
+	track_refused(&t, RKL_KS_TMK);
+	track_allowed(&t, RKL_KS_CHALLENGE, 0, 0);
+	track_allowed(&t, RKL_KS_VERIFY, 0, RKL_ERR_AUTH);	/* failed */
+	track_refused(&t, RKL_KS_TMK);
+	track_refused(&t, RKL_KS_VERIFY);
 	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_AUDIT), 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_CLOSE), 0);
-	rkl_ks_track_done(&t, RKL_KS_CLOSE, 0, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_AUDIT), RKL_ERR_STATE);
+	track_allowed(&t, RKL_KS_CLOSE, 0, 0);
+	track_refused(&t, RKL_KS_AUDIT);
 
 	/* Re-download: CHALLENGE right after OPEN, never TRANSPORT_KEY. */
 	memset(&t, 0, sizeof(t));
 	rkl_ks_track_done(&t, RKL_KS_OPEN, RKL_KS_OPEN_REDOWNLOAD, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TRANSPORT_KEY), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_CHALLENGE), 0);
-	rkl_ks_track_done(&t, RKL_KS_CHALLENGE, 0, 0);
+	track_refused(&t, RKL_KS_TRANSPORT_KEY);
+	track_allowed(&t, RKL_KS_CHALLENGE, 0, 0);
 	rkl_ks_track_done(&t, RKL_KS_VERIFY, 0, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_CONFIRM), RKL_ERR_STATE);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TMK), 0);
-	rkl_ks_track_done(&t, RKL_KS_TMK, 0, 0);
-	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_TMK), RKL_ERR_STATE);
+	track_refused(&t, RKL_KS_CONFIRM);
+	track_allowed(&t, RKL_KS_TMK, 0, 0);
+	track_refused(&t, RKL_KS_TMK);
 	assert_int_equal(rkl_ks_track_check(&t, RKL_KS_CONFIRM), 0);
 
 	/* A failed OPEN leaves nothing allowed but AUDIT and CLOSE. */
 	memset(&t, 0, sizeof(t));
 	rkl_ks_track_done(&t, RKL_KS_OPEN, RKL_KS_OPEN_FIRST, RKL_ERR_UNKNOWN_SN);
 	for (r = RKL_KS_OPEN; r <= RKL_KS_CONFIRM; r++)
-		assert_int_equal(rkl_ks_track_check(&t, r), RKL_ERR_STATE);
+		track_refused(&t, r);
 }
 
 /* ---- tamper sweep ---- */
@@ -849,7 +777,7 @@ tampered_run(struct fake_ks *f, int first, int victim, size_t off, uint8_t mask,
 	struct rkl_wbuf w;
 	int type, idx = 0, result = 0, reached = 0;
 
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 11);
+	term_sn0001(&t, 11);
 	if (!first) {
 		t.rng ^= 0x5a5a5a5au;	/* same AUK as the binding run, fresh RND1 */
 		t.hash = RKL_OAEP_SHA1;	/* kept from the binding, as a PIN pad does */
@@ -867,7 +795,7 @@ tampered_run(struct fake_ks *f, int first, int victim, size_t off, uint8_t mask,
 			}
 			buf[off] ^= mask;
 		}
-		type = conn_feed(&c, buf, w.len, NULL);
+		type = conn_feed(&c, buf, w.len);
 		if (type == RKL_WIRE_ERROR) {
 			result = 1;
 			break;
@@ -908,7 +836,7 @@ find_offer_lists(void)
 	struct rkl_wbuf w;
 	size_t off = RKL_WIRE_HDR_LEN;
 
-	tsim_init(&t, &C, &KEYS, "SN0001", "PP0001", RKL_ALG_AES128, 11);
+	term_sn0001(&t, 11);
 	rkl_wbuf_init(&w, buf, sizeof(buf));
 	assert_int_equal(tsim_pubkey_req(&t, &w), 0);
 	offer_lo = offer_hi = 0;

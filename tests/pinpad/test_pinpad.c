@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "frames.h"
 #include "harness.h"
 #include "pinpad/pinpad_int.h"
 #include "rkl/ct.h"
@@ -221,70 +222,11 @@ test_tk_generation_real(void **state)
 
 /* ---- out-of-order and repeated messages ---- */
 
-/* A valid frame of each type the KMS may send, with session id sess. */
+/* A valid frame of each type with session id sess, from the device "PP-77". */
 static size_t
 frame_of(uint8_t type, const uint8_t *sess, uint8_t *out)
 {
-	static const uint8_t spki_dummy[64] = { 0x30, 62 };	/* DER SEQUENCE shell */
-	static uint8_t ct[256];
-	struct rkl_wire_msg m;
-	struct rkl_wbuf w;
-
-	rkl_wire_msg_init(&m, type, sess);
-	switch (type) {
-	case RKL_WIRE_PUBKEY_REQ:
-		strcpy(m.u.pubkey_req.sn, "SN0001");
-		strcpy(m.u.pubkey_req.pinpad_sn, "PP-77");
-		m.u.pubkey_req.algs[0] = RKL_ALG_RSA2048;
-		m.u.pubkey_req.n_algs = 1;
-		m.u.pubkey_req.oaep_hashes[0] = RKL_OAEP_SHA1;
-		m.u.pubkey_req.n_oaep_hashes = 1;
-		break;
-	case RKL_WIRE_PUBKEY_RESP:
-		m.u.pubkey_resp.key_id = 7;
-		m.u.pubkey_resp.pu_hsm = spki_dummy;
-		m.u.pubkey_resp.pu_hsm_len = sizeof(spki_dummy);
-		m.u.pubkey_resp.oaep_hash = RKL_OAEP_SHA1;
-		break;
-	case RKL_WIRE_TK_UPLOAD:
-		strcpy(m.u.tk_upload.sn, "SN0001");
-		m.u.tk_upload.auk_alg = RKL_ALG_AES128;
-		m.u.tk_upload.pu_auk = ct;
-		m.u.tk_upload.pu_auk_len = sizeof(ct);
-		m.u.tk_upload.tek_alg = RKL_ALG_RSA2048;
-		m.u.tk_upload.pu_tek = spki_dummy;
-		m.u.tk_upload.pu_tek_len = sizeof(spki_dummy);
-		break;
-	case RKL_WIRE_AUTH_INIT:
-		strcpy(m.u.auth_init.sn, "SN0001");
-		m.u.auth_init.rnd1_len = 16;
-		break;
-	case RKL_WIRE_AUTH_CHALLENGE:
-		m.u.auth_challenge.crnd1_len = 16;
-		m.u.auth_challenge.rnd2_len = 16;
-		m.u.auth_challenge.rnd2[0] = 1;
-		break;
-	case RKL_WIRE_AUTH_RESPONSE:
-		m.u.auth_response.crnd2_len = 16;
-		break;
-	case RKL_WIRE_TMK_DELIVERY:
-		m.u.tmk_delivery.ctmk_tk = ct;
-		m.u.tmk_delivery.ctmk_tk_len = sizeof(ct);
-		m.u.tmk_delivery.tmk_alg = RKL_ALG_AES128;
-		m.u.tmk_delivery.tmk_len = 16;
-		m.u.tmk_delivery.kcv_len = 3;
-		m.u.tmk_delivery.key_version = 1;
-		break;
-	case RKL_WIRE_TMK_CONFIRM:
-		m.u.tmk_confirm.kcv_len = 3;
-		m.u.tmk_confirm.key_version = 1;
-		break;
-	default:
-		break;
-	}
-	rkl_wbuf_init(&w, out, RKL_WIRE_FRAME_MAX);
-	assert_int_equal(rkl_wire_encode(&m, &w), 0);
-	return w.len;
+	return frame_of_type(type, sess, "PP-77", out, RKL_WIRE_FRAME_MAX);
 }
 
 static const uint8_t ALL_TYPES[] = {

@@ -158,6 +158,14 @@ encode_fixture(uint8_t type, uint8_t *buf, size_t cap)
 	return encode(&m, buf, cap);
 }
 
+/* A variable-length field of two messages: same length, same bytes. */
+static void
+assert_field_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	assert_int_equal(a_len, b_len);
+	assert_memory_equal(a, b, a_len);
+}
+
 /* Field-by-field equality of two messages (pointers compared by content). */
 static void
 assert_msg_equal(const struct rkl_wire_msg *a, const struct rkl_wire_msg *b)
@@ -169,62 +177,56 @@ assert_msg_equal(const struct rkl_wire_msg *a, const struct rkl_wire_msg *b)
 	case RKL_WIRE_PUBKEY_REQ:
 		assert_string_equal(a->u.pubkey_req.sn, b->u.pubkey_req.sn);
 		assert_string_equal(a->u.pubkey_req.pinpad_sn, b->u.pubkey_req.pinpad_sn);
-		assert_int_equal(a->u.pubkey_req.n_algs, b->u.pubkey_req.n_algs);
-		assert_memory_equal(a->u.pubkey_req.algs, b->u.pubkey_req.algs, a->u.pubkey_req.n_algs);
-		assert_int_equal(a->u.pubkey_req.n_oaep_hashes, b->u.pubkey_req.n_oaep_hashes);
-		assert_memory_equal(a->u.pubkey_req.oaep_hashes, b->u.pubkey_req.oaep_hashes,
-		    a->u.pubkey_req.n_oaep_hashes);
+		assert_field_equal(a->u.pubkey_req.algs, a->u.pubkey_req.n_algs,
+		    b->u.pubkey_req.algs, b->u.pubkey_req.n_algs);
+		assert_field_equal(a->u.pubkey_req.oaep_hashes, a->u.pubkey_req.n_oaep_hashes,
+		    b->u.pubkey_req.oaep_hashes, b->u.pubkey_req.n_oaep_hashes);
 		break;
 	case RKL_WIRE_PUBKEY_RESP:
 		assert_int_equal(a->u.pubkey_resp.key_id, b->u.pubkey_resp.key_id);
-		assert_int_equal(a->u.pubkey_resp.pu_hsm_len, b->u.pubkey_resp.pu_hsm_len);
-		assert_memory_equal(a->u.pubkey_resp.pu_hsm, b->u.pubkey_resp.pu_hsm,
-		    a->u.pubkey_resp.pu_hsm_len);
+		assert_field_equal(a->u.pubkey_resp.pu_hsm, a->u.pubkey_resp.pu_hsm_len,
+		    b->u.pubkey_resp.pu_hsm, b->u.pubkey_resp.pu_hsm_len);
 		assert_int_equal(a->u.pubkey_resp.oaep_hash, b->u.pubkey_resp.oaep_hash);
 		break;
 	case RKL_WIRE_TK_UPLOAD:
 		assert_string_equal(a->u.tk_upload.sn, b->u.tk_upload.sn);
 		assert_int_equal(a->u.tk_upload.key_id, b->u.tk_upload.key_id);
 		assert_int_equal(a->u.tk_upload.auk_alg, b->u.tk_upload.auk_alg);
-		assert_int_equal(a->u.tk_upload.pu_auk_len, b->u.tk_upload.pu_auk_len);
-		assert_memory_equal(a->u.tk_upload.pu_auk, b->u.tk_upload.pu_auk, a->u.tk_upload.pu_auk_len);
+		assert_field_equal(a->u.tk_upload.pu_auk, a->u.tk_upload.pu_auk_len,
+		    b->u.tk_upload.pu_auk, b->u.tk_upload.pu_auk_len);
 		assert_memory_equal(a->u.tk_upload.auk_kcv, b->u.tk_upload.auk_kcv, 3);
 		assert_int_equal(a->u.tk_upload.tek_alg, b->u.tk_upload.tek_alg);
-		assert_int_equal(a->u.tk_upload.pu_tek_len, b->u.tk_upload.pu_tek_len);
-		assert_memory_equal(a->u.tk_upload.pu_tek, b->u.tk_upload.pu_tek, a->u.tk_upload.pu_tek_len);
+		assert_field_equal(a->u.tk_upload.pu_tek, a->u.tk_upload.pu_tek_len,
+		    b->u.tk_upload.pu_tek, b->u.tk_upload.pu_tek_len);
 		assert_memory_equal(a->u.tk_upload.tk_hash, b->u.tk_upload.tk_hash, 32);
 		break;
 	case RKL_WIRE_AUTH_INIT:
 		assert_string_equal(a->u.auth_init.sn, b->u.auth_init.sn);
-		assert_int_equal(a->u.auth_init.rnd1_len, b->u.auth_init.rnd1_len);
-		assert_memory_equal(a->u.auth_init.rnd1, b->u.auth_init.rnd1, a->u.auth_init.rnd1_len);
+		assert_field_equal(a->u.auth_init.rnd1, a->u.auth_init.rnd1_len,
+		    b->u.auth_init.rnd1, b->u.auth_init.rnd1_len);
 		break;
 	case RKL_WIRE_AUTH_CHALLENGE:
-		assert_int_equal(a->u.auth_challenge.crnd1_len, b->u.auth_challenge.crnd1_len);
-		assert_memory_equal(a->u.auth_challenge.crnd1, b->u.auth_challenge.crnd1,
-		    a->u.auth_challenge.crnd1_len);
-		assert_int_equal(a->u.auth_challenge.rnd2_len, b->u.auth_challenge.rnd2_len);
-		assert_memory_equal(a->u.auth_challenge.rnd2, b->u.auth_challenge.rnd2,
-		    a->u.auth_challenge.rnd2_len);
+		assert_field_equal(a->u.auth_challenge.crnd1, a->u.auth_challenge.crnd1_len,
+		    b->u.auth_challenge.crnd1, b->u.auth_challenge.crnd1_len);
+		assert_field_equal(a->u.auth_challenge.rnd2, a->u.auth_challenge.rnd2_len,
+		    b->u.auth_challenge.rnd2, b->u.auth_challenge.rnd2_len);
 		break;
 	case RKL_WIRE_AUTH_RESPONSE:
-		assert_int_equal(a->u.auth_response.crnd2_len, b->u.auth_response.crnd2_len);
-		assert_memory_equal(a->u.auth_response.crnd2, b->u.auth_response.crnd2,
-		    a->u.auth_response.crnd2_len);
+		assert_field_equal(a->u.auth_response.crnd2, a->u.auth_response.crnd2_len,
+		    b->u.auth_response.crnd2, b->u.auth_response.crnd2_len);
 		break;
 	case RKL_WIRE_TMK_DELIVERY:
-		assert_int_equal(a->u.tmk_delivery.ctmk_tk_len, b->u.tmk_delivery.ctmk_tk_len);
-		assert_memory_equal(a->u.tmk_delivery.ctmk_tk, b->u.tmk_delivery.ctmk_tk,
-		    a->u.tmk_delivery.ctmk_tk_len);
+		assert_field_equal(a->u.tmk_delivery.ctmk_tk, a->u.tmk_delivery.ctmk_tk_len,
+		    b->u.tmk_delivery.ctmk_tk, b->u.tmk_delivery.ctmk_tk_len);
 		assert_int_equal(a->u.tmk_delivery.tmk_alg, b->u.tmk_delivery.tmk_alg);
 		assert_int_equal(a->u.tmk_delivery.tmk_len, b->u.tmk_delivery.tmk_len);
-		assert_int_equal(a->u.tmk_delivery.kcv_len, b->u.tmk_delivery.kcv_len);
-		assert_memory_equal(a->u.tmk_delivery.kcv, b->u.tmk_delivery.kcv, a->u.tmk_delivery.kcv_len);
+		assert_field_equal(a->u.tmk_delivery.kcv, a->u.tmk_delivery.kcv_len,
+		    b->u.tmk_delivery.kcv, b->u.tmk_delivery.kcv_len);
 		assert_int_equal(a->u.tmk_delivery.key_version, b->u.tmk_delivery.key_version);
 		break;
 	case RKL_WIRE_TMK_CONFIRM:
-		assert_int_equal(a->u.tmk_confirm.kcv_len, b->u.tmk_confirm.kcv_len);
-		assert_memory_equal(a->u.tmk_confirm.kcv, b->u.tmk_confirm.kcv, a->u.tmk_confirm.kcv_len);
+		assert_field_equal(a->u.tmk_confirm.kcv, a->u.tmk_confirm.kcv_len,
+		    b->u.tmk_confirm.kcv, b->u.tmk_confirm.kcv_len);
 		assert_int_equal(a->u.tmk_confirm.key_version, b->u.tmk_confirm.key_version);
 		break;
 	case RKL_WIRE_ERROR:
@@ -392,11 +394,41 @@ raw_auth_init(struct raw *r)
 	raw_tlv(r, CT(RKL_WIRE_T_RND1), "12345678", 8);
 }
 
+/* Header byte off of the valid AUTH_INIT set to v: decode result. */
+static int
+header_case(size_t off, uint8_t v)
+{
+	struct raw r;
+
+	raw_auth_init(&r);
+	r.b[off] = v;
+	return raw_decode(&r, RKL_WIRE_DIR_ANY);
+}
+
 static void
 test_reject_header(void **state)
 {
+	/* magic, version, profile, type, flags */
+	static const struct {
+		size_t off;	/* header byte */
+		uint8_t v;	/* its value */
+		int want;	/* decode result */
+	} bad[] = {
+		{ 2, RKL_WIRE_MAGIC0 ^ 1, RKL_ERR_FORMAT },
+		{ 3, 0, RKL_ERR_FORMAT },
+		{ 4, 2, RKL_ERR_VERSION },
+		{ 4, 0, RKL_ERR_VERSION },
+		{ 5, RKL_WIRE_PROFILE_HARDENED, RKL_ERR_PROFILE },
+		{ 5, RKL_WIRE_PROFILE_TR34, RKL_ERR_PROFILE },
+		{ 5, 0, RKL_ERR_PROFILE },
+		{ 6, 0, RKL_ERR_MSG_TYPE },
+		{ 6, 0x0B, RKL_ERR_MSG_TYPE },
+		{ 7, 0x80, RKL_ERR_FORMAT },
+	};
 	struct raw r;
 	struct rkl_wire_msg m;
+	size_t i;
+	int rc;
 
 	(void)state;
 	raw_auth_init(&r);
@@ -404,27 +436,12 @@ test_reject_header(void **state)
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_KMS), 0);
 	/* wrong direction */
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_MSG_TYPE);
-	/* magic, version, profile, type, flags */
-	raw_auth_init(&r); r.b[2] ^= 1;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
-	raw_auth_init(&r); r.b[3] = 0;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
-	raw_auth_init(&r); r.b[4] = 2;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_VERSION);
-	raw_auth_init(&r); r.b[4] = 0;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_VERSION);
-	raw_auth_init(&r); r.b[5] = RKL_WIRE_PROFILE_HARDENED;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_PROFILE);
-	raw_auth_init(&r); r.b[5] = RKL_WIRE_PROFILE_TR34;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_PROFILE);
-	raw_auth_init(&r); r.b[5] = 0;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_PROFILE);
-	raw_auth_init(&r); r.b[6] = 0;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_MSG_TYPE);
-	raw_auth_init(&r); r.b[6] = 0x0B;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_MSG_TYPE);
-	raw_auth_init(&r); r.b[7] = 0x80;
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rc = header_case(bad[i].off, bad[i].v);
+		if (rc != bad[i].want)
+			print_message("header byte %zu = 0x%02x\n", bad[i].off, bad[i].v);
+		assert_int_equal(rc, bad[i].want);
+	}
 	/* length field against the bytes given */
 	raw_auth_init(&r);
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
@@ -458,15 +475,11 @@ test_reject_tlv(void **state)
 	raw_tlv(&r, 0x0055, "xyz", 3);	/* unknown optional twice: still skipped */
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
 	/* a field known elsewhere but not in this message, sent optional */
-	raw_begin(&r, RKL_WIRE_AUTH_INIT);
-	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
-	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_auth_init(&r);
 	raw_tlv(&r, RKL_WIRE_T_KEY_ID, "\0\0\0\1", 4);
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
 	/* unknown mandatory field */
-	raw_begin(&r, RKL_WIRE_AUTH_INIT);
-	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
-	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_auth_init(&r);
 	raw_tlv(&r, CT(0x55), "x", 1);
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_UNKNOWN_FIELD);
 	/* known elsewhere, mandatory, not in this message */
@@ -481,9 +494,7 @@ test_reject_tlv(void **state)
 	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
 	/* duplicate */
-	raw_begin(&r, RKL_WIRE_AUTH_INIT);
-	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
-	raw_tlv(&r, CT(RKL_WIRE_T_RND1), "12345678", 8);
+	raw_auth_init(&r);
 	raw_tlv(&r, CT(RKL_WIRE_T_SN), "SN1", 3);
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_DUPLICATE);
 	/* missing */
@@ -549,6 +560,29 @@ rnd_case(size_t len)
 	return raw_decode(&r, RKL_WIRE_DIR_ANY);
 }
 
+/* One AUTH_CHALLENGE with the given CRND1 and RND2 values: decode result. */
+static int
+challenge_case(const char *crnd1, const char *rnd2)
+{
+	struct raw r;
+
+	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
+	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), crnd1, strlen(crnd1));
+	raw_tlv(&r, CT(RKL_WIRE_T_RND2), rnd2, strlen(rnd2));
+	return raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL);
+}
+
+/* One ERROR with the given ERROR_CODE value: decode result. */
+static int
+error_code_case(const void *v, size_t len)
+{
+	struct raw r;
+
+	raw_begin(&r, RKL_WIRE_ERROR);
+	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), v, len);
+	return raw_decode(&r, RKL_WIRE_DIR_ANY);
+}
+
 static void
 test_reject_values_auth(void **state)
 {
@@ -571,31 +605,16 @@ test_reject_values_auth(void **state)
 	for (i = 0; i <= 32; i++)
 		assert_int_equal(rnd_case(i), i == 8 || i == 16 ? 0 : RKL_ERR_LENGTH);
 	/* AUTH_CHALLENGE: CRND1 and RND2 one block each, same block */
-	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
-	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), "12345678", 8);
-	raw_tlv(&r, CT(RKL_WIRE_T_RND2), "abcdefgh", 8);
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), 0);
-	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
-	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), "12345678", 8);
-	raw_tlv(&r, CT(RKL_WIRE_T_RND2), "abcdefghabcdefgh", 16);
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_LENGTH);
-	raw_begin(&r, RKL_WIRE_AUTH_CHALLENGE);
-	raw_tlv(&r, CT(RKL_WIRE_T_CRND1), "123456789", 9);
-	raw_tlv(&r, CT(RKL_WIRE_T_RND2), "abcdefghi", 9);
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_TERMINAL), RKL_ERR_LENGTH);
+	assert_int_equal(challenge_case("12345678", "abcdefgh"), 0);
+	assert_int_equal(challenge_case("12345678", "abcdefghabcdefgh"), RKL_ERR_LENGTH);
+	assert_int_equal(challenge_case("123456789", "abcdefghi"), RKL_ERR_LENGTH);
 	raw_begin(&r, RKL_WIRE_AUTH_RESPONSE);
 	raw_tlv(&r, CT(RKL_WIRE_T_CRND2), "1234567", 7);
 	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_TO_KMS), RKL_ERR_LENGTH);
 	/* ERROR code: 2 bytes, nonzero, unknown codes accepted */
-	raw_begin(&r, RKL_WIRE_ERROR);
-	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\x00\x00", 2);
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_FORMAT);
-	raw_begin(&r, RKL_WIRE_ERROR);
-	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\x00\x01\x00", 3);
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), RKL_ERR_LENGTH);
-	raw_begin(&r, RKL_WIRE_ERROR);
-	raw_tlv(&r, CT(RKL_WIRE_T_ERROR_CODE), "\xBE\xEF", 2);
-	assert_int_equal(raw_decode(&r, RKL_WIRE_DIR_ANY), 0);
+	assert_int_equal(error_code_case("\x00\x00", 2), RKL_ERR_FORMAT);
+	assert_int_equal(error_code_case("\x00\x01\x00", 3), RKL_ERR_LENGTH);
+	assert_int_equal(error_code_case("\xBE\xEF", 2), 0);
 }
 
 /* Re-encode the fixture of type with one TLV value replaced: decode result. */
@@ -731,9 +750,13 @@ test_reject_values_keys(void **state)
 	    RKL_ERR_LENGTH);
 }
 
-/* Encoding rejects what decoding rejects, and writes nothing. */
+/*
+ * Encoding rejects what decoding rejects (m: the fixture of type with one
+ * field broken), and writes nothing.  m is then that fixture again, for the
+ * next field to break.
+ */
 static void
-assert_encode_rejects(const struct rkl_wire_msg *m)
+assert_encode_rejects(struct rkl_wire_msg *m, uint8_t type)
 {
 	uint8_t buf[RKL_WIRE_FRAME_MAX];
 	struct rkl_wbuf w;
@@ -743,6 +766,7 @@ assert_encode_rejects(const struct rkl_wire_msg *m)
 	assert_int_equal(rkl_wire_encode(m, &w), RKL_ERR_INVALID_ARG);
 	assert_int_equal(w.len, 0);
 	assert_int_equal(buf[0], 0xCC);
+	fixture(type, m);
 }
 
 static void
@@ -756,55 +780,46 @@ test_encode_rejects(void **state)
 	(void)state;
 	fixture(RKL_WIRE_PUBKEY_REQ, &m);
 	m.profile = RKL_WIRE_PROFILE_HARDENED;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	m.type = 0x42;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	memset(m.u.pubkey_req.sn, 'A', sizeof(m.u.pubkey_req.sn));	/* no NUL */
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	m.u.pubkey_req.sn[0] = 0;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	m.u.pubkey_req.pinpad_sn[1] = ' ';
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	m.u.pubkey_req.n_algs = RKL_WIRE_ALGS_MAX + 1;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_REQ, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	m.u.pubkey_req.n_oaep_hashes = 0;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	fixture(RKL_WIRE_PUBKEY_RESP, &m);
 	m.u.pubkey_resp.pu_hsm = NULL;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_RESP, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_RESP);
 	m.u.pubkey_resp.pu_hsm_len--;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_PUBKEY_RESP, &m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_RESP);
 	m.u.pubkey_resp.oaep_hash = 3;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_RESP);
 	fixture(RKL_WIRE_TK_UPLOAD, &m);
 	m.u.tk_upload.pu_auk_len = (size_t)-1;
-	assert_encode_rejects(&m);
-	fixture(RKL_WIRE_TK_UPLOAD, &m);
+	assert_encode_rejects(&m, RKL_WIRE_TK_UPLOAD);
 	m.u.tk_upload.tek_alg = RKL_ALG_AES256;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_TK_UPLOAD);
 	fixture(RKL_WIRE_AUTH_INIT, &m);
 	m.u.auth_init.rnd1_len = 12;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_AUTH_INIT);
 	fixture(RKL_WIRE_AUTH_CHALLENGE, &m);
 	m.u.auth_challenge.rnd2_len = 8;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_AUTH_CHALLENGE);
 	fixture(RKL_WIRE_TMK_DELIVERY, &m);
 	m.u.tmk_delivery.tmk_len = 16;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_TMK_DELIVERY);
 	fixture(RKL_WIRE_TMK_CONFIRM, &m);
 	m.u.tmk_confirm.kcv_len = 4;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_TMK_CONFIRM);
 	fixture(RKL_WIRE_ERROR, &m);
 	m.u.error.code = 0;
-	assert_encode_rejects(&m);
+	assert_encode_rejects(&m, RKL_WIRE_ERROR);
 
 	/* Too little space: nothing written; exact space: fine. */
 	n = encode_fixture(RKL_WIRE_TK_UPLOAD, buf, sizeof(buf));
@@ -939,28 +954,46 @@ test_tk_hash(void **state)
 static void
 test_error_codes(void **state)
 {
-	(void)state;
 	/* every authentication/decryption failure looks the same on the wire */
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_AUTH), RKL_WIRE_E_FAILED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_KCV), RKL_WIRE_E_FAILED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_CRYPTO), RKL_WIRE_E_FAILED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_REVOKED), RKL_WIRE_E_FAILED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_ROLLBACK), RKL_WIRE_E_FAILED);
-	assert_int_equal(rkl_wire_error_code(0), RKL_WIRE_E_FAILED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_FORMAT), RKL_WIRE_E_BAD_MESSAGE);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_STATE), RKL_WIRE_E_BAD_MESSAGE);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_PROFILE), RKL_WIRE_E_UNSUPPORTED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_UNKNOWN_SN), RKL_WIRE_E_NOT_REGISTERED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_NOT_BOUND), RKL_WIRE_E_NOT_BOUND);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_ALREADY_BOUND), RKL_WIRE_E_ALREADY_BOUND);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_BUSY), RKL_WIRE_E_BUSY);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_LOCKED), RKL_WIRE_E_LOCKED);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_HSM), RKL_WIRE_E_INTERNAL);
-	assert_int_equal(rkl_wire_error_code(RKL_ERR_STORE), RKL_WIRE_E_INTERNAL);
-	assert_int_equal(rkl_wire_error_from_code(RKL_WIRE_E_NOT_REGISTERED), RKL_ERR_UNKNOWN_SN);
-	assert_int_equal(rkl_wire_error_from_code(RKL_WIRE_E_LOCKED), RKL_ERR_LOCKED);
-	assert_int_equal(rkl_wire_error_from_code(RKL_WIRE_E_FAILED), RKL_ERR_PEER);
-	assert_int_equal(rkl_wire_error_from_code(0xBEEF), RKL_ERR_PEER);
+	static const struct {
+		int err;	/* RKL_ERR_* (0: none given) */
+		uint16_t code;	/* the RKL_WIRE_E_* sent for it */
+	} to_wire[] = {
+		{ RKL_ERR_AUTH, RKL_WIRE_E_FAILED },
+		{ RKL_ERR_KCV, RKL_WIRE_E_FAILED },
+		{ RKL_ERR_CRYPTO, RKL_WIRE_E_FAILED },
+		{ RKL_ERR_REVOKED, RKL_WIRE_E_FAILED },
+		{ RKL_ERR_ROLLBACK, RKL_WIRE_E_FAILED },
+		{ 0, RKL_WIRE_E_FAILED },
+		{ RKL_ERR_FORMAT, RKL_WIRE_E_BAD_MESSAGE },
+		{ RKL_ERR_STATE, RKL_WIRE_E_BAD_MESSAGE },
+		{ RKL_ERR_PROFILE, RKL_WIRE_E_UNSUPPORTED },
+		{ RKL_ERR_UNKNOWN_SN, RKL_WIRE_E_NOT_REGISTERED },
+		{ RKL_ERR_NOT_BOUND, RKL_WIRE_E_NOT_BOUND },
+		{ RKL_ERR_ALREADY_BOUND, RKL_WIRE_E_ALREADY_BOUND },
+		{ RKL_ERR_BUSY, RKL_WIRE_E_BUSY },
+		{ RKL_ERR_LOCKED, RKL_WIRE_E_LOCKED },
+		{ RKL_ERR_HSM, RKL_WIRE_E_INTERNAL },
+		{ RKL_ERR_STORE, RKL_WIRE_E_INTERNAL },
+	}, from_wire[] = {
+		{ RKL_ERR_UNKNOWN_SN, RKL_WIRE_E_NOT_REGISTERED },
+		{ RKL_ERR_LOCKED, RKL_WIRE_E_LOCKED },
+		{ RKL_ERR_PEER, RKL_WIRE_E_FAILED },
+		{ RKL_ERR_PEER, 0xBEEF },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(to_wire) / sizeof(to_wire[0]); i++) {
+		if (rkl_wire_error_code(to_wire[i].err) != to_wire[i].code)
+			print_message("rkl_wire_error_code(%d)\n", to_wire[i].err);
+		assert_int_equal(rkl_wire_error_code(to_wire[i].err), to_wire[i].code);
+	}
+	for (i = 0; i < sizeof(from_wire) / sizeof(from_wire[0]); i++) {
+		if (rkl_wire_error_from_code(from_wire[i].code) != from_wire[i].err)
+			print_message("rkl_wire_error_from_code(0x%04x)\n", from_wire[i].code);
+		assert_int_equal(rkl_wire_error_from_code(from_wire[i].code), from_wire[i].err);
+	}
 	assert_int_equal(rkl_wire_type_known(RKL_WIRE_TMK_CONFIRM), 1);
 	assert_int_equal(rkl_wire_type_known(0x0B), 0);
 	assert_string_equal(rkl_wire_type_name(RKL_WIRE_AUTH_INIT), "AUTH_INIT");
