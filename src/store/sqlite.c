@@ -427,6 +427,30 @@ tx_end(struct sq *s, int r)
 	return r;
 }
 
+/*
+ * Take the mutex and begin a write transaction (tx_write): the prologue of
+ * a mutating call.  On failure the mutex is released again.
+ */
+static int
+lock_write(struct sq *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* End what lock_write began (tx_end with r) and release the mutex. */
+static int
+end_unlock(struct sq *s, int r)
+{
+	r = tx_end(s, r);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 static int
 bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -468,6 +492,63 @@ step_row(sqlite3_stmt *st)
 	if (rc == SQLITE_DONE)
 		return 0;
 	return map_rc(rc) != 0 ? map_rc(rc) : RKL_ERR_STORE;
+}
+
+/* Step to the first row: 0 on a row, none if there is none, < 0 error. */
+static int
+step_first(sqlite3_stmt *st, int none)
+{
+	int r = step_row(st);
+
+	return r == 1 ? 0 : (r == 0 ? none : r);
+}
+
+/*
+ * The prepared statement id with sn bound to ?1 (no parameter if sn is
+ * NULL), stepped to its first row: 0 on a row, none if there is none, < 0
+ * error.  *st is the caller's to stmt_done in every case.
+ */
+static int
+stmt_row(struct sq *s, enum stmt_id id, const char *sn, int none, sqlite3_stmt **st)
+{
+	int r;
+
+	if ((r = stmt_get(s, id, st)) != 0 ||
+	    (sn != NULL && (r = bind_text(*st, 1, sn)) != 0))
+		return r;
+	return step_first(*st, none);
+}
+
+/*
+ * sql prepared for one use (not kept), stepped to its first row: 0 on a
+ * row, none if there is none, < 0 error.  *st is the caller's to finalize.
+ */
+static int
+once_row(struct sq *s, const char *sql, int none, sqlite3_stmt **st)
+{
+	int r;
+
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, sql, -1, st, NULL))) != 0)
+		return r;
+	return step_first(*st, none);
+}
+
+/* Step a list of at most cap rows, k read so far: 1 a row to read, 0 the end, < 0 error. */
+static int
+step_list(sqlite3_stmt *st, size_t k, size_t cap)
+{
+	return k < cap ? step_row(st) : 0;
+}
+
+/* Step an UPDATE that must change exactly one row: 0, or none if it did not. */
+static int
+step_update_one(struct sq *s, sqlite3_stmt *st, int none)
+{
+	int r;
+
+	if ((r = step_done(st)) != 0)
+		return r;
+	return sqlite3_changes(s->db) == 1 ? 0 : none;
 }
 
 /* Copy a text column into dst[cap]; RKL_ERR_INTEGRITY if it does not fit. */
@@ -652,6 +733,31 @@ check_tmk_new(const struct rkl_store_tmk_new *t)
 
 /* ---- audit chain ---- */
 
+/* The chain's head (last seq and its hash); RKL_ERR_INTEGRITY if the head row is damaged. */
+static int
+audit_head_get(struct sq *s, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
+{
+	uint8_t h[RKL_SHA256_LEN];
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 q;
+	int r;
+
+	if ((r = stmt_row(s, Q_AUDIT_HEAD, NULL, RKL_ERR_INTEGRITY, &st)) != 0)
+		goto out;
+	q = sqlite3_column_int64(st, 0);
+	if ((r = col_blob_exact(st, 1, h, sizeof(h))) != 0)
+		goto out;
+	if (q < 0) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	*seq = (uint64_t)q;
+	memcpy(hash, h, sizeof(h));
+out:
+	stmt_done(st);
+	return r;
+}
+
 /* Append one audit row inside the caller's write transaction. */
 static int
 audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
@@ -661,7 +767,7 @@ audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
 	uint8_t enc[RKL_STORE_AUDIT_ENC_MAX], prev[RKL_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
 	size_t enc_len;
-	sqlite3_int64 head;
+	uint64_t head;
 	int r;
 
 	memset(&row, 0, sizeof(row));
@@ -684,19 +790,9 @@ audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
 	row.result = result;
 	row.at = now_of(s);
 
-	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
+	if ((r = audit_head_get(s, &head, prev)) != 0)
 		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_INTEGRITY : r;
-		goto out;
-	}
-	head = sqlite3_column_int64(st, 0);
-	if (head < 0 || (r = col_blob_exact(st, 1, prev, sizeof(prev))) != 0) {
-		r = r != 0 ? r : RKL_ERR_INTEGRITY;
-		goto out;
-	}
-	stmt_done(st);
-	row.seq = (uint64_t)head + 1;
+	row.seq = head + 1;
 	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
 	    (r = sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
 		goto out;
@@ -717,12 +813,8 @@ audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
 	if ((r = stmt_get(s, Q_AUDIT_HEAD_SET, &st)) != 0 ||
 	    (r = bind_i64(st, 1, (int64_t)row.seq)) != 0 ||
 	    (r = bind_blob(st, 2, row.hash, sizeof(row.hash))) != 0 ||
-	    (r = step_done(st)) != 0)
+	    (r = step_update_one(s, st, RKL_ERR_INTEGRITY)) != 0)
 		goto out;
-	if (sqlite3_changes(s->db) != 1) {
-		r = RKL_ERR_INTEGRITY;
-		goto out;
-	}
 	if (seq_out != NULL)
 		*seq_out = row.seq;
 out:
@@ -814,17 +906,9 @@ term_status(struct sq *s, const char *sn, enum rkl_term_status *out)
 	char status[16];
 	int r;
 
-	if ((r = stmt_get(s, Q_TERM_STATUS, &st)) != 0 ||
-	    (r = bind_text(st, 1, sn)) != 0)
-		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_UNKNOWN_SN : r;
-		goto out;
-	}
-	if ((r = col_text(st, 0, status, sizeof(status))) != 0 ||
-	    (r = status_parse(status, out)) != 0)
-		goto out;
-out:
+	if ((r = stmt_row(s, Q_TERM_STATUS, sn, RKL_ERR_UNKNOWN_SN, &st)) == 0 &&
+	    (r = col_text(st, 0, status, sizeof(status))) == 0)
+		r = status_parse(status, out);
 	stmt_done(st);
 	return r;
 }
@@ -835,15 +919,8 @@ term_get(struct sq *s, const char *sn, struct rkl_store_terminal *out)
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = stmt_get(s, Q_TERM_GET, &st)) != 0 ||
-	    (r = bind_text(st, 1, sn)) != 0)
-		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_UNKNOWN_SN : r;
-		goto out;
-	}
-	r = read_terminal(st, out);
-out:
+	if ((r = stmt_row(s, Q_TERM_GET, sn, RKL_ERR_UNKNOWN_SN, &st)) == 0)
+		r = read_terminal(st, out);
 	stmt_done(st);
 	return r;
 }
@@ -854,20 +931,13 @@ tmk_cur(struct sq *s, const char *sn, struct rkl_store_tmk *out)
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = stmt_get(s, Q_TMK_CURRENT, &st)) != 0 ||
-	    (r = bind_text(st, 1, sn)) != 0)
-		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_NOT_FOUND : r;
-		goto out;
-	}
-	r = read_tmk(st, out);
-out:
+	if ((r = stmt_row(s, Q_TMK_CURRENT, sn, RKL_ERR_NOT_FOUND, &st)) == 0)
+		r = read_tmk(st, out);
 	stmt_done(st);
 	return r;
 }
 
-/* Run a statement with (sn) or (x, sn) parameters. */
+/* Run a statement whose one parameter is sn. */
 static int
 run_sn(struct sq *s, enum stmt_id id, const char *sn)
 {
@@ -897,6 +967,37 @@ tmk_retire(struct sq *s, enum stmt_id id, const char *sn, int *n)
 	return r;
 }
 
+/* sn's status, for a change: RKL_ERR_REVOKED if it is revoked. */
+static int
+term_live(struct sq *s, const char *sn, enum rkl_term_status *out)
+{
+	enum rkl_term_status status;
+	int r;
+
+	if ((r = term_status(s, sn, &status)) != 0)
+		return r;
+	if (status == RKL_TERM_REVOKED)
+		return RKL_ERR_REVOKED;
+	*out = status;
+	return 0;
+}
+
+/*
+ * sn, not revoked (RKL_ERR_REVOKED), loses its binding and its TMKs
+ * (retire: as for tmk_retire); *status is what it was, *n how many TMKs.
+ */
+static int
+term_unbind(struct sq *s, const char *sn, enum stmt_id retire,
+    enum rkl_term_status *status, int *n)
+{
+	int r;
+
+	if ((r = term_live(s, sn, status)) != 0 ||
+	    (r = run_sn(s, Q_BIND_DELETE, sn)) != 0)
+		return r;
+	return tmk_retire(s, retire, sn, n);
+}
+
 /* Insert fresh as the next version (inside a write transaction). */
 static int
 tmk_insert(struct sq *s, const char *sn, const struct rkl_store_tmk_new *t, uint32_t *version)
@@ -905,13 +1006,8 @@ tmk_insert(struct sq *s, const char *sn, const struct rkl_store_tmk_new *t, uint
 	sqlite3_int64 v;
 	int r;
 
-	if ((r = stmt_get(s, Q_TMK_MAXVER, &st)) != 0 ||
-	    (r = bind_text(st, 1, sn)) != 0)
+	if ((r = stmt_row(s, Q_TMK_MAXVER, sn, RKL_ERR_STORE, &st)) != 0)
 		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_STORE : r;
-		goto out;
-	}
 	v = sqlite3_column_int64(st, 0);
 	stmt_done(st);
 	if (v < 0 || v >= (sqlite3_int64)INT32_MAX) {
@@ -1099,19 +1195,13 @@ static int
 read_version(struct sq *s, int *version)
 {
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	/* SQLite: the catalogue is sqlite_master (PostgreSQL: information_schema.tables). */
-	rc = sqlite3_prepare_v2(s->db,
+	if ((r = once_row(s,
 	    "SELECT COUNT(*), SUM(CASE WHEN name = 'schema_version' THEN 1 ELSE 0 END) "
-	    "FROM sqlite_master WHERE type = 'table'", -1, &st, NULL);
-	if ((r = map_rc(rc)) != 0)
+	    "FROM sqlite_master WHERE type = 'table'", RKL_ERR_STORE, &st)) != 0)
 		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_STORE : r;
-		goto out;
-	}
-	r = 0;
 	if (sqlite3_column_int64(st, 0) == 0) {
 		*version = 0;	/* empty database */
 		goto out;
@@ -1122,14 +1212,8 @@ read_version(struct sq *s, int *version)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	rc = sqlite3_prepare_v2(s->db, "SELECT version FROM schema_version", -1, &st, NULL);
-	if ((r = map_rc(rc)) != 0)
+	if ((r = once_row(s, "SELECT version FROM schema_version", RKL_ERR_VERSION, &st)) != 0)
 		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_VERSION : r;
-		goto out;
-	}
-	r = 0;
 	*version = sqlite3_column_int(st, 0);
 	if (*version < 1)
 		r = RKL_ERR_VERSION;
@@ -1205,18 +1289,14 @@ sq_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 
 	if ((r = check_terminal_new(t)) != 0 || (r = check_who(who)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
-		goto out;
+	if ((r = lock_write(s)) != 0)
+		return r;
 	r = term_status(s, t->sn, &status);
 	if (r == 0)
 		r = RKL_ERR_EXISTS;
 	else if (r == RKL_ERR_UNKNOWN_SN && (r = term_insert(s, t, now_of(s))) == 0)
 		r = audit_who(s, who, t->sn, "terminal.add", NULL);
-	r = tx_end(s, r);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
+	return end_unlock(s, r);
 }
 
 struct sn_ref {
@@ -1359,13 +1439,8 @@ sq_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, 
 	    (r = bind_text(st, 1, after)) != 0 ||
 	    (r = bind_i64(st, 2, (int64_t)cap)) != 0)
 		goto out;
-	while (k < cap && (r = step_row(st)) == 1) {
-		if ((r = read_terminal(st, &rows[k])) != 0)
-			goto out;
+	while ((r = step_list(st, k, cap)) == 1 && (r = read_terminal(st, &rows[k])) == 0)
 		k++;
-	}
-	if (r > 0)
-		r = 0;
 	if (r == 0)
 		*n = k;
 out:
@@ -1430,25 +1505,15 @@ sq_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
-		goto out;
-	if ((r = term_status(s, sn, &status)) == 0 && status == RKL_TERM_REVOKED)
-		r = RKL_ERR_REVOKED;
-	if (r == 0 &&
-	    (r = run_sn(s, Q_BIND_DELETE, sn)) == 0 &&
-	    (r = tmk_retire(s, Q_TMK_RETIRE_CURRENT, sn, &n)) == 0 &&
+	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_CURRENT, &status, &n)) == 0 &&
 	    (r = run_sn(s, Q_TERM_RESET, sn)) == 0) {
 		snprintf(detail, sizeof(detail), "was=%s tmk_retired=%d",
 		    rkl_term_status_name(status), n);
 		r = audit_who(s, who, sn, "terminal.reset", detail);
 	}
-	r = tx_end(s, r);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
+	return end_unlock(s, r);
 }
 
 static int
@@ -1460,16 +1525,9 @@ sq_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
-		goto out;
-	if ((r = term_status(s, sn, &status)) == 0 && status == RKL_TERM_REVOKED)
-		r = RKL_ERR_REVOKED;
-	if (r == 0 &&
-	    (r = run_sn(s, Q_BIND_DELETE, sn)) == 0 &&
-	    (r = tmk_retire(s, Q_TMK_RETIRE_ALL, sn, &n)) == 0 &&
+	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_ALL, &status, &n)) == 0 &&
 	    (r = stmt_get(s, Q_TERM_REVOKE, &st)) == 0 &&
 	    (r = bind_i64(st, 1, now_of(s))) == 0 &&
 	    (r = bind_text(st, 2, sn)) == 0 &&
@@ -1479,10 +1537,7 @@ sq_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 		r = audit_who(s, who, sn, "terminal.revoke", detail);
 	}
 	stmt_done(st);
-	r = tx_end(s, r);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
+	return end_unlock(s, r);
 }
 
 static int
@@ -1500,9 +1555,8 @@ sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((r = check_binding(b)) != 0 || (r = check_who(who)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
-		goto out;
+	if ((r = lock_write(s)) != 0)
+		return r;
 	now = now_of(s);
 	if ((r = term_status(s, sn, &status)) != 0)
 		goto end;
@@ -1517,12 +1571,8 @@ sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 	if ((r = stmt_get(s, Q_TERM_SET_BOUND, &st)) != 0 ||
 	    (r = bind_i64(st, 1, now)) != 0 ||
 	    (r = bind_text(st, 2, sn)) != 0 ||
-	    (r = step_done(st)) != 0)
+	    (r = step_update_one(s, st, RKL_ERR_ALREADY_BOUND)) != 0)
 		goto end;
-	if (sqlite3_changes(s->db) != 1) {
-		r = RKL_ERR_ALREADY_BOUND;
-		goto end;
-	}
 	stmt_done(st);
 	if ((r = stmt_get(s, Q_BIND_INSERT, &st)) != 0 ||
 	    (r = bind_text(st, 1, sn)) != 0 ||
@@ -1548,10 +1598,7 @@ sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 	r = audit_who(s, who, sn, "tk.bind", detail);
 end:
 	stmt_done(st);
-	r = tx_end(s, r);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
+	return end_unlock(s, r);
 }
 
 static int
@@ -1571,15 +1618,9 @@ sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 		return RKL_ERR_NOMEM;
 	pthread_mutex_lock(&s->mu);
 	if ((r = tx_read(s)) != 0 ||
-	    (r = term_status(s, sn, &status)) != 0)
+	    (r = term_status(s, sn, &status)) != 0 ||
+	    (r = stmt_row(s, Q_BIND_GET, sn, RKL_ERR_NOT_BOUND, &st)) != 0)
 		goto out;
-	if ((r = stmt_get(s, Q_BIND_GET, &st)) != 0 ||
-	    (r = bind_text(st, 1, sn)) != 0)
-		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_NOT_BOUND : r;
-		goto out;
-	}
 	b->auk_alg = (enum rkl_alg)sqlite3_column_int(st, 0);
 	b->tek_alg = (enum rkl_alg)sqlite3_column_int(st, 4);
 	b->oaep_hash = (enum rkl_oaep_hash)sqlite3_column_int(st, 6);
@@ -1646,8 +1687,7 @@ sq_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
+	if ((r = lock_write(s)) != 0)
 		goto out;
 	if ((r = term_status(s, sn, &status)) != 0)
 		goto end;
@@ -1667,13 +1707,12 @@ sq_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
 		made = 1;
 	}
 end:
-	r = tx_end(s, r);
+	r = end_unlock(s, r);
 	if (r == 0) {
 		memcpy(out, t, sizeof(*out));
 		*created = made;
 	}
 out:
-	pthread_mutex_unlock(&s->mu);
 	rkl_cleanse(t, sizeof(*t));
 	free(t);
 	return r;
@@ -1696,12 +1735,9 @@ sq_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
+	if ((r = lock_write(s)) != 0)
 		goto out;
-	if ((r = term_status(s, sn, &status)) == 0 && status == RKL_TERM_REVOKED)
-		r = RKL_ERR_REVOKED;
-	if (r == 0)
+	if ((r = term_live(s, sn, &status)) == 0)
 		r = tmk_retire(s, Q_TMK_RETIRE_CURRENT, sn, &n);
 	if (r == 0 && fresh != NULL &&
 	    (r = tmk_insert(s, sn, fresh, &version)) == 0)
@@ -1710,11 +1746,10 @@ sq_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
 		snprintf(detail, sizeof(detail), "retired=%d new_version=%u", n, (unsigned)version);
 		r = audit_who(s, who, sn, "tmk.rotate", detail);
 	}
-	r = tx_end(s, r);
+	r = end_unlock(s, r);
 	if (r == 0 && fresh != NULL && out != NULL)
 		memcpy(out, t, sizeof(*out));
 out:
-	pthread_mutex_unlock(&s->mu);
 	rkl_cleanse(t, sizeof(*t));
 	free(t);
 	return r;
@@ -1736,8 +1771,7 @@ sq_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
+	if ((r = lock_write(s)) != 0)
 		goto out;
 	if ((r = term_status(s, sn, &status)) != 0 || (r = tmk_cur(s, sn, t)) != 0)
 		goto end;
@@ -1751,20 +1785,15 @@ sq_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn
 	    (r = bind_i64(st, 1, now_of(s))) != 0 ||
 	    (r = bind_text(st, 2, sn)) != 0 ||
 	    (r = bind_i64(st, 3, version)) != 0 ||
-	    (r = step_done(st)) != 0)
+	    (r = step_update_one(s, st, RKL_ERR_STATE)) != 0)
 		goto end;
-	if (sqlite3_changes(s->db) != 1) {
-		r = RKL_ERR_STATE;
-		goto end;
-	}
 	stmt_done(st);
 	snprintf(detail, sizeof(detail), "version=%u", (unsigned)version);
 	r = audit_who(s, who, sn, "tmk.delivered", detail);
 end:
 	stmt_done(st);
-	r = tx_end(s, r);
+	r = end_unlock(s, r);
 out:
-	pthread_mutex_unlock(&s->mu);
 	rkl_cleanse(t, sizeof(*t));
 	free(t);
 	return r;
@@ -1799,9 +1828,8 @@ sq_download_result(void *ctx, const char *sn, int result,
 
 	if ((r = check_sn(sn)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) != 0)
-		goto out;
+	if ((r = lock_write(s)) != 0)
+		return r;
 	if ((r = term_get(s, sn, &t)) != 0)
 		goto end;
 	now = now_of(s);
@@ -1837,11 +1865,9 @@ sq_download_result(void *ctx, const char *sn, int result,
 	t.locked_until = until;
 end:
 	stmt_done(st);
-	r = tx_end(s, r);
+	r = end_unlock(s, r);
 	if (r == 0 && out != NULL)
 		*out = t;
-out:
-	pthread_mutex_unlock(&s->mu);
 	return r;
 }
 
@@ -1854,11 +1880,9 @@ sq_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq
 
 	if (ev == NULL || ev->event == NULL || ev->event[0] == '\0')
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
-	if ((r = tx_write(s)) == 0)
-		r = tx_end(s, audit_put(s, ev->actor, ev->source, ev->sn, ev->event,
+	if ((r = lock_write(s)) == 0)
+		r = end_unlock(s, audit_put(s, ev->actor, ev->source, ev->sn, ev->event,
 		    ev->result, ev->detail, &q));
-	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && seq != NULL)
 		*seq = q;
 	return r;
@@ -1880,13 +1904,8 @@ audit_list(struct sq *s, const char *sn, uint64_t after,
 	    (r = bind_i64(st, i++, (int64_t)after)) != 0 ||
 	    (r = bind_i64(st, i, (int64_t)cap)) != 0)
 		goto out;
-	while (k < cap && (r = step_row(st)) == 1) {
-		if ((r = read_audit(st, &rows[k])) != 0)
-			goto out;
+	while ((r = step_list(st, k, cap)) == 1 && (r = read_audit(st, &rows[k])) == 0)
 		k++;
-	}
-	if (r > 0)
-		r = 0;
 	if (r == 0)
 		*n = k;
 out:
@@ -1918,29 +1937,12 @@ static int
 sq_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
 {
 	struct sq *s = ctx;
-	uint8_t h[RKL_SHA256_LEN];
-	sqlite3_stmt *st = NULL;
-	sqlite3_int64 q;
 	int r;
 
 	if (seq == NULL || hash == NULL)
 		return RKL_ERR_INVALID_ARG;
 	pthread_mutex_lock(&s->mu);
-	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
-		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_INTEGRITY : r;
-		goto out;
-	}
-	q = sqlite3_column_int64(st, 0);
-	if ((r = col_blob_exact(st, 1, h, sizeof(h))) != 0 || q < 0) {
-		r = RKL_ERR_INTEGRITY;
-		goto out;
-	}
-	*seq = (uint64_t)q;
-	memcpy(hash, h, sizeof(h));
-out:
-	stmt_done(st);
+	r = audit_head_get(s, seq, hash);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -1953,7 +1955,6 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	struct rkl_store_audit_row row;
 	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
 	sqlite3_stmt *st = NULL;
-	sqlite3_int64 head;
 	size_t enc_len;
 	int r, rr;
 
@@ -1963,21 +1964,9 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	memset(prev, 0, sizeof(prev));
 	pthread_mutex_lock(&s->mu);
 	/* One read transaction: a consistent snapshot even while others append. */
-	if ((r = tx_read(s)) != 0)
+	if ((r = tx_read(s)) != 0 ||
+	    (r = audit_head_get(s, &c.head_seq, c.head_hash)) != 0)
 		goto out;
-	if ((r = stmt_get(s, Q_AUDIT_HEAD, &st)) != 0)
-		goto out;
-	if ((r = step_row(st)) <= 0) {
-		r = r == 0 ? RKL_ERR_INTEGRITY : r;
-		goto out;
-	}
-	head = sqlite3_column_int64(st, 0);
-	if (head < 0 || (r = col_blob_exact(st, 1, c.head_hash, sizeof(c.head_hash))) != 0) {
-		r = RKL_ERR_INTEGRITY;
-		goto out;
-	}
-	c.head_seq = (uint64_t)head;
-	stmt_done(st);
 	/* Sequential scan by seq; one statement, not paged. */
 	if ((r = map_rc(sqlite3_prepare_v2(s->db,
 	    "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL))) != 0)
@@ -2020,7 +2009,6 @@ out_fin:
 	if (r == 0 || r == RKL_ERR_INTEGRITY)
 		*out = c;
 out:
-	stmt_done(st);
 	tx_end(s, RKL_ERR_INTERNAL);
 	pthread_mutex_unlock(&s->mu);
 	return r;
