@@ -1,4 +1,4 @@
-/* Helpers for the store tests: a temp directory, a fake clock, records. */
+/* Helpers for the store tests: records to store (the fixture itself: fixture.h). */
 #ifndef STORE_TEST_UTIL_H
 #define STORE_TEST_UTIL_H
 
@@ -6,64 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <unistd.h>
 
 #include "rkl/store.h"
-
-struct tdir {
-	char dir[64];
-	char db[128];
-};
-
-static int64_t fake_now = 1700000000;
-
-static int64_t
-fake_clock(void *arg)
-{
-	(void)arg;
-	return fake_now;
-}
-
-static inline int
-tdir_make(struct tdir *t)
-{
-	snprintf(t->dir, sizeof(t->dir), "/tmp/rkl-store-XXXXXX");
-	if (mkdtemp(t->dir) == NULL)
-		return -1;
-	snprintf(t->db, sizeof(t->db), "%s/kms.db", t->dir);
-	return 0;
-}
-
-static inline void
-tdir_remove(struct tdir *t)
-{
-	DIR *d;
-	struct dirent *e;
-	char p[512];
-
-	if ((d = opendir(t->dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", t->dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(t->dir);
-}
-
-static inline int
-open_db(struct rkl_store *st, const char *path)
-{
-	struct rkl_store_sqlite_opts o;
-
-	memset(&o, 0, sizeof(o));
-	o.flags = RKL_STORE_CREATE;
-	o.clock = fake_clock;
-	return rkl_store_sqlite_open(st, path, &o);
-}
+#include "fixture.h"
 
 static inline void
 tnew(struct rkl_store_terminal_new *t, const char *sn, const char *pp, const char *note)

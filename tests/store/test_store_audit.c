@@ -19,68 +19,7 @@
 #include "store/store_int.h"
 #include "store_test_util.h"
 
-struct fx {
-	struct tdir t;
-	struct rkl_store st;
-};
-
 static const struct rkl_store_who admin = { "admin:test", "cli" };
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || tdir_make(&f->t) != 0)
-		return -1;
-	fake_now = 1700000000;
-	if (open_db(&f->st, f->t.db) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	rkl_store_close(&f->st);
-	tdir_remove(&f->t);
-	free(f);
-	return 0;
-}
-
-static int
-raw_sql(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	int rc;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		sqlite3_close(h);
-		return -1;
-	}
-	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-	sqlite3_close(h);
-	return rc;
-}
-
-static long long
-raw_count(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	sqlite3_stmt *q = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(h);
-	return v;
-}
 
 /* Does the file at path contain the n bytes at needle? */
 static int
@@ -126,7 +65,7 @@ on_progress(void *arg, size_t done, size_t total)
 static void
 test_import_20000(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_terminal_new *rows;
 	struct rkl_store_row_err errs[4];
@@ -169,7 +108,7 @@ test_import_20000(void **state)
 static void
 test_import_bad_rows(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_terminal_new rows[12];
 	struct rkl_store_row_err errs[8];
@@ -250,7 +189,7 @@ append_n(struct rkl_store *st, int n)
 static void
 test_audit_append_list(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_audit_event ev;
 	struct rkl_store_audit_row rows[8];
@@ -339,7 +278,7 @@ test_audit_append_list(void **state)
 static void
 test_audit_of_mutations(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_terminal_new t;
 	struct rkl_store_binding b;
@@ -393,21 +332,25 @@ expect_broken(struct rkl_store *st, uint64_t bad_seq)
 	assert_int_equal(c.bad_seq, bad_seq);
 }
 
+/* n rows appended, then the file edited with sql behind the store's back: verify names bad_seq. */
+static void
+expect_tamper_found(struct store_fx *f, int n, const char *sql, uint64_t bad_seq)
+{
+	append_n(&f->st, n);
+	assert_int_equal(raw_sql(f->t.db, sql), SQLITE_OK);
+	expect_broken(&f->st, bad_seq);
+}
+
 static void
 test_audit_edit(void **state)
 {
-	struct fx *f = *state;
-
-	append_n(&f->st, 10);
-	assert_int_equal(raw_sql(f->t.db, "UPDATE audit SET detail = 'nothing happened' WHERE seq = 4"),
-	    SQLITE_OK);
-	expect_broken(&f->st, 4);
+	expect_tamper_found(*state, 10, "UPDATE audit SET detail = 'nothing happened' WHERE seq = 4", 4);
 }
 
 static void
 test_audit_edit_each_column(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	static const char *const edits[] = {
 		"UPDATE audit SET at = at + 1 WHERE seq = 3",
 		"UPDATE audit SET actor = 'admin' WHERE seq = 3",
@@ -432,57 +375,41 @@ test_audit_edit_each_column(void **state)
 static void
 test_audit_delete(void **state)
 {
-	struct fx *f = *state;
-
-	append_n(&f->st, 10);
-	assert_int_equal(raw_sql(f->t.db, "DELETE FROM audit WHERE seq = 6"), SQLITE_OK);
-	expect_broken(&f->st, 6);
+	expect_tamper_found(*state, 10, "DELETE FROM audit WHERE seq = 6", 6);
 }
 
 static void
 test_audit_delete_and_renumber(void **state)
 {
-	struct fx *f = *state;
-
-	append_n(&f->st, 10);
-	assert_int_equal(raw_sql(f->t.db, "DELETE FROM audit WHERE seq = 6;"
+	expect_tamper_found(*state, 10, "DELETE FROM audit WHERE seq = 6;"
 	    "UPDATE audit SET seq = -seq WHERE seq > 6;"
 	    "UPDATE audit SET seq = -seq - 1 WHERE seq < 0;"
-	    "UPDATE audit_head SET seq = 9"), SQLITE_OK);
-	expect_broken(&f->st, 6);
+	    "UPDATE audit_head SET seq = 9", 6);
 }
 
 static void
 test_audit_insert(void **state)
 {
-	struct fx *f = *state;
-
-	append_n(&f->st, 10);
 	/* Make room at 4 (two steps keep seq unique), then insert a forged row. */
-	assert_int_equal(raw_sql(f->t.db, "UPDATE audit SET seq = -seq WHERE seq >= 4;"
+	expect_tamper_found(*state, 10, "UPDATE audit SET seq = -seq WHERE seq >= 4;"
 	    "UPDATE audit SET seq = 1 - seq WHERE seq < 0;"
 	    "INSERT INTO audit SELECT 4, at, actor, source, sn, event, 0, 'forged', hash "
 	    "FROM audit WHERE seq = 3;"
-	    "UPDATE audit_head SET seq = 11"), SQLITE_OK);
-	expect_broken(&f->st, 4);
+	    "UPDATE audit_head SET seq = 11", 4);
 }
 
 static void
 test_audit_append_behind_back(void **state)
 {
-	struct fx *f = *state;
-
-	append_n(&f->st, 3);
-	assert_int_equal(raw_sql(f->t.db,
+	expect_tamper_found(*state, 3,
 	    "INSERT INTO audit SELECT 4, at, actor, source, sn, event, result, detail, hash "
-	    "FROM audit WHERE seq = 3"), SQLITE_OK);
-	expect_broken(&f->st, 4);
+	    "FROM audit WHERE seq = 3", 4);
 }
 
 static void
 test_audit_truncate(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_audit_check c;
 	uint8_t anchor[32];
@@ -518,12 +445,8 @@ test_audit_truncate(void **state)
 static void
 test_audit_head_edited(void **state)
 {
-	struct fx *f = *state;
-
-	append_n(&f->st, 3);
-	assert_int_equal(raw_sql(f->t.db, "UPDATE audit_head SET hash = X'"
-	    "0101010101010101010101010101010101010101010101010101010101010101'"), SQLITE_OK);
-	expect_broken(&f->st, 3);
+	expect_tamper_found(*state, 3, "UPDATE audit_head SET hash = X'"
+	    "0101010101010101010101010101010101010101010101010101010101010101'", 3);
 }
 
 /* ---- migrations ---- */
@@ -531,7 +454,7 @@ test_audit_head_edited(void **state)
 static void
 test_migrate_from_v1(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store st;
 	struct rkl_store_terminal g;
 	struct rkl_store_audit_row rows[2];
@@ -564,7 +487,7 @@ test_migrate_from_v1(void **state)
 static void
 test_migrate_failure_is_atomic(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store st;
 	char path[160];
 
@@ -585,7 +508,7 @@ test_migrate_failure_is_atomic(void **state)
 static void
 test_db_contents(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_terminal_new t;
 	struct rkl_store_binding b;
@@ -632,21 +555,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_import_20000, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_bad_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_append_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_of_mutations, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_edit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_edit_each_column, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_delete_and_renumber, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_insert, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_append_behind_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_truncate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_head_edited, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_failure_is_atomic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_db_contents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_20000, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_import_bad_rows, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_append_list, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_of_mutations, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_edit, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_edit_each_column, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_delete, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_delete_and_renumber, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_insert, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_append_behind_back, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_truncate, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_head_edited, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v1, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_failure_is_atomic, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_db_contents, store_fx_setup, store_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

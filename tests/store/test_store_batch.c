@@ -24,39 +24,11 @@
 
 static const struct rkl_store_who kmsd = { "kmsd", "batch-test" };
 
-struct fix {
-	struct tdir d;
-	struct rkl_store st;	/* the batching connection */
-	struct rkl_store other;	/* a second connection to the same file */
-};
-
+/* st: the batching connection; other: a second connection to the same file; B1 registered. */
 static int
 setup(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	struct rkl_store_terminal_new t;
-
-	if (f == NULL || tdir_make(&f->d) != 0)
-		return -1;
-	if (open_db(&f->st, f->d.db) != 0 || open_db(&f->other, f->d.db) != 0)
-		return -1;
-	tnew(&t, "B1", NULL, NULL);
-	if (f->st.terminal_add(f->st.ctx, &kmsd, &t) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fix *f = *state;
-
-	rkl_store_close(&f->other);
-	rkl_store_close(&f->st);
-	tdir_remove(&f->d);
-	free(f);
-	return 0;
+	return store_fx_setup2_sn(state, &kmsd, "B1");
 }
 
 static void
@@ -67,31 +39,11 @@ step_row(struct rkl_store *st, const char *event)
 	assert_int_equal(st->audit_append(st->ctx, &ev, NULL), 0);
 }
 
-static uint64_t
-head_seq(struct rkl_store *st)
-{
-	uint64_t seq = 0;
-	uint8_t h[RKL_SHA256_LEN];
-
-	assert_int_equal(st->audit_head(st->ctx, &seq, h), 0);
-	return seq;
-}
-
-static void
-verify_chain(struct rkl_store *st, uint64_t want_rows)
-{
-	struct rkl_store_audit_check chk;
-
-	assert_int_equal(st->audit_verify(st->ctx, &chk), 0);
-	assert_int_equal(chk.rows, want_rows);
-	assert_int_equal(chk.bad_seq, 0);
-}
-
 /* The calls of one download step, committed together, seen together. */
 static void
 test_batch_commit(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_binding b, got;
 	struct rkl_store_terminal t;
@@ -138,7 +90,7 @@ test_batch_commit(void **state)
 static void
 test_batch_failed_call(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_binding b;
 	struct rkl_store_terminal_new t;
@@ -167,7 +119,7 @@ test_batch_failed_call(void **state)
 static void
 test_batch_rollback(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_binding b;
 	struct rkl_store_terminal got;
@@ -214,7 +166,7 @@ wait_get(void *arg)
 static void
 test_batch_other_thread_waits(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_binding b;
 	struct waiter w;
@@ -242,10 +194,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_batch_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch_failed_call, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch_other_thread_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_commit, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_failed_call, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_other_thread_waits, setup, store_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,22 +26,6 @@
 #include "rkl/store.h"
 #include "store_test_util.h"
 
-static long long
-count(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	sqlite3_stmt *q = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(h);
-	return v;
-}
-
 /* The child: downloads for terminal after terminal until killed. */
 static void
 child_loop(const char *db)
@@ -90,24 +74,24 @@ check_consistent(const char *db)
 	assert_int_equal(st.audit_verify(st.ctx, &c), 0);
 	assert_true(c.rows > 0);
 	rkl_store_close(&st);
-	terms = count(db, "SELECT COUNT(*) FROM terminal");
+	terms = raw_count(db, "SELECT COUNT(*) FROM terminal");
 	assert_true(terms > 0);
 	/* Every change has exactly its audit row. */
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM audit WHERE event = 'terminal.add'"), terms);
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tk.bind'"),
-	    count(db, "SELECT COUNT(*) FROM tk_binding"));
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tmk.create'"),
-	    count(db, "SELECT COUNT(*) FROM tmk WHERE version = 1"));
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tmk.rotate'"),
-	    count(db, "SELECT COUNT(*) FROM tmk WHERE version = 2"));
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tmk.delivered'"),
-	    count(db, "SELECT COUNT(*) FROM tmk WHERE delivered <> 0"));
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM audit WHERE event = 'terminal.add'"), terms);
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tk.bind'"),
+	    raw_count(db, "SELECT COUNT(*) FROM tk_binding"));
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tmk.create'"),
+	    raw_count(db, "SELECT COUNT(*) FROM tmk WHERE version = 1"));
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tmk.rotate'"),
+	    raw_count(db, "SELECT COUNT(*) FROM tmk WHERE version = 2"));
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM audit WHERE event = 'tmk.delivered'"),
+	    raw_count(db, "SELECT COUNT(*) FROM tmk WHERE delivered <> 0"));
 	/* Bindings and status agree; at most one current TMK each, and only when bound. */
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM terminal WHERE status = 'bound'"),
-	    count(db, "SELECT COUNT(*) FROM tk_binding"));
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM (SELECT sn FROM tmk WHERE is_current = 1 "
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM terminal WHERE status = 'bound'"),
+	    raw_count(db, "SELECT COUNT(*) FROM tk_binding"));
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM (SELECT sn FROM tmk WHERE is_current = 1 "
 	    "GROUP BY sn HAVING COUNT(*) > 1) AS x"), 0);
-	assert_int_equal(count(db, "SELECT COUNT(*) FROM tmk JOIN terminal USING (sn) "
+	assert_int_equal(raw_count(db, "SELECT COUNT(*) FROM tmk JOIN terminal USING (sn) "
 	    "WHERE tmk.is_current = 1 AND terminal.status <> 'bound'"), 0);
 	{
 		sqlite3 *h = NULL;
@@ -150,7 +134,7 @@ test_sigkill_midstream(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0)
 			child_loop(td.db);
-		while (count(td.db, "SELECT COUNT(*) FROM terminal") < min_terms[k] && waited++ < 10000)
+		while (raw_count(td.db, "SELECT COUNT(*) FROM terminal") < min_terms[k] && waited++ < 10000)
 			nanosleep(&poll, NULL);
 		nanosleep(&extra, NULL);
 		assert_int_equal(kill(pid, SIGKILL), 0);

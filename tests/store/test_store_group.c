@@ -33,63 +33,21 @@
 
 static const struct rkl_store_who kmsd = { "kmsd", "group-test" };
 
-struct fix {
-	struct tdir d;
-	struct rkl_store st;	/* the connection that defers */
-	struct rkl_store other;	/* a second connection to the same file */
-	uint64_t rows0;		/* audit rows after setup */
-};
+static const uint64_t rows0 = 1;	/* audit rows after setup: its terminal.add */
 
-static uint64_t
-head_seq(struct rkl_store *st)
-{
-	uint64_t seq = 0;
-	uint8_t h[RKL_SHA256_LEN];
-
-	assert_int_equal(st->audit_head(st->ctx, &seq, h), 0);
-	return seq;
-}
-
-static void
-verify_chain(struct rkl_store *st, uint64_t want_rows)
-{
-	struct rkl_store_audit_check chk;
-
-	assert_int_equal(st->audit_verify(st->ctx, &chk), 0);
-	assert_int_equal(chk.rows, want_rows);
-	assert_int_equal(chk.head_seq, want_rows);
-	assert_int_equal(chk.bad_seq, 0);
-}
-
+/* st: the connection that defers; other: a second connection to the same file; BASE registered. */
 static int
 setup(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	struct rkl_store_terminal_new t;
+	struct store_fx *f;
 
-	if (f == NULL || tdir_make(&f->d) != 0)
+	if (store_fx_setup2_sn(state, &kmsd, "BASE") != 0)
 		return -1;
-	if (open_db(&f->st, f->d.db) != 0 || open_db(&f->other, f->d.db) != 0)
+	f = *state;
+	if (f->st.batch_defer == NULL || f->st.group_commit == NULL || f->st.group_state == NULL) {
+		store_fx_teardown(state);
 		return -1;
-	if (f->st.batch_defer == NULL || f->st.group_commit == NULL || f->st.group_state == NULL)
-		return -1;
-	tnew(&t, "BASE", NULL, NULL);
-	if (f->st.terminal_add(f->st.ctx, &kmsd, &t) != 0)
-		return -1;
-	f->rows0 = 1;	/* terminal.add */
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fix *f = *state;
-
-	rkl_store_close(&f->other);
-	rkl_store_close(&f->st);
-	tdir_remove(&f->d);
-	free(f);
+	}
 	return 0;
 }
 
@@ -141,7 +99,7 @@ defer_add(struct rkl_store *st, const char *sn)
 static void
 test_group_defer_commit(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_counts c;
 	uint64_t g1, g2, g3;
@@ -157,21 +115,21 @@ test_group_defer_commit(void **state)
 	assert_true(known(st, "G2"));
 	assert_int_equal(st->terminal_counts(st->ctx, &c), 0);
 	assert_int_equal(c.registered, 3);
-	assert_int_equal(head_seq(st), f->rows0 + 4);
-	verify_chain(st, f->rows0 + 4);
+	assert_int_equal(head_seq(st), rows0 + 4);
+	verify_chain(st, rows0 + 4);
 	/* Reads did not commit it; the other connection sees nothing. */
 	assert_int_equal(st->group_state(st->ctx, g1), RKL_ERR_INCOMPLETE);
 	assert_false(known(o, "G1"));
 	assert_false(known(o, "G2"));
 	assert_int_equal(o->terminal_counts(o->ctx, &c), 0);
 	assert_int_equal(c.registered, 1);
-	assert_int_equal(head_seq(o), f->rows0);
+	assert_int_equal(head_seq(o), rows0);
 
 	assert_int_equal(st->group_commit(st->ctx), 0);
 	assert_int_equal(st->group_state(st->ctx, g1), 0);
 	assert_true(known(o, "G1"));
 	assert_true(known(o, "G2"));
-	verify_chain(o, f->rows0 + 4);
+	verify_chain(o, rows0 + 4);
 	/* No group open: nothing to do. */
 	assert_int_equal(st->group_commit(st->ctx), 0);
 	assert_int_equal(st->group_state(st->ctx, g1), 0);
@@ -196,7 +154,7 @@ test_group_defer_commit(void **state)
 static void
 test_group_partial_undo(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_binding b;
 	struct rkl_store_terminal t;
@@ -218,7 +176,7 @@ test_group_partial_undo(void **state)
 	assert_false(known(st, "B"));
 	assert_int_equal(st->terminal_get(st->ctx, "A", &t), 0);
 	assert_int_equal(t.status, RKL_TERM_REGISTERED);
-	assert_int_equal(head_seq(st), f->rows0 + 2);
+	assert_int_equal(head_seq(st), rows0 + 2);
 
 	/* Failed calls inside a batch inside the group: only they are undone. */
 	tnew(&tn, "A", NULL, NULL);
@@ -238,7 +196,7 @@ test_group_partial_undo(void **state)
 	assert_int_equal(st->tmk_mark_delivered(st->ctx, &kmsd, "A", 1), RKL_ERR_NOT_FOUND);
 	assert_int_equal(st->terminal_get(st->ctx, "A", &t), 0);
 	assert_int_equal(t.status, RKL_TERM_BOUND);
-	assert_int_equal(head_seq(st), f->rows0 + 4);
+	assert_int_equal(head_seq(st), rows0 + 4);
 
 	assert_int_equal(st->group_commit(st->ctx), 0);
 	assert_int_equal(st->group_state(st->ctx, g), 0);
@@ -246,14 +204,14 @@ test_group_partial_undo(void **state)
 	assert_int_equal(t.status, RKL_TERM_BOUND);
 	assert_false(known(o, "B"));
 	/* terminal.add + S0 row, tk.bind + S3 row: the rolled back batch left nothing. */
-	verify_chain(o, f->rows0 + 4);
+	verify_chain(o, rows0 + 4);
 }
 
 /* A write call outside a batch commits the open group before it returns. */
 static void
 test_group_standalone_write(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_terminal t;
 	struct rkl_store_tmk cur;
@@ -271,7 +229,7 @@ test_group_standalone_write(void **state)
 	assert_int_equal(st->group_state(st->ctx, g), 0);
 	assert_true(known(o, "C"));
 	assert_true(known(o, "D"));
-	verify_chain(o, f->rows0 + 3);
+	verify_chain(o, rows0 + 3);
 
 	/* The same with download_result, the call that ends a download. */
 	g2 = defer_add(st, "E");
@@ -290,7 +248,7 @@ test_group_standalone_write(void **state)
 	step_row(st, "F", "S7.confirm");
 	assert_int_equal(st->group_state(st->ctx, g3), 0);
 	assert_true(known(o, "F"));
-	verify_chain(o, f->rows0 + 8);
+	verify_chain(o, rows0 + 8);
 	/* Nothing left to commit. */
 	assert_int_equal(st->group_commit(st->ctx), 0);
 }
@@ -299,7 +257,7 @@ test_group_standalone_write(void **state)
 static void
 test_group_batch_commit_and_state(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	uint64_t g, g2;
 
@@ -330,14 +288,14 @@ test_group_batch_commit_and_state(void **state)
 	assert_int_equal(st->group_state(st->ctx, g2), RKL_ERR_INCOMPLETE);
 	assert_int_equal(st->group_commit(st->ctx), 0);
 	assert_int_equal(st->group_state(st->ctx, g2), 0);
-	verify_chain(o, f->rows0 + 1 + 2 + 1);	/* H0, H1 (+ step row), H2 */
+	verify_chain(o, rows0 + 1 + 2 + 1);	/* H0, H1 (+ step row), H2 */
 }
 
 /* Closing the handle with a group open makes the group durable. */
 static void
 test_group_close_durable(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	uint64_t g;
 
@@ -347,9 +305,9 @@ test_group_close_durable(void **state)
 	rkl_store_close(st);
 	assert_true(known(o, "K1"));
 	assert_true(known(o, "K2"));
-	verify_chain(o, f->rows0 + 4);
+	verify_chain(o, rows0 + 4);
 	/* Reopened: the data is there, group numbering starts afresh. */
-	assert_int_equal(open_db(st, f->d.db), 0);
+	assert_int_equal(open_db(st, f->t.db), 0);
 	assert_true(known(st, "K1"));
 	assert_true(known(st, "K2"));
 	assert_int_equal(st->group_state(st->ctx, 1), RKL_ERR_INVALID_ARG);
@@ -359,10 +317,10 @@ test_group_close_durable(void **state)
 static void
 test_group_audit_chain(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_audit_row rows[8];
-	uint64_t g = 0, last = 0, want = f->rows0, seq_before;
+	uint64_t g = 0, last = 0, want = rows0, seq_before;
 	char sn[16];
 	size_t n = 0;
 	int i;
@@ -411,7 +369,7 @@ poison_group(struct rkl_store *st)
 
 /* The handle works after a lost group: batches, groups, plain calls. */
 static void
-still_works(struct fix *f, uint64_t lost, const char *sn)
+still_works(struct store_fx *f, uint64_t lost, const char *sn)
 {
 	struct rkl_store *st = &f->st, *o = &f->other;
 	char sn2[24];
@@ -435,7 +393,7 @@ still_works(struct fix *f, uint64_t lost, const char *sn)
 static void
 test_group_lost_commit(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	uint8_t h0[RKL_SHA256_LEN], h1[RKL_SHA256_LEN];
 	uint64_t s0 = 0, s1 = 0, g;
@@ -468,7 +426,7 @@ test_group_lost_commit(void **state)
 static void
 test_group_lost_implicit(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_terminal_new tn;
 	uint64_t g, g2;
@@ -495,14 +453,14 @@ test_group_lost_implicit(void **state)
 	assert_false(known(st, "N2"));
 	assert_false(known(o, "N2"));
 	still_works(f, g2, "N3");
-	verify_chain(o, f->rows0 + 3);
+	verify_chain(o, rows0 + 3);
 }
 
 /* SQLite ends the group's transaction on its own (as after an I/O error). */
 static void
 test_group_lost_under_store(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_binding b;
 	struct rkl_store_counts c;
@@ -551,7 +509,7 @@ test_group_lost_under_store(void **state)
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_STORE);
 	assert_false(known(o, "U1"));
 	still_works(f, g, "U2");
-	verify_chain(o, f->rows0 + 3 + 1 + 1 + 3);	/* P2, P2-2(+row), Q2, S2, U2, U2-2(+row) */
+	verify_chain(o, rows0 + 3 + 1 + 1 + 3);	/* P2, P2-2(+row), Q2, S2, U2, U2-2(+row) */
 }
 
 /* ---- threads ---- */
@@ -631,7 +589,7 @@ committer_main(void *arg)
 static void
 test_group_threads(void **state)
 {
-	struct fix *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct writer w[N_WRITERS];
 	struct committer c;
@@ -675,23 +633,23 @@ test_group_threads(void **state)
 			assert_true(known(o, sn));
 		}
 	}
-	verify_chain(o, f->rows0 + 2 * N_WRITERS * N_CYCLES);
+	verify_chain(o, rows0 + 2 * N_WRITERS * N_CYCLES);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_group_defer_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_partial_undo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_standalone_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_batch_commit_and_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_close_durable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_audit_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_lost_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_lost_implicit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_lost_under_store, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_defer_commit, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_partial_undo, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_standalone_write, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_batch_commit_and_state, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_close_durable, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_audit_chain, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_lost_commit, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_lost_implicit, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_lost_under_store, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_threads, setup, store_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

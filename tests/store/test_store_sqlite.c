@@ -16,38 +16,8 @@
 #include "rkl/store.h"
 #include "store_test_util.h"
 
-struct fx {
-	struct tdir t;
-	struct rkl_store st;
-};
-
 static const struct rkl_store_who admin = { "admin:test", "cli" };
 static const struct rkl_store_who kmsd = { "kmsd", "127.0.0.1:5555" };
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || tdir_make(&f->t) != 0)
-		return -1;
-	fake_now = 1700000000;
-	if (open_db(&f->st, f->t.db) != 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	rkl_store_close(&f->st);
-	tdir_remove(&f->t);
-	free(f);
-	return 0;
-}
 
 static void
 add(struct rkl_store *st, const char *sn)
@@ -66,22 +36,6 @@ add_bound(struct rkl_store *st, const char *sn)
 	add(st, sn);
 	mk_binding(&b, 0x11);
 	assert_int_equal(st->binding_put(st->ctx, &kmsd, sn, &b), 0);
-}
-
-/* Run one SQL statement on the database file behind the store's back. */
-static int
-raw_sql(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	int rc;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		sqlite3_close(h);
-		return -1;
-	}
-	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-	sqlite3_close(h);
-	return rc;
 }
 
 static void
@@ -104,7 +58,7 @@ test_sn_check(void **state)
 static void
 test_open(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store st2;
 	struct rkl_store_sqlite_opts o;
 	char path[160];
@@ -132,7 +86,7 @@ test_open(void **state)
 static void
 test_open_refuses_foreign_and_future(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store st2;
 	char path[160], sql[64];
 	FILE *fp;
@@ -164,7 +118,7 @@ test_open_refuses_foreign_and_future(void **state)
 static void
 test_terminal_add_get(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_terminal_new t;
 	struct rkl_store_terminal g;
@@ -220,7 +174,7 @@ test_terminal_add_get(void **state)
 static void
 test_terminal_list_counts(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_terminal rows[4];
 	struct rkl_store_counts c;
@@ -264,7 +218,7 @@ test_terminal_list_counts(void **state)
 static void
 test_binding(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_binding b, g;
 	struct rkl_store_terminal t;
@@ -333,7 +287,7 @@ test_binding(void **state)
 static void
 test_tmk_lifecycle(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_tmk_new n1, n2;
 	struct rkl_store_tmk t, u;
@@ -417,7 +371,7 @@ test_tmk_lifecycle(void **state)
 static void
 test_tmk_unique_current_constraint(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_tmk_new n1;
 	struct rkl_store_tmk t;
@@ -451,7 +405,7 @@ test_tmk_unique_current_constraint(void **state)
 static void
 test_reset_revoke(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_tmk_new n1;
 	struct rkl_store_tmk t;
@@ -517,7 +471,7 @@ test_reset_revoke(void **state)
 static void
 test_download_lockout(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st;
 	struct rkl_store_lockout pol = { 3, 60 };
 	struct rkl_store_terminal g;
@@ -563,15 +517,15 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sn_check),
-		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_refuses_foreign_and_future, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_terminal_add_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_terminal_list_counts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_binding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tmk_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tmk_unique_current_constraint, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_revoke, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_download_lockout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_foreign_and_future, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_terminal_add_get, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_terminal_list_counts, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_binding, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tmk_lifecycle, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tmk_unique_current_constraint, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reset_revoke, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_download_lockout, store_fx_setup, store_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
