@@ -366,7 +366,8 @@ struct rkl_store {
 	 * and hash, updated in the same transaction as each append).  0 if all
 	 * holds; RKL_ERR_INTEGRITY otherwise, with out->bad_seq the first bad
 	 * row (rows missing at the tail: the first missing one; rows beyond the
-	 * head: head_seq + 1).  out is filled in both cases.  What this can and
+	 * head: head_seq + 1; a damaged head row: rows, bad_seq and head_seq 0,
+	 * nothing walked).  out is filled in both cases.  What this can and
 	 * cannot detect: see docs/architecture.md, "Audit chain".
 	 */
 	int (*audit_verify)(void *ctx, struct rkl_store_audit_check *out);

@@ -1964,9 +1964,14 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	memset(prev, 0, sizeof(prev));
 	pthread_mutex_lock(&s->mu);
 	/* One read transaction: a consistent snapshot even while others append. */
-	if ((r = tx_read(s)) != 0 ||
-	    (r = audit_head_get(s, &c.head_seq, c.head_hash)) != 0)
+	if ((r = tx_read(s)) != 0)
 		goto out;
+	if ((r = audit_head_get(s, &c.head_seq, c.head_hash)) != 0) {
+		/* A damaged head row: reported as such, nothing walked. */
+		c.head_seq = 0;
+		memset(c.head_hash, 0, sizeof(c.head_hash));
+		goto out_fin;
+	}
 	/* Sequential scan by seq; one statement, not paged. */
 	if ((r = map_rc(sqlite3_prepare_v2(s->db,
 	    "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL))) != 0)

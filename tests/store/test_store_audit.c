@@ -449,6 +449,36 @@ test_audit_head_edited(void **state)
 	    "0101010101010101010101010101010101010101010101010101010101010101'", 3);
 }
 
+/* A head row that cannot be read (negative count, short hash): INTEGRITY, and out is still filled. */
+static void
+test_audit_head_damaged(void **state)
+{
+	static const char *const damage[] = {
+		"UPDATE audit_head SET seq = -1",
+		"UPDATE audit_head SET hash = X'0101'",
+	};
+	struct store_fx *f = *state;
+	struct rkl_store *st = &f->st;
+	struct rkl_store_audit_check c;
+	size_t i;
+
+	append_n(st, 3);
+	for (i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		assert_int_equal(raw_sql(f->t.db, damage[i]), SQLITE_OK);
+		memset(&c, 0xa5, sizeof(c));
+		assert_int_equal(st->audit_verify(st->ctx, &c), RKL_ERR_INTEGRITY);
+		assert_int_equal(c.rows, 0);
+		assert_int_equal(c.bad_seq, 0);
+		assert_int_equal(c.head_seq, 0);
+		assert_int_equal(c.head_hash[0], 0);
+		/* Repair it for the next case. */
+		assert_int_equal(raw_sql(f->t.db, "UPDATE audit_head SET seq = 3, "
+		    "hash = (SELECT hash FROM audit WHERE seq = 3)"), SQLITE_OK);
+		assert_int_equal(st->audit_verify(st->ctx, &c), 0);
+		assert_int_equal(c.rows, 3);
+	}
+}
+
 /* ---- migrations ---- */
 
 static void
@@ -567,6 +597,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_audit_append_behind_back, store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_audit_truncate, store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_audit_head_edited, store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_head_damaged, store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_failure_is_atomic, store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_db_contents, store_fx_setup, store_fx_teardown),
