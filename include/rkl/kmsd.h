@@ -174,8 +174,9 @@ size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
  * (ks, lo, hi) is 0 (all of them committed); RKL_ERR_INCOMPLETE: some still
  * open (commit, rkl_kmsd_ks_commit, then ask again); RKL_ERR_STORE: one was
  * lost, send an ERROR instead (rkl_kms_session_fail).
- * rkl_kmsd_ks_group: the newest group any session deferred into (0 if none;
- * always 0 with group commit off).  rkl_kmsd_ks_group_first: that group if
+ * rkl_kmsd_ks_group: the newest group the store has issued (0 if none;
+ * always 0 with group commit off).  rkl_kmsd_ks_groups_state fails closed:
+ * a group whose outcome is anything but committed or open counts as lost.  rkl_kmsd_ks_group_first: that group if
  * it is still open, else the next one.  rkl_kmsd_ks_commit commits the open
  * group (0 or RKL_ERR_STORE).  With group commit off: 0 for everything.
  */

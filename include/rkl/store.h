@@ -432,9 +432,16 @@ struct rkl_store {
 	/*
 	 * What became of group: 0 committed (durable), RKL_ERR_INCOMPLETE still
 	 * open, RKL_ERR_STORE rolled back (or too old to be remembered: the
-	 * last 1024 groups are), RKL_ERR_INVALID_ARG never issued.
+	 * last 16384 groups are), RKL_ERR_INVALID_ARG never issued.
 	 */
 	int (*group_state)(void *ctx, uint64_t group);
+
+	/*
+	 * The newest group number issued (open or ended), 0 if none: numbered
+	 * under the same lock as the batches, so a write made before this call
+	 * is in this group or an older one.
+	 */
+	uint64_t (*group_last)(void *ctx);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */

@@ -37,6 +37,7 @@
 #define KEK_AUK_LABEL "rkl-kek-auk"
 #define KEK_TMK_LABEL "rkl-kek-tmk"
 #define PEND_MAX 4			/* deferred success rows per session */
+#define GROUPS_REMEMBERED 16384		/* group outcomes the store keeps (rkl/store.h) */
 
 struct rkl_kmsd_ks_sess {
 	struct rkl_kmsd_ks *ks;
@@ -77,7 +78,6 @@ struct rkl_kmsd_ks {
 	size_t n_active;
 	uint32_t next_key_id;
 	int defer;			/* group commit on */
-	uint64_t last_group;		/* newest group deferred into (under lock) */
 	uint8_t rnd_fp[RND_CACHE][RND_FP_LEN];	/* recent (SN, RND1) fingerprints */
 };
 
@@ -620,16 +620,10 @@ tx_close(struct rkl_kmsd_ks_sess *s)
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = 0;
-	if (s->ks->defer) {
-		if ((r = st->batch_defer(st->ctx, &g)) == 0) {
-			pthread_mutex_lock(&s->ks->lock);
-			if (g > s->ks->last_group)
-				s->ks->last_group = g;
-			pthread_mutex_unlock(&s->ks->lock);
-		}
-	} else {
+	if (s->ks->defer)
+		r = st->batch_defer(st->ctx, &g);
+	else
 		r = st->batch_commit(st->ctx);
-	}
 	if (r == 0)
 		s->n_pend = 0;
 	return r;
@@ -760,7 +754,7 @@ rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 	}
 	ks->next_key_id = rkl_dec32be(rnd);
 	ks->defer = cfg->group_commit > 0 && store->batch_defer != NULL &&
-	    store->group_commit != NULL && store->group_state != NULL;
+	    store->group_commit != NULL && store->group_state != NULL && store->group_last != NULL;
 	pthread_mutex_init(&ks->lock, NULL);
 	*out = ks;
 	return 0;
@@ -811,12 +805,7 @@ rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s)
 uint64_t
 rkl_kmsd_ks_group(struct rkl_kmsd_ks *ks)
 {
-	uint64_t g;
-
-	pthread_mutex_lock(&ks->lock);
-	g = ks->last_group;
-	pthread_mutex_unlock(&ks->lock);
-	return g;
+	return ks->defer ? ks->store->group_last(ks->store->ctx) : 0;
 }
 
 int
@@ -845,13 +834,14 @@ rkl_kmsd_ks_groups_state(struct rkl_kmsd_ks *ks, uint64_t lo, uint64_t hi)
 		return 0;
 	if (lo == 0)
 		lo = 1;
-	if (hi >= lo && hi - lo >= 1024)
+	if (hi >= lo && hi - lo >= GROUPS_REMEMBERED)
 		return RKL_ERR_STORE;	/* older than the store remembers: assume the worst */
 	for (g = lo; g <= hi; g++) {
 		r = ks->store->group_state(ks->store->ctx, g);
-		if (r == RKL_ERR_STORE)
-			return r;
-		open |= (r == RKL_ERR_INCOMPLETE);
+		if (r == RKL_ERR_INCOMPLETE)
+			open = 1;
+		else if (r != 0)
+			return RKL_ERR_STORE;	/* lost, or not known to be durable */
 	}
 	return open ? RKL_ERR_INCOMPLETE : 0;
 }

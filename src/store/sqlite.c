@@ -217,7 +217,7 @@ static const char *const stmt_sql[Q_COUNT] = {
 	[Q_BATCH_RELEASE] = "RELEASE rkl_batch",
 };
 
-#define GROUP_RING 1024	/* group outcomes remembered for group_state */
+#define GROUP_RING 16384	/* group outcomes remembered for group_state (256 KiB) */
 
 struct sq {
 	sqlite3 *db;
@@ -346,7 +346,7 @@ group_end(struct sq *s)
 		(void)xstmt(s, Q_ROLLBACK);
 		r = r == RKL_ERR_NOMEM ? r : RKL_ERR_STORE;
 	}
-	group_record(s, g, r);
+	group_record(s, g, r != 0 ? RKL_ERR_STORE : 0);	/* any failure: the group is lost */
 	return r;
 }
 
@@ -1152,6 +1152,18 @@ sq_group_commit(void *ctx)
 	r = s->batch ? RKL_ERR_STATE : group_end(s);
 	pthread_mutex_unlock(&s->mu);
 	return r;
+}
+
+static uint64_t
+sq_group_last(void *ctx)
+{
+	struct sq *s = ctx;
+	uint64_t g;
+
+	pthread_mutex_lock(&s->mu);
+	g = s->groups;
+	pthread_mutex_unlock(&s->mu);
+	return g;
 }
 
 static int
@@ -2100,6 +2112,7 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->batch_defer = sq_batch_defer;
 	st->group_commit = sq_group_commit;
 	st->group_state = sq_group_state;
+	st->group_last = sq_group_last;
 	s = NULL;
 	r = 0;
 out:

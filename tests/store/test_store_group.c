@@ -125,8 +125,11 @@ test_group_defer_commit(void **state)
 	assert_int_equal(c.registered, 1);
 	assert_int_equal(head_seq(o), rows0);
 
+	/* group_last: the newest number issued, open or not. */
+	assert_int_equal(st->group_last(st->ctx), g1);
 	assert_int_equal(st->group_commit(st->ctx), 0);
 	assert_int_equal(st->group_state(st->ctx, g1), 0);
+	assert_int_equal(st->group_last(st->ctx), g1);
 	assert_true(known(o, "G1"));
 	assert_true(known(o, "G2"));
 	verify_chain(o, rows0 + 4);

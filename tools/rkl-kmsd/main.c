@@ -96,6 +96,7 @@ struct worker {
 	uint64_t first_park_us;			/* when the oldest parked reply was parked */
 	unsigned n_active;			/* connections mid-session (a frame done, not finished) */
 	int deadline_hit;
+	int dirty;				/* a session ended: its closing rows wait for a commit */
 	int any_pending_input;
 	struct timeval idle;
 	pthread_mutex_t lock;			/* guards stop */
@@ -171,6 +172,21 @@ conn_free(struct conn *c, int reason)
 
 	if (c->active)
 		w->n_active--;
+	if (c->parked) {
+		/* Not reached by design (a parked connection waits for its reply); never leave it listed. */
+		struct conn **pp;
+
+		for (pp = &w->park_head; *pp != NULL; pp = &(*pp)->pnext) {
+			if (*pp == c) {
+				*pp = c->pnext;
+				w->n_parked--;
+				break;
+			}
+		}
+		for (w->park_tail = &w->park_head; *w->park_tail != NULL;
+		    w->park_tail = &(*w->park_tail)->pnext)
+			;
+	}
 	if (c->ev_r != NULL)
 		event_free(c->ev_r);
 	if (c->ev_w != NULL)
@@ -194,7 +210,8 @@ conn_free(struct conn *c, int reason)
 		free(c->in);
 	rkl_cleanse(c, sizeof(*c));
 	free(c);
-	w->n_conns--;	/* the session's closing rows are in the group: the pass's end commits them */
+	w->n_conns--;
+	w->dirty = 1;	/* the session's closing rows are in the group: the pass's end commits them */
 }
 
 /* Write what is left of the reply; then close or read on.  1 if c is gone. */
@@ -383,6 +400,13 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	if (what & EV_TIMEOUT) {
 		rkl_kmsd_log("info", "timeout conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
+		if (c->parked || c->reply_len > 0) {
+			/* Its reply is on its way: end after it. */
+			c->end_reason = RKL_ERR_TIMEOUT;
+			event_del(c->ev_r);
+			c->read_paused = 1;
+			return;
+		}
 		conn_free(c, RKL_ERR_TIMEOUT);
 		return;
 	}
@@ -410,7 +434,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->in_len += (size_t)n;
 	}
 	conn_process(c);	/* may free c */
-	if (w->n_parked >= w->srv->cfg->group_commit)
+	if (w->n_parked > 0 && w->n_parked >= w->srv->cfg->group_commit)
 		flush(w, 0);	/* bound a group (and the wait of its first reply) */
 }
 
@@ -443,8 +467,10 @@ flush(struct worker *w, int may_process)
 	struct conn *c, *next, *list;
 	int r;
 
-	if ((r = rkl_kmsd_ks_commit(w->srv->ks)) != 0)
+	evtimer_del(w->ev_delay);
+	if ((w->n_parked > 0 || w->dirty) && (r = rkl_kmsd_ks_commit(w->srv->ks)) != 0)
 		rkl_kmsd_log("error", "group commit failed: %s", rkl_err_str(r));
+	w->dirty = 0;
 	list = w->park_head;
 	w->park_head = NULL;
 	w->park_tail = &w->park_head;
@@ -616,9 +642,17 @@ worker_main(void *arg)
 	for (;;) {
 		if (event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
 			break;
-		if (group_wait(w))
-			continue;
-		flush(w, 1);
+		/*
+		 * Commit and send, unless the group may wait for more steps (then
+		 * a timer ends the wait).  Input already buffered is processed by
+		 * flush and may park new replies: flush again, never leave a
+		 * reply parked with nothing to wake the loop.
+		 */
+		while (!group_wait(w)) {
+			flush(w, 1);
+			if (w->n_parked == 0)
+				break;
+		}
 		if ((w->stopping && w->n_conns == 0) || w->deadline_hit)
 			break;
 	}
@@ -649,11 +683,11 @@ worker_init(struct server *srv, struct worker *w, unsigned idx)
 	if (w->base == NULL ||
 	    (w->ev_stop = event_new(w->base, -1, EV_PERSIST, stop_cb, w)) == NULL ||
 	    (w->ev_delay = evtimer_new(w->base, delay_cb, w)) == NULL ||
-	    (lfd = dup(evconnlistener_get_fd(srv->lst))) < 0)
+	    (lfd = fcntl(evconnlistener_get_fd(srv->lst), F_DUPFD_CLOEXEC, 0)) < 0)
 		return -1;
-	/* backlog -1: listen() was done; the socket is shared, each worker accepts for itself. */
+	/* backlog 0: already listening (1024); the socket is shared, each worker accepts for itself. */
 	if ((w->lst = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, -1, lfd)) == NULL) {
+	    LEV_OPT_CLOSE_ON_EXEC, 0, lfd)) == NULL) {
 		close(lfd);
 		return -1;
 	}
@@ -773,7 +807,9 @@ static void
 raise_fd_limit(struct server *srv)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)srv->cfg->max_connections + 64;
+	/* One per connection, plus each worker's epoll, notify and listener descriptors. */
+	rlim_t reserve = 64 + 4 * (rlim_t)srv->cfg->workers;
+	rlim_t need = (rlim_t)srv->cfg->max_connections + reserve;
 
 	srv->max_conns = srv->cfg->max_connections;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -784,7 +820,7 @@ raise_fd_limit(struct server *srv)
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur < need) {
-		srv->max_conns = rl.rlim_cur > 128 ? (unsigned)(rl.rlim_cur - 64) : 64;
+		srv->max_conns = rl.rlim_cur > reserve + 64 ? (unsigned)(rl.rlim_cur - reserve) : 64;
 		rkl_kmsd_log("warn", "open-file limit %llu: max_connections lowered to %u",
 		    (unsigned long long)rl.rlim_cur, srv->max_conns);
 	}
