@@ -142,6 +142,27 @@ parse_alg(const char *v, size_t n, enum rkl_alg *out)
 	return RKL_ERR_CONFIG;
 }
 
+/*
+ * The next item of a comma-separated list starting at *pos (<= n): its
+ * start and length with blanks trimmed; *pos moves past the comma (or past
+ * the end, which ends the caller's "while (pos <= n)" loop).
+ */
+static void
+next_item(const char *v, size_t n, size_t *pos, size_t *start, size_t *len)
+{
+	size_t s = *pos, e = *pos;
+
+	while (e < n && v[e] != ',')
+		e++;
+	*pos = e + 1;
+	while (s < e && (v[s] == ' ' || v[s] == '\t'))
+		s++;
+	while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+		e--;
+	*start = s;
+	*len = e - s;
+}
+
 /* Comma-separated list of algorithms; want_rsa selects RSA (1) or symmetric (0) ones. */
 static int
 parse_alg_list(const char *v, size_t n, int want_rsa, enum rkl_alg *out, size_t *nout)
@@ -150,17 +171,11 @@ parse_alg_list(const char *v, size_t n, int want_rsa, enum rkl_alg *out, size_t 
 	size_t i = 0, cnt = 0, k;
 
 	while (i <= n) {
-		size_t s = i, e;
+		size_t s, len;
 		enum rkl_alg a;
 
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
-		while (s < e && (v[s] == ' ' || v[s] == '\t'))
-			s++;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (parse_alg(v + s, e - s, &a) != 0)
+		next_item(v, n, &i, &s, &len);
+		if (parse_alg(v + s, len, &a) != 0)
 			return RKL_ERR_CONFIG;
 		if ((rkl_alg_rsa_bits(a) != 0) != (want_rsa != 0))
 			return RKL_ERR_CONFIG;
@@ -170,7 +185,6 @@ parse_alg_list(const char *v, size_t n, int want_rsa, enum rkl_alg *out, size_t 
 		if (cnt == RKL_KMSD_MAX_ALGS)
 			return RKL_ERR_CONFIG;
 		tmp[cnt++] = a;
-		i++;	/* skip the comma (or step past the end) */
 	}
 	memcpy(out, tmp, cnt * sizeof(tmp[0]));
 	*nout = cnt;
@@ -184,26 +198,19 @@ parse_hash_list(const char *v, size_t n, enum rkl_oaep_hash *out, size_t *nout)
 	size_t i = 0, cnt = 0;
 
 	while (i <= n) {
-		size_t s = i, e;
+		size_t s, len;
 		enum rkl_oaep_hash h;
 
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
-		while (s < e && (v[s] == ' ' || v[s] == '\t'))
-			s++;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (ieq(v + s, e - s, "sha1") || ieq(v + s, e - s, "sha-1"))
+		next_item(v, n, &i, &s, &len);
+		if (ieq(v + s, len, "sha1") || ieq(v + s, len, "sha-1"))
 			h = RKL_OAEP_SHA1;
-		else if (ieq(v + s, e - s, "sha256") || ieq(v + s, e - s, "sha-256"))
+		else if (ieq(v + s, len, "sha256") || ieq(v + s, len, "sha-256"))
 			h = RKL_OAEP_SHA256;
 		else
 			return RKL_ERR_CONFIG;
 		if (cnt == 2 || (cnt == 1 && tmp[0] == h))
 			return RKL_ERR_CONFIG;
 		tmp[cnt++] = h;
-		i++;
 	}
 	memcpy(out, tmp, cnt * sizeof(tmp[0]));
 	*nout = cnt;
