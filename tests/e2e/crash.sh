@@ -11,16 +11,7 @@ expect_rc 0 admin init
 expect_rc 0 admin terminal add CRASH
 kmsd_start
 
-"$RKL_E2E_NET" proxy "$E2E_DIR/proxy.port" "$KMSD_PORT" --capture "$E2E_DIR/ctmk.bin" \
-    --hold-delivery "$E2E_DIR/held" >"$E2E_DIR/proxy.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
-i=0
-while [ ! -s "$E2E_DIR/proxy.port" ]; do
-	[ $i -lt 100 ] || fail "proxy did not start"
-	sleep 0.1
-	i=$((i + 1))
-done
-PROXY=$(cat "$E2E_DIR/proxy.port")
+proxy_start --capture "$E2E_DIR/ctmk.bin" --hold-delivery "$E2E_DIR/held"
 
 term_init CRASH
 term CRASH download "127.0.0.1:$PROXY" >"$E2E_DIR/dl1.out" 2>&1 &

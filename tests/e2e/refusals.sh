@@ -52,15 +52,7 @@ expect_rc $T_VERIFY term BOUND download "127.0.0.1:$KMSD_PORT"
 term_init CRND
 term_download CRND
 check_delivered CRND 1
-"$RKL_E2E_NET" proxy "$E2E_DIR/proxy.port" "$KMSD_PORT" --flip-crnd2 >"$E2E_DIR/proxy.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
-i=0
-while [ ! -s "$E2E_DIR/proxy.port" ]; do
-	[ $i -lt 100 ] || fail "proxy did not start"
-	sleep 0.1
-	i=$((i + 1))
-done
-PROXY=$(cat "$E2E_DIR/proxy.port")
+proxy_start --flip-crnd2
 for i in 1 2 3; do
 	expect_rc $T_REFUSED term CRND download "127.0.0.1:$PROXY"
 	[ "$(kms_field CRND fail_count)" = "$i" ] || fail "failure $i not counted"

@@ -10,16 +10,7 @@ expect_rc 0 admin init
 expect_rc 0 admin terminal add TAMPER
 kmsd_start
 
-"$RKL_E2E_NET" proxy "$E2E_DIR/proxy.port" "$KMSD_PORT" --flip-ctmk 100 \
-    --capture "$E2E_DIR/ctmk.bin" >"$E2E_DIR/proxy.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
-i=0
-while [ ! -s "$E2E_DIR/proxy.port" ]; do
-	[ $i -lt 100 ] || fail "proxy did not start"
-	sleep 0.1
-	i=$((i + 1))
-done
-PROXY=$(cat "$E2E_DIR/proxy.port")
+proxy_start --flip-ctmk 100 --capture "$E2E_DIR/ctmk.bin"
 
 term_init TAMPER
 expect_rc $T_VERIFY term TAMPER download "127.0.0.1:$PROXY"

@@ -15,18 +15,10 @@ expect_rc 0 admin init
 expect_rc 0 admin terminal add WIRE
 kmsd_start
 
-"$RKL_E2E_NET" proxy "$E2E_DIR/proxy.port" "$KMSD_PORT" --capture "$E2E_DIR/ctmk.bin" \
-    >"$E2E_DIR/proxy.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
-i=0
-while [ ! -s "$E2E_DIR/proxy.port" ]; do
-	[ $i -lt 100 ] || fail "proxy did not start"
-	sleep 0.1
-	i=$((i + 1))
-done
+proxy_start --capture "$E2E_DIR/ctmk.bin"
 RKL_TERMINAL=$RKL_E2E_TERM	# the PIN pad whose keys this test may read
 term_init WIRE --auk-alg AES-128
-term_download WIRE "$(cat "$E2E_DIR/proxy.port")"
+term_download WIRE "$PROXY"
 check_delivered WIRE 1
 [ -s "$E2E_DIR/ctmk.bin" ] || fail "no CTMK_TK captured"
 kms_kcv=$(kcv_kms WIRE)
