@@ -78,8 +78,6 @@ struct conn {
 	uint64_t group_lo, group;		/* the groups the reply rests on: [group_lo, group] */
 	int parked;
 	int active;				/* counted in the worker's n_active */
-	int pending_input;			/* released by an early flush with input buffered */
-	int closing;				/* close once the reply is sent */
 	struct conn *pnext;			/* parked list */
 	struct conn *prev, *next;		/* the worker's connections */
 };
@@ -97,16 +95,12 @@ struct worker {
 	unsigned n_active;			/* connections mid-session (a frame done, not finished) */
 	int deadline_hit;
 	int dirty;				/* a session ended: its closing rows wait for a commit */
-	int any_pending_input;
 	struct timeval idle;
-	pthread_mutex_t lock;			/* guards stop */
-	int stop;				/* shutdown requested */
 	int stopping;				/* this worker has begun to stop */
 	struct conn *conns;
 	unsigned n_conns;
 	struct conn *park_head, **park_tail;
 	unsigned n_parked;
-	unsigned idx;
 	uint8_t *rbuf;				/* max_frame: where a read lands first */
 };
 
@@ -124,8 +118,6 @@ struct server {
 	struct worker *workers;
 	unsigned n_workers;
 };
-
-static volatile sig_atomic_t got_signal;
 
 static void
 die(int code, const char *fmt, ...)
@@ -153,7 +145,7 @@ now_us(void)
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
-static void flush(struct worker *w, int may_process);
+static void flush(struct worker *w);
 static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int salen,
     void *arg);
 static void accept_error_cb(struct evconnlistener *lst, void *arg);
@@ -192,8 +184,9 @@ conn_free(struct conn *c, int reason)
 	if (c->ev_w != NULL)
 		event_free(c->ev_w);
 	if (c->fd >= 0) {
-		evutil_closesocket(c->fd);
+		/* Uncounted before the peer can see the close: another worker may accept its next connection. */
 		__atomic_sub_fetch(&w->srv->n_open, 1, __ATOMIC_RELAXED);
+		evutil_closesocket(c->fd);
 	}
 	memcpy(sn, c->sess.sn, sizeof(sn));
 	rkl_kms_session_end(&c->sess, reason);
@@ -282,7 +275,7 @@ conn_reply(struct conn *c)
 		return 0;
 	}
 	if (r != 0)
-		reply_lost(c, r == RKL_ERR_STORE ? r : RKL_ERR_INTERNAL);
+		reply_lost(c, r);	/* RKL_ERR_STORE: a group of the step was lost */
 	rkl_kmsd_log_flush();
 	return conn_send(c);
 }
@@ -354,7 +347,7 @@ conn_process(struct conn *c)
 	size_t flen = 0;
 	int r;
 
-	while (!c->parked && c->reply_len == 0 && !c->closing && c->end_reason == 0) {
+	while (!c->parked && c->reply_len == 0 && !c->w->stopping && c->end_reason == 0) {
 		r = frame_ready(c, c->w->srv->cfg->max_frame, &flen);
 		if (r == RKL_ERR_INCOMPLETE)
 			break;
@@ -435,7 +428,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	conn_process(c);	/* may free c */
 	if (w->n_parked > 0 && w->n_parked >= w->srv->cfg->group_commit)
-		flush(w, 0);	/* bound a group (and the wait of its first reply) */
+		flush(w);	/* bound a group (and the wait of its first reply) */
 }
 
 static void
@@ -457,12 +450,12 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Commit the group, then send the parked replies.  At the end of a pass
- * (may_process) a released connection's buffered input is processed at
- * once; an early flush (too many parked) leaves that to the pass's end.
+ * Commit the group, then send the parked replies; a released connection's
+ * buffered input is processed at once (that may park new replies: the
+ * caller flushes again).  Never called from inside conn_process.
  */
 static void
-flush(struct worker *w, int may_process)
+flush(struct worker *w)
 {
 	struct conn *c, *next, *list;
 	int r;
@@ -476,33 +469,16 @@ flush(struct worker *w, int may_process)
 	w->park_tail = &w->park_head;
 	w->n_parked = 0;
 	for (c = list; c != NULL; c = c->pnext)
-		if ((r = rkl_kmsd_ks_groups_state(w->srv->ks, c->group_lo, c->group)) != 0)
-			reply_lost(c, r == RKL_ERR_STORE || r == RKL_ERR_INCOMPLETE ? RKL_ERR_STORE :
-			    RKL_ERR_INTERNAL);
+		if (rkl_kmsd_ks_groups_state(w->srv->ks, c->group_lo, c->group) != 0)
+			reply_lost(c, RKL_ERR_STORE);	/* lost (or, impossibly, still open) */
 	rkl_kmsd_log_flush();
 	for (c = list; c != NULL; c = next) {
 		next = c->pnext;
 		c->parked = 0;
-		if (conn_send(c) || c->reply_len != 0 || c->in_len == 0)
-			continue;
-		if (may_process) {
+		if (!conn_send(c) && c->reply_len == 0 && c->in_len > 0)
 			conn_process(c);	/* a frame was already buffered */
-		} else {
-			c->pending_input = 1;
-			w->any_pending_input = 1;
-		}
 	}
-	if (may_process && w->any_pending_input) {
-		w->any_pending_input = 0;
-		for (c = w->conns; c != NULL; c = next) {
-			next = c->next;
-			if (c->pending_input) {
-				c->pending_input = 0;
-				conn_process(c);
-			}
-		}
-	}
-	rkl_kmsd_log_flush();
+	rkl_kmsd_log_flush();	/* lines of what that processing did */
 }
 
 /* A connection handed over by the main thread. */
@@ -573,8 +549,7 @@ worker_stop(struct worker *w)
 		next = c->next;
 		if (!c->parked && c->reply_len == 0)
 			conn_free(c, RKL_ERR_TIMEOUT);
-		else
-			c->closing = 1;
+		/* else it closes once its reply is out (conn_send sees stopping) */
 	}
 	tv.tv_sec = w->srv->cfg->shutdown_timeout;
 	tv.tv_usec = 0;
@@ -587,14 +562,10 @@ static void
 stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	int stop;
 
 	(void)fd;
 	(void)what;
-	pthread_mutex_lock(&w->lock);
-	stop = w->stop;
-	pthread_mutex_unlock(&w->lock);
-	if (stop && !w->stopping)
+	if (!w->stopping)
 		worker_stop(w);
 }
 
@@ -649,7 +620,7 @@ worker_main(void *arg)
 		 * reply parked with nothing to wake the loop.
 		 */
 		while (!group_wait(w)) {
-			flush(w, 1);
+			flush(w);
 			if (w->n_parked == 0)
 				break;
 		}
@@ -657,25 +628,23 @@ worker_main(void *arg)
 			break;
 	}
 	/* Stopped (or shutdown_timeout): end what is left, make it durable. */
-	flush(w, 0);
+	flush(w);
 	while ((c = w->conns) != NULL)
 		conn_free(c, RKL_ERR_TIMEOUT);
-	flush(w, 0);
+	flush(w);
 	rkl_kmsd_log_buffer(0);
 	return NULL;
 }
 
 static int
-worker_init(struct server *srv, struct worker *w, unsigned idx)
+worker_init(struct server *srv, struct worker *w)
 {
 	struct event_config *ec;
 	evutil_socket_t lfd;
 
 	w->srv = srv;
-	w->idx = idx;
 	w->park_tail = &w->park_head;
 	w->idle.tv_sec = srv->cfg->idle_timeout;
-	pthread_mutex_init(&w->lock, NULL);
 	if ((w->rbuf = malloc(srv->cfg->max_frame)) == NULL || (ec = event_config_new()) == NULL)
 		return -1;
 	w->base = event_base_new_with_config(ec);
@@ -709,7 +678,6 @@ worker_fini(struct worker *w)
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->rbuf);
-	pthread_mutex_destroy(&w->lock);
 }
 
 /* ---- main thread: accept, signals ---- */
@@ -748,10 +716,7 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 	(void)lst;
 	(void)salen;
 	format_peer(sa, peer, sizeof(peer));
-	/*
-	 * The limit counts open sockets.  A connection being ended holds memory
-	 * but no descriptor and no client: it does not count.
-	 */
+	/* The limit counts open sockets, process-wide (conn_free releases one). */
 	open = __atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 	if (w->stopping || open > srv->max_conns) {
 		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
@@ -782,7 +747,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	unsigned i;
 
 	(void)what;
-	got_signal = (sig_atomic_t)sig;
 	if (srv->shutting_down)
 		return;
 	srv->shutting_down = 1;
@@ -793,9 +757,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		srv->lst = NULL;
 	}
 	for (i = 0; i < srv->n_workers; i++) {
-		pthread_mutex_lock(&srv->workers[i].lock);
-		srv->workers[i].stop = 1;
-		pthread_mutex_unlock(&srv->workers[i].lock);
 		event_active(srv->workers[i].ev_stop, EV_READ, 0);
 	}
 	event_base_loopbreak(srv->base);
@@ -1003,7 +964,7 @@ main(int argc, char **argv)
 		goto out_threads;
 	for (i = 0; i < cfg.workers; i++) {
 		srv.n_workers++;
-		if (worker_init(&srv, &srv.workers[i], i) != 0) {
+		if (worker_init(&srv, &srv.workers[i]) != 0) {
 			rkl_kmsd_log("error", "libevent initialisation failed");
 			goto out_threads;
 		}
@@ -1035,9 +996,6 @@ out_threads:
 	for (i = 0; i < srv.n_workers; i++) {
 		if (!srv.workers[i].started)
 			continue;
-		pthread_mutex_lock(&srv.workers[i].lock);
-		srv.workers[i].stop = 1;
-		pthread_mutex_unlock(&srv.workers[i].lock);
 		event_active(srv.workers[i].ev_stop, EV_READ, 0);
 	}
 	for (i = 0; i < srv.n_workers; i++)
