@@ -108,50 +108,68 @@ at_reply(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, 
 	return DUEL_FORWARD;
 }
 
-static void
-run_first_and_re(int group_commit)
-{
+/* One test's world: env, the second connection, sn registered, a terminal for it. */
+struct gc_world {
 	struct duel_env e;
 	struct gc_check g;
 	struct duel_term *t;
-	struct duel_result *res = duel_result_new();
-	char db[160], why[256];
+	struct duel_result *res;
+};
 
-	duel_env_setup(&e, 0, 0);
+static void
+world_open(struct gc_world *w, const char *sn, int group_commit)
+{
+	char db[160];
+
+	duel_env_setup(&w->e, 0, 0);
 	if (!group_commit) {
 		/* The same service with group commit off. */
-		rkl_kmsd_ks_free(e.ks[DUEL_SHARED]);
-		e.cfg[DUEL_SHARED].group_commit = 0;
-		assert_int_equal(rkl_kmsd_ks_new(&e.cfg[DUEL_SHARED], e.hsm, &e.store, &e.c,
-		    &e.ks[DUEL_SHARED]), 0);
-		rkl_kmsd_ks_table(e.ks[DUEL_SHARED], &e.inner[DUEL_SHARED]);
+		rkl_kmsd_ks_free(w->e.ks[DUEL_SHARED]);
+		w->e.cfg[DUEL_SHARED].group_commit = 0;
+		assert_int_equal(rkl_kmsd_ks_new(&w->e.cfg[DUEL_SHARED], w->e.hsm, &w->e.store, &w->e.c,
+		    &w->e.ks[DUEL_SHARED]), 0);
+		rkl_kmsd_ks_table(w->e.ks[DUEL_SHARED], &w->e.inner[DUEL_SHARED]);
 	}
-	memset(&g, 0, sizeof(g));
-	g.e = &e;
-	g.sn = "GC000001";
-	g.group_commit = group_commit;
-	snprintf(db, sizeof(db), "%s/rkl.db", e.tok.dir);
-	assert_int_equal(rkl_store_sqlite_open(&g.other, db, NULL), 0);
-	duel_register(&e, g.sn, NULL);
-	t = duel_term_new(g.sn, NULL, 0);
+	memset(&w->g, 0, sizeof(w->g));
+	w->g.e = &w->e;
+	w->g.sn = sn;
+	w->g.group_commit = group_commit;
+	snprintf(db, sizeof(db), "%s/rkl.db", w->e.tok.dir);
+	assert_int_equal(rkl_store_sqlite_open(&w->g.other, db, NULL), 0);
+	duel_register(&w->e, sn, NULL);
+	w->t = duel_term_new(sn, NULL, 0);
+	w->res = duel_result_new();
+}
 
+static void
+world_close(struct gc_world *w)
+{
+	rkl_store_close(&w->g.other);
+	duel_term_free(w->t);
+	free(w->res);
+	duel_env_teardown(&w->e);
+}
+
+static void
+run_first_and_re(int group_commit)
+{
+	static struct gc_world w;	/* big (frames): not on the stack */
+	char why[256];
+
+	world_open(&w, "GC000001", group_commit);
 	/* First download: TK_ACCEPTED, TMK_DELIVERY (new TMK), CONFIRM_ACK. */
-	g.first = 1;
-	assert_int_equal(duel_run(&e, DUEL_SHARED, t, 1, at_reply, &g, res), 0);
-	assert_int_equal(g.changes, 3);
-	assert_true(group_commit ? g.held >= 3 : g.held == 0);
+	w.g.first = 1;
+	assert_int_equal(duel_run(&w.e, DUEL_SHARED, w.t, 1, at_reply, &w.g, w.res), 0);
+	assert_int_equal(w.g.changes, 3);
+	assert_true(group_commit ? w.g.held >= 3 : w.g.held == 0);
 	/* Re-download: CONFIRM_ACK writes (download result, audit rows): held too. */
-	g.first = 0;
-	g.changes = g.held = 0;
-	assert_int_equal(duel_run(&e, DUEL_SHARED, t, 1, at_reply, &g, res), 0);
-	assert_int_equal(g.changes, 2);	/* TMK_DELIVERY (re-sent) and CONFIRM_ACK */
-	assert_true(group_commit ? g.held >= 1 : g.held == 0);
-	assert_int_equal(duel_consistent(&e, t, g.sn, why, sizeof(why)), 0);
-
-	rkl_store_close(&g.other);
-	duel_term_free(t);
-	free(res);
-	duel_env_teardown(&e);
+	w.g.first = 0;
+	w.g.changes = w.g.held = 0;
+	assert_int_equal(duel_run(&w.e, DUEL_SHARED, w.t, 1, at_reply, &w.g, w.res), 0);
+	assert_int_equal(w.g.changes, 2);	/* TMK_DELIVERY (re-sent) and CONFIRM_ACK */
+	assert_true(group_commit ? w.g.held >= 1 : w.g.held == 0);
+	assert_int_equal(duel_consistent(&w.e, w.t, w.g.sn, why, sizeof(why)), 0);
+	world_close(&w);
 }
 
 /* The lost-group run: poison the group behind TK_ACCEPTED, answer as kmsd would. */
@@ -200,40 +218,25 @@ lose_bind(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len,
 static void
 test_group_lost(void **state)
 {
-	struct duel_env e;
-	struct gc_check g;
-	struct lost l;
-	struct duel_term *t;
-	struct duel_result *res = duel_result_new();
+	static struct gc_world w;
 	struct rkl_store_audit_check chk;
-	char db[160], why[256];
+	struct lost l;
+	char why[256];
 
 	(void)state;
-	duel_env_setup(&e, 0, 0);
-	memset(&g, 0, sizeof(g));
-	g.e = &e;
-	g.sn = "GC000002";
-	g.group_commit = 1;
-	snprintf(db, sizeof(db), "%s/rkl.db", e.tok.dir);
-	assert_int_equal(rkl_store_sqlite_open(&g.other, db, NULL), 0);
-	duel_register(&e, g.sn, NULL);
-	t = duel_term_new(g.sn, NULL, 0);
-	l.e = &e;
-	l.g = &g;
+	world_open(&w, "GC000002", 1);
+	l.e = &w.e;
+	l.g = &w.g;
 	l.lost = 0;
-	assert_int_not_equal(duel_run(&e, DUEL_SHARED, t, 1, lose_bind, &l, res), 0);
+	assert_int_not_equal(duel_run(&w.e, DUEL_SHARED, w.t, 1, lose_bind, &l, w.res), 0);
 	assert_true(l.lost);
-	assert_int_equal(res->pp_peer_code, RKL_WIRE_E_INTERNAL);
+	assert_int_equal(w.res->pp_peer_code, RKL_WIRE_E_INTERNAL);
 	/* The KMS has no binding: the terminal's next full download succeeds. */
-	g.first = 1;
-	assert_int_equal(duel_run(&e, DUEL_SHARED, t, 2, at_reply, &g, res), 0);
-	assert_int_equal(duel_consistent(&e, t, g.sn, why, sizeof(why)), 0);
-	assert_int_equal(g.other.audit_verify(g.other.ctx, &chk), 0);
-
-	rkl_store_close(&g.other);
-	duel_term_free(t);
-	free(res);
-	duel_env_teardown(&e);
+	w.g.first = 1;
+	assert_int_equal(duel_run(&w.e, DUEL_SHARED, w.t, 2, at_reply, &w.g, w.res), 0);
+	assert_int_equal(duel_consistent(&w.e, w.t, w.g.sn, why, sizeof(why)), 0);
+	assert_int_equal(w.g.other.audit_verify(w.g.other.ctx, &chk), 0);
+	world_close(&w);
 }
 
 static void
