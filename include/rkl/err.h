@@ -70,6 +70,9 @@ extern "C" {
 #define RKL_ERR_BUFFER_SPACE  -111  /* caller's output buffer too small */
 #define RKL_ERR_UNSUPPORTED   -112  /* not implemented in this build */
 #define RKL_ERR_RNG           -113  /* random source failed */
+#define RKL_ERR_HSM_STALE     -114  /* HSM key or context from before a fork() re-initialisation */
+#define RKL_ERR_BATCH         -115  /* store batch misused (nested, or none open) */
+#define RKL_ERR_SEQUENCE      -116  /* key-service request out of order */
 
 #define RKL_ERR_DATA_MIN       -99
 #define RKL_ERR_INTERNAL_MIN  -199

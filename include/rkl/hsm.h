@@ -49,7 +49,7 @@
  *   again (the child is recognised by a pthread_atfork handler, not by a
  *   getpid() per call, so fork() it is; a raw clone() is not).  Keys and
  *   download contexts made before the fork are invalid in
- *   the child (RKL_ERR_STATE); the key-pair pool starts empty and its
+ *   the child (RKL_ERR_HSM_STALE); the key-pair pool starts empty and its
  *   refill thread is restarted.  Borrowed sessions must not cross fork().
  *   fork() waits for the pool's refill thread to leave the module; the
  *   caller must make sure none of its own threads is inside an rkl_hsm_*
@@ -72,14 +72,26 @@
  *   RKL_ERR_HSM_PIN     login refused (wrong or locked PIN)
  *   RKL_ERR_HSM_FULL    CKR_DEVICE_MEMORY / CKR_HOST_MEMORY
  *   RKL_ERR_HSM_MECH    a needed mechanism or parameter is not supported
- *   RKL_ERR_HSM         any other PKCS#11 failure
+ *   RKL_ERR_HSM         any other PKCS#11 failure (the token's fault, never
+ *                       the data's: CKR_GENERAL_ERROR, CKR_DEVICE_ERROR,
+ *                       CKR_FUNCTION_FAILED, ...)
  *   RKL_ERR_AUTH        a wrapped key did not decrypt (bad OAEP, bad KW
- *                       integrity check): one code for every such failure
+ *                       integrity check): one code for every such failure.
+ *                       Only the return values that mean "bad ciphertext"
+ *                       (CKR_WRAPPED_KEY_INVALID / _LEN_RANGE,
+ *                       CKR_ENCRYPTED_DATA_INVALID / _LEN_RANGE) give it
+ *                       directly.  SoftHSM2 reports a bad OAEP padding or a
+ *                       failed RFC 5649 check as CKR_GENERAL_ERROR, the code
+ *                       it also uses for its own faults: after a
+ *                       CKR_GENERAL_ERROR the token is probed (a throwaway
+ *                       key wrapped and unwrapped again); if the probe works
+ *                       the data was bad (RKL_ERR_AUTH), if not the token is
+ *                       (RKL_ERR_HSM).
  *   RKL_ERR_KEY_LENGTH  the unwrapped key's length does not fit its algorithm
  *   RKL_ERR_KCV         the key's check value differs from the expected one
  *   RKL_ERR_CONFIG      bad URI, PIN source or settings
- *   RKL_ERR_STATE       a key or context from before a fork(), or from a
- *                       different handle
+ *   RKL_ERR_HSM_STALE   a key or context from before a fork(), or from a
+ *                       different handle (a caller's bug: internal)
  *   RKL_ERR_LIMIT       a download context is full, or the pool is empty
  *                       and the caller asked not to wait
  */

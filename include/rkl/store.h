@@ -390,7 +390,8 @@ struct rkl_store {
 	 * Every call the thread makes meanwhile (reads too) runs inside it;
 	 * calls from other threads on this handle wait until the batch ends,
 	 * so keep batches short (no HSM work inside, never across a wait for
-	 * the network).  No nesting: RKL_ERR_STATE if one is open.
+	 * the network).  No nesting: RKL_ERR_BATCH (internal: a caller bug) if
+	 * one is open.
 	 * RKL_ERR_STORE if the write lock is not obtained within
 	 * busy_timeout_ms (then no batch is open).
 	 */
@@ -399,7 +400,7 @@ struct rkl_store {
 	/*
 	 * Commit the batch: 0 means every call that succeeded inside it is
 	 * durable (synchronous=FULL) and visible.  On failure (RKL_ERR_STORE)
-	 * none of it is.  Either way the batch is over.  RKL_ERR_STATE if no
+	 * none of it is.  Either way the batch is over.  RKL_ERR_BATCH if no
 	 * batch is open.
 	 */
 	int (*batch_commit)(void *ctx);
@@ -425,7 +426,7 @@ struct rkl_store {
 	 * Commit the open group, if any: one fsync makes every batch deferred
 	 * into it durable at once.  0 when it is durable (or none was open);
 	 * RKL_ERR_STORE when the commit failed and the whole group was rolled
-	 * back.  RKL_ERR_STATE if the calling thread has a batch open.
+	 * back.  RKL_ERR_BATCH if the calling thread has a batch open.
 	 */
 	int (*group_commit)(void *ctx);
 

@@ -87,8 +87,23 @@ hsm_unconst(const void *p)
 
 /* CK_RV -> RKL_ERR_*: the one translation boundary. */
 int hsm_rv(CK_RV rv);
-/* Same, for a failed C_UnwrapKey: data failures become RKL_ERR_AUTH. */
-int hsm_rv_unwrap(CK_RV rv);
+/* 1 if rv means "the ciphertext is bad" (CKR_WRAPPED_KEY_INVALID /
+ * _LEN_RANGE, CKR_ENCRYPTED_DATA_INVALID / _LEN_RANGE), else 0. */
+int hsm_rv_bad_data(CK_RV rv);
+/* hsm_rv(), but never a data error: for calls whose failure cannot be the
+ * peer's (every code hsm_rv would call data becomes RKL_ERR_HSM). */
+int hsm_rv_internal(CK_RV rv);
+/*
+ * The error for a failed unwrap (or wrap) of peer-supplied or stored data:
+ * data_err for the "bad ciphertext" codes; for CKR_GENERAL_ERROR (SoftHSM2's
+ * code for a bad OAEP padding or RFC 5649 check, and for its own faults)
+ * data_err if the token passes a probe (hsm_probe), else RKL_ERR_HSM; any
+ * other code is internal.
+ */
+int hsm_unwrap_err(struct rkl_hsm_session *s, CK_RV rv, int data_err);
+/* Is the token working?  Wraps a throwaway key under a throwaway KEK and
+ * unwraps it again (session objects, destroyed): 0 if all of it works. */
+int hsm_probe(struct rkl_hsm_session *s);
 
 /* Module path from config / URI / env / default. */
 int hsm_module_path(const char *cfg, const struct rkl_p11_uri *u, char *out, size_t cap);

@@ -27,7 +27,7 @@ key_ok(const struct rkl_hsm_session *s, const struct rkl_hsm_key *k)
 	if (k == NULL || k->obj == 0)
 		return RKL_ERR_INVALID_ARG;
 	if (k->gen != s->h->gen)
-		return RKL_ERR_STATE;
+		return RKL_ERR_HSM_STALE;
 	return 0;
 }
 
@@ -37,7 +37,7 @@ dl_room(const struct rkl_hsm_session *s, const struct rkl_hsm_dl *dl)
 	if (dl == NULL)
 		return RKL_ERR_INVALID_ARG;
 	if (dl->gen != s->h->gen)
-		return RKL_ERR_STATE;
+		return RKL_ERR_HSM_STALE;
 	if (dl->n >= RKL_HSM_DL_MAX)
 		return RKL_ERR_LIMIT;
 	return 0;
@@ -117,7 +117,7 @@ rkl_hsm_key_destroy(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl, struct rkl
 	if ((r = key_ok(s, k)) != 0)
 		return r;
 	if (dl->gen != s->h->gen)
-		return RKL_ERR_STATE;
+		return RKL_ERR_HSM_STALE;
 	for (i = 0; i < dl->n; i++) {
 		if (dl->obj[i] == k->obj) {
 			r = hsm_rv(s->h->f->C_DestroyObject(s->sh, k->obj));
@@ -300,22 +300,26 @@ rkl_hsm_transport_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 
 /* ---- symmetric helpers ---- */
 
-static int
-ecb(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, int enc, const uint8_t *in,
-    size_t len, uint8_t *out)
+/* One ECB block under k; the PKCS#11 result as it is (key_ok() failures:
+ * *r set and CKR_GENERAL_ERROR returned). */
+static CK_RV
+ecb_rv(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, int enc, const uint8_t *in,
+    size_t len, uint8_t *out, int *r)
 {
 	CK_MECHANISM m = { ecb_mech(k->alg), NULL, 0 };
 	CK_BYTE buf[16];
 	CK_ULONG olen = sizeof(buf);
 	CK_RV rv;
-	int r;
 
-	if ((r = key_ok(s, k)) != 0)
-		return r;
+	*r = 0;
+	if ((*r = key_ok(s, k)) != 0)
+		return CKR_GENERAL_ERROR;
 	if (rkl_alg_block_len(k->alg) == 0)
-		return RKL_ERR_ALGORITHM;
-	if (in == NULL || out == NULL || len != rkl_alg_block_len(k->alg))
-		return RKL_ERR_LENGTH;
+		*r = RKL_ERR_ALGORITHM;
+	else if (in == NULL || out == NULL || len != rkl_alg_block_len(k->alg))
+		*r = RKL_ERR_LENGTH;
+	if (*r != 0)
+		return CKR_GENERAL_ERROR;
 	rv = enc ? s->h->f->C_EncryptInit(s->sh, &m, k->obj) :
 	    s->h->f->C_DecryptInit(s->sh, &m, k->obj);
 	if (rv == CKR_OK) {
@@ -327,7 +331,17 @@ ecb(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, int enc, const uint8
 	if (rv == CKR_OK)
 		memcpy(out, buf, len);
 	rkl_cleanse(buf, sizeof(buf));
-	return hsm_rv(rv);
+	return rv;
+}
+
+static int
+ecb(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, int enc, const uint8_t *in,
+    size_t len, uint8_t *out)
+{
+	int r;
+	CK_RV rv = ecb_rv(s, k, enc, in, len, out, &r);
+
+	return r != 0 ? r : hsm_rv(rv);
 }
 
 int
@@ -363,7 +377,9 @@ rkl_hsm_kcv(struct rkl_hsm_session *s, const struct rkl_hsm_key *k, uint8_t kcv[
 		memcpy(kcv, cv, RKL_HSM_KCV_LEN);
 		return 0;
 	}
-	if (s->h->f->C_GetAttributeValue(s->sh, k->obj, e, 1) != CKR_OK || can != CK_TRUE)
+	if ((r = hsm_rv_internal(s->h->f->C_GetAttributeValue(s->sh, k->obj, e, 1))) != 0)
+		return r;
+	if (can != CK_TRUE)
 		return RKL_ERR_UNSUPPORTED;
 	if ((r = ecb(s, k, 1, zero, rkl_alg_block_len(k->alg), out)) != 0)
 		return r;
@@ -399,6 +415,74 @@ check_value_len(struct rkl_hsm_session *s, CK_OBJECT_HANDLE o, enum rkl_alg alg)
 	if (rv == CKR_OK && t[0].ulValueLen == sizeof(vl) && vl != 0)
 		return vl == rkl_alg_key_len(alg) ? 0 : RKL_ERR_KEY_LENGTH;
 	return 0;
+}
+
+/* ---- telling the token's faults from the data's ---- */
+
+int
+hsm_probe(struct rkl_hsm_session *s)
+{
+	CK_FUNCTION_LIST_PTR f = s->h->f;
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG len = 16;
+	CK_OBJECT_HANDLE kek = 0, key = 0, back = 0;
+	CK_ATTRIBUTE kekt[12], keyt[12], backt[12];
+	CK_ULONG n1 = 0, n2 = 0, n3 = 0, wlen;
+	CK_BYTE w[64];
+	int r = RKL_ERR_HSM;
+
+	ADD(kekt, n1, CKA_VALUE_LEN, &len, sizeof(len));
+	FALSE_(kekt, n1, CKA_TOKEN);
+	TRUE_(kekt, n1, CKA_PRIVATE);
+	TRUE_(kekt, n1, CKA_SENSITIVE);
+	FALSE_(kekt, n1, CKA_EXTRACTABLE);
+	TRUE_(kekt, n1, CKA_WRAP);
+	TRUE_(kekt, n1, CKA_UNWRAP);
+	FALSE_(kekt, n1, CKA_ENCRYPT);
+	FALSE_(kekt, n1, CKA_DECRYPT);
+	ADD(keyt, n2, CKA_VALUE_LEN, &len, sizeof(len));
+	FALSE_(keyt, n2, CKA_TOKEN);
+	TRUE_(keyt, n2, CKA_PRIVATE);
+	TRUE_(keyt, n2, CKA_SENSITIVE);
+	TRUE_(keyt, n2, CKA_EXTRACTABLE);
+	FALSE_(keyt, n2, CKA_ENCRYPT);
+	FALSE_(keyt, n2, CKA_DECRYPT);
+	ADD(backt, n3, CKA_CLASS, &cls, sizeof(cls));
+	ADD(backt, n3, CKA_KEY_TYPE, &kt, sizeof(kt));
+	FALSE_(backt, n3, CKA_TOKEN);
+	TRUE_(backt, n3, CKA_PRIVATE);
+	TRUE_(backt, n3, CKA_SENSITIVE);
+	FALSE_(backt, n3, CKA_EXTRACTABLE);
+	FALSE_(backt, n3, CKA_ENCRYPT);
+	FALSE_(backt, n3, CKA_DECRYPT);
+	wlen = sizeof(w);
+	if (f->C_GenerateKey(s->sh, &gen, kekt, n1, &kek) == CKR_OK &&
+	    f->C_GenerateKey(s->sh, &gen, keyt, n2, &key) == CKR_OK &&
+	    f->C_WrapKey(s->sh, &kw, kek, key, w, &wlen) == CKR_OK &&
+	    f->C_UnwrapKey(s->sh, &kw, kek, w, wlen, backt, n3, &back) == CKR_OK)
+		r = 0;
+	else
+		back = 0;
+	if (back != 0)
+		f->C_DestroyObject(s->sh, back);
+	if (key != 0)
+		f->C_DestroyObject(s->sh, key);
+	if (kek != 0)
+		f->C_DestroyObject(s->sh, kek);
+	return r;
+}
+
+int
+hsm_unwrap_err(struct rkl_hsm_session *s, CK_RV rv, int data_err)
+{
+	if (hsm_rv_bad_data(rv))
+		return data_err;
+	if (rv == CKR_GENERAL_ERROR)
+		return hsm_probe(s) == 0 ? data_err : RKL_ERR_HSM;
+	return hsm_rv_internal(rv);
 }
 
 /* ---- S4: AUK ---- */
@@ -477,7 +561,7 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	    t, n, &o);
 	if (rv != CKR_OK) {
 		o = 0;
-		r = hsm_rv_unwrap(rv);
+		r = hsm_unwrap_err(s, rv, RKL_ERR_AUTH);
 		goto out;
 	}
 	if ((r = check_value_len(s, o, alg)) != 0)
@@ -486,10 +570,12 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 		wlen = sizeof(wbuf);
 		rv = h->f->C_WrapKey(s->sh, &kw, h->kek_auk, o, wbuf, &wlen);
 		/* KW-PAD is checked at open; failing on this key means a
-		 * key of no usable length (e.g. empty). */
-		if ((r = hsm_rv(rv)) != 0) {
-			if (r != RKL_ERR_HSM_FULL && r != RKL_ERR_HSM_PIN && r != RKL_ERR_HSM_TOKEN)
-				r = RKL_ERR_KEY_LENGTH;
+		 * key of no usable length: CKR_KEY_SIZE_RANGE, SoftHSM2's
+		 * CKR_KEY_NOT_WRAPPABLE for an empty key, or its
+		 * CKR_GENERAL_ERROR on a working token. */
+		if (rv != CKR_OK) {
+			r = rv == CKR_KEY_SIZE_RANGE || rv == CKR_KEY_NOT_WRAPPABLE ?
+			    RKL_ERR_KEY_LENGTH : hsm_unwrap_err(s, rv, RKL_ERR_KEY_LENGTH);
 			goto out;
 		}
 		if (wlen != klen + 8) {
@@ -501,8 +587,8 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 			goto out;
 		}
 		/* From now on the AUK never leaves the HSM again. */
-		if ((r = hsm_rv(h->f->C_SetAttributeValue(s->sh, o, lock, 1))) != 0 ||
-		    (r = hsm_rv(h->f->C_GetAttributeValue(s->sh, o, back, 1))) != 0)
+		if ((r = hsm_rv_internal(h->f->C_SetAttributeValue(s->sh, o, lock, 1))) != 0 ||
+		    (r = hsm_rv_internal(h->f->C_GetAttributeValue(s->sh, o, back, 1))) != 0)
 			goto out;
 		if (chk != CK_FALSE) {
 			r = RKL_ERR_HSM;
@@ -513,12 +599,16 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	tmp.obj = o;
 	tmp.alg = alg;
 	tmp.gen = h->gen;
-	if ((r = ecb(s, &tmp, 1, zero, bl, e0)) != 0) {
-		/* The mechanism was checked above: this key's length is wrong. */
-		if (r != RKL_ERR_HSM_FULL && r != RKL_ERR_HSM_PIN && r != RKL_ERR_HSM_TOKEN)
-			r = RKL_ERR_KEY_LENGTH;
-		goto out;
+	rv = ecb_rv(s, &tmp, 1, zero, bl, e0, &r);
+	if (r == 0 && rv != CKR_OK) {
+		/* The mechanism was checked at open: refusing it for this key
+		 * (SoftHSM2: CKR_MECHANISM_INVALID from C_EncryptInit) means
+		 * the key's length is wrong.  Anything else is the token's. */
+		r = rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE ||
+		    rv == CKR_KEY_TYPE_INCONSISTENT ? RKL_ERR_KEY_LENGTH : hsm_rv_internal(rv);
 	}
+	if (r != 0)
+		goto out;
 	if (kcv != NULL && !rkl_ct_eq(e0, kcv, kcv_len)) {
 		r = RKL_ERR_KCV;
 		goto out;
@@ -731,7 +821,7 @@ rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	rv = h->f->C_UnwrapKey(s->sh, &kw, kek, hsm_unconst(blob), blob_len, t, n, &o);
 	if (rv != CKR_OK) {
 		o = 0;
-		r = hsm_rv_unwrap(rv);
+		r = hsm_unwrap_err(s, rv, RKL_ERR_AUTH);
 		goto out;
 	}
 	if ((r = check_value_len(s, o, alg)) != 0)

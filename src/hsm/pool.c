@@ -120,7 +120,7 @@ rkl_hsm_pool_take(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl, int wait,
 	if (dl == NULL || priv == NULL || spki == NULL || spki_len == NULL)
 		return RKL_ERR_INVALID_ARG;
 	if (dl->gen != h->gen)
-		return RKL_ERR_STATE;
+		return RKL_ERR_HSM_STALE;
 	if (dl->n >= RKL_HSM_DL_MAX)
 		return RKL_ERR_LIMIT;
 	pthread_mutex_lock(&h->pool_lock);

@@ -44,18 +44,23 @@ hsm_rv(CK_RV rv)
 }
 
 int
-hsm_rv_unwrap(CK_RV rv)
+hsm_rv_bad_data(CK_RV rv)
 {
 	switch (rv) {
 	case CKR_ENCRYPTED_DATA_INVALID:
 	case CKR_ENCRYPTED_DATA_LEN_RANGE:
 	case CKR_WRAPPED_KEY_INVALID:
 	case CKR_WRAPPED_KEY_LEN_RANGE:
-	case CKR_DATA_INVALID:
-	case CKR_DATA_LEN_RANGE:
-	case CKR_GENERAL_ERROR:
-		return RKL_ERR_AUTH;
+		return 1;
 	default:
-		return hsm_rv(rv);
+		return 0;
 	}
+}
+
+int
+hsm_rv_internal(CK_RV rv)
+{
+	int r = hsm_rv(rv);
+
+	return r == 0 || rkl_err_is_internal(r) ? r : RKL_ERR_HSM;
 }

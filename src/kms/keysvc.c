@@ -205,13 +205,38 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
 	(void)ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, NULL);
 }
 
+/*
+ * r, after logging it as an HSM fault naming the operation if it is one
+ * (docs/architecture.md, "HSM faults are internal"): the operator sees
+ * which token operation failed; the terminal sees INTERNAL, uncounted.
+ */
+static int
+hsm_fault(const struct rkl_kmsd_ks_sess *s, const char *op, int r)
+{
+	switch (r) {
+	case RKL_ERR_HSM:
+	case RKL_ERR_HSM_PIN:
+	case RKL_ERR_HSM_MODULE:
+	case RKL_ERR_HSM_TOKEN:
+	case RKL_ERR_HSM_FULL:
+	case RKL_ERR_HSM_MECH:
+	case RKL_ERR_HSM_STALE:
+		rkl_kmsd_log("error", "hsm fault op=%s sn=%s code=%d reason=\"%s\"", op,
+		    s->sn[0] != '\0' ? s->sn : "-", r, rkl_err_str(r));
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
 static int
 session_get(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session **hs)
 {
 	int r;
 
 	if ((r = rkl_hsm_session_get(s->ks->hsm, hs)) != 0)
-		return r;
+		return hsm_fault(s, "session_get", r);
 	if (!s->have_dl) {
 		rkl_hsm_dl_init(s->ks->hsm, &s->dl);
 		s->have_dl = 1;
@@ -280,11 +305,13 @@ do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
 	if (cfg->tk_policy == RKL_KMSD_TK_SHARED) {
-		r = rkl_hsm_transport_shared(hs, &s->xport, k->spki, sizeof(k->spki), &k->spki_len);
+		r = hsm_fault(s, "transport_shared",
+		    rkl_hsm_transport_shared(hs, &s->xport, k->spki, sizeof(k->spki), &k->spki_len));
 		s->xport_owned = 0;
 	} else {
 		/* From the pool; an empty pool costs one key generation here. */
-		r = rkl_hsm_pool_take(hs, &s->dl, 1, &s->xport, k->spki, sizeof(k->spki), &k->spki_len);
+		r = hsm_fault(s, "pool_take",
+		    rkl_hsm_pool_take(hs, &s->dl, 1, &s->xport, k->spki, sizeof(k->spki), &k->spki_len));
 		s->xport_owned = (r == 0);
 	}
 	rkl_hsm_session_put(ks->hsm, hs);
@@ -339,8 +366,9 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	if ((r = session_get(s, &hs)) != 0)
 		goto out;
 	/* S4: AUK unwrapped, length and KCV checked, wrapped for storage - all in the HSM. */
-	r = rkl_hsm_auk_unwrap(hs, &s->dl, &s->xport, (enum rkl_alg)u->auk_alg,
-	    u->pu_auk, u->pu_auk_len, u->auk_kcv, RKL_KMS_KCV_LEN, &s->auk, blob, sizeof(blob), &blob_len);
+	r = hsm_fault(s, "auk_unwrap", rkl_hsm_auk_unwrap(hs, &s->dl, &s->xport,
+	    (enum rkl_alg)u->auk_alg, u->pu_auk, u->pu_auk_len, u->auk_kcv, RKL_KMS_KCV_LEN,
+	    &s->auk, blob, sizeof(blob), &blob_len));
 	if (r == 0) {
 		s->have_auk = 1;
 		/* The per-request pair has done its one job. */
@@ -393,12 +421,13 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
 	if (!s->have_auk) {
-		if ((r = rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK, s->bind.auk_alg,
-		    s->bind.auk_wrapped, s->bind.auk_wrapped_len, &s->auk)) != 0)
+		if ((r = hsm_fault(s, "auk_restore", rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK,
+		    s->bind.auk_alg, s->bind.auk_wrapped, s->bind.auk_wrapped_len, &s->auk))) != 0)
 			goto out;
 		s->have_auk = 1;
 	}
-	if ((r = rkl_hsm_encrypt_block(hs, &s->auk, c->rnd1, bl, c->crnd1)) != 0)
+	if ((r = hsm_fault(s, "auk_encrypt",
+	    rkl_hsm_encrypt_block(hs, &s->auk, c->rnd1, bl, c->crnd1))) != 0)
 		goto out;
 	/* RND2: fresh, and never equal to RND1 (reflection). */
 	for (tries = 0; tries < 4; tries++) {
@@ -432,7 +461,7 @@ do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
 	}
 	if ((r = session_get(s, &hs)) != 0)
 		goto out;
-	r = rkl_hsm_decrypt_block(hs, &s->auk, v->crnd2, v->len, p);
+	r = hsm_fault(s, "auk_decrypt", rkl_hsm_decrypt_block(hs, &s->auk, v->crnd2, v->len, p));
 	rkl_hsm_session_put(ks->hsm, hs);
 	if (r != 0)
 		goto out;
@@ -467,12 +496,13 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 	r = ks->store->tmk_current(ks->store->ctx, s->sn, &cur);
 	if (r == RKL_ERR_NOT_FOUND) {
 		/* First download (or after a rotation): generate, store wrapped, commit. */
-		if ((r = rkl_hsm_tmk_generate(hs, &s->dl, ks->cfg->tmk_alg, &tmk, kcv)) != 0)
+		if ((r = hsm_fault(s, "tmk_generate",
+		    rkl_hsm_tmk_generate(hs, &s->dl, ks->cfg->tmk_alg, &tmk, kcv))) != 0)
 			goto out;
 		have_tmk = 1;
 		fresh.alg = ks->cfg->tmk_alg;
-		if ((r = rkl_hsm_tmk_store(hs, &tmk, fresh.wrapped, sizeof(fresh.wrapped),
-		    &fresh.wrapped_len)) != 0)
+		if ((r = hsm_fault(s, "tmk_store", rkl_hsm_tmk_store(hs, &tmk, fresh.wrapped,
+		    sizeof(fresh.wrapped), &fresh.wrapped_len))) != 0)
 			goto out;
 		memcpy(fresh.kcv, kcv, RKL_HSM_KCV_LEN);
 		fresh.kcv_len = RKL_HSM_KCV_LEN;
@@ -494,14 +524,14 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 			r = RKL_ERR_INTEGRITY;
 			goto out;
 		}
-		if ((r = rkl_hsm_restore(hs, &s->dl, RKL_HSM_TMK, cur.alg, cur.wrapped, cur.wrapped_len,
-		    &tmk)) != 0)
+		if ((r = hsm_fault(s, "tmk_restore", rkl_hsm_restore(hs, &s->dl, RKL_HSM_TMK,
+		    cur.alg, cur.wrapped, cur.wrapped_len, &tmk))) != 0)
 			goto out;
 		have_tmk = 1;
 	}
 	/* S6: Ctmk_tk = OAEP(Pu_tek, TMK), wrapped inside the HSM. */
-	if ((r = rkl_hsm_tmk_wrap(hs, &tmk, s->bind.tek_spki, s->bind.tek_spki_len,
-	    k->ctmk, sizeof(k->ctmk), &k->ctmk_len)) != 0)
+	if ((r = hsm_fault(s, "tmk_wrap", rkl_hsm_tmk_wrap(hs, &tmk, s->bind.tek_spki,
+	    s->bind.tek_spki_len, k->ctmk, sizeof(k->ctmk), &k->ctmk_len))) != 0)
 		goto out;
 	k->tmk_alg = cur.alg;
 	k->tmk_len = (uint16_t)rkl_alg_key_len(cur.alg);
@@ -687,8 +717,10 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 	int r;
 
 	(void)ctx;
-	if ((r = rkl_ks_track_check(&s->track, c->req)) != 0)
-		return r;
+	/* The state machine never asks out of order: if it does, the network
+	 * side is broken, not the peer (internal, not counted). */
+	if (rkl_ks_track_check(&s->track, c->req) != 0)
+		return RKL_ERR_SEQUENCE;
 	/* A batch ends with its step's AUDIT; should one still be open, commit it first. */
 	if (c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE && (r = tx_close(s)) != 0)
 		goto out;
@@ -702,7 +734,7 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 	case RKL_KS_CONFIRM: r = do_confirm(s, &c->u.confirm); break;
 	case RKL_KS_AUDIT: r = do_audit(s, &c->u.audit); break;
 	case RKL_KS_CLOSE: do_close(s); r = 0; break;
-	default: r = RKL_ERR_STATE; break;
+	default: r = RKL_ERR_SEQUENCE; break;
 	}
 	/* What a failed request did commit (a failure count) is durable before its error goes out. */
 	if (r != 0 && s->in_tx)

@@ -1060,7 +1060,7 @@ sq_batch_begin(void *ctx)
 
 	pthread_mutex_lock(&s->mu);
 	if (s->batch) {
-		r = RKL_ERR_STATE;	/* no nesting */
+		r = RKL_ERR_BATCH;	/* no nesting: a caller bug */
 		goto out;
 	}
 	group_check(s);	/* rolled back under us */
@@ -1085,7 +1085,7 @@ batch_end(struct sq *s, enum batch_how how, uint64_t *group)
 	pthread_mutex_lock(&s->mu);	/* recursive: the owner's second hold */
 	if (!s->batch) {
 		pthread_mutex_unlock(&s->mu);
-		return RKL_ERR_STATE;
+		return RKL_ERR_BATCH;
 	}
 	s->batch = 0;
 	if (sqlite3_get_autocommit(s->db)) {
@@ -1149,7 +1149,7 @@ sq_group_commit(void *ctx)
 	int r;
 
 	pthread_mutex_lock(&s->mu);
-	r = s->batch ? RKL_ERR_STATE : group_end(s);
+	r = s->batch ? RKL_ERR_BATCH : group_end(s);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }

@@ -357,7 +357,7 @@ child(struct rkl_hsm *h, struct rkl_hsm_key *old, struct rkl_hsm_dl *olddl)
 
 	if (rkl_hsm_session_get(h, &s) != 0)
 		return 1;
-	if (rkl_hsm_encrypt_block(s, old, in, 16, out) != RKL_ERR_STATE)
+	if (rkl_hsm_encrypt_block(s, old, in, 16, out) != RKL_ERR_HSM_STALE)
 		return 2;
 	if (rkl_hsm_dl_release(s, olddl) != 0 || olddl->n != 0)
 		return 3;

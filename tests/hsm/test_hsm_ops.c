@@ -484,7 +484,7 @@ test_bad_inputs(void **state)
 	/* A key from a stale generation is refused. */
 	tmk.obj = 1;
 	tmk.gen = H->gen + 1;
-	assert_int_equal(rkl_hsm_encrypt_block(S, &tmk, in, 16, out), RKL_ERR_STATE);
+	assert_int_equal(rkl_hsm_encrypt_block(S, &tmk, in, 16, out), RKL_ERR_HSM_STALE);
 }
 
 int

@@ -110,13 +110,20 @@ test_rv_map(void **state)
 	assert_int_equal(hsm_rv(CKR_BUFFER_TOO_SMALL), RKL_ERR_BUFFER_SPACE);
 	assert_int_equal(hsm_rv(CKR_GENERAL_ERROR), RKL_ERR_HSM);
 	assert_int_equal(hsm_rv(CKR_KEY_FUNCTION_NOT_PERMITTED), RKL_ERR_HSM);
-	/* Unwrap failures on data are all the same error (no padding oracle). */
-	assert_int_equal(hsm_rv_unwrap(CKR_ENCRYPTED_DATA_INVALID), RKL_ERR_AUTH);
-	assert_int_equal(hsm_rv_unwrap(CKR_WRAPPED_KEY_INVALID), RKL_ERR_AUTH);
-	assert_int_equal(hsm_rv_unwrap(CKR_WRAPPED_KEY_LEN_RANGE), RKL_ERR_AUTH);
-	assert_int_equal(hsm_rv_unwrap(CKR_ENCRYPTED_DATA_LEN_RANGE), RKL_ERR_AUTH);
-	assert_int_equal(hsm_rv_unwrap(CKR_GENERAL_ERROR), RKL_ERR_AUTH);
-	assert_int_equal(hsm_rv_unwrap(CKR_DEVICE_MEMORY), RKL_ERR_HSM_FULL);
+	/* Only "bad ciphertext" codes are the data's; CKR_GENERAL_ERROR is
+	 * decided by a probe of the token (test_hsm_faults). */
+	assert_true(hsm_rv_bad_data(CKR_ENCRYPTED_DATA_INVALID));
+	assert_true(hsm_rv_bad_data(CKR_WRAPPED_KEY_INVALID));
+	assert_true(hsm_rv_bad_data(CKR_WRAPPED_KEY_LEN_RANGE));
+	assert_true(hsm_rv_bad_data(CKR_ENCRYPTED_DATA_LEN_RANGE));
+	assert_false(hsm_rv_bad_data(CKR_GENERAL_ERROR));
+	assert_false(hsm_rv_bad_data(CKR_DEVICE_ERROR));
+	assert_false(hsm_rv_bad_data(CKR_FUNCTION_FAILED));
+	/* A failure that cannot be the data's is never a data error. */
+	assert_int_equal(hsm_rv_internal(CKR_KEY_SIZE_RANGE), RKL_ERR_HSM);
+	assert_int_equal(hsm_rv_internal(CKR_DATA_LEN_RANGE), RKL_ERR_HSM);
+	assert_int_equal(hsm_rv_internal(CKR_DEVICE_MEMORY), RKL_ERR_HSM_FULL);
+	assert_int_equal(hsm_rv_internal(CKR_OK), 0);
 }
 
 int

@@ -81,7 +81,7 @@ test_batch_commit(void **state)
 	assert_int_equal(head_seq(&f->other), before + 4);
 	verify_chain(&f->other, before + 4);
 	/* The batch is over: the next call commits on its own. */
-	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_STATE);
+	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_BATCH);
 	step_row(st, "S5.auth_init");
 	assert_int_equal(head_seq(&f->other), before + 5);
 }
@@ -101,7 +101,7 @@ test_batch_failed_call(void **state)
 	mk_binding(&b, 0x33);
 	tnew(&t, "B1", NULL, NULL);
 	assert_int_equal(st->batch_begin(st->ctx), 0);
-	assert_int_equal(st->batch_begin(st->ctx), RKL_ERR_STATE);	/* no nesting */
+	assert_int_equal(st->batch_begin(st->ctx), RKL_ERR_BATCH);	/* no nesting */
 	assert_int_equal(st->terminal_add(st->ctx, &kmsd, &t), RKL_ERR_EXISTS);
 	assert_int_equal(st->binding_put(st->ctx, &kmsd, "NOPE", &b), RKL_ERR_UNKNOWN_SN);
 	assert_int_equal(st->audit_append(st->ctx, &bad, NULL), RKL_ERR_INVALID_ARG);

@@ -184,7 +184,7 @@ test_group_partial_undo(void **state)
 	/* Failed calls inside a batch inside the group: only they are undone. */
 	tnew(&tn, "A", NULL, NULL);
 	assert_int_equal(st->batch_begin(st->ctx), 0);
-	assert_int_equal(st->batch_begin(st->ctx), RKL_ERR_STATE);	/* no nesting */
+	assert_int_equal(st->batch_begin(st->ctx), RKL_ERR_BATCH);	/* no nesting */
 	assert_int_equal(st->binding_put(st->ctx, &kmsd, "A", &b), 0);
 	assert_int_equal(st->terminal_add(st->ctx, &kmsd, &tn), RKL_ERR_EXISTS);
 	assert_int_equal(st->binding_put(st->ctx, &kmsd, "A", &b), RKL_ERR_ALREADY_BOUND);
@@ -266,14 +266,14 @@ test_group_batch_commit_and_state(void **state)
 
 	/* group_commit from inside a batch, with and without a group open. */
 	assert_int_equal(st->batch_begin(st->ctx), 0);
-	assert_int_equal(st->group_commit(st->ctx), RKL_ERR_STATE);
+	assert_int_equal(st->group_commit(st->ctx), RKL_ERR_BATCH);
 	add(st, "H0");
 	assert_int_equal(st->batch_commit(st->ctx), 0);
 	assert_true(known(o, "H0"));
 
 	g = defer_add(st, "H1");
 	assert_int_equal(st->batch_begin(st->ctx), 0);
-	assert_int_equal(st->group_commit(st->ctx), RKL_ERR_STATE);
+	assert_int_equal(st->group_commit(st->ctx), RKL_ERR_BATCH);
 	add(st, "H2");
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_INCOMPLETE);
 	assert_false(known(o, "H1"));
@@ -281,8 +281,8 @@ test_group_batch_commit_and_state(void **state)
 	assert_int_equal(st->group_state(st->ctx, g), 0);
 	assert_true(known(o, "H1"));
 	assert_true(known(o, "H2"));
-	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_STATE);
-	assert_int_equal(st->batch_defer(st->ctx, &g2), RKL_ERR_STATE);
+	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_BATCH);
+	assert_int_equal(st->batch_defer(st->ctx, &g2), RKL_ERR_BATCH);
 
 	/* An empty batch deferred still opens (and numbers) a group. */
 	assert_int_equal(st->batch_begin(st->ctx), 0);

@@ -1,0 +1,186 @@
+/*
+ * HSM faults and broken internal contracts are not the terminal's fault
+ * (issue 11): the real PIN pad against the real KMS (duel.h), with the
+ * token's function list replaced by one whose C_WrapKey / C_UnwrapKey fail
+ * on demand.  A token fault in S4 must end the session with INTERNAL on the
+ * wire, must not count against the terminal, and must not bind it; a bad
+ * ciphertext (the terminal's fault) still counts.  A key-service request out
+ * of order is an internal error (RKL_ERR_SEQUENCE), not bad input.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "duel.h"
+#include "hsm/hsm_int.h"
+#include "rkl/err.h"
+
+static struct duel_env E;
+static CK_FUNCTION_LIST real, faulty;
+static CK_RV wrap_rv, unwrap_rv;	/* CKR_OK: pass the call through */
+static int sticky;			/* keep failing every later call too */
+static int tripped;
+
+static CK_RV
+f_C_WrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_OBJECT_HANDLE x,
+    CK_BYTE_PTR w, CK_ULONG_PTR wl)
+{
+	if (wrap_rv != CKR_OK && (!tripped || sticky)) {
+		tripped = 1;
+		return wrap_rv;
+	}
+	return real.C_WrapKey(s, m, k, x, w, wl);
+}
+
+/* Sticky: every later unwrap fails too, the probe's included. */
+static CK_RV
+f_C_UnwrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR w,
+    CK_ULONG wl, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR o)
+{
+	if (unwrap_rv != CKR_OK && (!tripped || sticky)) {
+		tripped = 1;
+		return unwrap_rv;
+	}
+	return real.C_UnwrapKey(s, m, k, w, wl, t, n, o);
+}
+
+/* The token fails C_WrapKey with wrv and C_UnwrapKey with urv (once, or
+ * from the first failure on if stick). */
+static void
+arm(CK_RV wrv, CK_RV urv, int stick)
+{
+	wrap_rv = wrv;
+	unwrap_rv = urv;
+	sticky = stick;
+	tripped = 0;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	duel_env_setup(&E, 0, 5);
+	real = *E.hsm->f;
+	faulty = real;
+	faulty.C_WrapKey = f_C_WrapKey;
+	faulty.C_UnwrapKey = f_C_UnwrapKey;
+	E.hsm->f = &faulty;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	arm(CKR_OK, CKR_OK, 0);
+	E.hsm->f = &real;
+	duel_env_teardown(&E);
+	return 0;
+}
+
+static uint32_t
+fail_count(const char *sn)
+{
+	struct rkl_store_terminal t;
+
+	assert_int_equal(E.store.terminal_get(E.store.ctx, sn, &t), 0);
+	return t.fail_count;
+}
+
+/* First download of a fresh terminal with the token armed as given: the
+ * KMS's result, the code the terminal got, and the SN's failure count. */
+static void
+first_download(const char *sn, CK_RV wrv, CK_RV urv, int stick, int want_result,
+    uint16_t want_code, uint32_t want_count)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	struct rkl_store_binding b;
+
+	duel_register(&E, sn, NULL);
+	t = duel_term_new(sn, NULL, 0);
+	arm(wrv, urv, stick);
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_true(tripped);
+	arm(CKR_OK, CKR_OK, 0);
+	assert_int_equal(res->kms_result, want_result);
+	assert_int_equal(res->pp_peer_code, want_code);
+	assert_int_equal(fail_count(sn), want_count);
+	/* Nothing was bound. */
+	assert_int_equal(E.store.binding_get(E.store.ctx, sn, &b), RKL_ERR_NOT_BOUND);
+	duel_term_free(t);
+	free(res);
+}
+
+/* The AUK's one wrap under the storage KEK fails on a device error: the
+ * token's fault (today's main: RKL_ERR_KEY_LENGTH, FAILED, counted). */
+static void
+test_s4_wrap_device_error(void **state)
+{
+	(void)state;
+	first_download("HF-WRAP-DEV", CKR_DEVICE_ERROR, CKR_OK, 0, RKL_ERR_HSM,
+	    RKL_WIRE_E_INTERNAL, 0);
+}
+
+static void
+test_s4_unwrap_function_failed(void **state)
+{
+	(void)state;
+	first_download("HF-UNWRAP-FF", CKR_OK, CKR_FUNCTION_FAILED, 0, RKL_ERR_HSM,
+	    RKL_WIRE_E_INTERNAL, 0);
+}
+
+/* CKR_GENERAL_ERROR from the OAEP unwrap while the token keeps failing:
+ * the probe fails, so internal (today's main: RKL_ERR_AUTH, counted). */
+static void
+test_s4_unwrap_general_error_broken_token(void **state)
+{
+	(void)state;
+	first_download("HF-UNWRAP-GE", CKR_OK, CKR_GENERAL_ERROR, 1, RKL_ERR_HSM,
+	    RKL_WIRE_E_INTERNAL, 0);
+}
+
+/* CKR_GENERAL_ERROR once, on a working token: SoftHSM2's report of a bad
+ * OAEP ciphertext, so the terminal's fault - FAILED and counted. */
+static void
+test_s4_unwrap_general_error_bad_data(void **state)
+{
+	(void)state;
+	first_download("HF-UNWRAP-BAD", CKR_OK, CKR_GENERAL_ERROR, 0, RKL_ERR_AUTH,
+	    RKL_WIRE_E_FAILED, 1);
+}
+
+/* A request out of the table's order is the network side's bug. */
+static void
+test_request_out_of_order(void **state)
+{
+	struct duel_conn k;
+	struct rkl_ks_call c;
+
+	(void)state;
+	duel_conn_open(&E, DUEL_SHARED, &k);
+	memset(&c, 0, sizeof(c));
+	c.req = RKL_KS_TMK;
+	assert_int_equal(E.inner[DUEL_SHARED].call(E.inner[DUEL_SHARED].ctx, k.ks_sess, &c),
+	    RKL_ERR_SEQUENCE);
+	assert_true(rkl_err_is_internal(RKL_ERR_SEQUENCE));
+	duel_conn_close(&k);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_s4_wrap_device_error),
+		cmocka_unit_test(test_s4_unwrap_function_failed),
+		cmocka_unit_test(test_s4_unwrap_general_error_broken_token),
+		cmocka_unit_test(test_s4_unwrap_general_error_bad_data),
+		cmocka_unit_test(test_request_out_of_order),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
