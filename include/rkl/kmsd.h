@@ -43,7 +43,7 @@ struct rkl_kmsd_config {
 	char token_uri[RKL_KMSD_PATH_MAX];	/* token (PKCS#11 URI, RFC 7512) */
 	char pin_file[RKL_KMSD_PATH_MAX];	/* pin_file (user PIN, one line) */
 	char softhsm2_conf[RKL_KMSD_PATH_MAX];	/* softhsm2_conf ("" = leave SOFTHSM2_CONF alone) */
-	char database[RKL_KMSD_PATH_MAX];	/* database (SQLite file) */
+	char database[RKL_KMSD_PATH_MAX];	/* database (store string: rkl_store_open) */
 	char log_file[RKL_KMSD_PATH_MAX];	/* log_file ("" or "-" = stderr) */
 	char pid_file[RKL_KMSD_PATH_MAX];	/* pid_file */
 	enum rkl_kmsd_tk_policy tk_policy;	/* transport_key_policy */

@@ -6,8 +6,9 @@
  * transmission-key (TK) binding, its terminal master keys (TMKs), a failure
  * counter with lockout, and a hash-chained audit log.  The store is a table of
  * function pointers (struct rkl_store) in the manner of sqlite3_vfs, so that
- * SQLite (rkl_store_sqlite_open, this release) and PostgreSQL (later) are two
- * implementations of the same contract and callers never see SQL.
+ * SQLite (rkl_store_sqlite_open) and PostgreSQL (next) are two
+ * implementations of the same contract and callers never see SQL; programs
+ * open either through rkl_store_open, from a configuration string.
  *
  * Key material.  The store never sees a clear key and no call takes one: AUKs
  * and TMKs arrive already wrapped by the HSM under the storage KEK (opaque
@@ -464,6 +465,47 @@ struct rkl_store_sqlite_opts {
  */
 int rkl_store_sqlite_open(struct rkl_store *st, const char *path,
     const struct rkl_store_sqlite_opts *opts);
+
+/*
+ * The store factory: one function that opens whichever backend a store
+ * configuration string names (rkl.conf's database key, rkl-admin, the tests):
+ *
+ *   sqlite:PATH                 SQLite database file PATH
+ *   PATH                        the same (a bare path: the older form)
+ *   postgresql://... postgres://...   PostgreSQL, a libpq connection URI
+ *   KEY=VALUE ...               PostgreSQL, a libpq keyword/value connection
+ *                               string (the first word is [a-z_]+ then '=';
+ *                               a file whose name looks like that is written
+ *                               sqlite:NAME)
+ *
+ * rkl_store_uri_kind says which, without opening anything: RKL_STORE_SQLITE
+ * (with *path, if not NULL, pointing into uri at the file name) or
+ * RKL_STORE_PG; RKL_ERR_INVALID_ARG for NULL or an empty string or path.
+ */
+enum rkl_store_kind {
+	RKL_STORE_SQLITE = 1,
+	RKL_STORE_PG = 2
+};
+
+int rkl_store_uri_kind(const char *uri, enum rkl_store_kind *kind, const char **path);
+
+/* Options for rkl_store_open; a NULL pointer means all defaults. */
+struct rkl_store_opts {
+	unsigned flags;				/* RKL_STORE_CREATE: create the file / the schema */
+	unsigned busy_timeout_ms;		/* wait for a lock held by another writer; 0 -> 5000 */
+	int64_t (*clock)(void *arg);		/* seconds since epoch; NULL -> time() */
+	void *clock_arg;
+};
+
+/*
+ * Open the store uri names (see rkl_store_uri_kind) and fill *st; close with
+ * rkl_store_close.  Same rules on both backends: without RKL_STORE_CREATE a
+ * store that does not exist (no file; a PostgreSQL database without rkl's
+ * tables) is RKL_ERR_NOT_FOUND; an older schema is migrated, a newer one is
+ * RKL_ERR_VERSION.  The PostgreSQL forms are RKL_ERR_UNSUPPORTED until
+ * that backend lands (issue 13).
+ */
+int rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opts *opts);
 
 /*
  * Check an anchor recorded earlier with audit_head: the chain must still hold

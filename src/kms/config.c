@@ -11,6 +11,7 @@
 
 #include "rkl/err.h"
 #include "rkl/kmsd.h"
+#include "rkl/store.h"
 #include "rkl/wire.h"
 
 #define CONFIG_FILE_MAX (64 * 1024)
@@ -357,6 +358,34 @@ resolve(char *path, size_t cap, const char *dir)
 	return 0;
 }
 
+/*
+ * The database key is a store configuration string (rkl_store_open): only
+ * its SQLite path is resolved against dir; a PostgreSQL connection string is
+ * kept as written.
+ */
+static int
+resolve_store(char *uri, size_t cap, const char *dir)
+{
+	char tmp[RKL_KMSD_PATH_MAX];
+	enum rkl_store_kind kind;
+	const char *path = NULL;
+	size_t pre;
+	int n;
+
+	if (uri[0] == '\0' || rkl_store_uri_kind(uri, &kind, &path) != 0)
+		return 0;	/* left for rkl_store_open to refuse */
+	if (kind != RKL_STORE_SQLITE || path == uri)
+		return kind != RKL_STORE_SQLITE ? 0 : resolve(uri, cap, dir);
+	if (path[0] == '/')
+		return 0;
+	pre = (size_t)(path - uri);
+	n = snprintf(tmp, sizeof(tmp), "%.*s%s/%s", (int)pre, uri, dir, path);
+	if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof(tmp))
+		return RKL_ERR_CONFIG;
+	memcpy(uri, tmp, (size_t)n + 1);
+	return 0;
+}
+
 int
 rkl_kmsd_config_parse(struct rkl_kmsd_config *c, const char *text, size_t len,
     unsigned *err_line, char *err, size_t errcap)
@@ -450,7 +479,7 @@ rkl_kmsd_config_parse(struct rkl_kmsd_config *c, const char *text, size_t len,
 	}
 	if (resolve(t.pin_file, sizeof(t.pin_file), t.state_dir) != 0 ||
 	    resolve(t.softhsm2_conf, sizeof(t.softhsm2_conf), t.state_dir) != 0 ||
-	    resolve(t.database, sizeof(t.database), t.state_dir) != 0 ||
+	    resolve_store(t.database, sizeof(t.database), t.state_dir) != 0 ||
 	    resolve(t.log_file, sizeof(t.log_file), t.state_dir) != 0 ||
 	    resolve(t.pid_file, sizeof(t.pid_file), t.state_dir) != 0) {
 		seterr(err, errcap, "path too long");

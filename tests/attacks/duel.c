@@ -33,7 +33,7 @@ void
 duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout)
 {
 	struct rkl_hsm_config hc;
-	struct rkl_store_sqlite_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
+	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
 	char db[160];
 	int i;
 
@@ -44,7 +44,7 @@ duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout)
 	assert_int_equal(rkl_hsm_open(&hc, &e->hsm), 0);
 	assert_int_equal(rkl_hsm_provision(e->hsm, 1), 0);
 	snprintf(db, sizeof(db), "%s/rkl.db", e->tok.dir);
-	assert_int_equal(rkl_store_sqlite_open(&e->store, db, &so), 0);
+	assert_int_equal(rkl_store_open(&e->store, db, &so), 0);
 	for (i = 0; i < 2; i++) {
 		rkl_kmsd_config_defaults(&e->cfg[i]);
 		e->cfg[i].tk_policy = (i == DUEL_SHARED) ? RKL_KMSD_TK_SHARED : RKL_KMSD_TK_PER_REQUEST;

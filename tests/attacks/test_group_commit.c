@@ -135,7 +135,7 @@ world_open(struct gc_world *w, const char *sn, int group_commit)
 	w->g.sn = sn;
 	w->g.group_commit = group_commit;
 	snprintf(db, sizeof(db), "%s/rkl.db", w->e.tok.dir);
-	assert_int_equal(rkl_store_sqlite_open(&w->g.other, db, NULL), 0);
+	assert_int_equal(rkl_store_open(&w->g.other, db, NULL), 0);
 	duel_register(&w->e, sn, NULL);
 	w->t = duel_term_new(sn, NULL, 0);
 	w->res = duel_result_new();

@@ -244,6 +244,34 @@ test_print_round_trip(void **state)
 	}
 }
 
+/* database: only the SQLite path forms are resolved against state_dir. */
+static void
+test_database_forms(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+		{ "kms.db", "/tmp/rkl-d/kms.db" },
+		{ "/var/x.db", "/var/x.db" },
+		{ "sqlite:kms.db", "sqlite:/tmp/rkl-d/kms.db" },
+		{ "sqlite:/abs/kms.db", "sqlite:/abs/kms.db" },
+		{ "postgresql://rkl@db1/rkl", "postgresql://rkl@db1/rkl" },
+		{ "host=/run/pg dbname=rkl", "host=/run/pg dbname=rkl" },
+	};
+	struct rkl_kmsd_config c;
+	unsigned line = 0;
+	char text[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), "state_dir = /tmp/rkl-d\ndatabase = %s\n", t[i].in);
+		rkl_kmsd_config_defaults(&c);
+		assert_int_equal(parse(&c, text, &line), 0);
+		assert_string_equal(c.database, t[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -253,6 +281,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_database_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,7 +72,7 @@ init_state(void)
 	struct rkl_hsm_config hc;
 	struct rkl_hsm *h = NULL;
 	struct rkl_store st;
-	struct rkl_store_sqlite_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
+	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
 	struct rkl_store_who who = { "test", "cli" };
 	struct rkl_store_terminal_new t;
 	char path[320];
@@ -89,7 +89,7 @@ init_state(void)
 	rkl_hsm_close(h);
 
 	snprintf(T.db, sizeof(T.db), "%s/rkl.db", T.dir);
-	assert_int_equal(rkl_store_sqlite_open(&st, T.db, &so), 0);
+	assert_int_equal(rkl_store_open(&st, T.db, &so), 0);
 	memset(&t, 0, sizeof(t));
 	strcpy(t.sn, "SN0001");
 	strcpy(t.pinpad_sn, "PP0001");
@@ -415,7 +415,7 @@ test_smoke(void **state)
 	assert_int_equal(access(T.pidfile, F_OK), -1);
 
 	/* 8. The database says delivered, with the KCV the terminal computed. */
-	assert_int_equal(rkl_store_sqlite_open(&st, T.db, NULL), 0);
+	assert_int_equal(rkl_store_open(&st, T.db, NULL), 0);
 	assert_int_equal(st.tmk_current(st.ctx, "SN0001", &tmk), 0);
 	assert_int_equal(tmk.state, RKL_TMK_DELIVERED);
 	assert_int_equal(tmk.version, 1);
@@ -435,7 +435,7 @@ test_smoke(void **state)
 	assert_true(file_contains(T.log, (const uint8_t *)"step=confirm result=ok", 22));
 	/* The half-done session was logged as abandoned, and audited. */
 	assert_true(file_contains(T.log, (const uint8_t *)"sn=SN0002 step=close result=fail", 32));
-	assert_int_equal(rkl_store_sqlite_open(&st, T.db, NULL), 0);
+	assert_int_equal(rkl_store_open(&st, T.db, NULL), 0);
 	{
 		struct rkl_store_audit_row rows[64];
 		size_t n = 0, k, abandoned = 0;

@@ -58,12 +58,12 @@ tdir_remove(struct tdir *t)
 int
 open_db(struct rkl_store *st, const char *path)
 {
-	struct rkl_store_sqlite_opts o;
+	struct rkl_store_opts o;
 
 	memset(&o, 0, sizeof(o));
 	o.flags = RKL_STORE_CREATE;
 	o.clock = fake_clock;
-	return rkl_store_sqlite_open(st, path, &o);
+	return rkl_store_open(st, path, &o);
 }
 
 static void

@@ -31,7 +31,7 @@ int tdir_make(struct tdir *t);
 /* Remove the directory and every file in it. */
 void tdir_remove(struct tdir *t);
 
-/* Open (creating it if needed) the database at path with the fake clock: rkl_store_sqlite_open's result. */
+/* Open (creating it if needed) the database at path with the fake clock: rkl_store_open's result. */
 int open_db(struct rkl_store *st, const char *path);
 
 /* What a store test's setup hands its tests in *state. */

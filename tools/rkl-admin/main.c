@@ -299,12 +299,12 @@ set_actor(struct admin *a)
 static int
 open_store(struct admin *a, int create)
 {
-	struct rkl_store_sqlite_opts o;
+	struct rkl_store_opts o;
 	int r;
 
 	memset(&o, 0, sizeof(o));
 	o.flags = create ? RKL_STORE_CREATE : 0;
-	r = rkl_store_sqlite_open(&a->st, a->conf.database, &o);
+	r = rkl_store_open(&a->st, a->conf.database, &o);
 	if (r == RKL_ERR_NOT_FOUND)
 		return failf(a, EX_CONFIG, 0, "database %s does not exist: run rkl-admin init",
 		    a->conf.database);

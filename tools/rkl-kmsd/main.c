@@ -936,7 +936,7 @@ main(int argc, char **argv)
 		rkl_kmsd_log("error", "HSM token %s lacks the KMS keys: run rkl-admin init", info.token_label);
 		goto out;
 	}
-	if ((r = rkl_store_sqlite_open(&store, cfg.database, NULL)) != 0) {
+	if ((r = rkl_store_open(&store, cfg.database, NULL)) != 0) {
 		rkl_kmsd_log("error", "database %s: %s (run rkl-admin init)", cfg.database, rkl_err_str(r));
 		goto out;
 	}
