@@ -175,7 +175,8 @@ w_oaep_dec(void *ctx, enum rkl_oaep_hash h, const uint8_t *priv, size_t priv_len
 }
 
 static const struct rkl_crypto fleet_crypto = {
-	&tekp, w_cipher, w_sha256, w_random, w_rsa_keygen, w_oaep_enc, w_oaep_dec
+	&tekp, w_cipher, w_sha256, w_random, w_rsa_keygen, w_oaep_enc, w_oaep_dec,
+	NULL, NULL, NULL, NULL	/* EC and X.509: not used by profile 1 */
 };
 
 /* ---- simulated terminals: in-memory secure storage ---- */

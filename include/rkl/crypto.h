@@ -75,6 +75,20 @@ enum rkl_oaep_hash {
 #define RKL_RSA_PRIV_MAX 2400	/* PKCS#1 RSAPrivateKey DER of RSA-4096 */
 #define RKL_SHA256_LEN 32
 
+/* Elliptic curves for ECDSA (device keys, KMS signing key, the CA). */
+enum rkl_curve {
+	RKL_CURVE_P256 = 1,	/* NIST P-256 / secp256r1, 32-byte scalars */
+	RKL_CURVE_P384 = 2	/* NIST P-384 / secp384r1, 48-byte scalars */
+};
+
+/* Scalar (private key) length of a curve in bytes, 0 if unknown. */
+size_t rkl_curve_len(enum rkl_curve curve);
+
+#define RKL_EC_PRIV_MAX 48	/* raw private scalar of P-384 */
+#define RKL_EC_SPKI_MAX 120	/* SPKI DER of a P-384 key (uncompressed point) */
+#define RKL_ECDSA_SIG_MAX 104	/* DER ECDSA-Sig-Value of P-384 */
+#define RKL_X509_CHAIN_MAX 3	/* certificates in a chain below the root */
+
 struct rkl_crypto {
 	void *ctx;	/* backend state, passed back to every call */
 
@@ -132,6 +146,62 @@ struct rkl_crypto {
 	    const uint8_t *priv, size_t priv_len,
 	    const uint8_t *in, size_t in_len,
 	    uint8_t *out, size_t out_cap, size_t *out_len);
+
+	/*
+	 * Generate an EC key pair on curve.  priv gets the raw big-endian
+	 * private scalar (exactly rkl_curve_len bytes), spki the
+	 * SubjectPublicKeyInfo DER (id-ecPublicKey, named curve, uncompressed
+	 * point; at most RKL_EC_SPKI_MAX bytes) as rkl_ec_spki_encode writes
+	 * it.  RKL_ERR_ALGORITHM for an unknown curve, RKL_ERR_BUFFER_SPACE if
+	 * either does not fit (nothing written then).
+	 */
+	int (*ec_keygen)(void *ctx, enum rkl_curve curve,
+	    uint8_t *priv, size_t priv_cap, size_t *priv_len,
+	    uint8_t *spki, size_t spki_cap, size_t *spki_len);
+
+	/*
+	 * ECDSA signature of a hash (hash_len 32 or 48: SHA-256 or SHA-384,
+	 * RKL_ERR_LENGTH otherwise) with the raw private scalar of
+	 * rkl_ec_keygen's format (RKL_ERR_KEY_LENGTH if its length does not
+	 * fit the curve, RKL_ERR_AUTH if it is 0 or not below the order).
+	 * sig gets the DER ECDSA-Sig-Value (RFC 3279 2.2.3), at most
+	 * RKL_ECDSA_SIG_MAX bytes.
+	 */
+	int (*ecdsa_sign)(void *ctx, enum rkl_curve curve,
+	    const uint8_t *priv, size_t priv_len,
+	    const uint8_t *hash, size_t hash_len,
+	    uint8_t *sig, size_t sig_cap, size_t *sig_len);
+
+	/*
+	 * Verify a DER ECDSA-Sig-Value over a hash (32 or 48 bytes) under a
+	 * public key given as EC SPKI DER.  The key must pass
+	 * rkl_ec_spki_decode and the signature rkl_ecdsa_sig_check (their
+	 * errors are returned otherwise), so both backends accept the same
+	 * encodings.  A signature that does not verify: RKL_ERR_AUTH.
+	 */
+	int (*ecdsa_verify)(void *ctx, const uint8_t *spki, size_t spki_len,
+	    const uint8_t *hash, size_t hash_len,
+	    const uint8_t *sig, size_t sig_len);
+
+	/*
+	 * The backend's own X.509 path validation: chain[0] (the end-entity
+	 * certificate) .. chain[n-1] (n 1..RKL_X509_CHAIN_MAX, each DER), the
+	 * last one issued by the trust anchor root (a self-signed CA
+	 * certificate, DER, whose subject and key are the anchor), every
+	 * signature checked (ECDSA P-256/P-384 with SHA-256/SHA-384), every
+	 * certificate valid at now (seconds since 1970-01-01 UTC), CA
+	 * certificates with basicConstraints cA, the end entity's key usable
+	 * for signatures.  rkl's own policy checks (rkl/x509.h) run before
+	 * this and are not repeated here; this is the second, independent
+	 * implementation (BearSSL's x509_minimal engine, OpenSSL's
+	 * X509_verify_cert).  Errors: RKL_ERR_CERT_SIGNATURE (a signature
+	 * does not verify or the chain does not reach the root),
+	 * RKL_ERR_CERT_EXPIRED, RKL_ERR_CERT_USAGE, RKL_ERR_FORMAT (the
+	 * backend cannot parse a certificate), RKL_ERR_ALGORITHM.
+	 */
+	int (*x509_verify)(void *ctx, const uint8_t *root, size_t root_len,
+	    const uint8_t *const *chain, const size_t *chain_lens, size_t n,
+	    int64_t now);
 };
 
 /*

@@ -18,8 +18,10 @@
  * The context is opaque (BearSSL types stay out of rkl's public headers),
  * contains no pointers into caller memory and holds no heap resources; do
  * not copy a seeded context, as both copies would produce the same random
- * bytes.  Stack use: rsa_keygen needs about 8 KiB plus BearSSL's own; the
- * other functions less than 4 KiB.
+ * bytes.  Stack use: rsa_keygen needs about 8 KiB plus BearSSL's own;
+ * x509_verify about 4 KiB (BearSSL's x509_minimal context is 3,168 bytes on
+ * 64-bit); the other functions less than 4 KiB.  EC: br_ec_all_m31 (P-256,
+ * P-384), ECDSA i31 with RFC 6979 nonces.
  *
  * Keys are read and written in the formats of rkl/crypto.h (SPKI and PKCS#1
  * DER, through rkl/spki.h), so they are interchangeable with the OpenSSL

@@ -55,6 +55,15 @@ extern "C" {
 #define RKL_ERR_ROLLBACK       -30  /* key version lower than the stored one */
 #define RKL_ERR_LIMIT          -31  /* a configured limit was reached */
 
+/* Certificates (rkl/x509.h): one code per reason a certificate is refused. */
+#define RKL_ERR_CERT_EXPIRED     -60  /* certificate or CRL past its end of validity */
+#define RKL_ERR_CERT_NOT_YET_VALID -61  /* certificate not yet valid */
+#define RKL_ERR_CERT_USAGE       -62  /* key usage, extended key usage or CA flag wrong for this use */
+#define RKL_ERR_CERT_ISSUER      -63  /* issued by another CA than the trusted one */
+#define RKL_ERR_CERT_SIGNATURE   -64  /* certificate or CRL signature does not verify */
+#define RKL_ERR_CERT_REVOKED     -65  /* certificate serial is revoked */
+#define RKL_ERR_CERT_SUBJECT     -66  /* certificate subject does not name the expected device */
+
 /* Internal errors: alarms. */
 #define RKL_ERR_INTERNAL      -100  /* a bug or broken invariant */
 #define RKL_ERR_NOMEM         -101  /* allocation failed */

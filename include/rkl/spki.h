@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "rkl/buf.h"
+#include "rkl/crypto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -124,6 +125,44 @@ unsigned rkl_spki_bits(const uint8_t *n, size_t n_len);
  * decode (same errors as rkl_spki_decode).  *bits is set only on success.
  */
 RKL_WUR int rkl_spki_modulus_bits(const uint8_t *der, size_t len, unsigned *bits);
+
+
+/* ---- EC public keys and ECDSA signatures (rkl/crypto.h's EC entries) ---- */
+
+/*
+ * Write the SubjectPublicKeyInfo DER of an EC public key (RFC 5480:
+ * id-ecPublicKey 1.2.840.10045.2.1 with the named curve's OID, the point
+ * uncompressed).  point is 0x04 || X || Y (65 bytes for P-256, 97 for
+ * P-384; RKL_ERR_KEY_LENGTH otherwise).  Whether the point is on the curve
+ * is checked by the backends, not here.
+ */
+RKL_WUR int rkl_ec_spki_encode(enum rkl_curve curve, const uint8_t *point, size_t point_len,
+    uint8_t *out, size_t cap, size_t *out_len);
+
+/*
+ * Decode an EC SPKI written as above (the only form rkl accepts: named
+ * curve P-256 or P-384, uncompressed point, nothing else): *curve and a
+ * view of the point (0x04 || X || Y) inside spki.  RKL_ERR_ALGORITHM for
+ * another algorithm or curve, RKL_ERR_FORMAT / RKL_ERR_INCOMPLETE /
+ * RKL_ERR_TRAILING for bad DER.  Outputs untouched on failure.
+ */
+RKL_WUR int rkl_ec_spki_decode(const uint8_t *spki, size_t len, enum rkl_curve *curve,
+    const uint8_t **point, size_t *point_len);
+
+/*
+ * A raw private scalar for curve: exactly rkl_curve_len(curve) octets
+ * (RKL_ERR_KEY_LENGTH), 1 <= d < the group order (RKL_ERR_AUTH).  Both
+ * backends run it before using a scalar.  Constant time in the value.
+ */
+RKL_WUR int rkl_ec_priv_check(enum rkl_curve curve, const uint8_t *priv, size_t len);
+
+/*
+ * Strict DER check of an ECDSA-Sig-Value SEQUENCE { r INTEGER, s INTEGER }
+ * for curve: r and s positive, minimal, at most rkl_curve_len(curve) octets
+ * of magnitude, nothing trailing.  0 or RKL_ERR_FORMAT / RKL_ERR_INCOMPLETE
+ * / RKL_ERR_TRAILING / RKL_ERR_LENGTH.
+ */
+RKL_WUR int rkl_ecdsa_sig_check(enum rkl_curve curve, const uint8_t *sig, size_t len);
 
 #ifdef __cplusplus
 }

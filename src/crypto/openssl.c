@@ -109,4 +109,8 @@ rkl_crypto_openssl(struct rkl_crypto *c)
 	c->rsa_keygen = rkl_ossl_rsa_keygen;
 	c->rsa_oaep_encrypt = rkl_ossl_rsa_oaep_encrypt;
 	c->rsa_oaep_decrypt = rkl_ossl_rsa_oaep_decrypt;
+	c->ec_keygen = rkl_ossl_ec_keygen;
+	c->ecdsa_sign = rkl_ossl_ecdsa_sign;
+	c->ecdsa_verify = rkl_ossl_ecdsa_verify;
+	c->x509_verify = rkl_ossl_x509_verify;
 }

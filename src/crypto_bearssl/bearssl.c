@@ -13,6 +13,7 @@
 #include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/spki.h"
+#include "bearssl_int.h"
 
 #include <string.h>
 
@@ -397,6 +398,142 @@ out:
 	return r;
 }
 
+
+/* ---- EC: key generation and ECDSA (br_ec_all_m31, i31 ECDSA) ---- */
+
+static int
+br_curve(enum rkl_curve curve)
+{
+	switch (curve) {
+	case RKL_CURVE_P256: return BR_EC_secp256r1;
+	case RKL_CURVE_P384: return BR_EC_secp384r1;
+	default: return 0;
+	}
+}
+
+static const br_hash_class *
+ecdsa_hash(size_t hash_len)
+{
+	switch (hash_len) {
+	case br_sha256_SIZE: return &br_sha256_vtable;
+	case br_sha384_SIZE: return &br_sha384_vtable;
+	default: return NULL;
+	}
+}
+
+static int
+bssl_ec_keygen(void *ctx, enum rkl_curve curve, uint8_t *priv, size_t priv_cap,
+    size_t *priv_len, uint8_t *spki, size_t spki_cap, size_t *spki_len)
+{
+	uint8_t kpriv[BR_EC_KBUF_PRIV_MAX_SIZE], kpub[BR_EC_KBUF_PUB_MAX_SIZE];
+	uint8_t der[RKL_EC_SPKI_MAX];
+	struct bssl_state st;
+	br_ec_private_key sk;
+	br_ec_public_key pk;
+	size_t flen = rkl_curve_len(curve), dl = 0;
+	int id = br_curve(curve), r;
+
+	if (id == 0)
+		return RKL_ERR_ALGORITHM;
+	if (priv == NULL || priv_len == NULL || spki == NULL || spki_len == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = state_load(ctx, &st)) != 0)
+		return r;
+	r = RKL_ERR_CRYPTO;
+	if (br_ec_keygen(&st.drbg.vtable, &br_ec_all_m31, &sk, kpriv, id) != flen ||
+	    br_ec_compute_pub(&br_ec_all_m31, &pk, kpub, &sk) != 1 + 2 * flen)
+		goto out;
+	if (rkl_ec_spki_encode(curve, pk.q, pk.qlen, der, sizeof(der), &dl) != 0) {
+		r = RKL_ERR_INTERNAL;
+		goto out;
+	}
+	if (priv_cap < flen || spki_cap < dl) {
+		r = RKL_ERR_BUFFER_SPACE;
+		goto out;
+	}
+	memcpy(priv, sk.x, flen);
+	*priv_len = flen;
+	memcpy(spki, der, dl);
+	*spki_len = dl;
+	r = 0;
+out:
+	state_store(ctx, &st);
+	rkl_cleanse(kpriv, sizeof(kpriv));
+	rkl_cleanse(&sk, sizeof(sk));
+	return r;
+}
+
+static int
+bssl_ecdsa_sign(void *ctx, enum rkl_curve curve, const uint8_t *priv, size_t priv_len,
+    const uint8_t *hash, size_t hash_len, uint8_t *sig, size_t sig_cap, size_t *sig_len)
+{
+	uint8_t x[RKL_EC_PRIV_MAX], kpub[BR_EC_KBUF_PUB_MAX_SIZE], out[RKL_ECDSA_SIG_MAX + 8];
+	const br_hash_class *hf;
+	br_ec_private_key sk;
+	br_ec_public_key pk;
+	size_t flen = rkl_curve_len(curve), n;
+	int id = br_curve(curve), r = RKL_ERR_AUTH;
+
+	(void)ctx;
+	if (id == 0)
+		return RKL_ERR_ALGORITHM;
+	if (priv == NULL || hash == NULL || sig == NULL || sig_len == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((hf = ecdsa_hash(hash_len)) == NULL)
+		return RKL_ERR_LENGTH;
+	if ((r = rkl_ec_priv_check(curve, priv, priv_len)) != 0)
+		return r;
+	r = RKL_ERR_AUTH;
+	memcpy(x, priv, flen);
+	sk.curve = id;
+	sk.x = x;
+	sk.xlen = flen;
+	if (br_ec_compute_pub(&br_ec_all_m31, &pk, kpub, &sk) == 0)
+		goto done;
+	r = RKL_ERR_CRYPTO;
+	if ((n = br_ecdsa_i31_sign_asn1(&br_ec_all_m31, hf, hash, &sk, out)) == 0)
+		goto done;
+	if (n > sig_cap) {
+		r = RKL_ERR_BUFFER_SPACE;
+		goto done;
+	}
+	memcpy(sig, out, n);
+	*sig_len = n;
+	r = 0;
+done:
+	rkl_cleanse(x, sizeof(x));
+	rkl_cleanse(&sk, sizeof(sk));
+	return r;
+}
+
+static int
+bssl_ecdsa_verify(void *ctx, const uint8_t *spki, size_t spki_len, const uint8_t *hash,
+    size_t hash_len, const uint8_t *sig, size_t sig_len)
+{
+	uint8_t q[1 + 2 * RKL_EC_PRIV_MAX];
+	const uint8_t *pt = NULL;
+	size_t pl = 0;
+	enum rkl_curve curve = RKL_CURVE_P256;
+	br_ec_public_key pk;
+	int r;
+
+	(void)ctx;
+	if (hash == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (hash_len != br_sha256_SIZE && hash_len != br_sha384_SIZE)
+		return RKL_ERR_LENGTH;
+	if ((r = rkl_ec_spki_decode(spki, spki_len, &curve, &pt, &pl)) != 0)
+		return r;
+	if ((r = rkl_ecdsa_sig_check(curve, sig, sig_len)) != 0)
+		return r;
+	memcpy(q, pt, pl);
+	pk.curve = br_curve(curve);
+	pk.q = q;
+	pk.qlen = pl;
+	return br_ecdsa_i31_vrfy_asn1(&br_ec_all_m31, hash, hash_len, &pk, sig, sig_len) == 1 ?
+	    0 : RKL_ERR_AUTH;
+}
+
 /* ---- constructor ---- */
 
 int
@@ -421,6 +558,10 @@ rkl_crypto_bearssl_init(struct rkl_crypto *c, struct rkl_bearssl_ctx *ctx,
 	c->rsa_keygen = bssl_rsa_keygen;
 	c->rsa_oaep_encrypt = bssl_rsa_oaep_encrypt;
 	c->rsa_oaep_decrypt = bssl_rsa_oaep_decrypt;
+	c->ec_keygen = bssl_ec_keygen;
+	c->ecdsa_sign = bssl_ecdsa_sign;
+	c->ecdsa_verify = bssl_ecdsa_verify;
+	c->x509_verify = rkl_bssl_x509_verify;
 	return 0;
 }
 
