@@ -1,16 +1,18 @@
 /*
  * Group commit and the rule rkl-kmsd builds on it (rkl/kmsd.h, "Group
- * commit"; docs/architecture.md, decision 84): with group commit on, a
- * reply that announces a state change (TK_ACCEPTED, TMK_DELIVERY of a new
- * TMK, CONFIRM_ACK) is built while that change is still only in the store's
- * open group, so the key service must report the group as not yet durable
- * (kmsd then holds the reply), a second database connection must not see
- * the change, and after rkl_kmsd_ks_commit() both must say "durable".  With
- * group_commit = 0 every such change is durable when its reply is built.
- * And when the group's commit fails: the change is gone, the reply becomes
- * an ERROR, and the terminal's next attempt starts cleanly.
- * Real PIN pad, real key service, SoftHSM2 token and SQLite file (the
- * attack harness, duel.h), checked at every reply the KMS emits.
+ * commit"; docs/architecture.md, decision 84), through the real server core
+ * (rkl/server.h) over a fake transport and clock (tests/kms/fake_net.c):
+ * with group commit on, a reply that announces a state change (TK_ACCEPTED,
+ * TMK_DELIVERY of a new TMK, CONFIRM_ACK) is built while that change is
+ * still only in the store's open group, so the core parks it (nothing is
+ * sent by the event that built it, and a second database connection does
+ * not see the change); it is sent by the end of the loop's pass, after the
+ * commit, and at the moment of every send the second connection sees the
+ * change.  With group_commit = 0 every such reply leaves at once and its
+ * change is already visible.  And when the group's commit fails: the change
+ * is gone, the core sends ERROR INTERNAL instead, and the terminal's next
+ * attempt starts cleanly.  Real PIN pad, real key service, SoftHSM2 token
+ * and SQLite file (the attack harness, duel.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +25,9 @@
 #include <cmocka.h>
 
 #include "duel.h"
+#include "fake_net.h"
 #include "rkl/err.h"
+#include "rkl/server.h"
 #include "store/store_int.h"
 
 struct gc_check {
@@ -63,58 +67,122 @@ check_visible(struct gc_check *g, uint8_t type, int want)
 		assert_int_equal(delivered, want);
 }
 
-static enum duel_act
-at_reply(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
-{
-	struct gc_check *g = arg;
-	struct rkl_kmsd_ks *ks = g->e->ks[DUEL_SHARED];
-	uint8_t type = duel_type(buf, *len);
-	uint64_t grp;
-	int st, change;
-
-	(void)idx;
-	(void)cap;
-	if (dir != DUEL_K2T)
-		return DUEL_FORWARD;
-	change = type == RKL_WIRE_TK_ACCEPTED || type == RKL_WIRE_TMK_DELIVERY ||
-	    type == RKL_WIRE_CONFIRM_ACK;
-	g->changes += change;
-	grp = rkl_kmsd_ks_group(ks);
-	st = rkl_kmsd_ks_groups_state(ks, grp, grp);
-	if (!g->group_commit) {
-		/* Every change is durable before its reply exists. */
-		assert_int_equal(grp, 0);
-		assert_int_equal(st, 0);
-		if (change && g->first)
-			check_visible(g, type, 1);
-		return DUEL_FORWARD;
-	}
-	if (st == RKL_ERR_INCOMPLETE)
-		g->held++;
-	else
-		assert_int_equal(st, 0);
-	if (change && g->first) {
-		/* Built on a write that is not durable yet: kmsd must hold it. */
-		assert_true(grp > 0);
-		assert_int_equal(st, RKL_ERR_INCOMPLETE);
-		check_visible(g, type, 0);
-	}
-	/* What kmsd does before a held reply leaves: commit, then check. */
-	assert_int_equal(rkl_kmsd_ks_commit(ks), 0);
-	if (grp > 0)
-		assert_int_equal(rkl_kmsd_ks_groups_state(ks, grp, grp), 0);
-	if (change && g->first)
-		check_visible(g, type, 1);
-	return DUEL_FORWARD;
-}
-
 /* One test's world: env, the second connection, sn registered, a terminal for it. */
 struct gc_world {
 	struct duel_env e;
 	struct gc_check g;
 	struct duel_term *t;
 	struct duel_result *res;
+	/* The server core over the fake transport, on the real key service. */
+	struct fnet n;
+	struct rkl_srv_backend be;
+	struct rkl_srv *srv;
+	unsigned sent;		/* replies sent */
+	/* Called when a frame of this type left a reply parked (NULL: none). */
+	void (*at_parked)(struct gc_world *w, uint8_t sent_type);
+	int lost;		/* at_parked lost the group */
 };
+
+static int
+is_change(uint8_t type)
+{
+	return type == RKL_WIRE_TK_ACCEPTED || type == RKL_WIRE_TMK_DELIVERY || type == RKL_WIRE_CONFIRM_ACK;
+}
+
+/* At every send: the change the reply announces is durable (the second connection sees it). */
+static void
+on_send(void *arg, struct fnet_conn *fc, const uint8_t *p, size_t len)
+{
+	struct gc_world *w = arg;
+	uint8_t type = duel_type(p, len);
+
+	(void)fc;
+	w->sent++;
+	if (is_change(type)) {
+		w->g.changes++;
+		if (w->g.first)
+			check_visible(&w->g, type, 1);
+	}
+}
+
+/*
+ * One download of w->t through the core (start as duel_run): the terminal's
+ * frame is delivered in its own event; a reply that did not leave in that
+ * event is parked (its group is open, the change not visible), and goes out
+ * at the end of the pass.  Returns 0 if the terminal reached DONE.
+ */
+static int
+core_run(struct gc_world *w, int start)
+{
+	struct duel_term *t = w->t;
+	struct rkl_kmsd_ks *ks = w->e.ks[DUEL_SHARED];
+	struct rkl_srv_worker *wk;
+	struct fnet_conn *fc;
+	uint8_t *buf = malloc(RKL_WIRE_FRAME_MAX);
+	size_t len;
+	int guard;
+
+	assert_non_null(buf);
+	assert_int_equal(rkl_srv_worker_new(w->srv, &w->n.t, &wk), 0);
+	w->n.w = wk;
+	assert_int_equal(rkl_pinpad_init(&t->pp, &t->tp.plat, &t->cfg), 0);
+	if (start == 1)
+		assert_int_equal(rkl_pinpad_start(&t->pp), 0);
+	else
+		assert_int_equal(rkl_pinpad_start_full(&t->pp), 0);
+	fc = fnet_connect(&w->n, "192.0.2.1", 7000);
+	assert_non_null(fc->c);
+	for (guard = 0; guard < 64; guard++) {
+		enum rkl_pinpad_want want = rkl_pinpad_want(&t->pp);
+		unsigned before;
+		uint8_t type;
+
+		if (want == RKL_PINPAD_WANT_DONE || want == RKL_PINPAD_WANT_CLOSE)
+			break;
+		if (want == RKL_PINPAD_WANT_RECV) {
+			len = fnet_take_frame(fc, buf, RKL_WIRE_FRAME_MAX);
+			if (len == 0) {
+				rkl_pinpad_abort(&t->pp, RKL_ERR_IO);	/* closed, nothing came */
+				break;
+			}
+			if (rkl_pinpad_consume(&t->pp, buf, len) != 0) {
+				/* failed: its ERROR frame (if any) is sent next */
+			}
+			continue;
+		}
+		if (rkl_pinpad_next(&t->pp, buf, RKL_WIRE_FRAME_MAX, &len) != 0)
+			continue;
+		type = duel_type(buf, len);
+		fnet_peer_send(fc, buf, len);
+		before = w->sent;
+		fnet_readable_only(fc);
+		if (w->sent == before && !fc->closed) {
+			/* Parked: built on a group that is not durable yet. */
+			uint64_t grp = rkl_kmsd_ks_group(ks);
+
+			assert_true(w->g.group_commit);
+			assert_true(grp > 0);
+			assert_int_equal(rkl_kmsd_ks_groups_state(ks, grp, grp), RKL_ERR_INCOMPLETE);
+			w->g.held++;
+			if (w->g.first && type == RKL_WIRE_TK_UPLOAD)
+				check_visible(&w->g, RKL_WIRE_TK_ACCEPTED, 0);
+			if (w->at_parked != NULL)
+				w->at_parked(w, type);
+		}
+		fnet_pass_end(&w->n);
+		assert_true(w->sent > before);	/* every frame of the flow gets its reply */
+	}
+	fc->eof = 1;
+	fnet_pump(&w->n);
+	assert_true(fc->closed);
+	rkl_srv_worker_free(wk);
+	fnet_fini(&w->n);
+	free(buf);
+	w->res->pp_state = rkl_pinpad_state(&t->pp);
+	w->res->pp_err = rkl_pinpad_last_error(&t->pp);
+	w->res->pp_peer_code = rkl_pinpad_peer_code(&t->pp);
+	return w->res->pp_state == RKL_PINPAD_DONE ? 0 : (w->res->pp_err != 0 ? w->res->pp_err : RKL_ERR_STATE);
+}
 
 static void
 world_open(struct gc_world *w, const char *sn, int group_commit)
@@ -139,11 +207,20 @@ world_open(struct gc_world *w, const char *sn, int group_commit)
 	duel_register(&w->e, sn, NULL);
 	w->t = duel_term_new(sn, NULL, 0);
 	w->res = duel_result_new();
+	fnet_init(&w->n);
+	w->n.on_send = on_send;
+	w->n.on_send_arg = w;
+	w->sent = 0;
+	w->at_parked = NULL;
+	w->lost = 0;
+	rkl_srv_backend_ks(w->e.ks[DUEL_SHARED], &w->be);
+	assert_int_equal(rkl_srv_new(&w->e.cfg[DUEL_SHARED], &w->be, &w->n.env, &w->srv), 0);
 }
 
 static void
 world_close(struct gc_world *w)
 {
+	rkl_srv_free(w->srv);
 	rkl_store_close(&w->g.other);
 	duel_term_free(w->t);
 	free(w->res);
@@ -159,60 +236,34 @@ run_first_and_re(int group_commit)
 	world_open(&w, "GC000001", group_commit);
 	/* First download: TK_ACCEPTED, TMK_DELIVERY (new TMK), CONFIRM_ACK. */
 	w.g.first = 1;
-	assert_int_equal(duel_run(&w.e, DUEL_SHARED, w.t, 1, at_reply, &w.g, w.res), 0);
+	assert_int_equal(core_run(&w, 1), 0);
 	assert_int_equal(w.g.changes, 3);
 	assert_true(group_commit ? w.g.held >= 3 : w.g.held == 0);
 	/* Re-download: CONFIRM_ACK writes (download result, audit rows): held too. */
 	w.g.first = 0;
 	w.g.changes = w.g.held = 0;
-	assert_int_equal(duel_run(&w.e, DUEL_SHARED, w.t, 1, at_reply, &w.g, w.res), 0);
+	assert_int_equal(core_run(&w, 1), 0);
 	assert_int_equal(w.g.changes, 2);	/* TMK_DELIVERY (re-sent) and CONFIRM_ACK */
 	assert_true(group_commit ? w.g.held >= 1 : w.g.held == 0);
 	assert_int_equal(duel_consistent(&w.e, w.t, w.g.sn, why, sizeof(why)), 0);
 	world_close(&w);
 }
 
-/* The lost-group run: poison the group behind TK_ACCEPTED, answer as kmsd would. */
-struct lost {
-	struct duel_env *e;
-	struct gc_check *g;
-	int lost;		/* the group was lost and TK_ACCEPTED replaced */
-};
-
-static enum duel_act
-lose_bind(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+/* The lost-group run: poison the group behind the parked TK_ACCEPTED. */
+static void
+lose_bind(struct gc_world *w, uint8_t sent_type)
 {
-	struct lost *l = arg;
-	struct rkl_kmsd_ks *ks = l->e->ks[DUEL_SHARED];
-	struct rkl_wire_msg m;
-	uint64_t grp;
+	struct rkl_store_binding b;
 
-	(void)idx;
-	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_TK_ACCEPTED)
-		return DUEL_FORWARD;
-	grp = rkl_kmsd_ks_group(ks);
-	assert_int_equal(rkl_kmsd_ks_groups_state(ks, grp, grp), RKL_ERR_INCOMPLETE);
+	if (sent_type != RKL_WIRE_TK_UPLOAD)
+		return;
 	/* A row that breaks a deferred foreign key: the group's COMMIT is refused. */
-	assert_int_equal(rkl_store__sqlite_exec(&l->e->store,
+	assert_int_equal(rkl_store__sqlite_exec(&w->e.store,
 	    "PRAGMA defer_foreign_keys = ON;"
 	    "INSERT INTO tmk (sn, version, alg, wrapped, kcv, kek_id, state, is_current, created) "
 	    "VALUES ('GHOST', 1, 1, X'00', X'00', '', 'pending', 1, 0)"), 0);
-	assert_int_equal(rkl_kmsd_ks_commit(ks), RKL_ERR_STORE);
-	assert_int_equal(rkl_kmsd_ks_groups_state(ks, grp, grp), RKL_ERR_STORE);
-	/* Nothing of the step survived, on either connection. */
-	check_visible(l->g, RKL_WIRE_TK_ACCEPTED, 0);
-	{
-		struct rkl_store_binding b;
-
-		assert_int_equal(l->e->store.binding_get(l->e->store.ctx, l->g->sn, &b), RKL_ERR_NOT_BOUND);
-	}
-	/* kmsd sends ERROR (INTERNAL) instead of the reply and closes. */
-	duel_decode(buf, *len, DUEL_K2T, &m);
-	rkl_wire_msg_init(&m, RKL_WIRE_ERROR, m.session);
-	m.u.error.code = RKL_WIRE_E_INTERNAL;
-	*len = duel_encode(&m, buf, cap);
-	l->lost = 1;
-	return DUEL_FORWARD;
+	w->lost = 1;
+	(void)b;
 }
 
 static void
@@ -220,20 +271,25 @@ test_group_lost(void **state)
 {
 	static struct gc_world w;
 	struct rkl_store_audit_check chk;
-	struct lost l;
+	struct rkl_store_binding b;
 	char why[256];
 
 	(void)state;
 	world_open(&w, "GC000002", 1);
-	l.e = &w.e;
-	l.g = &w.g;
-	l.lost = 0;
-	assert_int_not_equal(duel_run(&w.e, DUEL_SHARED, w.t, 1, lose_bind, &l, w.res), 0);
-	assert_true(l.lost);
+	w.at_parked = lose_bind;
+	assert_int_not_equal(core_run(&w, 1), 0);
+	assert_true(w.lost);
+	/* The core sent ERROR (INTERNAL) instead of TK_ACCEPTED, and closed. */
 	assert_int_equal(w.res->pp_peer_code, RKL_WIRE_E_INTERNAL);
+	/* Nothing of the step survived, on either connection. */
+	check_visible(&w.g, RKL_WIRE_TK_ACCEPTED, 0);
+	assert_int_equal(w.e.store.binding_get(w.e.store.ctx, w.g.sn, &b), RKL_ERR_NOT_BOUND);
 	/* The KMS has no binding: the terminal's next full download succeeds. */
+	w.at_parked = NULL;
 	w.g.first = 1;
-	assert_int_equal(duel_run(&w.e, DUEL_SHARED, w.t, 2, at_reply, &w.g, w.res), 0);
+	w.g.changes = 0;
+	assert_int_equal(core_run(&w, 2), 0);
+	assert_int_equal(w.g.changes, 3);
 	assert_int_equal(duel_consistent(&w.e, w.t, w.g.sn, why, sizeof(why)), 0);
 	assert_int_equal(w.g.other.audit_verify(w.g.other.ctx, &chk), 0);
 	world_close(&w);

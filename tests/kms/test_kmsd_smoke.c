@@ -120,8 +120,8 @@ start_kmsd(void)
 	    "softhsm2_conf = softhsm2.conf\n"
 	    "log_file = kmsd.log\n"
 	    "pool_size = 1\n"
-	    "workers = 2\n"
-	    "idle_timeout = 3\n"
+	    "workers = 1\n"
+	    "idle_timeout = 60\n"
 	    "max_connections = 200\n"
 	    "shutdown_timeout = 5\n", T.dir);
 	write_file(T.conf, text);
@@ -352,30 +352,31 @@ test_smoke(void **state)
 		assert_int_equal(code, RKL_WIRE_E_ALREADY_BOUND);
 	}
 
-	/* 5. max_connections: 200 idle connections are held, the 201st is closed at once. */
+	/*
+	 * 5. max_connections: 200 connections are held, the 201st is closed at
+	 * once (one worker: it accepts in the order of the connects, so the
+	 * 201st to connect is the 201st counted; the e2e tests run two).  Each held one is then shown to be served (a malformed frame gets
+	 * its ERROR and the close), which also releases it: the server uncounts a
+	 * connection before the peer can see its close, so the next download is
+	 * not refused.  (The idle timeout is tested on an injected clock in
+	 * test_server, and over TCP by tests/e2e/frames.sh.)
+	 */
 	{
 		static int fds[200];
-		struct timeval tv = { 1, 0 };
 		uint8_t b;
-		ssize_t n;
 		int extra, k;
 
 		for (k = 0; k < 200; k++)
 			fds[k] = connect_kmsd();
-		/* Accepted connections are idle for idle_timeout (3 s); a refused one ends now. */
 		extra = connect_kmsd();
-		assert_int_equal(setsockopt(extra, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 		assert_int_equal(recv(extra, &b, 1, 0), 0);
 		close(extra);
-		assert_int_equal(setsockopt(fds[199], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-		n = recv(fds[199], &b, 1, 0);
-		assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-		/* The idle timeout closes them all (the socket's 20 s receive timeout bounds the wait). */
+		memset(buf, 0xee, 40);
+		buf[0] = 0;
+		buf[1] = 40;
 		for (k = 0; k < 200; k++) {
-			struct timeval tv20 = { 20, 0 };
-
-			assert_int_equal(setsockopt(fds[k], SOL_SOCKET, SO_RCVTIMEO, &tv20, sizeof(tv20)), 0);
-			expect_eof(fds[k]);
+			send_all(fds[k], buf, 40);
+			assert_int_equal(expect_error(fds[k]), RKL_WIRE_E_BAD_MESSAGE);
 			close(fds[k]);
 		}
 	}

@@ -1,9 +1,12 @@
 #define _POSIX_C_SOURCE 200809L
 /*
  * SQLite store under failure:
- *  - a process killed with SIGKILL in the middle of a stream of downloads
- *    leaves a database that opens, whose audit chain verifies, in which every
- *    state change has exactly its audit row (same transaction), and where no
+ *  - a process that dies in the middle of a stream of downloads - at exactly
+ *    the Nth write, sync or truncate SQLite makes (a VFS shim in the child
+ *    counts them and _exit()s instead of doing the Nth; the points are
+ *    spread over a whole run, which the first child counts) - leaves a
+ *    database that opens, whose audit chain verifies, in which every state
+ *    change has exactly its audit row (same transaction), and where no
  *    terminal has two current TMKs or a binding without the bound status;
  *  - a writer that cannot get the write lock in time fails with
  *    RKL_ERR_STORE and changes nothing.
@@ -13,8 +16,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
-#include <signal.h>
-#include <time.h>
+#include <stdlib.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,9 +28,115 @@
 #include "rkl/store.h"
 #include "store_test_util.h"
 
-/* The child: downloads for terminal after terminal until killed. */
+/* ---- the crash shim: a VFS over the default one that dies at the Nth write/sync/truncate ---- */
+
+#define CRASH_EXIT 9		/* the child's exit status when it "crashed" */
+#define CHILD_TERMS 9		/* terminals per child run */
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs shim_vfs;
+static long io_calls;		/* writes, syncs and truncates so far */
+static long crash_at;		/* die instead of doing this one (0: never) */
+
+struct shim_file {
+	const sqlite3_io_methods *pMethods;
+	sqlite3_file *real;	/* follows this struct */
+};
+
 static void
-child_loop(const char *db)
+io_point(void)
+{
+	if (++io_calls == crash_at)
+		_exit(CRASH_EXIT);	/* no cleanup, no flush: as a kill at this syscall */
+}
+
+#define REAL(f) (((struct shim_file *)(void *)(f))->real)
+
+static int s_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int s_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) { return REAL(f)->pMethods->xRead(REAL(f), b, n, o); }
+static int
+s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	io_point();
+	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int
+s_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	io_point();
+	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+/*
+ * A sync is a crash point but not done: a process's death loses nothing the
+ * kernel already has (only a power cut would), and the test stays fast.
+ */
+static int
+s_sync(sqlite3_file *f, int flags)
+{
+	(void)f;
+	(void)flags;
+	io_point();
+	return SQLITE_OK;
+}
+static int s_size(sqlite3_file *f, sqlite3_int64 *p) { return REAL(f)->pMethods->xFileSize(REAL(f), p); }
+static int s_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int s_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int s_reserved(sqlite3_file *f, int *p) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), p); }
+static int s_fctl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int s_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int s_devchar(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int
+s_shmmap(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int s_shmlock(sqlite3_file *f, int o, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
+static void s_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int s_shmunmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+static int s_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp) { return REAL(f)->pMethods->xFetch(REAL(f), o, n, pp); }
+static int s_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p) { return REAL(f)->pMethods->xUnfetch(REAL(f), o, p); }
+
+static const sqlite3_io_methods shim_io = {
+	3, s_close, s_read, s_write, s_truncate, s_sync, s_size, s_lock, s_unlock, s_reserved,
+	s_fctl, s_sector, s_devchar, s_shmmap, s_shmlock, s_shmbarrier, s_shmunmap, s_fetch, s_unfetch
+};
+
+static int
+s_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out)
+{
+	struct shim_file *sf = (struct shim_file *)(void *)file;
+	int rc;
+
+	(void)vfs;
+	sf->real = (sqlite3_file *)(void *)(sf + 1);
+	rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out);
+	/* The unix VFS's files all have version-3 methods (WAL needs xShm*). */
+	sf->pMethods = (rc == SQLITE_OK && sf->real->pMethods != NULL) ? &shim_io : NULL;
+	return rc;
+}
+
+/* Make the shim the default VFS of this (child) process. */
+static void
+shim_install(long at)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	shim_vfs = *real_vfs;
+	shim_vfs.szOsFile = (int)sizeof(struct shim_file) + real_vfs->szOsFile;
+	shim_vfs.zName = "rkl-crash-shim";
+	shim_vfs.xOpen = s_open;
+	crash_at = at;
+	io_calls = 0;
+	if (sqlite3_vfs_register(&shim_vfs, 1) != SQLITE_OK)
+		_exit(4);
+}
+
+/*
+ * The child: CHILD_TERMS downloads, terminal after terminal, with the shim
+ * dying at I/O call crash_at (0: never; then the count of I/O calls is
+ * written to count_file and the child exits 0).
+ */
+static void
+child_run(const char *db, long at, const char *count_file)
 {
 	struct rkl_store st;
 	struct rkl_store_terminal_new t;
@@ -39,13 +147,14 @@ child_loop(const char *db)
 	char sn[16];
 	int created;
 
+	shim_install(at);
 	if (open_db(&st, db) != 0)
 		_exit(2);
 	mk_binding(&b, 0x31);
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = "kmsd";
 	ev.event = "S7.confirm";
-	for (unsigned i = 0;; i++) {
+	for (unsigned i = 0; i < CHILD_TERMS; i++) {
 		snprintf(sn, sizeof(sn), "K%06u", i);
 		tnew(&t, sn, NULL, NULL);
 		ev.sn = sn;
@@ -59,6 +168,30 @@ child_loop(const char *db)
 		    (i % 3 == 0 && st.tmk_rotate(st.ctx, NULL, sn, &tn, &cur) != 0))
 			_exit(3);
 	}
+	rkl_store_close(&st);
+	if (count_file != NULL) {
+		FILE *f = fopen(count_file, "w");
+
+		if (f == NULL || fprintf(f, "%ld\n", io_calls) < 0 || fclose(f) != 0)
+			_exit(5);
+	}
+	_exit(0);
+}
+
+/* Run a child; its exit status. */
+static int
+run_child(const char *db, long at, const char *count_file)
+{
+	pid_t pid;
+	int status = 0;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		child_run(db, at, count_file);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
 }
 
 static void
@@ -112,37 +245,52 @@ check_consistent(const char *db)
 	rkl_store_close(&st);
 }
 
+/* A fresh database with one committed row, as every child run finds it. */
 static void
-test_sigkill_midstream(void **state)
+prepare(struct tdir *td)
 {
-	/* Kill once the child has done at least this many terminals, plus a little. */
-	static const long min_terms[] = { 1, 10, 25 };
-	static const long extra_ms[] = { 0, 7, 23 };
+	struct rkl_store st;
+	struct rkl_store_terminal_new t;
+
+	assert_int_equal(tdir_make(td), 0);
+	assert_int_equal(open_db(&st, td->db), 0);
+	tnew(&t, "BEFORE", NULL, NULL);
+	assert_int_equal(st.terminal_add(st.ctx, NULL, &t), 0);
+	rkl_store_close(&st);
+}
+
+static void
+test_crash_at_nth_io(void **state)
+{
+	struct tdir td;
+	char count_file[300];
+	long total = 0, at;
+	FILE *f;
+	unsigned runs = 0;
 
 	(void)state;
-	for (size_t k = 0; k < sizeof(min_terms) / sizeof(min_terms[0]); k++) {
-		struct tdir td;
-		struct rkl_store st;
-		struct timespec poll = { 0, 2 * 1000000L }, extra = { 0, extra_ms[k] * 1000000L };
-		pid_t pid;
-		int status = 0, waited = 0;
-
-		assert_int_equal(tdir_make(&td), 0);
-		assert_int_equal(open_db(&st, td.db), 0);	/* create before the child races */
-		rkl_store_close(&st);
-		pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0)
-			child_loop(td.db);
-		while (raw_count(td.db, "SELECT COUNT(*) FROM terminal") < min_terms[k] && waited++ < 10000)
-			nanosleep(&poll, NULL);
-		nanosleep(&extra, NULL);
-		assert_int_equal(kill(pid, SIGKILL), 0);
-		assert_int_equal(waitpid(pid, &status, 0), pid);
-		assert_true(WIFSIGNALED(status));	/* killed, not exited with an error */
+	/* A whole run without a crash: how many I/O calls it makes. */
+	prepare(&td);
+	snprintf(count_file, sizeof(count_file), "%s/io-count", td.dir);
+	assert_int_equal(run_child(td.db, 0, count_file), 0);
+	f = fopen(count_file, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld", &total), 1);
+	fclose(f);
+	tdir_remove(&td);
+	assert_true(total > 100);
+	/*
+	 * Die at call 1..10 (the first transactions, every call), then at points
+	 * spread over the rest of the run, each time in a fresh database.
+	 */
+	for (at = 1; at <= total; at = at < 10 ? at + 1 : at + total / 18 + 1) {
+		prepare(&td);
+		assert_int_equal(run_child(td.db, at, NULL), CRASH_EXIT);
 		check_consistent(td.db);
 		tdir_remove(&td);
+		runs++;
 	}
+	assert_true(runs >= 25);
 }
 
 static void
@@ -187,7 +335,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sigkill_midstream),
+		cmocka_unit_test(test_crash_at_nth_io),
 		cmocka_unit_test(test_busy_writer),
 	};
 

@@ -1,0 +1,733 @@
+/*
+ * The KMS server core (rkl/server.h; docs/architecture.md, "rkl-kmsd").
+ *
+ * A worker owns the connections it accepted for their whole life: it reads
+ * a connection's frame (bounded by max_frame; rkl_wire_frame_need), runs the
+ * KMS state machine (rkl/kms.h) on it right there - the backend's key
+ * service does the HSM and database work - and sends the reply.  No frame or
+ * reply crosses a thread.
+ *
+ * Group commit (group_commit > 0): a step's writes join the store's open
+ * group instead of being committed one by one (rkl/kmsd.h), and its reply is
+ * parked.  Each pass of the worker's loop ends with rkl_srv_pass_end: it
+ * commits the group - one fsync for every step of every worker in it - and
+ * sends the parked replies (or an ERROR instead of those whose group was
+ * lost); so does a pass that has parked group_commit replies, at once.  No
+ * reply leaves before every group in its step's range [lo, hi] is durable.
+ * The worker's log lines go out in the same pass.
+ *
+ * Every timeout is a deadline on the env clock; the transport is asked to
+ * wake the connection at the earliest one (conn_arm).
+ */
+#define _GNU_SOURCE 1
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/server.h"
+#include "rkl/wire.h"
+
+#define US_PER_S 1000000u
+
+struct rkl_srv {
+	const struct rkl_kmsd_config *cfg;
+	const struct rkl_srv_backend *be;
+	const struct rkl_srv_env *env;
+	unsigned max_conns;
+	unsigned n_open;			/* open connections (atomic): what max_connections limits */
+	uint64_t next_conn_id;			/* (atomic) */
+};
+
+struct rkl_srv_worker {
+	struct rkl_srv *srv;
+	const struct rkl_srv_transport *t;
+	struct rkl_srv_conn *conns;
+	unsigned n_conns;
+	struct rkl_srv_conn *park_head, **park_tail;
+	unsigned n_parked;
+	uint64_t first_park_us;			/* when the oldest parked reply was parked */
+	unsigned n_active;			/* connections mid-session (a frame done, not finished) */
+	int dirty;				/* a session ended: its closing rows wait for a commit */
+	int stopping;				/* this worker has begun to stop */
+	uint8_t *rbuf;				/* max_frame: where a read lands first */
+};
+
+struct rkl_srv_conn {
+	struct rkl_srv_worker *w;
+	void *h;				/* the transport's handle */
+	uint64_t id;
+	struct rkl_srv_peer peer;
+	struct rkl_kms_session sess;		/* the protocol state */
+	void *kss;				/* the key service's record */
+	uint8_t *in;				/* input: the worker's rbuf, or max_frame bytes of its own */
+	size_t in_len;
+	int in_borrowed;			/* in is the worker's rbuf (during one read) */
+	int end_reason;				/* why the session ends once the reply is out */
+	int writing;				/* a reply partly sent: waiting for writable */
+	uint8_t reply[RKL_KMS_REPLY_MAX];	/* the reply being parked or sent */
+	size_t reply_len, reply_off;
+	struct rkl_kms_event ev;
+	uint64_t group_lo, group;		/* the groups the reply rests on: [group_lo, group] */
+	int parked;
+	int active;				/* counted in the worker's n_active */
+	uint64_t idle_at;			/* idle_timeout deadline (re-armed by input and replies) */
+	uint64_t send_at;			/* deadline of a partly sent reply */
+	struct rkl_srv_conn *pnext;		/* parked list */
+	struct rkl_srv_conn *prev, *next;	/* the worker's connections */
+};
+
+/* ---- seams ---- */
+
+static uint64_t
+sys_now_us(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int
+sys_random(void *ctx, void *buf, size_t n)
+{
+	(void)ctx;
+	return getrandom(buf, n, 0) == (ssize_t)n ? 0 : RKL_ERR_IO;
+}
+
+void
+rkl_srv_env_system(struct rkl_srv_env *e)
+{
+	e->ctx = NULL;
+	e->now_us = sys_now_us;
+	e->random = sys_random;
+}
+
+static void *
+ks_sess_new(void *ctx, const char *peer)
+{
+	return rkl_kmsd_ks_sess_new(ctx, peer);
+}
+
+static void
+ks_sess_free(void *ctx, void *sess)
+{
+	(void)ctx;
+	rkl_kmsd_ks_sess_free(sess);
+}
+
+static uint64_t
+ks_group_first(void *ctx)
+{
+	return rkl_kmsd_ks_group_first(ctx);
+}
+
+static uint64_t
+ks_group(void *ctx)
+{
+	return rkl_kmsd_ks_group(ctx);
+}
+
+static int
+ks_commit(void *ctx)
+{
+	return rkl_kmsd_ks_commit(ctx);
+}
+
+static int
+ks_groups_state(void *ctx, uint64_t lo, uint64_t hi)
+{
+	return rkl_kmsd_ks_groups_state(ctx, lo, hi);
+}
+
+void
+rkl_srv_backend_ks(struct rkl_kmsd_ks *ks, struct rkl_srv_backend *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ctx = ks;
+	rkl_kmsd_ks_table(ks, &out->keysvc);
+	out->sess_new = ks_sess_new;
+	out->sess_free = ks_sess_free;
+	out->group_first = ks_group_first;
+	out->group = ks_group;
+	out->commit = ks_commit;
+	out->groups_state = ks_groups_state;
+}
+
+static uint64_t
+now_us(const struct rkl_srv *srv)
+{
+	return srv->env->now_us(srv->env->ctx);
+}
+
+uint64_t
+rkl_srv_now(const struct rkl_srv *srv)
+{
+	return now_us(srv);
+}
+
+/* ---- the server ---- */
+
+int
+rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *backend,
+    const struct rkl_srv_env *env, struct rkl_srv **out)
+{
+	struct rkl_srv *srv;
+
+	*out = NULL;
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return RKL_ERR_NOMEM;
+	srv->cfg = cfg;
+	srv->be = backend;
+	srv->env = env;
+	srv->max_conns = cfg->max_connections;
+	*out = srv;
+	return 0;
+}
+
+void
+rkl_srv_free(struct rkl_srv *srv)
+{
+	free(srv);
+}
+
+void
+rkl_srv_set_max_conns(struct rkl_srv *srv, unsigned max_conns)
+{
+	srv->max_conns = max_conns;
+}
+
+unsigned
+rkl_srv_max_conns(const struct rkl_srv *srv)
+{
+	return srv->max_conns;
+}
+
+unsigned
+rkl_srv_open_conns(const struct rkl_srv *srv)
+{
+	return __atomic_load_n(&srv->n_open, __ATOMIC_RELAXED);
+}
+
+/* ---- connections ---- */
+
+static void flush(struct rkl_srv_worker *w);
+static void conn_process(struct rkl_srv_conn *c);
+
+/* Tell the transport what c waits for: readable, writable, the earliest deadline. */
+static void
+conn_arm(struct rkl_srv_conn *c)
+{
+	struct rkl_srv_worker *w = c->w;
+	int want_r, want_w = c->writing;
+	uint64_t at = 0;
+
+	/* Never buffer more than one maximal frame; read nothing more once the session ends. */
+	want_r = !c->writing && c->end_reason == 0 && !w->stopping && c->in_len < w->srv->cfg->max_frame;
+	if (c->end_reason == 0)
+		at = c->idle_at;	/* (once ending, only its reply's send is timed) */
+	if (c->writing && (at == 0 || c->send_at < at))
+		at = c->send_at;
+	w->t->arm(w->t->ctx, c->h, want_r, want_w, at);
+}
+
+static void
+idle_rearm(struct rkl_srv_conn *c)
+{
+	c->idle_at = now_us(c->w->srv) + (uint64_t)c->w->srv->cfg->idle_timeout * US_PER_S;
+}
+
+/*
+ * Close the transport, end the session (SN and HSM objects released, an
+ * abandoned session audited) and free the connection.  Never while parked.
+ */
+static void
+conn_free(struct rkl_srv_conn *c, int reason)
+{
+	struct rkl_srv_worker *w = c->w;
+	struct rkl_srv *srv = w->srv;
+	int finished = rkl_kms_session_finished(&c->sess);
+	char sn[RKL_KMS_SN_MAX + 1];
+	uint64_t t0 = now_us(srv);
+
+	if (c->active)
+		w->n_active--;
+	if (c->parked) {
+		/* Not reached by design (a parked connection waits for its reply); never leave it listed. */
+		struct rkl_srv_conn **pp;
+
+		for (pp = &w->park_head; *pp != NULL; pp = &(*pp)->pnext) {
+			if (*pp == c) {
+				*pp = c->pnext;
+				w->n_parked--;
+				break;
+			}
+		}
+		for (w->park_tail = &w->park_head; *w->park_tail != NULL;
+		    w->park_tail = &(*w->park_tail)->pnext)
+			;
+	}
+	/* Uncounted before the peer can see the close: another worker may accept its next connection. */
+	__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+	w->t->close(w->t->ctx, c->h);
+	memcpy(sn, c->sess.sn, sizeof(sn));
+	rkl_kms_session_end(&c->sess, reason);
+	srv->be->sess_free(srv->be->ctx, c->kss);
+	if (!finished && sn[0] != '\0')
+		rkl_kmsd_log_event(c->id, c->peer.text, sn, RKL_KMS_STEP_CLOSE, reason, now_us(srv) - t0);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (!c->in_borrowed)
+		free(c->in);
+	rkl_cleanse(c, sizeof(*c));
+	free(c);
+	w->n_conns--;
+	w->dirty = 1;	/* the session's closing rows are in the group: the pass's end commits them */
+}
+
+/* Send what is left of the reply; then close or read on.  1 if c is gone. */
+static int
+conn_send(struct rkl_srv_conn *c)
+{
+	struct rkl_srv_worker *w = c->w;
+	size_t n;
+
+	while (c->reply_off < c->reply_len) {
+		n = 0;
+		if (w->t->send(w->t->ctx, c->h, c->reply + c->reply_off, c->reply_len - c->reply_off, &n) != 0) {
+			conn_free(c, RKL_ERR_PEER);
+			return 1;
+		}
+		c->reply_off += n;
+		if (c->reply_off < c->reply_len) {
+			/* The transport took only part: finish when it is writable. */
+			if (!c->writing)
+				c->send_at = now_us(w->srv) + (uint64_t)w->srv->cfg->idle_timeout * US_PER_S;
+			c->writing = 1;
+			conn_arm(c);
+			return 0;
+		}
+	}
+	c->writing = 0;
+	c->reply_len = c->reply_off = 0;
+	if (c->ev.close || w->stopping || c->end_reason != 0) {
+		conn_free(c, c->end_reason != 0 ? c->end_reason : (c->ev.close ? 0 : RKL_ERR_TIMEOUT));
+		return 1;
+	}
+	idle_rearm(c);	/* the reply is out: the peer's turn */
+	conn_arm(c);
+	return 0;
+}
+
+/* The reply of c cannot go out (a group of its step was lost): an ERROR instead, then close. */
+static void
+reply_lost(struct rkl_srv_conn *c, int err)
+{
+	struct rkl_wbuf wb;
+
+	rkl_wbuf_init(&wb, c->reply, sizeof(c->reply));
+	c->reply_len = rkl_kms_session_fail(&c->sess, err, &wb) == 0 ? wb.len : 0;
+	c->reply_off = 0;
+	c->ev.close = 1;
+	rkl_kmsd_log_event(c->id, c->peer.text, c->ev.sn, c->ev.step, err, 0);
+}
+
+/* A reply is ready: send it now, or park it until its groups are durable.  1 if c is gone. */
+static int
+conn_reply(struct rkl_srv_conn *c)
+{
+	struct rkl_srv_worker *w = c->w;
+	const struct rkl_srv_backend *be = w->srv->be;
+	int r;
+
+	c->group = be->group(be->ctx);
+	r = c->reply_len > 0 ? be->groups_state(be->ctx, c->group_lo, c->group) : 0;
+	if (r == RKL_ERR_INCOMPLETE) {
+		if (w->n_parked == 0)
+			w->first_park_us = now_us(w->srv);
+		c->parked = 1;
+		c->pnext = NULL;
+		*w->park_tail = c;
+		w->park_tail = &c->pnext;
+		w->n_parked++;
+		return 0;
+	}
+	if (r != 0)
+		reply_lost(c, r);	/* RKL_ERR_STORE: a group of the step was lost */
+	rkl_kmsd_log_flush();
+	return conn_send(c);
+}
+
+/* Run the state machine on the complete frame at the start of c->in.  1 if c is gone. */
+static int
+conn_frame(struct rkl_srv_conn *c, size_t flen)
+{
+	const struct rkl_srv_backend *be = c->w->srv->be;
+	struct rkl_wbuf wb;
+	uint64_t t0 = now_us(c->w->srv);
+
+	rkl_wbuf_init(&wb, c->reply, sizeof(c->reply));
+	c->group_lo = be->group_first(be->ctx);
+	if (rkl_kms_session_input(&c->sess, c->in, flen, &wb, &c->ev) == 0) {
+		c->reply_len = wb.len;
+	} else {
+		c->reply_len = 0;
+		c->ev.close = 1;
+	}
+	c->reply_off = 0;
+	if (!c->active && !c->ev.close) {
+		c->active = 1;
+		c->w->n_active++;
+	}
+	rkl_kmsd_log_event(c->id, c->peer.text, c->ev.sn, c->ev.step, c->ev.result, now_us(c->w->srv) - t0);
+	c->in_len -= flen;
+	memmove(c->in, c->in + flen, c->in_len);
+	if (c->reply_len == 0 && c->ev.close) {
+		rkl_kmsd_log_flush();
+		conn_free(c, 0);
+		return 1;
+	}
+	return conn_reply(c);
+}
+
+/*
+ * Is there a complete frame in c->in?  0 with *flen, RKL_ERR_INCOMPLETE, or
+ * RKL_ERR_TOO_LARGE (a length prefix over max_frame).  A frame with a bad
+ * header is handed on whole as far as it goes: the state machine answers
+ * ERROR and closes.
+ */
+static int
+frame_ready(const struct rkl_srv_conn *c, size_t max_frame, size_t *flen)
+{
+	size_t peek = c->in_len < RKL_WIRE_HDR_LEN ? c->in_len : RKL_WIRE_HDR_LEN, need = 0, len = 0;
+	int r;
+
+	if (c->in_len == 0)
+		return RKL_ERR_INCOMPLETE;
+	r = rkl_wire_frame_need(c->in, peek, &len, &need);
+	if (r == RKL_ERR_INCOMPLETE && peek == RKL_WIRE_HDR_LEN) {
+		len = rkl_dec16be(c->in);
+		r = (len > max_frame) ? RKL_ERR_TOO_LARGE : (c->in_len >= len ? 0 : RKL_ERR_INCOMPLETE);
+	} else if (r == 0 && len > max_frame) {
+		r = RKL_ERR_TOO_LARGE;
+	} else if (r == RKL_ERR_INCOMPLETE && c->in_len >= 2 && rkl_dec16be(c->in) > max_frame) {
+		r = RKL_ERR_TOO_LARGE;
+	}
+	if (r == RKL_ERR_INCOMPLETE || r == RKL_ERR_TOO_LARGE)
+		return r;
+	*flen = (r == 0) ? len : peek;
+	return 0;
+}
+
+/* Process every complete frame buffered (one at a time: stop when parked). */
+static void
+conn_process(struct rkl_srv_conn *c)
+{
+	struct rkl_srv_worker *w = c->w;
+	size_t flen = 0;
+	int r;
+
+	while (!c->parked && c->reply_len == 0 && !w->stopping && c->end_reason == 0) {
+		r = frame_ready(c, w->srv->cfg->max_frame, &flen);
+		if (r == RKL_ERR_INCOMPLETE)
+			break;
+		if (r == RKL_ERR_TOO_LARGE) {
+			rkl_kmsd_log("warn", "frame conn=%llu peer=%s length over max_frame: closed",
+			    (unsigned long long)c->id, c->peer.text);
+			conn_free(c, RKL_ERR_TOO_LARGE);
+			return;
+		}
+		if (conn_frame(c, flen))
+			return;
+	}
+	if (c->in_len == 0) {
+		if (!c->in_borrowed)
+			free(c->in);
+		c->in = NULL;
+		c->in_borrowed = 0;
+	} else if (c->in_borrowed) {
+		/* Input left over (a partial frame): it needs a buffer of its own. */
+		uint8_t *p = malloc(w->srv->cfg->max_frame);
+
+		if (p == NULL) {
+			c->in_len = 0;
+			c->in = NULL;
+			c->in_borrowed = 0;
+			c->end_reason = RKL_ERR_NOMEM;
+			if (!c->parked && c->reply_len == 0)
+				conn_free(c, RKL_ERR_NOMEM);
+			return;
+		}
+		memcpy(p, c->in, c->in_len);
+		c->in = p;
+		c->in_borrowed = 0;
+	}
+	conn_arm(c);
+}
+
+/* A connection's end: now, or after the reply on its way (1 if c is gone). */
+static int
+conn_end(struct rkl_srv_conn *c, int reason)
+{
+	if (c->parked || c->reply_len > 0) {
+		if (c->end_reason == 0)
+			c->end_reason = reason;
+		conn_arm(c);
+		return 0;
+	}
+	conn_free(c, reason);
+	return 1;
+}
+
+void
+rkl_srv_readable(struct rkl_srv_conn *c)
+{
+	struct rkl_srv_worker *w = c->w;
+	size_t cap = w->srv->cfg->max_frame, n = 0;
+	int r;
+
+	if (c->in_len >= cap || c->end_reason != 0 || c->writing) {
+		conn_arm(c);	/* not now: the transport stops asking */
+		return;
+	}
+	if (c->in == NULL) {
+		c->in = w->rbuf;	/* most reads are one whole frame: no copy, no malloc */
+		c->in_borrowed = 1;
+	}
+	r = w->t->recv(w->t->ctx, c->h, c->in + c->in_len, cap - c->in_len, &n);
+	if (r == 0 && n > 0) {
+		c->in_len += n;
+		idle_rearm(c);
+	} else if (r != RKL_ERR_INCOMPLETE) {
+		/* The peer left (its reply, if one is on its way, still goes out first). */
+		if (c->in_len == 0 && c->in_borrowed) {
+			c->in = NULL;
+			c->in_borrowed = 0;
+		}
+		if (conn_end(c, RKL_ERR_PEER))
+			return;
+	}
+	conn_process(c);	/* may free c */
+	if (w->n_parked > 0 && w->n_parked >= w->srv->cfg->group_commit)
+		flush(w);	/* bound a group (and the wait of its first reply) */
+}
+
+void
+rkl_srv_writable(struct rkl_srv_conn *c)
+{
+	if (!c->writing || c->parked)
+		return;
+	if (conn_send(c))
+		return;
+	if (c->reply_len == 0)
+		conn_process(c);
+}
+
+void
+rkl_srv_wake(struct rkl_srv_conn *c)
+{
+	uint64_t now = now_us(c->w->srv);
+
+	if (c->writing && now >= c->send_at) {
+		rkl_kmsd_log("info", "timeout conn=%llu peer=%s sending", (unsigned long long)c->id, c->peer.text);
+		conn_free(c, RKL_ERR_TIMEOUT);
+		return;
+	}
+	if (now >= c->idle_at && c->end_reason == 0) {
+		rkl_kmsd_log("info", "timeout conn=%llu peer=%s", (unsigned long long)c->id, c->peer.text);
+		if (conn_end(c, RKL_ERR_TIMEOUT))
+			return;
+	}
+	conn_arm(c);
+}
+
+/*
+ * Commit the group, then send the parked replies; a released connection's
+ * buffered input is processed at once (that may park new replies: the
+ * caller flushes again).  Never called from inside conn_process.
+ */
+static void
+flush(struct rkl_srv_worker *w)
+{
+	const struct rkl_srv_backend *be = w->srv->be;
+	struct rkl_srv_conn *c, *next, *list;
+	int r;
+
+	if ((w->n_parked > 0 || w->dirty) && (r = be->commit(be->ctx)) != 0)
+		rkl_kmsd_log("error", "group commit failed: %s", rkl_err_str(r));
+	w->dirty = 0;
+	list = w->park_head;
+	w->park_head = NULL;
+	w->park_tail = &w->park_head;
+	w->n_parked = 0;
+	for (c = list; c != NULL; c = c->pnext)
+		if (be->groups_state(be->ctx, c->group_lo, c->group) != 0)
+			reply_lost(c, RKL_ERR_STORE);	/* lost (or, impossibly, still open) */
+	rkl_kmsd_log_flush();
+	for (c = list; c != NULL; c = next) {
+		next = c->pnext;
+		c->parked = 0;
+		if (!conn_send(c) && c->reply_len == 0 && c->in_len > 0)
+			conn_process(c);	/* a frame was already buffered */
+	}
+	rkl_kmsd_log_flush();	/* lines of what that processing did */
+}
+
+/*
+ * Hold the group open a little longer?  Only while other sessions of this
+ * worker are under way (their next frames would join it), fewer than
+ * group_commit replies wait, and the oldest has waited less than
+ * group_commit_delay.  Returns the time the wait ends, or 0.
+ */
+static uint64_t
+group_wait(struct rkl_srv_worker *w)
+{
+	const struct rkl_kmsd_config *cfg = w->srv->cfg;
+	uint64_t until;
+
+	if (w->n_parked == 0 || cfg->group_commit_delay == 0 || w->stopping ||
+	    w->n_parked >= cfg->group_commit || w->n_active <= w->n_parked)
+		return 0;
+	until = w->first_park_us + cfg->group_commit_delay;
+	return now_us(w->srv) < until ? until : 0;
+}
+
+uint64_t
+rkl_srv_pass_end(struct rkl_srv_worker *w)
+{
+	uint64_t until;
+
+	/*
+	 * Commit and send, unless the group may wait for more steps.  Input
+	 * already buffered is processed by flush and may park new replies:
+	 * flush again, never leave a reply parked with nothing to wake the loop.
+	 */
+	for (;;) {
+		if ((until = group_wait(w)) != 0)
+			return until;
+		flush(w);
+		if (w->n_parked == 0)
+			return 0;
+	}
+}
+
+struct rkl_srv_conn *
+rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *peer)
+{
+	struct rkl_srv *srv = w->srv;
+	const struct rkl_srv_backend *be = srv->be;
+	struct rkl_srv_conn *c;
+	uint8_t sid[RKL_WIRE_SESSION_LEN];
+	unsigned open;
+
+	/* The limit counts open connections, process-wide (conn_free releases one). */
+	open = __atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+	if (w->stopping || open > srv->max_conns) {
+		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer->text, open - 1,
+		    srv->max_conns);
+		w->t->close(w->t->ctx, h);
+		return NULL;
+	}
+	do {
+		if (srv->env->random(srv->env->ctx, sid, sizeof(sid)) != 0)
+			goto fail;
+	} while (sid[0] == 0 && memcmp(sid, sid + 1, sizeof(sid) - 1) == 0);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->w = w;
+	c->h = h;
+	c->id = __atomic_add_fetch(&srv->next_conn_id, 1, __ATOMIC_RELAXED);
+	c->peer = *peer;
+	c->peer.addr[sizeof(c->peer.addr) - 1] = '\0';
+	c->peer.text[sizeof(c->peer.text) - 1] = '\0';
+	if ((c->kss = be->sess_new(be->ctx, c->peer.text)) == NULL) {
+		free(c);
+		goto fail;
+	}
+	rkl_kms_session_init(&c->sess, &be->keysvc, c->kss, sid);
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	idle_rearm(c);
+	conn_arm(c);
+	return c;
+fail:
+	rkl_kmsd_log("error", "connection from %s dropped: out of memory or randomness", peer->text);
+	__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+	w->t->close(w->t->ctx, h);
+	return NULL;
+}
+
+/* ---- workers ---- */
+
+int
+rkl_srv_worker_new(struct rkl_srv *srv, const struct rkl_srv_transport *t, struct rkl_srv_worker **out)
+{
+	struct rkl_srv_worker *w;
+
+	*out = NULL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((w->rbuf = malloc(srv->cfg->max_frame)) == NULL) {
+		free(w);
+		return RKL_ERR_NOMEM;
+	}
+	w->srv = srv;
+	w->t = t;
+	w->park_tail = &w->park_head;
+	*out = w;
+	return 0;
+}
+
+uint64_t
+rkl_srv_worker_stop(struct rkl_srv_worker *w)
+{
+	struct rkl_srv_conn *c, *next;
+
+	if (!w->stopping) {
+		w->stopping = 1;
+		for (c = w->conns; c != NULL; c = next) {
+			next = c->next;
+			if (!c->parked && c->reply_len == 0)
+				conn_free(c, RKL_ERR_TIMEOUT);
+			/* else it closes once its reply is out (conn_send sees stopping) */
+		}
+	}
+	return now_us(w->srv) + (uint64_t)w->srv->cfg->shutdown_timeout * US_PER_S;
+}
+
+unsigned
+rkl_srv_worker_conns(const struct rkl_srv_worker *w)
+{
+	return w->n_conns;
+}
+
+void
+rkl_srv_worker_free(struct rkl_srv_worker *w)
+{
+	struct rkl_srv_conn *c;
+
+	if (w == NULL)
+		return;
+	w->stopping = 1;
+	/* End what is left, make it durable. */
+	flush(w);
+	while ((c = w->conns) != NULL) {
+		c->parked = 0;		/* flush sent every parked reply it could; the rest is dropped */
+		conn_free(c, RKL_ERR_TIMEOUT);
+	}
+	flush(w);
+	free(w->rbuf);
+	free(w);
+}
