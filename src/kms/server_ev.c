@@ -223,6 +223,7 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 {
 	struct evworker *ew = arg;
 	struct rkl_srv_peer peer;
+	struct rkl_srv_conn *c;
 	struct evconn *e;
 
 	(void)lst;
@@ -242,8 +243,9 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 		t_close(NULL, e);
 		return;
 	}
-	/* The core arms the events (none fires before this returns) or closes e. */
-	e->c = rkl_srv_accept(ew->core, e, &peer);
+	/* The core arms the events (none fires before this returns), or refuses: then e is closed and freed. */
+	if ((c = rkl_srv_accept(ew->core, e, &peer)) != NULL)
+		e->c = c;
 }
 
 static void
