@@ -7,6 +7,8 @@
 #   libp11-kit-dev                    - PKCS#11 headers (p11-kit/pkcs11.h)
 #   softhsm2 opensc                   - the default PKCS#11 HSM, and pkcs11-tool for inspection
 #   libsqlite3-dev sqlite3            - the KMS store
+#   libpq-dev                         - the KMS store's PostgreSQL backend (src/store/pg.c)
+#   postgresql-15                     - a throwaway PostgreSQL server for the store tests (scripts/pg.sh)
 #   libevent-dev                      - the KMS's non-blocking network I/O
 #   libcmocka-dev                     - unit tests
 #   clang libclang-rt-14-dev          - libFuzzer targets
@@ -14,7 +16,7 @@
 #   spin                              - Promela model checker: docs/models/patent.pml (tests/models)
 set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libbearssl-dev libp11-kit-dev
-softhsm2 opensc libsqlite3-dev sqlite3 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin"
+softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin"
 
 missing=""
 for p in $PKGS; do

@@ -6,7 +6,7 @@
  * transmission-key (TK) binding, its terminal master keys (TMKs), a failure
  * counter with lockout, and a hash-chained audit log.  The store is a table of
  * function pointers (struct rkl_store) in the manner of sqlite3_vfs, so that
- * SQLite (rkl_store_sqlite_open) and PostgreSQL (next) are two
+ * SQLite (rkl_store_sqlite_open) and PostgreSQL (rkl_store_pg_open) are two
  * implementations of the same contract and callers never see SQL; programs
  * open either through rkl_store_open, from a configuration string.
  *
@@ -17,8 +17,9 @@
  * put key material in them.
  *
  * Durability.  Every mutating call is one database transaction that is
- * committed (SQLite: WAL, synchronous=FULL) before the call returns, so the
- * KMS may announce a state change to a terminal as soon as the call returns 0.
+ * committed (SQLite: WAL, synchronous=FULL; PostgreSQL: synchronous_commit
+ * on) before the call returns, so the KMS may announce a state change to a
+ * terminal as soon as the call returns 0.
  * A failed call changes nothing.  Key-state mutations also append their own
  * audit row inside the same transaction (events listed at each call); protocol
  * steps and failures are appended by the caller with audit_append.
@@ -489,6 +490,15 @@ enum rkl_store_kind {
 
 int rkl_store_uri_kind(const char *uri, enum rkl_store_kind *kind, const char **path);
 
+/*
+ * uri with any password replaced by "***" (a PostgreSQL URI's user:password@
+ * and password= parameter, a connection string's password=), into out[cap]
+ * for messages and logs.  0, RKL_ERR_BUFFER_SPACE (out then holds a
+ * truncated but still redacted prefix, or ""), RKL_ERR_INVALID_ARG.
+ * Passwords belong in a ~/.pgpass or PGPASSFILE file, not in rkl.conf.
+ */
+int rkl_store_uri_redact(const char *uri, char *out, size_t cap);
+
 /* Options for rkl_store_open; a NULL pointer means all defaults. */
 struct rkl_store_opts {
 	unsigned flags;				/* RKL_STORE_CREATE: create the file / the schema */
@@ -502,10 +512,20 @@ struct rkl_store_opts {
  * rkl_store_close.  Same rules on both backends: without RKL_STORE_CREATE a
  * store that does not exist (no file; a PostgreSQL database without rkl's
  * tables) is RKL_ERR_NOT_FOUND; an older schema is migrated, a newer one is
- * RKL_ERR_VERSION.  The PostgreSQL forms are RKL_ERR_UNSUPPORTED until
- * that backend lands (issue 13).
+ * RKL_ERR_VERSION; a PostgreSQL server that cannot be reached (or that
+ * refuses the login) is RKL_ERR_STORE.
  */
 int rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opts *opts);
+
+/*
+ * The PostgreSQL implementation (src/store/pg.c), which rkl_store_open calls
+ * for the PostgreSQL forms: conninfo is a libpq connection string or URI
+ * (a default connect_timeout of 10 s and application_name rkl, which it may
+ * override).  The tables live in the connection's current schema
+ * (search_path).  Every session runs with synchronous_commit = on and
+ * lock_timeout = busy_timeout_ms.  Threads, batches and groups as for SQLite.
+ */
+int rkl_store_pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts *opts);
 
 /*
  * Check an anchor recorded earlier with audit_head: the chain must still hold

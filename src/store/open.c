@@ -47,6 +47,119 @@ rkl_store_uri_kind(const char *uri, enum rkl_store_kind *kind, const char **path
 	return 0;
 }
 
+/* Appends to a bounded output; remembers overflow. */
+struct out {
+	char *p;
+	size_t cap, n;
+	int full;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	if (o->n + n >= o->cap) {
+		o->full = 1;
+		n = o->cap - 1 - o->n;
+	}
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+	o->p[o->n] = '\0';
+}
+
+/* key=value pairs separated by sep (a URI's query: '&'; a connection string: blanks). */
+static const char *
+redact_pairs(struct out *o, const char *s, int uri)
+{
+	const char *k, *v;
+	int q;
+
+	while (*s != '\0') {
+		if (uri ? *s == '&' : (*s == ' ' || *s == '\t' || *s == '\n')) {
+			put(o, s++, 1);
+			continue;
+		}
+		k = s;
+		while (*s != '\0' && *s != '=' && (uri ? *s != '&' : (*s != ' ' && *s != '\t')))
+			s++;
+		if (!uri)
+			while (*s == ' ' || *s == '\t')
+				s++;
+		if (*s != '=') {
+			put(o, k, (size_t)(s - k));
+			continue;
+		}
+		s++;
+		if (!uri)
+			while (*s == ' ' || *s == '\t')
+				s++;
+		v = s;
+		if (!uri && *s == '\'') {
+			for (s++, q = 1; *s != '\0' && q; s++) {
+				if (*s == '\\' && s[1] != '\0')
+					s++;
+				else if (*s == '\'')
+					q = 0;
+			}
+		} else {
+			while (*s != '\0' && (uri ? *s != '&' : (*s != ' ' && *s != '\t' && *s != '\n')))
+				s++;
+		}
+		put(o, k, (size_t)(v - k));
+		if ((size_t)(v - k) >= 9 && strncmp(k, "password", 8) == 0 &&
+		    (k[8] == '=' || k[8] == ' ' || k[8] == '\t'))
+			put(o, "***", 3);
+		else
+			put(o, v, (size_t)(s - v));
+	}
+	return s;
+}
+
+int
+rkl_store_uri_redact(const char *uri, char *out, size_t cap)
+{
+	enum rkl_store_kind kind;
+	const char *s, *auth, *end, *at, *colon;
+	struct out o;
+	int r;
+
+	if (out == NULL || cap == 0)
+		return RKL_ERR_INVALID_ARG;
+	out[0] = '\0';
+	if ((r = rkl_store_uri_kind(uri, &kind, NULL)) != 0)
+		return r;
+	o.p = out;
+	o.cap = cap;
+	o.n = 0;
+	o.full = 0;
+	if (kind == RKL_STORE_SQLITE) {
+		put(&o, uri, strlen(uri));
+	} else if ((s = strstr(uri, "://")) != NULL && is_conninfo(uri) == 0) {
+		auth = s + 3;
+		end = auth + strcspn(auth, "/?");
+		at = NULL;
+		for (s = auth; s < end; s++)
+			if (*s == '@')
+				at = s;
+		put(&o, uri, (size_t)(auth - uri));
+		colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon != NULL) {
+			put(&o, auth, (size_t)(colon - auth) + 1);
+			put(&o, "***", 3);
+			auth = at;
+		}
+		put(&o, auth, (size_t)(end - auth));
+		s = end + strcspn(end, "?");
+		put(&o, end, (size_t)(s - end));
+		if (*s == '?') {
+			put(&o, s, 1);
+			(void)redact_pairs(&o, s + 1, 1);
+		}
+	} else {
+		(void)redact_pairs(&o, uri, 0);
+	}
+	return o.full ? RKL_ERR_BUFFER_SPACE : 0;
+}
+
 int
 rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opts *opts)
 {
@@ -60,7 +173,7 @@ rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opt
 	if ((r = rkl_store_uri_kind(uri, &kind, &path)) != 0)
 		return r;
 	if (kind == RKL_STORE_PG)
-		return RKL_ERR_UNSUPPORTED;
+		return rkl_store_pg_open(st, uri, opts);
 	memset(&so, 0, sizeof(so));
 	if (opts != NULL) {
 		so.flags = opts->flags;

@@ -25,4 +25,12 @@ struct rkl_store;
  */
 int rkl_store__sqlite_exec(struct rkl_store *st, const char *sql);
 
+/*
+ * Tests only: run sql (several statements allowed) on the PostgreSQL handle
+ * st's own connection, under its mutex, inside whatever transaction is open
+ * there.  0 or RKL_ERR_STORE; RKL_ERR_INVALID_ARG if st is not an open
+ * PostgreSQL store.
+ */
+int rkl_store__pg_exec(struct rkl_store *st, const char *sql);
+
 #endif

@@ -86,12 +86,44 @@ test_sqlite_forms(void **state)
 	tdir_remove(&d);
 }
 
+/* Messages and logs name the store without its password. */
+static void
+test_redact(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+		{ "/var/lib/rkl/rkl.db", "/var/lib/rkl/rkl.db" },
+		{ "sqlite:password=x", "sqlite:password=x" },
+		{ "postgresql://rkl:s3cret@db1:5432/rkl", "postgresql://rkl:***@db1:5432/rkl" },
+		{ "postgresql://rkl@db1/rkl", "postgresql://rkl@db1/rkl" },
+		{ "postgres://u:p@w@h/d?password=x&sslmode=require",
+		  "postgres://u:***@h/d?password=***&sslmode=require" },
+		{ "postgresql:///rkl?host=/run/pg&password=a%20b", "postgresql:///rkl?host=/run/pg&password=***" },
+		{ "host=db1 password=s3cret dbname=rkl", "host=db1 password=*** dbname=rkl" },
+		{ "password = 'a b\\' c' user=rkl", "password = *** user=rkl" },
+		{ "host=h passwordx=1", "host=h passwordx=1" },
+	};
+	char out[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(rkl_store_uri_redact(t[i].in, out, sizeof(out)), 0);
+		assert_string_equal(out, t[i].want);
+	}
+	assert_int_equal(rkl_store_uri_redact("host=h password=abcdef", out, 14), RKL_ERR_BUFFER_SPACE);
+	assert_null(strstr(out, "abc"));
+	assert_int_equal(rkl_store_uri_redact(NULL, out, sizeof(out)), RKL_ERR_INVALID_ARG);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_sqlite_forms),
+		cmocka_unit_test(test_redact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -296,6 +296,16 @@ set_actor(struct admin *a)
 	a->who.source = "cli";
 }
 
+/* The database setting for messages: a PostgreSQL password is never shown. */
+static const char *
+db_shown(const struct admin *a)
+{
+	static char shown[RKL_ADMIN_PATH_MAX];
+
+	(void)rkl_store_uri_redact(a->conf.database, shown, sizeof(shown));
+	return shown;
+}
+
 static int
 open_store(struct admin *a, int create)
 {
@@ -307,9 +317,9 @@ open_store(struct admin *a, int create)
 	r = rkl_store_open(&a->st, a->conf.database, &o);
 	if (r == RKL_ERR_NOT_FOUND)
 		return failf(a, EX_CONFIG, 0, "database %s does not exist: run rkl-admin init",
-		    a->conf.database);
+		    db_shown(a));
 	if (r != 0)
-		return failf(a, exit_for(r), r, "cannot open database %s", a->conf.database);
+		return failf(a, exit_for(r), r, "cannot open database %s", db_shown(a));
 	return EX_OK;
 }
 
@@ -525,7 +535,7 @@ cmd_init(struct admin *a)
 		fputs("{\"ok\":true,\"state_dir\":", stdout);
 		rkl_admin_json_str(stdout, a->conf.state_dir);
 		fputs(",\"database\":", stdout);
-		rkl_admin_json_str(stdout, a->conf.database);
+		rkl_admin_json_str(stdout, db_shown(a));
 		fputs(",\"token\":", stdout);
 		rkl_admin_json_str(stdout, info.token_label);
 		fputs(",\"token_serial\":", stdout);
@@ -548,7 +558,7 @@ cmd_init(struct admin *a)
 		    softhsm ? ", SoftHSM2" : "");
 		printf("  keys         storage KEKs%s, OAEP %s\n",
 		    info.have_transport ? " and shared transport pair" : "", oaep_name(info.oaep));
-		printf("  database     %s\n", a->conf.database);
+		printf("  database     %s\n", db_shown(a));
 		if (pin_created)
 			printf("  user PIN     generated into %s (mode 0600)\n", a->conf.pin_file);
 		if (so_made[0] != '\0')

@@ -183,7 +183,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((r = rkl_store_open(&store, cfg.database, NULL)) != 0) {
-		rkl_kmsd_log("error", "database %s: %s (run rkl-admin init)", cfg.database, rkl_err_str(r));
+		char shown[RKL_KMSD_PATH_MAX];	/* without a password */
+
+		(void)rkl_store_uri_redact(cfg.database, shown, sizeof(shown));
+		rkl_kmsd_log("error", "database %s: %s (run rkl-admin init)", shown, rkl_err_str(r));
 		goto out;
 	}
 	have_store = 1;

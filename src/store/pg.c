@@ -1,0 +1,2088 @@
+/*
+ * PostgreSQL implementation of the store interface (see rkl/store.h), the
+ * same contract as sqlite.c and the same structure: read that file's header
+ * first.  What differs:
+ *
+ * Connection.  One handle = one libpq connection + one recursive mutex.
+ * Every session sets synchronous_commit = on (a COMMIT returns only once its
+ * WAL is flushed, and with synchronous replication configured, once the
+ * standby has it too) and lock_timeout = busy_timeout_ms.  A connection
+ * found broken at the start of a call outside a batch or group is reset
+ * (reconnected) once; a group open on it is recorded lost.
+ *
+ * Isolation and locks.  Transactions run at READ COMMITTED.  Every write
+ * transaction starts by locking the audit chain's head row (SELECT .. FOR
+ * UPDATE on audit_head): every mutating call appends to the one hash chain
+ * anyway, so writers are serialised there, in one lock order (no deadlock),
+ * and each statement after the lock sees everything committed before it -
+ * the same "one writer at a time, check then act" rule as SQLite's BEGIN
+ * IMMEDIATE.  The rules that matter are also constraints the database
+ * enforces whatever the code does: one binding per SN (primary key), one
+ * current TMK per SN (partial unique index on tmk (sn) WHERE is_current = 1),
+ * versions unique per SN (primary key (sn, version)).  Reads that take
+ * several statements use one REPEATABLE READ READ ONLY transaction (one
+ * snapshot); a read inside a batch or group runs in that transaction.
+ *
+ * Types.  Free-text fields (note, KEK label, audit actor/source/sn/event/
+ * detail) are BYTEA: the interface allows any bytes but NUL there, while a
+ * PostgreSQL text column only takes valid characters of the database's
+ * encoding.  Serial numbers (checked syntax) and state names are TEXT; SN
+ * order is byte order (COLLATE "C").  Parameters go as text (numbers) or
+ * binary (BYTEA); results come back as text, BYTEA in hex.
+ *
+ * libpq errors become RKL_ERR_* here and nowhere else.
+ */
+#define _POSIX_C_SOURCE 200809L	/* PTHREAD_MUTEX_RECURSIVE */
+#include "rkl/store.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "store_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+
+/*
+ * Schema migrations, entry i brings a database from version i to i + 1: the
+ * same versions as sqlite.c's migrations[] (a version means the same tables
+ * and rules on both backends).  Never edit a released entry.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: registry, bindings, TMKs, audit chain. */
+	"CREATE TABLE terminal ("
+	"  sn TEXT COLLATE \"C\" NOT NULL PRIMARY KEY CHECK (length(sn) BETWEEN 1 AND 32),"
+	"  pinpad_sn TEXT COLLATE \"C\" NOT NULL DEFAULT '' CHECK (length(pinpad_sn) <= 32),"
+	"  note BYTEA NOT NULL DEFAULT '' CHECK (octet_length(note) <= 256),"
+	"  status TEXT NOT NULL CHECK (status IN ('registered', 'bound', 'revoked')),"
+	"  created BIGINT NOT NULL,"
+	"  bound_at BIGINT NOT NULL DEFAULT 0,"
+	"  revoked_at BIGINT NOT NULL DEFAULT 0,"
+	"  fail_count BIGINT NOT NULL DEFAULT 0,"
+	"  locked_until BIGINT NOT NULL DEFAULT 0,"
+	"  last_download BIGINT NOT NULL DEFAULT 0,"
+	"  last_result INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE tk_binding ("
+	"  sn TEXT COLLATE \"C\" NOT NULL PRIMARY KEY REFERENCES terminal (sn),"
+	"  auk_alg INTEGER NOT NULL,"
+	"  auk_wrapped BYTEA NOT NULL,"
+	"  auk_kcv BYTEA NOT NULL,"
+	"  kek_id BYTEA NOT NULL,"
+	"  tek_alg INTEGER NOT NULL,"
+	"  tek_spki BYTEA NOT NULL,"
+	"  oaep_hash INTEGER NOT NULL,"
+	"  tk_hash BYTEA NOT NULL,"
+	"  bound_at BIGINT NOT NULL"
+	");"
+	"CREATE TABLE tmk ("
+	"  sn TEXT COLLATE \"C\" NOT NULL REFERENCES terminal (sn),"
+	"  version INTEGER NOT NULL CHECK (version > 0),"
+	"  alg INTEGER NOT NULL,"
+	"  wrapped BYTEA NOT NULL,"
+	"  kcv BYTEA NOT NULL,"
+	"  kek_id BYTEA NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'retired')),"
+	"  is_current SMALLINT CHECK (is_current = 1),"
+	"  created BIGINT NOT NULL,"
+	"  delivered BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (sn, version),"
+	"  CHECK ((is_current IS NULL) = (state = 'retired'))"
+	");"
+	/* At most one current TMK per SN, whatever the code does. */
+	"CREATE UNIQUE INDEX tmk_one_current ON tmk (sn) WHERE is_current = 1;"
+	"CREATE TABLE audit ("
+	"  seq BIGINT NOT NULL PRIMARY KEY,"
+	"  at BIGINT NOT NULL,"
+	"  actor BYTEA NOT NULL,"
+	"  source BYTEA NOT NULL,"
+	"  sn BYTEA NOT NULL,"
+	"  event BYTEA NOT NULL,"
+	"  result INTEGER NOT NULL,"
+	"  detail BYTEA NOT NULL,"
+	"  hash BYTEA NOT NULL"
+	");"
+	"CREATE TABLE audit_head ("
+	"  id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),"
+	"  seq BIGINT NOT NULL,"
+	"  hash BYTEA NOT NULL"
+	");"
+	"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));",
+	/* 1 -> 2: a terminal's audit history without a full scan (audit_list_sn). */
+	"CREATE INDEX audit_sn ON audit (sn, seq);",
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+_Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per schema version");
+
+#define TERM_COLS "sn, pinpad_sn, note, status, created, bound_at, revoked_at, " \
+	"fail_count, locked_until, last_download, last_result"
+#define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered"
+#define AUDIT_COLS "seq, at, actor, source, sn, event, result, detail, hash"
+
+#define Q_TERM_GET "SELECT " TERM_COLS " FROM terminal WHERE sn = $1"
+#define Q_TERM_STATUS "SELECT status FROM terminal WHERE sn = $1"
+#define Q_TERM_INSERT "INSERT INTO terminal (sn, pinpad_sn, note, status, created) " \
+	"VALUES ($1, $2, $3, 'registered', $4)"
+#define Q_TERM_LIST_FROM "SELECT " TERM_COLS " FROM terminal WHERE sn > $1 ORDER BY sn LIMIT $2"
+#define Q_TERM_SET_BOUND "UPDATE terminal SET status = 'bound', bound_at = $1 " \
+	"WHERE sn = $2 AND status = 'registered'"
+#define Q_TERM_RESET "UPDATE terminal SET status = 'registered', bound_at = 0, " \
+	"fail_count = 0, locked_until = 0 WHERE sn = $1 AND status <> 'revoked'"
+#define Q_TERM_REVOKE "UPDATE terminal SET status = 'revoked', bound_at = 0, revoked_at = $1 " \
+	"WHERE sn = $2 AND status <> 'revoked'"
+#define Q_TERM_COUNT_STATUS "SELECT status, COUNT(*) FROM terminal GROUP BY status"
+#define Q_TERM_COUNT_LOCKED "SELECT COUNT(*) FROM terminal WHERE locked_until > $1"
+#define Q_TERM_DOWNLOAD "UPDATE terminal SET last_download = $1, last_result = $2, " \
+	"fail_count = $3, locked_until = $4 WHERE sn = $5"
+#define Q_BIND_INSERT "INSERT INTO tk_binding (sn, auk_alg, auk_wrapped, auk_kcv, kek_id, " \
+	"tek_alg, tek_spki, oaep_hash, tk_hash, bound_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+#define Q_BIND_GET "SELECT auk_alg, auk_wrapped, auk_kcv, kek_id, tek_alg, tek_spki, " \
+	"oaep_hash, tk_hash, bound_at FROM tk_binding WHERE sn = $1"
+#define Q_BIND_DELETE "DELETE FROM tk_binding WHERE sn = $1"
+#define Q_TMK_CURRENT "SELECT " TMK_COLS " FROM tmk WHERE sn = $1 AND is_current = 1"
+#define Q_TMK_MAXVER "SELECT COALESCE(MAX(version), 0) FROM tmk WHERE sn = $1"
+#define Q_TMK_INSERT "INSERT INTO tmk (sn, version, alg, wrapped, kcv, kek_id, state, " \
+	"is_current, created) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, $7)"
+#define Q_TMK_RETIRE_CURRENT "UPDATE tmk SET state = 'retired', is_current = NULL, " \
+	"wrapped = ''::bytea WHERE sn = $1 AND is_current = 1"
+#define Q_TMK_RETIRE_ALL "UPDATE tmk SET state = 'retired', is_current = NULL, " \
+	"wrapped = ''::bytea WHERE sn = $1"
+#define Q_TMK_DELIVER "UPDATE tmk SET state = 'delivered', delivered = $1 " \
+	"WHERE sn = $2 AND version = $3 AND is_current = 1 AND state = 'pending'"
+#define Q_AUDIT_HEAD "SELECT seq, hash FROM audit_head WHERE id = 1"
+#define Q_AUDIT_INSERT "INSERT INTO audit (" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+#define Q_AUDIT_HEAD_SET "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
+#define Q_AUDIT_LIST "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+#define Q_AUDIT_LIST_SN "SELECT " AUDIT_COLS " FROM audit WHERE sn = $1 AND seq > $2 " \
+	"ORDER BY seq LIMIT $3"
+/* The write lock: every writer takes the chain's head row first. */
+#define Q_BEGIN_WRITE "BEGIN ISOLATION LEVEL READ COMMITTED; " \
+	"SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE"
+#define Q_BEGIN_READ "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+#define GROUP_RING 16384	/* group outcomes remembered for group_state */
+#define VERIFY_PAGE 1000	/* audit rows fetched per query by audit_verify */
+#define MIGRATE_LOCK "7271096461"	/* pg_advisory_xact_lock key: one migrating node at a time */
+
+struct pgs {
+	PGconn *conn;
+	pthread_mutex_t mu;	/* recursive: a batch holds it across calls */
+	int batch;		/* a batch is open (only touched with mu held) */
+	int batch_in_group;	/* that batch is a savepoint of the open group */
+	int call_write;		/* a write call outside a batch runs in the group */
+	int call_nosp;		/* a read call inside a batch or group: no savepoint */
+	uint64_t group;		/* the open group's number, 0 if none */
+	uint64_t groups;	/* groups numbered so far */
+	struct {
+		uint64_t group;
+		int r;
+	} outcome[GROUP_RING];
+	int64_t (*clock)(void *arg);
+	void *clock_arg;
+	unsigned busy_ms;
+	char sqlstate[6];	/* of the last failed statement */
+};
+
+/* ---- libpq plumbing ---- */
+
+#define NP 12
+
+/* Parameters of one statement: numbers and SNs as text, BYTEA binary. */
+struct qp {
+	int n;
+	const char *v[NP];
+	int len[NP];
+	int fmt[NP];
+	char num[NP][24];
+};
+
+static void
+p_str(struct qp *q, const char *s)
+{
+	q->v[q->n] = s != NULL ? s : "";
+	q->len[q->n] = 0;
+	q->fmt[q->n++] = 0;
+}
+
+static void
+p_i64(struct qp *q, int64_t x)
+{
+	snprintf(q->num[q->n], sizeof(q->num[0]), "%lld", (long long)x);
+	p_str(q, q->num[q->n]);
+}
+
+static void
+p_blob(struct qp *q, const void *p, size_t n)
+{
+	q->v[q->n] = n > 0 ? (const char *)p : "";
+	q->len[q->n] = (int)n;
+	q->fmt[q->n++] = 1;
+}
+
+static void
+p_bstr(struct qp *q, const char *s)
+{
+	s = s != NULL ? s : "";
+	p_blob(q, s, strlen(s));
+}
+
+static int64_t
+now_of(const struct pgs *s)
+{
+	return s->clock != NULL ? s->clock(s->clock_arg) : (int64_t)time(NULL);
+}
+
+/*
+ * Run sql with q's parameters (q NULL: none, and sql may hold several
+ * statements).  0 with *res (the caller's to PQclear, if res is not NULL),
+ * or RKL_ERR_STORE with s->sqlstate set (RKL_ERR_NOMEM if libpq could not
+ * allocate a result).
+ */
+static int
+run(struct pgs *s, const char *sql, const struct qp *q, PGresult **res)
+{
+	PGresult *r;
+	ExecStatusType st;
+	const char *code;
+
+	memset(s->sqlstate, 0, sizeof(s->sqlstate));
+	if (q != NULL)
+		r = PQexecParams(s->conn, sql, q->n, NULL, q->v, q->len, q->fmt, 0);
+	else
+		r = PQexec(s->conn, sql);
+	if (r == NULL)
+		return PQstatus(s->conn) == CONNECTION_OK ? RKL_ERR_NOMEM : RKL_ERR_STORE;
+	st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		if ((code = PQresultErrorField(r, PG_DIAG_SQLSTATE)) != NULL)
+			snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", code);
+		PQclear(r);
+		return RKL_ERR_STORE;
+	}
+	if (res != NULL)
+		*res = r;
+	else
+		PQclear(r);
+	return 0;
+}
+
+/* The last failure was a unique-constraint violation. */
+static int
+was_unique(const struct pgs *s)
+{
+	return strcmp(s->sqlstate, "23505") == 0;
+}
+
+static int
+xrun(struct pgs *s, const char *sql)
+{
+	return run(s, sql, NULL, NULL);
+}
+
+/* Rows changed by an INSERT/UPDATE/DELETE result. */
+static long
+changes(PGresult *res)
+{
+	return strtol(PQcmdTuples(res), NULL, 10);
+}
+
+/* Run a statement that must change exactly one row: 0, or none if it did not. */
+static int
+run_one(struct pgs *s, const char *sql, const struct qp *q, int none)
+{
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = run(s, sql, q, &res)) != 0)
+		return r;
+	r = changes(res) == 1 ? 0 : none;
+	PQclear(res);
+	return r;
+}
+
+/* Run a query expected to return rows: 0 with at least one, none if none. */
+static int
+run_row(struct pgs *s, const char *sql, const struct qp *q, int none, PGresult **res)
+{
+	int r;
+
+	if ((r = run(s, sql, q, res)) != 0)
+		return r;
+	if (PQntuples(*res) < 1) {
+		PQclear(*res);
+		*res = NULL;
+		return none;
+	}
+	return 0;
+}
+
+/* A query with sn as its only parameter, to its first row. */
+static int
+run_sn_row(struct pgs *s, const char *sql, const char *sn, int none, PGresult **res)
+{
+	struct qp q = { 0 };
+
+	p_str(&q, sn);
+	return run_row(s, sql, &q, none, res);
+}
+
+static int64_t
+col_i64(PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int
+col_text(PGresult *res, int row, int col, char *dst, size_t cap)
+{
+	size_t n = (size_t)PQgetlength(res, row, col);
+
+	if (n >= cap)
+		return RKL_ERR_INTEGRITY;
+	memcpy(dst, PQgetvalue(res, row, col), n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A BYTEA column (text result, hex format "\x..") into dst[cap], *len its length. */
+static int
+col_blob(PGresult *res, int row, int col, uint8_t *dst, size_t cap, size_t *len)
+{
+	const char *v = PQgetvalue(res, row, col);
+	size_t n = (size_t)PQgetlength(res, row, col), i;
+	int hi, lo;
+
+	if (n < 2 || v[0] != '\\' || v[1] != 'x' || (n - 2) % 2 != 0 || (n - 2) / 2 > cap)
+		return RKL_ERR_INTEGRITY;
+	for (i = 0; i < (n - 2) / 2; i++) {
+		if ((hi = hexval(v[2 + 2 * i])) < 0 || (lo = hexval(v[3 + 2 * i])) < 0)
+			return RKL_ERR_INTEGRITY;
+		dst[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*len = i;
+	return 0;
+}
+
+static int
+col_blob_exact(PGresult *res, int row, int col, uint8_t *dst, size_t want)
+{
+	size_t n;
+	int r;
+
+	if ((r = col_blob(res, row, col, dst, want, &n)) != 0)
+		return r;
+	return n == want ? 0 : RKL_ERR_INTEGRITY;
+}
+
+/* A BYTEA column holding a string: NUL-terminated into dst[cap]. */
+static int
+col_bstr(PGresult *res, int row, int col, char *dst, size_t cap)
+{
+	size_t n;
+	int r;
+
+	if ((r = col_blob(res, row, col, (uint8_t *)dst, cap - 1, &n)) != 0)
+		return r;
+	if (memchr(dst, '\0', n) != NULL)
+		return RKL_ERR_INTEGRITY;
+	dst[n] = '\0';
+	return 0;
+}
+
+static int
+status_parse(const char *t, enum rkl_term_status *out)
+{
+	if (strcmp(t, "registered") == 0)
+		*out = RKL_TERM_REGISTERED;
+	else if (strcmp(t, "bound") == 0)
+		*out = RKL_TERM_BOUND;
+	else if (strcmp(t, "revoked") == 0)
+		*out = RKL_TERM_REVOKED;
+	else
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+static int
+tmk_state_parse(const char *t, enum rkl_tmk_state *out)
+{
+	if (strcmp(t, "pending") == 0)
+		*out = RKL_TMK_PENDING;
+	else if (strcmp(t, "delivered") == 0)
+		*out = RKL_TMK_DELIVERED;
+	else if (strcmp(t, "retired") == 0)
+		*out = RKL_TMK_RETIRED;
+	else
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+static int
+sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[RKL_SHA256_LEN])
+{
+	EVP_MD_CTX *c;
+	int ok;
+
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return RKL_ERR_NOMEM;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, a, alen) == 1 &&
+	    EVP_DigestUpdate(c, b, blen) == 1 &&
+	    EVP_DigestFinal_ex(c, out, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : RKL_ERR_CRYPTO;
+}
+
+/* ---- transactions, batches, groups ---- */
+
+/* No transaction open any more (PostgreSQL or the network ended it). */
+static int
+tx_gone(const struct pgs *s)
+{
+	PGTransactionStatusType t = PQtransactionStatus(s->conn);
+
+	return t == PQTRANS_IDLE || t == PQTRANS_UNKNOWN;
+}
+
+static void
+group_record(struct pgs *s, uint64_t g, int r)
+{
+	s->outcome[g % GROUP_RING].group = g;
+	s->outcome[g % GROUP_RING].r = r;
+}
+
+static void
+group_check(struct pgs *s)
+{
+	if (s->group != 0 && !s->batch && tx_gone(s)) {
+		group_record(s, s->group, RKL_ERR_STORE);
+		s->group = 0;
+	}
+}
+
+/* COMMIT: 0 only if the server says it committed (COMMIT of a failed transaction says ROLLBACK). */
+static int
+commit(struct pgs *s)
+{
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = run(s, "COMMIT", NULL, &res)) != 0)
+		return r;
+	r = strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0 : RKL_ERR_STORE;
+	PQclear(res);
+	return r;
+}
+
+static void
+rollback(struct pgs *s)
+{
+	if (!tx_gone(s))
+		(void)xrun(s, "ROLLBACK");
+}
+
+static int
+group_end(struct pgs *s)
+{
+	uint64_t g = s->group;
+	int r;
+
+	if (g == 0)
+		return 0;
+	s->group = 0;
+	if (tx_gone(s)) {
+		r = RKL_ERR_STORE;
+	} else if ((r = commit(s)) != 0) {
+		rollback(s);
+		r = RKL_ERR_STORE;
+	}
+	group_record(s, g, r);
+	return r;
+}
+
+/* Session settings rkl relies on (again after a reconnect). */
+static int
+session_setup(struct pgs *s)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SET synchronous_commit = on; SET lock_timeout = %u; "
+	    "SET default_transaction_isolation = 'read committed'", s->busy_ms);
+	return xrun(s, sql);
+}
+
+/*
+ * Outside a batch and group: reconnect once if the connection broke (the
+ * server restarted, the network dropped it).
+ */
+static int
+conn_check(struct pgs *s)
+{
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return 0;
+	if (s->batch || s->group != 0)
+		return RKL_ERR_STORE;
+	PQreset(s->conn);
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return RKL_ERR_STORE;
+	return session_setup(s);
+}
+
+static int
+tx_write(struct pgs *s)
+{
+	int r;
+
+	group_check(s);
+	if (s->batch || s->group != 0) {
+		if (tx_gone(s))
+			return RKL_ERR_STORE;
+		if ((r = xrun(s, "SAVEPOINT rkl_call")) == 0)
+			s->call_write = !s->batch;
+		return r;
+	}
+	if ((r = conn_check(s)) != 0)
+		return r;
+	if ((r = xrun(s, Q_BEGIN_WRITE)) != 0)
+		rollback(s);
+	return r;
+}
+
+static int
+tx_read(struct pgs *s)
+{
+	int r;
+
+	group_check(s);
+	if (s->batch || s->group != 0) {
+		if (tx_gone(s))
+			return RKL_ERR_STORE;
+		s->call_nosp = 1;
+		return 0;
+	}
+	if ((r = conn_check(s)) != 0)
+		return r;
+	return xrun(s, Q_BEGIN_READ);
+}
+
+/* Outside a transaction: a single-statement read (reconnect first if needed). */
+static int
+tx_none(struct pgs *s)
+{
+	group_check(s);
+	if (s->batch || s->group != 0)
+		return tx_gone(s) ? RKL_ERR_STORE : 0;
+	return conn_check(s);
+}
+
+static int
+tx_end(struct pgs *s, int r)
+{
+	int c, w = s->call_write;
+
+	s->call_write = 0;
+	if (s->call_nosp) {
+		s->call_nosp = 0;
+		return r;
+	}
+	if (tx_gone(s)) {
+		if (s->group != 0) {
+			group_record(s, s->group, RKL_ERR_STORE);
+			s->group = 0;
+			return RKL_ERR_STORE;
+		}
+		return r == 0 ? RKL_ERR_STORE : r;
+	}
+	if (s->batch || s->group != 0) {
+		if (r != 0)
+			(void)xrun(s, "ROLLBACK TO rkl_call");
+		c = xrun(s, "RELEASE rkl_call");
+		if (r == 0 && c == 0 && w)
+			c = group_end(s);
+		return r != 0 ? r : c;
+	}
+	if (r == 0) {
+		if ((c = commit(s)) == 0)
+			return 0;
+		r = c;
+	}
+	rollback(s);
+	return r;
+}
+
+static int
+lock_write(struct pgs *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_write(s)) != 0)
+		pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+end_unlock(struct pgs *s, int r)
+{
+	r = tx_end(s, r);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* ---- argument checks (as sqlite.c) ---- */
+
+static int
+str_fits(const char *s, size_t max)
+{
+	if (s == NULL)
+		return 0;
+	return rkl_store__strnlen(s, max + 1) <= max ? 0 : RKL_ERR_LENGTH;
+}
+
+static int
+check_sn(const char *sn)
+{
+	int r = rkl_store_sn_check(sn);
+
+	return r == RKL_ERR_FORMAT || r == RKL_ERR_LENGTH ? RKL_ERR_UNKNOWN_SN : r;
+}
+
+static int
+check_who(const struct rkl_store_who *who)
+{
+	int r;
+
+	if (who == NULL)
+		return 0;
+	if ((r = str_fits(who->actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = str_fits(who->source, RKL_STORE_SOURCE_MAX)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+check_terminal_new(const struct rkl_store_terminal_new *t)
+{
+	int r;
+
+	if (t == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (memchr(t->sn, '\0', sizeof(t->sn)) == NULL ||
+	    memchr(t->pinpad_sn, '\0', sizeof(t->pinpad_sn)) == NULL ||
+	    memchr(t->note, '\0', sizeof(t->note)) == NULL)
+		return RKL_ERR_LENGTH;
+	if ((r = rkl_store_sn_check(t->sn)) != 0)
+		return r;
+	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+is_sym(enum rkl_alg a)
+{
+	return rkl_alg_key_len(a) != 0;
+}
+
+static int
+check_binding(const struct rkl_store_binding *b)
+{
+	if (b == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!is_sym(b->auk_alg) || rkl_alg_rsa_bits(b->tek_alg) == 0)
+		return RKL_ERR_ALGORITHM;
+	if (b->oaep_hash != RKL_OAEP_SHA1 && b->oaep_hash != RKL_OAEP_SHA256)
+		return RKL_ERR_ALGORITHM;
+	if (b->auk_wrapped_len == 0 || b->auk_wrapped_len > sizeof(b->auk_wrapped) ||
+	    b->auk_kcv_len > sizeof(b->auk_kcv) ||
+	    b->tek_spki_len == 0 || b->tek_spki_len > sizeof(b->tek_spki) ||
+	    memchr(b->kek_id, '\0', sizeof(b->kek_id)) == NULL)
+		return RKL_ERR_LENGTH;
+	return 0;
+}
+
+static int
+check_tmk_new(const struct rkl_store_tmk_new *t)
+{
+	if (t == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!is_sym(t->alg))
+		return RKL_ERR_ALGORITHM;
+	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
+	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) ||
+	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
+		return RKL_ERR_LENGTH;
+	return 0;
+}
+
+/* ---- audit chain ---- */
+
+static int
+audit_head_get(struct pgs *s, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
+{
+	uint8_t h[RKL_SHA256_LEN];
+	PGresult *res = NULL;
+	int64_t q;
+	int r;
+
+	if ((r = run_row(s, Q_AUDIT_HEAD, NULL, RKL_ERR_INTEGRITY, &res)) != 0)
+		return r;
+	q = col_i64(res, 0, 0);
+	if ((r = col_blob_exact(res, 0, 1, h, sizeof(h))) == 0 && q < 0)
+		r = RKL_ERR_INTEGRITY;
+	if (r == 0) {
+		*seq = (uint64_t)q;
+		memcpy(hash, h, sizeof(h));
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+audit_put(struct pgs *s, const char *actor, const char *source, const char *sn,
+    const char *event, int result, const char *detail, uint64_t *seq_out)
+{
+	struct rkl_store_audit_row row;
+	uint8_t enc[RKL_STORE_AUDIT_ENC_MAX], prev[RKL_SHA256_LEN];
+	struct qp q = { 0 };
+	size_t enc_len;
+	uint64_t head;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	if ((r = str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
+	    (r = str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
+	    (r = str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
+	    (r = str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
+		return r;
+	if (event == NULL || event[0] == '\0')
+		return RKL_ERR_INVALID_ARG;
+	snprintf(row.actor, sizeof(row.actor), "%s", actor != NULL ? actor : "unknown");
+	snprintf(row.source, sizeof(row.source), "%s", source != NULL ? source : "");
+	snprintf(row.sn, sizeof(row.sn), "%s", sn != NULL ? sn : "");
+	snprintf(row.event, sizeof(row.event), "%s", event);
+	snprintf(row.detail, sizeof(row.detail), "%s", detail != NULL ? detail : "");
+	row.result = result;
+	row.at = now_of(s);
+
+	if ((r = audit_head_get(s, &head, prev)) != 0)
+		return r;
+	row.seq = head + 1;
+	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
+	    (r = sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
+		return r;
+	p_i64(&q, (int64_t)row.seq);
+	p_i64(&q, row.at);
+	p_bstr(&q, row.actor);
+	p_bstr(&q, row.source);
+	p_bstr(&q, row.sn);
+	p_bstr(&q, row.event);
+	p_i64(&q, row.result);
+	p_bstr(&q, row.detail);
+	p_blob(&q, row.hash, sizeof(row.hash));
+	if ((r = run(s, Q_AUDIT_INSERT, &q, NULL)) != 0)
+		return r;
+	memset(&q, 0, sizeof(q));
+	p_i64(&q, (int64_t)row.seq);
+	p_blob(&q, row.hash, sizeof(row.hash));
+	if ((r = run_one(s, Q_AUDIT_HEAD_SET, &q, RKL_ERR_INTEGRITY)) != 0)
+		return r;
+	if (seq_out != NULL)
+		*seq_out = row.seq;
+	return 0;
+}
+
+static int
+audit_who(struct pgs *s, const struct rkl_store_who *who, const char *sn,
+    const char *event, const char *detail)
+{
+	return audit_put(s, who != NULL ? who->actor : NULL, who != NULL ? who->source : NULL,
+	    sn, event, 0, detail, NULL);
+}
+
+/* ---- row readers ---- */
+
+static int
+read_terminal(PGresult *res, int i, struct rkl_store_terminal *t)
+{
+	char status[16];
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if ((r = col_text(res, i, 0, t->sn, sizeof(t->sn))) != 0 ||
+	    (r = col_text(res, i, 1, t->pinpad_sn, sizeof(t->pinpad_sn))) != 0 ||
+	    (r = col_bstr(res, i, 2, t->note, sizeof(t->note))) != 0 ||
+	    (r = col_text(res, i, 3, status, sizeof(status))) != 0 ||
+	    (r = status_parse(status, &t->status)) != 0)
+		return r;
+	t->created = col_i64(res, i, 4);
+	t->bound_at = col_i64(res, i, 5);
+	t->revoked_at = col_i64(res, i, 6);
+	t->fail_count = (uint32_t)col_i64(res, i, 7);
+	t->locked_until = col_i64(res, i, 8);
+	t->last_download = col_i64(res, i, 9);
+	t->last_result = (int)col_i64(res, i, 10);
+	return 0;
+}
+
+static int
+read_tmk(PGresult *res, struct rkl_store_tmk *t)
+{
+	char state[16];
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->version = (uint32_t)col_i64(res, 0, 0);
+	t->alg = (enum rkl_alg)col_i64(res, 0, 1);
+	if ((r = col_blob(res, 0, 2, t->wrapped, sizeof(t->wrapped), &t->wrapped_len)) != 0 ||
+	    (r = col_blob(res, 0, 3, t->kcv, sizeof(t->kcv), &t->kcv_len)) != 0 ||
+	    (r = col_bstr(res, 0, 4, t->kek_id, sizeof(t->kek_id))) != 0 ||
+	    (r = col_text(res, 0, 5, state, sizeof(state))) != 0 ||
+	    (r = tmk_state_parse(state, &t->state)) != 0)
+		return r;
+	t->created = col_i64(res, 0, 6);
+	t->delivered = col_i64(res, 0, 7);
+	return 0;
+}
+
+static int
+read_audit(PGresult *res, int i, struct rkl_store_audit_row *a)
+{
+	int64_t seq;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	seq = col_i64(res, i, 0);
+	if (seq <= 0)
+		return RKL_ERR_INTEGRITY;
+	a->seq = (uint64_t)seq;
+	a->at = col_i64(res, i, 1);
+	if ((r = col_bstr(res, i, 2, a->actor, sizeof(a->actor))) != 0 ||
+	    (r = col_bstr(res, i, 3, a->source, sizeof(a->source))) != 0 ||
+	    (r = col_bstr(res, i, 4, a->sn, sizeof(a->sn))) != 0 ||
+	    (r = col_bstr(res, i, 5, a->event, sizeof(a->event))) != 0 ||
+	    (r = col_bstr(res, i, 7, a->detail, sizeof(a->detail))) != 0 ||
+	    (r = col_blob_exact(res, i, 8, a->hash, sizeof(a->hash))) != 0)
+		return r;
+	a->result = (int)col_i64(res, i, 6);
+	return 0;
+}
+
+static int
+term_status(struct pgs *s, const char *sn, enum rkl_term_status *out)
+{
+	PGresult *res = NULL;
+	char status[16];
+	int r;
+
+	if ((r = run_sn_row(s, Q_TERM_STATUS, sn, RKL_ERR_UNKNOWN_SN, &res)) != 0)
+		return r;
+	if ((r = col_text(res, 0, 0, status, sizeof(status))) == 0)
+		r = status_parse(status, out);
+	PQclear(res);
+	return r;
+}
+
+static int
+term_get(struct pgs *s, const char *sn, struct rkl_store_terminal *out)
+{
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = run_sn_row(s, Q_TERM_GET, sn, RKL_ERR_UNKNOWN_SN, &res)) != 0)
+		return r;
+	r = read_terminal(res, 0, out);
+	PQclear(res);
+	return r;
+}
+
+static int
+tmk_cur(struct pgs *s, const char *sn, struct rkl_store_tmk *out)
+{
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = run_sn_row(s, Q_TMK_CURRENT, sn, RKL_ERR_NOT_FOUND, &res)) != 0)
+		return r;
+	r = read_tmk(res, out);
+	PQclear(res);
+	return r;
+}
+
+static int
+run_sn(struct pgs *s, const char *sql, const char *sn, int *n)
+{
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&q, sn);
+	if ((r = run(s, sql, &q, &res)) != 0)
+		return r;
+	if (n != NULL)
+		*n = (int)changes(res);
+	PQclear(res);
+	return 0;
+}
+
+static int
+term_live(struct pgs *s, const char *sn, enum rkl_term_status *out)
+{
+	enum rkl_term_status status;
+	int r;
+
+	if ((r = term_status(s, sn, &status)) != 0)
+		return r;
+	if (status == RKL_TERM_REVOKED)
+		return RKL_ERR_REVOKED;
+	*out = status;
+	return 0;
+}
+
+static int
+term_unbind(struct pgs *s, const char *sn, const char *retire,
+    enum rkl_term_status *status, int *n)
+{
+	int r;
+
+	if ((r = term_live(s, sn, status)) != 0 ||
+	    (r = run_sn(s, Q_BIND_DELETE, sn, NULL)) != 0)
+		return r;
+	return run_sn(s, retire, sn, n);
+}
+
+static int
+tmk_insert(struct pgs *s, const char *sn, const struct rkl_store_tmk_new *t, uint32_t *version)
+{
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	int64_t v;
+	int r;
+
+	if ((r = run_sn_row(s, Q_TMK_MAXVER, sn, RKL_ERR_STORE, &res)) != 0)
+		return r;
+	v = col_i64(res, 0, 0);
+	PQclear(res);
+	if (v < 0 || v >= (int64_t)INT32_MAX)
+		return RKL_ERR_INTEGRITY;
+	v++;
+	p_str(&q, sn);
+	p_i64(&q, v);
+	p_i64(&q, t->alg);
+	p_blob(&q, t->wrapped, t->wrapped_len);
+	p_blob(&q, t->kcv, t->kcv_len);
+	p_bstr(&q, t->kek_id);
+	p_i64(&q, now_of(s));
+	if ((r = run(s, Q_TMK_INSERT, &q, NULL)) != 0)
+		return was_unique(s) ? RKL_ERR_INTEGRITY : r;	/* the constraint held */
+	*version = (uint32_t)v;
+	return 0;
+}
+
+/* ---- interface functions ---- */
+
+static int
+mutex_init_recursive(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+	int r = RKL_ERR_INTERNAL;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return RKL_ERR_INTERNAL;
+	if (pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) == 0 &&
+	    pthread_mutex_init(mu, &a) == 0)
+		r = 0;
+	pthread_mutexattr_destroy(&a);
+	return r;
+}
+
+static int
+pg_batch_begin(void *ctx)
+{
+	struct pgs *s = ctx;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->batch) {
+		r = RKL_ERR_BATCH;
+		goto out;
+	}
+	group_check(s);
+	s->batch_in_group = (s->group != 0);
+	if (s->batch_in_group)
+		r = xrun(s, "SAVEPOINT rkl_batch");
+	else if ((r = conn_check(s)) == 0 && (r = xrun(s, Q_BEGIN_WRITE)) != 0)
+		rollback(s);
+	if (r != 0)
+		goto out;
+	s->batch = 1;
+	return 0;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+enum batch_how { B_COMMIT, B_DEFER, B_ROLLBACK };
+
+static int
+batch_end(struct pgs *s, enum batch_how how, uint64_t *group)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (!s->batch) {
+		pthread_mutex_unlock(&s->mu);
+		return RKL_ERR_BATCH;
+	}
+	s->batch = 0;
+	if (tx_gone(s)) {
+		if (s->group != 0) {
+			group_record(s, s->group, RKL_ERR_STORE);
+			s->group = 0;
+		}
+		r = how == B_ROLLBACK ? 0 : RKL_ERR_STORE;
+		goto out;
+	}
+	if (how == B_ROLLBACK) {
+		if (s->batch_in_group) {
+			(void)xrun(s, "ROLLBACK TO rkl_batch");
+			(void)xrun(s, "RELEASE rkl_batch");
+		} else {
+			rollback(s);
+		}
+		goto out;
+	}
+	if (s->batch_in_group && (r = xrun(s, "RELEASE rkl_batch")) != 0) {
+		(void)xrun(s, "ROLLBACK TO rkl_batch");
+		(void)xrun(s, "RELEASE rkl_batch");
+		goto out;
+	}
+	if (!s->batch_in_group)
+		s->group = ++s->groups;
+	if (group != NULL)
+		*group = s->group;
+	if (how == B_COMMIT)
+		r = group_end(s);
+out:
+	s->batch_in_group = 0;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->mu);	/* batch_begin's hold */
+	return r;
+}
+
+static int
+pg_batch_commit(void *ctx)
+{
+	return batch_end(ctx, B_COMMIT, NULL);
+}
+
+static void
+pg_batch_rollback(void *ctx)
+{
+	(void)batch_end(ctx, B_ROLLBACK, NULL);
+}
+
+static int
+pg_batch_defer(void *ctx, uint64_t *group)
+{
+	return batch_end(ctx, B_DEFER, group);
+}
+
+static int
+pg_group_commit(void *ctx)
+{
+	struct pgs *s = ctx;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = s->batch ? RKL_ERR_BATCH : group_end(s);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static uint64_t
+pg_group_last(void *ctx)
+{
+	struct pgs *s = ctx;
+	uint64_t g;
+
+	pthread_mutex_lock(&s->mu);
+	g = s->groups;
+	pthread_mutex_unlock(&s->mu);
+	return g;
+}
+
+static int
+pg_group_state(void *ctx, uint64_t group)
+{
+	struct pgs *s = ctx;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	group_check(s);
+	if (group == 0 || group > s->groups)
+		r = RKL_ERR_INVALID_ARG;
+	else if (group == s->group)
+		r = RKL_ERR_INCOMPLETE;
+	else if (s->outcome[group % GROUP_RING].group == group)
+		r = s->outcome[group % GROUP_RING].r;
+	else
+		r = RKL_ERR_STORE;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static void
+pg_close(void *ctx)
+{
+	struct pgs *s = ctx;
+
+	if (s == NULL)
+		return;
+	if (s->conn != NULL && s->group != 0)
+		(void)group_end(s);
+	PQfinish(s->conn);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* The schema version: 0 for a schema without tables; RKL_ERR_VERSION if it is not rkl's. */
+static int
+read_version(struct pgs *s, int *version)
+{
+	PGresult *res = NULL;
+	int r;
+
+	if ((r = run_row(s, "SELECT COUNT(*), COUNT(*) FILTER (WHERE table_name = 'schema_version') "
+	    "FROM information_schema.tables WHERE table_schema = current_schema()",
+	    NULL, RKL_ERR_STORE, &res)) != 0)
+		return r;
+	if (col_i64(res, 0, 0) == 0) {
+		*version = 0;
+		PQclear(res);
+		return 0;
+	}
+	r = col_i64(res, 0, 1) == 1 ? 0 : RKL_ERR_VERSION;
+	PQclear(res);
+	if (r != 0)
+		return r;
+	if ((r = run_row(s, "SELECT version FROM schema_version", NULL, RKL_ERR_VERSION, &res)) != 0)
+		return r;
+	*version = (int)col_i64(res, 0, 0);
+	PQclear(res);
+	return *version < 1 ? RKL_ERR_VERSION : 0;
+}
+
+static int
+migrate(struct pgs *s, int target, int create)
+{
+	char sql[96];
+	int r, v = 0;
+
+	/* Not tx_write: the head row may not exist yet.  One migrating node at a time. */
+	if ((r = xrun(s, "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")")) != 0)
+		goto out;
+	if ((r = read_version(s, &v)) != 0)
+		goto out;
+	if (v > RKL_STORE_SCHEMA_VERSION) {
+		r = RKL_ERR_VERSION;
+		goto out;
+	}
+	if (v == 0 && !create) {
+		r = RKL_ERR_NOT_FOUND;	/* no rkl tables: as a missing SQLite file */
+		goto out;
+	}
+	if (v >= target)
+		goto out;
+	if (v == 0 && (r = xrun(s, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+	    "INSERT INTO schema_version (version) VALUES (0)")) != 0)
+		goto out;
+	for (; v < target; v++)
+		if ((r = xrun(s, migrations[v])) != 0)
+			goto out;
+	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", v);
+	r = xrun(s, sql);
+out:
+	if (r == 0 && (r = commit(s)) == 0)
+		return 0;
+	rollback(s);
+	return r;
+}
+
+static int
+pg_schema_version(void *ctx, int *version)
+{
+	struct pgs *s = ctx;
+	int r, v = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_none(s)) == 0 && (r = read_version(s, &v)) == 0)
+		*version = v;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+term_insert(struct pgs *s, const struct rkl_store_terminal_new *t, int64_t now)
+{
+	struct qp q = { 0 };
+
+	p_str(&q, t->sn);
+	p_str(&q, t->pinpad_sn);
+	p_bstr(&q, t->note);
+	p_i64(&q, now);
+	return run(s, Q_TERM_INSERT, &q, NULL);
+}
+
+static int
+pg_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_store_terminal_new *t)
+{
+	struct pgs *s = ctx;
+	enum rkl_term_status status;
+	int r;
+
+	if ((r = check_terminal_new(t)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	r = term_status(s, t->sn, &status);
+	if (r == 0)
+		r = RKL_ERR_EXISTS;
+	else if (r == RKL_ERR_UNKNOWN_SN && (r = term_insert(s, t, now_of(s))) == 0)
+		r = audit_who(s, who, t->sn, "terminal.add", NULL);
+	return end_unlock(s, r);
+}
+
+struct sn_ref {
+	const char *sn;
+	size_t row;
+};
+
+static int
+sn_ref_cmp(const void *a, const void *b)
+{
+	const struct sn_ref *x = a, *y = b;
+	int c = strcmp(x->sn, y->sn);
+
+	if (c != 0)
+		return c;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int
+pg_terminal_import(void *ctx, const struct rkl_store_who *who,
+    const struct rkl_store_terminal_new *rows, size_t n,
+    struct rkl_store_row_err *errs, size_t errs_cap, size_t *n_bad,
+    void (*progress)(void *arg, size_t done, size_t total), void *arg)
+{
+	struct pgs *s = ctx;
+	struct sn_ref *refs = NULL;
+	int *err = NULL;
+	size_t i, bad = 0, k;
+	enum rkl_term_status status;
+	char detail[64];
+	int64_t now;
+	int r = 0, locked = 0, first = 0;
+
+	if ((rows == NULL && n > 0) || n_bad == NULL || (errs == NULL && errs_cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_who(who)) != 0)
+		return r;
+	if (n > 0 && ((err = calloc(n, sizeof(*err))) == NULL ||
+	    (refs = calloc(n, sizeof(*refs))) == NULL)) {
+		r = RKL_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0, k = 0; i < n; i++) {
+		if ((err[i] = check_terminal_new(&rows[i])) == 0) {
+			refs[k].sn = rows[i].sn;
+			refs[k++].row = i;
+		}
+	}
+	if (k > 1)
+		qsort(refs, k, sizeof(*refs), sn_ref_cmp);
+	for (i = 1; i < k; i++)
+		if (strcmp(refs[i].sn, refs[i - 1].sn) == 0)
+			err[refs[i].row] = RKL_ERR_DUPLICATE;
+
+	pthread_mutex_lock(&s->mu);
+	locked = 1;
+	if ((r = tx_write(s)) != 0)
+		goto out;
+	now = now_of(s);
+	for (i = 0; i < n; i++) {
+		if (progress != NULL && i % 1000 == 0)
+			progress(arg, i, n);
+		if (err[i] != 0)
+			continue;
+		/* Check first, then insert: a failed INSERT aborts the transaction. */
+		r = term_status(s, rows[i].sn, &status);
+		if (r == 0) {
+			err[i] = RKL_ERR_EXISTS;
+			continue;
+		}
+		if (r != RKL_ERR_UNKNOWN_SN)
+			break;
+		if (bad == 0 && (r = term_insert(s, &rows[i], now)) != 0)
+			break;
+		r = 0;
+	}
+	for (i = 0; r == 0 && i < n; i++) {
+		if (err[i] == 0)
+			continue;
+		if (bad == 0)
+			first = err[i];
+		if (bad < errs_cap) {
+			errs[bad].row = i;
+			errs[bad].err = err[i];
+		}
+		bad++;
+	}
+	if (r == 0 && bad > 0)
+		r = first;
+	if (r == 0) {
+		snprintf(detail, sizeof(detail), "rows=%zu", n);
+		r = audit_who(s, who, NULL, "terminal.import", detail);
+	}
+	r = tx_end(s, r);
+	if (r == 0 && progress != NULL)
+		progress(arg, n, n);
+	if (r == 0 || bad > 0)
+		*n_bad = bad;
+out:
+	if (locked)
+		pthread_mutex_unlock(&s->mu);
+	free(err);
+	free(refs);
+	return r;
+}
+
+static int
+pg_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_terminal t;
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_none(s)) == 0 && (r = term_get(s, sn, &t)) == 0)
+		*out = t;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, size_t cap, size_t *n)
+{
+	struct pgs *s = ctx;
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	int i, r;
+
+	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = str_fits(after, RKL_STORE_SN_MAX)) != 0)
+		return r;
+	p_str(&q, after);
+	p_i64(&q, (int64_t)cap);
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_none(s)) == 0 && (r = run(s, Q_TERM_LIST_FROM, &q, &res)) == 0) {
+		for (i = 0; r == 0 && i < PQntuples(res) && (size_t)i < cap; i++)
+			r = read_terminal(res, i, &rows[i]);
+		if (r == 0)
+			*n = (size_t)i;
+		PQclear(res);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_terminal_counts(void *ctx, struct rkl_store_counts *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_counts c;
+	enum rkl_term_status status;
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	char name[16];
+	uint64_t v;
+	int i, r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if ((r = run(s, Q_TERM_COUNT_STATUS, NULL, &res)) != 0)
+		goto out;
+	for (i = 0; r == 0 && i < PQntuples(res); i++) {
+		if ((r = col_text(res, i, 0, name, sizeof(name))) != 0 ||
+		    (r = status_parse(name, &status)) != 0)
+			break;
+		v = (uint64_t)col_i64(res, i, 1);
+		switch (status) {
+		case RKL_TERM_REGISTERED: c.registered = v; break;
+		case RKL_TERM_BOUND: c.bound = v; break;
+		default: c.revoked = v; break;
+		}
+	}
+	PQclear(res);
+	res = NULL;
+	if (r != 0)
+		goto out;
+	p_i64(&q, now_of(s));
+	if ((r = run_row(s, Q_TERM_COUNT_LOCKED, &q, RKL_ERR_STORE, &res)) != 0)
+		goto out;
+	c.locked = (uint64_t)col_i64(res, 0, 0);
+	PQclear(res);
+	*out = c;
+out:
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
+{
+	struct pgs *s = ctx;
+	enum rkl_term_status status;
+	char detail[64];
+	int r, n = 0;
+
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_CURRENT, &status, &n)) == 0 &&
+	    (r = run_sn(s, Q_TERM_RESET, sn, NULL)) == 0) {
+		snprintf(detail, sizeof(detail), "was=%s tmk_retired=%d",
+		    rkl_term_status_name(status), n);
+		r = audit_who(s, who, sn, "terminal.reset", detail);
+	}
+	return end_unlock(s, r);
+}
+
+static int
+pg_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
+{
+	struct pgs *s = ctx;
+	enum rkl_term_status status;
+	struct qp q = { 0 };
+	char detail[64];
+	int r, n = 0;
+
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
+		return r;
+	p_i64(&q, now_of(s));
+	p_str(&q, sn);
+	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_ALL, &status, &n)) == 0 &&
+	    (r = run(s, Q_TERM_REVOKE, &q, NULL)) == 0) {
+		snprintf(detail, sizeof(detail), "was=%s", rkl_term_status_name(status));
+		r = audit_who(s, who, sn, "terminal.revoke", detail);
+	}
+	return end_unlock(s, r);
+}
+
+static int
+pg_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
+    const struct rkl_store_binding *b)
+{
+	struct pgs *s = ctx;
+	enum rkl_term_status status;
+	struct qp q = { 0 };
+	char detail[96];
+	int64_t now;
+	int r;
+
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = check_binding(b)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	now = now_of(s);
+	if ((r = term_status(s, sn, &status)) != 0)
+		goto end;
+	if (status == RKL_TERM_REVOKED) {
+		r = RKL_ERR_REVOKED;
+		goto end;
+	}
+	if (status == RKL_TERM_BOUND) {
+		r = RKL_ERR_ALREADY_BOUND;
+		goto end;
+	}
+	p_i64(&q, now);
+	p_str(&q, sn);
+	if ((r = run_one(s, Q_TERM_SET_BOUND, &q, RKL_ERR_ALREADY_BOUND)) != 0)
+		goto end;
+	memset(&q, 0, sizeof(q));
+	p_str(&q, sn);
+	p_i64(&q, b->auk_alg);
+	p_blob(&q, b->auk_wrapped, b->auk_wrapped_len);
+	p_blob(&q, b->auk_kcv, b->auk_kcv_len);
+	p_bstr(&q, b->kek_id);
+	p_i64(&q, b->tek_alg);
+	p_blob(&q, b->tek_spki, b->tek_spki_len);
+	p_i64(&q, b->oaep_hash);
+	p_blob(&q, b->tk_hash, sizeof(b->tk_hash));
+	p_i64(&q, now);
+	if ((r = run(s, Q_BIND_INSERT, &q, NULL)) != 0) {
+		r = was_unique(s) ? RKL_ERR_ALREADY_BOUND : r;
+		goto end;
+	}
+	snprintf(detail, sizeof(detail), "auk=%s tek=%s oaep=%s",
+	    rkl_alg_name(b->auk_alg), rkl_alg_name(b->tek_alg),
+	    b->oaep_hash == RKL_OAEP_SHA1 ? "sha1" : "sha256");
+	r = audit_who(s, who, sn, "tk.bind", detail);
+end:
+	return end_unlock(s, r);
+}
+
+static int
+pg_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_binding *b = NULL;
+	enum rkl_term_status status;
+	PGresult *res = NULL;
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if ((r = term_status(s, sn, &status)) != 0 ||
+	    (r = run_sn_row(s, Q_BIND_GET, sn, RKL_ERR_NOT_BOUND, &res)) != 0)
+		goto out;
+	b->auk_alg = (enum rkl_alg)col_i64(res, 0, 0);
+	b->tek_alg = (enum rkl_alg)col_i64(res, 0, 4);
+	b->oaep_hash = (enum rkl_oaep_hash)col_i64(res, 0, 6);
+	b->bound_at = col_i64(res, 0, 8);
+	if ((r = col_blob(res, 0, 1, b->auk_wrapped, sizeof(b->auk_wrapped), &b->auk_wrapped_len)) != 0 ||
+	    (r = col_blob(res, 0, 2, b->auk_kcv, sizeof(b->auk_kcv), &b->auk_kcv_len)) != 0 ||
+	    (r = col_bstr(res, 0, 3, b->kek_id, sizeof(b->kek_id))) != 0 ||
+	    (r = col_blob(res, 0, 5, b->tek_spki, sizeof(b->tek_spki), &b->tek_spki_len)) != 0 ||
+	    (r = col_blob_exact(res, 0, 7, b->tk_hash, sizeof(b->tk_hash))) != 0)
+		goto out;
+	memcpy(out, b, sizeof(*out));
+out:
+	PQclear(res);
+	(void)tx_end(s, RKL_ERR_INTERNAL);
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(b, sizeof(*b));
+	free(b);
+	return r;
+}
+
+static int
+pg_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	int r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) == 0) {
+		if ((r = term_status(s, sn, &status)) == 0 &&
+		    (r = tmk_cur(s, sn, t)) == 0)
+			memcpy(out, t, sizeof(*out));
+		(void)tx_end(s, RKL_ERR_INTERNAL);
+	}
+	pthread_mutex_unlock(&s->mu);
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+static int
+pg_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
+    const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out, int *created)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	uint32_t version = 0;
+	char detail[64];
+	int r, made = 0;
+
+	if (out == NULL || created == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = check_tmk_new(fresh)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((r = lock_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) != 0)
+		goto end;
+	if (status != RKL_TERM_BOUND) {
+		r = status == RKL_TERM_REVOKED ? RKL_ERR_REVOKED : RKL_ERR_NOT_BOUND;
+		goto end;
+	}
+	r = tmk_cur(s, sn, t);
+	if (r == RKL_ERR_NOT_FOUND) {
+		if ((r = tmk_insert(s, sn, fresh, &version)) != 0)
+			goto end;
+		snprintf(detail, sizeof(detail), "version=%u alg=%s", (unsigned)version,
+		    rkl_alg_name(fresh->alg));
+		if ((r = audit_who(s, who, sn, "tmk.create", detail)) != 0 ||
+		    (r = tmk_cur(s, sn, t)) != 0)
+			goto end;
+		made = 1;
+	}
+end:
+	r = end_unlock(s, r);
+	if (r == 0) {
+		memcpy(out, t, sizeof(*out));
+		*created = made;
+	}
+out:
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+static int
+pg_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
+    const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	uint32_t version = 0;
+	char detail[64];
+	int r, n = 0;
+
+	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if (fresh != NULL && (r = check_tmk_new(fresh)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((r = lock_write(s)) != 0)
+		goto out;
+	if ((r = term_live(s, sn, &status)) == 0)
+		r = run_sn(s, Q_TMK_RETIRE_CURRENT, sn, &n);
+	if (r == 0 && fresh != NULL &&
+	    (r = tmk_insert(s, sn, fresh, &version)) == 0)
+		r = tmk_cur(s, sn, t);
+	if (r == 0) {
+		snprintf(detail, sizeof(detail), "retired=%d new_version=%u", n, (unsigned)version);
+		r = audit_who(s, who, sn, "tmk.rotate", detail);
+	}
+	r = end_unlock(s, r);
+	if (r == 0 && fresh != NULL && out != NULL)
+		memcpy(out, t, sizeof(*out));
+out:
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+static int
+pg_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn, uint32_t version)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_tmk *t = NULL;
+	enum rkl_term_status status;
+	struct qp q = { 0 };
+	char detail[32];
+	int r;
+
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = check_who(who)) != 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((r = lock_write(s)) != 0)
+		goto out;
+	if ((r = term_status(s, sn, &status)) != 0 || (r = tmk_cur(s, sn, t)) != 0)
+		goto end;
+	if (t->version != version) {
+		r = RKL_ERR_STATE;
+		goto end;
+	}
+	if (t->state == RKL_TMK_DELIVERED)
+		goto end;
+	p_i64(&q, now_of(s));
+	p_str(&q, sn);
+	p_i64(&q, version);
+	if ((r = run_one(s, Q_TMK_DELIVER, &q, RKL_ERR_STATE)) != 0)
+		goto end;
+	snprintf(detail, sizeof(detail), "version=%u", (unsigned)version);
+	r = audit_who(s, who, sn, "tmk.delivered", detail);
+end:
+	r = end_unlock(s, r);
+out:
+	rkl_cleanse(t, sizeof(*t));
+	free(t);
+	return r;
+}
+
+#define LOCK_CAP_SECS 86400
+
+static int64_t
+lock_length(const struct rkl_store_lockout *pol, uint32_t fails)
+{
+	uint32_t shift;
+	uint64_t secs;
+
+	shift = fails - pol->max_failures;
+	if (shift > 20)
+		shift = 20;
+	secs = (uint64_t)pol->lock_secs << shift;
+	return secs > LOCK_CAP_SECS ? LOCK_CAP_SECS : (int64_t)secs;
+}
+
+static int
+pg_download_result(void *ctx, const char *sn, int result,
+    const struct rkl_store_lockout *pol, struct rkl_store_terminal *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_terminal t;
+	struct qp q = { 0 };
+	char detail[64];
+	int64_t now, until;
+	uint32_t fails;
+	int r, lock = 0;
+
+	if ((r = check_sn(sn)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_get(s, sn, &t)) != 0)
+		goto end;
+	now = now_of(s);
+	if (result == 0) {
+		fails = 0;
+		until = 0;
+	} else {
+		fails = t.fail_count < UINT32_MAX ? t.fail_count + 1 : UINT32_MAX;
+		until = t.locked_until;
+		if (pol != NULL && pol->max_failures > 0 && fails >= pol->max_failures) {
+			until = now + lock_length(pol, fails);
+			lock = 1;
+		}
+	}
+	p_i64(&q, now);
+	p_i64(&q, result);
+	p_i64(&q, fails);
+	p_i64(&q, until);
+	p_str(&q, sn);
+	if ((r = run(s, Q_TERM_DOWNLOAD, &q, NULL)) != 0)
+		goto end;
+	if (lock) {
+		snprintf(detail, sizeof(detail), "failures=%u until=%lld", (unsigned)fails,
+		    (long long)until);
+		if ((r = audit_put(s, "store", "", sn, "terminal.locked", result, detail, NULL)) != 0)
+			goto end;
+	}
+	t.last_download = now;
+	t.last_result = result;
+	t.fail_count = fails;
+	t.locked_until = until;
+end:
+	r = end_unlock(s, r);
+	if (r == 0 && out != NULL)
+		*out = t;
+	return r;
+}
+
+static int
+pg_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq)
+{
+	struct pgs *s = ctx;
+	uint64_t q = 0;
+	int r;
+
+	if (ev == NULL || ev->event == NULL || ev->event[0] == '\0')
+		return RKL_ERR_INVALID_ARG;
+	if ((r = lock_write(s)) == 0)
+		r = end_unlock(s, audit_put(s, ev->actor, ev->source, ev->sn, ev->event,
+		    ev->result, ev->detail, &q));
+	if (r == 0 && seq != NULL)
+		*seq = q;
+	return r;
+}
+
+static int
+audit_list(struct pgs *s, const char *sn, uint64_t after,
+    struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+{
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	int i, r;
+
+	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX || after > INT64_MAX)
+		return RKL_ERR_INVALID_ARG;
+	if (sn != NULL)
+		p_bstr(&q, sn);
+	p_i64(&q, (int64_t)after);
+	p_i64(&q, (int64_t)cap);
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_none(s)) == 0 &&
+	    (r = run(s, sn != NULL ? Q_AUDIT_LIST_SN : Q_AUDIT_LIST, &q, &res)) == 0) {
+		for (i = 0; r == 0 && i < PQntuples(res) && (size_t)i < cap; i++)
+			r = read_audit(res, i, &rows[i]);
+		if (r == 0)
+			*n = (size_t)i;
+		PQclear(res);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_audit_list(void *ctx, uint64_t after, struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+{
+	return audit_list(ctx, NULL, after, rows, cap, n);
+}
+
+static int
+pg_audit_list_sn(void *ctx, const char *sn, uint64_t after,
+    struct rkl_store_audit_row *rows, size_t cap, size_t *n)
+{
+	int r;
+
+	if (sn == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = str_fits(sn, RKL_STORE_SN_MAX)) != 0)
+		return r;
+	return audit_list(ctx, sn, after, rows, cap, n);
+}
+
+static int
+pg_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
+{
+	struct pgs *s = ctx;
+	int r;
+
+	if (seq == NULL || hash == NULL)
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_none(s)) == 0)
+		r = audit_head_get(s, seq, hash);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_audit_check c;
+	struct rkl_store_audit_row row;
+	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
+	PGresult *res = NULL;
+	size_t enc_len;
+	int i, got, r;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memset(&c, 0, sizeof(c));
+	memset(prev, 0, sizeof(prev));
+	pthread_mutex_lock(&s->mu);
+	/* One REPEATABLE READ transaction: one snapshot even while others append. */
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if ((r = audit_head_get(s, &c.head_seq, c.head_hash)) != 0) {
+		c.head_seq = 0;
+		memset(c.head_hash, 0, sizeof(c.head_hash));
+		goto out_fin;
+	}
+	/* Pages by seq inside the snapshot. */
+	do {
+		struct qp q = { 0 };
+
+		p_i64(&q, (int64_t)c.rows);
+		p_i64(&q, VERIFY_PAGE);
+		if ((r = run(s, Q_AUDIT_LIST, &q, &res)) != 0)
+			goto out_fin;
+		got = PQntuples(res);
+		for (i = 0; i < got; i++) {
+			if ((r = read_audit(res, i, &row)) != 0 || row.seq != c.rows + 1) {
+				c.bad_seq = c.rows + 1;
+				r = RKL_ERR_INTEGRITY;
+				goto out_fin;
+			}
+			if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
+			    (r = sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
+				goto out_fin;
+			if (!rkl_ct_eq(h, row.hash, sizeof(h))) {
+				c.bad_seq = row.seq;
+				r = RKL_ERR_INTEGRITY;
+				goto out_fin;
+			}
+			memcpy(prev, h, sizeof(prev));
+			c.rows++;
+		}
+		PQclear(res);
+		res = NULL;
+	} while (got == VERIFY_PAGE);
+	if (c.rows < c.head_seq) {
+		c.bad_seq = c.rows + 1;
+		r = RKL_ERR_INTEGRITY;
+	} else if (c.rows > c.head_seq) {
+		c.bad_seq = c.head_seq + 1;
+		r = RKL_ERR_INTEGRITY;
+	} else if (!rkl_ct_eq(prev, c.head_hash, sizeof(prev))) {
+		c.bad_seq = c.rows;
+		r = RKL_ERR_INTEGRITY;
+	}
+out_fin:
+	PQclear(res);
+	if (r == 0 || r == RKL_ERR_INTEGRITY)
+		*out = c;
+	(void)tx_end(s, RKL_ERR_INTERNAL);
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* ---- open ---- */
+
+/* The library prints nothing: server notices (NOTICE, WARNING) are dropped. */
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static int
+pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts *opts, int target)
+{
+	/* Defaults first: the caller's conninfo (expanded from dbname) overrides them. */
+	static const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *vals[4];
+	struct pgs *s = NULL;
+	unsigned flags = opts != NULL ? opts->flags : 0;
+	int r;
+
+	if (st == NULL || conninfo == NULL || conninfo[0] == '\0')
+		return RKL_ERR_INVALID_ARG;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((r = mutex_init_recursive(&s->mu)) != 0) {
+		free(s);
+		return r;
+	}
+	s->busy_ms = opts != NULL && opts->busy_timeout_ms != 0 ? opts->busy_timeout_ms : 5000;
+	if (opts != NULL) {
+		s->clock = opts->clock;
+		s->clock_arg = opts->clock_arg;
+	}
+	vals[0] = "10";
+	vals[1] = "rkl";
+	vals[2] = conninfo;
+	vals[3] = NULL;
+	s->conn = PQconnectdbParams(keys, vals, 1);
+	if (s->conn == NULL) {
+		r = RKL_ERR_NOMEM;
+		goto out;
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		r = RKL_ERR_STORE;
+		goto out;
+	}
+	PQsetNoticeProcessor(s->conn, quiet, NULL);
+	if ((r = session_setup(s)) != 0 ||
+	    (r = migrate(s, target, (flags & RKL_STORE_CREATE) != 0)) != 0)
+		goto out;
+	memset(st, 0, sizeof(*st));
+	st->ctx = s;
+	st->close = pg_close;
+	st->schema_version = pg_schema_version;
+	st->terminal_add = pg_terminal_add;
+	st->terminal_import = pg_terminal_import;
+	st->terminal_get = pg_terminal_get;
+	st->terminal_list = pg_terminal_list;
+	st->terminal_counts = pg_terminal_counts;
+	st->terminal_reset = pg_terminal_reset;
+	st->terminal_revoke = pg_terminal_revoke;
+	st->binding_put = pg_binding_put;
+	st->binding_get = pg_binding_get;
+	st->tmk_current = pg_tmk_current;
+	st->tmk_get_or_create = pg_tmk_get_or_create;
+	st->tmk_rotate = pg_tmk_rotate;
+	st->tmk_mark_delivered = pg_tmk_mark_delivered;
+	st->download_result = pg_download_result;
+	st->audit_append = pg_audit_append;
+	st->audit_list = pg_audit_list;
+	st->audit_verify = pg_audit_verify;
+	st->audit_list_sn = pg_audit_list_sn;
+	st->audit_head = pg_audit_head;
+	st->batch_begin = pg_batch_begin;
+	st->batch_commit = pg_batch_commit;
+	st->batch_rollback = pg_batch_rollback;
+	st->batch_defer = pg_batch_defer;
+	st->group_commit = pg_group_commit;
+	st->group_state = pg_group_state;
+	st->group_last = pg_group_last;
+	s = NULL;
+	r = 0;
+out:
+	pg_close(s);
+	return r;
+}
+
+int
+rkl_store_pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts *opts)
+{
+	return pg_open(st, conninfo, opts, RKL_STORE_SCHEMA_VERSION);
+}
+
+int
+rkl_store__pg_exec(struct rkl_store *st, const char *sql)
+{
+	struct pgs *s;
+	int r;
+
+	if (st == NULL || st->close != pg_close || st->ctx == NULL || sql == NULL)
+		return RKL_ERR_INVALID_ARG;
+	s = st->ctx;
+	pthread_mutex_lock(&s->mu);
+	r = xrun(s, sql);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}

@@ -1,0 +1,671 @@
+#define _POSIX_C_SOURCE 200809L	/* pthread_barrier_t */
+/*
+ * The store contract (rkl/store.h) on every backend: this file is compiled
+ * once per backend with a shim (contract.h) and must pass unchanged on each.
+ * It tests semantics, never a backend's files or SQL dialect (the SQLite
+ * specifics stay in test_store_*.c):
+ *  - open: missing store without RKL_STORE_CREATE, schema version;
+ *  - registry and bind once; free-text fields keep any bytes but NUL;
+ *  - TMKs: one current per SN, versions never reused, also as database
+ *    constraints that refuse a direct edit;
+ *  - failure counter and lockout;
+ *  - the audit hash chain: verify, lists, anchors, an edit detected;
+ *  - import all or nothing, listing in byte order;
+ *  - batches (one transaction, each call a savepoint) and group commit;
+ *  - races between two connections: binds of one SN and TMK
+ *    get_or_create, which must never leave two different current TMKs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include "rkl/err.h"
+#include "rkl/store.h"
+#include "contract.h"
+#include "store_test_util.h"
+
+#define START 1700000000
+
+static const struct rkl_store_who admin = { "admin:test", "cli" };
+static const struct rkl_store_who kmsd = { "kmsd", "10.0.0.1:4000" };
+
+/* Per test: a fresh database, connection a (and b, a second connection). */
+struct cx {
+	struct rkl_store a, b;
+	int have_b;
+};
+
+static int
+setup(void **state)
+{
+	struct cx *c = calloc(1, sizeof(*c));
+
+	fake_now = START;
+	if (c == NULL || cb_fresh() != 0 || cb_open(&c->a, RKL_STORE_CREATE) != 0) {
+		free(c);
+		return -1;
+	}
+	if (cb_open(&c->b, 0) != 0) {
+		rkl_store_close(&c->a);
+		free(c);
+		return -1;
+	}
+	c->have_b = 1;
+	*state = c;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct cx *c = *state;
+
+	if (c->have_b)
+		rkl_store_close(&c->b);
+	rkl_store_close(&c->a);
+	cb_drop();
+	free(c);
+	return 0;
+}
+
+static void
+add(struct rkl_store *st, const char *sn)
+{
+	struct rkl_store_terminal_new t;
+
+	tnew(&t, sn, NULL, NULL);
+	assert_int_equal(st->terminal_add(st->ctx, &admin, &t), 0);
+}
+
+static void
+add_bound(struct rkl_store *st, const char *sn, uint8_t fill)
+{
+	struct rkl_store_binding b;
+
+	add(st, sn);
+	mk_binding(&b, fill);
+	assert_int_equal(st->binding_put(st->ctx, &kmsd, sn, &b), 0);
+}
+
+static void
+test_open(void **state)
+{
+	struct rkl_store st;
+	int v = 0;
+
+	(void)state;
+	assert_int_equal(cb_fresh(), 0);
+	assert_int_equal(cb_open(&st, 0), RKL_ERR_NOT_FOUND);
+	assert_int_equal(cb_open(&st, RKL_STORE_CREATE), 0);
+	assert_int_equal(st.schema_version(st.ctx, &v), 0);
+	assert_int_equal(v, RKL_STORE_SCHEMA_VERSION);
+	rkl_store_close(&st);
+	/* Created once: opened again without the flag, migrations not rerun. */
+	assert_int_equal(cb_open(&st, 0), 0);
+	assert_int_equal(st.schema_version(st.ctx, &v), 0);
+	assert_int_equal(v, RKL_STORE_SCHEMA_VERSION);
+	rkl_store_close(&st);
+	cb_drop();
+}
+
+static void
+test_register_bind_once(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal_new tn;
+	struct rkl_store_terminal t;
+	struct rkl_store_binding b, got;
+
+	add(&c->a, "T-1");
+	tnew(&tn, "T-1", NULL, NULL);
+	assert_int_equal(c->b.terminal_add(c->b.ctx, &admin, &tn), RKL_ERR_EXISTS);
+	tnew(&tn, "bad sn", NULL, NULL);
+	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), RKL_ERR_FORMAT);
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "T-2", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "no such sn!", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "T-1", &t), 0);
+	assert_int_equal(t.status, RKL_TERM_REGISTERED);
+	assert_int_equal(t.created, START);
+	assert_int_equal(c->a.binding_get(c->a.ctx, "T-1", &got), RKL_ERR_NOT_BOUND);
+
+	fake_now = START + 5;
+	mk_binding(&b, 0x21);
+	assert_int_equal(c->a.binding_put(c->a.ctx, &kmsd, "T-1", &b), 0);
+	mk_binding(&b, 0x22);
+	assert_int_equal(c->b.binding_put(c->b.ctx, &kmsd, "T-1", &b), RKL_ERR_ALREADY_BOUND);
+	assert_int_equal(c->a.binding_put(c->a.ctx, &kmsd, "T-9", &b), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->b.binding_get(c->b.ctx, "T-1", &got), 0);
+	mk_binding(&b, 0x21);
+	assert_int_equal(got.auk_alg, b.auk_alg);
+	assert_int_equal(got.auk_wrapped_len, b.auk_wrapped_len);
+	assert_memory_equal(got.auk_wrapped, b.auk_wrapped, b.auk_wrapped_len);
+	assert_int_equal(got.auk_kcv_len, b.auk_kcv_len);
+	assert_memory_equal(got.auk_kcv, b.auk_kcv, b.auk_kcv_len);
+	assert_string_equal(got.kek_id, b.kek_id);
+	assert_int_equal(got.tek_alg, b.tek_alg);
+	assert_int_equal(got.tek_spki_len, b.tek_spki_len);
+	assert_memory_equal(got.tek_spki, b.tek_spki, b.tek_spki_len);
+	assert_int_equal(got.oaep_hash, b.oaep_hash);
+	assert_memory_equal(got.tk_hash, b.tk_hash, sizeof(b.tk_hash));
+	assert_int_equal(got.bound_at, START + 5);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-1", &t), 0);
+	assert_int_equal(t.status, RKL_TERM_BOUND);
+	assert_int_equal(t.bound_at, START + 5);
+
+	/* Reset releases the binding; revoke is for good. */
+	assert_int_equal(c->a.terminal_reset(c->a.ctx, &admin, "T-1"), 0);
+	assert_int_equal(c->b.binding_get(c->b.ctx, "T-1", &got), RKL_ERR_NOT_BOUND);
+	assert_int_equal(c->b.binding_put(c->b.ctx, &kmsd, "T-1", &b), 0);
+	assert_int_equal(c->a.terminal_revoke(c->a.ctx, &admin, "T-1"), 0);
+	assert_int_equal(c->a.terminal_revoke(c->a.ctx, &admin, "T-1"), RKL_ERR_REVOKED);
+	assert_int_equal(c->a.binding_put(c->a.ctx, &kmsd, "T-1", &b), RKL_ERR_REVOKED);
+	assert_int_equal(c->a.terminal_reset(c->a.ctx, &admin, "T-1"), RKL_ERR_REVOKED);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-1", &t), 0);
+	assert_int_equal(t.status, RKL_TERM_REVOKED);
+	verify_chain(&c->a, 5);	/* add, bind, reset, bind, revoke */
+}
+
+/* Notes, labels and audit strings are bytes, not text in some encoding. */
+static void
+test_free_text_bytes(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal_new tn;
+	struct rkl_store_terminal t;
+	struct rkl_store_audit_event ev;
+	struct rkl_store_audit_row row;
+	struct rkl_store_tmk_new fresh;
+	struct rkl_store_tmk tmk;
+	char odd[200];
+	size_t i, n = 0;
+	int created;
+
+	for (i = 0; i < sizeof(odd) - 1; i++)
+		odd[i] = (char)(1 + (i * 37) % 255);	/* every byte but NUL, invalid UTF-8 too */
+	odd[sizeof(odd) - 1] = '\0';
+	tnew(&tn, "T-b", "PP.1", NULL);
+	memcpy(tn.note, odd, sizeof(odd));
+	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-b", &t), 0);
+	assert_string_equal(t.note, odd);
+	assert_string_equal(t.pinpad_sn, "PP.1");
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "\xff\xfe actor";
+	ev.source = "[::1]:9";
+	ev.sn = "not registered";
+	ev.event = "S9.\xc3\x28";
+	ev.result = RKL_ERR_KCV;
+	ev.detail = odd;
+	assert_int_equal(c->a.audit_append(c->a.ctx, &ev, NULL), 0);
+	assert_int_equal(c->b.audit_list_sn(c->b.ctx, "not registered", 0, &row, 1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(row.actor, ev.actor);
+	assert_string_equal(row.source, ev.source);
+	assert_string_equal(row.event, ev.event);
+	assert_string_equal(row.detail, odd);
+	assert_int_equal(row.result, RKL_ERR_KCV);
+
+	add_bound(&c->a, "T-k", 1);
+	mk_tmk(&fresh, 0x31);
+	snprintf(fresh.kek_id, sizeof(fresh.kek_id), "%s", "kek \xe9\x80");
+	assert_int_equal(c->a.tmk_get_or_create(c->a.ctx, &kmsd, "T-k", &fresh, &tmk, &created), 0);
+	assert_int_equal(c->b.tmk_current(c->b.ctx, "T-k", &tmk), 0);
+	assert_string_equal(tmk.kek_id, fresh.kek_id);
+	verify_chain(&c->b, 5);
+}
+
+static void
+test_tmk_versions(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_tmk_new f1, f2, f3;
+	struct rkl_store_tmk t;
+	int created = -1;
+
+	add(&c->a, "T-v");
+	mk_tmk(&f1, 0x41);
+	assert_int_equal(c->a.tmk_get_or_create(c->a.ctx, &kmsd, "T-v", &f1, &t, &created),
+	    RKL_ERR_NOT_BOUND);
+	assert_int_equal(c->a.tmk_current(c->a.ctx, "T-v", &t), RKL_ERR_NOT_FOUND);
+	assert_int_equal(c->a.tmk_current(c->a.ctx, "T-none", &t), RKL_ERR_UNKNOWN_SN);
+	add_bound(&c->a, "T-w", 2);
+	assert_int_equal(c->a.terminal_revoke(c->a.ctx, &admin, "T-v"), 0);
+	assert_int_equal(c->a.tmk_get_or_create(c->a.ctx, &kmsd, "T-v", &f1, &t, &created),
+	    RKL_ERR_REVOKED);
+
+	fake_now = START + 10;
+	assert_int_equal(c->a.tmk_get_or_create(c->a.ctx, &kmsd, "T-w", &f1, &t, &created), 0);
+	assert_int_equal(created, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(t.state, RKL_TMK_PENDING);
+	assert_int_equal(t.created, START + 10);
+	mk_tmk(&f2, 0x42);
+	assert_int_equal(c->b.tmk_get_or_create(c->b.ctx, &kmsd, "T-w", &f2, &t, &created), 0);
+	assert_int_equal(created, 0);
+	assert_int_equal(t.version, 1);
+	assert_memory_equal(t.wrapped, f1.wrapped, f1.wrapped_len);
+
+	assert_int_equal(c->b.tmk_mark_delivered(c->b.ctx, &kmsd, "T-w", 2), RKL_ERR_STATE);
+	fake_now = START + 20;
+	assert_int_equal(c->b.tmk_mark_delivered(c->b.ctx, &kmsd, "T-w", 1), 0);
+	fake_now = START + 30;
+	assert_int_equal(c->a.tmk_mark_delivered(c->a.ctx, &kmsd, "T-w", 1), 0);	/* idempotent */
+	assert_int_equal(c->a.tmk_current(c->a.ctx, "T-w", &t), 0);
+	assert_int_equal(t.state, RKL_TMK_DELIVERED);
+	assert_int_equal(t.delivered, START + 20);
+
+	/* Rotate to v2, rotate away, then v3 by get_or_create: no number twice. */
+	assert_int_equal(c->a.tmk_rotate(c->a.ctx, &admin, "T-w", &f2, &t), 0);
+	assert_int_equal(t.version, 2);
+	assert_int_equal(c->a.tmk_rotate(c->a.ctx, &admin, "T-w", NULL, NULL), 0);
+	assert_int_equal(c->b.tmk_current(c->b.ctx, "T-w", &t), RKL_ERR_NOT_FOUND);
+	assert_int_equal(c->b.tmk_mark_delivered(c->b.ctx, &kmsd, "T-w", 2), RKL_ERR_NOT_FOUND);
+	mk_tmk(&f3, 0x43);
+	assert_int_equal(c->b.tmk_get_or_create(c->b.ctx, &kmsd, "T-w", &f3, &t, &created), 0);
+	assert_int_equal(created, 1);
+	assert_int_equal(t.version, 3);
+	/* Reset retires it; the next one is v4. */
+	assert_int_equal(c->a.terminal_reset(c->a.ctx, &admin, "T-w"), 0);
+	assert_int_equal(c->a.tmk_current(c->a.ctx, "T-w", &t), RKL_ERR_NOT_FOUND);
+	assert_int_equal(c->a.tmk_rotate(c->a.ctx, &admin, "T-w", &f1, &t), 0);
+	assert_int_equal(t.version, 4);
+
+	/*
+	 * The database itself refuses a second current TMK and a reused
+	 * version, whatever code writes to it.
+	 */
+	assert_int_not_equal(cb_exec(&c->a,
+	    "UPDATE tmk SET state = 'pending', is_current = 1 WHERE sn = 'T-w' AND version = 3"), 0);
+	assert_int_not_equal(cb_exec(&c->a,
+	    "UPDATE tmk SET version = 4 WHERE sn = 'T-w' AND version = 1"), 0);
+	assert_int_not_equal(cb_exec(&c->a,
+	    "UPDATE tmk SET is_current = 1 WHERE sn = 'T-w' AND version = 2"), 0);
+	assert_int_equal(c->b.tmk_current(c->b.ctx, "T-w", &t), 0);
+	assert_int_equal(t.version, 4);
+}
+
+static void
+test_failure_counter(void **state)
+{
+	struct cx *c = *state;
+	const struct rkl_store_lockout pol = { 3, 60 };
+	struct rkl_store_terminal t;
+	struct rkl_store_counts n;
+
+	add(&c->a, "T-f");
+	add(&c->a, "T-g");
+	assert_int_equal(c->a.download_result(c->a.ctx, "T-x", 0, &pol, &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.download_result(c->a.ctx, "T-f", RKL_ERR_KCV, &pol, &t), 0);
+	assert_int_equal(c->b.download_result(c->b.ctx, "T-f", RKL_ERR_AUTH, &pol, &t), 0);
+	assert_int_equal(t.fail_count, 2);
+	assert_int_equal(t.locked_until, 0);
+	fake_now = START + 100;
+	assert_int_equal(c->a.download_result(c->a.ctx, "T-f", RKL_ERR_AUTH, &pol, &t), 0);
+	assert_int_equal(t.fail_count, 3);
+	assert_int_equal(t.locked_until, START + 100 + 60);
+	assert_int_equal(c->b.download_result(c->b.ctx, "T-f", RKL_ERR_AUTH, &pol, NULL), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-f", &t), 0);
+	assert_int_equal(t.fail_count, 4);
+	assert_int_equal(t.locked_until, START + 100 + 120);
+	assert_int_equal(t.last_download, START + 100);
+	assert_int_equal(t.last_result, RKL_ERR_AUTH);
+	assert_int_equal(c->a.terminal_counts(c->a.ctx, &n), 0);
+	assert_int_equal(n.registered, 2);
+	assert_int_equal(n.bound, 0);
+	assert_int_equal(n.revoked, 0);
+	assert_int_equal(n.locked, 1);
+	assert_int_equal(c->a.download_result(c->a.ctx, "T-f", 0, &pol, &t), 0);
+	assert_int_equal(t.fail_count, 0);
+	assert_int_equal(t.locked_until, 0);
+	assert_int_equal(c->a.terminal_counts(c->a.ctx, &n), 0);
+	assert_int_equal(n.locked, 0);
+	/* 2 adds + 2 "terminal.locked" rows. */
+	verify_chain(&c->a, 4);
+}
+
+static void
+test_audit_chain(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_audit_event ev;
+	struct rkl_store_audit_row rows[8];
+	struct rkl_store_audit_check chk;
+	uint8_t h2[RKL_SHA256_LEN];
+	uint64_t seq = 0, s2;
+	size_t n = 0, i;
+	char detail[32];
+
+	add(&c->a, "T-a");
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "kmsd";
+	ev.event = "S1.hello";
+	for (i = 0; i < 4; i++) {
+		snprintf(detail, sizeof(detail), "step %zu", i);
+		ev.detail = detail;
+		ev.sn = i % 2 == 0 ? "T-a" : NULL;
+		fake_now = START + (int64_t)i;
+		assert_int_equal((i % 2 ? &c->a : &c->b)->audit_append(
+		    (i % 2 ? &c->a : &c->b)->ctx, &ev, &seq), 0);
+		assert_int_equal(seq, i + 2);
+	}
+	ev.event = "";
+	assert_int_equal(c->a.audit_append(c->a.ctx, &ev, NULL), RKL_ERR_INVALID_ARG);
+	verify_chain(&c->b, 5);
+	assert_int_equal(c->a.audit_list(c->a.ctx, 1, rows, 8, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(rows[0].seq, 2);
+	assert_string_equal(rows[3].detail, "step 3");
+	assert_int_equal(c->a.audit_list_sn(c->a.ctx, "T-a", 0, rows, 8, &n), 0);
+	assert_int_equal(n, 3);	/* terminal.add, step 0, step 2 */
+	assert_string_equal(rows[0].event, "terminal.add");
+	assert_int_equal(rows[2].seq, 4);
+
+	/* Anchors: the head now is checked later. */
+	assert_int_equal(c->a.audit_head(c->a.ctx, &s2, h2), 0);
+	assert_int_equal(s2, 5);
+	assert_int_equal(rkl_store_audit_check_anchor(&c->b, s2, h2), 0);
+	h2[0] ^= 1;
+	assert_int_equal(rkl_store_audit_check_anchor(&c->b, s2, h2), RKL_ERR_INTEGRITY);
+
+	/* An edited row breaks the chain at that row. */
+	assert_int_equal(cb_exec(&c->a, "UPDATE audit SET result = 7 WHERE seq = 3"), 0);
+	assert_int_equal(c->b.audit_verify(c->b.ctx, &chk), RKL_ERR_INTEGRITY);
+	assert_int_equal(chk.bad_seq, 3);
+	assert_int_equal(chk.head_seq, 5);
+}
+
+static void
+test_import_and_order(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal_new rows[5];
+	struct rkl_store_row_err errs[4];
+	struct rkl_store_terminal list[8];
+	size_t n_bad = 99, n = 0;
+
+	add(&c->a, "exists");
+	tnew(&rows[0], "b", NULL, NULL);
+	tnew(&rows[1], "A", NULL, NULL);
+	tnew(&rows[2], "exists", NULL, NULL);
+	tnew(&rows[3], "b", NULL, NULL);
+	tnew(&rows[4], "_z", NULL, NULL);
+	assert_int_equal(c->b.terminal_import(c->b.ctx, &admin, rows, 5, errs, 4, &n_bad, NULL, NULL),
+	    RKL_ERR_EXISTS);
+	assert_int_equal(n_bad, 2);
+	assert_int_equal(errs[0].row, 2);
+	assert_int_equal(errs[0].err, RKL_ERR_EXISTS);
+	assert_int_equal(errs[1].row, 3);
+	assert_int_equal(errs[1].err, RKL_ERR_DUPLICATE);
+	assert_int_equal(c->a.terminal_list(c->a.ctx, NULL, list, 8, &n), 0);
+	assert_int_equal(n, 1);	/* nothing of the bad import */
+
+	tnew(&rows[2], "a", NULL, NULL);
+	tnew(&rows[3], "B", NULL, NULL);
+	assert_int_equal(c->b.terminal_import(c->b.ctx, &admin, rows, 5, errs, 4, &n_bad, NULL, NULL), 0);
+	assert_int_equal(n_bad, 0);
+	/* Byte order, not a locale's: A B _z a b exists. */
+	assert_int_equal(c->a.terminal_list(c->a.ctx, "", list, 3, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].sn, "A");
+	assert_string_equal(list[1].sn, "B");
+	assert_string_equal(list[2].sn, "_z");
+	assert_int_equal(c->a.terminal_list(c->a.ctx, list[2].sn, list, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].sn, "a");
+	assert_string_equal(list[1].sn, "b");
+	assert_string_equal(list[2].sn, "exists");
+	verify_chain(&c->a, 2);
+}
+
+/* A batch is one transaction; each call in it keeps its own all-or-nothing. */
+static void
+test_batch(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal_new tn;
+	struct rkl_store_terminal t;
+
+	add(&c->a, "T-0");
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	assert_int_equal(c->a.batch_begin(c->a.ctx), RKL_ERR_BATCH);
+	add(&c->a, "T-1");
+	tnew(&tn, "T-0", NULL, NULL);
+	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), RKL_ERR_EXISTS);	/* goes on */
+	add(&c->a, "T-2");
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "T-1", &t), 0);
+	assert_int_equal(c->a.batch_commit(c->a.ctx), 0);
+	assert_int_equal(c->a.batch_commit(c->a.ctx), RKL_ERR_BATCH);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-1", &t), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-2", &t), 0);
+
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "T-3");
+	c->a.batch_rollback(c->a.ctx);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-3", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "T-3", &t), RKL_ERR_UNKNOWN_SN);
+	verify_chain(&c->b, 3);
+}
+
+/* Group commit: deferred batches are one transaction, durable at group_commit. */
+static void
+test_group(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal t;
+	uint64_t g1 = 0, g2 = 0, g3 = 0;
+
+	if (c->a.batch_defer == NULL) {
+		assert_null(c->a.group_commit);
+		return;
+	}
+	assert_int_equal(c->a.group_last(c->a.ctx), 0);
+	assert_int_equal(c->a.group_state(c->a.ctx, 1), RKL_ERR_INVALID_ARG);
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "G-1");
+	assert_int_equal(c->a.batch_defer(c->a.ctx, &g1), 0);
+	assert_int_equal(g1, 1);
+	assert_int_equal(c->a.group_state(c->a.ctx, g1), RKL_ERR_INCOMPLETE);
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "G-2");
+	assert_int_equal(c->a.batch_defer(c->a.ctx, &g2), 0);
+	assert_int_equal(g2, g1);	/* the same group */
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "G-3");
+	c->a.batch_rollback(c->a.ctx);	/* undoes itself only */
+	/* This handle sees the group's writes; others do not yet. */
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "G-2", &t), 0);
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "G-3", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-1", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.group_commit(c->a.ctx), 0);
+	assert_int_equal(c->a.group_state(c->a.ctx, g1), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-1", &t), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-2", &t), 0);
+	assert_int_equal(c->a.group_commit(c->a.ctx), 0);	/* none open */
+
+	/* A write outside a batch while a group is open commits the group. */
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "G-4");
+	assert_int_equal(c->a.batch_defer(c->a.ctx, &g3), 0);
+	assert_int_equal(g3, 2);
+	add(&c->a, "G-5");
+	assert_int_equal(c->a.group_state(c->a.ctx, g3), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-4", &t), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-5", &t), 0);
+	assert_int_equal(c->a.group_last(c->a.ctx), 2);
+
+	/* batch_commit inside a group commits the whole group. */
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "G-6");
+	assert_int_equal(c->a.batch_defer(c->a.ctx, &g3), 0);
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	assert_int_equal(c->a.group_commit(c->a.ctx), RKL_ERR_BATCH);
+	add(&c->a, "G-7");
+	assert_int_equal(c->a.batch_commit(c->a.ctx), 0);
+	assert_int_equal(c->a.group_state(c->a.ctx, g3), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-6", &t), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-7", &t), 0);
+	verify_chain(&c->b, 6);
+}
+
+/* ---- races between two connections ---- */
+
+#define NSN 16
+
+struct racer {
+	struct rkl_store *st;
+	pthread_barrier_t *go;
+	int id;
+	int rc[NSN];
+	int created[NSN];
+	struct rkl_store_tmk tmk[NSN];
+};
+
+static void
+sn_of(int i, char *sn, size_t n)
+{
+	snprintf(sn, n, "R%03d", i);
+}
+
+static void *
+race_bind(void *arg)
+{
+	struct racer *r = arg;
+	struct rkl_store_binding b;
+	char sn[16];
+	int i;
+
+	mk_binding(&b, (uint8_t)(0x50 + r->id));
+	pthread_barrier_wait(r->go);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		r->rc[i] = r->st->binding_put(r->st->ctx, &kmsd, sn, &b);
+	}
+	return NULL;
+}
+
+static void *
+race_tmk(void *arg)
+{
+	struct racer *r = arg;
+	struct rkl_store_tmk_new t;
+	char sn[16];
+	int i;
+
+	mk_tmk(&t, (uint8_t)(0x60 + r->id));
+	pthread_barrier_wait(r->go);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		r->rc[i] = r->st->tmk_get_or_create(r->st->ctx, &kmsd, sn, &t, &r->tmk[i],
+		    &r->created[i]);
+	}
+	return NULL;
+}
+
+static void
+race(struct cx *c, void *(*fn)(void *), struct racer rc[2])
+{
+	pthread_barrier_t go;
+	pthread_t th[2];
+	int k;
+
+	memset(rc, 0, 2 * sizeof(*rc));
+	assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+	for (k = 0; k < 2; k++) {
+		rc[k].st = k == 0 ? &c->a : &c->b;
+		rc[k].go = &go;
+		rc[k].id = k;
+		assert_int_equal(pthread_create(&th[k], NULL, fn, &rc[k]), 0);
+	}
+	for (k = 0; k < 2; k++)
+		assert_int_equal(pthread_join(th[k], NULL), 0);
+	pthread_barrier_destroy(&go);
+}
+
+/*
+ * Two connections bind the same SNs, then both get_or_create their TMKs:
+ * one bind and one TMK per SN, and both sessions hold that one TMK.
+ */
+static void
+test_races(void **state)
+{
+	struct cx *c = *state;
+	struct racer *rc = calloc(2, sizeof(*rc));
+	struct rkl_store_binding b;
+	struct rkl_store_tmk cur;
+	char sn[16];
+	int i, k, wins, made;
+
+	assert_non_null(rc);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		add(&c->a, sn);
+	}
+	race(c, race_bind, rc);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		wins = 0;
+		assert_int_equal(c->a.binding_get(c->a.ctx, sn, &b), 0);
+		for (k = 0; k < 2; k++) {
+			if (rc[k].rc[i] == 0) {
+				wins++;
+				assert_int_equal(b.auk_wrapped[0], 0x50 + k);
+			} else {
+				assert_int_equal(rc[k].rc[i], RKL_ERR_ALREADY_BOUND);
+			}
+		}
+		assert_int_equal(wins, 1);
+	}
+	race(c, race_tmk, rc);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		assert_int_equal(c->b.tmk_current(c->b.ctx, sn, &cur), 0);
+		assert_int_equal(cur.version, 1);
+		made = 0;
+		for (k = 0; k < 2; k++) {
+			assert_int_equal(rc[k].rc[i], 0);
+			made += rc[k].created[i];
+			assert_int_equal(rc[k].tmk[i].version, 1);
+			assert_int_equal(rc[k].tmk[i].wrapped_len, cur.wrapped_len);
+			assert_memory_equal(rc[k].tmk[i].wrapped, cur.wrapped, cur.wrapped_len);
+			assert_memory_equal(rc[k].tmk[i].kcv, cur.kcv, cur.kcv_len);
+			if (rc[k].created[i])
+				assert_int_equal(cur.wrapped[0], 0x60 + k);
+		}
+		assert_int_equal(made, 1);
+	}
+	verify_chain(&c->a, 3 * NSN);
+	free(rc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open),
+		cmocka_unit_test_setup_teardown(test_register_bind_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_text_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmk_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_counter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_and_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_races, setup, teardown),
+	};
+	int r;
+
+	if (cb_init() != 0) {
+		fprintf(stderr, "store contract (%s): backend unavailable\n", cb_name);
+		return 1;
+	}
+	r = cmocka_run_group_tests_name(cb_name, tests, NULL, NULL);
+	cb_fini();
+	return r;
+}
