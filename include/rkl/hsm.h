@@ -466,6 +466,37 @@ struct rkl_p11_uri {
  */
 RKL_WUR int rkl_p11_uri_parse(const char *s, size_t len, struct rkl_p11_uri *u);
 
+
+/* ---- EC signing keys (the deployment PKI: CA key, KMS signing key) ---- */
+
+/* A long-lived EC signing key on the token, found by its label. */
+struct rkl_hsm_eckey {
+	unsigned long obj;	/* private key object (token object) */
+	enum rkl_curve curve;
+	unsigned gen;		/* handle generation */
+};
+
+/*
+ * Generate an EC key pair (CKM_EC_KEY_PAIR_GEN, P-256 or P-384) as token
+ * objects labelled label: the private key sensitive, never extractable, not
+ * modifiable, CKA_SIGN only (no decrypt, unwrap, derive); the public key
+ * CKA_VERIFY only.  spki gets the public key as EC SPKI DER.
+ * RKL_ERR_EXISTS if a private key with that label is there already.
+ */
+RKL_WUR int rkl_hsm_ec_generate(struct rkl_hsm_session *s, const char *label,
+    enum rkl_curve curve, struct rkl_hsm_eckey *key, uint8_t *spki, size_t spki_cap,
+    size_t *spki_len);
+
+/* Find the EC key pair labelled label: the private key and the public key's
+ * SPKI (from CKA_EC_PARAMS and CKA_EC_POINT).  RKL_ERR_NOT_FOUND if absent. */
+RKL_WUR int rkl_hsm_ec_find(struct rkl_hsm_session *s, const char *label,
+    struct rkl_hsm_eckey *key, uint8_t *spki, size_t spki_cap, size_t *spki_len);
+
+/* ECDSA (CKM_ECDSA) over a 32- or 48-byte hash inside the token; sig gets
+ * the DER ECDSA-Sig-Value (at most RKL_ECDSA_SIG_MAX bytes). */
+RKL_WUR int rkl_hsm_ec_sign(struct rkl_hsm_session *s, const struct rkl_hsm_eckey *key,
+    const uint8_t *hash, size_t hash_len, uint8_t *sig, size_t sig_cap, size_t *sig_len);
+
 #ifdef __cplusplus
 }
 #endif

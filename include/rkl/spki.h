@@ -157,6 +157,15 @@ RKL_WUR int rkl_ec_spki_decode(const uint8_t *spki, size_t len, enum rkl_curve *
 RKL_WUR int rkl_ec_priv_check(enum rkl_curve curve, const uint8_t *priv, size_t len);
 
 /*
+ * Turn a raw ECDSA signature r || s (2 * rkl_curve_len(curve) octets, as
+ * PKCS#11 CKM_ECDSA returns it) into a DER ECDSA-Sig-Value (at most
+ * RKL_ECDSA_SIG_MAX bytes).  RKL_ERR_LENGTH for another length, RKL_ERR_FORMAT
+ * if r or s is zero.
+ */
+RKL_WUR int rkl_ecdsa_raw_to_der(enum rkl_curve curve, const uint8_t *raw, size_t raw_len,
+    uint8_t *out, size_t cap, size_t *out_len);
+
+/*
  * Strict DER check of an ECDSA-Sig-Value SEQUENCE { r INTEGER, s INTEGER }
  * for curve: r and s positive, minimal, at most rkl_curve_len(curve) octets
  * of magnitude, nothing trailing.  0 or RKL_ERR_FORMAT / RKL_ERR_INCOMPLETE

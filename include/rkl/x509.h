@@ -161,13 +161,28 @@ int rkl_cert_serial_listed(const uint8_t *revoked, size_t revoked_len,
  * c->ec_keygen made it), no attributes, signed with ecdsa-with-SHA256 by the
  * matching private scalar priv through c->ecdsa_sign.  The CA checks the
  * signature (proof of possession) before it issues the certificate.
- * RKL_ERR_BUFFER_SPACE if out_cap is too small (RKL_X509_CSR_MAX always
+ * Requests are for P-256 keys only (RKL_ERR_ALGORITHM otherwise): the crypto
+ * table hashes with SHA-256.  RKL_ERR_BUFFER_SPACE if out_cap is too small (RKL_X509_CSR_MAX always
  * suffices); nothing is written to out on failure.
  */
 RKL_WUR int rkl_x509_csr_build(const struct rkl_crypto *c, enum rkl_curve curve,
     const uint8_t *priv, size_t priv_len, const uint8_t *spki, size_t spki_len,
     const char *cn, const char *serial_number,
     uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* Signs a hash (32 bytes here) with a key held elsewhere (a token). */
+typedef int (*rkl_x509_sign_fn)(void *ctx, const uint8_t *hash, size_t hash_len,
+    uint8_t *sig, size_t sig_cap, size_t *sig_len);
+
+/*
+ * The same request for a P-256 key whose private half the caller cannot
+ * see (the KMS's signing key in its token): signed through sign(sign_ctx,
+ * SHA-256 of the request info, ...).  serial_number may be NULL (no
+ * serialNumber attribute).  RKL_ERR_ALGORITHM for a key of another curve.
+ */
+RKL_WUR int rkl_x509_csr_build_signer(const struct rkl_crypto *c, const uint8_t *spki,
+    size_t spki_len, const char *cn, const char *serial_number, rkl_x509_sign_fn sign,
+    void *sign_ctx, uint8_t *out, size_t out_cap, size_t *out_len);
 
 /* Seconds since 1970-01-01 UTC of a civil date and time (proleptic Gregorian). */
 int64_t rkl_x509_time(int year, int month, int day, int hour, int min, int sec);

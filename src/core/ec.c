@@ -167,3 +167,54 @@ rkl_ecdsa_sig_check(enum rkl_curve curve, const uint8_t *sig, size_t len)
 		return RKL_ERR_TRAILING;
 	return 0;
 }
+
+/* One INTEGER of a magnitude (leading zeros dropped, a sign octet added). */
+static size_t
+put_int(uint8_t *o, const uint8_t *m, size_t n)
+{
+	size_t pad;
+
+	while (n > 0 && m[0] == 0) {
+		m++;
+		n--;
+	}
+	pad = (n > 0 && (m[0] & 0x80) != 0) ? 1 : 0;
+	o[0] = 0x02;
+	o[1] = (uint8_t)(n + pad);
+	o[2] = 0x00;
+	memcpy(o + 2 + pad, m, n);
+	return 2 + pad + n;
+}
+
+int
+rkl_ecdsa_raw_to_der(enum rkl_curve curve, const uint8_t *raw, size_t raw_len, uint8_t *out,
+    size_t cap, size_t *out_len)
+{
+	uint8_t buf[RKL_ECDSA_SIG_MAX];
+	size_t flen = rkl_curve_len(curve), n, i;
+	uint8_t zr = 0, zs = 0;
+
+	if (flen == 0)
+		return RKL_ERR_ALGORITHM;
+	if (raw == NULL || out == NULL || out_len == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (raw_len != 2 * flen)
+		return RKL_ERR_LENGTH;
+	for (i = 0; i < flen; i++) {
+		zr |= raw[i];
+		zs |= raw[flen + i];
+	}
+	if (zr == 0 || zs == 0)
+		return RKL_ERR_FORMAT;
+	/* the body is under 128 octets for P-256 and P-384: short-form length */
+	n = 2;
+	n += put_int(buf + n, raw, flen);
+	n += put_int(buf + n, raw + flen, flen);
+	buf[0] = 0x30;
+	buf[1] = (uint8_t)(n - 2);
+	if (n > cap)
+		return RKL_ERR_BUFFER_SPACE;
+	memcpy(out, buf, n);
+	*out_len = n;
+	return 0;
+}

@@ -607,10 +607,44 @@ put_rdn(uint8_t *o, const uint8_t *oid, size_t oid_len, uint8_t stag, const char
 	return n + vl;
 }
 
+struct priv_signer {
+	const struct rkl_crypto *c;
+	const uint8_t *priv;
+	size_t priv_len;
+};
+
+static int
+priv_sign(void *ctx, const uint8_t *hash, size_t hash_len, uint8_t *sig, size_t cap,
+    size_t *sig_len)
+{
+	const struct priv_signer *p = ctx;
+
+	return p->c->ecdsa_sign(p->c->ctx, RKL_CURVE_P256, p->priv, p->priv_len, hash, hash_len,
+	    sig, cap, sig_len);
+}
+
 int
 rkl_x509_csr_build(const struct rkl_crypto *c, enum rkl_curve curve, const uint8_t *priv,
     size_t priv_len, const uint8_t *spki, size_t spki_len, const char *cn,
     const char *serial_number, uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	struct priv_signer ps;
+
+	if (c == NULL || priv == NULL || serial_number == NULL || c->ecdsa_sign == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (curve != RKL_CURVE_P256)
+		return RKL_ERR_ALGORITHM;
+	ps.c = c;
+	ps.priv = priv;
+	ps.priv_len = priv_len;
+	return rkl_x509_csr_build_signer(c, spki, spki_len, cn, serial_number, priv_sign, &ps,
+	    out, out_cap, out_len);
+}
+
+int
+rkl_x509_csr_build_signer(const struct rkl_crypto *c, const uint8_t *spki, size_t spki_len,
+    const char *cn, const char *serial_number, rkl_x509_sign_fn sign, void *sign_ctx,
+    uint8_t *out, size_t out_cap, size_t *out_len)
 {
 	uint8_t name[2 * (RKL_X509_STR_MAX + 16)], cri[RKL_X509_CSR_MAX],
 	    req[RKL_X509_CSR_MAX + 16], hash[RKL_SHA256_LEN], sig[RKL_ECDSA_SIG_MAX];
@@ -621,20 +655,21 @@ rkl_x509_csr_build(const struct rkl_crypto *c, enum rkl_curve curve, const uint8
 	size_t pl;
 	int r;
 
-	if (c == NULL || priv == NULL || spki == NULL || cn == NULL || serial_number == NULL ||
-	    out == NULL || out_len == NULL || c->ecdsa_sign == NULL)
+	if (c == NULL || spki == NULL || cn == NULL || sign == NULL || out == NULL ||
+	    out_len == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if (!printable(cn, 0) || !printable(serial_number, 1))
+	if (!printable(cn, 0) || (serial_number != NULL && !printable(serial_number, 1)))
 		return RKL_ERR_INVALID_ARG;
 	if ((r = rkl_ec_spki_decode(spki, spki_len, &kc, &pt, &pl)) != 0)
 		return r;
-	if (kc != curve)
-		return RKL_ERR_KEY_LENGTH;
+	if (kc != RKL_CURVE_P256)
+		return RKL_ERR_ALGORITHM;
 	/* subject Name */
 	inner = 0;
 	inner += put_rdn(name + 4, OID_CN, sizeof(OID_CN), 0x0c, cn);
-	inner += put_rdn(name + 4 + inner, OID_SERIALNUMBER, sizeof(OID_SERIALNUMBER), 0x13,
-	    serial_number);
+	if (serial_number != NULL)
+		inner += put_rdn(name + 4 + inner, OID_SERIALNUMBER, sizeof(OID_SERIALNUMBER),
+		    0x13, serial_number);
 	nl = put_hdr(name, 0x30, inner);
 	memmove(name + nl, name + 4, inner);
 	nl += inner;
@@ -653,9 +688,10 @@ rkl_x509_csr_build(const struct rkl_crypto *c, enum rkl_curve curve, const uint8
 	lens[0] = cl;
 	if ((r = c->sha256(c->ctx, parts, lens, 1, hash)) != 0)
 		return r;
-	if ((r = c->ecdsa_sign(c->ctx, curve, priv, priv_len, hash, sizeof(hash), sig,
-	    sizeof(sig), &sl)) != 0)
+	if ((r = sign(sign_ctx, hash, sizeof(hash), sig, sizeof(sig), &sl)) != 0)
 		return r;
+	if (sl == 0 || sl > sizeof(sig))
+		return RKL_ERR_INTERNAL;
 	body = cl + sizeof(ALG_ES256) + hdr_len(sl + 1) + sl + 1;
 	rl = put_hdr(req, 0x30, body);
 	memcpy(req + rl, cri, cl);

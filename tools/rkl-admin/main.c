@@ -35,6 +35,7 @@
 
 #include "conf.h"
 #include "json.h"
+#include "pki.h"
 
 #define EX_OK 0
 #define EX_USAGE 1
@@ -87,7 +88,9 @@ usage(FILE *f)
 	    "                                  holds a head recorded earlier)\n"
 	    "  audit list [--after SEQ] [--sn SN]\n"
 	    "                                  print audit rows (of one terminal)\n"
-	    "\n"
+	    "\n", f);
+	rkl_admin_pki_usage(f);
+	fputs("\n"
 	    "options:\n"
 	    "  -c, --config FILE   configuration file (default $RKL_CONFIG, else " DEFAULT_CONFIG ")\n"
 	    "  --json              machine-readable output on stdout\n"
@@ -1237,6 +1240,8 @@ main(int argc, char **argv)
 	int npos = 0, i, ex = EX_OK;
 
 	umask(077);	/* state files (database, PINs, token) are the operator's only */
+	if (rkl_admin_pki_is(argc, argv))
+		return rkl_admin_pki(argc, argv);
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		fprintf(stderr, "rkl-admin: out of memory\n");
 		return EX_INTERNAL;
