@@ -1,0 +1,54 @@
+#!/bin/sh
+# The whole system on PostgreSQL (issue 13 groundwork): rkl-admin and
+# rkl-kmsd with `database` set to a libpq connection string, on the
+# throwaway server of this ctest run (scripts/pg.sh, fixture store_pg; its
+# connection string is in $RKL_TEST_PG_STATE), in a schema of this test's
+# own.  rkl-kmsd refuses the empty schema before init; then init, two
+# downloads, a rotation and re-download, the audit chain verified, and the
+# rows checked in PostgreSQL itself.
+. "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
+e2e_init pg
+PSQL=${PG_BIN:-/usr/lib/postgresql/15/bin}/psql
+[ -r "${RKL_TEST_PG_STATE:-}" ] || fail "no PostgreSQL server (RKL_TEST_PG_STATE=${RKL_TEST_PG_STATE:-unset})"
+BASE=$(cat "$RKL_TEST_PG_STATE")
+SCHEMA="e2e_$$"
+"$PSQL" -X -q "$BASE" -c "CREATE SCHEMA $SCHEMA" || fail "CREATE SCHEMA failed"
+DB="$BASE options='-csearch_path=$SCHEMA'"
+sql() {
+	"$PSQL" -X -qAt "$BASE" -c "SET search_path = $SCHEMA; $1"
+}
+
+write_conf "database = $DB" "transport_key_policy = per-request" "pool_size = 2"
+expect_rc 0 admin init
+out_has "database +host="
+[ "$(sql "SELECT version FROM schema_version")" -ge 1 ] || fail "no rkl schema in PostgreSQL"
+expect_rc 0 admin terminal add T1
+expect_rc 0 admin terminal add T2
+kmsd_start
+term_init T1
+term_init T2
+term_download T1
+term_download T2
+check_delivered T1 1
+check_delivered T2 1
+[ "$(kcv_kms T1)" != "$(kcv_kms T2)" ] || fail "two terminals got the same TMK"
+old=$(kcv_kms T1)
+expect_rc 0 admin tmk rotate T1
+term_download T1
+check_delivered T1 2
+[ "$(kcv_kms T1)" != "$old" ] || fail "rotation delivered the old TMK"
+expect_rc 0 admin audit verify
+kmsd_stop
+
+# What PostgreSQL holds: both bound, one current TMK each, T1 at version 2.
+[ "$(sql "SELECT COUNT(*) FROM terminal WHERE status = 'bound'")" = 2 ] || fail "terminals not bound in PostgreSQL"
+[ "$(sql "SELECT string_agg(sn || ':' || version, ',' ORDER BY sn) FROM tmk WHERE is_current = 1")" = "T1:2,T2:1" ] ||
+    fail "current TMKs in PostgreSQL: $(sql "SELECT sn, version, state FROM tmk")"
+[ "$(sql "SELECT COUNT(*) FROM audit")" = "$(sql "SELECT seq FROM audit_head")" ] || fail "audit head"
+
+# A schema without rkl's tables: rkl-kmsd refuses it (rkl-admin init creates, the daemon only opens).
+"$PSQL" -X -q "$BASE" -c "CREATE SCHEMA ${SCHEMA}_empty" || fail "CREATE SCHEMA failed"
+write_conf "database = $BASE options='-csearch_path=${SCHEMA}_empty'"
+expect_rc 1 "$RKL_KMSD" -c "$CONF" -f
+grep -q "database host=.*_empty.*run rkl-admin init" "$LOG" || { cat "$LOG" >&2; fail "no database error logged"; }
+echo PASS
