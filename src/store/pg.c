@@ -8,7 +8,8 @@
  * WAL is flushed, and with synchronous replication configured, once the
  * standby has it too) and lock_timeout = busy_timeout_ms.  A connection
  * found broken at the start of a call outside a batch or group is reset
- * (reconnected) once; a group open on it is recorded lost.
+ * (reconnected) once and the call goes on; a batch or group open on it is
+ * lost (reported, never replayed).
  *
  * Isolation and locks.  Transactions run at READ COMMITTED.  Every write
  * transaction starts by locking the audit chain's head row (SELECT .. FOR
@@ -185,6 +186,7 @@ struct pgs {
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
 	unsigned busy_ms;
+	int resetting;		/* inside conn_check: no second reset */
 	char sqlstate[6];	/* of the last failed statement */
 };
 
@@ -237,11 +239,16 @@ now_of(const struct pgs *s)
 	return s->clock != NULL ? s->clock(s->clock_arg) : (int64_t)time(NULL);
 }
 
+static int conn_check(struct pgs *s);
+
 /*
  * Run sql with q's parameters (q NULL: none, and sql may hold several
  * statements).  0 with *res (the caller's to PQclear, if res is not NULL),
  * or RKL_ERR_STORE with s->sqlstate set (RKL_ERR_NOMEM if libpq could not
- * allocate a result).
+ * allocate a result).  A statement sent outside any transaction, batch and
+ * group (a BEGIN, or a one-statement read: nothing done yet) that finds the
+ * connection broken - the server restarted, the network dropped it - is
+ * sent once more on a new connection.
  */
 static int
 run(struct pgs *s, const char *sql, const struct qp *q, PGresult **res)
@@ -249,12 +256,22 @@ run(struct pgs *s, const char *sql, const struct qp *q, PGresult **res)
 	PGresult *r;
 	ExecStatusType st;
 	const char *code;
+	int retry = !s->resetting && !s->batch && s->group == 0 &&
+	    PQtransactionStatus(s->conn) == PQTRANS_IDLE;
 
 	memset(s->sqlstate, 0, sizeof(s->sqlstate));
+again:
 	if (q != NULL)
 		r = PQexecParams(s->conn, sql, q->n, NULL, q->v, q->len, q->fmt, 0);
 	else
 		r = PQexec(s->conn, sql);
+	if (retry && PQstatus(s->conn) != CONNECTION_OK) {
+		PQclear(r);
+		retry = 0;
+		if (conn_check(s) == 0)
+			goto again;
+		return RKL_ERR_STORE;
+	}
 	if (r == NULL)
 		return PQstatus(s->conn) == CONNECTION_OK ? RKL_ERR_NOMEM : RKL_ERR_STORE;
 	st = PQresultStatus(r);
@@ -535,14 +552,19 @@ session_setup(struct pgs *s)
 static int
 conn_check(struct pgs *s)
 {
+	int r;
+
 	if (PQstatus(s->conn) == CONNECTION_OK)
 		return 0;
-	if (s->batch || s->group != 0)
+	if (s->batch || s->group != 0 || s->resetting)
 		return RKL_ERR_STORE;
 	PQreset(s->conn);
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return RKL_ERR_STORE;
-	return session_setup(s);
+	s->resetting = 1;
+	r = session_setup(s);
+	s->resetting = 0;
+	return r;
 }
 
 static int
@@ -2070,6 +2092,21 @@ int
 rkl_store_pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts *opts)
 {
 	return pg_open(st, conninfo, opts, RKL_STORE_SCHEMA_VERSION);
+}
+
+int
+rkl_store__pg_pid(struct rkl_store *st)
+{
+	struct pgs *s;
+	int pid;
+
+	if (st == NULL || st->close != pg_close || st->ctx == NULL)
+		return RKL_ERR_INVALID_ARG;
+	s = st->ctx;
+	pthread_mutex_lock(&s->mu);
+	pid = PQbackendPID(s->conn);
+	pthread_mutex_unlock(&s->mu);
+	return pid;
 }
 
 int

@@ -33,4 +33,7 @@ int rkl_store__sqlite_exec(struct rkl_store *st, const char *sql);
  */
 int rkl_store__pg_exec(struct rkl_store *st, const char *sql);
 
+/* Tests only: the server process id of st's PostgreSQL connection (to terminate it). */
+int rkl_store__pg_pid(struct rkl_store *st);
+
 #endif

@@ -12,6 +12,7 @@
  *  - the audit hash chain: verify, lists, anchors, an edit detected;
  *  - import all or nothing, listing in byte order;
  *  - batches (one transaction, each call a savepoint) and group commit;
+ *  - a transaction or connection the database ends on its own;
  *  - races between two connections: binds of one SN and TMK
  *    get_or_create, which must never leave two different current TMKs.
  */
@@ -514,6 +515,37 @@ test_group(void **state)
 	verify_chain(&c->b, 6);
 }
 
+/*
+ * The database ends a handle's transaction or connection on its own: an
+ * open group is lost and says so (never replayed), and the handle goes on -
+ * on PostgreSQL on a new connection, even when the loss is only noticed by
+ * the next statement.
+ */
+static void
+test_lost(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal t;
+	uint64_t g = 0;
+
+	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	add(&c->a, "L-1");
+	assert_int_equal(c->a.batch_defer(c->a.ctx, &g), 0);
+	assert_int_equal(cb_lose(&c->a), 0);
+	assert_int_equal(c->a.group_commit(c->a.ctx), RKL_ERR_STORE);
+	assert_int_equal(c->a.group_state(c->a.ctx, g), RKL_ERR_STORE);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "L-1", &t), RKL_ERR_UNKNOWN_SN);
+	add(&c->a, "L-2");
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "L-2", &t), 0);
+	/* Lost while idle: the next read, and the next write, just work. */
+	assert_int_equal(cb_lose(&c->a), 0);
+	assert_int_equal(c->a.terminal_get(c->a.ctx, "L-2", &t), 0);
+	assert_int_equal(cb_lose(&c->a), 0);
+	add(&c->a, "L-3");
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "L-3", &t), 0);
+	verify_chain(&c->b, 2);
+}
+
 /* ---- races between two connections ---- */
 
 #define NSN 16
@@ -657,6 +689,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_import_and_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_races, setup, teardown),
 	};
 	int r;

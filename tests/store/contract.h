@@ -31,4 +31,11 @@ void cb_drop(void);
 /* Backend SQL on st's own connection, inside whatever transaction is open there: 0 or < 0. */
 int cb_exec(struct rkl_store *st, const char *sql);
 
+/*
+ * The database ends st's transaction on its own, as after a crash of the
+ * server or an I/O error: SQLite rolls it back, PostgreSQL terminates st's
+ * server process (the connection is gone).  0, or -1 if that failed.
+ */
+int cb_lose(struct rkl_store *st);
+
 #endif

@@ -117,6 +117,22 @@ cb_drop(void)
 }
 
 int
+cb_lose(struct rkl_store *st)
+{
+	char sql[96];
+	PGresult *r;
+	int ok;
+
+	/* PostgreSQL 15: wait up to 10 s until the process is gone. */
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d, 10000)", rkl_store__pg_pid(st));
+	r = PQexec(admin, sql);
+	ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+int
 cb_exec(struct rkl_store *st, const char *sql)
 {
 	return rkl_store__pg_exec(st, sql);

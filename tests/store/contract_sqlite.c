@@ -55,6 +55,13 @@ cb_drop(void)
 }
 
 int
+cb_lose(struct rkl_store *st)
+{
+	(void)rkl_store__sqlite_exec(st, "ROLLBACK");	/* none open: nothing to lose */
+	return 0;
+}
+
+int
 cb_exec(struct rkl_store *st, const char *sql)
 {
 	return rkl_store__sqlite_exec(st, sql);
