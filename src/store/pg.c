@@ -51,7 +51,10 @@
 /*
  * Schema migrations, entry i brings a database from version i to i + 1: the
  * same versions as sqlite.c's migrations[] (a version means the same tables
- * and rules on both backends).  Never edit a released entry.
+ * and rules on both backends).  Never edit a released entry.  Translating a
+ * SQLite entry: BLOB -> BYTEA (and free text -> BYTEA, see above), X'..' ->
+ * decode('..', 'hex'), SN columns TEXT COLLATE "C", INTEGER holding a
+ * uint32 -> BIGINT, UNIQUE over a nullable flag -> partial unique index.
  */
 static const char *const migrations[] = {
 	/* 0 -> 1: registry, bindings, TMKs, audit chain. */

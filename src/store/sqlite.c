@@ -49,7 +49,10 @@
 /*
  * Schema migrations: entry i brings a database from version i to i + 1.
  * Never edit a released entry; append a new one and bump
- * RKL_STORE_SCHEMA_VERSION.
+ * RKL_STORE_SCHEMA_VERSION.  Every entry has a PostgreSQL twin in pg.c's
+ * migrations[] (same version, same tables and rules; a build with one and
+ * not the other fails its _Static_assert), and a new column or table needs
+ * its reads and writes in pg.c too: tests/store/contract.c runs on both.
  */
 static const char *const migrations[] = {
 	/* 0 -> 1: registry, bindings, TMKs, audit chain. */
