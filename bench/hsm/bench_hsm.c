@@ -23,9 +23,10 @@
  * A re-download with a stored binding (TMK rotation, PIN pad erase) starts at
  * S5: restore_auk from its blob replaces S1-S4 (policy "stored-binding"; its
  * "rsa" field is "none").  Policy "redownload" is a re-download that
- * re-delivers the current TMK (no rotation): restore_auk, the two
- * challenges, restore_tmk and tmk_wrap - what rkl-kmsd does for a bound
- * terminal whose TMK was not rotated.
+ * re-delivers the current TMK (no rotation): restore_auk and the two
+ * challenges - what rkl-kmsd does for a bound terminal whose TMK was not
+ * rotated (it re-sends the Ctmk_tk stored when the TMK was generated: a
+ * stored TMK is never extractable, docs/architecture.md decision 102).
  * With N threads the bound composes rates: 1 / sum(1 / rate(op)).
  *
  * Besides wall time, every measurement records the CPU time its threads used
@@ -468,13 +469,11 @@ add_bound(const char *policy, int rsa, int alg, unsigned n)
 		snprintf(name[k++], 48, "auk_unwrap_%s_%s", rsa_op[rsa], alg_op[alg]);
 	snprintf(name[k++], 48, "challenge_encrypt_%s", alg_op[alg]);
 	snprintf(name[k++], 48, "challenge_decrypt_%s", alg_op[alg]);
-	if (strcmp(policy, "redownload") == 0) {
-		snprintf(name[k++], 48, "restore_tmk_%s", alg_op[alg]);
-	} else {
+	if (strcmp(policy, "redownload") != 0) {
 		snprintf(name[k++], 48, "tmk_generate_%s", alg_op[alg]);
 		snprintf(name[k++], 48, "tmk_store_%s", alg_op[alg]);
+		snprintf(name[k++], 48, "tmk_wrap_%s", alg_op[alg]);
 	}
-	snprintf(name[k++], 48, "tmk_wrap_%s", alg_op[alg]);
 	for (i = 0; i < k; i++) {
 		if ((r = find(name[i], n)) == NULL)
 			return;

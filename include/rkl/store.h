@@ -69,6 +69,7 @@ extern "C" {
 #define RKL_STORE_NOTE_MAX 256		/* free-text note, bytes */
 #define RKL_STORE_KEK_ID_MAX 64		/* storage KEK label, bytes */
 #define RKL_STORE_WRAPPED_MAX 1024	/* wrapped key blob, bytes */
+#define RKL_STORE_CTMK_MAX 512		/* Ctmk_tk: OAEP ciphertext under Pu_tek (RSA <= 4096) */
 #define RKL_STORE_KCV_MAX 16		/* key check value, bytes */
 #define RKL_STORE_ACTOR_MAX 64		/* audit actor, bytes */
 #define RKL_STORE_SOURCE_MAX 64		/* audit source (peer address), bytes */
@@ -76,7 +77,7 @@ extern "C" {
 #define RKL_STORE_DETAIL_MAX 512	/* audit detail, bytes */
 
 /* Current schema version of this build (schema_version table). */
-#define RKL_STORE_SCHEMA_VERSION 2
+#define RKL_STORE_SCHEMA_VERSION 3
 
 /*
  * 0 if s is a valid serial number: 1..RKL_STORE_SN_MAX characters from
@@ -156,6 +157,11 @@ struct rkl_store_tmk_new {
 	uint8_t kcv[RKL_STORE_KCV_MAX];			/* TMK key check value */
 	size_t kcv_len;					/* 1..RKL_STORE_KCV_MAX */
 	char kek_id[RKL_STORE_KEK_ID_MAX + 1];		/* label of the KEK that wrapped it, may be "" */
+	/* Ctmk_tk made in the generating session (OAEP under the binding's
+	 * Pu_tek): re-downloads re-send it, the stored TMK is never
+	 * extractable (docs/architecture.md, decision 102).  0..RKL_STORE_CTMK_MAX. */
+	uint8_t ctmk[RKL_STORE_CTMK_MAX];
+	size_t ctmk_len;
 };
 
 /* A stored TMK. */
@@ -170,6 +176,9 @@ struct rkl_store_tmk {
 	enum rkl_tmk_state state;			/* pending, delivered or retired */
 	int64_t created;				/* generation time */
 	int64_t delivered;				/* PIN pad confirmation time, 0 if not delivered */
+	uint8_t ctmk[RKL_STORE_CTMK_MAX];		/* Ctmk_tk to re-send; empty once retired,
+							 * and in rows from before schema 3 */
+	size_t ctmk_len;
 };
 
 /* Lockout policy for download_result (the KMS's configuration owns it). */

@@ -689,6 +689,21 @@ rkl_hsm_session_put(struct rkl_hsm *h, struct rkl_hsm_session *s)
 
 /* ---- provisioning ---- */
 
+/*
+ * A storage KEK.  Its CKA_UNWRAP_TEMPLATE fixes everything a key it unwraps
+ * may do (SoftHSM2 refuses an unwrap whose template lacks or differs in any
+ * of these attributes: CKR_TEMPLATE_INCONSISTENT), its CKA_WRAP_TEMPLATE
+ * admits only keys shaped like its role (else CKR_KEY_NOT_WRAPPABLE):
+ *   AUK KEK: unwraps session AUKs: sensitive, never extractable, encrypt and
+ *            decrypt (challenges) and nothing else, not modifiable, not
+ *            copyable; wraps only keys with exactly that usage.
+ *   TMK KEK: unwraps session TMKs with no usage at all: sensitive, never
+ *            extractable (re-downloads re-send the stored Ctmk_tk), not
+ *            modifiable, not copyable; wraps only keys generated in the token
+ *            (CKA_LOCAL, CKA_ALWAYS_SENSITIVE) with no usage.
+ * See docs/architecture.md, "Templates", and docs/security.md for what these
+ * do and do not stop against a holder of the user PIN.
+ */
 static int
 make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
     enum rkl_hsm_role role, CK_OBJECT_HANDLE *out)
@@ -698,18 +713,29 @@ make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
 	CK_KEY_TYPE kt = CKK_AES;
 	CK_ULONG len = 32;
 	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
-	/* Keys this KEK unwraps must be sensitive; AUKs non-extractable;
-	 * TMKs without encrypt/decrypt; none may wrap or unwrap. */
-	CK_ATTRIBUTE auk_tpl[] = {
+	CK_BBOOL use = role == RKL_HSM_AUK ? CK_TRUE : CK_FALSE;
+	CK_ATTRIBUTE unwrap_tpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &f, sizeof(f) }, { CKA_PRIVATE, &t, sizeof(t) },
 		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_EXTRACTABLE, &f, sizeof(f) },
+		{ CKA_ENCRYPT, &use, sizeof(use) }, { CKA_DECRYPT, &use, sizeof(use) },
 		{ CKA_WRAP, &f, sizeof(f) }, { CKA_UNWRAP, &f, sizeof(f) },
+		{ CKA_SIGN, &f, sizeof(f) }, { CKA_VERIFY, &f, sizeof(f) },
+		{ CKA_DERIVE, &f, sizeof(f) }, { CKA_MODIFIABLE, &f, sizeof(f) },
+		{ CKA_COPYABLE, &f, sizeof(f) },
 	};
-	CK_ATTRIBUTE tmk_tpl[] = {
-		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_ENCRYPT, &f, sizeof(f) },
-		{ CKA_DECRYPT, &f, sizeof(f) }, { CKA_WRAP, &f, sizeof(f) },
-		{ CKA_UNWRAP, &f, sizeof(f) },
+	CK_ATTRIBUTE wrap_tpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &f, sizeof(f) },
+		{ CKA_SENSITIVE, &t, sizeof(t) },
+		{ CKA_ENCRYPT, &use, sizeof(use) }, { CKA_DECRYPT, &use, sizeof(use) },
+		{ CKA_WRAP, &f, sizeof(f) }, { CKA_UNWRAP, &f, sizeof(f) },
+		{ CKA_SIGN, &f, sizeof(f) }, { CKA_VERIFY, &f, sizeof(f) },
+		{ CKA_DERIVE, &f, sizeof(f) },
+		/* TMK KEK only (n_wrap below): generated in the token */
+		{ CKA_LOCAL, &t, sizeof(t) }, { CKA_ALWAYS_SENSITIVE, &t, sizeof(t) },
 	};
-	CK_ATTRIBUTE tpl[20];
+	CK_ULONG n_wrap = sizeof(wrap_tpl) / sizeof(wrap_tpl[0]) - (role == RKL_HSM_AUK ? 2 : 0);
+	CK_ATTRIBUTE tpl[24];
 	CK_ULONG n = 0;
 
 	tpl[n].type = CKA_CLASS; tpl[n].pValue = &cls; tpl[n].ulValueLen = sizeof(cls); n++;
@@ -729,13 +755,11 @@ make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
 	/* Without this, anyone with the PIN could add CKA_DECRYPT later and
 	 * decrypt what the KEK wrapped (SoftHSM2 allows it on modifiable keys). */
 	tpl[n].type = CKA_MODIFIABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_UNWRAP_TEMPLATE;
-	if (role == RKL_HSM_AUK) {
-		tpl[n].pValue = auk_tpl; tpl[n].ulValueLen = sizeof(auk_tpl);
-	} else {
-		tpl[n].pValue = tmk_tpl; tpl[n].ulValueLen = sizeof(tmk_tpl);
-	}
-	n++;
+	tpl[n].type = CKA_COPYABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	tpl[n].type = CKA_UNWRAP_TEMPLATE; tpl[n].pValue = unwrap_tpl;
+	tpl[n].ulValueLen = sizeof(unwrap_tpl); n++;
+	tpl[n].type = CKA_WRAP_TEMPLATE; tpl[n].pValue = wrap_tpl;
+	tpl[n].ulValueLen = n_wrap * sizeof(CK_ATTRIBUTE); n++;
 	if (u->object[0] != '\0') {
 		tpl[n].type = CKA_LABEL; tpl[n].pValue = hsm_unconst(u->object);
 		tpl[n].ulValueLen = strlen(u->object); n++;

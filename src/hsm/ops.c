@@ -186,12 +186,26 @@ hsm_gen_pair(struct rkl_hsm *h, CK_SESSION_HANDLE sh, unsigned bits,
 	CK_ULONG mbits = bits;
 	CK_BYTE e[] = { 1, 0, 1 };
 	CK_BBOOL token = u != NULL ? CK_TRUE : CK_FALSE;
-	/* What Pr_hsm unwraps must come out sensitive, and can never wrap or
-	 * unwrap in turn. */
+	/* What Pr_hsm unwraps is an AUK in a session object: sensitive,
+	 * encrypt/decrypt only (challenges), never copied, never wrapping,
+	 * signing or deriving.  It stays extractable (and modifiable, to make
+	 * it non-extractable after its one wrap under the AUK KEK): the length
+	 * check and the storage blob need that wrap (docs/architecture.md,
+	 * decision 26; the limit this leaves is in docs/security.md). */
+	static CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
 	CK_ATTRIBUTE unwrap_tpl[] = {
+		{ CKA_CLASS, &sk, sizeof(sk) },
+		{ CKA_TOKEN, &ck_false, sizeof(CK_BBOOL) },
+		{ CKA_PRIVATE, &ck_true, sizeof(CK_BBOOL) },
 		{ CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL) },
+		{ CKA_ENCRYPT, &ck_true, sizeof(CK_BBOOL) },
+		{ CKA_DECRYPT, &ck_true, sizeof(CK_BBOOL) },
 		{ CKA_WRAP, &ck_false, sizeof(CK_BBOOL) },
 		{ CKA_UNWRAP, &ck_false, sizeof(CK_BBOOL) },
+		{ CKA_SIGN, &ck_false, sizeof(CK_BBOOL) },
+		{ CKA_VERIFY, &ck_false, sizeof(CK_BBOOL) },
+		{ CKA_DERIVE, &ck_false, sizeof(CK_BBOOL) },
+		{ CKA_COPYABLE, &ck_false, sizeof(CK_BBOOL) },
 	};
 	CK_ATTRIBUTE pt[12], kt[16];
 	CK_ULONG np = 0, nk = 0;
@@ -208,6 +222,7 @@ hsm_gen_pair(struct rkl_hsm *h, CK_SESSION_HANDLE sh, unsigned bits,
 	FALSE_(pt, np, CKA_VERIFY);
 	FALSE_(pt, np, CKA_DERIVE);
 	FALSE_(pt, np, CKA_MODIFIABLE);
+	FALSE_(pt, np, CKA_COPYABLE);
 
 	ADD(kt, nk, CKA_TOKEN, &token, sizeof(token));
 	TRUE_(kt, nk, CKA_PRIVATE);
@@ -218,6 +233,7 @@ hsm_gen_pair(struct rkl_hsm *h, CK_SESSION_HANDLE sh, unsigned bits,
 	FALSE_(kt, nk, CKA_DERIVE);
 	TRUE_(kt, nk, CKA_UNWRAP);
 	FALSE_(kt, nk, CKA_MODIFIABLE);
+	FALSE_(kt, nk, CKA_COPYABLE);
 	ADD(kt, nk, CKA_UNWRAP_TEMPLATE, unwrap_tpl, sizeof(unwrap_tpl));
 	if (u != NULL && u->object[0] != '\0') {
 		ADD(pt, np, CKA_LABEL, u->object, strlen(u->object));
@@ -557,6 +573,7 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	FALSE_(t, n, CKA_SIGN);
 	FALSE_(t, n, CKA_VERIFY);
 	FALSE_(t, n, CKA_DERIVE);
+	FALSE_(t, n, CKA_COPYABLE);
 	rv = h->f->C_UnwrapKey(s->sh, &oaep, xport->obj, hsm_unconst(pu_auk), pu_auk_len,
 	    t, n, &o);
 	if (rv != CKR_OK) {
@@ -669,6 +686,7 @@ rkl_hsm_tmk_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	FALSE_(t, n, CKA_VERIFY);
 	FALSE_(t, n, CKA_DERIVE);
 	FALSE_(t, n, CKA_MODIFIABLE);
+	FALSE_(t, n, CKA_COPYABLE);
 	if ((r = hsm_rv(h->f->C_GenerateKey(s->sh, &m, t, n, &o))) != 0) {
 		o = 0;
 		goto out;
@@ -803,12 +821,14 @@ rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	FALSE_(t, n, CKA_TOKEN);
 	TRUE_(t, n, CKA_PRIVATE);
 	TRUE_(t, n, CKA_SENSITIVE);
+	/* Exactly the KEK's unwrap template (hsm.c, make_kek): never
+	 * extractable again; an AUK encrypts and decrypts, a TMK does
+	 * nothing (a re-download re-sends the stored Ctmk_tk). */
+	FALSE_(t, n, CKA_EXTRACTABLE);
 	if (role == RKL_HSM_AUK) {
-		FALSE_(t, n, CKA_EXTRACTABLE);
 		TRUE_(t, n, CKA_ENCRYPT);
 		TRUE_(t, n, CKA_DECRYPT);
 	} else {
-		TRUE_(t, n, CKA_EXTRACTABLE);
 		FALSE_(t, n, CKA_ENCRYPT);
 		FALSE_(t, n, CKA_DECRYPT);
 	}
@@ -817,6 +837,9 @@ rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	FALSE_(t, n, CKA_SIGN);
 	FALSE_(t, n, CKA_VERIFY);
 	FALSE_(t, n, CKA_DERIVE);
+	FALSE_(t, n, CKA_COPYABLE);
+	/* Last: SoftHSM2 applies the template in order and refuses every
+	 * attribute after MODIFIABLE F (CKR_ATTRIBUTE_READ_ONLY). */
 	FALSE_(t, n, CKA_MODIFIABLE);
 	rv = h->f->C_UnwrapKey(s->sh, &kw, kek, hsm_unconst(blob), blob_len, t, n, &o);
 	if (rv != CKR_OK) {

@@ -495,13 +495,21 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		return r;
 	r = ks->store->tmk_current(ks->store->ctx, s->sn, &cur);
 	if (r == RKL_ERR_NOT_FOUND) {
-		/* First download (or after a rotation): generate, store wrapped, commit. */
+		/*
+		 * First download (or after a rotation): generate, wrap under
+		 * Pu_tek (S6) and under the TMK KEK, store both, commit.  This
+		 * session is the only place the TMK is ever extractable: a
+		 * re-download re-sends the stored Ctmk_tk (Pu_tek is fixed for
+		 * the binding), a restored TMK is not extractable (decision 102).
+		 */
 		if ((r = hsm_fault(s, "tmk_generate",
 		    rkl_hsm_tmk_generate(hs, &s->dl, ks->cfg->tmk_alg, &tmk, kcv))) != 0)
 			goto out;
 		have_tmk = 1;
 		fresh.alg = ks->cfg->tmk_alg;
-		if ((r = hsm_fault(s, "tmk_store", rkl_hsm_tmk_store(hs, &tmk, fresh.wrapped,
+		if ((r = hsm_fault(s, "tmk_wrap", rkl_hsm_tmk_wrap(hs, &tmk, s->bind.tek_spki,
+		    s->bind.tek_spki_len, fresh.ctmk, sizeof(fresh.ctmk), &fresh.ctmk_len))) != 0 ||
+		    (r = hsm_fault(s, "tmk_store", rkl_hsm_tmk_store(hs, &tmk, fresh.wrapped,
 		    sizeof(fresh.wrapped), &fresh.wrapped_len))) != 0)
 			goto out;
 		memcpy(fresh.kcv, kcv, RKL_HSM_KCV_LEN);
@@ -511,28 +519,25 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		    (r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
 		    &created)) != 0)
 			goto out;
-		if (!created) {
-			/* Another session stored one first: deliver that one. */
-			(void)rkl_hsm_key_destroy(hs, &s->dl, &tmk);
-			have_tmk = 0;
-		}
+		/* Not created: another session stored one first; deliver that
+		 * one (its row carries its own Ctmk_tk). */
 	} else if (r != 0) {
 		goto out;
 	}
-	if (!have_tmk) {
-		if (cur.kcv_len < RKL_KMS_KCV_LEN) {
-			r = RKL_ERR_INTEGRITY;
-			goto out;
-		}
-		if ((r = hsm_fault(s, "tmk_restore", rkl_hsm_restore(hs, &s->dl, RKL_HSM_TMK,
-		    cur.alg, cur.wrapped, cur.wrapped_len, &tmk))) != 0)
-			goto out;
-		have_tmk = 1;
-	}
-	/* S6: Ctmk_tk = OAEP(Pu_tek, TMK), wrapped inside the HSM. */
-	if ((r = hsm_fault(s, "tmk_wrap", rkl_hsm_tmk_wrap(hs, &tmk, s->bind.tek_spki,
-	    s->bind.tek_spki_len, k->ctmk, sizeof(k->ctmk), &k->ctmk_len))) != 0)
+	if (cur.kcv_len < RKL_KMS_KCV_LEN) {
+		r = RKL_ERR_INTEGRITY;
 		goto out;
+	}
+	if (cur.ctmk_len == 0 || cur.ctmk_len > sizeof(k->ctmk)) {
+		/* A TMK stored before schema 3 has no Ctmk_tk, and a stored TMK
+		 * cannot be wrapped again: the operator rotates it. */
+		rkl_kmsd_log("error", "tmk sn=%s version=%u has no stored Ctmk_tk (stored before "
+		    "schema 3): run rkl-admin tmk rotate %s", s->sn, (unsigned)cur.version, s->sn);
+		r = RKL_ERR_UNSUPPORTED;
+		goto out;
+	}
+	memcpy(k->ctmk, cur.ctmk, cur.ctmk_len);
+	k->ctmk_len = cur.ctmk_len;
 	k->tmk_alg = cur.alg;
 	k->tmk_len = (uint16_t)rkl_alg_key_len(cur.alg);
 	memcpy(k->kcv, cur.kcv, RKL_KMS_KCV_LEN);

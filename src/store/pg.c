@@ -118,6 +118,9 @@ static const char *const migrations[] = {
 	"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));",
 	/* 1 -> 2: a terminal's audit history without a full scan (audit_list_sn). */
 	"CREATE INDEX audit_sn ON audit (sn, seq);",
+	/* 2 -> 3: the Ctmk_tk of the generating session, re-sent on re-download
+	 * (a stored TMK is never extractable); empty in older rows. */
+	"ALTER TABLE tmk ADD COLUMN ctmk BYTEA NOT NULL DEFAULT ''::bytea;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -125,7 +128,7 @@ _Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per sche
 
 #define TERM_COLS "sn, pinpad_sn, note, status, created, bound_at, revoked_at, " \
 	"fail_count, locked_until, last_download, last_result"
-#define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered"
+#define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered, ctmk"
 #define AUDIT_COLS "seq, at, actor, source, sn, event, result, detail, hash"
 
 #define Q_TERM_GET "SELECT " TERM_COLS " FROM terminal WHERE sn = $1"
@@ -151,11 +154,11 @@ _Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per sche
 #define Q_TMK_CURRENT "SELECT " TMK_COLS " FROM tmk WHERE sn = $1 AND is_current = 1"
 #define Q_TMK_MAXVER "SELECT COALESCE(MAX(version), 0) FROM tmk WHERE sn = $1"
 #define Q_TMK_INSERT "INSERT INTO tmk (sn, version, alg, wrapped, kcv, kek_id, state, " \
-	"is_current, created) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, $7)"
+	"is_current, created, ctmk) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, $7, $8)"
 #define Q_TMK_RETIRE_CURRENT "UPDATE tmk SET state = 'retired', is_current = NULL, " \
-	"wrapped = ''::bytea WHERE sn = $1 AND is_current = 1"
+	"wrapped = ''::bytea, ctmk = ''::bytea WHERE sn = $1 AND is_current = 1"
 #define Q_TMK_RETIRE_ALL "UPDATE tmk SET state = 'retired', is_current = NULL, " \
-	"wrapped = ''::bytea WHERE sn = $1"
+	"wrapped = ''::bytea, ctmk = ''::bytea WHERE sn = $1"
 #define Q_TMK_DELIVER "UPDATE tmk SET state = 'delivered', delivered = $1 " \
 	"WHERE sn = $2 AND version = $3 AND is_current = 1 AND state = 'pending'"
 #define Q_AUDIT_HEAD "SELECT seq, hash FROM audit_head WHERE id = 1"
@@ -751,7 +754,7 @@ check_tmk_new(const struct rkl_store_tmk_new *t)
 	if (!is_sym(t->alg))
 		return RKL_ERR_ALGORITHM;
 	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
-	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) ||
+	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) || t->ctmk_len > sizeof(t->ctmk) ||
 	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
 		return RKL_ERR_LENGTH;
 	return 0;
@@ -885,7 +888,7 @@ read_tmk(PGresult *res, struct rkl_store_tmk *t)
 		return r;
 	t->created = col_i64(res, 0, 6);
 	t->delivered = col_i64(res, 0, 7);
-	return 0;
+	return col_blob(res, 0, 8, t->ctmk, sizeof(t->ctmk), &t->ctmk_len);
 }
 
 static int
@@ -1016,6 +1019,7 @@ tmk_insert(struct pgs *s, const char *sn, const struct rkl_store_tmk_new *t, uin
 	p_blob(&q, t->kcv, t->kcv_len);
 	p_bstr(&q, t->kek_id);
 	p_i64(&q, now_of(s));
+	p_blob(&q, t->ctmk, t->ctmk_len);
 	if ((r = run(s, Q_TMK_INSERT, &q, NULL)) != 0)
 		return was_unique(s) ? RKL_ERR_INTEGRITY : r;	/* the constraint held */
 	*version = (uint32_t)v;

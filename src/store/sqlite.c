@@ -121,6 +121,9 @@ static const char *const migrations[] = {
 	"  X'0000000000000000000000000000000000000000000000000000000000000000');",
 	/* 1 -> 2: a terminal's audit history without a full scan (audit_list_sn). */
 	"CREATE INDEX audit_sn ON audit (sn, seq);",
+	/* 2 -> 3: the Ctmk_tk of the generating session, re-sent on re-download
+	 * (a stored TMK is never extractable); empty in older rows. */
+	"ALTER TABLE tmk ADD COLUMN ctmk BLOB NOT NULL DEFAULT X'';",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -168,7 +171,7 @@ enum stmt_id {
 
 #define TERM_COLS "sn, pinpad_sn, note, status, created, bound_at, revoked_at, " \
 	"fail_count, locked_until, last_download, last_result"
-#define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered"
+#define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered, ctmk"
 #define AUDIT_COLS "seq, at, actor, source, sn, event, result, detail, hash"
 
 static const char *const stmt_sql[Q_COUNT] = {
@@ -195,10 +198,10 @@ static const char *const stmt_sql[Q_COUNT] = {
 	[Q_TMK_CURRENT] = "SELECT " TMK_COLS " FROM tmk WHERE sn = ? AND is_current = 1",
 	[Q_TMK_MAXVER] = "SELECT COALESCE(MAX(version), 0) FROM tmk WHERE sn = ?",
 	[Q_TMK_INSERT] = "INSERT INTO tmk (sn, version, alg, wrapped, kcv, kek_id, state, "
-	    "is_current, created) VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?)",
-	[Q_TMK_RETIRE_CURRENT] = "UPDATE tmk SET state = 'retired', is_current = NULL, wrapped = ? "
+	    "is_current, created, ctmk) VALUES (?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)",
+	[Q_TMK_RETIRE_CURRENT] = "UPDATE tmk SET state = 'retired', is_current = NULL, wrapped = ?, ctmk = X'' "
 	    "WHERE sn = ? AND is_current = 1",
-	[Q_TMK_RETIRE_ALL] = "UPDATE tmk SET state = 'retired', is_current = NULL, wrapped = ? "
+	[Q_TMK_RETIRE_ALL] = "UPDATE tmk SET state = 'retired', is_current = NULL, wrapped = ?, ctmk = X'' "
 	    "WHERE sn = ?",
 	[Q_TMK_DELIVER] = "UPDATE tmk SET state = 'delivered', delivered = ? "
 	    "WHERE sn = ? AND version = ? AND is_current = 1 AND state = 'pending'",
@@ -728,7 +731,7 @@ check_tmk_new(const struct rkl_store_tmk_new *t)
 	if (!is_sym(t->alg))
 		return RKL_ERR_ALGORITHM;
 	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
-	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) ||
+	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) || t->ctmk_len > sizeof(t->ctmk) ||
 	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
 		return RKL_ERR_LENGTH;
 	return 0;
@@ -875,7 +878,7 @@ read_tmk(sqlite3_stmt *st, struct rkl_store_tmk *t)
 		return r;
 	t->created = sqlite3_column_int64(st, 6);
 	t->delivered = sqlite3_column_int64(st, 7);
-	return 0;
+	return col_blob(st, 8, t->ctmk, sizeof(t->ctmk), &t->ctmk_len);
 }
 
 static int
@@ -1026,6 +1029,7 @@ tmk_insert(struct sq *s, const char *sn, const struct rkl_store_tmk_new *t, uint
 	    (r = bind_blob(st, 5, t->kcv, t->kcv_len)) != 0 ||
 	    (r = bind_text(st, 6, t->kek_id)) != 0 ||
 	    (r = bind_i64(st, 7, now_of(s))) != 0 ||
+	    (r = bind_blob(st, 8, t->ctmk, t->ctmk_len)) != 0 ||
 	    (r = step_done(st)) != 0)
 		goto out;
 	*version = (uint32_t)v;

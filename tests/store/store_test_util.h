@@ -47,6 +47,8 @@ mk_tmk(struct rkl_store_tmk_new *t, uint8_t fill)
 	memset(t->kcv, fill ^ 0x0F, 5);
 	t->kcv_len = 5;
 	snprintf(t->kek_id, sizeof(t->kek_id), "rkl-storage-kek-1");
+	memset(t->ctmk, fill ^ 0xC0, 256);
+	t->ctmk_len = 256;
 }
 
 #endif

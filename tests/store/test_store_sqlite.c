@@ -321,11 +321,17 @@ test_tmk_lifecycle(void **state)
 	assert_string_equal(t.kek_id, "rkl-storage-kek-1");
 	assert_int_equal(t.created, fake_now);
 	assert_int_equal(t.delivered, 0);
-	/* A retry (crash, second session) gets the same TMK, not n2. */
+	/* The generating session's Ctmk_tk is kept for re-downloads. */
+	assert_int_equal(t.ctmk_len, 256);
+	assert_memory_equal(t.ctmk, n1.ctmk, 256);
+	/* A retry (crash, second session) gets the same TMK, not n2, with the
+	 * Ctmk_tk of the session that made it. */
 	assert_int_equal(st->tmk_get_or_create(st->ctx, &kmsd, "POS1", &n2, &u, &created), 0);
 	assert_int_equal(created, 0);
 	assert_int_equal(u.version, 1);
 	assert_memory_equal(u.wrapped, n1.wrapped, 40);
+	assert_int_equal(u.ctmk_len, 256);
+	assert_memory_equal(u.ctmk, n1.ctmk, 256);
 	assert_int_equal(st->tmk_current(st->ctx, "POS1", &u), 0);
 	assert_memory_equal(u.kcv, n1.kcv, 5);
 	/* Delivery confirmation. */
@@ -355,6 +361,9 @@ test_tmk_lifecycle(void **state)
 	assert_int_equal(st->tmk_mark_delivered(st->ctx, &kmsd, "POS1", 2), RKL_ERR_STATE);
 	assert_int_equal(st->tmk_rotate(st->ctx, &admin, "NOPE", NULL, NULL), RKL_ERR_UNKNOWN_SN);
 	/* Bad fresh keys. */
+	mk_tmk(&n1, 0x44);
+	n1.ctmk_len = sizeof(n1.ctmk) + 1;
+	assert_int_equal(st->tmk_rotate(st->ctx, &admin, "POS1", &n1, &u), RKL_ERR_LENGTH);
 	mk_tmk(&n1, 0x44);
 	n1.kcv_len = 0;
 	assert_int_equal(st->tmk_rotate(st->ctx, &admin, "POS1", &n1, &u), RKL_ERR_LENGTH);
