@@ -268,6 +268,12 @@ RKL_WUR int rkl_hsm_provision(struct rkl_hsm *h, int shared_pair);
 RKL_WUR int rkl_hsm_softhsm_setup(const char *module, const char *state_dir,
     const char *label, const char *user_pin, const char *so_pin);
 
+/* The same, telling whether the token was created now (*created = 1; the
+ * SO PIN was used) or existed already (*created = 0; the SO PIN was not
+ * used).  created may be NULL. */
+RKL_WUR int rkl_hsm_softhsm_setup_ex(const char *module, const char *state_dir,
+    const char *label, const char *user_pin, const char *so_pin, int *created);
+
 /* ---- sessions ---- */
 
 /* Borrow a session; waits while all are borrowed.  Re-initialises after fork. */

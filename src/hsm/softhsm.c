@@ -90,7 +90,8 @@ pad_label(CK_UTF8CHAR out[32], const char *label)
 }
 
 static int
-init_token(CK_FUNCTION_LIST_PTR f, const char *label, const char *user_pin, const char *so_pin)
+init_token(CK_FUNCTION_LIST_PTR f, const char *label, const char *user_pin, const char *so_pin,
+    int *created)
 {
 	struct rkl_p11_uri u;
 	CK_SLOT_ID slots[64], slot = 0;
@@ -102,6 +103,7 @@ init_token(CK_FUNCTION_LIST_PTR f, const char *label, const char *user_pin, cons
 
 	memset(&u, 0, sizeof(u));
 	memcpy(u.token, label, strlen(label) + 1);
+	*created = 0;
 	if (hsm_find_slot(f, &u, &slot, NULL) == 0)
 		return 0;	/* already there */
 	if ((r = hsm_rv(f->C_GetSlotList(CK_TRUE, slots, &n))) != 0)
@@ -119,6 +121,7 @@ init_token(CK_FUNCTION_LIST_PTR f, const char *label, const char *user_pin, cons
 	pad_label(lab, label);
 	if ((r = hsm_rv(f->C_InitToken(slot, hsm_unconst(so_pin), strlen(so_pin), lab))) != 0)
 		return r;
+	*created = 1;
 	/* SoftHSM2 moves the new token to a fresh slot: find it by label. */
 	if ((r = hsm_find_slot(f, &u, &slot, NULL)) != 0)
 		return r;
@@ -138,11 +141,20 @@ int
 rkl_hsm_softhsm_setup(const char *module, const char *state_dir, const char *label,
     const char *user_pin, const char *so_pin)
 {
+	return rkl_hsm_softhsm_setup_ex(module, state_dir, label, user_pin, so_pin, NULL);
+}
+
+int
+rkl_hsm_softhsm_setup_ex(const char *module, const char *state_dir, const char *label,
+    const char *user_pin, const char *so_pin, int *created)
+{
 	char tokdir[400], conf[400], path[256];
 	CK_FUNCTION_LIST_PTR f = NULL;
 	void *lib = NULL;
-	int r;
+	int r, made = 0;
 
+	if (created != NULL)
+		*created = 0;
 	if (state_dir == NULL || label == NULL || user_pin == NULL || so_pin == NULL)
 		return RKL_ERR_INVALID_ARG;
 	if (label[0] == '\0' || strlen(label) > 32 || user_pin[0] == '\0' ||
@@ -162,8 +174,10 @@ rkl_hsm_softhsm_setup(const char *module, const char *state_dir, const char *lab
 		return r;
 	if ((r = hsm_initialize(f)) != 0)
 		goto out;
-	r = init_token(f, label, user_pin, so_pin);
+	r = init_token(f, label, user_pin, so_pin, &made);
 	f->C_Finalize(NULL);
+	if (created != NULL)
+		*created = made;
 out:
 	dlclose(lib);
 	return r;

@@ -25,11 +25,29 @@ err_has "rkl-admin init"
 expect_rc 0 admin init
 out_has "initialised"
 [ -f "$STATE/rkl.db" ] && [ -d "$STATE/tokens" ] || fail "init made no database or token"
+# the generated SO PIN is printed once and stored nowhere (issue 10)
+out_has "SO PIN "
+out_has "stored nowhere"
+[ ! -e "$STATE/so-pin" ] || fail "init stored the SO PIN in the state directory"
+so_pin=$(sed -n 's/^  SO PIN *\([^ ]*\)$/\1/p' "$E2E_DIR/out")
+[ -n "$so_pin" ] || fail "no SO PIN line"
+! grep -rqF "$so_pin" "$STATE" 2>/dev/null || fail "the SO PIN is somewhere in the state directory"
 [ "$(stat -c %a "$STATE/pin")" = 600 ] || fail "pin file is not mode 0600"
 [ "$(stat -c %a "$STATE/rkl.db")" = 600 ] || fail "database is not mode 0600"
 expect_rc 0 admin --json init
 out_has '"ok":true'
 out_has '"pin_file_created":false'
+out_has '"so_pin":null'               # the token existed: no new SO PIN
+# an SO PIN file given to init is removed once the token exists
+echo "so-e2e-1234" >"$E2E_DIR/so.pin"
+expect_rc 0 admin init --so-pin-file "$E2E_DIR/so.pin"
+[ ! -e "$E2E_DIR/so.pin" ] || fail "init left the SO PIN file"
+out_has "now removed"
+# an SO PIN an older init left beside the user PIN: warned about
+echo "so-old" >"$STATE/so-pin"
+expect_rc 0 admin init
+err_has "holds the SO PIN beside the user PIN"
+rm -f "$STATE/so-pin"
 # a wrong PIN is a configuration error
 cp "$STATE/pin" "$E2E_DIR/pin.good"
 echo 0000 >"$STATE/pin"

@@ -96,8 +96,9 @@ usage(FILE *f)
 	    "  --json              machine-readable output on stdout\n"
 	    "\n"
 	    "The HSM user PIN comes from the config's pin_file or the environment variable\n"
-	    PIN_ENV "; the SO PIN for init from --so-pin-file or " SO_PIN_ENV " (else one\n"
-	    "is generated into STATE_DIR/so-pin).  PINs are never taken from the command line.\n"
+	    PIN_ENV "; the SO PIN for init from --so-pin-file (removed afterwards) or\n"
+	    SO_PIN_ENV ", else one is generated and printed once, never stored.  PINs are\n"
+	    "never taken from the command line.\n"
 	    "\n"
 	    "exit codes: 0 ok, 1 usage, 2 configuration, 3 refused or not found,\n"
 	    "            4 verification failed, 5 internal error\n", f);
@@ -414,14 +415,20 @@ from_env:
 	return 0;
 }
 
-/* SO PIN: --so-pin-file, $RKL_SO_PIN, else STATE_DIR/so-pin (created if absent). */
+/*
+ * SO PIN (issue 10): from --so-pin-file (removed by init once the token
+ * exists), from $RKL_SO_PIN, else generated here and printed once by init
+ * for the operator to keep offline.  Never stored: whoever can read the
+ * state directory holds the user PIN, and must not hold the SO PIN too
+ * (it could mark keys CKA_TRUSTED and re-initialise the token).
+ * *generated is 1 for a generated PIN.
+ */
 static int
-init_so_pin(struct admin *a, char *pin, size_t cap, char *made, size_t madecap)
+init_so_pin(struct admin *a, char *pin, size_t cap, int *generated)
 {
 	const char *env = getenv(SO_PIN_ENV);
-	int r;
 
-	made[0] = '\0';
+	*generated = 0;
 	if (a->so_pin_file != NULL)
 		return read_first_line(a->so_pin_file, pin, cap);
 	if (env != NULL && env[0] != '\0') {
@@ -430,16 +437,8 @@ init_so_pin(struct admin *a, char *pin, size_t cap, char *made, size_t madecap)
 		memcpy(pin, env, strlen(env) + 1);
 		return 0;
 	}
-	if (snprintf(made, madecap, "%s/so-pin", a->conf.state_dir) >= (int)madecap)
-		return RKL_ERR_LENGTH;
-	r = read_first_line(made, pin, cap);
-	if (r != RKL_ERR_NOT_FOUND) {
-		made[0] = '\0';
-		return r;
-	}
-	if ((r = make_pin(pin, cap)) != 0 || (r = write_pin_file(made, pin)) != 0)
-		rkl_cleanse(pin, cap);
-	return r;
+	*generated = 1;
+	return make_pin(pin, cap);
 }
 
 static int
@@ -451,13 +450,16 @@ cmd_init(struct admin *a)
 	struct rkl_p11_uri *uri = NULL;
 	struct rkl_store_audit_event ev;
 	char user_pin[RKL_HSM_PIN_MAX + 2], so_pin[RKL_HSM_PIN_MAX + 2];
-	char so_made[RKL_ADMIN_PATH_MAX], dir[RKL_ADMIN_PATH_MAX], detail[256];
+	char so_show[RKL_HSM_PIN_MAX + 2], old_so[RKL_ADMIN_PATH_MAX], dir[RKL_ADMIN_PATH_MAX];
+	char detail[256];
 	const char *base = NULL, *token_uri;
-	int pin_created = 0, softhsm = 0, ex = EX_OK, r;
+	int pin_created = 0, softhsm = 0, ex = EX_OK, r, so_generated = 0, token_created = 0;
+	int so_file_removed = 0, old_so_left = 0;
+	struct stat sb;
 
 	memset(user_pin, 0, sizeof(user_pin));
 	memset(so_pin, 0, sizeof(so_pin));
-	so_made[0] = '\0';
+	so_show[0] = '\0';
 	if (mkdir_p(a->conf.state_dir, 0700) != 0) {
 		ex = failf(a, EX_INTERNAL, 0, "cannot create state directory %s: %s",
 		    a->conf.state_dir, strerror(errno));
@@ -490,7 +492,7 @@ cmd_init(struct admin *a)
 			    token_uri);
 			goto out;
 		}
-		if ((r = init_so_pin(a, so_pin, sizeof(so_pin), so_made, sizeof(so_made))) != 0) {
+		if ((r = init_so_pin(a, so_pin, sizeof(so_pin), &so_generated)) != 0) {
 			ex = failf(a, EX_CONFIG, r, "SO PIN (--so-pin-file or $" SO_PIN_ENV ")");
 			goto out;
 		}
@@ -498,11 +500,20 @@ cmd_init(struct admin *a)
 			ex = failf(a, EX_INTERNAL, 0, "cannot create %s: %s", dir, strerror(errno));
 			goto out;
 		}
-		if ((r = rkl_hsm_softhsm_setup(a->conf.module[0] != '\0' ? a->conf.module : NULL,
-		    dir, uri->token, user_pin, so_pin)) != 0) {
+		if ((r = rkl_hsm_softhsm_setup_ex(a->conf.module[0] != '\0' ? a->conf.module : NULL,
+		    dir, uri->token, user_pin, so_pin, &token_created)) != 0) {
 			ex = failf(a, exit_for(r), r, "SoftHSM2 token %s in %s", uri->token, dir);
 			goto out;
 		}
+		/* The SO PIN leaves with the operator, never stays here. */
+		if (so_generated && token_created)
+			memcpy(so_show, so_pin, sizeof(so_show));
+		if (a->so_pin_file != NULL && unlink(a->so_pin_file) == 0)
+			so_file_removed = 1;
+		/* An SO PIN an older init stored beside the user PIN. */
+		if (snprintf(old_so, sizeof(old_so), "%s/so-pin", a->conf.state_dir) <
+		    (int)sizeof(old_so) && stat(old_so, &sb) == 0)
+			old_so_left = 1;
 	}
 	rkl_cleanse(so_pin, sizeof(so_pin));
 	rkl_cleanse(user_pin, sizeof(user_pin));
@@ -552,8 +563,11 @@ cmd_init(struct admin *a)
 		    "shared" : "per-request");
 		fputs(",\"pin_file_created\":", stdout);
 		fputs(pin_created ? "true" : "false", stdout);
-		fputs(",\"so_pin_file\":", stdout);
-		rkl_admin_json_str(stdout, so_made[0] != '\0' ? so_made : NULL);
+		/* Generated SO PIN: shown this once, stored nowhere. */
+		fputs(",\"so_pin\":", stdout);
+		rkl_admin_json_str(stdout, so_show[0] != '\0' ? so_show : NULL);
+		fputs(",\"so_pin_file_removed\":", stdout);
+		fputs(so_file_removed ? "true" : "false", stdout);
 		fputs("}\n", stdout);
 	} else {
 		printf("initialised %s\n", a->conf.state_dir);
@@ -564,11 +578,20 @@ cmd_init(struct admin *a)
 		printf("  database     %s\n", db_shown(a));
 		if (pin_created)
 			printf("  user PIN     generated into %s (mode 0600)\n", a->conf.pin_file);
-		if (so_made[0] != '\0')
-			printf("  SO PIN       generated into %s (mode 0600): move it offline\n", so_made);
+		if (so_show[0] != '\0')
+			printf("  SO PIN       %s\n"
+			    "               shown this once and stored nowhere: write it down and keep it\n"
+			    "               offline (needed to re-initialise the token or reset the user PIN)\n",
+			    so_show);
+		if (so_file_removed)
+			printf("  SO PIN       read from %s, which is now removed\n", a->so_pin_file);
 	}
+	if (old_so_left)
+		fprintf(stderr, "rkl-admin: warning: %s holds the SO PIN beside the user PIN: "
+		    "keep it offline and delete it\n", old_so);
 out:
 	rkl_cleanse(so_pin, sizeof(so_pin));
+	rkl_cleanse(so_show, sizeof(so_show));
 	rkl_cleanse(user_pin, sizeof(user_pin));
 	free(uri);
 	rkl_hsm_close(h);
