@@ -13,24 +13,30 @@
  *   token objects (long-lived, few):
  *     - "rkl-kek-auk", "rkl-kek-tmk": AES-256 storage KEKs, CKA_WRAP and
  *       CKA_UNWRAP only (never encrypt/decrypt), with a CKA_UNWRAP_TEMPLATE
- *       that forces every key they unwrap to be sensitive (and, for the AUK
- *       KEK, non-extractable, for the TMK KEK, without encrypt/decrypt).
+ *       that fixes everything a key they unwrap is (a sensitive, never
+ *       extractable, non-modifiable, non-copyable session object; AUK KEK:
+ *       encrypt+decrypt only; TMK KEK: no usage at all) and a
+ *       CKA_WRAP_TEMPLATE that admits only keys of their role.
  *       One KEK per role so that a stored TMK blob can never be restored as
  *       an AUK (which would make the TMK an encryption oracle) or vice versa.
  *     - "rkl-transport" (shared-pair policy only): RSA pair; the private key
  *       has CKA_UNWRAP only (never CKA_DECRYPT: Pu_auk is never decrypted to
- *       the host) and an unwrap template forcing sensitive keys.
+ *       the host) and an unwrap template forcing sensitive, non-copyable
+ *       session keys with encrypt+decrypt only (an AUK; still extractable,
+ *       for its one wrap under the AUK KEK).
  *   session objects (per download, destroyed when it ends):
  *     - per-request transport pairs (from the pool or generated on demand);
  *     - AUK: CKA_ENCRYPT + CKA_DECRYPT (challenges, KCV), sensitive, never
  *       extractable once rkl_hsm_auk_unwrap returns;
- *     - TMK: sensitive, extractable only by wrapping, no encrypt/decrypt/
- *       wrap/unwrap of its own; its KCV comes from CKA_CHECK_VALUE;
+ *     - TMK: sensitive, no encrypt/decrypt/wrap/unwrap of its own; its KCV
+ *       comes from CKA_CHECK_VALUE; extractable (by wrapping) only as
+ *       generated, in its download, never once restored from its blob;
  *     - imported Pu_tek: CKA_WRAP only, destroyed inside rkl_hsm_tmk_wrap.
  *   No object ever holds wrap and decrypt, or unwrap and encrypt.
  *   CKA_TRUSTED / CKA_WRAP_WITH_TRUSTED are not used: only the security
  *   officer can set CKA_TRUSTED, and only on public objects, which SoftHSM2
- *   stores unencrypted; see docs/architecture.md.
+ *   stores unencrypted; see docs/architecture.md (decisions 27, 103) and
+ *   docs/security.md for what this leaves to a holder of the user PIN.
  *
  * Threads and sessions
  *   struct rkl_hsm is shared by all threads.  It owns a fixed pool of
@@ -396,8 +402,9 @@ RKL_WUR int rkl_hsm_kcv_verify(struct rkl_hsm_session *s, const struct rkl_hsm_k
 
 /*
  * Generate a TMK (TDES2, TDES3, AES-128/192/256) as a session object in dl:
- * sensitive, extractable only by wrapping (CKA_EXTRACTABLE true), no
- * encrypt/decrypt/wrap/unwrap of its own.  kcv (may be NULL) receives its
+ * sensitive, extractable only by wrapping (CKA_EXTRACTABLE true: wrap it
+ * under Pu_tek and under the TMK KEK in this download, then destroy it),
+ * no encrypt/decrypt/wrap/unwrap of its own.  kcv (may be NULL) receives its
  * legacy KCV from CKA_CHECK_VALUE.
  */
 RKL_WUR int rkl_hsm_tmk_generate(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
@@ -426,7 +433,7 @@ RKL_WUR int rkl_hsm_tmk_store(struct rkl_hsm_session *s, const struct rkl_hsm_ke
 /* Roles of stored keys: each has its own KEK and its own object template. */
 enum rkl_hsm_role {
 	RKL_HSM_AUK = 1,	/* encrypt+decrypt, non-extractable */
-	RKL_HSM_TMK = 2		/* no usage, extractable by wrapping only */
+	RKL_HSM_TMK = 2		/* no usage at all, non-extractable */
 };
 
 /*
@@ -434,7 +441,9 @@ enum rkl_hsm_role {
  * (role TMK) into a session object in dl with the role's template, checking
  * its length against alg (RKL_ERR_KEY_LENGTH).  A blob that fails the
  * RFC 5649 integrity check, or was made under the other role's KEK, gives
- * RKL_ERR_AUTH.  A restored TMK has no CKA_CHECK_VALUE.
+ * RKL_ERR_AUTH.  A restored TMK has no CKA_CHECK_VALUE and cannot be
+ * wrapped again (not extractable): a re-download re-sends the Ctmk_tk kept
+ * from the generating download.
  */
 RKL_WUR int rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
     enum rkl_hsm_role role, enum rkl_alg alg, const uint8_t *blob, size_t blob_len,
