@@ -99,6 +99,10 @@ tmk_alg = AES-128
 max_connections = $((maxn + 1000))
 idle_timeout = 300
 workers = 1
+# every simulated terminal is unauthenticated until S5 and comes from 127.0.0.1
+max_startups = $((maxn + 1000))
+max_startups_per_source = 0
+login_grace_time = 3600
 EOF
 	"$admin" -c "$conf" init >/dev/null
 	{

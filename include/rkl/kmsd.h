@@ -66,6 +66,15 @@ struct rkl_kmsd_config {
 	unsigned lockout_threshold;		/* lockout_threshold: failures */
 	unsigned lockout_duration;		/* lockout_duration: seconds */
 	unsigned shutdown_timeout;		/* shutdown_timeout: seconds */
+	/* Bounds on clients that never authenticate (rkl/server.h, docs/operations.md). */
+	unsigned frame_timeout;			/* frame_timeout: seconds from a frame's first byte to its last */
+	unsigned login_grace_time;		/* login_grace_time: seconds from accept to the end of S5 */
+	unsigned startups_start;		/* max_startups = start:rate:full: unauthenticated sessions */
+	unsigned startups_rate;			/*   at which random early drop begins, its percentage, */
+	unsigned startups_full;			/*   and the count at which every new one is refused */
+	unsigned startups_per_source;		/* max_startups_per_source: per address, 0 = no limit */
+	unsigned log_rate_burst;		/* log_rate_burst: lines per kind per interval, 0 = no limit */
+	unsigned log_rate_interval;		/* log_rate_interval: seconds */
 };
 
 /* Fill c with the defaults (docs/operations.md); state_dir "/var/lib/rkl". */

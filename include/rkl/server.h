@@ -100,8 +100,9 @@ struct rkl_srv_transport {
 
 /*
  * Create the server for cfg (max_frame, idle_timeout, max_connections,
- * group_commit, group_commit_delay, shutdown_timeout and the DoS bounds are
- * read from it).  cfg, backend and env are copied by pointer and must
+ * group_commit, group_commit_delay, shutdown_timeout, and the bounds on
+ * clients that never authenticate: frame_timeout, login_grace_time,
+ * max_startups, max_startups_per_source, log_rate_burst/interval).  cfg, backend and env are copied by pointer and must
  * outlive it.  Returns 0 or RKL_ERR_NOMEM.
  */
 int rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *backend,
@@ -112,6 +113,8 @@ void rkl_srv_set_max_conns(struct rkl_srv *srv, unsigned max_conns);
 unsigned rkl_srv_max_conns(const struct rkl_srv *srv);
 /* Open connections now, process-wide. */
 unsigned rkl_srv_open_conns(const struct rkl_srv *srv);
+/* Of them, sessions not past S5 (what max_startups counts). */
+unsigned rkl_srv_unauth_conns(struct rkl_srv *srv);
 /* The env clock, for transports turning wake times into timers. */
 uint64_t rkl_srv_now(const struct rkl_srv *srv);
 

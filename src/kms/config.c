@@ -55,6 +55,14 @@ rkl_kmsd_config_defaults(struct rkl_kmsd_config *c)
 	c->lockout_threshold = 5;
 	c->lockout_duration = 60;
 	c->shutdown_timeout = 10;
+	c->frame_timeout = 10;
+	c->login_grace_time = 60;
+	c->startups_start = 256;
+	c->startups_rate = 30;
+	c->startups_full = 1024;
+	c->startups_per_source = 32;
+	c->log_rate_burst = 20;
+	c->log_rate_interval = 10;
 }
 
 /* ---- helpers ---- */
@@ -254,7 +262,7 @@ parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
 }
 
 /* Key table: name, kind, field. */
-enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT };
+enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS };
 
 struct key {
 	const char *name;
@@ -293,8 +301,42 @@ static const struct key keys[] = {
 	{ "lockout_threshold", K_UINT, OFF(lockout_threshold), 0, 1, 1000000 },
 	{ "lockout_duration", K_UINT, OFF(lockout_duration), 0, 0, 100000000 },
 	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 0, 3600 },
+	{ "frame_timeout", K_UINT, OFF(frame_timeout), 0, 1, 3600 },
+	{ "login_grace_time", K_UINT, OFF(login_grace_time), 0, 1, 3600 },
+	{ "max_startups", K_STARTUPS, 0, 0, 1, 1000000 },
+	{ "max_startups_per_source", K_UINT, OFF(startups_per_source), 0, 0, 1000000 },
+	{ "log_rate_burst", K_UINT, OFF(log_rate_burst), 0, 0, 1000000 },
+	{ "log_rate_interval", K_UINT, OFF(log_rate_interval), 0, 1, 86400 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/*
+ * max_startups = start:rate:full (OpenSSH's MaxStartups), or N alone for
+ * N:100:N: 1 <= start <= full <= max, 0 <= rate <= 100.
+ */
+static int
+parse_startups(struct rkl_kmsd_config *c, const char *v, size_t n, unsigned long min, unsigned long max)
+{
+	const char *p1 = memchr(v, ':', n), *p2;
+	unsigned long a, b, f;
+
+	if (p1 == NULL) {
+		if (parse_uint(v, n, min, max, &a) != 0)
+			return RKL_ERR_CONFIG;
+		c->startups_start = c->startups_full = (unsigned)a;
+		c->startups_rate = 100;
+		return 0;
+	}
+	p2 = memchr(p1 + 1, ':', (size_t)(v + n - (p1 + 1)));
+	if (p2 == NULL || parse_uint(v, (size_t)(p1 - v), min, max, &a) != 0 ||
+	    parse_uint(p1 + 1, (size_t)(p2 - p1 - 1), 0, 100, &b) != 0 ||
+	    parse_uint(p2 + 1, (size_t)(v + n - p2 - 1), min, max, &f) != 0 || a > f)
+		return RKL_ERR_CONFIG;
+	c->startups_start = (unsigned)a;
+	c->startups_rate = (unsigned)b;
+	c->startups_full = (unsigned)f;
+	return 0;
+}
 
 static int
 apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
@@ -331,6 +373,8 @@ apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
 		*(enum rkl_alg *)(void *)(base + k->off) = a;
 		return 0;
 	}
+	case K_STARTUPS:
+		return parse_startups(c, v, n, k->min, k->max);
 	case K_UINT:
 		if ((r = parse_uint(v, n, k->min, k->max, &x)) != 0)
 			return r;
@@ -589,4 +633,10 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 	fprintf(f, "lockout_threshold = %u\n", c->lockout_threshold);
 	fprintf(f, "lockout_duration = %u\n", c->lockout_duration);
 	fprintf(f, "shutdown_timeout = %u\n", c->shutdown_timeout);
+	fprintf(f, "frame_timeout = %u\n", c->frame_timeout);
+	fprintf(f, "login_grace_time = %u\n", c->login_grace_time);
+	fprintf(f, "max_startups = %u:%u:%u\n", c->startups_start, c->startups_rate, c->startups_full);
+	fprintf(f, "max_startups_per_source = %u\n", c->startups_per_source);
+	fprintf(f, "log_rate_burst = %u\n", c->log_rate_burst);
+	fprintf(f, "log_rate_interval = %u\n", c->log_rate_interval);
 }

@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE 1
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -33,6 +34,35 @@
 
 #define US_PER_S 1000000u
 
+/* Kinds of rate-limited log lines (log_rate_burst per log_rate_interval each). */
+enum lk {
+	LK_REFUSED,		/* max_connections */
+	LK_STARTUPS,		/* max_startups (random early drop) */
+	LK_SOURCE,		/* max_startups_per_source */
+	LK_TIMEOUT,		/* idle_timeout */
+	LK_DEADLINE,		/* login_grace_time, frame_timeout */
+	LK_OVERSIZE,		/* length prefix over max_frame */
+	LK_EVENT,		/* failed steps' event lines: LK_EVENT + step */
+	LK_N = LK_EVENT + RKL_KMS_STEP_CLOSE + 1
+};
+
+static const char *const lk_name[LK_EVENT] = {
+	"refused", "max_startups", "max_startups_per_source", "timeout", "deadline", "oversize"
+};
+
+struct rate {
+	uint64_t start;			/* the interval began */
+	unsigned count;			/* lines written in it */
+	unsigned long suppressed;	/* lines dropped in it */
+};
+
+/* One source address with unauthenticated sessions (chained hash, nodes from a pool). */
+struct src {
+	char addr[sizeof(((struct rkl_srv_peer *)0)->addr)];
+	unsigned n;
+	int next;			/* next in the bucket or the free list, -1 = end */
+};
+
 struct rkl_srv {
 	const struct rkl_kmsd_config *cfg;
 	const struct rkl_srv_backend *be;
@@ -40,6 +70,15 @@ struct rkl_srv {
 	unsigned max_conns;
 	unsigned n_open;			/* open connections (atomic): what max_connections limits */
 	uint64_t next_conn_id;			/* (atomic) */
+	pthread_mutex_t mu;			/* the members below */
+	unsigned n_unauth;			/* sessions not past S5: what max_startups limits */
+	struct src *src;			/* n_src nodes */
+	int *bucket;				/* n_bucket chains */
+	unsigned n_src, n_bucket;
+	int src_free;
+	uint32_t hash_key;
+	struct rate rate[LK_N];
+	int rate_pending;			/* (atomic) some kind has suppressed lines */
 };
 
 struct rkl_srv_worker {
@@ -74,6 +113,9 @@ struct rkl_srv_conn {
 	uint64_t group_lo, group;		/* the groups the reply rests on: [group_lo, group] */
 	int parked;
 	int active;				/* counted in the worker's n_active */
+	int unauth;				/* counted in max_startups (not past S5 yet) */
+	uint64_t login_at;			/* login_grace_time deadline (while unauth) */
+	uint64_t frame_at;			/* frame_timeout deadline (while a frame is partly in), 0 = none */
 	uint64_t idle_at;			/* idle_timeout deadline (re-armed by input and replies) */
 	uint64_t send_at;			/* deadline of a partly sent reply */
 	struct rkl_srv_conn *pnext;		/* parked list */
@@ -178,6 +220,8 @@ rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *bac
 {
 	struct rkl_srv *srv;
 
+	unsigned i;
+
 	*out = NULL;
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -185,6 +229,25 @@ rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *bac
 	srv->be = backend;
 	srv->env = env;
 	srv->max_conns = cfg->max_connections;
+	/* At most one source per unauthenticated session, and no more of those than connections. */
+	srv->n_src = cfg->startups_full < cfg->max_connections ? cfg->startups_full : cfg->max_connections;
+	for (srv->n_bucket = 64; srv->n_bucket < srv->n_src && srv->n_bucket < (1u << 20); srv->n_bucket <<= 1)
+		;
+	if (pthread_mutex_init(&srv->mu, NULL) != 0) {
+		free(srv);
+		return RKL_ERR_NOMEM;
+	}
+	if ((srv->src = calloc(srv->n_src, sizeof(srv->src[0]))) == NULL ||
+	    (srv->bucket = malloc(srv->n_bucket * sizeof(srv->bucket[0]))) == NULL ||
+	    env->random(env->ctx, &srv->hash_key, sizeof(srv->hash_key)) != 0) {
+		rkl_srv_free(srv);
+		return RKL_ERR_NOMEM;
+	}
+	for (i = 0; i < srv->n_bucket; i++)
+		srv->bucket[i] = -1;
+	for (i = 0; i < srv->n_src; i++)
+		srv->src[i].next = i + 1 < srv->n_src ? (int)i + 1 : -1;
+	srv->src_free = srv->n_src > 0 ? 0 : -1;
 	*out = srv;
 	return 0;
 }
@@ -192,7 +255,232 @@ rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *bac
 void
 rkl_srv_free(struct rkl_srv *srv)
 {
+	if (srv == NULL)
+		return;
+	pthread_mutex_destroy(&srv->mu);
+	free(srv->src);
+	free(srv->bucket);
 	free(srv);
+}
+
+/* ---- rate-limited log lines ---- */
+
+/* Write the count of a kind's suppressed lines (the interval that dropped them is over). */
+static void
+rate_report(const struct rkl_srv *srv, int kind, unsigned long n, uint64_t span_us)
+{
+	if (kind >= LK_EVENT)
+		rkl_kmsd_log("warn", "log suppressed=%lu kind=event step=%s seconds=%llu (log_rate_burst %u)", n,
+		    rkl_kms_step_name((enum rkl_kms_step)(kind - LK_EVENT)),
+		    (unsigned long long)(span_us / US_PER_S), srv->cfg->log_rate_burst);
+	else
+		rkl_kmsd_log("warn", "log suppressed=%lu kind=%s seconds=%llu (log_rate_burst %u)", n, lk_name[kind],
+		    (unsigned long long)(span_us / US_PER_S), srv->cfg->log_rate_burst);
+}
+
+/*
+ * May a line of this kind be written now?  log_rate_burst lines per kind in
+ * each log_rate_interval; the rest are counted, and the count is written
+ * once the interval is over (here, or by rate_tick at a pass's end).
+ */
+static int
+rate_ok(struct rkl_srv *srv, int kind)
+{
+	const struct rkl_kmsd_config *cfg = srv->cfg;
+	uint64_t now, span = 0, interval = (uint64_t)cfg->log_rate_interval * US_PER_S;
+	unsigned long sup = 0;
+	struct rate *r = &srv->rate[kind];
+	int ok;
+
+	if (cfg->log_rate_burst == 0)
+		return 1;
+	now = now_us(srv);
+	pthread_mutex_lock(&srv->mu);
+	if (now - r->start >= interval) {
+		sup = r->suppressed;
+		span = now - r->start;
+		r->start = now;
+		r->count = 0;
+		r->suppressed = 0;
+	}
+	ok = r->count < cfg->log_rate_burst;
+	if (ok) {
+		r->count++;
+	} else {
+		r->suppressed++;
+		__atomic_store_n(&srv->rate_pending, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&srv->mu);
+	if (sup > 0)
+		rate_report(srv, kind, sup, span);
+	return ok;
+}
+
+/* Report the kinds whose interval with suppressed lines is over. */
+static void
+rate_tick(struct rkl_srv *srv)
+{
+	uint64_t now, interval = (uint64_t)srv->cfg->log_rate_interval * US_PER_S, span[LK_N];
+	unsigned long sup[LK_N];
+	int k, pending = 0;
+
+	if (!__atomic_load_n(&srv->rate_pending, __ATOMIC_RELAXED))
+		return;
+	now = now_us(srv);
+	pthread_mutex_lock(&srv->mu);
+	for (k = 0; k < LK_N; k++) {
+		struct rate *r = &srv->rate[k];
+
+		sup[k] = 0;
+		if (r->suppressed == 0)
+			continue;
+		if (now - r->start < interval) {
+			pending = 1;
+			continue;
+		}
+		sup[k] = r->suppressed;
+		span[k] = now - r->start;
+		r->start = now;
+		r->count = 0;
+		r->suppressed = 0;
+	}
+	__atomic_store_n(&srv->rate_pending, pending, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&srv->mu);
+	for (k = 0; k < LK_N; k++)
+		if (sup[k] > 0)
+			rate_report(srv, k, sup[k], span[k]);
+}
+
+/* A step's event line; a failed step's (not an internal failure) is rate-limited per step. */
+static void
+log_event(struct rkl_srv_conn *c, const char *sn, enum rkl_kms_step step, int result, uint64_t usec)
+{
+	if (result != 0 && !rkl_err_is_internal(result) && !rate_ok(c->w->srv, LK_EVENT + (int)step))
+		return;
+	rkl_kmsd_log_event(c->id, c->peer.text, sn, step, result, usec);
+}
+
+/* ---- unauthenticated sessions: max_startups, max_startups_per_source ---- */
+
+static unsigned
+src_hash(const struct rkl_srv *srv, const char *addr)
+{
+	uint32_t h = 2166136261u ^ srv->hash_key;
+
+	for (; *addr != '\0'; addr++)
+		h = (h ^ (uint8_t)*addr) * 16777619u;
+	h ^= h >> 15;
+	return h & (srv->n_bucket - 1);
+}
+
+/* The node of addr (srv->mu held), or -1. */
+static int
+src_find(const struct rkl_srv *srv, const char *addr, int **link)
+{
+	int *l = &srv->bucket[src_hash(srv, addr)], i;
+
+	for (i = *l; i >= 0; l = &srv->src[i].next, i = *l)
+		if (strcmp(srv->src[i].addr, addr) == 0)
+			break;
+	*link = l;
+	return i;
+}
+
+/*
+ * Count a new unauthenticated session from peer, or refuse it: 0, or
+ * RKL_ERR_LIMIT with the reason logged.  max_startups = start:rate:full as
+ * in OpenSSH: below start every session is admitted, from full on none,
+ * in between each is refused with a probability growing linearly from
+ * rate% to 100%.
+ */
+static int
+unauth_claim(struct rkl_srv *srv, const struct rkl_srv_peer *peer)
+{
+	const struct rkl_kmsd_config *cfg = srv->cfg;
+	unsigned n, p = 0, per = 0;
+	uint32_t r = 0;
+	int *link, i, why = 0;
+
+	if (srv->env->random(srv->env->ctx, &r, sizeof(r)) != 0)
+		r = 0;
+	pthread_mutex_lock(&srv->mu);
+	n = srv->n_unauth;
+	if (n >= cfg->startups_full) {
+		why = 1;
+	} else if (n >= cfg->startups_start) {
+		p = 100 - cfg->startups_rate;
+		p = (unsigned)((uint64_t)p * (n - cfg->startups_start) / (cfg->startups_full - cfg->startups_start));
+		p += cfg->startups_rate;
+		if (r % 100 < p)
+			why = 1;
+	}
+	if (why == 0) {
+		i = src_find(srv, peer->addr, &link);
+		per = i >= 0 ? srv->src[i].n : 0;
+		if (cfg->startups_per_source != 0 && per >= cfg->startups_per_source) {
+			why = 2;
+		} else if (i < 0 && srv->src_free < 0) {
+			why = 1;	/* (not reached: a node per unauthenticated session) */
+		} else {
+			if (i < 0) {
+				i = srv->src_free;
+				srv->src_free = srv->src[i].next;
+				snprintf(srv->src[i].addr, sizeof(srv->src[i].addr), "%s", peer->addr);
+				srv->src[i].n = 0;
+				srv->src[i].next = -1;
+				*link = i;
+			}
+			srv->src[i].n++;
+			srv->n_unauth++;
+		}
+	}
+	pthread_mutex_unlock(&srv->mu);
+	if (why == 1 && rate_ok(srv, LK_STARTUPS))
+		rkl_kmsd_log("warn", "refused peer=%s unauthenticated=%u max_startups=%u:%u:%u%s", peer->text, n,
+		    cfg->startups_start, cfg->startups_rate, cfg->startups_full,
+		    n >= cfg->startups_full ? "" : " (random early drop)");
+	if (why == 2 && rate_ok(srv, LK_SOURCE))
+		rkl_kmsd_log("warn", "refused peer=%s unauthenticated_from_source=%u max_startups_per_source=%u",
+		    peer->text, per, cfg->startups_per_source);
+	return why == 0 ? 0 : RKL_ERR_LIMIT;
+}
+
+/* An unauthenticated session from addr is past S5, or gone: no longer counted. */
+static void
+unauth_put(struct rkl_srv *srv, const char *addr)
+{
+	int *link, i;
+
+	pthread_mutex_lock(&srv->mu);
+	srv->n_unauth--;
+	i = src_find(srv, addr, &link);
+	if (i >= 0 && --srv->src[i].n == 0) {
+		*link = srv->src[i].next;
+		srv->src[i].next = srv->src_free;
+		srv->src_free = i;
+	}
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static void
+unauth_release(struct rkl_srv_conn *c)
+{
+	if (!c->unauth)
+		return;
+	c->unauth = 0;
+	c->login_at = 0;
+	unauth_put(c->w->srv, c->peer.addr);
+}
+
+unsigned
+rkl_srv_unauth_conns(struct rkl_srv *srv)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&srv->mu);
+	n = srv->n_unauth;
+	pthread_mutex_unlock(&srv->mu);
+	return n;
 }
 
 void
@@ -228,8 +516,14 @@ conn_arm(struct rkl_srv_conn *c)
 
 	/* Never buffer more than one maximal frame; read nothing more once the session ends. */
 	want_r = !c->writing && c->end_reason == 0 && !w->stopping && c->in_len < w->srv->cfg->max_frame;
-	if (c->end_reason == 0)
-		at = c->idle_at;	/* (once ending, only its reply's send is timed) */
+	if (c->end_reason == 0) {
+		/* (once ending, only its reply's send is timed) */
+		at = c->idle_at;
+		if (c->login_at != 0 && c->login_at < at)
+			at = c->login_at;
+		if (c->frame_at != 0 && c->frame_at < at)
+			at = c->frame_at;
+	}
 	if (c->writing && (at == 0 || c->send_at < at))
 		at = c->send_at;
 	w->t->arm(w->t->ctx, c->h, want_r, want_w, at);
@@ -256,6 +550,7 @@ conn_free(struct rkl_srv_conn *c, int reason)
 
 	if (c->active)
 		w->n_active--;
+	unauth_release(c);
 	if (c->parked) {
 		/* Not reached by design (a parked connection waits for its reply); never leave it listed. */
 		struct rkl_srv_conn **pp;
@@ -278,7 +573,7 @@ conn_free(struct rkl_srv_conn *c, int reason)
 	rkl_kms_session_end(&c->sess, reason);
 	srv->be->sess_free(srv->be->ctx, c->kss);
 	if (!finished && sn[0] != '\0')
-		rkl_kmsd_log_event(c->id, c->peer.text, sn, RKL_KMS_STEP_CLOSE, reason, now_us(srv) - t0);
+		log_event(c, sn, RKL_KMS_STEP_CLOSE, reason, now_us(srv) - t0);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -337,7 +632,7 @@ reply_lost(struct rkl_srv_conn *c, int err)
 	c->reply_len = rkl_kms_session_fail(&c->sess, err, &wb) == 0 ? wb.len : 0;
 	c->reply_off = 0;
 	c->ev.close = 1;
-	rkl_kmsd_log_event(c->id, c->peer.text, c->ev.sn, c->ev.step, err, 0);
+	log_event(c, c->ev.sn, c->ev.step, err, 0);
 }
 
 /* A reply is ready: send it now, or park it until its groups are durable.  1 if c is gone. */
@@ -387,7 +682,11 @@ conn_frame(struct rkl_srv_conn *c, size_t flen)
 		c->active = 1;
 		c->w->n_active++;
 	}
-	rkl_kmsd_log_event(c->id, c->peer.text, c->ev.sn, c->ev.step, c->ev.result, now_us(c->w->srv) - t0);
+	log_event(c, c->ev.sn, c->ev.step, c->ev.result, now_us(c->w->srv) - t0);
+	/* Authenticated (S5 done): no longer bounded by login_grace_time or counted in max_startups. */
+	if (c->unauth && (c->sess.state == RKL_KMS_ST_DELIVERED || c->sess.state == RKL_KMS_ST_DONE))
+		unauth_release(c);
+	c->frame_at = 0;	/* the next frame's deadline starts at its first byte */
 	c->in_len -= flen;
 	memmove(c->in, c->in + flen, c->in_len);
 	if (c->reply_len == 0 && c->ev.close) {
@@ -440,14 +739,18 @@ conn_process(struct rkl_srv_conn *c)
 		if (r == RKL_ERR_INCOMPLETE)
 			break;
 		if (r == RKL_ERR_TOO_LARGE) {
-			rkl_kmsd_log("warn", "frame conn=%llu peer=%s length over max_frame: closed",
-			    (unsigned long long)c->id, c->peer.text);
+			if (rate_ok(w->srv, LK_OVERSIZE))
+				rkl_kmsd_log("warn", "frame conn=%llu peer=%s length over max_frame: closed",
+				    (unsigned long long)c->id, c->peer.text);
 			conn_free(c, RKL_ERR_TOO_LARGE);
 			return;
 		}
 		if (conn_frame(c, flen))
 			return;
 	}
+	/* A frame partly in: frame_timeout from its first byte (no later byte moves it). */
+	if (c->in_len > 0 && c->frame_at == 0 && frame_ready(c, w->srv->cfg->max_frame, &flen) == RKL_ERR_INCOMPLETE)
+		c->frame_at = now_us(w->srv) + (uint64_t)w->srv->cfg->frame_timeout * US_PER_S;
 	if (c->in_len == 0) {
 		if (!c->in_borrowed)
 			free(c->in);
@@ -534,16 +837,38 @@ rkl_srv_writable(struct rkl_srv_conn *c)
 void
 rkl_srv_wake(struct rkl_srv_conn *c)
 {
-	uint64_t now = now_us(c->w->srv);
+	struct rkl_srv *srv = c->w->srv;
+	const struct rkl_kmsd_config *cfg = srv->cfg;
+	uint64_t now = now_us(srv);
 
 	if (c->writing && now >= c->send_at) {
-		rkl_kmsd_log("info", "timeout conn=%llu peer=%s sending", (unsigned long long)c->id, c->peer.text);
+		if (rate_ok(srv, LK_TIMEOUT))
+			rkl_kmsd_log("info", "timeout conn=%llu peer=%s sending", (unsigned long long)c->id, c->peer.text);
 		conn_free(c, RKL_ERR_TIMEOUT);
 		return;
 	}
-	if (now >= c->idle_at && c->end_reason == 0) {
-		rkl_kmsd_log("info", "timeout conn=%llu peer=%s", (unsigned long long)c->id, c->peer.text);
-		if (conn_end(c, RKL_ERR_TIMEOUT))
+	if (c->end_reason == 0) {
+		const char *sn = c->sess.sn[0] != '\0' ? c->sess.sn : "-";
+		int end = 1;
+
+		if (c->login_at != 0 && now >= c->login_at) {
+			if (rate_ok(srv, LK_DEADLINE))
+				rkl_kmsd_log("warn", "deadline conn=%llu peer=%s sn=%s login_grace_time=%u: "
+				    "not authenticated in time, closed", (unsigned long long)c->id, c->peer.text,
+				    sn, cfg->login_grace_time);
+		} else if (c->frame_at != 0 && now >= c->frame_at) {
+			if (rate_ok(srv, LK_DEADLINE))
+				rkl_kmsd_log("warn", "deadline conn=%llu peer=%s sn=%s frame_timeout=%u: "
+				    "frame not complete in time (%zu bytes), closed", (unsigned long long)c->id,
+				    c->peer.text, sn, cfg->frame_timeout, c->in_len);
+		} else if (now >= c->idle_at) {
+			if (rate_ok(srv, LK_TIMEOUT))
+				rkl_kmsd_log("info", "timeout conn=%llu peer=%s", (unsigned long long)c->id,
+				    c->peer.text);
+		} else {
+			end = 0;
+		}
+		if (end && conn_end(c, RKL_ERR_TIMEOUT))
 			return;
 	}
 	conn_arm(c);
@@ -605,6 +930,7 @@ rkl_srv_pass_end(struct rkl_srv_worker *w)
 {
 	uint64_t until;
 
+	rate_tick(w->srv);
 	/*
 	 * Commit and send, unless the group may wait for more steps.  Input
 	 * already buffered is processed by flush and may park new replies:
@@ -625,6 +951,7 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	struct rkl_srv *srv = w->srv;
 	const struct rkl_srv_backend *be = srv->be;
 	struct rkl_srv_conn *c;
+	struct rkl_srv_peer addr;
 	uint8_t sid[RKL_WIRE_SESSION_LEN];
 	unsigned open;
 
@@ -632,8 +959,17 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	open = __atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 	if (w->stopping || open > srv->max_conns) {
 		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
-		rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer->text, open - 1,
-		    srv->max_conns);
+		if (rate_ok(srv, LK_REFUSED))
+			rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer->text, open - 1,
+			    srv->max_conns);
+		w->t->close(w->t->ctx, h);
+		return NULL;
+	}
+	addr = *peer;
+	addr.addr[sizeof(addr.addr) - 1] = '\0';
+	addr.text[sizeof(addr.text) - 1] = '\0';
+	if (unauth_claim(srv, &addr) != 0) {
+		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 		w->t->close(w->t->ctx, h);
 		return NULL;
 	}
@@ -645,13 +981,14 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 		goto fail;
 	c->w = w;
 	c->h = h;
+	c->unauth = 1;
+	c->login_at = now_us(srv) + (uint64_t)srv->cfg->login_grace_time * US_PER_S;
 	c->id = __atomic_add_fetch(&srv->next_conn_id, 1, __ATOMIC_RELAXED);
-	c->peer = *peer;
-	c->peer.addr[sizeof(c->peer.addr) - 1] = '\0';
-	c->peer.text[sizeof(c->peer.text) - 1] = '\0';
+	c->peer = addr;
 	if ((c->kss = be->sess_new(be->ctx, c->peer.text)) == NULL) {
+		unauth_release(c);
 		free(c);
-		goto fail;
+		goto fail2;
 	}
 	rkl_kms_session_init(&c->sess, &be->keysvc, c->kss, sid);
 	c->next = w->conns;
@@ -663,6 +1000,8 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	conn_arm(c);
 	return c;
 fail:
+	unauth_put(srv, addr.addr);	/* the count taken above */
+fail2:
 	rkl_kmsd_log("error", "connection from %s dropped: out of memory or randomness", peer->text);
 	__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 	w->t->close(w->t->ctx, h);

@@ -70,7 +70,13 @@ test_full(void **state)
 	    "group_commit = 4096\n"
 	    "lockout_threshold = 3\n"
 	    "lockout_duration = 0\n"
-	    "shutdown_timeout = 2";
+	    "shutdown_timeout = 2\n"
+	    "frame_timeout = 7\n"
+	    "login_grace_time = 45\n"
+	    "max_startups = 10:40:100\n"
+	    "max_startups_per_source = 0\n"
+	    "log_rate_burst = 0\n"
+	    "log_rate_interval = 30";
 
 	(void)state;
 	assert_int_equal(parse(&c, text, &line), 0);
@@ -96,6 +102,19 @@ test_full(void **state)
 	assert_int_equal(c.group_commit, 4096);
 	assert_int_equal(c.lockout_threshold, 3);
 	assert_int_equal(c.shutdown_timeout, 2);
+	assert_int_equal(c.frame_timeout, 7);
+	assert_int_equal(c.login_grace_time, 45);
+	assert_int_equal(c.startups_start, 10);
+	assert_int_equal(c.startups_rate, 40);
+	assert_int_equal(c.startups_full, 100);
+	assert_int_equal(c.startups_per_source, 0);
+	assert_int_equal(c.log_rate_burst, 0);
+	assert_int_equal(c.log_rate_interval, 30);
+	/* max_startups = N: N:100:N */
+	assert_int_equal(parse(&c, "max_startups = 50\n", &line), 0);
+	assert_int_equal(c.startups_start, 50);
+	assert_int_equal(c.startups_rate, 100);
+	assert_int_equal(c.startups_full, 50);
 }
 
 static void
@@ -131,6 +150,16 @@ test_errors(void **state)
 		{ "tmk_alg = RSA-2048\n", 1 },
 		{ "state_dir = relative\n", 0 },
 		{ "pool_size = 0\n", 0 },	/* per-request needs a pool */
+		{ "max_startups = 10:101:100\n", 1 },
+		{ "max_startups = 100:30:10\n", 1 },
+		{ "max_startups = 0:30:10\n", 1 },
+		{ "max_startups = 10:30\n", 1 },
+		{ "max_startups = 10:30:100:5\n", 1 },
+		{ "max_startups = 10::100\n", 1 },
+		{ "max_startups = 0\n", 1 },
+		{ "frame_timeout = 0\n", 1 },
+		{ "login_grace_time = 3601\n", 1 },
+		{ "log_rate_interval = 0\n", 1 },
 	};
 	struct rkl_kmsd_config c;
 	size_t i;

@@ -123,6 +123,7 @@ start_kmsd(void)
 	    "workers = 1\n"
 	    "idle_timeout = 60\n"
 	    "max_connections = 200\n"
+	    "max_startups_per_source = 0\n"	/* (every test connection is from 127.0.0.1) */
 	    "shutdown_timeout = 5\n", T.dir);
 	write_file(T.conf, text);
 	unlink(T.portfile);

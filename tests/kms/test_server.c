@@ -10,6 +10,7 @@
  * being sent, partial sends, the idle timeout on the injected clock,
  * max_connections, the commit delay and shutdown.
  */
+#define _GNU_SOURCE 1
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -584,6 +586,7 @@ test_idle_timeout(void **state)
 
 	(void)state;
 	world_new(64, 0);
+	W->cfg.frame_timeout = W->cfg.login_grace_time = 3600;	/* the idle timeout alone */
 	fc = connect1();
 	fnet_advance(&W->n, 29 * S);
 	assert_false(fc->closed);
@@ -727,6 +730,294 @@ test_oversized_prefix(void **state)
 	world_free();
 }
 
+/* Slow loris: a frame header, then a byte a second; idle never expires, frame_timeout ends it. */
+static void
+test_frame_deadline(void **state)
+{
+	struct fnet_conn *fc;
+	uint8_t hdr[4] = { 0, 40, RKL_WIRE_MAGIC0, RKL_WIRE_MAGIC1 }, b = 1;
+	int k;
+
+	(void)state;
+	world_new(64, 0);
+	fc = connect1();
+	fnet_advance(&W->n, 3 * S);		/* (the deadline starts at the first byte, not at accept) */
+	fnet_peer_send(fc, hdr, sizeof(hdr));
+	fnet_pump(&W->n);
+	for (k = 0; k < 9; k++) {
+		fnet_advance(&W->n, S);
+		assert_false(fc->closed);
+		fnet_peer_send(fc, &b, 1);	/* every byte would re-arm idle_timeout */
+		fnet_pump(&W->n);
+	}
+	fnet_advance(&W->n, S - 1);
+	assert_false(fc->closed);
+	fnet_advance(&W->n, 1);			/* 10 s after the first byte */
+	assert_true(fc->closed);
+	assert_int_equal(fc->out_len, 0);
+	assert_int_equal(rkl_srv_unauth_conns(W->srv), 0);
+	/* A frame that completes in time is served; the next frame gets a deadline of its own. */
+	fc = connect1();
+	{
+		struct tsim t;
+
+		term_init(&t, "SN0001", "PP0001", 5);
+		memset(t.session, 0, sizeof(t.session));
+		{
+			uint8_t out[RKL_WIRE_FRAME_MAX];
+			struct rkl_wbuf wb;
+
+			rkl_wbuf_init(&wb, out, sizeof(out));
+			assert_int_equal(tsim_pubkey_req(&t, &wb), 0);
+			fnet_peer_send(fc, out, 5);
+			fnet_pump(&W->n);
+			fnet_advance(&W->n, 9 * S);
+			fnet_peer_send(fc, out + 5, wb.len - 5);
+			fnet_pump(&W->n);
+			assert_int_equal(term_step(&t, fc, NULL), RKL_WIRE_PUBKEY_RESP);
+			fc->in_len = fc->in_off + 5;	/* 5 bytes of TK_UPLOAD, the rest never comes */
+			fnet_pump(&W->n);
+			fnet_advance(&W->n, 10 * S - 1);
+			assert_false(fc->closed);
+			fnet_advance(&W->n, 1);
+			assert_true(fc->closed);
+			assert_false(term_active("SN0001"));
+		}
+	}
+	world_free();
+}
+
+/*
+ * An unauthenticated session holds a registered SN (OPEN before any proof)
+ * and keeps its connection alive with a byte now and then: the genuine
+ * terminal gets BUSY until login_grace_time after the holder's accept, and
+ * not one microsecond longer.
+ */
+static void
+test_login_grace_releases_sn(void **state)
+{
+	struct tsim a, g;
+	struct fnet_conn *fa;
+	uint16_t code = 0;
+	int k;
+
+	(void)state;
+	world_new(64, 0);
+	W->cfg.frame_timeout = 3600;		/* only login_grace_time (60 s) ends the trickle */
+	fa = upto_tk(&a, "SN0001", "PP0001");	/* the holder: S0 done, SN claimed */
+	fa->in_len = fa->in_off;		/* its TK_UPLOAD (queued) arrives ... */
+	term_init(&g, "SN0001", "PP0001", 77);
+	for (k = 1; k <= 11; k++) {
+		fnet_advance(&W->n, 5 * S);	/* ... a byte every 5 s: it never idles out */
+		fa->in_len++;
+		fnet_pump(&W->n);
+		assert_false(fa->closed);
+		if (k % 4 == 1) {
+			assert_int_equal(download(&g, 1, &code), RKL_WIRE_ERROR);
+			assert_int_equal(code, RKL_WIRE_E_BUSY);
+			term_init(&g, "SN0001", "PP0001", 77 + (uint32_t)k);
+		}
+	}
+	fnet_advance(&W->n, 5 * S - 1);		/* 60 s after accept, less 1 us */
+	assert_false(fa->closed);
+	fnet_advance(&W->n, 1);
+	assert_true(fa->closed);
+	assert_false(term_active("SN0001"));
+	assert_int_equal(download(&g, 1, &code), RKL_WIRE_CONFIRM_ACK);
+	world_free();
+}
+
+/* After S5 the session is authenticated: login_grace_time no longer applies (idle_timeout does). */
+static void
+test_authenticated_outlives_grace(void **state)
+{
+	struct tsim t;
+	struct fnet_conn *fc;
+	uint16_t code = 0;
+	int type = 0;
+
+	(void)state;
+	world_new(64, 0);
+	W->cfg.login_grace_time = 5;
+	fc = connect1();
+	term_init(&t, "SN0001", "PP0001", 5);
+	term_begin(&t, fc, 1);
+	while (type != RKL_WIRE_TMK_DELIVERY) {
+		fnet_pump(&W->n);
+		type = term_step(&t, fc, &code);	/* queues TMK_CONFIRM after TMK_DELIVERY */
+		assert_true(type != 0 && type != RKL_WIRE_ERROR);
+	}
+	assert_int_equal(rkl_srv_unauth_conns(W->srv), 0);
+	fc->in_len -= 1;			/* hold back the confirmation's last byte */
+	fnet_advance(&W->n, 9 * S);		/* past the grace time of its accept, within frame_timeout */
+	assert_false(fc->closed);
+	fc->in_len += 1;
+	fnet_pump(&W->n);
+	assert_int_equal(term_step(&t, fc, &code), RKL_WIRE_CONFIRM_ACK);
+	world_free();
+}
+
+/* max_startups = 2:50:4: below 2 always admitted, at 4 never, in between at random (seeded). */
+static void
+test_max_startups(void **state)
+{
+	struct fnet_conn *fc;
+	unsigned admitted = 0, k;
+
+	(void)state;
+	world_new(64, 0);
+	W->cfg.startups_start = 2;
+	W->cfg.startups_rate = 50;
+	W->cfg.startups_full = 4;
+	W->cfg.startups_per_source = 0;
+	assert_non_null(fnet_connect(&W->n, "10.1.0.1", 1)->c);
+	assert_non_null(fnet_connect(&W->n, "10.1.0.2", 1)->c);
+	/* At 2 of 2:50:4 a new one is refused with probability 50%. */
+	for (k = 0; k < 200; k++) {
+		fc = fnet_connect(&W->n, "10.1.0.3", 100 + k);
+		if (fc->c != NULL) {
+			admitted++;
+			fc->eof = 1;
+			fnet_pump(&W->n);
+			assert_true(fc->closed);
+		}
+	}
+	assert_in_range(admitted, 60, 140);
+	assert_int_equal(rkl_srv_unauth_conns(W->srv), 2);
+	/* Fill to full: then every new one is refused. */
+	while (rkl_srv_unauth_conns(W->srv) < 4)
+		(void)fnet_connect(&W->n, "10.1.0.4", 1);
+	for (k = 0; k < 50; k++)
+		assert_null(fnet_connect(&W->n, "10.1.0.5", 1)->c);
+	world_free();
+}
+
+/* An authenticated session no longer counts: with max_startups = 1, one past S5 lets the next in. */
+static void
+test_startups_count_unauthenticated_only(void **state)
+{
+	struct tsim t;
+	struct fnet_conn *fc;
+	uint16_t code = 0;
+	int type = 0;
+
+	(void)state;
+	world_new(64, 0);
+	W->cfg.startups_start = W->cfg.startups_full = 1;
+	W->cfg.startups_rate = 100;
+	fc = connect1();
+	assert_null(fnet_connect(&W->n, "10.1.0.9", 1)->c);
+	term_init(&t, "SN0001", "PP0001", 5);
+	term_begin(&t, fc, 1);
+	while (type != RKL_WIRE_TMK_DELIVERY) {
+		fnet_pump(&W->n);
+		type = term_step(&t, fc, &code);
+		assert_true(type != 0 && type != RKL_WIRE_ERROR);
+	}
+	assert_non_null(fnet_connect(&W->n, "10.1.0.9", 2)->c);
+	world_free();
+}
+
+/* max_startups_per_source: a third unauthenticated session from one address is refused, others not. */
+static void
+test_per_source(void **state)
+{
+	struct fnet_conn *a, *b;
+
+	(void)state;
+	world_new(64, 0);
+	W->cfg.startups_per_source = 2;
+	a = fnet_connect(&W->n, "192.0.2.7", 1);
+	b = fnet_connect(&W->n, "192.0.2.7", 2);
+	assert_non_null(a->c);
+	assert_non_null(b->c);
+	assert_null(fnet_connect(&W->n, "192.0.2.7", 3)->c);
+	assert_non_null(fnet_connect(&W->n, "192.0.2.8", 1)->c);
+	assert_non_null(fnet_connect(&W->n, "2001:db8::7", 1)->c);
+	/* One leaves: its source may open another. */
+	a->eof = 1;
+	fnet_pump(&W->n);
+	assert_true(a->closed);
+	assert_non_null(fnet_connect(&W->n, "192.0.2.7", 4)->c);
+	assert_null(fnet_connect(&W->n, "192.0.2.7", 5)->c);
+	world_free();
+}
+
+static unsigned
+count_lines(const char *path, const char *needle, unsigned long *last_n)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	unsigned n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *p = strstr(line, needle);
+
+		if (p != NULL) {
+			n++;
+			if (last_n != NULL)
+				*last_n = strtoul(p + strlen(needle), NULL, 10);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Garbage traffic: log_rate_burst lines per kind and interval, then one line
+ * with the count of the suppressed ones once the interval is over.
+ */
+static void
+test_log_rate_limit(void **state)
+{
+	char dir[] = "/tmp/rkl-srvlog-XXXXXX", path[64];
+	uint8_t junk[40];
+	unsigned long sup = 0;
+	int k;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/log", dir);
+	assert_int_equal(rkl_kmsd_log_open(path), 0);
+	world_new(64, 0);
+	W->cfg.log_rate_burst = 5;
+	W->cfg.log_rate_interval = 10;
+	memset(junk, 0xee, sizeof(junk));
+	junk[0] = 0;
+	junk[1] = sizeof(junk);
+	for (k = 0; k < 100; k++) {
+		struct fnet_conn *fc = connect1();
+
+		fnet_peer_send(fc, junk, sizeof(junk));	/* bad magic: ERROR BAD_MESSAGE, close */
+		fnet_pump(&W->n);
+		assert_true(fc->closed);
+		assert_true(fc->out_len > 0);		/* every one is still answered */
+	}
+	rkl_kmsd_log_flush();
+	assert_int_equal(count_lines(path, "step=frame result=fail", NULL), 5);
+	assert_int_equal(count_lines(path, "log suppressed=", NULL), 0);
+	/* The interval ends: the next pass writes the count (no new line of the kind needed). */
+	fnet_advance(&W->n, 10 * S);
+	rkl_kmsd_log_flush();
+	assert_int_equal(count_lines(path, "log suppressed=", &sup), 1);
+	assert_int_equal(sup, 95);
+	assert_int_equal(count_lines(path, "kind=event step=frame", NULL), 1);
+	/* A new interval: a new budget. */
+	{
+		struct fnet_conn *fc = connect1();
+
+		fnet_peer_send(fc, junk, sizeof(junk));
+		fnet_pump(&W->n);
+	}
+	rkl_kmsd_log_flush();
+	assert_int_equal(count_lines(path, "step=frame result=fail", NULL), 6);
+	world_free();
+	rkl_kmsd_log_close();
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -745,6 +1036,13 @@ main(void)
 		cmocka_unit_test(test_commit_delay),
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_oversized_prefix),
+		cmocka_unit_test(test_frame_deadline),
+		cmocka_unit_test(test_login_grace_releases_sn),
+		cmocka_unit_test(test_authenticated_outlives_grace),
+		cmocka_unit_test(test_max_startups),
+		cmocka_unit_test(test_startups_count_unauthenticated_only),
+		cmocka_unit_test(test_per_source),
+		cmocka_unit_test(test_log_rate_limit),
 	};
 
 	rkl_crypto_openssl(&C);
