@@ -61,11 +61,14 @@ struct rkl_srv_env {
 /* CLOCK_MONOTONIC and getrandom(2). */
 void rkl_srv_env_system(struct rkl_srv_env *e);
 
+struct rkl_srv_peer;
+
 /* The key service and group commit, per rkl/kmsd.h's rkl_kmsd_ks_* calls. */
 struct rkl_srv_backend {
 	void *ctx;
 	struct rkl_keysvc keysvc;			/* for rkl_kms_session_init */
-	void *(*sess_new)(void *ctx, const char *peer);	/* NULL: no memory */
+	/* A session's record for a connection from peer (address alone, and with port); NULL: no memory. */
+	void *(*sess_new)(void *ctx, const struct rkl_srv_peer *peer);
 	void (*sess_free)(void *ctx, void *sess);
 	uint64_t (*group_first)(void *ctx);
 	uint64_t (*group)(void *ctx);

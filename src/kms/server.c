@@ -149,10 +149,11 @@ rkl_srv_env_system(struct rkl_srv_env *e)
 	e->random = sys_random;
 }
 
+/* The key service records the peer's "address:port" in its audit rows. */
 static void *
-ks_sess_new(void *ctx, const char *peer)
+ks_sess_new(void *ctx, const struct rkl_srv_peer *peer)
 {
-	return rkl_kmsd_ks_sess_new(ctx, peer);
+	return rkl_kmsd_ks_sess_new(ctx, peer->text);
 }
 
 static void
@@ -985,7 +986,7 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	c->login_at = now_us(srv) + (uint64_t)srv->cfg->login_grace_time * US_PER_S;
 	c->id = __atomic_add_fetch(&srv->next_conn_id, 1, __ATOMIC_RELAXED);
 	c->peer = addr;
-	if ((c->kss = be->sess_new(be->ctx, c->peer.text)) == NULL) {
+	if ((c->kss = be->sess_new(be->ctx, &c->peer)) == NULL) {
 		unauth_release(c);
 		free(c);
 		goto fail2;

@@ -160,12 +160,14 @@ m_call(void *ctx, void *sess, struct rkl_ks_call *call)
 }
 
 static void *
-m_sess_new(void *ctx, const char *peer)
+m_sess_new(void *ctx, const struct rkl_srv_peer *peer)
 {
 	struct world *w = ctx;
 	struct tsess *s = calloc(1, sizeof(*s));
 
-	(void)peer;
+	/* The transport's peer reaches the service: the address alone and with its port. */
+	assert_string_equal(peer->addr, w->n.conns[w->n.n - 1]->addr);
+	assert_non_null(strchr(peer->text, ':'));
 	assert_non_null(s);
 	fake_sess_init(&s->fs, &w->f);
 	s->fc = w->n.conns[w->n.n - 1];		/* the connection being accepted */
