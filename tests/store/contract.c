@@ -7,7 +7,7 @@
  *  - open: missing store without RKL_STORE_CREATE, schema version;
  *  - registry and bind once; free-text fields keep any bytes but NUL;
  *  - TMKs: one current per SN, versions never reused, also as database
- *    constraints that refuse a direct edit;
+ *    constraints that refuse a direct edit; the Ctmk_tk stored with each;
  *  - failure counter and lockout;
  *  - the audit hash chain: verify, lists, anchors, an edit detected;
  *  - import all or nothing, listing in byte order;
@@ -290,6 +290,37 @@ test_tmk_versions(void **state)
 	    "UPDATE tmk SET is_current = 1 WHERE sn = 'T-w' AND version = 2"), 0);
 	assert_int_equal(c->b.tmk_current(c->b.ctx, "T-w", &t), 0);
 	assert_int_equal(t.version, 4);
+}
+
+/* The Ctmk_tk stored with a TMK is returned with it, per version. */
+static void
+test_ctmk(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_tmk_new f;
+	struct rkl_store_tmk t;
+	int created = 0;
+
+	add_bound(&c->a, "T-c", 3);
+	mk_tmk(&f, 0x71);
+	memset(f.ctmk, 0x99, 256);
+	f.ctmk[0] = 0x00;
+	f.ctmk_len = 256;
+	assert_int_equal(c->a.tmk_get_or_create(c->a.ctx, &kmsd, "T-c", &f, &t, &created), 0);
+	assert_int_equal(created, 1);
+	assert_int_equal(t.ctmk_len, 256);
+	assert_memory_equal(t.ctmk, f.ctmk, 256);
+	assert_int_equal(c->b.tmk_current(c->b.ctx, "T-c", &t), 0);
+	assert_int_equal(t.ctmk_len, 256);
+	assert_memory_equal(t.ctmk, f.ctmk, 256);
+	f.ctmk_len = RKL_STORE_CTMK_MAX + 1;
+	assert_int_equal(c->a.tmk_rotate(c->a.ctx, &admin, "T-c", &f, &t), RKL_ERR_LENGTH);
+	f.ctmk_len = 0;
+	assert_int_equal(c->a.tmk_rotate(c->a.ctx, &admin, "T-c", &f, &t), 0);
+	assert_int_equal(t.version, 2);
+	assert_int_equal(t.ctmk_len, 0);
+	assert_int_equal(c->b.tmk_current(c->b.ctx, "T-c", &t), 0);
+	assert_int_equal(t.ctmk_len, 0);
 }
 
 static void
@@ -684,6 +715,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_register_bind_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_text_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmk_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctmk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_and_order, setup, teardown),
