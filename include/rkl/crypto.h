@@ -205,8 +205,9 @@ struct rkl_crypto {
 };
 
 /*
- * Fill *c with the OpenSSL 3 backend (thread-safe, ctx unused).  The BearSSL
- * backend's constructor is in rkl/crypto_bearssl.h.  DER codecs for the key
+ * Fill *c with the OpenSSL 3 backend (thread-safe, ctx unused); part of
+ * librkl, not of librkl-pinpad.  The BearSSL backend's constructor is in
+ * rkl/crypto_bearssl.h.  DER codecs for the key
  * formats are in rkl/spki.h.
  */
 void rkl_crypto_openssl(struct rkl_crypto *c);
