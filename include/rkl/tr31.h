@@ -50,8 +50,10 @@
  *     hex (extended "00LLxxxx" form accepted), data printable ASCII, no ID
  *     twice, PB only last; KS data upper-case hex; KC and KP "00" (legacy)
  *     + 2-3 bytes or "01" (CMAC) + 2-5 bytes, upper-case hex;
- *   - header a multiple of the cipher block (8 TDES, 16 for D); key data a
- *     multiple of the block for A-D; encrypted key data and MAC upper-case
+ *   - header with its optional blocks a multiple of the cipher block (8 for
+ *     A-C, 16 for D and E: ISO 20038:2017 A.2.1 makes no exception for E;
+ *     export pads with PB in every version); key data a multiple of the
+ *     block for A-D (E encrypts it in CTR mode, unpadded); encrypted key data and MAC upper-case
  *     hex (X9.143 field format "H"; see docs/architecture.md);
  *   - after authentication: key length a whole number of bytes, fitting the
  *     key data, and matching the algorithm (T 16/24, A 16/24/32, D 8).

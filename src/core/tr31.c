@@ -379,8 +379,13 @@ parse_block(const char *block, size_t len, unsigned flags, struct rkl_tr31_key *
 		return RKL_ERR_LENGTH;
 	bs = ver_bs(k->version);
 	mac_hex = 2 * ver_mac_len(k->version);
-	if (k->version != 'E' && hl % bs != 0)
-		return RKL_ERR_LENGTH;	/* header not a whole number of blocks */
+	/*
+	 * Header and optional blocks: a whole number of cipher blocks in every
+	 * version, E too (ISO 20038:2017 A.2.1 makes no exception for it; PB
+	 * pads).  Only E's key data, encrypted in CTR mode, is not padded.
+	 */
+	if (hl % bs != 0)
+		return RKL_ERR_LENGTH;
 	if (len - hl < mac_hex)
 		return RKL_ERR_INCOMPLETE;
 	rest = len - hl - mac_hex;
@@ -832,12 +837,13 @@ rkl_tr31_export(const struct rkl_crypto *c, const uint8_t *kbpk, size_t kbpk_len
 	if (v != 'E')
 		kd_len = (kd_len + bs - 1) / bs * bs;
 
-	/* Header length, with a PB block to a whole number of cipher blocks. */
+	/* Header length, with a PB block to a whole number of cipher blocks
+	 * (every version: ISO 20038 A.2.1 for E). */
 	hl = RKL_TR31_HDR_LEN;
 	for (i = 0; i < key->n_opt; i++)
 		hl += opt_wire_len(key->opt[i].len);
 	pb = 0;
-	if (v != 'E' && hl % bs != 0) {
+	if (hl % bs != 0) {
 		pb = bs - hl % bs;
 		if (pb < 4)
 			pb += bs;	/* PB needs room for its ID and length */

@@ -677,6 +677,70 @@ test_pass_through(void **state)
 	rkl_tr31_key_release(&back);
 }
 
+/*
+ * Version E pads its optional blocks to a multiple of 16 characters with PB
+ * (ISO 20038:2017 A.2.1, as for D): export adds the PB, import refuses an E
+ * block without it even when its MAC is right.  The refused block is what rkl
+ * exported before the rule (KS block of 24 characters, header 40; the
+ * ISO 20038 B.2 KBPK and key, unmasked): another implementation rejects it
+ * ("invalid optional block padding").
+ */
+static void
+test_version_e_pb(void **state)
+{
+	static const char unpadded[] =
+	    "E0108B0TV16N0100KS1800604B120F92928000009D72C24AE89A474DFBA9456FA47A262612EEDC"
+	    "76935966C9C646B2991B17476C5118";
+	const struct import_vec *v = vec("ISO 20038:2017 B.2");
+	struct rkl_tr31_export_opts o = { RKL_TR31_MASK_NONE, 0, NULL, NULL };
+	struct rkl_tr31_key k, back;
+	uint8_t kbpk[32], key[16];
+	char out[RKL_TR31_BLOCK_MAX];
+	size_t n, hl;
+
+	(void)state;
+	unhex(v->kbpk, kbpk, sizeof(kbpk));
+	unhex(v->key, key, sizeof(key));
+	assert_int_equal(rkl_tr31_check(unpadded, strlen(unpadded), 0, NULL), RKL_ERR_LENGTH);
+	assert_int_equal(rkl_tr31_check(unpadded, strlen(unpadded), RKL_TR31_LENIENT, NULL),
+	    RKL_ERR_LENGTH);
+	assert_int_equal(rkl_tr31_import(&C, kbpk, 32, unpadded, strlen(unpadded), 0, &back),
+	    RKL_ERR_AUTH);
+	assert_int_equal(rkl_tr31_import(&C, kbpk, 32, unpadded, strlen(unpadded),
+	    RKL_TR31_LENIENT, &back), RKL_ERR_AUTH);
+
+	/* export: KS (24) + PB (8) = 32 characters after the 16 of the header */
+	assert_int_equal(rkl_tr31_header_parse("E0000B0TV16N0000", 16, 0, &k), 0);
+	assert_int_equal(rkl_tr31_set_key(&k, key, sizeof(key)), 0);
+	assert_int_equal(rkl_tr31_opt_add(&k, "KS", "00604B120F9292800000", 20), 0);
+	assert_int_equal(rkl_tr31_export(&C, kbpk, 32, &k, &o, out, sizeof(out), &n), 0);
+	assert_memory_equal(out + 12, "02", 2);
+	assert_memory_equal(out + 16, "KS1800604B120F9292800000PB080000", 32);
+	hl = 48;
+	/* CTR key data is not padded: 2 + 16 bytes, then a 16-byte MAC */
+	assert_int_equal(n, hl + 2 * 18 + 2 * 16);
+	assert_int_equal(rkl_tr31_import(&C, kbpk, 32, out, n, 0, &back), 0);
+	assert_memory_equal(back.key, key, sizeof(key));
+	assert_int_equal(back.n_opt, 1);	/* PB dropped */
+
+	/* a header already on a 16-character boundary gets no PB; one that
+	 * leaves 1-3 characters gets a PB of 16 + that */
+	rkl_tr31_key_release(&k);
+	assert_int_equal(rkl_tr31_header_parse("E0000B0TV16N0000", 16, 0, &k), 0);
+	assert_int_equal(rkl_tr31_set_key(&k, key, sizeof(key)), 0);
+	assert_int_equal(rkl_tr31_opt_add(&k, "KS", "00604B120F929280", 12), 0);
+	assert_int_equal(rkl_tr31_export(&C, kbpk, 32, &k, &o, out, sizeof(out), &n), 0);
+	assert_memory_equal(out + 12, "01", 2);
+	assert_int_equal(rkl_tr31_check(out, n, 0, NULL), 0);
+	assert_int_equal(rkl_tr31_opt_add(&k, "KV", "012345678", 9), 0);	/* 32 + 13 = 45 */
+	assert_int_equal(rkl_tr31_export(&C, kbpk, 32, &k, &o, out, sizeof(out), &n), 0);
+	assert_memory_equal(out + 12, "03", 2);
+	assert_memory_equal(out + 45, "PB13", 4);	/* 45 + 19 = 64 */
+	assert_int_equal(rkl_tr31_import(&C, kbpk, 32, out, n, 0, &back), 0);
+	rkl_tr31_key_release(&k);
+	rkl_tr31_key_release(&back);
+}
+
 /* A KC block that does not match the key is refused after authentication. */
 static void
 test_kc_mismatch(void **state)
@@ -806,6 +870,7 @@ main(void)
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_mask_hides_length),
 		cmocka_unit_test(test_pass_through),
+		cmocka_unit_test(test_version_e_pb),
 		cmocka_unit_test(test_kc_mismatch),
 		cmocka_unit_test(test_export_errors),
 		cmocka_unit_test(test_header_parse),
