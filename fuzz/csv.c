@@ -3,7 +3,8 @@
  * list loader built on it (rkl_store_csv_load).  Checks the parser's
  * invariants: it always makes progress, line numbers never go back, fields
  * stay within their bounds and are NUL-terminated, errors are data errors;
- * and the loader accepts a text exactly when every record parsed and mapped.
+ * and the loader accepts a text exactly when every record parsed and mapped,
+ * and every note it accepts is UTF-8 text without control characters.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,7 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (bad != 0 || n_bad_csv != 0 || out.n > n_ok || out.n + 1 < n_ok)
 			abort();
 		for (i = 0; i < out.n; i++)
-			if (rkl_store_sn_check(out.rows[i].sn) != 0 || (i > 0 && out.lines[i] <= out.lines[i - 1]))
+			if (rkl_store_sn_check(out.rows[i].sn) != 0 ||
+			    rkl_store_note_check(out.rows[i].note) != 0 ||
+			    (i > 0 && out.lines[i] <= out.lines[i - 1]))
 				abort();
 		rkl_store_csv_free(&out);
 	} else if (!rkl_err_is_data(r) && r != RKL_ERR_NOMEM) {

@@ -86,6 +86,14 @@ extern "C" {
  */
 int rkl_store_sn_check(const char *s);
 
+/*
+ * 0 if s is a valid note: at most RKL_STORE_NOTE_MAX bytes of UTF-8 without
+ * control characters (the free-text rule of rkl/text.h); RKL_ERR_LENGTH if
+ * too long, RKL_ERR_FORMAT otherwise.  NULL is RKL_ERR_INVALID_ARG.
+ * terminal_add and terminal_import refuse a note that fails it.
+ */
+int rkl_store_note_check(const char *s);
+
 enum rkl_term_status {
 	RKL_TERM_REGISTERED = 1,	/* known SN, no TK binding yet */
 	RKL_TERM_BOUND = 2,		/* a TK is bound (S3 done once) */
@@ -112,7 +120,7 @@ struct rkl_store_who {
 struct rkl_store_terminal_new {
 	char sn[RKL_STORE_SN_MAX + 1];		/* POS serial number, rkl_store_sn_check */
 	char pinpad_sn[RKL_STORE_SN_MAX + 1];	/* PIN pad serial number, "" if none; same syntax */
-	char note[RKL_STORE_NOTE_MAX + 1];	/* operator's note, any bytes but NUL, "" if none */
+	char note[RKL_STORE_NOTE_MAX + 1];	/* operator's note, "" if none; rkl_store_note_check */
 };
 
 /* A registered terminal as stored. */
@@ -552,9 +560,12 @@ int rkl_store_audit_check_anchor(const struct rkl_store *st, uint64_t seq,
  * Terminal list files (rkl-admin terminal import).  One terminal per CSV
  * record (dialect: rkl/csv.h): SN[,PINPAD_SN[,NOTE]].  A first record whose
  * first field is "sn" (any case) is a header and skipped.  Every record is
- * checked as terminal_add would (SN syntax, lengths; more than 3 fields is
- * RKL_ERR_FORMAT); duplicates and already registered SNs are found later by
- * terminal_import, whose row index maps to a line through out->lines.
+ * checked as terminal_add would (SN syntax, note rule of
+ * rkl_store_note_check, lengths; more than 3 fields is RKL_ERR_FORMAT);
+ * duplicates and already registered SNs are found later by terminal_import,
+ * whose row index maps to a line through out->lines.  A file with more than
+ * RKL_STORE_CSV_ROWS_MAX terminals is refused at the line of the first one
+ * over (RKL_ERR_LIMIT; the records after it are not read).
  */
 struct rkl_store_csv {
 	struct rkl_store_terminal_new *rows;	/* n rows, heap */
@@ -564,10 +575,11 @@ struct rkl_store_csv {
 
 struct rkl_store_csv_err {
 	unsigned long line;	/* line of the bad record (from 1) */
-	int err;		/* RKL_ERR_FORMAT, _LENGTH, _TOO_LARGE, _INCOMPLETE */
+	int err;		/* RKL_ERR_FORMAT, _LENGTH, _TOO_LARGE, _INCOMPLETE, _LIMIT */
+	unsigned field;		/* field at fault: 1 SN, 2 PIN pad SN, 3 note; 0 the record */
 };
 
-#define RKL_STORE_CSV_ROWS_MAX 1000000u	/* more records is RKL_ERR_LIMIT */
+#define RKL_STORE_CSV_ROWS_MAX 1000000u	/* more terminals is RKL_ERR_LIMIT */
 
 /*
  * Parse len bytes of a terminal list.  All records are read; if any is bad,

@@ -19,30 +19,36 @@ ascii_ieq(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* One CSV record to a terminal row. */
+/*
+ * One CSV record to a terminal row.  On error *field is the 1-based field at
+ * fault (0: the record as a whole).
+ */
 static int
-to_terminal(const struct rkl_csv_row *row, struct rkl_store_terminal_new *t)
+to_terminal(const struct rkl_csv_row *row, struct rkl_store_terminal_new *t, unsigned *field)
 {
 	int r;
 
+	*field = 0;
 	if (row->n < 1 || row->n > 3)
 		return RKL_ERR_FORMAT;
 	memset(t, 0, sizeof(*t));
+	*field = 1;
 	if ((r = rkl_store_sn_check(row->f[0])) != 0)
 		return r;
 	memcpy(t->sn, row->f[0], strlen(row->f[0]));
 	if (row->n >= 2 && row->f[1][0] != '\0') {
+		*field = 2;
 		if ((r = rkl_store_sn_check(row->f[1])) != 0)
 			return r;
 		memcpy(t->pinpad_sn, row->f[1], strlen(row->f[1]));
 	}
 	if (row->n == 3) {
-		size_t len = strlen(row->f[2]);
-
-		if (len > RKL_STORE_NOTE_MAX)
-			return RKL_ERR_LENGTH;
-		memcpy(t->note, row->f[2], len);
+		*field = 3;
+		if ((r = rkl_store_note_check(row->f[2])) != 0)
+			return r;
+		memcpy(t->note, row->f[2], strlen(row->f[2]));
 	}
+	*field = 0;
 	return 0;
 }
 
@@ -56,8 +62,6 @@ grow(struct rkl_store_csv *c, size_t *cap)
 
 	if (c->n < *cap)
 		return 0;
-	if (c->n >= RKL_STORE_CSV_ROWS_MAX)
-		return RKL_ERR_LIMIT;
 	ncap = *cap == 0 ? 64 : *cap * 2;
 	if (ncap > RKL_STORE_CSV_ROWS_MAX)
 		ncap = RKL_STORE_CSV_ROWS_MAX;
@@ -90,6 +94,8 @@ rkl_store_csv_load(const void *text, size_t len, struct rkl_store_csv *out,
 	rkl_csv_init(&p, text, len);
 	for (;;) {
 		unsigned long line;
+		unsigned field = 0;
+		int stop = 0;
 
 		rr = rkl_csv_next(&p, row);
 		if (rr == 0)
@@ -98,11 +104,17 @@ rkl_store_csv_load(const void *text, size_t len, struct rkl_store_csv *out,
 			line = row->line;
 			if (records++ == 0 && ascii_ieq(row->f[0], "sn"))
 				continue;	/* header */
-			if ((r = grow(&c, &cap)) != 0)
-				goto out;
-			if ((rr = to_terminal(row, &c.rows[c.n])) == 0) {
-				c.lines[c.n++] = line;
-				continue;
+			if (c.n == RKL_STORE_CSV_ROWS_MAX) {
+				/* one row too many: refuse the file at this line */
+				rr = RKL_ERR_LIMIT;
+				stop = 1;
+			} else {
+				if ((r = grow(&c, &cap)) != 0)
+					goto out;
+				if ((rr = to_terminal(row, &c.rows[c.n], &field)) == 0) {
+					c.lines[c.n++] = line;
+					continue;
+				}
 			}
 		} else {
 			records++;
@@ -113,8 +125,11 @@ rkl_store_csv_load(const void *text, size_t len, struct rkl_store_csv *out,
 		if (bad < errs_cap) {
 			errs[bad].line = line;
 			errs[bad].err = rr;
+			errs[bad].field = field;
 		}
 		bad++;
+		if (stop)
+			break;
 	}
 	*n_bad = bad;
 	if (bad > 0) {

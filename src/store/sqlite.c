@@ -697,7 +697,7 @@ check_terminal_new(const struct rkl_store_terminal_new *t)
 		return r;
 	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
 		return r;
-	return 0;
+	return rkl_store_note_check(t->note);
 }
 
 static int

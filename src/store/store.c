@@ -6,6 +6,7 @@
 #include "rkl/buf.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "rkl/text.h"
 #include "store_int.h"
 
 #include <string.h>
@@ -27,6 +28,19 @@ rkl_store_sn_check(const char *s)
 			return RKL_ERR_FORMAT;
 	}
 	return i == 0 ? RKL_ERR_FORMAT : 0;
+}
+
+int
+rkl_store_note_check(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return RKL_ERR_INVALID_ARG;
+	n = strlen(s);
+	if (n > RKL_STORE_NOTE_MAX)
+		return RKL_ERR_LENGTH;
+	return rkl_text_check(s, n, NULL);
 }
 
 const char *

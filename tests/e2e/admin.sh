@@ -101,6 +101,45 @@ expect_rc 3 admin terminal show Y000001
 expect_rc 3 admin terminal show Z1
 expect_rc 3 admin terminal import "$E2E_DIR/no-such.csv"
 
+# -- operator input: notes are UTF-8 text without control characters (in), and
+# whatever a row holds is escaped on the way out (text) or valid JSON
+esc=$(printf '\033')
+expect_rc 3 admin terminal add N0001 --note "a${esc}[2Jb"
+err_has "note is not UTF-8 text or contains a control character"
+expect_rc 3 admin terminal add N0001 --note "$(printf 'two\nstatus          revoked')"
+expect_rc 3 admin terminal add N0001 --note "$(printf 'caf\351')"
+expect_rc 3 admin terminal add N0001 --note "$(printf '%0257d' 0)"
+err_has "note longer than 256 bytes"
+expect_rc 3 admin terminal show N0001
+expect_rc 0 admin terminal add N0001 --note "$(printf 'caf\303\251 \342\202\254')"
+expect_rc 0 admin terminal show N0001
+out_has "$(printf 'note            caf\303\251 \342\202\254')"
+printf 'sn,pinpad_sn,note\nN0002,,fine\nN0003,,"a\033[2Jb"\nN0004,,"two\nstatus          revoked"\nN0005,,caf\351\nN0006,p p,x\n' \
+    >"$E2E_DIR/notes.csv"
+expect_rc 3 admin terminal import "$E2E_DIR/notes.csv"
+err_has "notes.csv:3: note is not UTF-8 text or contains a control character"
+err_has "notes.csv:4: note is not UTF-8"
+err_has "notes.csv:6: note is not UTF-8"
+err_has "notes.csv:7: bad PIN pad serial number"
+expect_rc 3 admin terminal show N0002
+# a row from before the rule (or a damaged database): shown escaped, JSON valid
+sqlite3 "$STATE/rkl.db" "UPDATE terminal SET note = CAST(X'611B5B324A620A737461747573202020202020202020207265766F6B6564E9' AS TEXT) WHERE sn = 'N0001';" ||
+	fail "sqlite3 update"
+expect_rc 0 admin terminal show N0001
+out_has 'note            a\\x1b\[2Jb\\nstatus          revoked\\xe9$'
+[ "$(grep -c '^status' "$E2E_DIR/out")" = 1 ] || fail "a note forged a line in terminal show"
+if grep -q "$esc" "$E2E_DIR/out"; then fail "terminal show printed an escape character"; fi
+expect_rc 0 admin --json terminal show N0001
+out_has '"note":"a\\u001b\[2Jb\\nstatus          revoked\\ufffd"'
+iconv -f UTF-8 -t UTF-8 "$E2E_DIR/out" >/dev/null || fail "terminal show --json is not UTF-8"
+[ "$(wc -l <"$E2E_DIR/out")" = 1 ] || fail "terminal show --json is not one line"
+
+# the row cap: a file over 1000000 terminals is refused at the line of the first one over
+awk 'BEGIN { print "sn"; for (i = 0; i <= 1000000; i++) print "C" i }' >"$E2E_DIR/big.csv"
+expect_rc 3 admin terminal import "$E2E_DIR/big.csv"
+err_has "big.csv:1000002: more than 1000000 terminals in one file"
+rm -f "$E2E_DIR/big.csv"
+
 # -- lifecycle
 expect_rc 0 admin tmk rotate S000001
 expect_rc 0 admin terminal reset S000001

@@ -19,6 +19,7 @@
 #include <rkl/pki.h>
 #include <rkl/server.h>
 #include <rkl/spki.h>
+#include <rkl/text.h>
 #include <rkl/x509.h>
 #include <rkl/store.h>
 #include <rkl/tr31.h>

@@ -18,6 +18,7 @@
 #include <rkl/kms.h>
 #include <rkl/pinpad.h>
 #include <rkl/spki.h>
+#include <rkl/text.h>
 #include <rkl/x509.h>
 #include <rkl/tr31.h>
 #include <rkl/wire.h>

@@ -191,10 +191,13 @@ test_free_text_bytes(void **state)
 		odd[i] = (char)(1 + (i * 37) % 255);	/* every byte but NUL, invalid UTF-8 too */
 	odd[sizeof(odd) - 1] = '\0';
 	tnew(&tn, "T-b", "PP.1", NULL);
+	/* a note is UTF-8 text without control characters (rkl_store_note_check) */
 	memcpy(tn.note, odd, sizeof(odd));
+	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), RKL_ERR_FORMAT);
+	strcpy(tn.note, "caf\xc3\xa9 \xe2\x82\xac, \"q\" back\\slash");
 	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), 0);
 	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-b", &t), 0);
-	assert_string_equal(t.note, odd);
+	assert_string_equal(t.note, tn.note);
 	assert_string_equal(t.pinpad_sn, "PP.1");
 
 	memset(&ev, 0, sizeof(ev));

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -302,6 +303,86 @@ test_load_terminals_bad_lines(void **state)
 	assert_int_equal(errs[0].line, 1);
 }
 
+/*
+ * Notes are UTF-8 text without control characters: a note with an escape
+ * sequence, a line break (quoted), a tab, DEL or bytes that are not UTF-8 is
+ * a bad record at its line, field 3; bad serial numbers name their field.
+ */
+static void
+test_load_terminals_bad_notes(void **state)
+{
+	static const char text[] =
+	    "sn,pinpad_sn,note\n"			/* 1 */
+	    "N1,,caf\xC3\xA9 \xE2\x82\xAC ok\n"	/* 2 good */
+	    "N2,,\"a\x1B[2Jb\"\n"			/* 3 ESC */
+	    "N3,,\"two\nstatus revoked\"\n"		/* 4-5 line break */
+	    "N4,,caf\xE9\n"				/* 6 Latin-1 */
+	    "N5,bad pp,x\n"				/* 7 PIN pad SN */
+	    "bad sn,,x\n"				/* 8 SN */
+	    "N6,,a\tb\n"				/* 9 tab */
+	    "N7,,del\x7F\n"				/* 10 DEL */
+	    "N8,,\xC2\x9B" "2J\n";			/* 11 C1 CSI */
+	static const struct { unsigned long line; unsigned field; } want[] = {
+		{ 3, 3 }, { 4, 3 }, { 6, 3 }, { 7, 2 }, { 8, 1 }, { 9, 3 }, { 10, 3 }, { 11, 3 },
+	};
+	struct rkl_store_csv out;
+	struct rkl_store_csv_err errs[16];
+	size_t bad = 0, i;
+
+	(void)state;
+	assert_int_equal(rkl_store_csv_load(text, strlen(text), &out, errs, 16, &bad), RKL_ERR_FORMAT);
+	assert_int_equal(bad, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < bad; i++) {
+		assert_int_equal(errs[i].line, want[i].line);
+		assert_int_equal(errs[i].field, want[i].field);
+		assert_int_equal(errs[i].err, RKL_ERR_FORMAT);
+	}
+	/* the good one alone loads, note intact */
+	assert_int_equal(rkl_store_csv_load(text, 18 + 17, &out, errs, 16, &bad), 0);
+	assert_int_equal(out.n, 1);
+	assert_string_equal(out.rows[0].note, "caf\xC3\xA9 \xE2\x82\xAC ok");
+	rkl_store_csv_free(&out);
+	/* note checks on their own */
+	assert_int_equal(rkl_store_note_check(""), 0);
+	assert_int_equal(rkl_store_note_check("store 12, lane 3"), 0);
+	assert_int_equal(rkl_store_note_check("a\x1B" "b"), RKL_ERR_FORMAT);
+	assert_int_equal(rkl_store_note_check(NULL), RKL_ERR_INVALID_ARG);
+}
+
+/*
+ * The row cap: RKL_STORE_CSV_ROWS_MAX terminals load; one more refuses the
+ * file with RKL_ERR_LIMIT at the line of the first terminal over the cap
+ * (after a header and a comment line, so lines and rows differ).
+ */
+static void
+test_load_terminals_cap(void **state)
+{
+	const size_t max = RKL_STORE_CSV_ROWS_MAX;
+	static const char head[] = "sn\n# fleet\n";
+	size_t len = sizeof(head) - 1 + 2 * (max + 1), i, bad = 0;
+	char *text = malloc(len);
+	struct rkl_store_csv out;
+	struct rkl_store_csv_err errs[2];
+
+	(void)state;
+	assert_non_null(text);
+	memcpy(text, head, sizeof(head) - 1);
+	for (i = 0; i <= max; i++)
+		memcpy(text + sizeof(head) - 1 + 2 * i, "A\n", 2);
+	/* exactly the cap: loads (duplicates are terminal_import's business) */
+	assert_int_equal(rkl_store_csv_load(text, len - 2, &out, errs, 2, &bad), 0);
+	assert_int_equal(out.n, max);
+	assert_int_equal(out.lines[max - 1], max + 2);
+	rkl_store_csv_free(&out);
+	/* one over */
+	assert_int_equal(rkl_store_csv_load(text, len, &out, errs, 2, &bad), RKL_ERR_LIMIT);
+	assert_int_equal(bad, 1);
+	assert_int_equal(errs[0].err, RKL_ERR_LIMIT);
+	assert_int_equal(errs[0].line, max + 3);
+	assert_int_equal(errs[0].field, 0);
+	free(text);
+}
+
 /* A list loads, imports, and an import error maps back to its line. */
 static void
 test_load_and_import(void **state)
@@ -323,6 +404,25 @@ test_load_and_import(void **state)
 	assert_int_equal(bad, 1);
 	assert_int_equal(out.lines[rerr[0].row], 5);
 	rkl_store_csv_free(&out);
+	/* the store itself refuses a note that breaks the text rule, on both paths */
+	{
+		struct rkl_store_terminal_new t;
+		struct rkl_store_terminal got;
+
+		memset(&t, 0, sizeof(t));
+		strcpy(t.sn, "T9");
+		strcpy(t.note, "a\x1B[2Jb");
+		assert_int_equal(st.terminal_add(st.ctx, NULL, &t), RKL_ERR_FORMAT);
+		assert_int_equal(st.terminal_import(st.ctx, NULL, &t, 1, rerr, 2, &bad, NULL, NULL),
+		    RKL_ERR_FORMAT);
+		assert_int_equal(bad, 1);
+		assert_int_equal(rerr[0].err, RKL_ERR_FORMAT);
+		assert_int_equal(st.terminal_get(st.ctx, "T9", &got), RKL_ERR_UNKNOWN_SN);
+		strcpy(t.note, "caf\xC3\xA9");
+		assert_int_equal(st.terminal_add(st.ctx, NULL, &t), 0);
+		assert_int_equal(st.terminal_get(st.ctx, "T9", &got), 0);
+		assert_string_equal(got.note, "caf\xC3\xA9");
+	}
 	rkl_store_close(&st);
 	tdir_remove(&td);
 }
@@ -339,6 +439,8 @@ main(void)
 		cmocka_unit_test(test_csv_truncate_and_flip),
 		cmocka_unit_test(test_load_terminals),
 		cmocka_unit_test(test_load_terminals_bad_lines),
+		cmocka_unit_test(test_load_terminals_bad_notes),
+		cmocka_unit_test(test_load_terminals_cap),
 		cmocka_unit_test(test_load_and_import),
 	};
 

@@ -1,22 +1,36 @@
-/* JSON writing helpers: see json.h. */
+/* Output helpers (JSON strings, escaped text): see json.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "json.h"
 
+#include <string.h>
 #include <time.h>
+
+#include "rkl/text.h"
 
 void
 rkl_admin_json_str(FILE *f, const char *s)
 {
 	static const char hexd[] = "0123456789abcdef";
 	const unsigned char *p;
+	size_t n, l;
+	uint32_t cp;
 
 	if (s == NULL) {
 		fputs("null", f);
 		return;
 	}
 	fputc('"', f);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		switch (*p) {
+	p = (const unsigned char *)s;
+	n = strlen(s);
+	while (n > 0) {
+		l = rkl_utf8_next(p, n, &cp);
+		if (l == 0) {
+			fputs("\\ufffd", f);	/* not UTF-8: U+FFFD, one per byte */
+			p++;
+			n--;
+			continue;
+		}
+		switch (cp) {
 		case '"':
 			fputs("\\\"", f);
 			break;
@@ -33,16 +47,67 @@ rkl_admin_json_str(FILE *f, const char *s)
 			fputs("\\t", f);
 			break;
 		default:
-			if (*p < 0x20 || *p == 0x7f) {
+			if (rkl_text_is_control(cp)) {
 				fputs("\\u00", f);
-				fputc(hexd[*p >> 4], f);
-				fputc(hexd[*p & 15], f);
+				fputc(hexd[cp >> 4], f);
+				fputc(hexd[cp & 15], f);
 			} else {
-				fputc(*p, f);
+				fwrite(p, 1, l, f);
 			}
 		}
+		p += l;
+		n -= l;
 	}
 	fputc('"', f);
+}
+
+const char *
+rkl_admin_text(const char *s, char *buf, size_t cap)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), o = 0, l, el, i;
+	uint32_t cp = 0;
+	char e[16];
+	int bad;
+
+	if (cap == 0)
+		return "";
+	while (n > 0) {
+		l = rkl_utf8_next(p, n, &cp);
+		bad = l == 0;
+		if (bad)
+			l = 1;
+		el = 2;
+		if (!bad && cp == '\\')
+			memcpy(e, "\\\\", 2);
+		else if (!bad && cp == '\n')
+			memcpy(e, "\\n", 2);
+		else if (!bad && cp == '\r')
+			memcpy(e, "\\r", 2);
+		else if (!bad && cp == '\t')
+			memcpy(e, "\\t", 2);
+		else if (bad || rkl_text_is_control(cp)) {
+			/* each byte of the character (or the stray byte) as \xHH */
+			for (el = 0, i = 0; i < l; i++, el += 4) {
+				e[el] = '\\';
+				e[el + 1] = 'x';
+				e[el + 2] = hexd[p[i] >> 4];
+				e[el + 3] = hexd[p[i] & 15];
+			}
+		} else {
+			memcpy(e, p, l);
+			el = l;
+		}
+		if (o + el >= cap)
+			break;	/* cut at a character boundary */
+		memcpy(buf + o, e, el);
+		o += el;
+		p += l;
+		n -= l;
+	}
+	buf[o] = '\0';
+	return buf;
 }
 
 void

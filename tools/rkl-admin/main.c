@@ -32,6 +32,7 @@
 #include "rkl/err.h"
 #include "rkl/hsm.h"
 #include "rkl/store.h"
+#include "rkl/text.h"
 
 #include "conf.h"
 #include "json.h"
@@ -135,16 +136,18 @@ failf(struct admin *a, int code, int err, const char *fmt, ...)
 static int
 failf(struct admin *a, int code, int err, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], esc[RKL_ADMIN_TEXT_CAP(1024)];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* the message may quote operator input: escaped on the terminal */
+	rkl_admin_text(msg, esc, sizeof(esc));
 	if (err != 0)
-		fprintf(stderr, "rkl-admin: %s: %s\n", msg, rkl_err_str(err));
+		fprintf(stderr, "rkl-admin: %s: %s\n", esc, rkl_err_str(err));
 	else
-		fprintf(stderr, "rkl-admin: %s\n", msg);
+		fprintf(stderr, "rkl-admin: %s\n", esc);
 	if (a->json) {
 		fputs("{\"ok\":false,\"exit\":", stdout);
 		printf("%d,\"error\":", code);
@@ -291,11 +294,14 @@ set_actor(struct admin *a)
 	const char *u = getenv("USER");
 	struct passwd *pw;
 
-	if (u == NULL || u[0] == '\0') {
+	if (u == NULL || u[0] == '\0' || rkl_text_check(u, strlen(u), NULL) != 0) {
 		pw = getpwuid(getuid());
 		u = pw != NULL ? pw->pw_name : "unknown";
 	}
-	snprintf(a->actor, sizeof(a->actor), "admin:%s", u);
+	if (rkl_text_check(u, strlen(u), NULL) != 0 || strlen(u) > sizeof(a->actor) - 7)
+		snprintf(a->actor, sizeof(a->actor), "admin:uid %lu", (unsigned long)getuid());
+	else
+		snprintf(a->actor, sizeof(a->actor), "admin:%s", u);
 	a->who.actor = a->actor;
 	a->who.source = "cli";
 }
@@ -611,6 +617,18 @@ copy_field(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
+#define RKL_STR_(x) #x
+#define RKL_XSTR(x) RKL_STR_(x)
+
+/* Why rkl_store_note_check refused a note. */
+static const char *
+note_reason(int err)
+{
+	if (err == RKL_ERR_LENGTH)
+		return "note longer than " RKL_XSTR(RKL_STORE_NOTE_MAX) " bytes";
+	return "note is not UTF-8 text or contains a control character (newline, tab, escape, ...)";
+}
+
 static int
 cmd_terminal_add(struct admin *a, const char *sn)
 {
@@ -618,10 +636,16 @@ cmd_terminal_add(struct admin *a, const char *sn)
 	int r;
 
 	memset(&t, 0, sizeof(t));
+	if (a->note != NULL && strlen(a->note) > RKL_STORE_NOTE_MAX)
+		return failf(a, EX_REFUSED, 0, "terminal %s: %s", sn, note_reason(RKL_ERR_LENGTH));
 	if (copy_field(t.sn, sizeof(t.sn), sn) != 0 ||
 	    (a->pinpad_sn != NULL && copy_field(t.pinpad_sn, sizeof(t.pinpad_sn), a->pinpad_sn) != 0) ||
 	    (a->note != NULL && copy_field(t.note, sizeof(t.note), a->note) != 0))
 		return failf(a, EX_REFUSED, RKL_ERR_LENGTH, "terminal %s", sn);
+	if ((r = rkl_store_note_check(t.note)) != 0) {
+		audit_refused(a, "terminal.add", rkl_store_sn_check(sn) == 0 ? sn : NULL, r, "bad note");
+		return failf(a, EX_REFUSED, 0, "terminal %s: %s", sn, note_reason(r));
+	}
 	if ((r = a->st.terminal_add(a->st.ctx, &a->who, &t)) != 0) {
 		audit_refused(a, "terminal.add", sn, r, NULL);
 		if (r == RKL_ERR_FORMAT)
@@ -715,19 +739,31 @@ progress_cb(void *arg, size_t done, size_t total)
 
 /* One line's reason for a record rkl_store_csv_load refused. */
 static const char *
-csv_reason(int err)
+csv_reason(const struct rkl_store_csv_err *e)
 {
-	switch (err) {
+	static char limit[128];
+
+	if (e->err == RKL_ERR_LIMIT) {
+		snprintf(limit, sizeof(limit), "more than %u terminals in one file (split it; "
+		    "nothing after this line was read)", RKL_STORE_CSV_ROWS_MAX);
+		return limit;
+	}
+	switch (e->field) {
+	case 1:
+		return "bad serial number (1-32 of 0-9 A-Z a-z . _ -)";
+	case 2:
+		return "bad PIN pad serial number (1-32 of 0-9 A-Z a-z . _ -)";
+	case 3:
+		return note_reason(e->err);
+	}
+	switch (e->err) {
 	case RKL_ERR_LENGTH:
 	case RKL_ERR_TOO_LARGE:
 		return "field too long, or too many fields";
 	case RKL_ERR_INCOMPLETE:
 		return "quoted field not closed";
-	case RKL_ERR_LIMIT:
-		return "too many rows";
 	default:
-		return "malformed record or bad serial number (expected sn[,pinpad_sn[,note]], "
-		    "serial numbers 1-32 of 0-9 A-Z a-z . _ -)";
+		return "malformed record (expected sn[,pinpad_sn[,note]])";
 	}
 }
 
@@ -756,7 +792,7 @@ cmd_terminal_import(struct admin *a, const char *path)
 	r = rkl_store_csv_load(text, len, &csv, cerrs, IMPORT_ERRS_MAX, &n_bad);
 	if (r != 0 && n_bad > 0) {
 		for (i = 0; i < n_bad && i < IMPORT_ERRS_MAX; i++)
-			fprintf(stderr, "%s:%lu: %s\n", path, cerrs[i].line, csv_reason(cerrs[i].err));
+			fprintf(stderr, "%s:%lu: %s\n", path, cerrs[i].line, csv_reason(&cerrs[i]));
 		if (n_bad > IMPORT_ERRS_MAX)
 			fprintf(stderr, "%s: ... and %zu more\n", path, n_bad - IMPORT_ERRS_MAX);
 		snprintf(detail, sizeof(detail), "bad_lines=%zu", n_bad);
@@ -794,7 +830,7 @@ cmd_terminal_import(struct admin *a, const char *path)
 			case RKL_ERR_DUPLICATE: why = "SN appears earlier in the file"; break;
 			case RKL_ERR_EXISTS: why = "SN is already registered"; break;
 			case RKL_ERR_LENGTH: why = "field too long"; break;
-			case RKL_ERR_FORMAT: why = "bad serial number (1-32 of 0-9 A-Z a-z . _ -)"; break;
+			case RKL_ERR_FORMAT: why = "bad serial number or note"; break;
 			default: why = rkl_err_str(errs[i].err); break;
 			}
 			fprintf(stderr, "%s:%lu: %s: %s\n", path, csv.lines[errs[i].row],
@@ -834,6 +870,7 @@ cmd_terminal_list(struct admin *a)
 {
 	struct rkl_store_terminal *rows = NULL;
 	char after[RKL_STORE_SN_MAX + 1] = "", t1[32], t2[32];
+	char e1[RKL_ADMIN_TEXT_CAP(RKL_STORE_SN_MAX)];
 	size_t n, i, total = 0;
 	int ex = EX_OK, r;
 
@@ -870,7 +907,8 @@ cmd_terminal_list(struct admin *a)
 				rkl_admin_json_time(stdout, t->locked_until);
 				fputs("}", stdout);
 			} else {
-				printf("%-32s %-10s %-20s %-20s %-6u %s\n", t->sn,
+				printf("%-32s %-10s %-20s %-20s %-6u %s\n",
+				    rkl_admin_text(t->sn, e1, sizeof(e1)),
 				    rkl_term_status_name(t->status),
 				    rkl_admin_fmt_time(t->bound_at, t1, sizeof(t1)),
 				    rkl_admin_fmt_time(t->last_download, t2, sizeof(t2)),
@@ -897,7 +935,7 @@ cmd_terminal_show(struct admin *a, const char *sn)
 	struct rkl_store_binding *b = NULL;
 	struct rkl_store_tmk *k = NULL;
 	int have_b = 0, have_k = 0, ex = EX_OK, r;
-	char t1[32], kcv[2 * RKL_STORE_KCV_MAX + 1];
+	char t1[32], kcv[2 * RKL_STORE_KCV_MAX + 1], esc[RKL_ADMIN_TEXT_CAP(RKL_STORE_NOTE_MAX)];
 	int64_t now = (int64_t)time(NULL);
 
 	if ((b = calloc(1, sizeof(*b))) == NULL || (k = calloc(1, sizeof(*k))) == NULL) {
@@ -986,8 +1024,9 @@ cmd_terminal_show(struct admin *a, const char *sn)
 		goto out;
 	}
 
-	printf("SN              %s\n", t.sn);
-	printf("PIN pad SN      %s\n", t.pinpad_sn[0] != '\0' ? t.pinpad_sn : "-");
+	printf("SN              %s\n", rkl_admin_text(t.sn, esc, sizeof(esc)));
+	printf("PIN pad SN      %s\n", t.pinpad_sn[0] != '\0' ?
+	    rkl_admin_text(t.pinpad_sn, esc, sizeof(esc)) : "-");
 	printf("status          %s\n", rkl_term_status_name(t.status));
 	printf("registered      %s\n", rkl_admin_fmt_time(t.created, t1, sizeof(t1)));
 	if (t.revoked_at != 0)
@@ -1017,7 +1056,7 @@ cmd_terminal_show(struct admin *a, const char *sn)
 		printf(", locked until %s", rkl_admin_fmt_time(t.locked_until, t1, sizeof(t1)));
 	printf("\n");
 	if (t.note[0] != '\0')
-		printf("note            %s\n", t.note);
+		printf("note            %s\n", rkl_admin_text(t.note, esc, sizeof(esc)));
 out:
 	if (b != NULL) {
 		rkl_cleanse(b, sizeof(*b));
@@ -1195,7 +1234,9 @@ cmd_audit_list(struct admin *a, uint64_t after)
 {
 	struct rkl_store_audit_row *rows = NULL;
 	size_t n, i, total = 0;
-	char t1[32];
+	char t1[32], e1[RKL_ADMIN_TEXT_CAP(RKL_STORE_ACTOR_MAX)];
+	char e2[RKL_ADMIN_TEXT_CAP(RKL_STORE_SOURCE_MAX)], e3[RKL_ADMIN_TEXT_CAP(RKL_STORE_SN_MAX)];
+	char e4[RKL_ADMIN_TEXT_CAP(RKL_STORE_EVENT_MAX)], e5[RKL_ADMIN_TEXT_CAP(RKL_STORE_DETAIL_MAX)];
 	int ex = EX_OK, r;
 
 	if ((rows = calloc(LIST_PAGE, sizeof(*rows))) == NULL)
@@ -1232,10 +1273,12 @@ cmd_audit_list(struct admin *a, uint64_t after)
 				fputs("}", stdout);
 			} else {
 				printf("%llu %s %s %s %s %s %s %s\n", (unsigned long long)w->seq,
-				    rkl_admin_fmt_time(w->at, t1, sizeof(t1)), w->actor,
-				    w->source[0] != '\0' ? w->source : "-",
-				    w->sn[0] != '\0' ? w->sn : "-", w->event, result_text(w->result),
-				    w->detail);
+				    rkl_admin_fmt_time(w->at, t1, sizeof(t1)),
+				    rkl_admin_text(w->actor, e1, sizeof(e1)),
+				    w->source[0] != '\0' ? rkl_admin_text(w->source, e2, sizeof(e2)) : "-",
+				    w->sn[0] != '\0' ? rkl_admin_text(w->sn, e3, sizeof(e3)) : "-",
+				    rkl_admin_text(w->event, e4, sizeof(e4)), result_text(w->result),
+				    rkl_admin_text(w->detail, e5, sizeof(e5)));
 			}
 			total++;
 		}
