@@ -82,6 +82,7 @@ extern "C" {
 #define RKL_ERR_HSM_STALE     -114  /* HSM key or context from before a fork() re-initialisation */
 #define RKL_ERR_BATCH         -115  /* store batch misused (nested, or none open) */
 #define RKL_ERR_SEQUENCE      -116  /* key-service request out of order */
+#define RKL_ERR_STORE_FULL    -117  /* database or disk full (SQLITE_FULL) */
 
 #define RKL_ERR_DATA_MIN       -99
 #define RKL_ERR_INTERNAL_MIN  -199

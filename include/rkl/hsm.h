@@ -153,7 +153,13 @@ struct rkl_hsm_config {
 	const char *transport_uri;
 	/* User PIN source, tried in this order: a file whose first line is
 	 * the PIN, the name of an environment variable holding it, the token
-	 * URI's pin-source.  No PIN source at all: RKL_ERR_CONFIG. */
+	 * URI's pin-source.  No PIN source at all: RKL_ERR_CONFIG.  A file is
+	 * read at open and again after fork(), into one locked page that is
+	 * wiped after login.  A variable is read once, at open: its value is
+	 * copied into that page and kept there for re-login after fork()
+	 * (wiped at rkl_hsm_close), wiped in place in the environment, and
+	 * the variable removed (unsetenv), so it is not in /proc/PID/environ
+	 * and not inherited. */
 	const char *pin_file;
 	const char *pin_env;
 	/* Sessions in the pool (one per worker thread); 0: 4. Max 256. */
@@ -189,6 +195,25 @@ struct rkl_hsm_info {
 	unsigned rsa_max_bits;
 	int have_kek;			/* both storage KEKs found */
 	int have_transport;		/* shared transport pair found */
+	int pin_locked;			/* the PIN's page is mlock'ed (RLIMIT_MEMLOCK allowed it) */
+};
+
+/*
+ * The token's identity as a database records it (rkl_hsm_identity): one
+ * fingerprint per long-lived key that stored blobs depend on (the storage
+ * keys), role first.  Fingerprints are public values: "kcv:" + the key's
+ * CKA_CHECK_VALUE for a secret key, "rsa-sha256:" + SHA-256 (computed in the
+ * token) of modulus || public exponent for an RSA key.
+ */
+#define RKL_HSM_ID_KEYS 4
+#define RKL_HSM_ID_ROLE_MAX 16
+#define RKL_HSM_ID_FP_MAX 96
+struct rkl_hsm_identity {
+	unsigned n;
+	struct {
+		char role[RKL_HSM_ID_ROLE_MAX + 1];	/* "kek-auk", "kek-tmk" */
+		char fp[RKL_HSM_ID_FP_MAX + 1];
+	} key[RKL_HSM_ID_KEYS];
 };
 
 /*
@@ -231,7 +256,8 @@ struct rkl_hsm_pool_stats {
  * objects (missing ones are allowed: operations needing them then fail
  * with RKL_ERR_HSM_TOKEN; rkl_hsm_provision() creates them), and start the
  * pool's refill thread if pool_size > 0.  *out is set only on success; on
- * failure nothing stays loaded.  The PIN is wiped from memory after login.
+ * failure nothing stays loaded.  A PIN file's PIN is wiped from memory after login
+ * (one from pin_env is kept in a locked page: see struct rkl_hsm_config).
  * Only one rkl_hsm per module per process (PKCS#11 C_Initialize is
  * process-wide).
  */
@@ -246,6 +272,24 @@ void rkl_hsm_get_info(const struct rkl_hsm *h, struct rkl_hsm_info *info);
 
 /* The OAEP hash every RSA wrap and unwrap of this handle uses. */
 enum rkl_oaep_hash rkl_hsm_oaep(const struct rkl_hsm *h);
+
+/*
+ * Fingerprints of the storage keys (struct rkl_hsm_identity), for the
+ * database to record at init and compare at every open.  RKL_ERR_HSM_TOKEN
+ * if a storage key is missing (not provisioned); RKL_ERR_UNSUPPORTED if the
+ * token gives no public fingerprint of a key (no CKA_CHECK_VALUE).
+ */
+RKL_WUR int rkl_hsm_identity(struct rkl_hsm *h, struct rkl_hsm_identity *id);
+
+/*
+ * Replace the shared transport pair (`rkl-admin transport rotate`): destroy
+ * the token pair and generate a new one of the handle's transport_alg with
+ * the same label and template.  If generation fails after the old pair was
+ * destroyed, there is no pair until it is run again (rkl-kmsd refuses to
+ * start without one).  An initialisation step like rkl_hsm_provision: no
+ * other thread may use the handle meanwhile.
+ */
+RKL_WUR int rkl_hsm_transport_rotate(struct rkl_hsm *h);
 
 /*
  * Create the long-lived token objects that are missing: both storage KEKs

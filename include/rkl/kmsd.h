@@ -75,6 +75,7 @@ struct rkl_kmsd_config {
 	unsigned startups_per_source;		/* max_startups_per_source: per address, 0 = no limit */
 	unsigned log_rate_burst;		/* log_rate_burst: lines per kind per interval, 0 = no limit */
 	unsigned log_rate_interval;		/* log_rate_interval: seconds */
+	unsigned core_dumps;			/* core_dumps: 1 keeps the process dumpable (default 0) */
 };
 
 /* Fill c with the defaults (docs/operations.md); state_dir "/var/lib/rkl". */

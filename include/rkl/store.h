@@ -51,6 +51,7 @@
  * RKL_ERR_LENGTH (a field over its maximum), RKL_ERR_INVALID_ARG, and
  * RKL_ERR_INTEGRITY (audit chain broken).  Internal: RKL_ERR_STORE (database
  * failure, including a write lock not obtained within busy_timeout_ms),
+ * RKL_ERR_STORE_FULL (the database or its disk is full: SQLITE_FULL),
  * RKL_ERR_VERSION (database schema newer than this build), RKL_ERR_NOMEM.
  */
 #ifndef RKL_STORE_H
@@ -77,7 +78,14 @@ extern "C" {
 #define RKL_STORE_DETAIL_MAX 512	/* audit detail, bytes */
 
 /* Current schema version of this build (schema_version table). */
-#define RKL_STORE_SCHEMA_VERSION 3
+#define RKL_STORE_SCHEMA_VERSION 4
+
+/* Database identity (identity_set / identity_get). */
+#define RKL_STORE_DB_ID_LEN 16		/* random database id, bytes */
+#define RKL_STORE_ID_KEYS 4		/* long-lived token keys recorded */
+#define RKL_STORE_ID_ROLE_MAX 16	/* key role name, bytes ("kek-auk") */
+#define RKL_STORE_ID_FP_MAX 96		/* key fingerprint text, bytes ("kcv:1A2B3C") */
+#define RKL_STORE_ID_TOKEN_MAX 64	/* token description, bytes */
 
 /*
  * 0 if s is a valid serial number: 1..RKL_STORE_SN_MAX characters from
@@ -232,6 +240,29 @@ struct rkl_store_audit_check {
 	uint8_t head_hash[RKL_SHA256_LEN];	/* hash recorded in the head table */
 };
 
+/*
+ * The identity of a database, recorded once by `rkl-admin init`
+ * (identity_set) and checked at every open by rkl-kmsd and rkl-admin: a
+ * random database id, and the fingerprint of each long-lived token key the
+ * database's blobs depend on (rkl_hsm_identity: the storage KEKs), so that a
+ * database is never used with a token that cannot unwrap its keys.  genesis
+ * is the hash of audit row 1, which identity_set writes: audit_verify then
+ * fails for a chain that lost its first row or every row.
+ */
+struct rkl_store_key_fp {
+	char role[RKL_STORE_ID_ROLE_MAX + 1];	/* e.g. "kek-auk" */
+	char fp[RKL_STORE_ID_FP_MAX + 1];	/* e.g. "kcv:1A2B3C" */
+};
+
+struct rkl_store_identity {
+	uint8_t db_id[RKL_STORE_DB_ID_LEN];		/* random, chosen by the caller */
+	char token[RKL_STORE_ID_TOKEN_MAX + 1];		/* token label/serial, informational */
+	size_t n_keys;					/* 1..RKL_STORE_ID_KEYS */
+	struct rkl_store_key_fp keys[RKL_STORE_ID_KEYS];	/* distinct roles */
+	int64_t created;				/* set by the store */
+	uint8_t genesis[RKL_SHA256_LEN];		/* hash of audit row 1, set by the store */
+};
+
 /* Counts for an overview (terminal_counts). */
 struct rkl_store_counts {
 	uint64_t registered;
@@ -381,11 +412,13 @@ struct rkl_store {
 
 	/*
 	 * Walk the whole chain: every row's seq follows the previous one, every
-	 * hash recomputes, and the last row matches the head table (row count
-	 * and hash, updated in the same transaction as each append).  0 if all
+	 * hash recomputes, the last row matches the head table (row count
+	 * and hash, updated in the same transaction as each append), and, when
+	 * an identity is recorded, row 1 is the genesis row it names.  0 if all
 	 * holds; RKL_ERR_INTEGRITY otherwise, with out->bad_seq the first bad
 	 * row (rows missing at the tail: the first missing one; rows beyond the
-	 * head: head_seq + 1; a damaged head row: rows, bad_seq and head_seq 0,
+	 * head: head_seq + 1; row 1 missing or not the genesis row, also in an
+	 * empty chain: 1; a damaged head row: rows, bad_seq and head_seq 0,
 	 * nothing walked).  out is filled in both cases.  What this can and
 	 * cannot detect: see docs/architecture.md, "Audit chain".
 	 */
@@ -462,6 +495,27 @@ struct rkl_store {
 	 * is in this group or an older one.
 	 */
 	uint64_t (*group_last)(void *ctx);
+
+	/*
+	 * Record the database's identity, once, in one transaction with its
+	 * audit row "db.identity" (detail: the id and the fingerprints); the
+	 * store sets created and, once that row is written, genesis = the hash
+	 * of audit row 1 (the first row ever appended; in a database made by
+	 * `rkl-admin init` this is the "db.identity" row itself).
+	 * RKL_ERR_EXISTS if an identity is recorded; RKL_ERR_INVALID_ARG for
+	 * n_keys 0 or over RKL_STORE_ID_KEYS, an empty or repeated role, or a
+	 * string over its maximum.
+	 */
+	int (*identity_set)(void *ctx, const struct rkl_store_who *who,
+	    const struct rkl_store_identity *id);
+
+	/*
+	 * Read the recorded identity (keys in role order).  RKL_ERR_NOT_FOUND if
+	 * none was recorded (a database from before schema 4 that `rkl-admin
+	 * init` has not adopted, or one whose meta table was emptied);
+	 * RKL_ERR_INTEGRITY if the record is damaged.
+	 */
+	int (*identity_get)(void *ctx, struct rkl_store_identity *out);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */
@@ -477,9 +531,14 @@ struct rkl_store_sqlite_opts {
 /*
  * Open (and with RKL_STORE_CREATE, create) the SQLite database at path and
  * fill *st.  An older schema is migrated in one transaction; a database whose
- * schema is newer than RKL_STORE_SCHEMA_VERSION is refused (RKL_ERR_VERSION).
- * A missing file without RKL_STORE_CREATE is RKL_ERR_NOT_FOUND.  Close with
- * rkl_store_close().
+ * schema is newer than RKL_STORE_SCHEMA_VERSION, or a SQLite file with tables
+ * that are not rkl's, is refused (RKL_ERR_VERSION).  A missing file without
+ * RKL_STORE_CREATE is RKL_ERR_NOT_FOUND.  Only a file that did not exist
+ * before the call gets a fresh schema: an existing file without one (0 bytes,
+ * or emptied) is refused with RKL_ERR_INTEGRITY, with RKL_STORE_CREATE too,
+ * so that a truncated restore is never taken for a new database.  A file
+ * that is not a database is RKL_ERR_STORE; a full disk RKL_ERR_STORE_FULL.
+ * Close with rkl_store_close().
  */
 int rkl_store_sqlite_open(struct rkl_store *st, const char *path,
     const struct rkl_store_sqlite_opts *opts);
@@ -543,6 +602,22 @@ int rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store
  * lock_timeout = busy_timeout_ms.  Threads, batches and groups as for SQLite.
  */
 int rkl_store_pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts *opts);
+
+/*
+ * rkl_store_open, and on failure a one-line reason in err (errcap bytes;
+ * may be NULL), as rkl_store_sqlite_open_ex gives it.
+ */
+int rkl_store_open_ex(struct rkl_store *st, const char *uri, const struct rkl_store_opts *opts,
+    char *err, size_t errcap);
+
+/*
+ * rkl_store_sqlite_open, and on failure a one-line reason naming what failed
+ * in err (errcap bytes, NUL-terminated; e.g. "no rkl schema in an existing
+ * file of 0 bytes", or SQLite's own message "database disk image is
+ * malformed"), for the caller to print.  err may be NULL.
+ */
+int rkl_store_sqlite_open_ex(struct rkl_store *st, const char *path,
+    const struct rkl_store_sqlite_opts *opts, char *err, size_t errcap);
 
 /*
  * Check an anchor recorded earlier with audit_head: the chain must still hold

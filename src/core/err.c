@@ -65,6 +65,7 @@ static const struct errstr errstrs[] = {
 	{ RKL_ERR_HSM_STALE, "HSM key handle from before a re-initialisation (fork)" },
 	{ RKL_ERR_BATCH, "store batch misused (nested, or none open)" },
 	{ RKL_ERR_SEQUENCE, "key-service request out of order" },
+	{ RKL_ERR_STORE_FULL, "database failure: disk full" },
 };
 
 const char *

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hsm_int.h"
@@ -226,22 +227,94 @@ hsm_find_slot(CK_FUNCTION_LIST_PTR f, const struct rkl_p11_uri *u, CK_SLOT_ID *s
 	return RKL_ERR_HSM_TOKEN;
 }
 
-/* Read the PIN: file's first line, or an environment variable. */
+/*
+ * The PIN's one page of memory: locked (never swapped) where the limits
+ * allow, left out of core dumps.  Holds the PIN only while logging in, or
+ * for good when it came from an environment variable (pin_kept).
+ */
 static int
-read_pin(const struct rkl_hsm *h, char *pin, size_t cap, size_t *len)
+pin_page_new(struct rkl_hsm *h)
 {
-	char buf[RKL_HSM_PIN_MAX + 2];
-	const char *src;
+	long ps = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	h->pin_page_len = ps > 0 && (size_t)ps >= RKL_HSM_PIN_MAX + 2 ? (size_t)ps : 4096;
+	p = mmap(NULL, h->pin_page_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return RKL_ERR_NOMEM;
+	h->pin_page = p;
+	h->info.pin_locked = mlock(p, h->pin_page_len) == 0;
+#ifdef MADV_DONTDUMP
+	(void)madvise(p, h->pin_page_len, MADV_DONTDUMP);
+#endif
+	return 0;
+}
+
+static void
+pin_page_free(struct rkl_hsm *h)
+{
+	if (h->pin_page == NULL)
+		return;
+	rkl_cleanse(h->pin_page, h->pin_page_len);
+	(void)munlock(h->pin_page, h->pin_page_len);
+	munmap(h->pin_page, h->pin_page_len);
+	h->pin_page = NULL;
+	h->pin_kept = 0;
+}
+
+/*
+ * A PIN from an environment variable is read once, at open: copied into the
+ * locked page (kept there for re-login after fork), wiped in place in the
+ * environment and the variable removed, so that it is neither in the
+ * process's environment block (/proc/PID/environ) nor passed to children.
+ */
+static int
+pin_from_env(struct rkl_hsm *h)
+{
+	char *src = getenv(h->pin_env), *entry;
+	size_t n, k = strlen(h->pin_env);
+	int r = 0;
+
+	if (src == NULL)
+		return RKL_ERR_CONFIG;
+	n = strlen(src);
+	if (n == 0 || n > RKL_HSM_PIN_MAX) {
+		r = RKL_ERR_CONFIG;
+	} else {
+		memcpy(h->pin_page, src, n);
+		h->pin_page[n] = '\0';
+		h->pin_len = n;
+		h->pin_kept = 1;
+	}
+	/* getenv points just behind "NAME=": wipe the whole entry once it is unlinked. */
+	entry = src - k - 1;
+	unsetenv(h->pin_env);
+	if (strncmp(entry, h->pin_env, k) == 0 && entry[k] == '=')
+		rkl_cleanse(entry, k + 1 + n);
+	else
+		rkl_cleanse(src, n);
+	return r;
+}
+
+/* Read the PIN into the locked page: file's first line, or the copy kept from the environment. */
+static int
+read_pin(struct rkl_hsm *h, size_t *len)
+{
+	char *buf = h->pin_page;
 	ssize_t got;
 	size_t n = 0, i;
 	int fd, r = RKL_ERR_CONFIG;
 
+	if (h->pin_kept) {
+		*len = h->pin_len;
+		return 0;
+	}
 	if (h->pin_file[0] != '\0') {
 		fd = open(h->pin_file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return RKL_ERR_IO;
-		while (n < sizeof(buf)) {
-			got = read(fd, buf + n, sizeof(buf) - n);
+		while (n < RKL_HSM_PIN_MAX + 2) {
+			got = read(fd, buf + n, RKL_HSM_PIN_MAX + 2 - n);
 			if (got < 0 && errno == EINTR)
 				continue;
 			if (got <= 0)
@@ -251,44 +324,36 @@ read_pin(const struct rkl_hsm *h, char *pin, size_t cap, size_t *len)
 		close(fd);
 		for (i = 0; i < n && buf[i] != '\n' && buf[i] != '\r'; i++)
 			;
-		if (i == n && n == sizeof(buf))
+		if (i == n && n == RKL_HSM_PIN_MAX + 2)
 			goto out;	/* line longer than the maximum */
 		n = i;
-		src = buf;
-	} else if (h->pin_env[0] != '\0') {
-		src = getenv(h->pin_env);
-		if (src == NULL)
-			goto out;
-		n = strlen(src);
 	} else {
 		goto out;
 	}
-	if (n == 0 || n > RKL_HSM_PIN_MAX || n > cap)
+	if (n == 0 || n > RKL_HSM_PIN_MAX)
 		goto out;
-	memcpy(pin, src, n);
 	*len = n;
-	r = 0;
+	return 0;
 out:
-	rkl_cleanse(buf, sizeof(buf));
+	rkl_cleanse(buf, RKL_HSM_PIN_MAX + 2);
 	return r;
 }
 
 static int
 login(struct rkl_hsm *h)
 {
-	char pin[RKL_HSM_PIN_MAX];
 	size_t n = 0;
 	CK_RV rv;
 	int r;
 
-	if ((r = read_pin(h, pin, sizeof(pin), &n)) != 0)
-		goto out;
-	rv = h->f->C_Login(h->sess[0].sh, CKU_USER, (CK_UTF8CHAR_PTR)pin, n);
+	if ((r = read_pin(h, &n)) != 0)
+		return r;
+	rv = h->f->C_Login(h->sess[0].sh, CKU_USER, (CK_UTF8CHAR_PTR)h->pin_page, n);
 	if (rv == CKR_USER_ALREADY_LOGGED_IN)
 		rv = CKR_OK;
 	r = hsm_rv(rv);
-out:
-	rkl_cleanse(pin, sizeof(pin));
+	if (!h->pin_kept)
+		rkl_cleanse(h->pin_page, RKL_HSM_PIN_MAX + 2);	/* a file's PIN: read again after fork */
 	return r;
 }
 
@@ -520,6 +585,8 @@ reinit_after_fork(struct rkl_hsm *h)
 {
 	/* The parent's sessions and session objects are invalid here. */
 	hsm_pool_forget(h);
+	/* Memory locks are not inherited across fork(). */
+	h->info.pin_locked = mlock(h->pin_page, h->pin_page_len) == 0;
 	h->f->C_Finalize(NULL);
 	h->kek_auk = h->kek_tmk = h->xport_priv = h->xport_pub = 0;
 	return start(h, 0, h->info.oaep);
@@ -586,6 +653,9 @@ rkl_hsm_open(const struct rkl_hsm_config *c, struct rkl_hsm **out)
 	} else {
 		goto out;
 	}
+	if ((r = pin_page_new(h)) != 0 ||
+	    (h->pin_env[0] != '\0' && (r = pin_from_env(h)) != 0))
+		goto out;
 	if ((r = hsm_module_path(c->module, &h->token_uri, h->module, sizeof(h->module))) != 0 ||
 	    (r = hsm_load(h->module, &h->lib, &h->f)) != 0)
 		goto out;
@@ -603,6 +673,7 @@ out:
 		pthread_mutex_destroy(&h->pool_lock);
 		pthread_mutex_destroy(&h->pool_busy);
 		pthread_cond_destroy(&h->pool_cond);
+		pin_page_free(h);
 		free(h->pool);
 		free(h->sess);
 		free(h);
@@ -628,6 +699,7 @@ rkl_hsm_close(struct rkl_hsm *h)
 	pthread_mutex_destroy(&h->pool_lock);
 	pthread_mutex_destroy(&h->pool_busy);
 	pthread_cond_destroy(&h->pool_cond);
+	pin_page_free(h);
 	free(h->pool);
 	free(h->sess);
 	free(h);
@@ -800,4 +872,26 @@ rkl_hsm_provision(struct rkl_hsm *h, int shared_pair)
 out:
 	rkl_hsm_session_put(h, s);
 	return r;
+}
+
+int
+rkl_hsm_transport_rotate(struct rkl_hsm *h)
+{
+	struct rkl_hsm_session *s = NULL;
+	int r;
+
+	if (h == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = rkl_hsm_session_get(h, &s)) != 0)
+		return r;
+	if (h->xport_priv != 0 && (r = hsm_rv(h->f->C_DestroyObject(s->sh, h->xport_priv))) != 0)
+		goto out;
+	h->xport_priv = 0;
+	h->info.have_transport = 0;
+	if (h->xport_pub != 0 && (r = hsm_rv(h->f->C_DestroyObject(s->sh, h->xport_pub))) != 0)
+		goto out;
+	h->xport_pub = 0;
+out:
+	rkl_hsm_session_put(h, s);
+	return r != 0 ? r : rkl_hsm_provision(h, 1);
 }

@@ -37,6 +37,10 @@ struct rkl_hsm {
 	char module[256];		/* module path */
 	char pin_file[256];		/* PIN sources, kept to log in again after fork */
 	char pin_env[128];
+	char *pin_page;			/* one locked page: the PIN while logging in, */
+	size_t pin_page_len;		/* or for good if it came from pin_env */
+	size_t pin_len;
+	int pin_kept;			/* pin_page holds the PIN from pin_env */
 	struct rkl_p11_uri token_uri;	/* parsed configuration URIs */
 	struct rkl_p11_uri kek_auk_uri;
 	struct rkl_p11_uri kek_tmk_uri;

@@ -262,7 +262,7 @@ parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
 }
 
 /* Key table: name, kind, field. */
-enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS };
+enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS, K_BOOL };
 
 struct key {
 	const char *name;
@@ -307,6 +307,7 @@ static const struct key keys[] = {
 	{ "max_startups_per_source", K_UINT, OFF(startups_per_source), 0, 0, 1000000 },
 	{ "log_rate_burst", K_UINT, OFF(log_rate_burst), 0, 0, 1000000 },
 	{ "log_rate_interval", K_UINT, OFF(log_rate_interval), 0, 1, 86400 },
+	{ "core_dumps", K_BOOL, OFF(core_dumps), 0, 0, 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -375,6 +376,14 @@ apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
 	}
 	case K_STARTUPS:
 		return parse_startups(c, v, n, k->min, k->max);
+	case K_BOOL:
+		if (ieq(v, n, "yes"))
+			*(unsigned *)(void *)(base + k->off) = 1;
+		else if (ieq(v, n, "no"))
+			*(unsigned *)(void *)(base + k->off) = 0;
+		else
+			return RKL_ERR_CONFIG;
+		return 0;
 	case K_UINT:
 		if ((r = parse_uint(v, n, k->min, k->max, &x)) != 0)
 			return r;
@@ -500,7 +509,16 @@ rkl_kmsd_config_parse(struct rkl_kmsd_config *c, const char *text, size_t len,
 			goto fail;
 		}
 		if (apply(&t, &keys[k], text + vs, ve - vs) != 0) {
-			seterr(err, errcap, "bad value for '%s'", keys[k].name);
+			if (keys[k].kind == K_UINT)
+				seterr(err, errcap, "bad value '%.*s' for '%s' (a number %lu..%lu)",
+				    (int)(ve - vs > 64 ? 64 : ve - vs), text + vs, keys[k].name,
+				    keys[k].min, keys[k].max);
+			else if (keys[k].kind == K_BOOL)
+				seterr(err, errcap, "bad value '%.*s' for '%s' (yes or no)",
+				    (int)(ve - vs > 64 ? 64 : ve - vs), text + vs, keys[k].name);
+			else
+				seterr(err, errcap, "bad value '%.*s' for '%s'",
+				    (int)(ve - vs > 64 ? 64 : ve - vs), text + vs, keys[k].name);
 			r = RKL_ERR_CONFIG;
 			goto fail;
 		}
@@ -631,6 +649,7 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 	fprintf(f, "group_commit = %u\n", c->group_commit);
 	fprintf(f, "group_commit_delay = %u\n", c->group_commit_delay);
 	fprintf(f, "lockout_threshold = %u\n", c->lockout_threshold);
+	fprintf(f, "core_dumps = %s\n", c->core_dumps ? "yes" : "no");
 	fprintf(f, "lockout_duration = %u\n", c->lockout_duration);
 	fprintf(f, "shutdown_timeout = %u\n", c->shutdown_timeout);
 	fprintf(f, "frame_timeout = %u\n", c->frame_timeout);

@@ -6,6 +6,7 @@
 #include "rkl/store.h"
 #include "rkl/err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define SQLITE_PREFIX "sqlite:"
@@ -163,6 +164,13 @@ rkl_store_uri_redact(const char *uri, char *out, size_t cap)
 int
 rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opts *opts)
 {
+	return rkl_store_open_ex(st, uri, opts, NULL, 0);
+}
+
+int
+rkl_store_open_ex(struct rkl_store *st, const char *uri, const struct rkl_store_opts *opts,
+    char *err, size_t errcap)
+{
 	struct rkl_store_sqlite_opts so;
 	enum rkl_store_kind kind;
 	const char *path = NULL;
@@ -170,10 +178,15 @@ rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opt
 
 	if (st == NULL)
 		return RKL_ERR_INVALID_ARG;
+	if (err != NULL && errcap > 0)
+		err[0] = '\0';
 	if ((r = rkl_store_uri_kind(uri, &kind, &path)) != 0)
 		return r;
-	if (kind == RKL_STORE_PG)
-		return rkl_store_pg_open(st, uri, opts);
+	if (kind == RKL_STORE_PG) {
+		if ((r = rkl_store_pg_open(st, uri, opts)) != 0 && err != NULL && errcap > 0)
+			snprintf(err, errcap, "PostgreSQL: %s", rkl_err_str(r));
+		return r;
+	}
 	memset(&so, 0, sizeof(so));
 	if (opts != NULL) {
 		so.flags = opts->flags;
@@ -181,5 +194,5 @@ rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store_opt
 		so.clock = opts->clock;
 		so.clock_arg = opts->clock_arg;
 	}
-	return rkl_store_sqlite_open(st, path, &so);
+	return rkl_store_sqlite_open_ex(st, path, &so, err, errcap);
 }

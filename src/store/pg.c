@@ -121,6 +121,15 @@ static const char *const migrations[] = {
 	/* 2 -> 3: the Ctmk_tk of the generating session, re-sent on re-download
 	 * (a stored TMK is never extractable); empty in older rows. */
 	"ALTER TABLE tmk ADD COLUMN ctmk BYTEA NOT NULL DEFAULT ''::bytea;",
+	/*
+	 * 3 -> 4: the database identity's table (sqlite.c: identity_set).  This
+	 * backend does not record or check an identity yet: its identity_set and
+	 * identity_get are NULL (docs/operations.md, "Start-up checks").
+	 */
+	"CREATE TABLE meta ("
+	"  name TEXT NOT NULL PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	");",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -37,11 +37,13 @@
 #include "rkl/err.h"
 #include "store_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -124,6 +126,14 @@ static const char *const migrations[] = {
 	/* 2 -> 3: the Ctmk_tk of the generating session, re-sent on re-download
 	 * (a stored TMK is never extractable); empty in older rows. */
 	"ALTER TABLE tmk ADD COLUMN ctmk BLOB NOT NULL DEFAULT X'';",
+	/*
+	 * 3 -> 4: the database's identity (identity_set): database id, token
+	 * key fingerprints, the audit chain's genesis row; name/value text.
+	 */
+	"CREATE TABLE meta ("
+	"  name VARCHAR(64) NOT NULL PRIMARY KEY,"
+	"  value VARCHAR(512) NOT NULL"
+	");",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -255,6 +265,8 @@ map_rc(int rc)
 		return 0;
 	case SQLITE_NOMEM:
 		return RKL_ERR_NOMEM;
+	case SQLITE_FULL:
+		return RKL_ERR_STORE_FULL;	/* disk (or max_page_count) full: say so */
 	default:
 		return RKL_ERR_STORE;
 	}
@@ -350,7 +362,7 @@ group_end(struct sq *s)
 		r = RKL_ERR_STORE;	/* SQLite rolled it back (I/O error) */
 	} else if ((r = xstmt(s, Q_COMMIT)) != 0) {
 		(void)xstmt(s, Q_ROLLBACK);
-		r = r == RKL_ERR_NOMEM ? r : RKL_ERR_STORE;
+		r = r == RKL_ERR_NOMEM || r == RKL_ERR_STORE_FULL ? r : RKL_ERR_STORE;
 	}
 	group_record(s, g, r != 0 ? RKL_ERR_STORE : 0);	/* any failure: the group is lost */
 	return r;
@@ -738,6 +750,9 @@ check_tmk_new(const struct rkl_store_tmk_new *t)
 }
 
 /* ---- audit chain ---- */
+
+#define META_GENESIS "audit_genesis"	/* meta: hash of audit row 1 (identity_set) */
+static int meta_get_hex(struct sq *s, const char *name, uint8_t *out, size_t n);
 
 /* The chain's head (last seq and its hash); RKL_ERR_INTEGRITY if the head row is damaged. */
 static int
@@ -1241,19 +1256,34 @@ out:
 	return r;
 }
 
-/* Bring the schema to version target (RKL_STORE_SCHEMA_VERSION but in tests). */
+/*
+ * Bring the schema to version target (RKL_STORE_SCHEMA_VERSION but in tests).
+ * A database without any schema gets one only if fresh (the file did not
+ * exist before this open); otherwise RKL_ERR_INTEGRITY.
+ */
 static int
-migrate(struct sq *s, int target)
+migrate(struct sq *s, int target, int fresh, char *err, size_t errcap)
 {
 	char sql[96];
 	int r, v = 0;
 
 	if ((r = tx_write(s)) != 0)
 		return r;
-	if ((r = read_version(s, &v)) != 0)
+	if ((r = read_version(s, &v)) != 0) {
+		if (r == RKL_ERR_VERSION)
+			snprintf(err, errcap, "not an rkl database (a SQLite file with other tables)");
 		goto out;
+	}
 	if (v > RKL_STORE_SCHEMA_VERSION) {
+		snprintf(err, errcap, "schema version %d is newer than this build's (%d)", v,
+		    RKL_STORE_SCHEMA_VERSION);
 		r = RKL_ERR_VERSION;
+		goto out;
+	}
+	if (v == 0 && !fresh) {
+		snprintf(err, errcap, "the file exists but holds no rkl schema (0 bytes or emptied): "
+		    "only rkl-admin init creates a database, and only where none exists");
+		r = RKL_ERR_INTEGRITY;
 		goto out;
 	}
 	if (v >= target)
@@ -1267,6 +1297,8 @@ migrate(struct sq *s, int target)
 	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", v);
 	r = exec(s, sql);
 out:
+	if (r != 0 && err[0] == '\0')
+		snprintf(err, errcap, "SQLite: %s", sqlite3_errmsg(s->db));
 	return tx_end(s, r);
 }
 
@@ -1973,9 +2005,10 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	struct rkl_store_audit_check c;
 	struct rkl_store_audit_row row;
 	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
+	uint8_t genesis[RKL_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
 	size_t enc_len;
-	int r, rr;
+	int r, rr, have_genesis = 0;
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
@@ -1991,6 +2024,16 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 		memset(c.head_hash, 0, sizeof(c.head_hash));
 		goto out_fin;
 	}
+	/* The genesis row recorded with the identity, if any: row 1 must be it. */
+	r = meta_get_hex(s, META_GENESIS, genesis, sizeof(genesis));
+	if (r == 0)
+		have_genesis = 1;
+	else if (r == RKL_ERR_INTEGRITY) {
+		c.bad_seq = 1;
+		goto out_fin;
+	} else if (r != RKL_ERR_NOT_FOUND)
+		goto out_fin;
+	r = 0;
 	/* Sequential scan by seq; one statement, not paged. */
 	if ((r = map_rc(sqlite3_prepare_v2(s->db,
 	    "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL))) != 0)
@@ -2004,7 +2047,8 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 		if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
 		    (r = sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
 			goto out_fin;
-		if (!rkl_ct_eq(h, row.hash, sizeof(h))) {
+		if (!rkl_ct_eq(h, row.hash, sizeof(h)) ||
+		    (row.seq == 1 && have_genesis && !rkl_ct_eq(h, genesis, sizeof(h)))) {
 			c.bad_seq = row.seq;
 			r = RKL_ERR_INTEGRITY;
 			goto out_fin;
@@ -2017,7 +2061,10 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 		goto out_fin;
 	}
 	/* The tail: the last row must be the one the head table recorded. */
-	if (c.rows < c.head_seq) {
+	if (c.rows == 0 && have_genesis) {
+		c.bad_seq = 1;			/* every row gone, head rewound too */
+		r = RKL_ERR_INTEGRITY;
+	} else if (c.rows < c.head_seq) {
 		c.bad_seq = c.rows + 1;		/* rows missing at the tail */
 		r = RKL_ERR_INTEGRITY;
 	} else if (c.rows > c.head_seq) {
@@ -2038,19 +2085,224 @@ out:
 	return r;
 }
 
+/* ---- database identity (meta table) ---- */
+
+/* One meta value into out[cap]: 0, RKL_ERR_NOT_FOUND, RKL_ERR_INTEGRITY if it does not fit. */
+static int
+meta_get(struct sq *s, const char *name, char *out, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE name = ?", -1,
+	    &st, NULL))) != 0 ||
+	    (r = bind_text(st, 1, name)) != 0 ||
+	    (r = step_first(st, RKL_ERR_NOT_FOUND)) != 0)
+		goto out;
+	r = col_text(st, 0, out, cap);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+meta_put(struct sq *s, const char *name, const char *value)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, "INSERT INTO meta (name, value) VALUES (?, ?)", -1,
+	    &st, NULL))) == 0 &&
+	    (r = bind_text(st, 1, name)) == 0 &&
+	    (r = bind_text(st, 2, value)) == 0)
+		r = step_done(st);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* A hex meta value of exactly n bytes: 0, RKL_ERR_NOT_FOUND, RKL_ERR_INTEGRITY. */
+static int
+meta_get_hex(struct sq *s, const char *name, uint8_t *out, size_t n)
+{
+	char hex[2 * RKL_SHA256_LEN + 2];
+	int r;
+
+	if (2 * n + 1 > sizeof(hex))
+		return RKL_ERR_INTERNAL;
+	if ((r = meta_get(s, name, hex, sizeof(hex))) != 0)
+		return r;
+	if (strlen(hex) != 2 * n || rkl_hex_decode(hex, n, out, RKL_HEX_ANY) != 0)
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+static int
+meta_put_hex(struct sq *s, const char *name, const uint8_t *v, size_t n)
+{
+	char hex[2 * RKL_SHA256_LEN + 1];
+
+	if (2 * n + 1 > sizeof(hex))
+		return RKL_ERR_INTERNAL;
+	rkl_hex_encode(v, n, hex);
+	hex[2 * n] = '\0';
+	return meta_put(s, name, hex);
+}
+
+static int
+check_identity(const struct rkl_store_identity *id)
+{
+	size_t i, j;
+	int r;
+
+	if (id == NULL || id->n_keys == 0 || id->n_keys > RKL_STORE_ID_KEYS)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = str_fits(id->token, RKL_STORE_ID_TOKEN_MAX)) != 0)
+		return RKL_ERR_INVALID_ARG;
+	for (i = 0; i < id->n_keys; i++) {
+		if (str_fits(id->keys[i].role, RKL_STORE_ID_ROLE_MAX) != 0 ||
+		    str_fits(id->keys[i].fp, RKL_STORE_ID_FP_MAX) != 0 ||
+		    id->keys[i].role[0] == '\0' || id->keys[i].fp[0] == '\0')
+			return RKL_ERR_INVALID_ARG;
+		for (j = 0; j < i; j++)
+			if (strcmp(id->keys[i].role, id->keys[j].role) == 0)
+				return RKL_ERR_INVALID_ARG;
+	}
+	return 0;
+}
+
+static int
+sq_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_store_identity *id)
+{
+	struct sq *s = ctx;
+	char name[8 + RKL_STORE_ID_ROLE_MAX + 1], created[24], detail[RKL_STORE_DETAIL_MAX + 1];
+	char hex[2 * RKL_STORE_DB_ID_LEN + 1];
+	uint8_t h[RKL_SHA256_LEN];
+	sqlite3_stmt *st = NULL;
+	size_t i, off;
+	int r;
+
+	if ((r = check_identity(id)) != 0 || (r = check_who(who)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	r = meta_get_hex(s, "db_id", h, RKL_STORE_DB_ID_LEN);
+	if (r == 0 || r == RKL_ERR_INTEGRITY) {
+		r = RKL_ERR_EXISTS;
+		goto out;
+	}
+	if (r != RKL_ERR_NOT_FOUND)
+		goto out;
+	rkl_hex_encode(id->db_id, RKL_STORE_DB_ID_LEN, hex);
+	hex[2 * RKL_STORE_DB_ID_LEN] = '\0';
+	snprintf(created, sizeof(created), "%lld", (long long)now_of(s));
+	off = (size_t)snprintf(detail, sizeof(detail), "db=%s token=%s", hex, id->token);
+	if ((r = meta_put(s, "db_id", hex)) != 0 ||
+	    (r = meta_put(s, "token", id->token)) != 0 ||
+	    (r = meta_put(s, "created", created)) != 0)
+		goto out;
+	for (i = 0; i < id->n_keys; i++) {
+		snprintf(name, sizeof(name), "key.%s", id->keys[i].role);
+		if ((r = meta_put(s, name, id->keys[i].fp)) != 0)
+			goto out;
+		if (off < sizeof(detail))
+			off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s=%s",
+			    id->keys[i].role, id->keys[i].fp);
+	}
+	if ((r = audit_who(s, who, NULL, "db.identity", detail)) != 0)
+		goto out;
+	/* Row 1 exists now: the genesis of this database's chain. */
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, "SELECT hash FROM audit WHERE seq = 1", -1,
+	    &st, NULL))) != 0 ||
+	    (r = step_first(st, RKL_ERR_INTEGRITY)) != 0 ||
+	    (r = col_blob_exact(st, 0, h, sizeof(h))) != 0)
+		goto out;
+	r = meta_put_hex(s, META_GENESIS, h, sizeof(h));
+out:
+	sqlite3_finalize(st);
+	return end_unlock(s, r);
+}
+
+static int
+sq_identity_get(void *ctx, struct rkl_store_identity *out)
+{
+	struct sq *s = ctx;
+	struct rkl_store_identity id;
+	char created[24], *end;
+	sqlite3_stmt *st = NULL;
+	int r, rr;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memset(&id, 0, sizeof(id));
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if ((r = meta_get_hex(s, "db_id", id.db_id, sizeof(id.db_id))) != 0)
+		goto out;
+	/* From here on a missing part is a damaged record, not a missing one. */
+	if ((r = meta_get(s, "token", id.token, sizeof(id.token))) != 0 ||
+	    (r = meta_get(s, "created", created, sizeof(created))) != 0 ||
+	    (r = meta_get_hex(s, META_GENESIS, id.genesis, sizeof(id.genesis))) != 0) {
+		r = r == RKL_ERR_NOT_FOUND ? RKL_ERR_INTEGRITY : r;
+		goto out;
+	}
+	id.created = (int64_t)strtoll(created, &end, 10);
+	if (*end != '\0') {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, "SELECT name, value FROM meta "
+	    "WHERE name LIKE 'key.%' ORDER BY name", -1, &st, NULL))) != 0)
+		goto out;
+	while ((rr = step_row(st)) == 1) {
+		char nm[8 + RKL_STORE_ID_ROLE_MAX + 1];
+
+		if (id.n_keys == RKL_STORE_ID_KEYS ||
+		    col_text(st, 0, nm, sizeof(nm)) != 0 || strncmp(nm, "key.", 4) != 0 ||
+		    strlen(nm + 4) == 0 || strlen(nm + 4) > RKL_STORE_ID_ROLE_MAX ||
+		    col_text(st, 1, id.keys[id.n_keys].fp, sizeof(id.keys[0].fp)) != 0) {
+			r = RKL_ERR_INTEGRITY;
+			goto out;
+		}
+		memcpy(id.keys[id.n_keys].role, nm + 4, strlen(nm + 4) + 1);
+		id.n_keys++;
+	}
+	if (rr < 0)
+		r = rr;
+	else if (id.n_keys == 0)
+		r = RKL_ERR_INTEGRITY;
+out:
+	sqlite3_finalize(st);
+	tx_end(s, RKL_ERR_INTERNAL);
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0)
+		*out = id;
+	return r;
+}
+
 /* ---- open ---- */
 
 static int
 sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlite_opts *opts,
-    int target)
+    int target, char *err, size_t errcap)
 {
 	struct sq *s = NULL;
+	struct stat sb;
 	unsigned flags = opts != NULL ? opts->flags : 0;
 	unsigned busy = opts != NULL && opts->busy_timeout_ms != 0 ? opts->busy_timeout_ms : 5000;
-	int r, rc, oflags;
+	char dummy[1];
+	int r, rc, oflags, fresh;
 
+	if (err == NULL || errcap == 0) {
+		err = dummy;
+		errcap = sizeof(dummy);
+	}
+	err[0] = '\0';
 	if (st == NULL || path == NULL || path[0] == '\0' || busy > INT32_MAX)
 		return RKL_ERR_INVALID_ARG;
+	/* Only a file that is not there yet may get a fresh schema. */
+	fresh = stat(path, &sb) != 0 && errno == ENOENT;
 	/* Handles are used from several threads (own mutex, SQLITE_OPEN_NOMUTEX). */
 	if (sqlite3_threadsafe() == 0)
 		return RKL_ERR_UNSUPPORTED;
@@ -2071,6 +2323,8 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	if (rc != SQLITE_OK) {
 		r = rc == SQLITE_CANTOPEN ? RKL_ERR_NOT_FOUND : map_rc(rc);
 		r = r != 0 ? r : RKL_ERR_STORE;
+		snprintf(err, errcap, "SQLite: %s", s->db != NULL ? sqlite3_errmsg(s->db) :
+		    sqlite3_errstr(rc));
 		goto out;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
@@ -2082,14 +2336,32 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	 * default it spills to a temporary file, created and deleted per
 	 * transaction: syscalls and page images on disk for nothing).
 	 */
+	if (!fresh) {
+		int v = -1;
+
+		/* Before any PRAGMA writes to it: an existing file without a schema stays as it is. */
+		if ((r = map_rc(sqlite3_busy_timeout(s->db, (int)busy))) == 0 &&
+		    read_version(s, &v) == 0 && v == 0) {
+			snprintf(err, errcap, "the file exists but holds no rkl schema (0 bytes or "
+			    "emptied): only rkl-admin init creates a database, and only where none exists");
+			r = RKL_ERR_INTEGRITY;
+			goto out;
+		}
+	}
 	if ((r = map_rc(sqlite3_busy_timeout(s->db, (int)busy))) != 0 ||
 	    (r = exec(s, "PRAGMA journal_mode = WAL")) != 0 ||
 	    (r = exec(s, "PRAGMA synchronous = FULL")) != 0 ||
 	    (r = exec(s, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (r = exec(s, "PRAGMA secure_delete = ON")) != 0 ||
-	    (r = exec(s, "PRAGMA temp_store = MEMORY")) != 0 ||
-	    (r = migrate(s, target)) != 0)
+	    (r = exec(s, "PRAGMA temp_store = MEMORY")) != 0) {
+		snprintf(err, errcap, "SQLite: %s", sqlite3_errmsg(s->db));
 		goto out;
+	}
+	if ((r = migrate(s, target, fresh, err, errcap)) != 0) {
+		if (err[0] == '\0')
+			snprintf(err, errcap, "SQLite: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
 	memset(st, 0, sizeof(*st));
 	st->ctx = s;
 	st->close = sq_close;
@@ -2120,6 +2392,8 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->group_commit = sq_group_commit;
 	st->group_state = sq_group_state;
 	st->group_last = sq_group_last;
+	st->identity_set = sq_identity_set;
+	st->identity_get = sq_identity_get;
 	s = NULL;
 	r = 0;
 out:
@@ -2130,7 +2404,14 @@ out:
 int
 rkl_store_sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlite_opts *opts)
 {
-	return sqlite_open(st, path, opts, RKL_STORE_SCHEMA_VERSION);
+	return sqlite_open(st, path, opts, RKL_STORE_SCHEMA_VERSION, NULL, 0);
+}
+
+int
+rkl_store_sqlite_open_ex(struct rkl_store *st, const char *path,
+    const struct rkl_store_sqlite_opts *opts, char *err, size_t errcap)
+{
+	return sqlite_open(st, path, opts, RKL_STORE_SCHEMA_VERSION, err, errcap);
 }
 
 int
@@ -2144,7 +2425,7 @@ rkl_store__sqlite_make_old(const char *path, int version)
 		return RKL_ERR_INVALID_ARG;
 	memset(&o, 0, sizeof(o));
 	o.flags = RKL_STORE_CREATE;
-	if ((r = sqlite_open(&st, path, &o, version)) == 0)
+	if ((r = sqlite_open(&st, path, &o, version, NULL, 0)) == 0)
 		rkl_store_close(&st);
 	return r;
 }

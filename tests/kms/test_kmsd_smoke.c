@@ -36,6 +36,7 @@
 #include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/hsm.h"
+#include "rkl/state.h"
 #include "rkl/store.h"
 #include "rkl/wire.h"
 
@@ -77,6 +78,7 @@ init_state(void)
 	struct rkl_store_terminal_new t;
 	char path[320];
 
+	umask(077);	/* state files as rkl-admin makes them: kmsd refuses others' access */
 	assert_int_equal(rkl_hsm_softhsm_setup(NULL, T.dir, "rkl", PIN, SO_PIN), 0);
 	snprintf(path, sizeof(path), "%s/pin", T.dir);
 	write_file(path, PIN "\n");
@@ -86,10 +88,21 @@ init_state(void)
 	hc.sessions = 1;
 	assert_int_equal(rkl_hsm_open(&hc, &h), 0);
 	assert_int_equal(rkl_hsm_provision(h, 0), 0);
-	rkl_hsm_close(h);
 
 	snprintf(T.db, sizeof(T.db), "%s/rkl.db", T.dir);
 	assert_int_equal(rkl_store_open(&st, T.db, &so), 0);
+	{
+		struct rkl_crypto c;
+		char err[256];
+		int rec = 0;
+
+		/* the database's identity: tied to this token (what rkl-admin init records) */
+		rkl_crypto_openssl(&c);
+		assert_int_equal(rkl_state_identity_init(&st, h, &who, &c, T.db, &rec, err,
+		    sizeof(err)), 0);
+		assert_int_equal(rec, 1);
+	}
+	rkl_hsm_close(h);
 	memset(&t, 0, sizeof(t));
 	strcpy(t.sn, "SN0001");
 	strcpy(t.pinpad_sn, "PP0001");

@@ -48,7 +48,8 @@ rkl_admin_conf_load(const char *path, struct rkl_admin_conf *out, char *err, siz
 	    copy_str(c->module, sizeof(c->module), k->pkcs11_module) != 0 ||
 	    copy_str(c->token_uri, sizeof(c->token_uri), k->token_uri) != 0 ||
 	    copy_str(c->pin_file, sizeof(c->pin_file), k->pin_file) != 0 ||
-	    copy_str(c->softhsm2_conf, sizeof(c->softhsm2_conf), k->softhsm2_conf) != 0) {
+	    copy_str(c->softhsm2_conf, sizeof(c->softhsm2_conf), k->softhsm2_conf) != 0 ||
+	    copy_str(c->pid_file, sizeof(c->pid_file), k->pid_file) != 0) {
 		r = RKL_ERR_CONFIG;
 		snprintf(why, sizeof(why), "a path or URI is too long");
 		goto out;

@@ -29,6 +29,7 @@ struct rkl_admin_conf {
 	char token_uri[RKL_ADMIN_URI_MAX];	/* token; "" = hsm default */
 	char pin_file[RKL_ADMIN_PATH_MAX];	/* pin_file (absolute after loading) or "" */
 	char softhsm2_conf[RKL_ADMIN_PATH_MAX];	/* softhsm2_conf or "" (not a SoftHSM2 token made by init) */
+	char pid_file[RKL_ADMIN_PATH_MAX];	/* rkl-kmsd's pid_file (is it running?) */
 	enum rkl_admin_policy policy;		/* transport_key_policy; default per-request */
 	enum rkl_alg transport_alg;		/* first of transport_key_algs; default RSA-2048 */
 	enum rkl_alg tmk_alg;			/* tmk_alg; default AES-128 */

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/hsm.h"
+#include "rkl/state.h"
 #include "rkl/store.h"
 #include "rkl/text.h"
 
@@ -62,6 +64,7 @@ struct admin {
 	const char *sn_filter;		/* --sn SN (audit list) */
 	struct rkl_admin_conf conf;	/* the configuration read */
 	struct rkl_store st;		/* open store, st.ctx != NULL */
+	struct rkl_hsm *hsm;		/* open token (identity check, init, transport rotate) */
 	char actor[RKL_STORE_ACTOR_MAX + 1];	/* "admin:<user>" */
 	struct rkl_store_who who;	/* actor, "cli" */
 };
@@ -84,6 +87,8 @@ usage(FILE *f)
 	    "  terminal revoke SN              refuse the terminal for good, destroy its keys\n"
 	    "  tmk rotate SN                   retire the current TMK: the next download\n"
 	    "                                  delivers a new version (starting at S5)\n"
+	    "  transport rotate                replace the shared transport pair (size: the first\n"
+	    "                                  of transport_key_algs); rkl-kmsd must be stopped\n"
 	    "  audit verify [--anchor SEQ:HASH]\n"
 	    "                                  check the audit log's hash chain (and that it still\n"
 	    "                                  holds a head recorded earlier)\n"
@@ -316,34 +321,98 @@ db_shown(const struct admin *a)
 	return shown;
 }
 
-static int
-open_store(struct admin *a, int create)
+static void
+state_paths(const struct admin *a, struct rkl_state_paths *p)
 {
-	struct rkl_store_opts o;
-	int r;
+	memset(p, 0, sizeof(*p));
+	p->state_dir = a->conf.state_dir;
+	p->pin_file = a->conf.pin_file;
+	p->softhsm2_conf = a->conf.softhsm2_conf;
+	p->database = a->conf.database;
+	p->module = a->conf.module[0] != '\0' ? a->conf.module : NULL;
+	p->token_uri = a->conf.token_uri[0] != '\0' ? a->conf.token_uri : NULL;
+}
 
-	memset(&o, 0, sizeof(o));
-	o.flags = create ? RKL_STORE_CREATE : 0;
-	r = rkl_store_open(&a->st, a->conf.database, &o);
-	if (r == RKL_ERR_NOT_FOUND)
-		return failf(a, EX_CONFIG, 0, "database %s does not exist: run rkl-admin init",
-		    db_shown(a));
-	if (r != 0)
-		return failf(a, exit_for(r), r, "cannot open database %s", db_shown(a));
+/* The permission rule (docs/operations.md, "Start-up checks"): exit 2 naming the path and the fix. */
+static int
+check_perms(struct admin *a)
+{
+	struct rkl_state_paths p;
+	char err[1024];
+
+	state_paths(a, &p);
+	if (rkl_state_check_perms(&p, err, sizeof(err)) != 0)
+		return failf(a, EX_CONFIG, 0, "%s", err);
 	return EX_OK;
 }
 
-static void
-hsm_config(const struct admin *a, struct rkl_hsm_config *hc)
+/*
+ * Open the token (a->hsm).  probe_oaep 0: ask for SHA-1 outright, which
+ * skips the OAEP-SHA-256 probe (a key generation) where the hash does not
+ * matter (identity check, terminal commands).
+ */
+static int
+open_hsm(struct admin *a, int probe_oaep)
 {
-	memset(hc, 0, sizeof(*hc));
-	hc->module = a->conf.module[0] != '\0' ? a->conf.module : NULL;
-	hc->token_uri = a->conf.token_uri[0] != '\0' ? a->conf.token_uri : NULL;
-	hc->pin_file = a->conf.pin_file[0] != '\0' ? a->conf.pin_file : NULL;
-	hc->pin_env = PIN_ENV;
-	hc->sessions = 1;
-	hc->transport_alg = a->conf.transport_alg;
-	hc->pool_size = 0;
+	struct rkl_hsm_config hc;
+	struct rkl_state_paths p;
+	char err[1024];
+	int r;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.module = a->conf.module[0] != '\0' ? a->conf.module : NULL;
+	hc.token_uri = a->conf.token_uri[0] != '\0' ? a->conf.token_uri : NULL;
+	if ((r = rkl_state_pin_source(a->conf.pin_file, PIN_ENV, &hc, err, sizeof(err))) != 0)
+		return failf(a, EX_CONFIG, 0, "%s", err);
+	hc.sessions = 1;
+	hc.transport_alg = a->conf.transport_alg;
+	hc.pool_size = 0;
+	hc.oaep = probe_oaep ? 0 : RKL_OAEP_SHA1;
+	if ((r = rkl_hsm_open(&hc, &a->hsm)) != 0) {
+		state_paths(a, &p);
+		rkl_state_hsm_diagnose(&p, r, err, sizeof(err));
+		/* at open, a generic failure is the module refusing its setup (C_Initialize) */
+		return failf(a, r == RKL_ERR_HSM ? EX_CONFIG : exit_for(r), 0,
+		    "cannot open the HSM token: %s", err);
+	}
+	return EX_OK;
+}
+
+/*
+ * Open the database for a command other than init: never created, and
+ * refused unless it is the one made with this token (identity; the genesis
+ * row too unless the command reports the chain's state itself).
+ */
+static int
+open_store(struct admin *a, int check_genesis)
+{
+	char err[1024];
+	int r;
+
+	if ((r = rkl_state_open_store(&a->st, a->conf.database, a->hsm, check_genesis, err,
+	    sizeof(err))) != 0) {
+		memset(&a->st, 0, sizeof(a->st));
+		return failf(a, r == RKL_ERR_NOT_FOUND ? EX_CONFIG : exit_for(r), 0, "%s", err);
+	}
+	return EX_OK;
+}
+
+/* init: create the database only where there is none; no identity check yet. */
+static int
+create_store(struct admin *a)
+{
+	struct rkl_store_opts o;
+	char why[512];
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.flags = RKL_STORE_CREATE;
+	if ((r = rkl_store_open_ex(&a->st, a->conf.database, &o, why, sizeof(why))) != 0) {
+		memset(&a->st, 0, sizeof(a->st));
+		return failf(a, exit_for(r), 0, "database %s: %s%s%s", db_shown(a),
+		    rkl_err_str(r), why[0] != '\0' ? ": " : "", why);
+	}
+	return EX_OK;
 }
 
 /* ---- init ---- */
@@ -450,10 +519,13 @@ init_so_pin(struct admin *a, char *pin, size_t cap, int *generated)
 static int
 cmd_init(struct admin *a)
 {
-	struct rkl_hsm_config hc;
 	struct rkl_hsm_info info;
 	struct rkl_hsm *h = NULL;
 	struct rkl_p11_uri *uri = NULL;
+	struct rkl_crypto crypto;
+	char idmsg[1024], xport[160];
+	unsigned bits = 0, want_bits;
+	int had_transport, id_recorded = 0;
 	struct rkl_store_audit_event ev;
 	char user_pin[RKL_HSM_PIN_MAX + 2], so_pin[RKL_HSM_PIN_MAX + 2];
 	char so_show[RKL_HSM_PIN_MAX + 2], old_so[RKL_ADMIN_PATH_MAX], dir[RKL_ADMIN_PATH_MAX];
@@ -466,14 +538,21 @@ cmd_init(struct admin *a)
 	memset(user_pin, 0, sizeof(user_pin));
 	memset(so_pin, 0, sizeof(so_pin));
 	so_show[0] = '\0';
+	xport[0] = '\0';
 	if (mkdir_p(a->conf.state_dir, 0700) != 0) {
 		ex = failf(a, EX_INTERNAL, 0, "cannot create state directory %s: %s",
 		    a->conf.state_dir, strerror(errno));
 		goto out;
 	}
+	if ((ex = check_perms(a)) != EX_OK)
+		goto out;
 	if ((r = init_user_pin(a, user_pin, sizeof(user_pin), &pin_created)) != 0) {
-		ex = failf(a, EX_CONFIG, r, "user PIN (pin_file %s or $" PIN_ENV ")",
-		    a->conf.pin_file[0] != '\0' ? a->conf.pin_file : "unset");
+		if (r == RKL_ERR_IO)
+			ex = failf(a, EX_CONFIG, 0, "user PIN: PIN file %s: %s (errno %d)",
+			    a->conf.pin_file, strerror(errno), errno);
+		else
+			ex = failf(a, EX_CONFIG, r, "user PIN (pin_file %s or $" PIN_ENV ")",
+			    a->conf.pin_file[0] != '\0' ? a->conf.pin_file : "unset");
 		goto out;
 	}
 
@@ -524,18 +603,36 @@ cmd_init(struct admin *a)
 	rkl_cleanse(so_pin, sizeof(so_pin));
 	rkl_cleanse(user_pin, sizeof(user_pin));
 
-	hsm_config(a, &hc);
-	if ((r = rkl_hsm_open(&hc, &h)) != 0) {
-		ex = failf(a, exit_for(r), r, "cannot open the HSM token");
+	if ((ex = open_hsm(a, 1)) != EX_OK)
 		goto out;
-	}
+	h = a->hsm;
+	rkl_hsm_get_info(h, &info);
+	had_transport = info.have_transport;
 	if ((r = rkl_hsm_provision(h, a->conf.policy == RKL_ADMIN_POLICY_SHARED)) != 0) {
 		ex = failf(a, exit_for(r), r, "cannot create the HSM keys");
 		goto out;
 	}
 	rkl_hsm_get_info(h, &info);
-	if ((ex = open_store(a, 1)) != EX_OK)
+	/* The shared pair: say what was kept, and whether kmsd will accept it. */
+	if (info.have_transport && rkl_state_transport_bits(h, &bits) == 0 && bits != 0) {
+		want_bits = rkl_alg_rsa_bits(a->conf.transport_alg);
+		if (!had_transport)
+			snprintf(xport, sizeof(xport), "created (RSA-%u)", bits);
+		else if (bits == want_bits)
+			snprintf(xport, sizeof(xport), "kept the existing pair (RSA-%u)", bits);
+		else
+			snprintf(xport, sizeof(xport), "kept the existing pair (RSA-%u), but "
+			    "transport_key_algs asks for RSA-%u: rkl-kmsd refuses to start until "
+			    "`rkl-admin transport rotate` replaces it", bits, want_bits);
+	}
+	if ((ex = create_store(a)) != EX_OK)
 		goto out;
+	rkl_crypto_openssl(&crypto);
+	if ((r = rkl_state_identity_init(&a->st, h, &a->who, &crypto, a->conf.database,
+	    &id_recorded, idmsg, sizeof(idmsg))) != 0) {
+		ex = failf(a, exit_for(r), 0, "%s", idmsg);
+		goto out;
+	}
 
 	snprintf(detail, sizeof(detail), "token=%s serial=%s oaep=%s policy=%s kek=%s transport=%s",
 	    info.token_label, info.token_serial, oaep_name(info.oaep),
@@ -574,6 +671,10 @@ cmd_init(struct admin *a)
 		rkl_admin_json_str(stdout, so_show[0] != '\0' ? so_show : NULL);
 		fputs(",\"so_pin_file_removed\":", stdout);
 		fputs(so_file_removed ? "true" : "false", stdout);
+		fputs(",\"identity_recorded\":", stdout);
+		fputs(id_recorded ? "true" : "false", stdout);
+		fputs(",\"transport\":", stdout);
+		rkl_admin_json_str(stdout, xport[0] != '\0' ? xport : NULL);
 		fputs("}\n", stdout);
 	} else {
 		printf("initialised %s\n", a->conf.state_dir);
@@ -581,7 +682,11 @@ cmd_init(struct admin *a)
 		    softhsm ? ", SoftHSM2" : "");
 		printf("  keys         storage KEKs%s, OAEP %s\n",
 		    info.have_transport ? " and shared transport pair" : "", oaep_name(info.oaep));
-		printf("  database     %s\n", db_shown(a));
+		printf("  database     %s (%s)\n", db_shown(a), id_recorded ?
+		    "identity recorded: tied to this token's storage keys" :
+		    "identity checked: made with this token");
+		if (xport[0] != '\0')
+			printf("  shared pair  %s\n", xport);
 		if (pin_created)
 			printf("  user PIN     generated into %s (mode 0600)\n", a->conf.pin_file);
 		if (so_show[0] != '\0')
@@ -600,7 +705,6 @@ out:
 	rkl_cleanse(so_show, sizeof(so_show));
 	rkl_cleanse(user_pin, sizeof(user_pin));
 	free(uri);
-	rkl_hsm_close(h);
 	return ex;
 }
 
@@ -1137,6 +1241,70 @@ out:
 	return ex;
 }
 
+/* ---- the shared transport pair ---- */
+
+/* Is rkl-kmsd running on this state (its pid file names a live process)? */
+static int
+kmsd_running(const struct admin *a, long *pid)
+{
+	char path[RKL_ADMIN_PATH_MAX + 32], line[32];
+	FILE *f;
+
+	*pid = 0;
+	if (snprintf(path, sizeof(path), "%s", a->conf.pid_file) >= (int)sizeof(path) ||
+	    (f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) != NULL)
+		*pid = strtol(line, NULL, 10);
+	fclose(f);
+	return *pid > 0 && (kill((pid_t)*pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * transport rotate: replace the token's shared transport pair with a new
+ * one of the first size of transport_key_algs.  Bound terminals do not use
+ * it again; a download between S1 and S3 while it happens fails, so rkl-kmsd
+ * must be stopped (it also holds the old pair's handle until restarted).
+ */
+static int
+cmd_transport_rotate(struct admin *a)
+{
+	struct rkl_store_audit_event ev;
+	char detail[128];
+	unsigned before = 0, after = 0;
+	long pid;
+	int r;
+
+	if (a->conf.policy != RKL_ADMIN_POLICY_SHARED)
+		return failf(a, EX_REFUSED, 0, "transport_key_policy is per-request: there is no shared "
+		    "transport pair to rotate");
+	if (kmsd_running(a, &pid))
+		return failf(a, EX_REFUSED, 0, "rkl-kmsd (pid %ld, %s) is running: stop it, rotate, "
+		    "start it again", pid, a->conf.pid_file);
+	(void)rkl_state_transport_bits(a->hsm, &before);
+	r = rkl_hsm_transport_rotate(a->hsm);
+	if (r == 0)
+		r = rkl_state_transport_bits(a->hsm, &after);
+	snprintf(detail, sizeof(detail), "old=RSA-%u new=RSA-%u", before, after);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = a->who.actor;
+	ev.source = a->who.source;
+	ev.event = "transport.rotate";
+	ev.result = r;
+	ev.detail = detail;
+	(void)a->st.audit_append(a->st.ctx, &ev, NULL);
+	if (r != 0)
+		return failf(a, exit_for(r), r, "transport rotate (old pair RSA-%u%s)", before,
+		    before != 0 ? "; if it is gone, run this again" : "");
+	if (a->json) {
+		printf("{\"ok\":true,\"old_bits\":%u,\"new_bits\":%u}\n", before, after);
+	} else {
+		printf("rotated the shared transport pair: RSA-%u replaced by a new RSA-%u pair\n",
+		    before, after);
+	}
+	return EX_OK;
+}
+
 /* ---- audit ---- */
 
 static int
@@ -1301,7 +1469,8 @@ main(int argc, char **argv)
 {
 	struct admin *a;
 	const char *pos[MAX_POS];
-	const char *after_s = NULL;
+	const char *after_s = NULL, *dbpath = NULL;
+	enum rkl_store_kind kind;
 	uint64_t after = 0;
 	int npos = 0, i, ex = EX_OK;
 
@@ -1373,7 +1542,8 @@ main(int argc, char **argv)
 	if (!(CMD("init", 1) || SUB("terminal", "add", 3) || SUB("terminal", "import", 3) ||
 	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
 	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
-	    SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2))) {
+	    SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
+	    SUB("transport", "rotate", 2))) {
 		if (npos > 0)
 			fprintf(stderr, "rkl-admin: unknown command or wrong number of arguments\n");
 		usage(stderr);
@@ -1391,7 +1561,16 @@ main(int argc, char **argv)
 		ex = cmd_init(a);
 		goto out;
 	}
-	if ((ex = open_store(a, 0)) != EX_OK)
+	/* Every other command: permissions, the token, and the database made with it. */
+	if (rkl_store_uri_kind(a->conf.database, &kind, &dbpath) == 0 && kind == RKL_STORE_SQLITE &&
+	    access(dbpath, F_OK) != 0 && errno == ENOENT) {
+		ex = failf(a, EX_CONFIG, 0, "database %s does not exist: run rkl-admin init",
+		    db_shown(a));
+		goto out;
+	}
+	if ((ex = check_perms(a)) != EX_OK ||
+	    (ex = open_hsm(a, SUB("transport", "rotate", 2))) != EX_OK ||
+	    (ex = open_store(a, !SUB("audit", "verify", 2))) != EX_OK)
 		goto out;
 	if (SUB("terminal", "add", 3))
 		ex = cmd_terminal_add(a, pos[2]);
@@ -1411,11 +1590,14 @@ main(int argc, char **argv)
 		ex = cmd_audit_verify(a);
 	else if (SUB("audit", "list", 2))
 		ex = cmd_audit_list(a, after);
+	else if (SUB("transport", "rotate", 2))
+		ex = cmd_transport_rotate(a);
 #undef CMD
 #undef SUB
 out:
 	if (a->st.ctx != NULL)
 		rkl_store_close(&a->st);
+	rkl_hsm_close(a->hsm);
 	free(a);
 	if (fflush(stdout) != 0 && ex == EX_OK)
 		ex = EX_INTERNAL;

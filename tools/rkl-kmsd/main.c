@@ -3,7 +3,8 @@
  * rkl-kmsd"; docs/architecture.md, "rkl-kmsd").
  *
  * This file is start-up and shutdown only: read the configuration, open the
- * HSM, the store and the key service, then run the server (rkl/server.h:
+ * HSM, the store and the key service (with every start-up check: startup.c),
+ * then run the server (rkl/server.h:
  * the core in src/kms/server.c, its libevent binding with the listening
  * socket and the worker threads in src/kms/server_ev.c) until SIGTERM or
  * SIGINT, which the main thread waits for with sigwait.
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rkl/crypto.h"
@@ -27,6 +29,8 @@
 #include "rkl/kmsd.h"
 #include "rkl/server.h"
 #include "rkl/store.h"
+
+#include "startup.h"
 
 static void
 die(int code, const char *fmt, ...)
@@ -109,7 +113,6 @@ main(int argc, char **argv)
 	struct rkl_srv *srv = NULL;
 	struct rkl_srv_net *net = NULL;
 	sigset_t sigs;
-	struct rkl_hsm_config hc;
 	struct rkl_hsm *hsm = NULL;
 	struct rkl_hsm_info info;
 	struct rkl_store store;
@@ -145,6 +148,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	umask(077);	/* log, pid and port files, and anything SQLite creates: the service's only */
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * glibc: keep freed memory instead of handing the heap's top back to the
@@ -153,8 +157,8 @@ main(int argc, char **argv)
 	 */
 	(void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	(void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
-	if (!foreground && daemon(0, 0) != 0)
-		die(1, "daemon: %s", strerror(errno));
+	if (!foreground && kmsd_detach() != 0)
+		die(1, "cannot detach (fork): %s", strerror(errno));
 	if (rkl_kmsd_log_open(cfg.log_file) != 0)
 		die(1, "cannot open log file %s: %s", cfg.log_file, strerror(errno));
 
@@ -163,41 +167,19 @@ main(int argc, char **argv)
 		setenv("SOFTHSM2_CONF", cfg.softhsm2_conf, 1);
 	rkl_crypto_openssl(&crypto);
 
-	/* The HSM: one session per worker, one for start-up and shutdown. */
-	memset(&hc, 0, sizeof(hc));
-	hc.module = cfg.pkcs11_module;
-	hc.token_uri = cfg.token_uri;
-	hc.pin_file = cfg.pin_file;
-	hc.pin_env = "RKL_PIN";
-	hc.sessions = cfg.workers + 1;
-	hc.transport_alg = cfg.hsm_algs[0];
-	hc.pool_size = (cfg.tk_policy == RKL_KMSD_TK_PER_REQUEST) ? cfg.pool_size : 0;
-	if ((r = rkl_hsm_open(&hc, &hsm)) != 0) {
-		rkl_kmsd_log("error", "HSM open failed: %s (module %s, token %s)", rkl_err_str(r),
-		    cfg.pkcs11_module, cfg.token_uri);
+	/* Permissions, core dumps, PIN, HSM, OAEP hash, shared pair, database identity. */
+	if (kmsd_startup(&cfg, &hsm, &store) != 0)
 		goto out;
-	}
-	rkl_hsm_get_info(hsm, &info);
-	if (!info.have_kek || (cfg.tk_policy == RKL_KMSD_TK_SHARED && !info.have_transport)) {
-		rkl_kmsd_log("error", "HSM token %s lacks the KMS keys: run rkl-admin init", info.token_label);
-		goto out;
-	}
-	if ((r = rkl_store_open(&store, cfg.database, NULL)) != 0) {
-		char shown[RKL_KMSD_PATH_MAX];	/* without a password */
-
-		(void)rkl_store_uri_redact(cfg.database, shown, sizeof(shown));
-		rkl_kmsd_log("error", "database %s: %s (run rkl-admin init)", shown, rkl_err_str(r));
-		goto out;
-	}
 	have_store = 1;
+	rkl_hsm_get_info(hsm, &info);
 	if ((r = rkl_kmsd_ks_new(&cfg, hsm, &store, &crypto, &ks)) != 0) {
-		rkl_kmsd_log("error", "key service: %s (HSM OAEP hash not in oaep_hashes?)", rkl_err_str(r));
+		kmsd_fatal(&cfg, "key service: %s", rkl_err_str(r));
 		goto out;
 	}
 	rkl_srv_backend_ks(ks, &backend);
 	rkl_srv_env_system(&env);
 	if (rkl_srv_new(&cfg, &backend, &env, &srv) != 0) {
-		rkl_kmsd_log("error", "out of memory");
+		kmsd_fatal(&cfg, "out of memory");
 		goto out;
 	}
 	rkl_srv_set_max_conns(srv, max_conns);
@@ -207,8 +189,11 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (rkl_srv_net_start(srv, &cfg, &net, &port) != 0)
+	if (rkl_srv_net_start(srv, &cfg, &net, &port) != 0) {
+		kmsd_fatal(&cfg, "cannot listen on %s:%u (%s; the log has the step that failed)",
+		    cfg.listen_host, cfg.listen_port, strerror(errno));
 		goto out_net;
+	}
 	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (write_small_file(cfg.pid_file, line) != 0)
 		rkl_kmsd_log("warn", "cannot write pid file %s: %s", cfg.pid_file, strerror(errno));
@@ -220,6 +205,7 @@ main(int argc, char **argv)
 	    cfg.tk_policy == RKL_KMSD_TK_SHARED ? "shared" : "per-request",
 	    rkl_hsm_oaep(hsm) == RKL_OAEP_SHA1 ? "sha1" : "sha256", info.token_label, rkl_srv_max_conns(srv),
 	    cfg.group_commit);
+	kmsd_ready();
 
 	/* SIGTERM/SIGINT: stop accepting; the workers finish their connections and stop. */
 	while (sigwait(&sigs, &sig) != 0)
