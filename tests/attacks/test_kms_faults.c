@@ -5,8 +5,12 @@
  * on demand.  A token fault in S4 must end the session with INTERNAL on the
  * wire, must not count against the terminal, and must not bind it; a bad
  * ciphertext (the terminal's fault) still counts.  A key-service request out
- * of order is an internal error (RKL_ERR_SEQUENCE), not bad input.
+ * of order is an internal error (RKL_ERR_SEQUENCE), not bad input.  And a
+ * re-download re-sends the Ctmk_tk stored by the first download (a stored
+ * TMK is never extractable, docs/architecture.md decision 102); a TMK row
+ * without one (from before schema 3) is an internal error, not counted.
  */
+#define _GNU_SOURCE 1	/* memmem */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -171,6 +175,55 @@ test_request_out_of_order(void **state)
 	duel_conn_close(&k);
 }
 
+/* Is the stored Ctmk_tk, byte for byte, in one of the KMS's frames? */
+static int
+sent(const struct duel_result *res, const struct rkl_store_tmk *cur)
+{
+	unsigned i;
+
+	for (i = 0; i < res->n; i++)
+		if (res->f[i].dir == DUEL_K2T &&
+		    memmem(res->f[i].b, res->f[i].len, cur->ctmk, cur->ctmk_len) != NULL)
+			return 1;
+	return 0;
+}
+
+static void
+test_redownload_resends_stored_ctmk(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	struct rkl_store_tmk cur;
+	struct rkl_store_tmk_new legacy;
+	struct rkl_store_who admin = { "test", "local" };
+
+	(void)state;
+	duel_register(&E, "HF-CTMK", NULL);
+	t = duel_term_new("HF-CTMK", NULL, 0);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(E.store.tmk_current(E.store.ctx, "HF-CTMK", &cur), 0);
+	assert_int_equal(cur.ctmk_len, 256);
+	assert_true(sent(res, &cur));
+	/* Re-download: the very same ciphertext again. */
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_true(sent(res, &cur));
+	/* A current TMK without a Ctmk_tk (a row from before schema 3). */
+	memset(&legacy, 0, sizeof(legacy));
+	legacy.alg = cur.alg;
+	memcpy(legacy.wrapped, cur.wrapped, cur.wrapped_len);
+	legacy.wrapped_len = cur.wrapped_len;
+	memcpy(legacy.kcv, cur.kcv, cur.kcv_len);
+	legacy.kcv_len = cur.kcv_len;
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &admin, "HF-CTMK", &legacy, &cur), 0);
+	assert_int_equal(cur.ctmk_len, 0);
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(res->kms_result, RKL_ERR_UNSUPPORTED);
+	assert_int_equal(res->pp_peer_code, RKL_WIRE_E_INTERNAL);
+	assert_int_equal(fail_count("HF-CTMK"), 0);
+	duel_term_free(t);
+	free(res);
+}
+
 int
 main(void)
 {
@@ -180,6 +233,7 @@ main(void)
 		cmocka_unit_test(test_s4_unwrap_general_error_broken_token),
 		cmocka_unit_test(test_s4_unwrap_general_error_bad_data),
 		cmocka_unit_test(test_request_out_of_order),
+		cmocka_unit_test(test_redownload_resends_stored_ctmk),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
