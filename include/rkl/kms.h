@@ -129,8 +129,10 @@ enum rkl_ks_open_mode {
 /*
  * OPEN: policy check of the SN, before any HSM work.  Refuses (in this
  * order) an unknown SN (RKL_ERR_UNKNOWN_SN), a revoked one (RKL_ERR_REVOKED),
- * a locked-out one (RKL_ERR_LOCKED), a bound SN in mode FIRST
- * (RKL_ERR_ALREADY_BOUND), an unbound SN in mode REDOWNLOAD
+ * a locked-out one (RKL_ERR_LOCKED), in mode FIRST an SN whose binding is
+ * confirmed (RKL_ERR_ALREADY_BOUND; a bound SN whose binding the terminal has
+ * not used yet is let through: BIND then accepts only the bound TK again,
+ * docs/protocol.md 8.2), an unbound SN in mode REDOWNLOAD
  * (RKL_ERR_NOT_BOUND), and an SN that has another active session
  * (RKL_ERR_BUSY).  On success the SN is marked active until CLOSE.
  */
@@ -170,7 +172,10 @@ struct rkl_ks_transport_key {
  * committed atomically and only if the SN is still unbound; the per-request
  * transport pair is destroyed.  Every authentication-type failure returns
  * RKL_ERR_AUTH (or RKL_ERR_KCV); a race with another binding
- * RKL_ERR_ALREADY_BOUND.
+ * RKL_ERR_ALREADY_BOUND.  If OPEN found the SN bound (binding not confirmed),
+ * the upload must be the bound TK again (same algorithms, AUK KCV and Pu_tek,
+ * and an AUK that the HSM shows equal to the bound one): then nothing is
+ * stored and the request succeeds; any other TK is RKL_ERR_ALREADY_BOUND.
  */
 struct rkl_ks_bind {
 	const struct rkl_wire_tk_upload *tk;	/* the decoded TK_UPLOAD, as received */

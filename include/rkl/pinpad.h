@@ -172,6 +172,7 @@ struct rkl_pinpad {
 	uint8_t error_pending;			/* an ERROR frame is to be sent */
 	uint8_t start_step;			/* 0 (S0) or 5 (S5) */
 	uint8_t have_session;			/* session id received */
+	uint8_t new_tk;				/* rkl_pinpad_start_full: never reuse a stored TK */
 	uint8_t session[8];			/* session id (RKL_WIRE_SESSION_LEN) */
 	char sn[RKL_PINPAD_SN_MAX + 1];		/* terminal SN */
 	char pinpad_sn[RKL_PINPAD_SN_MAX + 1];	/* PIN pad SN */
@@ -212,14 +213,23 @@ RKL_WUR int rkl_pinpad_manufacture(struct rkl_pinpad *pp, const char *sn,
 /*
  * Start a download: load and verify the identity; if a TK is stored and was
  * accepted by the KMS (TK_ACCEPTED received), start at S5 (AUTH_INIT), else
- * at S0 (PUBKEY_REQ; a TK that was never accepted is replaced).  Returns 0,
+ * at S0 (PUBKEY_REQ).  A TK that is stored but was never acknowledged (its
+ * TK_ACCEPTED was lost, or the KMS stopped after committing it) is uploaded
+ * again at S3, re-encrypted under the new Pu_hsm, as long as its algorithms
+ * are still the configured ones and its OAEP hash is the one the KMS names:
+ * the KMS accepts the TK it has already bound (docs/protocol.md, 8.2), so a
+ * lost reply never needs an operator.  Otherwise S3 generates a new TK.
+ * Returns 0,
  * RKL_ERR_NOT_FOUND if the device is not manufactured, RKL_ERR_INTEGRITY for
  * a corrupted record, RKL_ERR_STATE if pp was already started.  On failure the
  * machine is FAILED with nothing to send.
  */
 RKL_WUR int rkl_pinpad_start(struct rkl_pinpad *pp);
 
-/* As rkl_pinpad_start, but never S5: a full download from S0 with a new TK. */
+/*
+ * As rkl_pinpad_start, but never S5 and never a stored TK: a full download
+ * from S0 with a new TK (after an operator reset, or to replace the TK).
+ */
 RKL_WUR int rkl_pinpad_start_full(struct rkl_pinpad *pp);
 
 /* What to do next (see enum rkl_pinpad_want). */

@@ -51,6 +51,7 @@ struct rkl_kmsd_ks_sess {
 	struct rkl_hsm_key xport;	/* S1 private key */
 	int xport_owned;		/* per-request pair (in dl), destroy after S4 */
 	uint32_t key_id;
+	int rebind;			/* OPEN(first) found the SN bound, binding unconfirmed */
 	struct rkl_store_binding bind;	/* the TK binding (made here or read at OPEN) */
 	int have_bind;
 	struct rkl_hsm_key auk;		/* AUK session object */
@@ -192,6 +193,7 @@ alg_allowed(const enum rkl_alg *list, size_t n, unsigned alg)
 }
 
 static int tx_open(struct rkl_kmsd_ks_sess *s);
+static int audit_again(struct rkl_kmsd_ks_sess *s);
 
 /* Count an authentication-type failure against the SN (lockout). */
 static void
@@ -250,6 +252,73 @@ now_s(void)
 	return (int64_t)time(NULL);
 }
 
+/*
+ * Whether the SN's binding is confirmed: the terminal has used it since, so it
+ * knows that its TK was accepted and will never upload a TK again.  A TMK is
+ * made (S6) only after the terminal proved the bound AUK (S5), which it does
+ * only once it has recorded TK_ACCEPTED; a download that succeeded since the
+ * binding shows the same (the TMK may have been rotated away since).
+ * RKL_ERR_ALREADY_BOUND if confirmed, 0 if not, or a store error.
+ */
+static int
+binding_confirmed(struct rkl_kmsd_ks *ks, const char *sn, const struct rkl_store_terminal *t)
+{
+	struct rkl_store_tmk cur;
+	int r;
+
+	r = ks->store->tmk_current(ks->store->ctx, sn, &cur);
+	rkl_cleanse(&cur, sizeof(cur));
+	if (r == 0)
+		return RKL_ERR_ALREADY_BOUND;
+	if (r != RKL_ERR_NOT_FOUND)
+		return r;
+	if (t->last_download != 0 && t->last_result == 0 && t->last_download >= t->bound_at)
+		return RKL_ERR_ALREADY_BOUND;
+	return 0;
+}
+
+/* The TK_UPLOAD names the bound TK (public parts; the AUK is compared in the HSM). */
+static int
+same_tk(const struct rkl_store_binding *b, const struct rkl_wire_tk_upload *u)
+{
+	return (unsigned)b->auk_alg == u->auk_alg && (unsigned)b->tek_alg == u->tek_alg &&
+	    b->tek_spki_len == u->pu_tek_len && memcmp(b->tek_spki, u->pu_tek, u->pu_tek_len) == 0 &&
+	    b->auk_kcv_len == RKL_KMS_KCV_LEN && rkl_ct_eq(b->auk_kcv, u->auk_kcv, RKL_KMS_KCV_LEN);
+}
+
+/*
+ * The AUK just unwrapped (s->auk) is the bound one: both encrypt one fresh
+ * random block to the same ciphertext, inside the HSM (a 3-byte KCV alone
+ * can be matched by trying 2^24 keys).  0, RKL_ERR_ALREADY_BOUND (another
+ * AUK), or an HSM error.
+ */
+static int
+same_auk(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_key old;
+	uint8_t probe[RKL_KMS_BLOCK_MAX], a[RKL_KMS_BLOCK_MAX], b[RKL_KMS_BLOCK_MAX];
+	size_t bl = rkl_alg_block_len(s->bind.auk_alg);
+	int r, have_old = 0;
+
+	memset(&old, 0, sizeof(old));
+	if (bl == 0 || bl > sizeof(probe))
+		return RKL_ERR_INTERNAL;
+	if ((r = ks->c->random(ks->c->ctx, probe, bl)) != 0 ||
+	    (r = rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK, s->bind.auk_alg, s->bind.auk_wrapped,
+	    s->bind.auk_wrapped_len, &old)) != 0)
+		goto out;
+	have_old = 1;
+	if ((r = rkl_hsm_encrypt_block(hs, &s->auk, probe, bl, a)) != 0 ||
+	    (r = rkl_hsm_encrypt_block(hs, &old, probe, bl, b)) != 0)
+		goto out;
+	r = rkl_ct_eq(a, b, bl) ? 0 : RKL_ERR_ALREADY_BOUND;
+out:
+	if (have_old)
+		(void)rkl_hsm_key_destroy(hs, &s->dl, &old);
+	return r;
+}
+
 /* ---- requests ---- */
 
 static int
@@ -265,8 +334,12 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 		return RKL_ERR_REVOKED;
 	if (t.locked_until != 0 && now_s() < t.locked_until)
 		return RKL_ERR_LOCKED;
-	if (o->mode == RKL_KS_OPEN_FIRST && t.status == RKL_TERM_BOUND)
-		return RKL_ERR_ALREADY_BOUND;
+	if (o->mode == RKL_KS_OPEN_FIRST && t.status == RKL_TERM_BOUND) {
+		/* Only the bound TK itself may come again, and only until it is confirmed. */
+		if ((r = binding_confirmed(ks, o->sn, &t)) != 0)
+			return r;
+		s->rebind = 1;
+	}
 	if (o->mode == RKL_KS_OPEN_REDOWNLOAD && t.status != RKL_TERM_BOUND)
 		return RKL_ERR_NOT_BOUND;
 	/* A registered PIN pad serial must be the one asking. */
@@ -345,6 +418,19 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 		r = RKL_ERR_AUTH;
 		goto out;
 	}
+	if (s->rebind) {
+		/* The SN is bound, not yet confirmed: only the bound TK again (its TK_ACCEPTED was lost). */
+		r = ks->store->binding_get(ks->store->ctx, s->sn, &s->bind);
+		if (r == RKL_ERR_NOT_BOUND) {
+			s->rebind = 0;		/* reset meanwhile: an ordinary first binding */
+			memset(&s->bind, 0, sizeof(s->bind));
+		} else if (r != 0) {
+			goto out;
+		} else if (!same_tk(&s->bind, u)) {
+			r = RKL_ERR_ALREADY_BOUND;	/* another TK: bind once */
+			goto out;
+		}
+	}
 	if (!alg_allowed(cfg->auk_algs, cfg->n_auk_algs, u->auk_alg) ||
 	    !alg_allowed(cfg->tek_algs, cfg->n_tek_algs, u->tek_alg)) {
 		r = RKL_ERR_ALGORITHM;
@@ -376,10 +462,19 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 			(void)rkl_hsm_key_destroy(hs, &s->dl, &s->xport);
 			s->xport_owned = 0;
 		}
+		if (s->rebind)
+			r = same_auk(s, hs);
 	}
 	rkl_hsm_session_put(ks->hsm, hs);
 	if (r != 0)
 		goto out;
+	if (s->rebind) {
+		/* The bound TK again: nothing is stored twice; the row says what happened. */
+		if ((r = tx_open(s)) != 0 || (r = audit_again(s)) != 0)
+			goto out;
+		s->have_bind = 1;
+		goto out;
+	}
 	s->bind.auk_alg = (enum rkl_alg)u->auk_alg;
 	memcpy(s->bind.auk_wrapped, blob, blob_len);
 	s->bind.auk_wrapped_len = blob_len;
@@ -617,6 +712,22 @@ audit_row(struct rkl_kmsd_ks_sess *s, enum rkl_kms_step step, int result, const 
 	}
 	ev.detail = detail;
 	return ks->store->audit_append(ks->store->ctx, &ev, NULL);
+}
+
+/* The row of a TK uploaded again for its unconfirmed binding (TK_ACCEPTED lost). */
+static int
+audit_again(struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_store_audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = ACTOR;
+	ev.source = s->peer;
+	ev.sn = s->sn;
+	ev.event = "tk.bind_again";
+	ev.result = 0;
+	ev.detail = "the bound TK uploaded again (its TK_ACCEPTED was lost); nothing changed";
+	return s->ks->store->audit_append(s->ks->store->ctx, &ev, NULL);
 }
 
 /*

@@ -109,6 +109,7 @@ do_start(struct rkl_pinpad *pp, int allow_s5)
 			goto out;	/* a corrupted TK is reported, never replaced silently */
 	}
 	pp->have_session = 0;
+	pp->new_tk = allow_s5 ? 0 : 1;
 	memset(pp->session, 0, sizeof(pp->session));
 	pp->start_step = s5 ? 5 : 0;
 	pp->state = s5 ? RKL_PINPAD_S5_SEND_AUTH_INIT : RKL_PINPAD_S0_SEND_PUBKEY_REQ;

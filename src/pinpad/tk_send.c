@@ -2,7 +2,9 @@
  * TK sending module (patent claims 5-8; step S3): AUK encrypted under
  * Pu_hsm (Pu_auk) and Pu_tek go to the KMS in TK_UPLOAD, after the new TK is
  * stored and re-read with its [0081] hash verified; TK_ACCEPTED marks the
- * TK as registered so that later downloads start at S5.
+ * TK as registered so that later downloads start at S5.  A stored TK whose
+ * TK_ACCEPTED never arrived is sent again instead of a new one (the KMS may
+ * have bound it: docs/protocol.md 8.1).
  */
 #include <string.h>
 
@@ -10,6 +12,25 @@
 #include "rkl/err.h"
 #include "rkl/kcv.h"
 #include "pinpad_int.h"
+
+/*
+ * 1 if the stored TK may be uploaded again: it verifies, the KMS has not
+ * acknowledged it, it has the configured AUK and TEK algorithms (a changed
+ * configuration means a new TK) and the OAEP hash the KMS named in S1.
+ */
+static int
+reusable_tk(struct rkl_pinpad *pp, const struct rkl_pp_puhsm *ph)
+{
+	struct rkl_pp_tk tk;
+	int ok;
+
+	if (rkl_pp_tk_load(pp->plat, pp->work, sizeof(pp->work), &tk, NULL) != 0)
+		return 0;	/* none, or not usable: replaced by a new one */
+	ok = (tk.flags & RKL_PP_TK_ACCEPTED) == 0 && tk.auk_alg == pp->cfg.auk_alg &&
+	    tk.tek_alg == pp->cfg.tek_alg && tk.oaep_hash == ph->oaep_hash;
+	rkl_cleanse(pp->work, sizeof(pp->work));
+	return ok;
+}
 
 int
 rkl_pp_tk_send_build(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *out_len)
@@ -25,13 +46,21 @@ rkl_pp_tk_send_build(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *ou
 	uint32_t ctr;
 	int r;
 
-	/* Pu_hsm as stored in S1 (work2), the TK counter, then S2 (work). */
+	/* Pu_hsm as stored in S1 (work2). */
 	if ((r = rkl_pp_puhsm_load(p, pp->work2, sizeof(pp->work2), &ph)) != 0)
 		goto out;
-	ctr = rkl_pp_rec_next_counter(p, RKL_PINPAD_REC_TK, pp->work, sizeof(pp->work));
-	if ((r = rkl_pp_tk_generate(pp, ph.oaep_hash, &tk, &pl_len)) != 0 ||
-	    (r = rkl_pp_tk_store(p, pp->work, sizeof(pp->work), pl_len, &tk, ctr)) != 0)
-		goto out;
+	/*
+	 * A stored TK the KMS never acknowledged is sent again (its reply may
+	 * have been lost after the KMS bound it: the KMS accepts the same TK
+	 * again, never another).  Otherwise, or after rkl_pinpad_start_full,
+	 * S2 makes a new one.
+	 */
+	if (pp->new_tk || !reusable_tk(pp, &ph)) {
+		ctr = rkl_pp_rec_next_counter(p, RKL_PINPAD_REC_TK, pp->work, sizeof(pp->work));
+		if ((r = rkl_pp_tk_generate(pp, ph.oaep_hash, &tk, &pl_len)) != 0 ||
+		    (r = rkl_pp_tk_store(p, pp->work, sizeof(pp->work), pl_len, &tk, ctr)) != 0)
+			goto out;
+	}
 	/* Send what is stored: re-read, MAC and [0081] hash verified. */
 	rkl_cleanse(pp->work, sizeof(pp->work));
 	if ((r = rkl_pp_tk_load(p, pp->work, sizeof(pp->work), &tk, NULL)) != 0)

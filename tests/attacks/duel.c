@@ -73,6 +73,18 @@ duel_env_teardown(struct duel_env *e)
 }
 
 void
+duel_env_restart(struct duel_env *e)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		rkl_kmsd_ks_free(e->ks[i]);
+		assert_int_equal(rkl_kmsd_ks_new(&e->cfg[i], e->hsm, &e->store, &e->c, &e->ks[i]), 0);
+		rkl_kmsd_ks_table(e->ks[i], &e->inner[i]);
+	}
+}
+
+void
 duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn)
 {
 	struct rkl_store_who who = { "test", "cli" };

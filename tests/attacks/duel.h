@@ -59,6 +59,14 @@ struct duel_env {
 void duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout);
 void duel_env_teardown(struct duel_env *e);
 
+/*
+ * kmsd restarts (killed after a commit): the key services are freed and made
+ * again over the same token and database, so everything they kept in memory
+ * (active SNs, recent RND1s, source counters, key ids) is gone.  No
+ * connection may be open.
+ */
+void duel_env_restart(struct duel_env *e);
+
 /* Register a terminal (pinpad_sn NULL or "" for none). */
 void duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn);
 
