@@ -128,11 +128,13 @@ enum rkl_ks_open_mode {
 
 /*
  * OPEN: policy check of the SN, before any HSM work.  Refuses (in this
- * order) an unknown SN (RKL_ERR_UNKNOWN_SN), a revoked one (RKL_ERR_REVOKED),
+ * order) a peer whose source address is locked out (RKL_ERR_LOCKED: too
+ * many failures before authentication, docs/security.md), an unknown SN
+ * (RKL_ERR_UNKNOWN_SN), a revoked one (RKL_ERR_REVOKED),
  * a locked-out one (RKL_ERR_LOCKED), in mode FIRST an SN whose binding is
  * confirmed (RKL_ERR_ALREADY_BOUND; a bound SN whose binding the terminal has
  * not used yet is let through: BIND then accepts only the bound TK again,
- * docs/protocol.md 8.2), an unbound SN in mode REDOWNLOAD
+ * docs/protocol.md 8.3), an unbound SN in mode REDOWNLOAD
  * (RKL_ERR_NOT_BOUND), and an SN that has another active session
  * (RKL_ERR_BUSY).  On success the SN is marked active until CLOSE.
  */
@@ -146,10 +148,17 @@ struct rkl_ks_open {
 
 /*
  * TRANSPORT_KEY (S1): the RSA pair whose public half the terminal encrypts
- * AUK under: taken from the pre-generated pool (per-request policy, claim 2)
- * or the shared pair.  The RSA size and OAEP hash are chosen from
- * offered (in the terminal's order of preference) ∩ allowed ∩ HSM-supported;
- * none in common: RKL_ERR_ALGORITHM.  An empty pool: RKL_ERR_LIMIT.
+ * AUK under.  First the offer is checked against everything the download
+ * will use, before any HSM work: the HSM's OAEP hash, at least one allowed
+ * AUK and one allowed TEK algorithm, and the TMK algorithm must be offered,
+ * else RKL_ERR_ALGORITHM (BIND then accepts only an AUK_ALG and TEK_ALG that
+ * were offered).  The RSA size is taken from offered ∩ allowed
+ * (transport_key_algs): shared policy, the shared pair if its size is in
+ * both; per-request policy (claim 2), a pair from the pre-generated pool if
+ * the pool's size (the first allowed) is offered, else a pair generated now
+ * of the first size in the terminal's order that is allowed.  An empty pool
+ * also generates one now (decision 75), never RKL_ERR_LIMIT.  None in
+ * common: RKL_ERR_ALGORITHM.
  */
 struct rkl_ks_transport_key {
 	const uint8_t *algs;			/* offered algs (enum rkl_alg values; non-RSA ignored) */
@@ -171,7 +180,8 @@ struct rkl_ks_transport_key {
  * the binding (AUK wrapped under the storage KEK, Pu_tek, hashes, algs) is
  * committed atomically and only if the SN is still unbound; the per-request
  * transport pair is destroyed.  Every authentication-type failure returns
- * RKL_ERR_AUTH (or RKL_ERR_KCV); a race with another binding
+ * RKL_ERR_AUTH (or RKL_ERR_KCV) and counts against the peer's source
+ * address, not the SN (nothing has been proven yet); a race with another binding
  * RKL_ERR_ALREADY_BOUND.  If OPEN found the SN bound (binding not confirmed),
  * the upload must be the bound TK again (same algorithms, AUK KCV and Pu_tek,
  * and an AUK that the HSM shows equal to the bound one): then nothing is
@@ -183,10 +193,14 @@ struct rkl_ks_bind {
 
 /*
  * CHALLENGE (S5, first half): AUK restored from its blob into an HSM session
- * object (if not already there), CRND1 = E_AUK(RND1) in ECB, RND2 fresh from
- * the HSM's generator and kept by the service.  rnd_len is the AUK block size.
- * The service refuses an RND1 it has already seen for this SN recently, and
- * never returns RND2 == RND1 (reflection).
+ * object (if not already there), CRND1 = E_AUK(RND1) in ECB inside the HSM,
+ * RND2 fresh from the service's random source (the crypto table's generator,
+ * OpenSSL's DRBG in rkl-kmsd: RND2 is public and only has to be
+ * unpredictable) and kept by the service.  rnd_len is the AUK block size.
+ * The service refuses (RKL_ERR_AUTH) an RND1 it has already answered for
+ * this SN while its fingerprint is in its in-memory cache (what that
+ * guarantees: docs/security.md, "The RND1 guard"), and never returns
+ * RND2 == RND1 (reflection).
  */
 struct rkl_ks_challenge {
 	const uint8_t *rnd1;
@@ -198,8 +212,10 @@ struct rkl_ks_challenge {
 
 /*
  * VERIFY (S5, second half): D_AUK(CRND2) == RND2 compared in constant time.
- * Failure: the SN's failure counter is incremented (and the SN locked out at
- * the threshold) and committed, then RKL_ERR_AUTH.  Success resets the counter.
+ * Failure: RKL_ERR_AUTH, counted against the peer's source address (anyone
+ * who knows a bound SN can send a wrong CRND2, so it never counts against
+ * the SN: docs/security.md, lockout).  Success: the peer has proven the
+ * bound AUK, and later failures of the session count against the SN.
  */
 struct rkl_ks_verify {
 	const uint8_t *crnd2;
@@ -224,11 +240,14 @@ struct rkl_ks_tmk {
 
 /*
  * CONFIRM (S7): the terminal's KCV and version must match the TMK delivered
- * in this session (constant-time compare; else RKL_ERR_KCV); the TMK is then
- * marked delivered and committed.
+ * in this session (constant-time compare; else RKL_ERR_KCV, counted against
+ * the SN: the peer has passed S5); the TMK is then marked delivered and
+ * committed.  The state machine sends every confirmation here, matching or
+ * not, so that the service decides and counts.
  */
 struct rkl_ks_confirm {
-	const uint8_t *kcv;		/* RKL_KMS_KCV_LEN bytes */
+	const uint8_t *kcv;		/* kcv_len bytes */
+	size_t kcv_len;			/* RKL_KMS_KCV_LEN, or the wire's other length (a mismatch) */
 	uint32_t key_version;
 };
 
@@ -319,6 +338,8 @@ struct rkl_kms_session {
 	char sn[RKL_KMS_SN_MAX + 1];	/* the SN of this session once opened, NUL-terminated */
 	enum rkl_alg auk_alg;		/* AUK algorithm of the binding */
 	uint32_t key_id;		/* transport key id sent in PUBKEY_RESP */
+	uint8_t offer[RKL_WIRE_ALGS_MAX];	/* ALGS of PUBKEY_REQ: AUK_ALG, TEK_ALG must be in it */
+	size_t n_offer;
 	uint8_t rnd1[RKL_KMS_BLOCK_MAX];	/* RND1 of this session (not secret) */
 	uint8_t crnd1[RKL_KMS_BLOCK_MAX];	/* CRND1 sent (reflection check) */
 	size_t rnd_len;

@@ -137,8 +137,10 @@ void rkl_kmsd_log_event(uint64_t conn, const char *peer, const char *sn,
  * any number of worker threads may call it at once for different sessions
  * (one session is used by one thread at a time).  Each request that needs
  * the HSM borrows a session from the HSM's pool for its duration.  The
- * service also owns the process-wide set of active SNs (one session per SN)
- * and a bounded cache of recently seen (SN, RND1) pairs.
+ * service also owns the process-wide set of active SNs (one session per SN),
+ * a bounded cache of recently seen (SN, RND1) pairs and a bounded table of
+ * failures before authentication by source address (4096 slots; lockout,
+ * docs/security.md), all in memory.
  * ------------------------------------------------------------------------ */
 
 struct rkl_kmsd_ks;		/* the service */
@@ -159,8 +161,10 @@ void rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks);
 void rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out);
 
 /*
- * A record for one new session (peer: the terminal's address for audit
- * rows, may be NULL).  NULL on allocation failure.  Free it after the
+ * A record for one new session (peer: the terminal's address, "HOST:PORT" or
+ * "[IPv6]:PORT", for audit rows and for counting failures before
+ * authentication by source: the host, or an IPv6 address's /64, is the
+ * source; may be NULL).  NULL on allocation failure.  Free it after the
  * session's CLOSE request (rkl_kms_session_end) with rkl_kmsd_ks_sess_free;
  * freeing a record that was not closed closes it first.
  */

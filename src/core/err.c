@@ -29,7 +29,7 @@ static const struct errstr errstrs[] = {
 	{ RKL_ERR_ALREADY_BOUND, "terminal already bound to a transmission key" },
 	{ RKL_ERR_NOT_BOUND, "terminal has no transmission key binding" },
 	{ RKL_ERR_REVOKED, "terminal revoked" },
-	{ RKL_ERR_LOCKED, "terminal locked after repeated failures" },
+	{ RKL_ERR_LOCKED, "locked out after repeated failures" },
 	{ RKL_ERR_BUSY, "another session is active for this terminal" },
 	{ RKL_ERR_TIMEOUT, "timed out" },
 	{ RKL_ERR_PEER, "peer reported an error or closed the connection" },

@@ -267,7 +267,21 @@ on_pubkey_req(struct rkl_kms_session *s, const struct rkl_wire_pubkey_req *q, st
 	if ((r = rkl_wire_encode(&m, out)) != 0)
 		return r == RKL_ERR_BUFFER_SPACE ? r : RKL_ERR_INTERNAL;
 	s->key_id = c.u.transport_key.key_id;
+	memcpy(s->offer, q->algs, q->n_algs);
+	s->n_offer = q->n_algs;
 	s->state = RKL_KMS_ST_PUBKEY_SENT;
+	return 0;
+}
+
+/* alg was in the terminal's offer (PUBKEY_REQ ALGS). */
+static int
+offered(const struct rkl_kms_session *s, uint8_t alg)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_offer; i++)
+		if (s->offer[i] == alg)
+			return 1;
 	return 0;
 }
 
@@ -283,8 +297,9 @@ on_tk_upload(struct rkl_kms_session *s, const struct rkl_wire_tk_upload *u, stru
 		return RKL_ERR_AUTH;	/* a TK for another SN than the one opened */
 	if (u->key_id != s->key_id)
 		return RKL_ERR_AUTH;	/* not the pair this session was given */
-	if (rkl_alg_block_len((enum rkl_alg)u->auk_alg) == 0)
-		return RKL_ERR_ALGORITHM;
+	if (rkl_alg_block_len((enum rkl_alg)u->auk_alg) == 0 ||
+	    !offered(s, u->auk_alg) || !offered(s, u->tek_alg))
+		return RKL_ERR_ALGORITHM;	/* not what the terminal offered in PUBKEY_REQ */
 	memset(&c, 0, sizeof(c));
 	c.req = RKL_KS_BIND;
 	c.u.bind.tk = u;
@@ -403,18 +418,24 @@ on_tmk_confirm(struct rkl_kms_session *s, const struct rkl_wire_tmk_confirm *t,
 	struct rkl_wire_msg m;
 	int r, ok;
 
-	/* The KCV sent must come back: same length, same bytes (constant time), same version. */
+	/*
+	 * Every confirmation goes to the service, which decides and counts a
+	 * mismatch (after S5 it counts against the SN).  The check here is a
+	 * second line: the KCV sent must come back, same length, same bytes
+	 * (constant time), same version.
+	 */
 	ok = (t->kcv_len == RKL_KMS_KCV_LEN);
 	ok &= rkl_ct_eq(t->kcv, s->kcv, RKL_KMS_KCV_LEN);
 	ok &= (t->key_version == s->key_version);
-	if (!ok)
-		return RKL_ERR_KCV;
 	memset(&c, 0, sizeof(c));
 	c.req = RKL_KS_CONFIRM;
 	c.u.confirm.kcv = t->kcv;
+	c.u.confirm.kcv_len = t->kcv_len;
 	c.u.confirm.key_version = t->key_version;
 	if ((r = ks_call(s, &c)) != 0)
 		return r;
+	if (!ok)
+		return RKL_ERR_KCV;
 	rkl_wire_msg_init(&m, RKL_WIRE_CONFIRM_ACK, s->session_id);
 	if ((r = rkl_wire_encode(&m, out)) != 0)
 		return r == RKL_ERR_BUFFER_SPACE ? r : RKL_ERR_INTERNAL;

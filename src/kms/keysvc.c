@@ -19,6 +19,7 @@
  * joins the store's open group and the caller holds the reply until the
  * group is committed (rkl_kmsd_ks_commit).
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +39,24 @@
 #define KEK_TMK_LABEL "rkl-kek-tmk"
 #define PEND_MAX 4			/* deferred success rows per session */
 #define GROUPS_REMEMBERED 16384		/* group outcomes the store keeps (rkl/store.h) */
+#define SRC_SLOTS 4096			/* sources whose pre-authentication failures are counted */
+#define SRC_KEY_LEN 16
+
+/* Pre-authentication failures of one source address (docs/security.md, lockout). */
+struct src_slot {
+	uint8_t key[SRC_KEY_LEN];	/* salted SHA-256 of the source, truncated; all zero: free */
+	uint32_t fails;			/* counted since first */
+	int64_t first;			/* time of the first counted failure */
+	int64_t until;			/* refused while now < until */
+};
 
 struct rkl_kmsd_ks_sess {
 	struct rkl_kmsd_ks *ks;
 	struct rkl_ks_track track;	/* the request table, on our own record */
 	char peer[RKL_STORE_SOURCE_MAX + 1];
+	uint8_t src[SRC_KEY_LEN];	/* the peer's source key (src_key) */
+	int authed;			/* VERIFY succeeded: the peer holds the bound AUK */
+	int src_locked;			/* OPEN refused: the source is locked out */
 	char sn[RKL_STORE_SN_MAX + 1];	/* once OPEN succeeded */
 	int active;			/* holds sn in the active set */
 	struct rkl_kmsd_ks_sess *next;	/* active-set bucket chain */
@@ -51,6 +65,8 @@ struct rkl_kmsd_ks_sess {
 	struct rkl_hsm_key xport;	/* S1 private key */
 	int xport_owned;		/* per-request pair (in dl), destroy after S4 */
 	uint32_t key_id;
+	uint8_t offer[RKL_WIRE_ALGS_MAX];	/* ALGS of PUBKEY_REQ (TRANSPORT_KEY) */
+	size_t n_offer;
 	int rebind;			/* OPEN(first) found the SN bound, binding unconfirmed */
 	struct rkl_store_binding bind;	/* the TK binding (made here or read at OPEN) */
 	int have_bind;
@@ -80,6 +96,8 @@ struct rkl_kmsd_ks {
 	uint32_t next_key_id;
 	int defer;			/* group commit on */
 	uint8_t rnd_fp[RND_CACHE][RND_FP_LEN];	/* recent (SN, RND1) fingerprints */
+	uint8_t src_salt[16];		/* random per process: sources cannot aim at a slot */
+	struct src_slot src[SRC_SLOTS];	/* pre-authentication failures by source */
 };
 
 /* ---- the active-SN set (one session per SN) ---- */
@@ -179,6 +197,126 @@ rnd1_check(struct rkl_kmsd_ks *ks, const char *sn, const uint8_t *rnd1, size_t l
 	return r;
 }
 
+/* ---- pre-authentication failures by source address ---- */
+
+/*
+ * The source a peer string names ("HOST:PORT", "[V6]:PORT", or anything
+ * else as a whole): the host, and for IPv6 its /64 (one subscriber's
+ * network), hashed with the per-process salt.
+ */
+static void
+src_key(struct rkl_kmsd_ks *ks, const char *peer, uint8_t out[SRC_KEY_LEN])
+{
+	char host[RKL_STORE_SOURCE_MAX + 1];
+	uint8_t a6[16], h[RKL_SHA256_LEN];
+	const uint8_t *parts[2];
+	size_t lens[2], n;
+	const char *end;
+
+	snprintf(host, sizeof(host), "%s", peer);
+	if (host[0] == '[' && (end = strchr(host, ']')) != NULL) {
+		n = (size_t)(end - host - 1);
+		memmove(host, host + 1, n);
+		host[n] = '\0';
+	} else if ((end = strrchr(host, ':')) != NULL && strchr(host, ':') == end) {
+		host[end - host] = '\0';	/* IPv4 (one colon): drop the port */
+	}
+	parts[0] = ks->src_salt;
+	lens[0] = sizeof(ks->src_salt);
+	if (inet_pton(AF_INET6, host, a6) == 1) {
+		memset(a6 + 8, 0, 8);
+		parts[1] = a6;
+		lens[1] = sizeof(a6);
+	} else {
+		parts[1] = (const uint8_t *)host;
+		lens[1] = strlen(host);
+	}
+	memset(h, 0, sizeof(h));
+	if (ks->c->sha256(ks->c->ctx, parts, lens, 2, h) != 0)
+		memcpy(h, ks->src_salt, sizeof(ks->src_salt));	/* cannot happen; never all zero */
+	h[0] |= 1;	/* all zero marks a free slot */
+	memcpy(out, h, SRC_KEY_LEN);
+}
+
+/* The slot of key (two candidates), or with alloc a free or stale one; NULL if none. */
+static struct src_slot *
+src_slot(struct rkl_kmsd_ks *ks, const uint8_t *key, int alloc, int64_t now)
+{
+	static const uint8_t zero[SRC_KEY_LEN];
+	struct src_slot *c[2], *pick = NULL;
+	int64_t window = (int64_t)ks->cfg->lockout_duration;
+	int i;
+
+	c[0] = &ks->src[rkl_dec16be(key + 2) % SRC_SLOTS];
+	c[1] = &ks->src[rkl_dec16be(key + 4) % SRC_SLOTS];
+	for (i = 0; i < 2; i++)
+		if (memcmp(c[i]->key, key, SRC_KEY_LEN) == 0)
+			return c[i];
+	if (!alloc)
+		return NULL;
+	for (i = 0; i < 2; i++) {
+		/* Free, or neither locked nor counting within its window any more. */
+		if (memcmp(c[i]->key, zero, SRC_KEY_LEN) == 0 ||
+		    (now >= c[i]->until && now - c[i]->first > window)) {
+			pick = c[i];
+			break;
+		}
+	}
+	if (pick == NULL && now >= c[0]->until && now >= c[1]->until)
+		pick = c[0]->first <= c[1]->first ? c[0] : c[1];	/* the older count goes */
+	if (pick == NULL)
+		return NULL;	/* both locked: this source is not counted (table flooded) */
+	memset(pick, 0, sizeof(*pick));
+	memcpy(pick->key, key, SRC_KEY_LEN);
+	return pick;
+}
+
+/* RKL_ERR_LOCKED if the source is locked out now. */
+static int
+src_check(struct rkl_kmsd_ks *ks, const uint8_t *key)
+{
+	struct src_slot *sl;
+	int64_t now = (int64_t)time(NULL);
+	int r = 0;
+
+	pthread_mutex_lock(&ks->lock);
+	if ((sl = src_slot(ks, key, 0, now)) != NULL && now < sl->until)
+		r = RKL_ERR_LOCKED;
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+/*
+ * Count one pre-authentication failure of the source: lockout_threshold of
+ * them within lockout_duration seconds of the first lock the source out for
+ * lockout_duration.  1 if this failure locked it.
+ */
+static int
+src_fail(struct rkl_kmsd_ks *ks, const uint8_t *key)
+{
+	struct src_slot *sl;
+	int64_t now = (int64_t)time(NULL);
+	int64_t window = (int64_t)ks->cfg->lockout_duration;
+	int locked = 0;
+
+	if (ks->cfg->lockout_threshold == 0)
+		return 0;
+	pthread_mutex_lock(&ks->lock);
+	if ((sl = src_slot(ks, key, 1, now)) != NULL) {
+		if (sl->fails == 0 || now - sl->first > window) {
+			sl->fails = 0;
+			sl->first = now;
+		}
+		if (++sl->fails >= ks->cfg->lockout_threshold) {
+			sl->until = now + window;
+			sl->fails = 0;
+			locked = 1;
+		}
+	}
+	pthread_mutex_unlock(&ks->lock);
+	return locked;
+}
+
 /* ---- helpers ---- */
 
 static int
@@ -194,8 +332,15 @@ alg_allowed(const enum rkl_alg *list, size_t n, unsigned alg)
 
 static int tx_open(struct rkl_kmsd_ks_sess *s);
 static int audit_again(struct rkl_kmsd_ks_sess *s);
+static int audit_src_locked(struct rkl_kmsd_ks_sess *s);
 
-/* Count an authentication-type failure against the SN (lockout). */
+/*
+ * Count an authentication-type failure (lockout, docs/security.md).  Before
+ * the peer has proven the bound AUK (VERIFY) anyone who knows the SN can
+ * cause it: it counts against the peer's source address, never the SN.
+ * After VERIFY only a holder of the binding (or a man in the middle of its
+ * session) can: it counts against the SN.
+ */
 static void
 count_failure(struct rkl_kmsd_ks_sess *s, int err)
 {
@@ -203,6 +348,11 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
 
 	if (err == 0 || rkl_err_is_internal(err) || s->sn[0] == '\0')
 		return;
+	if (!s->authed) {
+		if (src_fail(ks, s->src))
+			(void)audit_src_locked(s);
+		return;
+	}
 	(void)tx_open(s);	/* if no batch opens, the call commits alone */
 	(void)ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, NULL);
 }
@@ -305,12 +455,12 @@ same_auk(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs)
 	if (bl == 0 || bl > sizeof(probe))
 		return RKL_ERR_INTERNAL;
 	if ((r = ks->c->random(ks->c->ctx, probe, bl)) != 0 ||
-	    (r = rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK, s->bind.auk_alg, s->bind.auk_wrapped,
-	    s->bind.auk_wrapped_len, &old)) != 0)
+	    (r = hsm_fault(s, "auk_restore", rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK, s->bind.auk_alg,
+	    s->bind.auk_wrapped, s->bind.auk_wrapped_len, &old))) != 0)
 		goto out;
 	have_old = 1;
-	if ((r = rkl_hsm_encrypt_block(hs, &s->auk, probe, bl, a)) != 0 ||
-	    (r = rkl_hsm_encrypt_block(hs, &old, probe, bl, b)) != 0)
+	if ((r = hsm_fault(s, "auk_encrypt", rkl_hsm_encrypt_block(hs, &s->auk, probe, bl, a))) != 0 ||
+	    (r = hsm_fault(s, "auk_encrypt", rkl_hsm_encrypt_block(hs, &old, probe, bl, b))) != 0)
 		goto out;
 	r = rkl_ct_eq(a, b, bl) ? 0 : RKL_ERR_ALREADY_BOUND;
 out:
@@ -328,6 +478,10 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 	struct rkl_store_terminal t;
 	int r;
 
+	if ((r = src_check(ks, s->src)) != 0) {
+		s->src_locked = 1;
+		return r;	/* this source failed too often before authenticating */
+	}
 	if ((r = ks->store->terminal_get(ks->store->ctx, o->sn, &t)) != 0)
 		return r;	/* RKL_ERR_UNKNOWN_SN, or a store failure */
 	if (t.status == RKL_TERM_REVOKED)
@@ -359,37 +513,110 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 	return 0;
 }
 
+/* v is in the terminal's offer (PUBKEY_REQ ALGS or OAEP_HASHES). */
+static int
+in_offer(const uint8_t *list, size_t n, unsigned v)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (list[i] == v)
+			return 1;
+	return 0;
+}
+
+/* Some algorithm of the allowed list is in the offer. */
+static int
+offer_meets(const uint8_t *list, size_t n, const enum rkl_alg *allowed, size_t n_allowed)
+{
+	size_t i;
+
+	for (i = 0; i < n_allowed; i++)
+		if (in_offer(list, n, (unsigned)allowed[i]))
+			return 1;
+	return 0;
+}
+
+/* RSA algorithm of an SPKI (0 if neither 2048 nor 3072 bits). */
+static enum rkl_alg
+spki_alg(const uint8_t *spki, size_t len)
+{
+	unsigned bits = 0;
+
+	if (rkl_spki_modulus_bits(spki, len, &bits) != 0)
+		return (enum rkl_alg)0;
+	return bits == 2048 ? RKL_ALG_RSA2048 : bits == 3072 ? RKL_ALG_RSA3072 : (enum rkl_alg)0;
+}
+
+/*
+ * S1.  Everything the download will use must be in the terminal's offer and
+ * allowed here, or it is refused now, before any HSM work (RKL_ERR_ALGORITHM):
+ * the HSM's OAEP hash, an AUK and a TEK algorithm, the TMK algorithm.  The
+ * RSA size of Pu_hsm: the shared pair's if offered and allowed; per-request,
+ * the pool's size (the first of transport_key_algs) if offered, else the
+ * first size in the terminal's order that transport_key_algs allows, with a
+ * pair generated for this request.
+ */
 static int
 do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
 {
 	struct rkl_kmsd_ks *ks = s->ks;
 	const struct rkl_kmsd_config *cfg = ks->cfg;
 	struct rkl_hsm_session *hs = NULL;
-	enum rkl_alg alg = cfg->hsm_algs[0];	/* what the pool (or the shared pair) holds */
+	enum rkl_alg ready = cfg->hsm_algs[0];	/* what the pool holds */
+	enum rkl_alg alg = (enum rkl_alg)0;
 	size_t i;
-	int r, alg_ok = 0, hash_ok = 0;
+	int r;
 
-	for (i = 0; i < k->n_algs; i++)
-		alg_ok |= (k->algs[i] == (uint8_t)alg);
-	for (i = 0; i < k->n_hashes; i++)
-		hash_ok |= (k->hashes[i] == (uint8_t)ks->hash);
-	if (!alg_ok || !hash_ok)
+	if (k->n_algs > sizeof(s->offer))
+		return RKL_ERR_ALGORITHM;	/* the codec bounds ALGS to 16 */
+	if (!in_offer(k->hashes, k->n_hashes, (unsigned)ks->hash) ||
+	    !offer_meets(k->algs, k->n_algs, cfg->auk_algs, cfg->n_auk_algs) ||
+	    !offer_meets(k->algs, k->n_algs, cfg->tek_algs, cfg->n_tek_algs) ||
+	    !in_offer(k->algs, k->n_algs, (unsigned)cfg->tmk_alg))
 		return RKL_ERR_ALGORITHM;
+	if (cfg->tk_policy != RKL_KMSD_TK_SHARED) {
+		if (in_offer(k->algs, k->n_algs, (unsigned)ready)) {
+			alg = ready;
+		} else {
+			for (i = 0; i < k->n_algs && alg == 0; i++)
+				if (rkl_alg_rsa_bits((enum rkl_alg)k->algs[i]) != 0 &&
+				    alg_allowed(cfg->hsm_algs, cfg->n_hsm_algs, k->algs[i]))
+					alg = (enum rkl_alg)k->algs[i];
+		}
+		if (alg == 0)
+			return RKL_ERR_ALGORITHM;
+	}
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
 	if (cfg->tk_policy == RKL_KMSD_TK_SHARED) {
 		r = hsm_fault(s, "transport_shared",
 		    rkl_hsm_transport_shared(hs, &s->xport, k->spki, sizeof(k->spki), &k->spki_len));
 		s->xport_owned = 0;
-	} else {
-		/* From the pool; an empty pool costs one key generation here. */
+		if (r == 0) {
+			alg = spki_alg(k->spki, k->spki_len);
+			if (alg == 0 || !in_offer(k->algs, k->n_algs, (unsigned)alg) ||
+			    !alg_allowed(cfg->hsm_algs, cfg->n_hsm_algs, alg))
+				r = RKL_ERR_ALGORITHM;	/* the one shared pair does not suit */
+		}
+	} else if (alg == ready) {
+		/* From the pool; an empty pool costs one key generation here (decision 75). */
 		r = hsm_fault(s, "pool_take",
 		    rkl_hsm_pool_take(hs, &s->dl, 1, &s->xport, k->spki, sizeof(k->spki), &k->spki_len));
 		s->xport_owned = (r == 0);
+	} else {
+		/* A size the pool does not hold: one pair for this request. */
+		r = hsm_fault(s, "transport_generate", rkl_hsm_transport_generate(hs, &s->dl, alg,
+		    &s->xport, k->spki, sizeof(k->spki), &k->spki_len));
+		s->xport_owned = (r == 0);
 	}
+	if (r == 0 && spki_alg(k->spki, k->spki_len) != alg)
+		r = RKL_ERR_INTERNAL;	/* the pool holds another size than transport_key_algs says */
 	rkl_hsm_session_put(ks->hsm, hs);
 	if (r != 0)
 		return r;
+	memcpy(s->offer, k->algs, k->n_algs);
+	s->n_offer = k->n_algs;
 	pthread_mutex_lock(&ks->lock);
 	s->key_id = ks->next_key_id++;
 	pthread_mutex_unlock(&ks->lock);
@@ -431,8 +658,10 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 			goto out;
 		}
 	}
+	/* Allowed here, and offered by the terminal in PUBKEY_REQ. */
 	if (!alg_allowed(cfg->auk_algs, cfg->n_auk_algs, u->auk_alg) ||
-	    !alg_allowed(cfg->tek_algs, cfg->n_tek_algs, u->tek_alg)) {
+	    !alg_allowed(cfg->tek_algs, cfg->n_tek_algs, u->tek_alg) ||
+	    !in_offer(s->offer, s->n_offer, u->auk_alg) || !in_offer(s->offer, s->n_offer, u->tek_alg)) {
 		r = RKL_ERR_ALGORITHM;
 		goto out;
 	}
@@ -562,6 +791,8 @@ do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
 		goto out;
 	if (!rkl_ct_eq(p, s->rnd2, v->len))
 		r = RKL_ERR_AUTH;
+	else
+		s->authed = 1;	/* from here on, failures count against the SN */
 out:
 	if (r == RKL_ERR_AUTH)
 		count_failure(s, r);
@@ -656,7 +887,8 @@ do_confirm(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_confirm *c)
 	struct rkl_store_who who = { ACTOR, s->peer };
 	int r, ok;
 
-	ok = rkl_ct_eq(c->kcv, s->kcv, RKL_KMS_KCV_LEN);
+	ok = (c->kcv_len == RKL_KMS_KCV_LEN);
+	ok &= rkl_ct_eq(c->kcv, s->kcv, RKL_KMS_KCV_LEN);
 	ok &= (c->key_version == s->version);
 	if (!ok) {
 		count_failure(s, RKL_ERR_KCV);
@@ -708,10 +940,31 @@ audit_row(struct rkl_kmsd_ks_sess *s, enum rkl_kms_step step, int result, const 
 			claimed[i] = (claimed_sn[i] > 0x20 && claimed_sn[i] < 0x7f) ? claimed_sn[i] : '?';
 		claimed[i] = '\0';
 		ev.sn = claimed;
-		snprintf(detail, sizeof(detail), "claimed SN; %s", result == 0 ? "ok" : rkl_err_str(result));
+		snprintf(detail, sizeof(detail), "claimed SN; %s", result == 0 ? "ok" :
+		    s->src_locked ? "source address locked out" : rkl_err_str(result));
 	}
 	ev.detail = detail;
 	return ks->store->audit_append(ks->store->ctx, &ev, NULL);
+}
+
+/* The row of a source address locked out (written now, in a batch of its own if none is open). */
+static int
+audit_src_locked(struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_store_audit_event ev;
+	char detail[96];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = ACTOR;
+	ev.source = s->peer;
+	ev.sn = s->sn;
+	ev.event = "source.locked";
+	ev.result = RKL_ERR_LOCKED;
+	snprintf(detail, sizeof(detail), "%u failures before authentication: source refused for %u s",
+	    s->ks->cfg->lockout_threshold, s->ks->cfg->lockout_duration);
+	ev.detail = detail;
+	(void)tx_open(s);	/* if no batch opens, the row commits alone */
+	return s->ks->store->audit_append(s->ks->store->ctx, &ev, NULL);
 }
 
 /* The row of a TK uploaded again for its unconfirmed binding (TK_ACCEPTED lost). */
@@ -901,6 +1154,11 @@ rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 		return r;
 	}
 	ks->next_key_id = rkl_dec32be(rnd);
+	if ((r = c->random(c->ctx, ks->src_salt, sizeof(ks->src_salt))) != 0) {
+		free(ks->buckets);
+		free(ks);
+		return r;
+	}
 	ks->defer = cfg->group_commit > 0 && store->batch_defer != NULL &&
 	    store->group_commit != NULL && store->group_state != NULL && store->group_last != NULL;
 	pthread_mutex_init(&ks->lock, NULL);
@@ -935,6 +1193,7 @@ rkl_kmsd_ks_sess_new(struct rkl_kmsd_ks *ks, const char *peer)
 		return NULL;
 	s->ks = ks;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer != NULL ? peer : "");
+	src_key(ks, s->peer, s->src);
 	return s;
 }
 

@@ -113,7 +113,7 @@ duel_conn_open(struct duel_env *e, enum duel_policy pol, struct duel_conn *k)
 		rkl_enc32be(sid, 0xA77AC000u);
 		rkl_enc32be(sid + 4, (uint32_t)e->sid_counter);
 	}
-	k->ks_sess = rkl_kmsd_ks_sess_new(e->ks[pol], "mitm");
+	k->ks_sess = rkl_kmsd_ks_sess_new(e->ks[pol], e->peer != NULL ? e->peer : "mitm");
 	assert_non_null(k->ks_sess);
 	rkl_kms_session_init(&k->s, &e->counted[pol], k->ks_sess, sid);
 	k->open = 1;

@@ -48,6 +48,7 @@ struct duel_env {
 	struct rkl_keysvc counted[2];	/* the counting shims given to sessions */
 	unsigned long calls[RKL_KS_REQ_MAX + 1];	/* requests seen, by enum rkl_ks_req */
 	uint8_t fixed_sid[RKL_WIRE_SESSION_LEN];	/* nonzero: every session gets this id */
+	const char *peer;			/* peer address of new connections; NULL: "mitm" */
 	uint64_t sid_counter;
 };
 

@@ -2,15 +2,19 @@
 # What the KMS refuses, and that refusing changes nothing else:
 #  - an unregistered SN (before any HSM work) and a revoked SN;
 #  - a second TK upload for a bound SN (bind once), until rkl-admin terminal reset;
-#  - a wrong Crnd2 (a proxy flips one byte of CRND2 in AUTH_RESPONSE): refused,
-#    counted, locked out at the threshold, and the lockout then refuses even
-#    the correct terminal;
-#  - two parallel sessions for one SN: the second gets BUSY.
+#  - two parallel sessions for one SN: the second gets BUSY;
+#  - a confirmation that does not match the delivery (after S5): refused,
+#    counted against the SN, locked out at the threshold, and the lockout then
+#    refuses even the correct terminal until the operator's reset;
+#  - a wrong Crnd2 (a proxy flips one byte of CRND2 in AUTH_RESPONSE, before
+#    S5 succeeded): refused and counted against the source address, never the
+#    SN; at the threshold the source (127.0.0.1, every test here) is locked out
+#    for every SN, so this part comes last.
 . "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
 e2e_init refusals
 write_conf "transport_key_policy = shared" "lockout_threshold = 3" "lockout_duration = 600"
 expect_rc 0 admin init
-for sn in GOOD BOUND CRND VICTIM PAR REV; do
+for sn in GOOD BOUND CRND CONF VICTIM PAR REV; do
 	expect_rc 0 admin terminal add "$sn"
 done
 kmsd_start
@@ -48,22 +52,6 @@ expect_rc 0 "$RKL_TERMINAL" -d "$E2E_DIR/impostor/BOUND" download "127.0.0.1:$KM
 # and the old PIN pad's binding is gone
 expect_rc $T_VERIFY term BOUND download "127.0.0.1:$KMSD_PORT"
 
-# wrong Crnd2: refused and counted; lockout at 3; a correct terminal is then refused too
-term_init CRND
-term_download CRND
-check_delivered CRND 1
-proxy_start --flip-crnd2
-for i in 1 2 3; do
-	expect_rc $T_REFUSED term CRND download "127.0.0.1:$PROXY"
-	[ "$(kms_field CRND fail_count)" = "$i" ] || fail "failure $i not counted"
-done
-[ "$(kms_field CRND locked)" = true ] || fail "CRND not locked after 3 failures"
-expect_rc $T_REFUSED term CRND download "127.0.0.1:$KMSD_PORT"
-grep -E "CRND" "$LOG" | grep -qi "lock" || fail "no lockout in the log"
-# the operator's reset clears the lockout (and the binding)
-expect_rc 0 admin terminal reset CRND
-[ "$(kms_field CRND locked)" = false ] || fail "reset did not clear the lockout"
-
 # two parallel sessions for one SN: unbound (S0) and bound (S5)
 expect_rc 0 "$RKL_E2E_NET" busy "$KMSD_PORT" PAR --pubkey
 out_has "^A reply PUBKEY_RESP"
@@ -76,6 +64,36 @@ out_has "^B reply ERROR code=7"
 # the aborted sessions left nothing behind: GOOD still downloads
 term_download GOOD
 check_delivered GOOD 1
+
+# confirmation mismatch after S5: counted against the SN; lockout at 3; reset clears it
+term_init CONF
+term_download CONF
+check_delivered CONF 1
+for i in 1 2 3; do
+	expect_rc $T_REFUSED term CONF download --tamper confirm-kcv "127.0.0.1:$KMSD_PORT"
+	[ "$(kms_field CONF fail_count)" = "$i" ] || fail "confirmation failure $i not counted against the SN"
+done
+[ "$(kms_field CONF locked)" = true ] || fail "CONF not locked after 3 failures"
+expect_rc $T_REFUSED term CONF download "127.0.0.1:$KMSD_PORT"
+grep -E "sn=CONF .*locked out" "$LOG" >/dev/null || fail "no lockout in the log"
+expect_rc 0 admin terminal reset CONF
+[ "$(kms_field CONF locked)" = false ] || fail "reset did not clear the lockout"
+
+# wrong Crnd2 before S5 succeeded: counted against the source, not the SN; at 3 the source is locked
+term_init CRND
+term_download CRND
+check_delivered CRND 1
+proxy_start --flip-crnd2
+for i in 1 2 3; do
+	expect_rc $T_REFUSED term CRND download "127.0.0.1:$PROXY"
+	[ "$(kms_field CRND fail_count)" = 0 ] || fail "a failure before S5 was counted against the SN"
+done
+[ "$(kms_field CRND locked)" = false ] || fail "a stranger's failures locked the SN"
+# the source is refused now, for any SN
+expect_rc $T_REFUSED term CRND download "127.0.0.1:$KMSD_PORT"
+expect_rc $T_REFUSED term GOOD download "127.0.0.1:$KMSD_PORT"
+expect_rc 0 admin audit list
+out_has "source.locked"
 
 kmsd_alive
 expect_rc 0 admin audit verify

@@ -311,7 +311,7 @@ req_confirm(struct fake_ks *f, struct fake_sess *s, const struct rkl_ks_confirm 
 {
 	struct fake_term *t = &f->t[s->term];
 
-	if (!rkl_ct_eq(c->kcv, t->tmk_kcv, 3) || c->key_version != t->tmk_version)
+	if (c->kcv_len != 3 || !rkl_ct_eq(c->kcv, t->tmk_kcv, 3) || c->key_version != t->tmk_version)
 		return RKL_ERR_KCV;
 	t->tmk_delivered = 1;
 	return 0;

@@ -53,8 +53,14 @@ tsim_pubkey_req(struct tsim *t, struct rkl_wbuf *w)
 	rkl_wire_msg_init(&m, RKL_WIRE_PUBKEY_REQ, NULL);
 	memcpy(m.u.pubkey_req.sn, t->sn, sizeof(t->sn));
 	memcpy(m.u.pubkey_req.pinpad_sn, t->pinpad_sn, sizeof(t->pinpad_sn));
+	/* The KMS refuses at S0 an offer that lacks what the download needs (TEK, AUK, TMK). */
 	m.u.pubkey_req.algs[0] = RKL_ALG_RSA2048;
-	m.u.pubkey_req.n_algs = 1;
+	m.u.pubkey_req.algs[1] = RKL_ALG_AES128;
+	m.u.pubkey_req.algs[2] = RKL_ALG_AES192;
+	m.u.pubkey_req.algs[3] = RKL_ALG_AES256;
+	m.u.pubkey_req.algs[4] = RKL_ALG_TDES2;
+	m.u.pubkey_req.algs[5] = RKL_ALG_TDES3;
+	m.u.pubkey_req.n_algs = 6;
 	m.u.pubkey_req.oaep_hashes[0] = RKL_OAEP_SHA256;
 	m.u.pubkey_req.oaep_hashes[1] = RKL_OAEP_SHA1;
 	m.u.pubkey_req.n_oaep_hashes = 2;
