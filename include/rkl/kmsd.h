@@ -175,6 +175,13 @@ void rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s);
 size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
 
 /*
+ * Failures before authentication counted now against the source of peer (a
+ * peer string as for rkl_kmsd_ks_sess_new), 0 if none; *locked (may be NULL)
+ * gets 1 if that source is locked out now.  For tests and monitoring.
+ */
+unsigned rkl_kmsd_ks_source_fails(struct rkl_kmsd_ks *ks, const char *peer, int *locked);
+
+/*
  * Group commit (cfg->group_commit > 0 and a store with batch_defer): a
  * step's batch is deferred into the store's open group instead of being
  * committed, so the reply the state machine builds is not yet backed by a

@@ -317,6 +317,27 @@ src_fail(struct rkl_kmsd_ks *ks, const uint8_t *key)
 	return locked;
 }
 
+unsigned
+rkl_kmsd_ks_source_fails(struct rkl_kmsd_ks *ks, const char *peer, int *locked)
+{
+	struct src_slot *sl;
+	uint8_t key[SRC_KEY_LEN];
+	int64_t now = (int64_t)time(NULL);
+	unsigned n = 0;
+	int lk = 0;
+
+	src_key(ks, peer != NULL ? peer : "", key);
+	pthread_mutex_lock(&ks->lock);
+	if ((sl = src_slot(ks, key, 0, now)) != NULL) {
+		n = sl->fails;
+		lk = now < sl->until;
+	}
+	pthread_mutex_unlock(&ks->lock);
+	if (locked != NULL)
+		*locked = lk;
+	return n;
+}
+
 /* ---- helpers ---- */
 
 static int
