@@ -161,7 +161,7 @@ struct rkl_ks_open {
  * common: RKL_ERR_ALGORITHM.
  */
 struct rkl_ks_transport_key {
-	const uint8_t *algs;			/* offered algs (enum rkl_alg values; non-RSA ignored) */
+	const uint8_t *algs;			/* offered algs (enum rkl_alg values; unknown ones ignored) */
 	size_t n_algs;
 	const uint8_t *hashes;			/* offered OAEP hashes (enum rkl_oaep_hash values) */
 	size_t n_hashes;

@@ -239,6 +239,54 @@ test_under_threshold(void **state)
 	free(res);
 }
 
+/*
+ * Refusals decided before any cryptography cost the KMS nothing and are not
+ * counted anywhere: a PIN pad serial that is not the registered one, an
+ * unknown SN, a repeated RND1 (protocol.md 8.2).
+ */
+static void
+test_refusals_not_counted(void **state)
+{
+	struct duel_result *res = duel_result_new();
+	struct duel_term *t;
+	struct duel_conn k;
+	struct rkl_wire_msg m;
+	uint8_t buf[RKL_WIRE_FRAME_MAX], reply[RKL_WIRE_FRAME_MAX], rnd1[16];
+	const char *src = "192.0.2.77:1";
+	size_t n, rn;
+	int i, locked = 0;
+
+	(void)state;
+	duel_register(&E, "LK-PP", "PP-REAL");
+	t = duel_term_new("LK-PP", "PP-OTHER", 0);
+	for (i = 0; i < THRESHOLD + 1; i++) {
+		assert_int_equal(run_from(src, t, 2, NULL, NULL, res), RKL_ERR_PEER);
+		assert_int_equal(res->pp_peer_code, RKL_WIRE_E_FAILED);
+	}
+	duel_term_free(t);
+	t = duel_term_new("LK-NOBODY", NULL, 0);
+	for (i = 0; i < THRESHOLD + 1; i++)
+		assert_int_equal(run_from(src, t, 2, NULL, NULL, res), RKL_ERR_UNKNOWN_SN);
+	duel_term_free(t);
+	/* The same RND1 again and again for a bound SN (LK-BOUND, test_wrong_crnd2). */
+	assert_int_equal(E.c.random(E.c.ctx, rnd1, sizeof(rnd1)), 0);
+	for (i = 0; i < THRESHOLD + 2; i++) {
+		E.peer = src;
+		duel_conn_open(&E, DUEL_SHARED, &k);
+		rkl_wire_msg_init(&m, RKL_WIRE_AUTH_INIT, NULL);
+		snprintf(m.u.auth_init.sn, sizeof(m.u.auth_init.sn), "LK-BOUND");
+		memcpy(m.u.auth_init.rnd1, rnd1, sizeof(rnd1));
+		m.u.auth_init.rnd1_len = sizeof(rnd1);
+		n = duel_encode(&m, buf, sizeof(buf));
+		assert_int_equal(duel_conn_input(&k, buf, n, reply, sizeof(reply), &rn),
+		    i == 0 ? 0 : RKL_ERR_AUTH);
+		duel_conn_close(&k);
+	}
+	assert_int_equal(rkl_kmsd_ks_source_fails(E.ks[DUEL_SHARED], src, &locked), 0);
+	assert_false(locked);
+	free(res);
+}
+
 static int
 group_setup(void **state)
 {
@@ -268,6 +316,7 @@ main(void)
 		cmocka_unit_test(test_wrong_crnd2),
 		cmocka_unit_test(test_confirm_mismatch_locks_sn),
 		cmocka_unit_test(test_under_threshold),
+		cmocka_unit_test(test_refusals_not_counted),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

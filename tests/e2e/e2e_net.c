@@ -7,7 +7,7 @@
  * Every mode has a hard time limit (alarm) so a test can never hang.
  *
  *   proxy PORTFILE TARGET_PORT [--flip-ctmk OFFSET] [--flip-crnd2] [--capture FILE]
- *         [--hold-delivery HOLDFILE] [--max-conns N]
+ *         [--hold-delivery HOLDFILE [--hold-reply TYPE]] [--drop-reply TYPE] [--max-conns N]
  *       Listen on 127.0.0.1:0 (port written to PORTFILE), relay each
  *       connection to 127.0.0.1:TARGET_PORT frame by frame.  In KMS ->
  *       terminal TMK_DELIVERY frames: --flip-ctmk flips (xor 0x01) byte
@@ -17,7 +17,10 @@
  *       creates HOLDFILE and keeps both connections open until the KMS
  *       side closes, then closes the terminal side.  In terminal -> KMS
  *       AUTH_RESPONSE frames, --flip-crnd2 flips the first byte of CRND2 (a
- *       wrong Crnd2, as a terminal without AUK would send).  Exits after N
+ *       wrong Crnd2, as a terminal without AUK would send).  --hold-reply
+ *       TYPE (hex message type) holds the first KMS frame of that type
+ *       instead of TMK_DELIVERY; --drop-reply TYPE closes both connections
+ *       when a KMS frame of that type arrives (a lost reply).  Exits after N
  *       connections (default: runs until killed).
  *
  *   send PORT (--raw HEX | --frame TYPE BODYHEX | --oversize)
@@ -433,6 +436,8 @@ struct proxy_opts {
 	int flip_crnd2;		/* flip the first byte of CRND2 in AUTH_RESPONSE */
 	const char *capture;	/* capture file or NULL */
 	const char *hold;	/* hold file or NULL */
+	int drop_type;		/* KMS frame type whose arrival cuts both connections, -1 none */
+	int hold_type;		/* KMS frame type to hold back (then write hold), -1: TMK_DELIVERY */
 };
 
 /* One direction of a relayed connection, reassembled frame by frame. */
@@ -444,7 +449,7 @@ struct half {
 	int raw;				/* not frames: pass bytes through */
 };
 
-/* What the proxy does with a complete KMS -> terminal frame; 1 = forward. */
+/* What the proxy does with a complete KMS -> terminal frame; 1 = forward, -1 = cut. */
 static int
 kms_frame(uint8_t *f, size_t n, const struct proxy_opts *o, int *holding)
 {
@@ -452,6 +457,13 @@ kms_frame(uint8_t *f, size_t n, const struct proxy_opts *o, int *holding)
 	struct rkl_wire_msg m;
 	char path[4096], txt[64];
 
+	if (o->drop_type >= 0 && f[6] == o->drop_type)
+		return -1;	/* the reply is lost: both connections are closed */
+	if (o->hold_type >= 0 && f[6] == o->hold_type && o->hold != NULL) {
+		write_file(o->hold, "held\n", 5);
+		*holding = 1;
+		return 0;
+	}
 	if (f[6] != RKL_WIRE_TMK_DELIVERY || find_field(f, n, RKL_WIRE_T_CTMK_TK, &off, &len) != 0)
 		return 1;
 	if (o->capture != NULL) {
@@ -524,6 +536,8 @@ pump(struct half *h, int to_terminal, const struct proxy_opts *o, int *holding)
 		return fwd || *holding ? 0 : -1;
 	}
 	fwd = to_terminal ? kms_frame(h->buf, flen, o, holding) : term_frame(h->buf, flen, o);
+	if (fwd < 0)
+		return -1;
 	if (fwd && !*holding && write_all(h->to, h->buf, flen) != 0)
 		return -1;
 	h->have = 0;
@@ -561,7 +575,8 @@ relay(int t, int k, const struct proxy_opts *o)
 static int
 mode_proxy(int argc, char **argv)
 {
-	struct proxy_opts o = { .flip = -1, .flip_crnd2 = 0, .capture = NULL, .hold = NULL };
+	struct proxy_opts o = { .flip = -1, .flip_crnd2 = 0, .capture = NULL, .hold = NULL,
+	    .drop_type = -1, .hold_type = -1 };
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	long max_conns = -1, done = 0;
@@ -587,6 +602,10 @@ mode_proxy(int argc, char **argv)
 			o.hold = argv[++i];
 		else if (strcmp(argv[i], "--max-conns") == 0)
 			max_conns = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--drop-reply") == 0)
+			o.drop_type = (int)strtol(argv[++i], NULL, 16);
+		else if (strcmp(argv[i], "--hold-reply") == 0)
+			o.hold_type = (int)strtol(argv[++i], NULL, 16);
 		else
 			die("proxy: unknown option");
 	}
