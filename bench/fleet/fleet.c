@@ -13,7 +13,7 @@
  * OpenSSL crypto backend: it manufactures its identity and storage KBPK,
  * generates its AUK, encrypts it under Pu_hsm, answers the challenge,
  * decrypts the TMK with its TEK, checks the KCV, packs the TMK as a TR-31
- * block and stores it before confirming - the complete download of FLOW.md,
+ * block and stores it before confirming - the complete download of docs/protocol.md,
  * with real crypto on both sides.  Two simulations, both documented in
  * docs/benchmarks.md:
  *   - secure storage is a per-terminal table in memory (a PIN pad's flash is

@@ -16,7 +16,7 @@
  * is a plain struct in and a plain struct out, the service can later be moved
  * into a separate privileged process behind a socket.
  *
- * The flow (docs/protocol.md, FLOW.md):
+ * The flow (docs/protocol.md):
  *
  *   first download (unbound SN), one connection:
  *     PUBKEY_REQ    -> OPEN(first) + TRANSPORT_KEY        -> PUBKEY_RESP   (S0, S1)

@@ -171,7 +171,7 @@ hsm_initialize(CK_FUNCTION_LIST_PTR f)
 
 	memset(&args, 0, sizeof(args));
 	/* Without CKF_OS_LOCKING_OK SoftHSM2 turns its locks off and two
-	 * threads crash it (hsm.md). */
+	 * threads crash it. */
 	args.flags = CKF_OS_LOCKING_OK;
 	return hsm_rv(f->C_Initialize(&args));
 }

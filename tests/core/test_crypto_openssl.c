@@ -36,7 +36,7 @@ test_aes128_fips197(void **state)
 }
 
 /* Legacy KCV of the 2-key TDES key wrapped in TR-31:2018 A.7.2.1 is CB9DEA
- * (vectors/tr31.md section 1). */
+ * (tests/tr31/vectors.md section 1). */
 static void
 test_tdes_kcv_vector(void **state)
 {

@@ -85,7 +85,7 @@ static const struct cipher_kat KATS[] = {
 	  "0123456789abcdef23456789abcdef01456789abcdef0123", NULL,
 	  "5468652071756663" "6b2062726f776e20" "666f78206a756d70",
 	  "a826fd8ce53b855f" "cce21c8112256fe6" "68d5c05dd9b6b900" },
-	/* TR-31:2018 A.7.2.1 key; legacy KCV CB9DEA (vectors/tr31.md section 1). */
+	/* TR-31:2018 A.7.2.1 key; legacy KCV CB9DEA (tests/tr31/vectors.md section 1). */
 	{ "TR-31:2018 A.7.2.1 key, KCV CB9DEA", RKL_CIPHER_TDES, RKL_MODE_ECB,
 	  "f039121bec83d26b169bdcd5b22aaf8f", NULL,
 	  "0000000000000000", NULL },

@@ -116,7 +116,7 @@ test_info(void **state)
 	assert_true(in.aes_ecb);
 	assert_true(in.have_kek);
 	assert_true(in.have_transport);
-	/* SoftHSM2 2.6 refuses OAEP-SHA-256 (hsm.md): auto falls back to SHA-1. */
+	/* SoftHSM2 2.6 refuses OAEP-SHA-256 (CKR_ARGUMENTS_BAD): auto falls back to SHA-1. */
 	if (!in.oaep_sha256)
 		assert_int_equal(in.oaep, RKL_OAEP_SHA1);
 	assert_int_equal(rkl_hsm_oaep(H), in.oaep);

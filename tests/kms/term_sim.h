@@ -1,6 +1,6 @@
 /*
  * A minimal honest terminal for the KMS state machine tests: builds each
- * terminal message of the patent flow (FLOW.md) and checks each KMS reply the
+ * terminal message of the patent flow (docs/protocol.md) and checks each KMS reply the
  * way a PIN pad must (Pu_hsm of an offered size, CRND1 == E_AUK(RND1), the
  * TMK's KCV).  Test-only; the product's terminal is the PIN pad library.
  */

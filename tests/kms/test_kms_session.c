@@ -1,7 +1,7 @@
 /*
  * Unit tests of the KMS state machine (src/core/kms.c) against a fake key
  * service (fake_ks.c) and an honest terminal simulator (term_sim.c):
- * the patent flow of FLOW.md, every policy rule, every out-of-order message
+ * the patent flow of docs/protocol.md, every policy rule, every out-of-order message
  * in every state, and a tamper sweep over every byte of every terminal
  * message (security brief section 3, "Tamper sweep", after OpenSSH
  * regress/integrity.sh).

@@ -98,23 +98,23 @@ struct kcv_kat {
 	const char *key, *kcv;
 };
 
-/* KCVs printed next to the wrapped keys in vectors/tr31.md. */
+/* KCVs printed next to the wrapped keys in tests/tr31/vectors.md. */
 static const struct kcv_kat KAT_KCV[] = {
-	{ "TR-31:2018 A.7.2.1 (tr31.md s1)", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
+	{ "TR-31:2018 A.7.2.1 (vectors.md s1)", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
 	  "F039121BEC83D26B169BDCD5B22AAF8F", "CB9DEA" },
-	{ "TR-31:2018 A.7.3.1 (tr31.md s1)", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
+	{ "TR-31:2018 A.7.3.1 (vectors.md s1)", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
 	  "EDB380DD340BC2620247D445F5B8D678", "F4B08D" },
 	/* A.7.4 prints the first 3 bytes of the CMAC KCV (X9.143 8.1 prints all 5) */
-	{ "TR-31:2018 A.7.4 (tr31.md s1)", RKL_CIPHER_AES, RKL_KCV_CMAC,
+	{ "TR-31:2018 A.7.4 (vectors.md s1)", RKL_CIPHER_AES, RKL_KCV_CMAC,
 	  "3F419E1CB7079442AA37474C2EFBF8B8", "08793E" },
-	{ "X9.143:2021 8.1 (tr31.md s2), 5-byte CMAC KCV", RKL_CIPHER_AES, RKL_KCV_CMAC,
+	{ "X9.143:2021 8.1 (vectors.md s2), 5-byte CMAC KCV", RKL_CIPHER_AES, RKL_KCV_CMAC,
 	  "3F419E1CB7079442AA37474C2EFBF8B8", "08793E25AB" },
 	/* payShield prints the first 3 bytes of the CMAC KCV for AES keys */
-	{ "payShield 10K D AES-256 (tr31.md s4)", RKL_CIPHER_AES, RKL_KCV_CMAC,
+	{ "payShield 10K D AES-256 (vectors.md s4)", RKL_CIPHER_AES, RKL_KCV_CMAC,
 	  "BE19E6A07A760F10EF8E83A226B63AAD141F463FDDD4F47DB244B4023EC3CACC", "0A00E3" },
-	{ "tr31.md s5 KP: KCV of the KBPK", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
+	{ "vectors.md s5 KP: KCV of the KBPK", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
 	  "AB2E09DB3EF0BA71E0CE6CD755C23A3B", "ECAD62" },
-	{ "ISO 20038:2017 B.2 (tr31.md s3)", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
+	{ "ISO 20038:2017 B.2 (vectors.md s3)", RKL_CIPHER_TDES, RKL_KCV_LEGACY,
 	  "777261707065642033444553206B6579", "B29D42" },
 };
 
