@@ -18,6 +18,7 @@
 #include <rkl/kmsd.h>
 #include <rkl/pki.h>
 #include <rkl/server.h>
+#include <rkl/state.h>
 #include <rkl/spki.h>
 #include <rkl/text.h>
 #include <rkl/x509.h>
