@@ -340,3 +340,35 @@ duel_consistent(struct duel_env *e, struct duel_term *t, const char *sn, char *w
 	}
 	return 0;
 }
+
+/* The group fixture of duel_run_group: cmocka's group callbacks take no argument of ours. */
+static struct {
+	struct duel_env *e;
+	unsigned pool_size, lockout;
+} group;
+
+static int
+group_env_setup(void **state)
+{
+	(void)state;
+	duel_env_setup(group.e, group.pool_size, group.lockout);
+	return 0;
+}
+
+static int
+group_env_teardown(void **state)
+{
+	(void)state;
+	duel_env_teardown(group.e);
+	return 0;
+}
+
+int
+duel_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+    struct duel_env *e, unsigned pool_size, unsigned lockout)
+{
+	group.e = e;
+	group.pool_size = pool_size;
+	group.lockout = lockout;
+	return _cmocka_run_group_tests(name, tests, n, group_env_setup, group_env_teardown);
+}

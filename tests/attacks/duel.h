@@ -59,6 +59,16 @@ struct duel_env {
  */
 void duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout);
 void duel_env_teardown(struct duel_env *e);
+struct CMUnitTest;
+/*
+ * Runs a cmocka group with *e set up before the first test (duel_env_setup
+ * with pool_size and lockout) and torn down after the last one: the group
+ * fixture every attack test shares.  Returns cmocka's result.
+ */
+int duel_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+    struct duel_env *e, unsigned pool_size, unsigned lockout);
+#define DUEL_RUN_GROUP(tests, e, pool_size, lockout) \
+	duel_run_group(#tests, (tests), sizeof(tests) / sizeof((tests)[0]), (e), (pool_size), (lockout))
 
 /*
  * kmsd restarts (killed after a commit): the key services are freed and made

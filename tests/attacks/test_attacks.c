@@ -956,22 +956,6 @@ test_a9_keygen_flood(void **state)
 	assert_true(st1.hits + st1.misses == st0.hits + st0.misses + 1);
 }
 
-static int
-group_setup(void **state)
-{
-	(void)state;
-	duel_env_setup(&E, 2, 0);
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	duel_env_teardown(&E);
-	return 0;
-}
-
 int
 main(void)
 {
@@ -986,5 +970,5 @@ main(void)
 		cmocka_unit_test(test_a9_keygen_flood),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return DUEL_RUN_GROUP(tests, &E, 2, 0);
 }

@@ -251,22 +251,6 @@ test_start_full_new_tk(void **state)
 	free(res);
 }
 
-static int
-group_setup(void **state)
-{
-	(void)state;
-	duel_env_setup(&E, 2, 0);
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	duel_env_teardown(&E);
-	return 0;
-}
-
 int
 main(void)
 {
@@ -277,5 +261,5 @@ main(void)
 		cmocka_unit_test(test_start_full_new_tk),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return DUEL_RUN_GROUP(tests, &E, 2, 0);
 }

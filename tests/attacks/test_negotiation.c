@@ -234,22 +234,6 @@ test_first_error_session_id(void **state)
 	duel_conn_close(&k);
 }
 
-static int
-group_setup(void **state)
-{
-	(void)state;
-	duel_env_setup(&E, 2, 0);
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	duel_env_teardown(&E);
-	return 0;
-}
-
 int
 main(void)
 {
@@ -262,5 +246,5 @@ main(void)
 		cmocka_unit_test(test_first_error_session_id),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return DUEL_RUN_GROUP(tests, &E, 2, 0);
 }

@@ -158,22 +158,6 @@ test_sweep(void **state)
 	free(res);
 }
 
-static int
-group_setup(void **state)
-{
-	(void)state;
-	duel_env_setup(&E, 0, 0);
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	duel_env_teardown(&E);
-	return 0;
-}
-
 int
 main(void)
 {
@@ -181,5 +165,5 @@ main(void)
 		cmocka_unit_test(test_sweep),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return DUEL_RUN_GROUP(tests, &E, 0, 0);
 }
