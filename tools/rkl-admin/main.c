@@ -36,6 +36,7 @@
 #include "rkl/store.h"
 #include "rkl/text.h"
 
+#include "audit_export.h"
 #include "conf.h"
 #include "json.h"
 #include "pki.h"
@@ -62,6 +63,10 @@ struct admin {
 	const char *so_pin_file;	/* --so-pin-file (init) */
 	const char *anchor;		/* --anchor SEQ:HASH (audit verify) */
 	const char *sn_filter;		/* --sn SN (audit list) */
+	const char *format;		/* --format json|syslog (audit export) */
+	const char *since;		/* --since TIME (audit export) */
+	const char *output;		/* --output FILE (audit export) */
+	const char *file;		/* --file FILE (audit verify of an export) */
 	struct rkl_admin_conf conf;	/* the configuration read */
 	struct rkl_store st;		/* open store, st.ctx != NULL */
 	struct rkl_hsm *hsm;		/* open token (identity check, init, transport rotate) */
@@ -94,6 +99,12 @@ usage(FILE *f)
 	    "                                  holds a head recorded earlier)\n"
 	    "  audit list [--after SEQ] [--sn SN]\n"
 	    "                                  print audit rows (of one terminal)\n"
+	    "  audit export [--format json|syslog] [--after SEQ | --since TIME] [--output FILE]\n"
+	    "                                  export audit rows with their chain hashes (JSON lines\n"
+	    "                                  or RFC 5424 syslog); TIME is YYYY-MM-DDTHH:MM:SSZ\n"
+	    "                                  or seconds since the epoch\n"
+	    "  audit verify --file FILE [--anchor SEQ:HASH]\n"
+	    "                                  check an export on its own (no configuration needed)\n"
 	    "\n", f);
 	rkl_admin_pki_usage(f);
 	fputs("\n"
@@ -1323,6 +1334,22 @@ parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* --anchor SEQ:HASH (64 hex digits) */
+static int
+parse_anchor(const char *s, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
+{
+	const char *colon = strchr(s, ':');
+	char num[24];
+	size_t n = colon != NULL ? (size_t)(colon - s) : 0;
+
+	if (colon == NULL || n == 0 || n >= sizeof(num) || strlen(colon + 1) != 2 * RKL_SHA256_LEN ||
+	    rkl_hex_decode(colon + 1, RKL_SHA256_LEN, hash, RKL_HEX_ANY) != 0)
+		return RKL_ERR_FORMAT;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	return parse_u64(num, seq);
+}
+
 static int
 cmd_audit_verify(struct admin *a)
 {
@@ -1331,24 +1358,10 @@ cmd_audit_verify(struct admin *a)
 
 	uint64_t aseq = 0;
 	uint8_t ahash[RKL_SHA256_LEN];
-	const char *colon;
 	int anchor_bad = 0;
 
-	if (a->anchor != NULL) {
-		char num[24];
-		size_t n;
-
-		colon = strchr(a->anchor, ':');
-		n = colon != NULL ? (size_t)(colon - a->anchor) : 0;
-		if (colon == NULL || n == 0 || n >= sizeof(num) ||
-		    strlen(colon + 1) != 2 * RKL_SHA256_LEN ||
-		    rkl_hex_decode(colon + 1, RKL_SHA256_LEN, ahash, RKL_HEX_ANY) != 0)
-			return failf(a, EX_USAGE, 0, "--anchor needs SEQ:HASH (64 hex digits)");
-		memcpy(num, a->anchor, n);
-		num[n] = '\0';
-		if (parse_u64(num, &aseq) != 0)
-			return failf(a, EX_USAGE, 0, "--anchor needs SEQ:HASH (64 hex digits)");
-	}
+	if (a->anchor != NULL && parse_anchor(a->anchor, &aseq, ahash) != 0)
+		return failf(a, EX_USAGE, 0, "--anchor needs SEQ:HASH (64 hex digits)");
 	memset(&c, 0, sizeof(c));
 	r = a->st.audit_verify(a->st.ctx, &c);
 	if (r != 0 && r != RKL_ERR_INTEGRITY)
@@ -1396,6 +1409,127 @@ cmd_audit_verify(struct admin *a)
 	return EX_OK;
 }
 
+static int
+cmd_audit_export(struct admin *a, int have_after, uint64_t after)
+{
+	struct rkl_admin_export_opts o;
+	struct rkl_admin_export_sum sum;
+	char host[256], tmp[RKL_ADMIN_PATH_MAX + 16];
+	FILE *out = stdout;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	memset(&sum, 0, sizeof(sum));
+	if (a->format == NULL || strcmp(a->format, "json") == 0 || strcmp(a->format, "jsonl") == 0)
+		o.fmt = RKL_ADMIN_EXPORT_JSONL;
+	else if (strcmp(a->format, "syslog") == 0)
+		o.fmt = RKL_ADMIN_EXPORT_SYSLOG;
+	else
+		return failf(a, EX_USAGE, 0, "--format is json or syslog");
+	if (have_after && a->since != NULL)
+		return failf(a, EX_USAGE, 0, "give --after or --since, not both");
+	if (a->since != NULL) {
+		if (rkl_admin_parse_time(a->since, &o.since) != 0)
+			return failf(a, EX_USAGE, 0, "--since needs YYYY-MM-DDTHH:MM:SSZ or seconds "
+			    "since the epoch");
+		o.have_since = 1;
+	}
+	o.after = after;
+	o.now = (int64_t)time(NULL);
+	host[0] = '\0';
+	if (gethostname(host, sizeof(host)) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	o.hostname = host;
+	/* --output: written to a temporary file and renamed, so a reader never sees half an export */
+	if (a->output != NULL) {
+		if (snprintf(tmp, sizeof(tmp), "%s.tmp", a->output) >= (int)sizeof(tmp))
+			return failf(a, EX_USAGE, 0, "--output path too long");
+		if ((out = fopen(tmp, "w")) == NULL)
+			return failf(a, EX_INTERNAL, 0, "cannot create %s: %s", tmp, strerror(errno));
+	}
+	r = rkl_admin_audit_export(&a->st, &o, out, &sum);
+	if (out != stdout) {
+		if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+			r = r != 0 ? r : RKL_ERR_IO;
+		if (fclose(out) != 0)
+			r = r != 0 ? r : RKL_ERR_IO;
+		if (r == 0 && rename(tmp, a->output) != 0)
+			r = RKL_ERR_IO;
+		if (r != 0)
+			unlink(tmp);
+	}
+	if (r == RKL_ERR_NOT_FOUND)
+		return failf(a, EX_REFUSED, 0, "--after %llu is beyond the last audit row",
+		    (unsigned long long)after);
+	if (r == RKL_ERR_INTEGRITY)
+		return failf(a, EX_VERIFY, 0, "audit chain broken: row %llu is missing; run audit verify",
+		    (unsigned long long)(sum.first_seq > 0 ? sum.first_seq - 1 : 0));
+	if (r != 0)
+		return failf(a, exit_for(r), r, "audit export");
+	/* the summary: on stdout when the export went to a file, else on stderr */
+	if (out != stdout && a->json)
+		printf("{\"ok\":true,\"rows\":%llu,\"first_seq\":%llu,\"last_seq\":%llu}\n",
+		    (unsigned long long)sum.rows, (unsigned long long)sum.first_seq,
+		    (unsigned long long)sum.last_seq);
+	else
+		fprintf(out != stdout ? stdout : stderr, "exported %llu audit row%s (%llu..%llu)\n",
+		    (unsigned long long)sum.rows, sum.rows == 1 ? "" : "s",
+		    (unsigned long long)sum.first_seq, (unsigned long long)sum.last_seq);
+	return EX_OK;
+}
+
+static int
+cmd_audit_verify_file(struct admin *a)
+{
+	struct rkl_admin_verify_res res;
+	uint8_t ahash[RKL_SHA256_LEN];
+	char h1[2 * RKL_SHA256_LEN + 1], h2[2 * RKL_SHA256_LEN + 1];
+	uint64_t aseq = 0;
+	FILE *in;
+	int r;
+
+	if (a->anchor != NULL && (parse_anchor(a->anchor, &aseq, ahash) != 0 || aseq == 0))
+		return failf(a, EX_USAGE, 0, "--anchor needs SEQ:HASH (SEQ >= 1, 64 hex digits)");
+	in = strcmp(a->file, "-") == 0 ? stdin : fopen(a->file, "r");
+	if (in == NULL)
+		return failf(a, EX_REFUSED, 0, "cannot read %s: %s", a->file, strerror(errno));
+	r = rkl_admin_audit_verify_file(in, aseq, ahash, &res);
+	if (in != stdin)
+		fclose(in);
+	if (r != 0 && r != RKL_ERR_INTEGRITY)
+		return failf(a, exit_for(r), r, "reading %s", a->file);
+	rkl_hex_encode(res.prev_hash, RKL_SHA256_LEN, h1);
+	h1[2 * RKL_SHA256_LEN] = '\0';
+	rkl_hex_encode(res.last_hash, RKL_SHA256_LEN, h2);
+	h2[2 * RKL_SHA256_LEN] = '\0';
+	if (r != 0) {
+		if (res.line != 0)
+			fprintf(stderr, "rkl-admin: audit export %s BROKEN at line %lu: %s\n", a->file,
+			    res.line, res.why);
+		else
+			fprintf(stderr, "rkl-admin: audit export %s BROKEN: %s\n", a->file, res.why);
+		if (a->json) {
+			printf("{\"ok\":false,\"exit\":%d,\"line\":%lu,\"error\":", EX_VERIFY, res.line);
+			rkl_admin_json_str(stdout, res.why);
+			fputs("}\n", stdout);
+		}
+		return EX_VERIFY;
+	}
+	if (a->json)
+		printf("{\"ok\":true,\"exports\":%llu,\"rows\":%llu,\"first_seq\":%llu,"
+		    "\"last_seq\":%llu,\"prev_hash\":\"%s\",\"last_hash\":\"%s\",\"anchor_ok\":%s}\n",
+		    (unsigned long long)res.exports, (unsigned long long)res.rows,
+		    (unsigned long long)res.first_seq, (unsigned long long)res.last_seq, h1, h2,
+		    a->anchor == NULL ? "null" : "true");
+	else
+		printf("audit export ok: %llu row%s (%llu..%llu) in %llu export%s, after %llu:%s, "
+		    "head %llu:%s\n", (unsigned long long)res.rows, res.rows == 1 ? "" : "s",
+		    (unsigned long long)res.first_seq, (unsigned long long)res.last_seq,
+		    (unsigned long long)res.exports, res.exports == 1 ? "" : "s",
+		    (unsigned long long)(res.first_seq - 1), h1, (unsigned long long)res.last_seq, h2);
+	return EX_OK;
+}
 
 static int
 cmd_audit_list(struct admin *a, uint64_t after)
@@ -1505,6 +1639,14 @@ main(int argc, char **argv)
 			val = &a->anchor;
 		} else if (strcmp(s, "--sn") == 0) {
 			val = &a->sn_filter;
+		} else if (strcmp(s, "--format") == 0) {
+			val = &a->format;
+		} else if (strcmp(s, "--since") == 0) {
+			val = &a->since;
+		} else if (strcmp(s, "--output") == 0) {
+			val = &a->output;
+		} else if (strcmp(s, "--file") == 0) {
+			val = &a->file;
 		} else if (strcmp(s, "--pin") == 0 || strcmp(s, "--so-pin") == 0) {
 			fprintf(stderr, "rkl-admin: PINs are never taken from the command line; "
 			    "use pin_file in the configuration or $" PIN_ENV " / --so-pin-file\n");
@@ -1543,11 +1685,15 @@ main(int argc, char **argv)
 	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
 	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
 	    SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
-	    SUB("transport", "rotate", 2))) {
+	    SUB("transport", "rotate", 2) || SUB("audit", "export", 2))) {
 		if (npos > 0)
 			fprintf(stderr, "rkl-admin: unknown command or wrong number of arguments\n");
 		usage(stderr);
 		ex = EX_USAGE;
+		goto out;
+	}
+	if (SUB("audit", "verify", 2) && a->file != NULL) {
+		ex = cmd_audit_verify_file(a);	/* the export alone: no configuration, no database */
 		goto out;
 	}
 	if ((ex = load_conf(a)) != EX_OK)
@@ -1592,6 +1738,8 @@ main(int argc, char **argv)
 		ex = cmd_audit_list(a, after);
 	else if (SUB("transport", "rotate", 2))
 		ex = cmd_transport_rotate(a);
+	else if (SUB("audit", "export", 2))
+		ex = cmd_audit_export(a, after_s != NULL, after);
 #undef CMD
 #undef SUB
 out:
