@@ -11,6 +11,8 @@
 #    100, 1000, 5000 concurrent terminals (first downloads S0-S7 and
 #    re-downloads S5-S7) under the shared policy, and the per-request policy
 #    with the pool warm and drained, reading kmsd's CPU time and RSS from /proc.
+# 4. rkl-admin report on a generated database of 1,000,000 terminals
+#    (bench/report/report.sh): wall-clock and CPU time per output format.
 # Prints the tables and writes bench/results/latest.json (RKL_BENCH_OUT).
 # RKL_BENCH_TMP: where the temp dir goes (default /tmp: the database is on the
 # disk /tmp is on, and its fsyncs are part of kmsd's cost).
@@ -164,6 +166,16 @@ else
 	echo "bench: rkl-kmsd, rkl-admin or rkl-bench-fleet not built: HSM and TR-31 results only" >&2
 fi
 
+# 4. rkl-admin report on a generated fleet of 1,000,000 terminals (100,000 with RKL_BENCH_SMALL=1)
+report_json=null
+if [ -x "$BUILD/bench/report/rkl-bench-fleetdb" ] && [ -x "$admin" ]; then
+	echo "== fleet report (rkl-admin report) on a generated database"
+	nrep=1000000
+	[ "$SMALL" = 1 ] && nrep=100000
+	report_json=$(sh "$(dirname "$0")/../bench/report/report.sh" "$BUILD" "$T" "$nrep") || report_json=null
+	echo "$report_json"
+fi
+
 tr31_json=$(grep '"version"' "$T/tr31.json" | sed 's/^ *//; s/}[,]*$/}/' | sed '$!s/$/,/')
 hsm_json=$(grep '"threads": 1,' "$T/hsm.json" | grep '"policy"' | grep '"AES-128"' |
     sed 's/^ *//; s/}[,]*$/}/' | sed '$!s/$/,/')
@@ -173,6 +185,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "\"machine\": {\"nproc\": $ncpu, \"cpu\": \"$cpu\", \"kernel\": \"$kernel\", \"loadavg_at_start\": \"$load\","
 	echo " \"note\": \"kmsd and the load generator run on the same CPUs; kmsd CPU is its own utime+stime\"},"
 	echo "\"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+	echo "\"fleet_report\": $report_json,"
 	echo "\"hsm_bound_cpu_us\": {\"shared_first\": ${b_shared:-null}, \"redownload\": ${b_re:-null}, \"per_request_sustained\": ${b_sust:-null}},"
 	echo "\"runs\": ["
 	[ -n "$runs_json" ] && echo "$runs_json"

@@ -271,6 +271,45 @@ struct rkl_store_counts {
 	uint64_t locked;	/* terminals with locked_until > now (any status) */
 };
 
+/*
+ * Fleet report (rkl-admin report): the registry counted three ways, each one
+ * pass over one table (a join of the three costs several times as much on a
+ * large fleet).  Fields that do not belong to a group's kind are 0.
+ */
+enum rkl_store_fleet_kind {
+	RKL_FLEET_BY_STATUS = 1,	/* terminals by status: status, terminals, never_downloaded, locked */
+	RKL_FLEET_BY_BINDING = 2,	/* TK bindings by auk_alg, tek_alg, oaep */
+	RKL_FLEET_BY_TMK = 3		/* current TMKs by tmk_alg, tmk_state (pending, delivered) */
+};
+
+struct rkl_store_fleet_group {
+	enum rkl_store_fleet_kind kind;
+	enum rkl_term_status status;	/* BY_STATUS */
+	enum rkl_alg auk_alg;		/* BY_BINDING: the AUK algorithm */
+	enum rkl_alg tek_alg;		/* BY_BINDING: the TEK algorithm */
+	enum rkl_oaep_hash oaep;	/* BY_BINDING: the OAEP hash */
+	enum rkl_alg tmk_alg;		/* BY_TMK: the TMK algorithm */
+	enum rkl_tmk_state tmk_state;	/* BY_TMK: pending or delivered */
+	uint64_t terminals;		/* terminals (bindings, TMKs) in the group */
+	uint64_t never_downloaded;	/* BY_STATUS: of them, last_download == 0 (0 for revoked) */
+	uint64_t locked;		/* BY_STATUS: of them, locked_until > now */
+};
+
+/* Which terminals fleet_list lists. */
+enum rkl_store_fleet_which {
+	RKL_FLEET_NEVER_DOWNLOADED = 1,	/* not revoked, no download attempt ever; oldest registration first */
+	RKL_FLEET_LOCKED = 2,		/* locked_until > now; longest lock first */
+	RKL_FLEET_PENDING = 3		/* current TMK pending (generated, not confirmed); oldest TMK first */
+};
+
+/* Audit rows of one (event, result) in a time window (audit_window). */
+struct rkl_store_event_count {
+	char event[RKL_STORE_EVENT_MAX + 1];
+	int result;
+	uint64_t rows;		/* rows */
+	uint64_t terminals;	/* distinct SNs among them ("" counts as one) */
+};
+
 struct rkl_store {
 	void *ctx;	/* implementation state, passed back to every call */
 
@@ -516,6 +555,23 @@ struct rkl_store {
 	 * RKL_ERR_INTEGRITY if the record is damaged.
 	 */
 	int (*identity_get)(void *ctx, struct rkl_store_identity *out);
+
+	/*
+	 * Fleet report, each call one read transaction.  fleet_groups: the
+	 * groups of the three kinds, by kind, then by their fields; *n = groups
+	 * written; RKL_ERR_BUFFER_SPACE if there are more than cap.  fleet_list:
+	 * up to cap terminals of one kind (rkl_store_fleet_which), *n written,
+	 * *total (may be NULL) how many there are.  audit_window: the audit rows
+	 * with from <= at < to, counted by (event, result) in event order; the
+	 * window is found along seq (rows are appended in time order), so a
+	 * clock stepped back makes it approximate at its edges.
+	 */
+	int (*fleet_groups)(void *ctx, int64_t now, struct rkl_store_fleet_group *rows,
+	    size_t cap, size_t *n);
+	int (*fleet_list)(void *ctx, enum rkl_store_fleet_which which, int64_t now,
+	    struct rkl_store_terminal *rows, size_t cap, size_t *n, uint64_t *total);
+	int (*audit_window)(void *ctx, int64_t from, int64_t to,
+	    struct rkl_store_event_count *rows, size_t cap, size_t *n);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */

@@ -2278,6 +2278,212 @@ out_unlock:
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0)
 		*out = id;
+/* ---- fleet report ---- */
+
+static int
+sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size_t cap, size_t *n)
+{
+	/* one pass over one table each; bindings and current TMKs exist only for bound terminals */
+	static const char *const sql[] = {
+		"SELECT status, COUNT(*), SUM(last_download = 0 AND status <> 'revoked'),"
+		" SUM(locked_until > ?1) FROM terminal GROUP BY 1 ORDER BY 1",
+		"SELECT auk_alg, tek_alg, oaep_hash, COUNT(*) FROM tk_binding GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+		"SELECT alg, state, COUNT(*) FROM tmk WHERE is_current = 1 GROUP BY 1, 2 ORDER BY 1, 2",
+	};
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	size_t k = 0, q;
+	char name[16];
+	int r;
+
+	if (n == NULL || (rows == NULL && cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	for (q = 0; q < 3; q++) {
+		if ((r = map_rc(sqlite3_prepare_v2(s->db, sql[q], -1, &st, NULL))) != 0 ||
+		    (q == 0 && (r = bind_i64(st, 1, now)) != 0))
+			goto out;
+		while ((r = step_row(st)) == 1) {
+			struct rkl_store_fleet_group g;
+
+			if (k == cap) {
+				r = RKL_ERR_BUFFER_SPACE;
+				goto out;
+			}
+			memset(&g, 0, sizeof(g));
+			g.kind = (enum rkl_store_fleet_kind)(q + 1);
+			if (q == 0) {
+				if ((r = col_text(st, 0, name, sizeof(name))) != 0 ||
+				    (r = status_parse(name, &g.status)) != 0)
+					goto out;
+				g.terminals = (uint64_t)sqlite3_column_int64(st, 1);
+				g.never_downloaded = (uint64_t)sqlite3_column_int64(st, 2);
+				g.locked = (uint64_t)sqlite3_column_int64(st, 3);
+			} else if (q == 1) {
+				g.auk_alg = (enum rkl_alg)sqlite3_column_int(st, 0);
+				g.tek_alg = (enum rkl_alg)sqlite3_column_int(st, 1);
+				g.oaep = (enum rkl_oaep_hash)sqlite3_column_int(st, 2);
+				g.terminals = (uint64_t)sqlite3_column_int64(st, 3);
+			} else {
+				g.tmk_alg = (enum rkl_alg)sqlite3_column_int(st, 0);
+				if ((r = col_text(st, 1, name, sizeof(name))) != 0 ||
+				    (r = tmk_state_parse(name, &g.tmk_state)) != 0)
+					goto out;
+				g.terminals = (uint64_t)sqlite3_column_int64(st, 2);
+			}
+			rows[k++] = g;
+		}
+		if (r < 0)
+			goto out;
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	*n = k;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_fleet_list(void *ctx, enum rkl_store_fleet_which which, int64_t now,
+    struct rkl_store_terminal *rows, size_t cap, size_t *n, uint64_t *total)
+{
+	static const char *const where[] = {
+		[RKL_FLEET_NEVER_DOWNLOADED] = "FROM terminal WHERE last_download = 0 AND status <> 'revoked'",
+		[RKL_FLEET_LOCKED] = "FROM terminal WHERE locked_until > ?1",
+		[RKL_FLEET_PENDING] = "FROM (SELECT t.*, k.created AS tmk_created FROM tmk k"
+		    " JOIN terminal t ON t.sn = k.sn WHERE k.is_current = 1 AND k.state = 'pending')",
+	};
+	static const char *const order[] = {
+		[RKL_FLEET_NEVER_DOWNLOADED] = " ORDER BY created, sn LIMIT ?2",
+		[RKL_FLEET_LOCKED] = " ORDER BY locked_until DESC, sn LIMIT ?2",
+		[RKL_FLEET_PENDING] = " ORDER BY tmk_created, sn LIMIT ?2",
+	};
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	size_t k = 0;
+	int r;
+
+	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX ||
+	    (which != RKL_FLEET_NEVER_DOWNLOADED && which != RKL_FLEET_LOCKED &&
+	    which != RKL_FLEET_PENDING))
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if (total != NULL) {
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) %s", where[which]);
+		if ((r = map_rc(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL))) != 0 ||
+		    (which == RKL_FLEET_LOCKED && (r = bind_i64(st, 1, now)) != 0) ||
+		    (r = step_first(st, RKL_ERR_STORE)) != 0)
+			goto out;
+		*total = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	snprintf(sql, sizeof(sql), "SELECT " TERM_COLS " %s%s", where[which], order[which]);
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL))) != 0 ||
+	    (which == RKL_FLEET_LOCKED && (r = bind_i64(st, 1, now)) != 0) ||
+	    (r = bind_i64(st, 2, (int64_t)cap)) != 0)
+		goto out;
+	while ((r = step_list(st, k, cap)) == 1 && (r = read_terminal(st, &rows[k])) == 0)
+		k++;
+	if (r == 0)
+		*n = k;
+out:
+	sqlite3_finalize(st);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/*
+ * The first seq in [lo, hi] whose row's time is >= t (hi if none is), by
+ * bisection along seq: rows are appended in time order.
+ */
+static int
+seq_at_or_after(struct sq *s, sqlite3_stmt *st, int64_t t, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	int r;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		sqlite3_reset(st);
+		if ((r = bind_i64(st, 1, (int64_t)mid)) != 0 ||
+		    (r = step_first(st, RKL_ERR_INTEGRITY)) != 0)
+			return r;	/* a gap in seq: audit verify says where */
+		if (sqlite3_column_int64(st, 0) >= t)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	(void)s;
+	*out = lo;
+	return 0;
+}
+
+static int
+sq_audit_window(void *ctx, int64_t from, int64_t to, struct rkl_store_event_count *rows,
+    size_t cap, size_t *n)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	uint8_t h[RKL_SHA256_LEN];
+	uint64_t head = 0, lo = 1, hi = 1;
+	size_t k = 0;
+	int r;
+
+	if (n == NULL || (rows == NULL && cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if ((r = audit_head_get(s, &head, h)) != 0)
+		goto out;
+	/* the window's rows are [lo, hi) along seq; the time filter below makes the edges exact */
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, "SELECT at FROM audit WHERE seq = ?1", -1, &st,
+	    NULL))) != 0 ||
+	    (r = seq_at_or_after(s, st, from, 1, head + 1, &lo)) != 0 ||
+	    (r = seq_at_or_after(s, st, to, lo, head + 1, &hi)) != 0)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((r = map_rc(sqlite3_prepare_v2(s->db,
+	    "SELECT event, result, COUNT(*), COUNT(DISTINCT sn) FROM audit"
+	    " WHERE seq >= ?1 AND seq < ?2 AND at >= ?3 AND at < ?4"
+	    " GROUP BY event, result ORDER BY event, result", -1, &st, NULL))) != 0 ||
+	    (r = bind_i64(st, 1, (int64_t)lo)) != 0 || (r = bind_i64(st, 2, (int64_t)hi)) != 0 ||
+	    (r = bind_i64(st, 3, from)) != 0 || (r = bind_i64(st, 4, to)) != 0)
+		goto out;
+	while ((r = step_row(st)) == 1) {
+		if (k == cap) {
+			r = RKL_ERR_BUFFER_SPACE;
+			goto out;
+		}
+		memset(&rows[k], 0, sizeof(rows[k]));
+		if ((r = col_text(st, 0, rows[k].event, sizeof(rows[k].event))) != 0)
+			goto out;
+		rows[k].result = sqlite3_column_int(st, 1);
+		rows[k].rows = (uint64_t)sqlite3_column_int64(st, 2);
+		rows[k].terminals = (uint64_t)sqlite3_column_int64(st, 3);
+		k++;
+	}
+	if (r == 0)
+		*n = k;
+out:
+	sqlite3_finalize(st);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
 	return r;
 }
 
@@ -2394,6 +2600,9 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->group_last = sq_group_last;
 	st->identity_set = sq_identity_set;
 	st->identity_get = sq_identity_get;
+	st->fleet_groups = sq_fleet_groups;
+	st->fleet_list = sq_fleet_list;
+	st->audit_window = sq_audit_window;
 	s = NULL;
 	r = 0;
 out:

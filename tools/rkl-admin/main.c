@@ -38,6 +38,7 @@
 
 #include "audit_export.h"
 #include "conf.h"
+#include "report.h"
 #include "json.h"
 #include "pki.h"
 
@@ -67,6 +68,8 @@ struct admin {
 	const char *since;		/* --since TIME (audit export) */
 	const char *output;		/* --output FILE (audit export) */
 	const char *file;		/* --file FILE (audit verify of an export) */
+	const char *from, *to;		/* --from TIME, --to TIME (report) */
+	const char *limit;		/* --limit N (report) */
 	struct rkl_admin_conf conf;	/* the configuration read */
 	struct rkl_store st;		/* open store, st.ctx != NULL */
 	struct rkl_hsm *hsm;		/* open token (identity check, init, transport rotate) */
@@ -105,6 +108,10 @@ usage(FILE *f)
 	    "                                  or seconds since the epoch\n"
 	    "  audit verify --file FILE [--anchor SEQ:HASH]\n"
 	    "                                  check an export on its own (no configuration needed)\n"
+	    "  report [--format text|json|csv] [--from TIME] [--to TIME] [--limit N]\n"
+	    "                                  the fleet: terminals by status and key profile, activity\n"
+	    "                                  in [--from, --to) (default: the last 24 hours), and the\n"
+	    "                                  first N never downloaded, locked, TMK pending (default 20)\n"
 	    "\n", f);
 	rkl_admin_pki_usage(f);
 	fputs("\n"
@@ -1594,6 +1601,43 @@ out:
 	return ex;
 }
 
+/* ---- report ---- */
+
+static int
+cmd_report(struct admin *a)
+{
+	struct rkl_admin_report_opts o;
+	uint64_t lim = 20;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	if (a->format == NULL)
+		o.fmt = a->json ? RKL_ADMIN_REPORT_JSON : RKL_ADMIN_REPORT_TEXT;
+	else if (strcmp(a->format, "text") == 0 && !a->json)
+		o.fmt = RKL_ADMIN_REPORT_TEXT;
+	else if (strcmp(a->format, "json") == 0)
+		o.fmt = RKL_ADMIN_REPORT_JSON;
+	else if (strcmp(a->format, "csv") == 0 && !a->json)
+		o.fmt = RKL_ADMIN_REPORT_CSV;
+	else
+		return failf(a, EX_USAGE, 0, "--format is text, json or csv (--json: json)");
+	o.now = (int64_t)time(NULL);
+	o.to = o.now;
+	if (a->to != NULL && rkl_admin_parse_time(a->to, &o.to) != 0)
+		return failf(a, EX_USAGE, 0, "--to needs YYYY-MM-DDTHH:MM:SSZ or seconds since the epoch");
+	o.from = o.to - 86400;
+	if (a->from != NULL && rkl_admin_parse_time(a->from, &o.from) != 0)
+		return failf(a, EX_USAGE, 0, "--from needs YYYY-MM-DDTHH:MM:SSZ or seconds since the epoch");
+	if (o.from > o.to)
+		return failf(a, EX_USAGE, 0, "--from is after --to");
+	if (a->limit != NULL && (parse_u64(a->limit, &lim) != 0 || lim > 1000000))
+		return failf(a, EX_USAGE, 0, "--limit needs a number (0..1000000)");
+	o.limit = (size_t)lim;
+	if ((r = rkl_admin_report(&a->st, &o, stdout)) != 0)
+		return failf(a, exit_for(r), r, "report");
+	return EX_OK;
+}
+
 /* ---- command line ---- */
 
 #define MAX_POS 4
@@ -1647,6 +1691,12 @@ main(int argc, char **argv)
 			val = &a->output;
 		} else if (strcmp(s, "--file") == 0) {
 			val = &a->file;
+		} else if (strcmp(s, "--from") == 0) {
+			val = &a->from;
+		} else if (strcmp(s, "--to") == 0) {
+			val = &a->to;
+		} else if (strcmp(s, "--limit") == 0) {
+			val = &a->limit;
 		} else if (strcmp(s, "--pin") == 0 || strcmp(s, "--so-pin") == 0) {
 			fprintf(stderr, "rkl-admin: PINs are never taken from the command line; "
 			    "use pin_file in the configuration or $" PIN_ENV " / --so-pin-file\n");
@@ -1685,7 +1735,8 @@ main(int argc, char **argv)
 	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
 	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
 	    SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
-	    SUB("transport", "rotate", 2) || SUB("audit", "export", 2))) {
+	    SUB("transport", "rotate", 2) || SUB("audit", "export", 2) ||
+	    CMD("report", 1))) {
 		if (npos > 0)
 			fprintf(stderr, "rkl-admin: unknown command or wrong number of arguments\n");
 		usage(stderr);
@@ -1740,6 +1791,8 @@ main(int argc, char **argv)
 		ex = cmd_transport_rotate(a);
 	else if (SUB("audit", "export", 2))
 		ex = cmd_audit_export(a, after_s != NULL, after);
+	else if (CMD("report", 1))
+		ex = cmd_report(a);
 #undef CMD
 #undef SUB
 out:
