@@ -11,8 +11,8 @@
 #    100, 1000, 5000 concurrent terminals (first downloads S0-S7 and
 #    re-downloads S5-S7) under the shared policy, and the per-request policy
 #    with the pool warm and drained, reading kmsd's CPU time and RSS from /proc.
-# 4. rkl-admin report on a generated database of 1,000,000 terminals
-#    (bench/report/report.sh): wall-clock and CPU time per output format.
+# 4. rkl-admin report on a generated database of 1,000,000 terminals (step 6 of
+#    docs/benchmarks.md; bench/report/report.sh): wall-clock and CPU time per format.
 # Prints the tables and writes bench/results/latest.json (RKL_BENCH_OUT).
 # RKL_BENCH_TMP: where the temp dir goes (default /tmp: the database is on the
 # disk /tmp is on, and its fsyncs are part of kmsd's cost).
