@@ -1,7 +1,8 @@
 /*
  * rkl-admin audit export / audit verify --file, run as the program on a
  * database filled through the store API (fake clock, so rows have known
- * times; fields with every character the two formats must escape).  An
+ * times; fields with every character the two formats must escape, and one
+ * that is not UTF-8).  An
  * export must verify on its own, also from the middle of the chain, and
  * concatenated with the next one; a changed, reordered, duplicated or
  * dropped row, a dropped header or end record, a wrong predecessor hash and
@@ -236,6 +237,9 @@ whole_export_verifies(void **state, const char *format)
 	v = read_lines(path(c, "y"), &n);
 	assert_int_equal(n, 8 + 2);
 	assert_int_equal(v[0][0], format[0] == 'j' ? '{' : '<');
+	/* row 3's detail is not UTF-8: its bytes go in hex, the rows with UTF-8 as text */
+	assert_non_null(strstr(v[3], format[0] == 'j' ? ",\"detail_hex\":\"" : " detail_hex=\""));
+	assert_non_null(strstr(v[2], format[0] == 'j' ? ",\"detail\":\"" : " detail=\""));
 	free_lines(v, n);
 	assert_int_equal(run(c, "--json audit verify --file %s > %s", path(c, "x"), path(c, "out")), 0);
 	/* the export ends where the database's chain ends */

@@ -7,6 +7,7 @@
 
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "rkl/text.h"
 
 #include "json.h"
 
@@ -20,7 +21,53 @@
 
 static const char hexd[] = "0123456789ABCDEF";
 
+static void sd_value(FILE *f, const char *s);
+
 /* ---- writing ---- */
+
+/* 1 if s is valid UTF-8 (JSON and RFC 5424 carry nothing else). */
+static int
+utf8_ok(const char *s)
+{
+	size_t n = strlen(s), l;
+	uint32_t cp;
+
+	while (n > 0) {
+		if ((l = rkl_utf8_next(s, n, &cp)) == 0)
+			return 0;
+		s += l;
+		n -= l;
+	}
+	return 1;
+}
+
+/*
+ * One string field of a row: ,"name":"value" (JSON) or  name="value"
+ * (syslog); a value that is not UTF-8 (the store keeps bytes as given) goes
+ * as name_hex with its bytes in hex, so the export stays valid JSON / RFC 5424
+ * and the verifier still gets the exact bytes the hash covers.
+ */
+static void
+put_str(FILE *f, int fmt, const char *name, const char *v)
+{
+	int ok = utf8_ok(v);
+	const unsigned char *p;
+
+	fprintf(f, fmt == RKL_ADMIN_EXPORT_JSONL ? ",\"%s%s\":" : " %s%s=", name, ok ? "" : "_hex");
+	if (ok) {
+		if (fmt == RKL_ADMIN_EXPORT_JSONL)
+			rkl_admin_json_str(f, v);
+		else
+			sd_value(f, v);
+		return;
+	}
+	fputc('"', f);
+	for (p = (const unsigned char *)v; *p != '\0'; p++) {
+		fputc(hexd[*p >> 4], f);
+		fputc(hexd[*p & 15], f);
+	}
+	fputc('"', f);
+}
 
 static void
 hex_str(const uint8_t *p, size_t n, char *out)
@@ -102,33 +149,27 @@ put_row(FILE *f, const struct rkl_admin_export_opts *o, const struct rkl_store_a
 	hex_str(w->hash, sizeof(w->hash), hx);
 	rkl_admin_fmt_time(w->at, t, sizeof(t));
 	if (o->fmt == RKL_ADMIN_EXPORT_JSONL) {
-		fprintf(f, "{\"seq\":%llu,\"at\":%lld,\"time\":\"%s\",\"actor\":",
+		fprintf(f, "{\"seq\":%llu,\"at\":%lld,\"time\":\"%s\"",
 		    (unsigned long long)w->seq, (long long)w->at, t);
-		rkl_admin_json_str(f, w->actor);
-		fputs(",\"source\":", f);
-		rkl_admin_json_str(f, w->source);
-		fputs(",\"sn\":", f);
-		rkl_admin_json_str(f, w->sn);
-		fputs(",\"event\":", f);
-		rkl_admin_json_str(f, w->event);
-		fprintf(f, ",\"result\":%d,\"detail\":", w->result);
-		rkl_admin_json_str(f, w->detail);
+		put_str(f, o->fmt, "actor", w->actor);
+		put_str(f, o->fmt, "source", w->source);
+		put_str(f, o->fmt, "sn", w->sn);
+		put_str(f, o->fmt, "event", w->event);
+		fprintf(f, ",\"result\":%d", w->result);
+		put_str(f, o->fmt, "detail", w->detail);
 		fprintf(f, ",\"hash\":\"%s\"}\n", hx);
 		return;
 	}
 	/* severity: informational (6) for a success, warning (4) for a failure */
-	fprintf(f, "<%d>1 %s %s rkl - audit [" SD_ROW " seq=\"%llu\" at=\"%lld\" actor=",
+	fprintf(f, "<%d>1 %s %s rkl - audit [" SD_ROW " seq=\"%llu\" at=\"%lld\"",
 	    FACILITY_AUDIT * 8 + (w->result == 0 ? 6 : 4), t, host_of(o),
 	    (unsigned long long)w->seq, (long long)w->at);
-	sd_value(f, w->actor);
-	fputs(" source=", f);
-	sd_value(f, w->source);
-	fputs(" sn=", f);
-	sd_value(f, w->sn);
-	fputs(" event=", f);
-	sd_value(f, w->event);
-	fprintf(f, " result=\"%d\" detail=", w->result);
-	sd_value(f, w->detail);
+	put_str(f, o->fmt, "actor", w->actor);
+	put_str(f, o->fmt, "source", w->source);
+	put_str(f, o->fmt, "sn", w->sn);
+	put_str(f, o->fmt, "event", w->event);
+	fprintf(f, " result=\"%d\"", w->result);
+	put_str(f, o->fmt, "detail", w->detail);
 	fprintf(f, " hash=\"%s\"] ", hx);
 	msg_text(f, w->event);
 	if (w->sn[0] != '\0') {
@@ -531,14 +572,29 @@ get_int(const struct rec *r, const char *name, int neg_ok, int64_t *out)
 	return 0;
 }
 
+/* A string field: name, or name_hex (bytes in hex: a value that is not UTF-8), not both. */
 static int
 get_str(const struct rec *r, const char *name, char *out, size_t max)
 {
-	const struct field *fd = get(r, name);
+	char hname[NAME_MAX_LEN + 1];
+	const struct field *fd = get(r, name), *fh;
+	size_t i, n;
 
-	if (fd == NULL || !fd->is_str || fd->len > max)
+	snprintf(hname, sizeof(hname), "%s_hex", name);
+	fh = get(r, hname);
+	if (fd != NULL && fh == NULL) {
+		if (!fd->is_str || fd->len > max)
+			return -1;
+		memcpy(out, fd->val, fd->len + 1);
+		return 0;
+	}
+	if (fh == NULL || fd != NULL || !fh->is_str || fh->len % 2 != 0 || (n = fh->len / 2) > max ||
+	    rkl_hex_decode(fh->val, n, (uint8_t *)out, RKL_HEX_ANY) != 0)
 		return -1;
-	memcpy(out, fd->val, fd->len + 1);
+	for (i = 0; i < n; i++)
+		if (out[i] == '\0')
+			return -1;
+	out[n] = '\0';
 	return 0;
 }
 
