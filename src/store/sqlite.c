@@ -2278,6 +2278,9 @@ out_unlock:
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0)
 		*out = id;
+	return r;
+}
+
 /* ---- fleet report ---- */
 
 static int

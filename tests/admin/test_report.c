@@ -2,8 +2,10 @@
  * rkl-admin report, run as the program on a small fleet made through the
  * store API: every count, group, window total and list is checked in the
  * JSON output, and the CSV and text forms are checked to carry the same.
- * Times are relative to the real clock (the program's "now") with hours of
- * slack, so nothing depends on how fast the test runs.
+ * The state directory is made by rkl-admin init (the program opens the token
+ * and checks the database was made with it); the fleet's times lie after
+ * init's row, from a base 1000 s in the future, so the audit log stays in
+ * time order and the locks last past the program's "now" whatever the speed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -30,7 +32,7 @@ static const struct rkl_store_who kmsd = { "kmsd", "127.0.0.1:5555" };
 struct ctx {
 	struct tdir t;
 	char conf[160];
-	int64_t base;		/* registration time: two hours ago */
+	int64_t base;		/* registration time: 1000 s from now */
 };
 
 static void
@@ -94,16 +96,21 @@ setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	struct rkl_store st;
+	char cmd[512];
 	FILE *f;
 
 	if (c == NULL || tdir_make(&c->t) != 0)
 		return -1;
-	c->base = (int64_t)time(NULL) - 7200;
+	c->base = (int64_t)time(NULL) + 1000;
 	snprintf(c->conf, sizeof(c->conf), "%s/rkl.conf", c->t.dir);
 	if ((f = fopen(c->conf, "w")) == NULL)
 		return -1;
-	fprintf(f, "state_dir = %s\ndatabase = kms.db\n", c->t.dir);
+	fprintf(f, "state_dir = %s\nsofthsm2_conf = softhsm2.conf\ndatabase = kms.db\n", c->t.dir);
 	fclose(f);
+	setenv("RKL_SO_PIN", "so-pin-of-the-test", 1);
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' init >/dev/null", admin, c->conf);
+	if (system(cmd) != 0)
+		return -1;
 	memset(&st, 0, sizeof(st));
 	if (open_db(&st, c->t.db) != 0)
 		return -1;
@@ -227,8 +234,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_csv_and_text, setup, teardown),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_csv_and_text),
 	};
 
 	admin = getenv("RKL_ADMIN");
@@ -236,5 +243,5 @@ main(void)
 		fprintf(stderr, "RKL_ADMIN (the rkl-admin program) is not set\n");
 		return 1;
 	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
