@@ -134,7 +134,7 @@ enum rkl_ks_open_mode {
  * a locked-out one (RKL_ERR_LOCKED), in mode FIRST an SN whose binding is
  * confirmed (RKL_ERR_ALREADY_BOUND; a bound SN whose binding the terminal has
  * not used yet is let through: BIND then accepts only the bound TK again,
- * docs/protocol.md 8.3), an unbound SN in mode REDOWNLOAD
+ * docs/protocol.md 8.2), an unbound SN in mode REDOWNLOAD
  * (RKL_ERR_NOT_BOUND), and an SN that has another active session
  * (RKL_ERR_BUSY).  On success the SN is marked active until CLOSE.
  */

@@ -4,7 +4,7 @@
  * stored and re-read with its [0081] hash verified; TK_ACCEPTED marks the
  * TK as registered so that later downloads start at S5.  A stored TK whose
  * TK_ACCEPTED never arrived is sent again instead of a new one (the KMS may
- * have bound it: docs/protocol.md 8.1).
+ * have bound it: docs/protocol.md 8.2).
  */
 #include <string.h>
 
