@@ -438,50 +438,6 @@ col_bstr(PGresult *res, int row, int col, char *dst, size_t cap)
 	return 0;
 }
 
-static int
-status_parse(const char *t, enum rkl_term_status *out)
-{
-	if (strcmp(t, "registered") == 0)
-		*out = RKL_TERM_REGISTERED;
-	else if (strcmp(t, "bound") == 0)
-		*out = RKL_TERM_BOUND;
-	else if (strcmp(t, "revoked") == 0)
-		*out = RKL_TERM_REVOKED;
-	else
-		return RKL_ERR_INTEGRITY;
-	return 0;
-}
-
-static int
-tmk_state_parse(const char *t, enum rkl_tmk_state *out)
-{
-	if (strcmp(t, "pending") == 0)
-		*out = RKL_TMK_PENDING;
-	else if (strcmp(t, "delivered") == 0)
-		*out = RKL_TMK_DELIVERED;
-	else if (strcmp(t, "retired") == 0)
-		*out = RKL_TMK_RETIRED;
-	else
-		return RKL_ERR_INTEGRITY;
-	return 0;
-}
-
-static int
-sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[RKL_SHA256_LEN])
-{
-	EVP_MD_CTX *c;
-	int ok;
-
-	if ((c = EVP_MD_CTX_new()) == NULL)
-		return RKL_ERR_NOMEM;
-	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(c, a, alen) == 1 &&
-	    EVP_DigestUpdate(c, b, blen) == 1 &&
-	    EVP_DigestFinal_ex(c, out, NULL) == 1;
-	EVP_MD_CTX_free(c);
-	return ok ? 0 : RKL_ERR_CRYPTO;
-}
-
 /* ---- transactions, batches, groups ---- */
 
 /* No transaction open any more (PostgreSQL or the network ended it). */
@@ -685,90 +641,6 @@ end_unlock(struct pgs *s, int r)
 
 /* ---- argument checks (as sqlite.c) ---- */
 
-static int
-str_fits(const char *s, size_t max)
-{
-	if (s == NULL)
-		return 0;
-	return rkl_store__strnlen(s, max + 1) <= max ? 0 : RKL_ERR_LENGTH;
-}
-
-static int
-check_sn(const char *sn)
-{
-	int r = rkl_store_sn_check(sn);
-
-	return r == RKL_ERR_FORMAT || r == RKL_ERR_LENGTH ? RKL_ERR_UNKNOWN_SN : r;
-}
-
-static int
-check_who(const struct rkl_store_who *who)
-{
-	int r;
-
-	if (who == NULL)
-		return 0;
-	if ((r = str_fits(who->actor, RKL_STORE_ACTOR_MAX)) != 0 ||
-	    (r = str_fits(who->source, RKL_STORE_SOURCE_MAX)) != 0)
-		return r;
-	return 0;
-}
-
-static int
-check_terminal_new(const struct rkl_store_terminal_new *t)
-{
-	int r;
-
-	if (t == NULL)
-		return RKL_ERR_INVALID_ARG;
-	if (memchr(t->sn, '\0', sizeof(t->sn)) == NULL ||
-	    memchr(t->pinpad_sn, '\0', sizeof(t->pinpad_sn)) == NULL ||
-	    memchr(t->note, '\0', sizeof(t->note)) == NULL)
-		return RKL_ERR_LENGTH;
-	if ((r = rkl_store_sn_check(t->sn)) != 0)
-		return r;
-	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
-		return r;
-	return rkl_store_note_check(t->note);
-}
-
-static int
-is_sym(enum rkl_alg a)
-{
-	return rkl_alg_key_len(a) != 0;
-}
-
-static int
-check_binding(const struct rkl_store_binding *b)
-{
-	if (b == NULL)
-		return RKL_ERR_INVALID_ARG;
-	if (!is_sym(b->auk_alg) || rkl_alg_rsa_bits(b->tek_alg) == 0)
-		return RKL_ERR_ALGORITHM;
-	if (b->oaep_hash != RKL_OAEP_SHA1 && b->oaep_hash != RKL_OAEP_SHA256)
-		return RKL_ERR_ALGORITHM;
-	if (b->auk_wrapped_len == 0 || b->auk_wrapped_len > sizeof(b->auk_wrapped) ||
-	    b->auk_kcv_len > sizeof(b->auk_kcv) ||
-	    b->tek_spki_len == 0 || b->tek_spki_len > sizeof(b->tek_spki) ||
-	    memchr(b->kek_id, '\0', sizeof(b->kek_id)) == NULL)
-		return RKL_ERR_LENGTH;
-	return 0;
-}
-
-static int
-check_tmk_new(const struct rkl_store_tmk_new *t)
-{
-	if (t == NULL)
-		return RKL_ERR_INVALID_ARG;
-	if (!is_sym(t->alg))
-		return RKL_ERR_ALGORITHM;
-	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
-	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) || t->ctmk_len > sizeof(t->ctmk) ||
-	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
-		return RKL_ERR_LENGTH;
-	return 0;
-}
-
 /* ---- audit chain ---- */
 
 static int
@@ -804,11 +676,11 @@ audit_put(struct pgs *s, const char *actor, const char *source, const char *sn,
 	int r;
 
 	memset(&row, 0, sizeof(row));
-	if ((r = str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
-	    (r = str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
-	    (r = str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
-	    (r = str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
-	    (r = str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
+	if ((r = rkl_store__str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
 		return r;
 	if (event == NULL || event[0] == '\0')
 		return RKL_ERR_INVALID_ARG;
@@ -824,7 +696,7 @@ audit_put(struct pgs *s, const char *actor, const char *source, const char *sn,
 		return r;
 	row.seq = head + 1;
 	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-	    (r = sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
+	    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
 		return r;
 	p_i64(&q, (int64_t)row.seq);
 	p_i64(&q, row.at);
@@ -868,7 +740,7 @@ read_terminal(PGresult *res, int i, struct rkl_store_terminal *t)
 	    (r = col_text(res, i, 1, t->pinpad_sn, sizeof(t->pinpad_sn))) != 0 ||
 	    (r = col_bstr(res, i, 2, t->note, sizeof(t->note))) != 0 ||
 	    (r = col_text(res, i, 3, status, sizeof(status))) != 0 ||
-	    (r = status_parse(status, &t->status)) != 0)
+	    (r = rkl_store__status_parse(status, &t->status)) != 0)
 		return r;
 	t->created = col_i64(res, i, 4);
 	t->bound_at = col_i64(res, i, 5);
@@ -893,7 +765,7 @@ read_tmk(PGresult *res, struct rkl_store_tmk *t)
 	    (r = col_blob(res, 0, 3, t->kcv, sizeof(t->kcv), &t->kcv_len)) != 0 ||
 	    (r = col_bstr(res, 0, 4, t->kek_id, sizeof(t->kek_id))) != 0 ||
 	    (r = col_text(res, 0, 5, state, sizeof(state))) != 0 ||
-	    (r = tmk_state_parse(state, &t->state)) != 0)
+	    (r = rkl_store__tmk_state_parse(state, &t->state)) != 0)
 		return r;
 	t->created = col_i64(res, 0, 6);
 	t->delivered = col_i64(res, 0, 7);
@@ -933,7 +805,7 @@ term_status(struct pgs *s, const char *sn, enum rkl_term_status *out)
 	if ((r = run_sn_row(s, Q_TERM_STATUS, sn, RKL_ERR_UNKNOWN_SN, &res)) != 0)
 		return r;
 	if ((r = col_text(res, 0, 0, status, sizeof(status))) == 0)
-		r = status_parse(status, out);
+		r = rkl_store__status_parse(status, out);
 	PQclear(res);
 	return r;
 }
@@ -1036,21 +908,6 @@ tmk_insert(struct pgs *s, const char *sn, const struct rkl_store_tmk_new *t, uin
 }
 
 /* ---- interface functions ---- */
-
-static int
-mutex_init_recursive(pthread_mutex_t *mu)
-{
-	pthread_mutexattr_t a;
-	int r = RKL_ERR_INTERNAL;
-
-	if (pthread_mutexattr_init(&a) != 0)
-		return RKL_ERR_INTERNAL;
-	if (pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) == 0 &&
-	    pthread_mutex_init(mu, &a) == 0)
-		r = 0;
-	pthread_mutexattr_destroy(&a);
-	return r;
-}
 
 static int
 pg_batch_begin(void *ctx)
@@ -1297,7 +1154,7 @@ pg_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	enum rkl_term_status status;
 	int r;
 
-	if ((r = check_terminal_new(t)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_terminal_new(t)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -1342,7 +1199,7 @@ pg_terminal_import(void *ctx, const struct rkl_store_who *who,
 
 	if ((rows == NULL && n > 0) || n_bad == NULL || (errs == NULL && errs_cap > 0))
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_who(who)) != 0)
+	if ((r = rkl_store__check_who(who)) != 0)
 		return r;
 	if (n > 0 && ((err = calloc(n, sizeof(*err))) == NULL ||
 	    (refs = calloc(n, sizeof(*refs))) == NULL)) {
@@ -1350,7 +1207,7 @@ pg_terminal_import(void *ctx, const struct rkl_store_who *who,
 		goto out;
 	}
 	for (i = 0, k = 0; i < n; i++) {
-		if ((err[i] = check_terminal_new(&rows[i])) == 0) {
+		if ((err[i] = rkl_store__check_terminal_new(&rows[i])) == 0) {
 			refs[k].sn = rows[i].sn;
 			refs[k++].row = i;
 		}
@@ -1422,7 +1279,7 @@ pg_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	pthread_mutex_lock(&s->mu);
 	if ((r = tx_none(s)) == 0 && (r = term_get(s, sn, &t)) == 0)
@@ -1441,7 +1298,7 @@ pg_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, 
 
 	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = str_fits(after, RKL_STORE_SN_MAX)) != 0)
+	if ((r = rkl_store__str_fits(after, RKL_STORE_SN_MAX)) != 0)
 		return r;
 	p_str(&q, after);
 	p_i64(&q, (int64_t)cap);
@@ -1479,7 +1336,7 @@ pg_terminal_counts(void *ctx, struct rkl_store_counts *out)
 		goto out;
 	for (i = 0; r == 0 && i < PQntuples(res); i++) {
 		if ((r = col_text(res, i, 0, name, sizeof(name))) != 0 ||
-		    (r = status_parse(name, &status)) != 0)
+		    (r = rkl_store__status_parse(name, &status)) != 0)
 			break;
 		v = (uint64_t)col_i64(res, i, 1);
 		switch (status) {
@@ -1513,7 +1370,7 @@ pg_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
 		return r;
 	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_CURRENT, &status, &n)) == 0 &&
 	    (r = run_sn(s, Q_TERM_RESET, sn, NULL)) == 0) {
@@ -1533,7 +1390,7 @@ pg_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
 		return r;
 	p_i64(&q, now_of(s));
 	p_str(&q, sn);
@@ -1556,9 +1413,9 @@ pg_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 	int64_t now;
 	int r;
 
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = check_binding(b)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_binding(b)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -1611,7 +1468,7 @@ pg_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1652,7 +1509,7 @@ pg_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1682,9 +1539,9 @@ pg_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
 
 	if (out == NULL || created == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = check_tmk_new(fresh)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_tmk_new(fresh)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1730,9 +1587,9 @@ pg_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if (fresh != NULL && (r = check_tmk_new(fresh)) != 0)
+	if (fresh != NULL && (r = rkl_store__check_tmk_new(fresh)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1766,9 +1623,9 @@ pg_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn
 	char detail[32];
 	int r;
 
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = check_who(who)) != 0)
+	if ((r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1797,21 +1654,6 @@ out:
 	return r;
 }
 
-#define LOCK_CAP_SECS 86400
-
-static int64_t
-lock_length(const struct rkl_store_lockout *pol, uint32_t fails)
-{
-	uint32_t shift;
-	uint64_t secs;
-
-	shift = fails - pol->max_failures;
-	if (shift > 20)
-		shift = 20;
-	secs = (uint64_t)pol->lock_secs << shift;
-	return secs > LOCK_CAP_SECS ? LOCK_CAP_SECS : (int64_t)secs;
-}
-
 static int
 pg_download_result(void *ctx, const char *sn, int result,
     const struct rkl_store_lockout *pol, struct rkl_store_terminal *out)
@@ -1824,7 +1666,7 @@ pg_download_result(void *ctx, const char *sn, int result,
 	uint32_t fails;
 	int r, lock = 0;
 
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -1838,7 +1680,7 @@ pg_download_result(void *ctx, const char *sn, int result,
 		fails = t.fail_count < UINT32_MAX ? t.fail_count + 1 : UINT32_MAX;
 		until = t.locked_until;
 		if (pol != NULL && pol->max_failures > 0 && fails >= pol->max_failures) {
-			until = now + lock_length(pol, fails);
+			until = now + rkl_store__lock_length(pol, fails);
 			lock = 1;
 		}
 	}
@@ -1924,7 +1766,7 @@ pg_audit_list_sn(void *ctx, const char *sn, uint64_t after,
 
 	if (sn == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = str_fits(sn, RKL_STORE_SN_MAX)) != 0)
+	if ((r = rkl_store__str_fits(sn, RKL_STORE_SN_MAX)) != 0)
 		return r;
 	return audit_list(ctx, sn, after, rows, cap, n);
 }
@@ -1984,7 +1826,7 @@ pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 				goto out_fin;
 			}
 			if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-			    (r = sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
+			    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
 				goto out_fin;
 			if (!rkl_ct_eq(h, row.hash, sizeof(h))) {
 				c.bad_seq = row.seq;
@@ -2041,7 +1883,7 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 		return RKL_ERR_INVALID_ARG;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = mutex_init_recursive(&s->mu)) != 0) {
+	if ((r = rkl_store__mutex_init_recursive(&s->mu)) != 0) {
 		free(s);
 		return r;
 	}

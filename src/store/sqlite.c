@@ -617,137 +617,7 @@ col_blob_exact(sqlite3_stmt *st, int i, uint8_t *dst, size_t want)
 	return n == want ? 0 : RKL_ERR_INTEGRITY;
 }
 
-static int
-status_parse(const char *t, enum rkl_term_status *out)
-{
-	if (strcmp(t, "registered") == 0)
-		*out = RKL_TERM_REGISTERED;
-	else if (strcmp(t, "bound") == 0)
-		*out = RKL_TERM_BOUND;
-	else if (strcmp(t, "revoked") == 0)
-		*out = RKL_TERM_REVOKED;
-	else
-		return RKL_ERR_INTEGRITY;
-	return 0;
-}
-
-static int
-tmk_state_parse(const char *t, enum rkl_tmk_state *out)
-{
-	if (strcmp(t, "pending") == 0)
-		*out = RKL_TMK_PENDING;
-	else if (strcmp(t, "delivered") == 0)
-		*out = RKL_TMK_DELIVERED;
-	else if (strcmp(t, "retired") == 0)
-		*out = RKL_TMK_RETIRED;
-	else
-		return RKL_ERR_INTEGRITY;
-	return 0;
-}
-
-static int
-sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[RKL_SHA256_LEN])
-{
-	EVP_MD_CTX *c;
-	int ok;
-
-	if ((c = EVP_MD_CTX_new()) == NULL)
-		return RKL_ERR_NOMEM;
-	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(c, a, alen) == 1 &&
-	    EVP_DigestUpdate(c, b, blen) == 1 &&
-	    EVP_DigestFinal_ex(c, out, NULL) == 1;
-	EVP_MD_CTX_free(c);
-	return ok ? 0 : RKL_ERR_CRYPTO;
-}
-
-/* ---- argument checks ---- */
-
-/* strlen bounded by max; RKL_ERR_LENGTH if longer.  NULL counts as "". */
-static int
-str_fits(const char *s, size_t max)
-{
-	if (s == NULL)
-		return 0;
-	return rkl_store__strnlen(s, max + 1) <= max ? 0 : RKL_ERR_LENGTH;
-}
-
-/* An SN to look up: one that could never be registered is simply unknown. */
-static int
-check_sn(const char *sn)
-{
-	int r = rkl_store_sn_check(sn);
-
-	return r == RKL_ERR_FORMAT || r == RKL_ERR_LENGTH ? RKL_ERR_UNKNOWN_SN : r;
-}
-
-static int
-check_who(const struct rkl_store_who *who)
-{
-	int r;
-
-	if (who == NULL)
-		return 0;
-	if ((r = str_fits(who->actor, RKL_STORE_ACTOR_MAX)) != 0 ||
-	    (r = str_fits(who->source, RKL_STORE_SOURCE_MAX)) != 0)
-		return r;
-	return 0;
-}
-
-static int
-check_terminal_new(const struct rkl_store_terminal_new *t)
-{
-	int r;
-
-	if (t == NULL)
-		return RKL_ERR_INVALID_ARG;
-	if (memchr(t->sn, '\0', sizeof(t->sn)) == NULL ||
-	    memchr(t->pinpad_sn, '\0', sizeof(t->pinpad_sn)) == NULL ||
-	    memchr(t->note, '\0', sizeof(t->note)) == NULL)
-		return RKL_ERR_LENGTH;
-	if ((r = rkl_store_sn_check(t->sn)) != 0)
-		return r;
-	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
-		return r;
-	return rkl_store_note_check(t->note);
-}
-
-static int
-is_sym(enum rkl_alg a)
-{
-	return rkl_alg_key_len(a) != 0;
-}
-
-static int
-check_binding(const struct rkl_store_binding *b)
-{
-	if (b == NULL)
-		return RKL_ERR_INVALID_ARG;
-	if (!is_sym(b->auk_alg) || rkl_alg_rsa_bits(b->tek_alg) == 0)
-		return RKL_ERR_ALGORITHM;
-	if (b->oaep_hash != RKL_OAEP_SHA1 && b->oaep_hash != RKL_OAEP_SHA256)
-		return RKL_ERR_ALGORITHM;
-	if (b->auk_wrapped_len == 0 || b->auk_wrapped_len > sizeof(b->auk_wrapped) ||
-	    b->auk_kcv_len > sizeof(b->auk_kcv) ||
-	    b->tek_spki_len == 0 || b->tek_spki_len > sizeof(b->tek_spki) ||
-	    memchr(b->kek_id, '\0', sizeof(b->kek_id)) == NULL)
-		return RKL_ERR_LENGTH;
-	return 0;
-}
-
-static int
-check_tmk_new(const struct rkl_store_tmk_new *t)
-{
-	if (t == NULL)
-		return RKL_ERR_INVALID_ARG;
-	if (!is_sym(t->alg))
-		return RKL_ERR_ALGORITHM;
-	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
-	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) || t->ctmk_len > sizeof(t->ctmk) ||
-	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
-		return RKL_ERR_LENGTH;
-	return 0;
-}
+/* ---- argument checks: rkl_store__check_* (common.c) ---- */
 
 /* ---- audit chain ---- */
 
@@ -792,11 +662,11 @@ audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
 	int r;
 
 	memset(&row, 0, sizeof(row));
-	if ((r = str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
-	    (r = str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
-	    (r = str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
-	    (r = str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
-	    (r = str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
+	if ((r = rkl_store__str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
 		return r;
 	if (event == NULL || event[0] == '\0')
 		return RKL_ERR_INVALID_ARG;
@@ -815,7 +685,7 @@ audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
 		goto out;
 	row.seq = head + 1;
 	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-	    (r = sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
+	    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
 		goto out;
 
 	if ((r = stmt_get(s, Q_AUDIT_INSERT, &st)) != 0 ||
@@ -864,7 +734,7 @@ read_terminal(sqlite3_stmt *st, struct rkl_store_terminal *t)
 	    (r = col_text(st, 1, t->pinpad_sn, sizeof(t->pinpad_sn))) != 0 ||
 	    (r = col_text(st, 2, t->note, sizeof(t->note))) != 0 ||
 	    (r = col_text(st, 3, status, sizeof(status))) != 0 ||
-	    (r = status_parse(status, &t->status)) != 0)
+	    (r = rkl_store__status_parse(status, &t->status)) != 0)
 		return r;
 	t->created = sqlite3_column_int64(st, 4);
 	t->bound_at = sqlite3_column_int64(st, 5);
@@ -889,7 +759,7 @@ read_tmk(sqlite3_stmt *st, struct rkl_store_tmk *t)
 	    (r = col_blob(st, 3, t->kcv, sizeof(t->kcv), &t->kcv_len)) != 0 ||
 	    (r = col_text(st, 4, t->kek_id, sizeof(t->kek_id))) != 0 ||
 	    (r = col_text(st, 5, state, sizeof(state))) != 0 ||
-	    (r = tmk_state_parse(state, &t->state)) != 0)
+	    (r = rkl_store__tmk_state_parse(state, &t->state)) != 0)
 		return r;
 	t->created = sqlite3_column_int64(st, 6);
 	t->delivered = sqlite3_column_int64(st, 7);
@@ -929,7 +799,7 @@ term_status(struct sq *s, const char *sn, enum rkl_term_status *out)
 
 	if ((r = stmt_row(s, Q_TERM_STATUS, sn, RKL_ERR_UNKNOWN_SN, &st)) == 0 &&
 	    (r = col_text(st, 0, status, sizeof(status))) == 0)
-		r = status_parse(status, out);
+		r = rkl_store__status_parse(status, out);
 	stmt_done(st);
 	return r;
 }
@@ -1054,21 +924,6 @@ out:
 }
 
 /* ---- interface functions ---- */
-
-static int
-mutex_init_recursive(pthread_mutex_t *mu)
-{
-	pthread_mutexattr_t a;
-	int r = RKL_ERR_INTERNAL;
-
-	if (pthread_mutexattr_init(&a) != 0)
-		return RKL_ERR_INTERNAL;
-	if (pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) == 0 &&
-	    pthread_mutex_init(mu, &a) == 0)
-		r = 0;
-	pthread_mutexattr_destroy(&a);
-	return r;
-}
 
 /*
  * Open a batch: the mutex stays locked until the batch ends.  A transaction
@@ -1338,7 +1193,7 @@ sq_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	enum rkl_term_status status;
 	int r;
 
-	if ((r = check_terminal_new(t)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_terminal_new(t)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -1383,7 +1238,7 @@ sq_terminal_import(void *ctx, const struct rkl_store_who *who,
 
 	if ((rows == NULL && n > 0) || n_bad == NULL || (errs == NULL && errs_cap > 0))
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_who(who)) != 0)
+	if ((r = rkl_store__check_who(who)) != 0)
 		return r;
 	if (n > 0 && ((err = calloc(n, sizeof(*err))) == NULL ||
 	    (refs = calloc(n, sizeof(*refs))) == NULL)) {
@@ -1392,7 +1247,7 @@ sq_terminal_import(void *ctx, const struct rkl_store_who *who,
 	}
 	/* Field checks, then duplicates within the batch (all but the first). */
 	for (i = 0, k = 0; i < n; i++) {
-		if ((err[i] = check_terminal_new(&rows[i])) == 0) {
+		if ((err[i] = rkl_store__check_terminal_new(&rows[i])) == 0) {
 			refs[k].sn = rows[i].sn;
 			refs[k++].row = i;
 		}
@@ -1464,7 +1319,7 @@ sq_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	pthread_mutex_lock(&s->mu);
 	if ((r = term_get(s, sn, &t)) == 0)
@@ -1483,7 +1338,7 @@ sq_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, 
 
 	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = str_fits(after, RKL_STORE_SN_MAX)) != 0)
+	if ((r = rkl_store__str_fits(after, RKL_STORE_SN_MAX)) != 0)
 		return r;
 	pthread_mutex_lock(&s->mu);
 	if ((r = stmt_get(s, Q_TERM_LIST_FROM, &st)) != 0 ||
@@ -1520,7 +1375,7 @@ sq_terminal_counts(void *ctx, struct rkl_store_counts *out)
 		goto out;
 	while ((r = step_row(st)) == 1) {
 		if ((r = col_text(st, 0, name, sizeof(name))) != 0 ||
-		    (r = status_parse(name, &status)) != 0)
+		    (r = rkl_store__status_parse(name, &status)) != 0)
 			goto out;
 		switch (status) {
 		case RKL_TERM_REGISTERED: c.registered = (uint64_t)sqlite3_column_int64(st, 1); break;
@@ -1556,7 +1411,7 @@ sq_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
 		return r;
 	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_CURRENT, &status, &n)) == 0 &&
 	    (r = run_sn(s, Q_TERM_RESET, sn)) == 0) {
@@ -1576,7 +1431,7 @@ sq_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
 		return r;
 	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_ALL, &status, &n)) == 0 &&
 	    (r = stmt_get(s, Q_TERM_REVOKE, &st)) == 0 &&
@@ -1602,9 +1457,9 @@ sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 	int64_t now;
 	int r;
 
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = check_binding(b)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_binding(b)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -1663,7 +1518,7 @@ sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1703,7 +1558,7 @@ sq_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1732,9 +1587,9 @@ sq_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
 
 	if (out == NULL || created == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = check_tmk_new(fresh)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_tmk_new(fresh)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1780,9 +1635,9 @@ sq_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = check_sn(sn)) != 0 || (r = check_who(who)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if (fresh != NULL && (r = check_tmk_new(fresh)) != 0)
+	if (fresh != NULL && (r = rkl_store__check_tmk_new(fresh)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1816,9 +1671,9 @@ sq_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn
 	char detail[32];
 	int r;
 
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = check_who(who)) != 0)
+	if ((r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
@@ -1850,21 +1705,6 @@ out:
 	return r;
 }
 
-#define LOCK_CAP_SECS 86400
-
-static int64_t
-lock_length(const struct rkl_store_lockout *pol, uint32_t fails)
-{
-	uint32_t shift;
-	uint64_t secs;
-
-	shift = fails - pol->max_failures;
-	if (shift > 20)
-		shift = 20;
-	secs = (uint64_t)pol->lock_secs << shift;
-	return secs > LOCK_CAP_SECS ? LOCK_CAP_SECS : (int64_t)secs;
-}
-
 static int
 sq_download_result(void *ctx, const char *sn, int result,
     const struct rkl_store_lockout *pol, struct rkl_store_terminal *out)
@@ -1877,7 +1717,7 @@ sq_download_result(void *ctx, const char *sn, int result,
 	uint32_t fails;
 	int r, lock = 0;
 
-	if ((r = check_sn(sn)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -1891,7 +1731,7 @@ sq_download_result(void *ctx, const char *sn, int result,
 		fails = t.fail_count < UINT32_MAX ? t.fail_count + 1 : UINT32_MAX;
 		until = t.locked_until;
 		if (pol != NULL && pol->max_failures > 0 && fails >= pol->max_failures) {
-			until = now + lock_length(pol, fails);
+			until = now + rkl_store__lock_length(pol, fails);
 			lock = 1;
 		}
 	}
@@ -1979,7 +1819,7 @@ sq_audit_list_sn(void *ctx, const char *sn, uint64_t after,
 
 	if (sn == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = str_fits(sn, RKL_STORE_SN_MAX)) != 0)
+	if ((r = rkl_store__str_fits(sn, RKL_STORE_SN_MAX)) != 0)
 		return r;
 	return audit_list(ctx, sn, after, rows, cap, n);
 }
@@ -2045,7 +1885,7 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 			goto out_fin;
 		}
 		if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-		    (r = sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
+		    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
 			goto out_fin;
 		if (!rkl_ct_eq(h, row.hash, sizeof(h)) ||
 		    (row.seq == 1 && have_genesis && !rkl_ct_eq(h, genesis, sizeof(h)))) {
@@ -2156,11 +1996,11 @@ check_identity(const struct rkl_store_identity *id)
 
 	if (id == NULL || id->n_keys == 0 || id->n_keys > RKL_STORE_ID_KEYS)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = str_fits(id->token, RKL_STORE_ID_TOKEN_MAX)) != 0)
+	if ((r = rkl_store__str_fits(id->token, RKL_STORE_ID_TOKEN_MAX)) != 0)
 		return RKL_ERR_INVALID_ARG;
 	for (i = 0; i < id->n_keys; i++) {
-		if (str_fits(id->keys[i].role, RKL_STORE_ID_ROLE_MAX) != 0 ||
-		    str_fits(id->keys[i].fp, RKL_STORE_ID_FP_MAX) != 0 ||
+		if (rkl_store__str_fits(id->keys[i].role, RKL_STORE_ID_ROLE_MAX) != 0 ||
+		    rkl_store__str_fits(id->keys[i].fp, RKL_STORE_ID_FP_MAX) != 0 ||
 		    id->keys[i].role[0] == '\0' || id->keys[i].fp[0] == '\0')
 			return RKL_ERR_INVALID_ARG;
 		for (j = 0; j < i; j++)
@@ -2181,7 +2021,7 @@ sq_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	size_t i, off;
 	int r;
 
-	if ((r = check_identity(id)) != 0 || (r = check_who(who)) != 0)
+	if ((r = check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;
@@ -2319,7 +2159,7 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 			g.kind = (enum rkl_store_fleet_kind)(q + 1);
 			if (q == 0) {
 				if ((r = col_text(st, 0, name, sizeof(name))) != 0 ||
-				    (r = status_parse(name, &g.status)) != 0)
+				    (r = rkl_store__status_parse(name, &g.status)) != 0)
 					goto out;
 				g.terminals = (uint64_t)sqlite3_column_int64(st, 1);
 				g.never_downloaded = (uint64_t)sqlite3_column_int64(st, 2);
@@ -2332,7 +2172,7 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 			} else {
 				g.tmk_alg = (enum rkl_alg)sqlite3_column_int(st, 0);
 				if ((r = col_text(st, 1, name, sizeof(name))) != 0 ||
-				    (r = tmk_state_parse(name, &g.tmk_state)) != 0)
+				    (r = rkl_store__tmk_state_parse(name, &g.tmk_state)) != 0)
 					goto out;
 				g.terminals = (uint64_t)sqlite3_column_int64(st, 2);
 			}
@@ -2517,7 +2357,7 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 		return RKL_ERR_UNSUPPORTED;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = mutex_init_recursive(&s->mu)) != 0) {
+	if ((r = rkl_store__mutex_init_recursive(&s->mu)) != 0) {
 		free(s);
 		return r;
 	}

@@ -2,7 +2,11 @@
 #ifndef RKL_STORE_INT_H
 #define RKL_STORE_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "rkl/store.h"
 
 /* strnlen (not in C11): length of s, at most max; reads at most max bytes. */
 size_t rkl_store__strnlen(const char *s, size_t max);
@@ -35,5 +39,20 @@ int rkl_store__pg_exec(struct rkl_store *st, const char *sql);
 
 /* Tests only: the server process id of st's PostgreSQL connection (to terminate it). */
 int rkl_store__pg_pid(struct rkl_store *st);
+
+/* common.c: pure helpers shared by the backends (see there). */
+int rkl_store__status_parse(const char *t, enum rkl_term_status *out);
+int rkl_store__tmk_state_parse(const char *t, enum rkl_tmk_state *out);
+int rkl_store__sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+    uint8_t out[RKL_SHA256_LEN]);
+int rkl_store__str_fits(const char *s, size_t max);
+int rkl_store__check_sn(const char *sn);
+int rkl_store__check_who(const struct rkl_store_who *who);
+int rkl_store__check_terminal_new(const struct rkl_store_terminal_new *t);
+int rkl_store__is_sym(enum rkl_alg a);
+int rkl_store__check_binding(const struct rkl_store_binding *b);
+int rkl_store__check_tmk_new(const struct rkl_store_tmk_new *t);
+int rkl_store__mutex_init_recursive(pthread_mutex_t *mu);
+int64_t rkl_store__lock_length(const struct rkl_store_lockout *pol, uint32_t fails);
 
 #endif

@@ -1,0 +1,174 @@
+/*
+ * Pure helpers shared by the store backends (sqlite.c, pg.c): argument
+ * checks, the text forms of enums, the audit chain's hash, the lockout
+ * length.  No database access here.
+ */
+#define _POSIX_C_SOURCE 200809L	/* PTHREAD_MUTEX_RECURSIVE */
+#include "rkl/store.h"
+#include "rkl/err.h"
+#include "store_int.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#define LOCK_CAP_SECS 86400	/* a lockout never lasts longer than a day */
+
+int
+rkl_store__status_parse(const char *t, enum rkl_term_status *out)
+{
+	if (strcmp(t, "registered") == 0)
+		*out = RKL_TERM_REGISTERED;
+	else if (strcmp(t, "bound") == 0)
+		*out = RKL_TERM_BOUND;
+	else if (strcmp(t, "revoked") == 0)
+		*out = RKL_TERM_REVOKED;
+	else
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+int
+rkl_store__tmk_state_parse(const char *t, enum rkl_tmk_state *out)
+{
+	if (strcmp(t, "pending") == 0)
+		*out = RKL_TMK_PENDING;
+	else if (strcmp(t, "delivered") == 0)
+		*out = RKL_TMK_DELIVERED;
+	else if (strcmp(t, "retired") == 0)
+		*out = RKL_TMK_RETIRED;
+	else
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+int
+rkl_store__sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[RKL_SHA256_LEN])
+{
+	EVP_MD_CTX *c;
+	int ok;
+
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return RKL_ERR_NOMEM;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, a, alen) == 1 &&
+	    EVP_DigestUpdate(c, b, blen) == 1 &&
+	    EVP_DigestFinal_ex(c, out, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : RKL_ERR_CRYPTO;
+}
+
+/* strlen bounded by max; RKL_ERR_LENGTH if longer.  NULL counts as "". */
+int
+rkl_store__str_fits(const char *s, size_t max)
+{
+	if (s == NULL)
+		return 0;
+	return rkl_store__strnlen(s, max + 1) <= max ? 0 : RKL_ERR_LENGTH;
+}
+
+/* An SN to look up: one that could never be registered is simply unknown. */
+int
+rkl_store__check_sn(const char *sn)
+{
+	int r = rkl_store_sn_check(sn);
+
+	return r == RKL_ERR_FORMAT || r == RKL_ERR_LENGTH ? RKL_ERR_UNKNOWN_SN : r;
+}
+
+int
+rkl_store__check_who(const struct rkl_store_who *who)
+{
+	int r;
+
+	if (who == NULL)
+		return 0;
+	if ((r = rkl_store__str_fits(who->actor, RKL_STORE_ACTOR_MAX)) != 0 ||
+	    (r = rkl_store__str_fits(who->source, RKL_STORE_SOURCE_MAX)) != 0)
+		return r;
+	return 0;
+}
+
+int
+rkl_store__check_terminal_new(const struct rkl_store_terminal_new *t)
+{
+	int r;
+
+	if (t == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (memchr(t->sn, '\0', sizeof(t->sn)) == NULL ||
+	    memchr(t->pinpad_sn, '\0', sizeof(t->pinpad_sn)) == NULL ||
+	    memchr(t->note, '\0', sizeof(t->note)) == NULL)
+		return RKL_ERR_LENGTH;
+	if ((r = rkl_store_sn_check(t->sn)) != 0)
+		return r;
+	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
+		return r;
+	return rkl_store_note_check(t->note);
+}
+
+int
+rkl_store__is_sym(enum rkl_alg a)
+{
+	return rkl_alg_key_len(a) != 0;
+}
+
+int
+rkl_store__check_binding(const struct rkl_store_binding *b)
+{
+	if (b == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!rkl_store__is_sym(b->auk_alg) || rkl_alg_rsa_bits(b->tek_alg) == 0)
+		return RKL_ERR_ALGORITHM;
+	if (b->oaep_hash != RKL_OAEP_SHA1 && b->oaep_hash != RKL_OAEP_SHA256)
+		return RKL_ERR_ALGORITHM;
+	if (b->auk_wrapped_len == 0 || b->auk_wrapped_len > sizeof(b->auk_wrapped) ||
+	    b->auk_kcv_len > sizeof(b->auk_kcv) ||
+	    b->tek_spki_len == 0 || b->tek_spki_len > sizeof(b->tek_spki) ||
+	    memchr(b->kek_id, '\0', sizeof(b->kek_id)) == NULL)
+		return RKL_ERR_LENGTH;
+	return 0;
+}
+
+int
+rkl_store__check_tmk_new(const struct rkl_store_tmk_new *t)
+{
+	if (t == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!rkl_store__is_sym(t->alg))
+		return RKL_ERR_ALGORITHM;
+	if (t->wrapped_len == 0 || t->wrapped_len > sizeof(t->wrapped) ||
+	    t->kcv_len == 0 || t->kcv_len > sizeof(t->kcv) || t->ctmk_len > sizeof(t->ctmk) ||
+	    memchr(t->kek_id, '\0', sizeof(t->kek_id)) == NULL)
+		return RKL_ERR_LENGTH;
+	return 0;
+}
+
+int
+rkl_store__mutex_init_recursive(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+	int r = RKL_ERR_INTERNAL;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return RKL_ERR_INTERNAL;
+	if (pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) == 0 &&
+	    pthread_mutex_init(mu, &a) == 0)
+		r = 0;
+	pthread_mutexattr_destroy(&a);
+	return r;
+}
+
+int64_t
+rkl_store__lock_length(const struct rkl_store_lockout *pol, uint32_t fails)
+{
+	uint32_t shift;
+	uint64_t secs;
+
+	shift = fails - pol->max_failures;
+	if (shift > 20)
+		shift = 20;
+	secs = (uint64_t)pol->lock_secs << shift;
+	return secs > LOCK_CAP_SECS ? LOCK_CAP_SECS : (int64_t)secs;
+}
