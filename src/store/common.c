@@ -172,3 +172,26 @@ rkl_store__lock_length(const struct rkl_store_lockout *pol, uint32_t fails)
 	secs = (uint64_t)pol->lock_secs << shift;
 	return secs > LOCK_CAP_SECS ? LOCK_CAP_SECS : (int64_t)secs;
 }
+
+/* identity_set's argument rules (rkl/store.h). */
+int
+rkl_store__check_identity(const struct rkl_store_identity *id)
+{
+	size_t i, j;
+	int r;
+
+	if (id == NULL || id->n_keys == 0 || id->n_keys > RKL_STORE_ID_KEYS)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = rkl_store__str_fits(id->token, RKL_STORE_ID_TOKEN_MAX)) != 0)
+		return RKL_ERR_INVALID_ARG;
+	for (i = 0; i < id->n_keys; i++) {
+		if (rkl_store__str_fits(id->keys[i].role, RKL_STORE_ID_ROLE_MAX) != 0 ||
+		    rkl_store__str_fits(id->keys[i].fp, RKL_STORE_ID_FP_MAX) != 0 ||
+		    id->keys[i].role[0] == '\0' || id->keys[i].fp[0] == '\0')
+			return RKL_ERR_INVALID_ARG;
+		for (j = 0; j < i; j++)
+			if (strcmp(id->keys[i].role, id->keys[j].role) == 0)
+				return RKL_ERR_INVALID_ARG;
+	}
+	return 0;
+}

@@ -121,11 +121,7 @@ static const char *const migrations[] = {
 	/* 2 -> 3: the Ctmk_tk of the generating session, re-sent on re-download
 	 * (a stored TMK is never extractable); empty in older rows. */
 	"ALTER TABLE tmk ADD COLUMN ctmk BYTEA NOT NULL DEFAULT ''::bytea;",
-	/*
-	 * 3 -> 4: the database identity's table (sqlite.c: identity_set).  This
-	 * backend does not record or check an identity yet: its identity_set and
-	 * identity_get are NULL (docs/operations.md, "Start-up checks").
-	 */
+	/* 3 -> 4: the database identity's table (identity_set, as sqlite.c). */
 	"CREATE TABLE meta ("
 	"  name TEXT NOT NULL PRIMARY KEY,"
 	"  value TEXT NOT NULL"
@@ -184,6 +180,7 @@ _Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per sche
 #define GROUP_RING 16384	/* group outcomes remembered for group_state */
 #define VERIFY_PAGE 1000	/* audit rows fetched per query by audit_verify */
 #define MIGRATE_LOCK "7271096461"	/* pg_advisory_xact_lock key: one migrating node at a time */
+#define META_GENESIS "audit_genesis"	/* meta: hash of audit row 1 (identity_set) */
 
 struct pgs {
 	PGconn *conn;
@@ -255,6 +252,7 @@ now_of(const struct pgs *s)
 }
 
 static int conn_check(struct pgs *s);
+static int meta_get_hex(struct pgs *s, const char *name, uint8_t *out, size_t n);
 
 /*
  * Run sql with q's parameters (q NULL: none, and sql may hold several
@@ -1793,9 +1791,10 @@ pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	struct rkl_store_audit_check c;
 	struct rkl_store_audit_row row;
 	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
+	uint8_t genesis[RKL_SHA256_LEN];
 	PGresult *res = NULL;
 	size_t enc_len;
-	int i, got, r;
+	int i, got, r, have_genesis = 0;
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
@@ -1810,6 +1809,17 @@ pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 		memset(c.head_hash, 0, sizeof(c.head_hash));
 		goto out_fin;
 	}
+	/* The genesis row recorded with the identity, if any: row 1 must be it. */
+	r = meta_get_hex(s, META_GENESIS, genesis, sizeof(genesis));
+	if (r == 0) {
+		have_genesis = 1;
+	} else if (r == RKL_ERR_INTEGRITY) {
+		c.bad_seq = 1;
+		goto out_fin;
+	} else if (r != RKL_ERR_NOT_FOUND) {
+		goto out_fin;
+	}
+	r = 0;
 	/* Pages by seq inside the snapshot. */
 	do {
 		struct qp q = { 0 };
@@ -1828,7 +1838,8 @@ pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 			if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
 			    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
 				goto out_fin;
-			if (!rkl_ct_eq(h, row.hash, sizeof(h))) {
+			if (!rkl_ct_eq(h, row.hash, sizeof(h)) ||
+			    (row.seq == 1 && have_genesis && !rkl_ct_eq(h, genesis, sizeof(h)))) {
 				c.bad_seq = row.seq;
 				r = RKL_ERR_INTEGRITY;
 				goto out_fin;
@@ -1839,7 +1850,10 @@ pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 		PQclear(res);
 		res = NULL;
 	} while (got == VERIFY_PAGE);
-	if (c.rows < c.head_seq) {
+	if (c.rows == 0 && have_genesis) {
+		c.bad_seq = 1;			/* every row gone, head rewound too */
+		r = RKL_ERR_INTEGRITY;
+	} else if (c.rows < c.head_seq) {
 		c.bad_seq = c.rows + 1;
 		r = RKL_ERR_INTEGRITY;
 	} else if (c.rows > c.head_seq) {
@@ -1854,6 +1868,394 @@ out_fin:
 	if (r == 0 || r == RKL_ERR_INTEGRITY)
 		*out = c;
 	(void)tx_end(s, RKL_ERR_INTERNAL);
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* ---- database identity (meta table; as sqlite.c) ---- */
+
+
+/* One meta value into out[cap]: 0, RKL_ERR_NOT_FOUND, RKL_ERR_INTEGRITY if it does not fit. */
+static int
+meta_get(struct pgs *s, const char *name, char *out, size_t cap)
+{
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&q, name);
+	if ((r = run_row(s, "SELECT value FROM meta WHERE name = $1", &q, RKL_ERR_NOT_FOUND,
+	    &res)) != 0)
+		return r;
+	r = col_text(res, 0, 0, out, cap);
+	PQclear(res);
+	return r;
+}
+
+static int
+meta_put(struct pgs *s, const char *name, const char *value)
+{
+	struct qp q = { 0 };
+
+	p_str(&q, name);
+	p_str(&q, value);
+	return run(s, "INSERT INTO meta (name, value) VALUES ($1, $2)", &q, NULL);
+}
+
+/* A hex meta value of exactly n bytes: 0, RKL_ERR_NOT_FOUND, RKL_ERR_INTEGRITY. */
+static int
+meta_get_hex(struct pgs *s, const char *name, uint8_t *out, size_t n)
+{
+	char hex[2 * RKL_SHA256_LEN + 2];
+	int r;
+
+	if (2 * n + 1 > sizeof(hex))
+		return RKL_ERR_INTERNAL;
+	if ((r = meta_get(s, name, hex, sizeof(hex))) != 0)
+		return r;
+	if (strlen(hex) != 2 * n || rkl_hex_decode(hex, n, out, RKL_HEX_ANY) != 0)
+		return RKL_ERR_INTEGRITY;
+	return 0;
+}
+
+static int
+meta_put_hex(struct pgs *s, const char *name, const uint8_t *v, size_t n)
+{
+	char hex[2 * RKL_SHA256_LEN + 1];
+
+	if (2 * n + 1 > sizeof(hex))
+		return RKL_ERR_INTERNAL;
+	rkl_hex_encode(v, n, hex);
+	hex[2 * n] = '\0';
+	return meta_put(s, name, hex);
+}
+
+static int
+pg_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_store_identity *id)
+{
+	struct pgs *s = ctx;
+	char name[8 + RKL_STORE_ID_ROLE_MAX + 1], created[24], detail[RKL_STORE_DETAIL_MAX + 1];
+	char hex[2 * RKL_STORE_DB_ID_LEN + 1];
+	uint8_t h[RKL_SHA256_LEN];
+	PGresult *res = NULL;
+	size_t i, off;
+	int r;
+
+	if ((r = rkl_store__check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	r = meta_get_hex(s, "db_id", h, RKL_STORE_DB_ID_LEN);
+	if (r == 0 || r == RKL_ERR_INTEGRITY) {
+		r = RKL_ERR_EXISTS;
+		goto out;
+	}
+	if (r != RKL_ERR_NOT_FOUND)
+		goto out;
+	rkl_hex_encode(id->db_id, RKL_STORE_DB_ID_LEN, hex);
+	hex[2 * RKL_STORE_DB_ID_LEN] = '\0';
+	snprintf(created, sizeof(created), "%lld", (long long)now_of(s));
+	off = (size_t)snprintf(detail, sizeof(detail), "db=%s token=%s", hex, id->token);
+	if ((r = meta_put(s, "db_id", hex)) != 0 ||
+	    (r = meta_put(s, "token", id->token)) != 0 ||
+	    (r = meta_put(s, "created", created)) != 0)
+		goto out;
+	for (i = 0; i < id->n_keys; i++) {
+		snprintf(name, sizeof(name), "key.%s", id->keys[i].role);
+		if ((r = meta_put(s, name, id->keys[i].fp)) != 0)
+			goto out;
+		if (off < sizeof(detail))
+			off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s=%s",
+			    id->keys[i].role, id->keys[i].fp);
+	}
+	if ((r = audit_who(s, who, NULL, "db.identity", detail)) != 0)
+		goto out;
+	/* Row 1 exists now: the genesis of this database's chain. */
+	if ((r = run_row(s, "SELECT hash FROM audit WHERE seq = 1", NULL, RKL_ERR_INTEGRITY,
+	    &res)) != 0 ||
+	    (r = col_blob_exact(res, 0, 0, h, sizeof(h))) != 0)
+		goto out;
+	r = meta_put_hex(s, META_GENESIS, h, sizeof(h));
+out:
+	PQclear(res);
+	return end_unlock(s, r);
+}
+
+static int
+pg_identity_get(void *ctx, struct rkl_store_identity *out)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_identity id;
+	char created[24], nm[8 + RKL_STORE_ID_ROLE_MAX + 1], *end;
+	PGresult *res = NULL;
+	int r, i, n;
+
+	if (out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memset(&id, 0, sizeof(id));
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if ((r = meta_get_hex(s, "db_id", id.db_id, sizeof(id.db_id))) != 0)
+		goto out;
+	/* From here on a missing part is a damaged record, not a missing one. */
+	if ((r = meta_get(s, "token", id.token, sizeof(id.token))) != 0 ||
+	    (r = meta_get(s, "created", created, sizeof(created))) != 0 ||
+	    (r = meta_get_hex(s, META_GENESIS, id.genesis, sizeof(id.genesis))) != 0) {
+		r = r == RKL_ERR_NOT_FOUND ? RKL_ERR_INTEGRITY : r;
+		goto out;
+	}
+	id.created = (int64_t)strtoll(created, &end, 10);
+	if (*end != '\0' || end == created) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	/* Role order is byte order, as SQLite's (names are "key." + role). */
+	if ((r = run(s, "SELECT name, value FROM meta WHERE name LIKE 'key.%' "
+	    "ORDER BY name COLLATE \"C\"", NULL, &res)) != 0)
+		goto out;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		if (id.n_keys == RKL_STORE_ID_KEYS ||
+		    col_text(res, i, 0, nm, sizeof(nm)) != 0 || strncmp(nm, "key.", 4) != 0 ||
+		    strlen(nm + 4) == 0 || strlen(nm + 4) > RKL_STORE_ID_ROLE_MAX ||
+		    col_text(res, i, 1, id.keys[id.n_keys].fp, sizeof(id.keys[0].fp)) != 0) {
+			r = RKL_ERR_INTEGRITY;
+			goto out;
+		}
+		memcpy(id.keys[id.n_keys].role, nm + 4, strlen(nm + 4) + 1);
+		id.n_keys++;
+	}
+	if (id.n_keys == 0)
+		r = RKL_ERR_INTEGRITY;
+out:
+	PQclear(res);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0)
+		*out = id;
+	return r;
+}
+
+/* ---- fleet report (as sqlite.c) ---- */
+
+static int
+pg_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size_t cap, size_t *n)
+{
+	/* one pass over one table each; bindings and current TMKs exist only for bound terminals */
+	static const char *const sql[] = {
+		"SELECT status, COUNT(*), COUNT(*) FILTER (WHERE last_download = 0 AND status <> 'revoked'),"
+		" COUNT(*) FILTER (WHERE locked_until > $1) FROM terminal GROUP BY 1 ORDER BY 1",
+		"SELECT auk_alg, tek_alg, oaep_hash, COUNT(*) FROM tk_binding GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+		"SELECT alg, state, COUNT(*) FROM tmk WHERE is_current = 1 GROUP BY 1, 2 ORDER BY 1, 2",
+	};
+	struct pgs *s = ctx;
+	PGresult *res = NULL;
+	size_t k = 0, q;
+	char name[16];
+	int r, i, got;
+
+	if (n == NULL || (rows == NULL && cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	for (q = 0; q < 3; q++) {
+		struct qp p = { 0 };
+
+		p_i64(&p, now);
+		if ((r = run(s, sql[q], q == 0 ? &p : NULL, &res)) != 0)
+			goto out;
+		got = PQntuples(res);
+		for (i = 0; i < got; i++) {
+			struct rkl_store_fleet_group g;
+
+			if (k == cap) {
+				r = RKL_ERR_BUFFER_SPACE;
+				goto out;
+			}
+			memset(&g, 0, sizeof(g));
+			g.kind = (enum rkl_store_fleet_kind)(q + 1);
+			if (q == 0) {
+				if ((r = col_text(res, i, 0, name, sizeof(name))) != 0 ||
+				    (r = rkl_store__status_parse(name, &g.status)) != 0)
+					goto out;
+				g.terminals = (uint64_t)col_i64(res, i, 1);
+				g.never_downloaded = (uint64_t)col_i64(res, i, 2);
+				g.locked = (uint64_t)col_i64(res, i, 3);
+			} else if (q == 1) {
+				g.auk_alg = (enum rkl_alg)col_i64(res, i, 0);
+				g.tek_alg = (enum rkl_alg)col_i64(res, i, 1);
+				g.oaep = (enum rkl_oaep_hash)col_i64(res, i, 2);
+				g.terminals = (uint64_t)col_i64(res, i, 3);
+			} else {
+				g.tmk_alg = (enum rkl_alg)col_i64(res, i, 0);
+				if ((r = col_text(res, i, 1, name, sizeof(name))) != 0 ||
+				    (r = rkl_store__tmk_state_parse(name, &g.tmk_state)) != 0)
+					goto out;
+				g.terminals = (uint64_t)col_i64(res, i, 2);
+			}
+			rows[k++] = g;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	*n = k;
+	r = 0;
+out:
+	PQclear(res);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_fleet_list(void *ctx, enum rkl_store_fleet_which which, int64_t now,
+    struct rkl_store_terminal *rows, size_t cap, size_t *n, uint64_t *total)
+{
+	static const char *const where[] = {
+		[RKL_FLEET_NEVER_DOWNLOADED] = "FROM terminal WHERE last_download = 0 AND status <> 'revoked'"
+		    " AND $1::bigint IS NOT NULL",
+		[RKL_FLEET_LOCKED] = "FROM terminal WHERE locked_until > $1",
+		[RKL_FLEET_PENDING] = "FROM (SELECT t.*, k.created AS tmk_created FROM tmk k"
+		    " JOIN terminal t ON t.sn = k.sn WHERE k.is_current = 1 AND k.state = 'pending'"
+		    " AND $1::bigint IS NOT NULL) x",
+	};
+	static const char *const order[] = {
+		[RKL_FLEET_NEVER_DOWNLOADED] = " ORDER BY created, sn LIMIT $2",
+		[RKL_FLEET_LOCKED] = " ORDER BY locked_until DESC, sn LIMIT $2",
+		[RKL_FLEET_PENDING] = " ORDER BY tmk_created, sn LIMIT $2",
+	};
+	struct pgs *s = ctx;
+	PGresult *res = NULL;
+	char sql[512];
+	size_t k = 0;
+	int r, i, got;
+
+	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX ||
+	    (which != RKL_FLEET_NEVER_DOWNLOADED && which != RKL_FLEET_LOCKED &&
+	    which != RKL_FLEET_PENDING))
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	if (total != NULL) {
+		struct qp q = { 0 };
+
+		p_i64(&q, now);
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) %s", where[which]);
+		if ((r = run_row(s, sql, &q, RKL_ERR_STORE, &res)) != 0)
+			goto out;
+		*total = (uint64_t)col_i64(res, 0, 0);
+		PQclear(res);
+		res = NULL;
+	}
+	{
+		struct qp q = { 0 };
+
+		p_i64(&q, now);
+		p_i64(&q, (int64_t)cap);
+		snprintf(sql, sizeof(sql), "SELECT " TERM_COLS " %s%s", where[which], order[which]);
+		if ((r = run(s, sql, &q, &res)) != 0)
+			goto out;
+	}
+	got = PQntuples(res);
+	for (i = 0; i < got && k < cap; i++) {
+		if ((r = read_terminal(res, i, &rows[k])) != 0)
+			goto out;
+		k++;
+	}
+	*n = k;
+out:
+	PQclear(res);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
+out_unlock:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/*
+ * The first seq in [lo, hi] whose row's time is >= t (hi if none is), by
+ * bisection along seq: rows are appended in time order.
+ */
+static int
+seq_at_or_after(struct pgs *s, int64_t t, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	PGresult *res = NULL;
+	int r;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		struct qp q = { 0 };
+		int64_t at;
+
+		p_i64(&q, (int64_t)mid);
+		if ((r = run_row(s, "SELECT at FROM audit WHERE seq = $1", &q, RKL_ERR_INTEGRITY,
+		    &res)) != 0)
+			return r;	/* a gap in seq: audit verify says where */
+		at = col_i64(res, 0, 0);
+		PQclear(res);
+		res = NULL;
+		if (at >= t)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*out = lo;
+	return 0;
+}
+
+static int
+pg_audit_window(void *ctx, int64_t from, int64_t to, struct rkl_store_event_count *rows,
+    size_t cap, size_t *n)
+{
+	struct pgs *s = ctx;
+	PGresult *res = NULL;
+	uint8_t h[RKL_SHA256_LEN];
+	uint64_t head = 0, lo = 1, hi = 1;
+	struct qp q = { 0 };
+	size_t k = 0;
+	int r, i, got;
+
+	if (n == NULL || (rows == NULL && cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if ((r = tx_read(s)) != 0)
+		goto out_unlock;
+	/* the window's rows are [lo, hi) along seq; the time filter below makes the edges exact */
+	if ((r = audit_head_get(s, &head, h)) != 0 ||
+	    (r = seq_at_or_after(s, from, 1, head + 1, &lo)) != 0 ||
+	    (r = seq_at_or_after(s, to, lo, head + 1, &hi)) != 0)
+		goto out;
+	p_i64(&q, (int64_t)lo);
+	p_i64(&q, (int64_t)hi);
+	p_i64(&q, from);
+	p_i64(&q, to);
+	if ((r = run(s, "SELECT event, result, COUNT(*), COUNT(DISTINCT sn) FROM audit"
+	    " WHERE seq >= $1 AND seq < $2 AND at >= $3 AND at < $4"
+	    " GROUP BY event, result ORDER BY event, result", &q, &res)) != 0)
+		goto out;
+	got = PQntuples(res);
+	for (i = 0; i < got; i++) {
+		if (k == cap) {
+			r = RKL_ERR_BUFFER_SPACE;
+			goto out;
+		}
+		memset(&rows[k], 0, sizeof(rows[k]));
+		if ((r = col_bstr(res, i, 0, rows[k].event, sizeof(rows[k].event))) != 0)
+			goto out;
+		rows[k].result = (int)col_i64(res, i, 1);
+		rows[k].rows = (uint64_t)col_i64(res, i, 2);
+		rows[k].terminals = (uint64_t)col_i64(res, i, 3);
+		k++;
+	}
+	*n = k;
+out:
+	PQclear(res);
+	(void)tx_end(s, RKL_ERR_INTERNAL);	/* read-only: always roll back */
 out_unlock:
 	pthread_mutex_unlock(&s->mu);
 	return r;
@@ -1939,6 +2341,11 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 	st->group_commit = pg_group_commit;
 	st->group_state = pg_group_state;
 	st->group_last = pg_group_last;
+	st->identity_set = pg_identity_set;
+	st->identity_get = pg_identity_get;
+	st->fleet_groups = pg_fleet_groups;
+	st->fleet_list = pg_fleet_list;
+	st->audit_window = pg_audit_window;
 	s = NULL;
 	r = 0;
 out:

@@ -1989,28 +1989,6 @@ meta_put_hex(struct sq *s, const char *name, const uint8_t *v, size_t n)
 }
 
 static int
-check_identity(const struct rkl_store_identity *id)
-{
-	size_t i, j;
-	int r;
-
-	if (id == NULL || id->n_keys == 0 || id->n_keys > RKL_STORE_ID_KEYS)
-		return RKL_ERR_INVALID_ARG;
-	if ((r = rkl_store__str_fits(id->token, RKL_STORE_ID_TOKEN_MAX)) != 0)
-		return RKL_ERR_INVALID_ARG;
-	for (i = 0; i < id->n_keys; i++) {
-		if (rkl_store__str_fits(id->keys[i].role, RKL_STORE_ID_ROLE_MAX) != 0 ||
-		    rkl_store__str_fits(id->keys[i].fp, RKL_STORE_ID_FP_MAX) != 0 ||
-		    id->keys[i].role[0] == '\0' || id->keys[i].fp[0] == '\0')
-			return RKL_ERR_INVALID_ARG;
-		for (j = 0; j < i; j++)
-			if (strcmp(id->keys[i].role, id->keys[j].role) == 0)
-				return RKL_ERR_INVALID_ARG;
-	}
-	return 0;
-}
-
-static int
 sq_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_store_identity *id)
 {
 	struct sq *s = ctx;
@@ -2021,7 +1999,7 @@ sq_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	size_t i, off;
 	int r;
 
-	if ((r = check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
+	if ((r = rkl_store__check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
 	if ((r = lock_write(s)) != 0)
 		return r;

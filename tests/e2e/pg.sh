@@ -22,6 +22,9 @@ write_conf "database = $DB" "transport_key_policy = per-request" "pool_size = 2"
 expect_rc 0 admin init
 out_has "database +host="
 [ "$(sql "SELECT version FROM schema_version")" -ge 1 ] || fail "no rkl schema in PostgreSQL"
+# The database identity is recorded (and checked by every later command and by kmsd).
+[ "$(sql "SELECT COUNT(*) FROM meta WHERE name IN ('db_id', 'audit_genesis')")" = 2 ] ||
+    fail "no database identity in PostgreSQL"
 expect_rc 0 admin terminal add T1
 expect_rc 0 admin terminal add T2
 kmsd_start
@@ -38,6 +41,8 @@ term_download T1
 check_delivered T1 2
 [ "$(kcv_kms T1)" != "$old" ] || fail "rotation delivered the old TMK"
 expect_rc 0 admin audit verify
+expect_rc 0 admin report
+out_has "bound"
 kmsd_stop
 
 # What PostgreSQL holds: both bound, one current TMK each, T1 at version 2.

@@ -710,6 +710,130 @@ test_races(void **state)
 	free(rc);
 }
 
+/* The database identity (rkl-admin init) and its genesis row, on every backend. */
+static void
+test_identity(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_identity id, got;
+	struct rkl_store_audit_check chk;
+
+	assert_non_null(c->a.identity_set);
+	assert_non_null(c->a.identity_get);
+	assert_int_equal(c->a.identity_get(c->a.ctx, &got), RKL_ERR_NOT_FOUND);
+	memset(&id, 0, sizeof(id));
+	memset(id.db_id, 0xD1, sizeof(id.db_id));
+	snprintf(id.token, sizeof(id.token), "rkl/0123");
+	id.n_keys = 2;
+	snprintf(id.keys[0].role, sizeof(id.keys[0].role), "kek-tmk");
+	snprintf(id.keys[0].fp, sizeof(id.keys[0].fp), "kcv:0A0B0C");
+	snprintf(id.keys[1].role, sizeof(id.keys[1].role), "kek-auk");
+	snprintf(id.keys[1].fp, sizeof(id.keys[1].fp), "kcv:010203");
+	id.n_keys = 2;
+	{
+		struct rkl_store_identity bad = id;
+
+		snprintf(bad.keys[1].role, sizeof(bad.keys[1].role), "kek-tmk");
+		assert_int_equal(c->a.identity_set(c->a.ctx, &admin, &bad), RKL_ERR_INVALID_ARG);
+	}
+	assert_int_equal(c->a.identity_set(c->a.ctx, &admin, &id), 0);
+	assert_int_equal(c->b.identity_set(c->b.ctx, &admin, &id), RKL_ERR_EXISTS);
+	/* the other connection reads it: keys in role order, genesis = hash of row 1 */
+	assert_int_equal(c->b.identity_get(c->b.ctx, &got), 0);
+	assert_memory_equal(got.db_id, id.db_id, sizeof(id.db_id));
+	assert_string_equal(got.token, id.token);
+	assert_int_equal(got.n_keys, 2);
+	assert_string_equal(got.keys[0].role, "kek-auk");
+	assert_string_equal(got.keys[0].fp, "kcv:010203");
+	assert_string_equal(got.keys[1].role, "kek-tmk");
+	assert_int_equal(got.created, START);
+	{
+		struct rkl_store_audit_row row;
+		size_t n = 0;
+
+		assert_int_equal(c->b.audit_list(c->b.ctx, 0, &row, 1, &n), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(row.event, "db.identity");
+		assert_memory_equal(got.genesis, row.hash, sizeof(row.hash));
+	}
+	add(&c->a, "T-id");
+	verify_chain(&c->b, 2);
+	/* The chain emptied behind the store's back, head rewound: row 1 is missing. */
+	assert_int_equal(cb_exec(&c->a, "DELETE FROM audit"), 0);
+	assert_int_equal(cb_exec(&c->a, "UPDATE audit_head SET seq = 0"), 0);
+	assert_int_equal(c->b.audit_verify(c->b.ctx, &chk), RKL_ERR_INTEGRITY);
+	assert_int_equal(chk.bad_seq, 1);
+	/* A damaged record is not a missing one. */
+	assert_int_equal(cb_exec(&c->a, "DELETE FROM meta WHERE name = 'token'"), 0);
+	assert_int_equal(c->b.identity_get(c->b.ctx, &got), RKL_ERR_INTEGRITY);
+}
+
+/* The fleet report's calls, on every backend. */
+static void
+test_fleet_report(void **state)
+{
+	struct cx *c = *state;
+	const struct rkl_store_lockout pol = { 1, 60 };
+	struct rkl_store_fleet_group g[16];
+	struct rkl_store_terminal t[4];
+	struct rkl_store_event_count ev[16];
+	struct rkl_store_tmk_new fresh;
+	struct rkl_store_tmk cur;
+	size_t n = 0, i;
+	uint64_t total = 0;
+	int created = 0;
+
+	add(&c->a, "F-1");
+	fake_now = START + 10;
+	add(&c->a, "F-2");
+	add_bound(&c->a, "F-3", 0x31);
+	mk_tmk(&fresh, 0x41);
+	assert_int_equal(c->a.tmk_get_or_create(c->a.ctx, &kmsd, "F-3", &fresh, &cur, &created), 0);
+	fake_now = START + 20;
+	assert_int_equal(c->a.download_result(c->a.ctx, "F-2", RKL_ERR_AUTH, &pol, NULL), 0);
+	assert_non_null(c->b.fleet_groups);
+	assert_int_equal(c->b.fleet_groups(c->b.ctx, START + 20, g, 16, &n), 0);
+	/* status: bound 1, registered 2 (one locked, one never downloaded); 1 binding; 1 pending TMK */
+	assert_int_equal(n, 4);
+	assert_int_equal(g[0].kind, RKL_FLEET_BY_STATUS);
+	assert_int_equal(g[0].status, RKL_TERM_BOUND);
+	assert_int_equal(g[0].terminals, 1);
+	assert_int_equal(g[1].status, RKL_TERM_REGISTERED);
+	assert_int_equal(g[1].terminals, 2);
+	assert_int_equal(g[1].never_downloaded, 1);
+	assert_int_equal(g[1].locked, 1);
+	assert_int_equal(g[2].kind, RKL_FLEET_BY_BINDING);
+	assert_int_equal(g[2].auk_alg, RKL_ALG_AES128);
+	assert_int_equal(g[2].terminals, 1);
+	assert_int_equal(g[3].kind, RKL_FLEET_BY_TMK);
+	assert_int_equal(g[3].tmk_state, RKL_TMK_PENDING);
+	assert_int_equal(c->b.fleet_groups(c->b.ctx, START + 20, g, 3, &n), RKL_ERR_BUFFER_SPACE);
+	assert_int_equal(c->b.fleet_list(c->b.ctx, RKL_FLEET_NEVER_DOWNLOADED, START + 20, t, 4, &n,
+	    &total), 0);
+	assert_int_equal(total, 2);	/* F-1 and F-3 (a TMK made, no download result yet) */
+	assert_int_equal(n, 2);
+	assert_string_equal(t[0].sn, "F-1");
+	assert_int_equal(c->b.fleet_list(c->b.ctx, RKL_FLEET_LOCKED, START + 20, t, 4, &n, &total), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(total, 1);
+	assert_string_equal(t[0].sn, "F-2");
+	assert_int_equal(c->b.fleet_list(c->b.ctx, RKL_FLEET_LOCKED, START + 200, t, 4, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(c->b.fleet_list(c->b.ctx, RKL_FLEET_PENDING, START + 20, t, 1, &n, &total), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(t[0].sn, "F-3");
+	/* audit rows: 3 adds + bind + tmk.create at START..START+10, terminal.locked at +20 */
+	assert_int_equal(c->b.audit_window(c->b.ctx, START + 10, START + 21, ev, 16, &n), 0);
+	for (i = 0; i < n; i++)
+		if (strcmp(ev[i].event, "terminal.add") == 0)
+			assert_int_equal(ev[i].rows, 2);
+	assert_int_equal(c->b.audit_window(c->b.ctx, START, START + 1, ev, 16, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ev[0].event, "terminal.add");
+	assert_int_equal(ev[0].rows, 1);
+	assert_int_equal(ev[0].terminals, 1);
+}
+
 int
 main(void)
 {
@@ -726,6 +850,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_races, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_report, setup, teardown),
 	};
 	int r;
 
