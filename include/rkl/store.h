@@ -76,9 +76,12 @@ extern "C" {
 #define RKL_STORE_SOURCE_MAX 64		/* audit source (peer address), bytes */
 #define RKL_STORE_EVENT_MAX 32		/* audit event name, bytes */
 #define RKL_STORE_DETAIL_MAX 512	/* audit detail, bytes */
+#define RKL_STORE_OWNER_MAX 64		/* SN lease owner, bytes */
+#define RKL_STORE_RND_FP_LEN 16		/* RND1 fingerprint (rnd1_note), bytes */
+#define RKL_STORE_RND_KEEP 64		/* RND1 fingerprints kept per SN */
 
 /* Current schema version of this build (schema_version table). */
-#define RKL_STORE_SCHEMA_VERSION 4
+#define RKL_STORE_SCHEMA_VERSION 5
 
 /* Database identity (identity_set / identity_get). */
 #define RKL_STORE_DB_ID_LEN 16		/* random database id, bytes */
@@ -572,6 +575,41 @@ struct rkl_store {
 	    struct rkl_store_terminal *rows, size_t cap, size_t *n, uint64_t *total);
 	int (*audit_window)(void *ctx, int64_t from, int64_t to,
 	    struct rkl_store_event_count *rows, size_t cap, size_t *n);
+
+	/*
+	 * Cross-session rules of the KMS, kept here so that every node on one
+	 * database obeys them (docs/architecture.md, "Several nodes on one
+	 * store").  Each is a write call (one transaction, or part of the
+	 * caller's batch/group) and uses the store's clock.
+	 *
+	 * SN lease: one session per SN across all nodes.  owner names the
+	 * session (1..RKL_STORE_OWNER_MAX printable ASCII bytes, no space;
+	 * rkl-kmsd: node + session).  At most one lease row per SN (primary
+	 * key).  lease_take: take the SN's lease for secs seconds (1..86400):
+	 * 0 if it was free, expired (a dead node's: audit row
+	 * "sn.lease_taken_over" naming the old owner) or already owner's
+	 * (renewed); RKL_ERR_BUSY while another owner's lease runs
+	 * (now < expires); RKL_ERR_UNKNOWN_SN.  lease_renew: extend owner's
+	 * running lease to now + secs; RKL_ERR_BUSY if owner does not hold
+	 * it or it has expired (lost: another session may have taken it; the
+	 * caller must stop serving the SN).  A write made in the same batch
+	 * after a successful lease_renew is made under the lease.
+	 * lease_drop: end owner's lease (0 also if it holds none).
+	 * *expires (may be NULL) gets the new expiry.
+	 */
+	int (*lease_take)(void *ctx, const char *sn, const char *owner, uint32_t secs,
+	    int64_t *expires);
+	int (*lease_renew)(void *ctx, const char *sn, const char *owner, uint32_t secs,
+	    int64_t *expires);
+	int (*lease_drop)(void *ctx, const char *sn, const char *owner);
+
+	/*
+	 * RND1 replay guard: record fingerprint fp (RKL_STORE_RND_FP_LEN
+	 * bytes) of a challenge seen for sn; RKL_ERR_EXISTS if it was
+	 * recorded before (the challenge must not be answered).  The newest
+	 * RKL_STORE_RND_KEEP fingerprints per SN are kept.  RKL_ERR_UNKNOWN_SN.
+	 */
+	int (*rnd1_note)(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN]);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */

@@ -195,3 +195,20 @@ rkl_store__check_identity(const struct rkl_store_identity *id)
 	}
 	return 0;
 }
+
+/* lease_take / lease_renew / lease_drop arguments (rkl/store.h). */
+int
+rkl_store__check_lease(const char *owner, uint32_t secs)
+{
+	size_t i, n;
+
+	if (owner == NULL || secs == 0 || secs > 86400)
+		return RKL_ERR_INVALID_ARG;
+	n = rkl_store__strnlen(owner, RKL_STORE_OWNER_MAX + 1);
+	if (n == 0 || n > RKL_STORE_OWNER_MAX)
+		return RKL_ERR_INVALID_ARG;
+	for (i = 0; i < n; i++)
+		if (owner[i] <= 0x20 || owner[i] >= 0x7f)
+			return RKL_ERR_INVALID_ARG;
+	return 0;
+}

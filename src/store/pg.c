@@ -126,6 +126,25 @@ static const char *const migrations[] = {
 	"  name TEXT NOT NULL PRIMARY KEY,"
 	"  value TEXT NOT NULL"
 	");",
+	/*
+	 * 4 -> 5: the cross-session rules of several nodes on one store: one
+	 * lease row per SN (primary key: one session per SN across nodes) and
+	 * the recent RND1 fingerprints per SN (the replay guard).
+	 */
+	"CREATE TABLE sn_lease ("
+	"  sn TEXT COLLATE \"C\" NOT NULL PRIMARY KEY,"
+	"  owner TEXT NOT NULL,"
+	"  expires BIGINT NOT NULL,"
+	"  taken BIGINT NOT NULL"
+	");"
+	"CREATE TABLE rnd1_seen ("
+	"  sn TEXT COLLATE \"C\" NOT NULL,"
+	"  n BIGINT NOT NULL,"
+	"  fp BYTEA NOT NULL,"
+	"  at BIGINT NOT NULL,"
+	"  PRIMARY KEY (sn, n),"
+	"  UNIQUE (sn, fp)"
+	");",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -2261,6 +2280,170 @@ out_unlock:
 	return r;
 }
 
+/* ---- cross-session rules: SN lease, RND1 guard (rkl/store.h; as sqlite.c) ---- */
+
+/* The SN is registered (any status): 0 or RKL_ERR_UNKNOWN_SN. */
+static int
+term_exists(struct pgs *s, const char *sn)
+{
+	PGresult *res = NULL;
+	int r = run_sn_row(s, Q_TERM_STATUS, sn, RKL_ERR_UNKNOWN_SN, &res);
+
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_lease_take(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
+{
+	struct pgs *s = ctx;
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	char old[RKL_STORE_OWNER_MAX + 1], detail[RKL_STORE_OWNER_MAX + 48];
+	int64_t now, until = 0, old_until = 0;
+	int r, have = 0;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if ((r = rkl_store__check_lease(owner, secs)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_exists(s, sn)) != 0)
+		goto out;
+	now = now_of(s);
+	until = now + (int64_t)secs;
+	if ((r = run_sn_row(s, "SELECT owner, expires FROM sn_lease WHERE sn = $1", sn, 1, &res)) < 0)
+		goto out;
+	if (r == 0) {
+		if ((r = col_text(res, 0, 0, old, sizeof(old))) != 0)
+			goto out;
+		old_until = col_i64(res, 0, 1);
+		have = 1;
+	}
+	r = 0;
+	if (have && strcmp(old, owner) != 0 && now < old_until) {
+		r = RKL_ERR_BUSY;	/* another session's lease runs */
+		goto out;
+	}
+	p_str(&q, sn);
+	p_str(&q, owner);
+	p_i64(&q, until);
+	p_i64(&q, now);
+	if ((r = run(s, have ? "UPDATE sn_lease SET owner = $2, expires = $3, taken = $4 WHERE sn = $1" :
+	    "INSERT INTO sn_lease (sn, owner, expires, taken) VALUES ($1, $2, $3, $4)", &q, NULL)) != 0) {
+		if (was_unique(s))
+			r = RKL_ERR_BUSY;	/* the primary key: someone else's row */
+		goto out;
+	}
+	if (have && strcmp(old, owner) != 0) {
+		/* A dead (or stalled) session's lease: say whose, for the operator. */
+		snprintf(detail, sizeof(detail), "from=%s expired=%lld", old, (long long)old_until);
+		if ((r = audit_put(s, "store", "", sn, "sn.lease_taken_over", 0, detail, NULL)) != 0)
+			goto out;
+	}
+out:
+	PQclear(res);
+	r = end_unlock(s, r);
+	if (r == 0 && expires != NULL)
+		*expires = until;
+	return r;
+}
+
+static int
+pg_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
+{
+	struct pgs *s = ctx;
+	struct qp q = { 0 };
+	int64_t now, until;
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if ((r = rkl_store__check_lease(owner, secs)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	now = now_of(s);
+	until = now + (int64_t)secs;
+	p_str(&q, sn);
+	p_str(&q, owner);
+	p_i64(&q, until);
+	p_i64(&q, now);
+	r = run_one(s, "UPDATE sn_lease SET expires = $3 WHERE sn = $1 AND owner = $2 AND expires > $4",
+	    &q, RKL_ERR_BUSY);
+	r = end_unlock(s, r);
+	if (r == 0 && expires != NULL)
+		*expires = until;
+	return r;
+}
+
+static int
+pg_lease_drop(void *ctx, const char *sn, const char *owner)
+{
+	struct pgs *s = ctx;
+	struct qp q = { 0 };
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if ((r = rkl_store__check_lease(owner, 1)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	p_str(&q, sn);
+	p_str(&q, owner);
+	r = run(s, "DELETE FROM sn_lease WHERE sn = $1 AND owner = $2", &q, NULL);
+	return end_unlock(s, r);
+}
+
+static int
+pg_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
+{
+	struct pgs *s = ctx;
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	int64_t n;
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if (fp == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_exists(s, sn)) != 0)
+		goto out;
+	p_str(&q, sn);
+	p_blob(&q, fp, RKL_STORE_RND_FP_LEN);
+	if ((r = run_row(s, "SELECT COUNT(*) FILTER (WHERE fp = $2), COALESCE(MAX(n), 0) "
+	    "FROM rnd1_seen WHERE sn = $1", &q, RKL_ERR_STORE, &res)) != 0)
+		goto out;
+	if (col_i64(res, 0, 0) != 0) {
+		r = RKL_ERR_EXISTS;	/* seen before: never answer it again */
+		goto out;
+	}
+	n = col_i64(res, 0, 1) + 1;
+	memset(&q, 0, sizeof(q));
+	p_str(&q, sn);
+	p_i64(&q, n);
+	p_blob(&q, fp, RKL_STORE_RND_FP_LEN);
+	p_i64(&q, now_of(s));
+	if ((r = run(s, "INSERT INTO rnd1_seen (sn, n, fp, at) VALUES ($1, $2, $3, $4)", &q, NULL)) != 0) {
+		if (was_unique(s))
+			r = RKL_ERR_EXISTS;
+		goto out;
+	}
+	/* Keep the newest RKL_STORE_RND_KEEP of this SN. */
+	memset(&q, 0, sizeof(q));
+	p_str(&q, sn);
+	p_i64(&q, n - RKL_STORE_RND_KEEP);
+	r = run(s, "DELETE FROM rnd1_seen WHERE sn = $1 AND n <= $2", &q, NULL);
+out:
+	PQclear(res);
+	return end_unlock(s, r);
+}
+
 /* ---- open ---- */
 
 /* The library prints nothing: server notices (NOTICE, WARNING) are dropped. */
@@ -2346,6 +2529,10 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 	st->fleet_groups = pg_fleet_groups;
 	st->fleet_list = pg_fleet_list;
 	st->audit_window = pg_audit_window;
+	st->lease_take = pg_lease_take;
+	st->lease_renew = pg_lease_renew;
+	st->lease_drop = pg_lease_drop;
+	st->rnd1_note = pg_rnd1_note;
 	s = NULL;
 	r = 0;
 out:

@@ -134,6 +134,25 @@ static const char *const migrations[] = {
 	"  name VARCHAR(64) NOT NULL PRIMARY KEY,"
 	"  value VARCHAR(512) NOT NULL"
 	");",
+	/*
+	 * 4 -> 5: the cross-session rules of several nodes on one store: one
+	 * lease row per SN (primary key: one session per SN across nodes) and
+	 * the recent RND1 fingerprints per SN (the replay guard).
+	 */
+	"CREATE TABLE sn_lease ("
+	"  sn VARCHAR(32) NOT NULL PRIMARY KEY,"
+	"  owner VARCHAR(64) NOT NULL,"
+	"  expires BIGINT NOT NULL,"
+	"  taken BIGINT NOT NULL"
+	");"
+	"CREATE TABLE rnd1_seen ("
+	"  sn VARCHAR(32) NOT NULL,"
+	"  n BIGINT NOT NULL,"
+	"  fp BLOB NOT NULL,"
+	"  at BIGINT NOT NULL,"
+	"  PRIMARY KEY (sn, n),"
+	"  UNIQUE (sn, fp)"
+	");",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -2308,6 +2327,181 @@ out_unlock:
 	return r;
 }
 
+/* ---- cross-session rules: SN lease, RND1 guard (rkl/store.h) ---- */
+
+/* sql prepared for one use with sn bound to ?1; *st is the caller's to finalize. */
+static int
+once_sn(struct sq *s, const char *sql, const char *sn, sqlite3_stmt **st)
+{
+	int r;
+
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, sql, -1, st, NULL))) != 0)
+		return r;
+	return bind_text(*st, 1, sn);
+}
+
+/* The SN is registered (any status): 0 or RKL_ERR_UNKNOWN_SN. */
+static int
+term_exists(struct sq *s, const char *sn)
+{
+	sqlite3_stmt *st = NULL;
+	int r = stmt_row(s, Q_TERM_STATUS, sn, RKL_ERR_UNKNOWN_SN, &st);
+
+	stmt_done(st);
+	return r;
+}
+
+static int
+sq_lease_take(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	char old[RKL_STORE_OWNER_MAX + 1], detail[RKL_STORE_OWNER_MAX + 48];
+	int64_t now, until = 0, old_until = 0;
+	int r, have = 0;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if ((r = rkl_store__check_lease(owner, secs)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_exists(s, sn)) != 0)
+		goto out;
+	now = now_of(s);
+	until = now + (int64_t)secs;
+	if ((r = once_sn(s, "SELECT owner, expires FROM sn_lease WHERE sn = ?1", sn, &st)) != 0)
+		goto out;
+	if ((r = step_row(st)) < 0)
+		goto out;
+	if (r == 1) {
+		if ((r = col_text(st, 0, old, sizeof(old))) != 0)
+			goto out;
+		old_until = sqlite3_column_int64(st, 1);
+		have = 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (have && strcmp(old, owner) != 0 && now < old_until) {
+		r = RKL_ERR_BUSY;	/* another session's lease runs */
+		goto out;
+	}
+	if ((r = once_sn(s, have ? "UPDATE sn_lease SET owner = ?2, expires = ?3, taken = ?4 WHERE sn = ?1" :
+	    "INSERT INTO sn_lease (sn, owner, expires, taken) VALUES (?1, ?2, ?3, ?4)", sn, &st)) != 0 ||
+	    (r = bind_text(st, 2, owner)) != 0 ||
+	    (r = bind_i64(st, 3, until)) != 0 ||
+	    (r = bind_i64(st, 4, now)) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto out;
+	if (have && strcmp(old, owner) != 0) {
+		/* A dead (or stalled) session's lease: say whose, for the operator. */
+		snprintf(detail, sizeof(detail), "from=%s expired=%lld", old, (long long)old_until);
+		if ((r = audit_put(s, "store", "", sn, "sn.lease_taken_over", 0, detail, NULL)) != 0)
+			goto out;
+	}
+out:
+	sqlite3_finalize(st);
+	r = end_unlock(s, r);
+	if (r == 0 && expires != NULL)
+		*expires = until;
+	return r;
+}
+
+static int
+sq_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	int64_t now, until;
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if ((r = rkl_store__check_lease(owner, secs)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	now = now_of(s);
+	until = now + (int64_t)secs;
+	if ((r = once_sn(s, "UPDATE sn_lease SET expires = ?3 WHERE sn = ?1 AND owner = ?2 "
+	    "AND expires > ?4", sn, &st)) == 0 &&
+	    (r = bind_text(st, 2, owner)) == 0 &&
+	    (r = bind_i64(st, 3, until)) == 0 &&
+	    (r = bind_i64(st, 4, now)) == 0)
+		r = step_update_one(s, st, RKL_ERR_BUSY);
+	sqlite3_finalize(st);
+	r = end_unlock(s, r);
+	if (r == 0 && expires != NULL)
+		*expires = until;
+	return r;
+}
+
+static int
+sq_lease_drop(void *ctx, const char *sn, const char *owner)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if ((r = rkl_store__check_lease(owner, 1)) != 0)
+		return r;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = once_sn(s, "DELETE FROM sn_lease WHERE sn = ?1 AND owner = ?2", sn, &st)) == 0 &&
+	    (r = bind_text(st, 2, owner)) == 0)
+		r = step_done(st);
+	sqlite3_finalize(st);
+	return end_unlock(s, r);
+}
+
+static int
+sq_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	int64_t n;
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0)
+		return r;
+	if (fp == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_exists(s, sn)) != 0)
+		goto out;
+	if ((r = once_sn(s, "SELECT COUNT(*) FILTER (WHERE fp = ?2), COALESCE(MAX(n), 0) "
+	    "FROM rnd1_seen WHERE sn = ?1", sn, &st)) != 0 ||
+	    (r = bind_blob(st, 2, fp, RKL_STORE_RND_FP_LEN)) != 0 ||
+	    (r = step_first(st, RKL_ERR_STORE)) != 0)
+		goto out;
+	if (sqlite3_column_int64(st, 0) != 0) {
+		r = RKL_ERR_EXISTS;	/* seen before: never answer it again */
+		goto out;
+	}
+	n = sqlite3_column_int64(st, 1) + 1;
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((r = once_sn(s, "INSERT INTO rnd1_seen (sn, n, fp, at) VALUES (?1, ?2, ?3, ?4)", sn,
+	    &st)) != 0 ||
+	    (r = bind_i64(st, 2, n)) != 0 ||
+	    (r = bind_blob(st, 3, fp, RKL_STORE_RND_FP_LEN)) != 0 ||
+	    (r = bind_i64(st, 4, now_of(s))) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	/* Keep the newest RKL_STORE_RND_KEEP of this SN. */
+	if ((r = once_sn(s, "DELETE FROM rnd1_seen WHERE sn = ?1 AND n <= ?2", sn, &st)) == 0 &&
+	    (r = bind_i64(st, 2, n - RKL_STORE_RND_KEEP)) == 0)
+		r = step_done(st);
+out:
+	sqlite3_finalize(st);
+	return end_unlock(s, r);
+}
+
 /* ---- open ---- */
 
 static int
@@ -2424,6 +2618,10 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->fleet_groups = sq_fleet_groups;
 	st->fleet_list = sq_fleet_list;
 	st->audit_window = sq_audit_window;
+	st->lease_take = sq_lease_take;
+	st->lease_renew = sq_lease_renew;
+	st->lease_drop = sq_lease_drop;
+	st->rnd1_note = sq_rnd1_note;
 	s = NULL;
 	r = 0;
 out:

@@ -52,6 +52,7 @@ int rkl_store__check_terminal_new(const struct rkl_store_terminal_new *t);
 int rkl_store__is_sym(enum rkl_alg a);
 int rkl_store__check_binding(const struct rkl_store_binding *b);
 int rkl_store__check_tmk_new(const struct rkl_store_tmk_new *t);
+int rkl_store__check_lease(const char *owner, uint32_t secs);
 int rkl_store__check_identity(const struct rkl_store_identity *id);
 int rkl_store__mutex_init_recursive(pthread_mutex_t *mu);
 int64_t rkl_store__lock_length(const struct rkl_store_lockout *pol, uint32_t fails);

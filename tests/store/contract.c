@@ -834,6 +834,101 @@ test_fleet_report(void **state)
 	assert_int_equal(ev[0].terminals, 1);
 }
 
+/*
+ * One session per SN across nodes: the lease, its expiry on the store's
+ * clock (a node that dies stops renewing), and the lease as a constraint.
+ */
+static void
+test_lease(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_audit_row rows[8];
+	int64_t until = 0;
+	size_t n = 0;
+
+	add(&c->a, "L-1");
+	add(&c->a, "L-2");
+	assert_non_null(c->a.lease_take);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-x", "nodeA/1", 60, &until), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "bad owner", 60, &until), RKL_ERR_INVALID_ARG);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "nodeA/1", 0, &until), RKL_ERR_INVALID_ARG);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "nodeA/1", 60, &until), 0);
+	assert_int_equal(until, START + 60);
+	/* another node (connection b), another session of the same node: busy */
+	assert_int_equal(c->b.lease_take(c->b.ctx, "L-1", "nodeB/7", 60, NULL), RKL_ERR_BUSY);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "nodeA/2", 60, NULL), RKL_ERR_BUSY);
+	assert_int_equal(c->b.lease_take(c->b.ctx, "L-2", "nodeB/7", 60, NULL), 0);
+	/* renewed by its owner only */
+	fake_now = START + 50;
+	assert_int_equal(c->b.lease_renew(c->b.ctx, "L-1", "nodeB/7", 60, NULL), RKL_ERR_BUSY);
+	assert_int_equal(c->a.lease_renew(c->a.ctx, "L-1", "nodeA/1", 60, &until), 0);
+	assert_int_equal(until, START + 110);
+	fake_now = START + 109;
+	assert_int_equal(c->b.lease_take(c->b.ctx, "L-1", "nodeB/7", 60, NULL), RKL_ERR_BUSY);
+	/* node A dies: no renewal; at expiry node B takes the SN over, with an audit row */
+	fake_now = START + 110;
+	assert_int_equal(c->b.lease_take(c->b.ctx, "L-1", "nodeB/7", 60, &until), 0);
+	assert_int_equal(until, START + 170);
+	assert_int_equal(c->b.audit_list_sn(c->b.ctx, "L-1", 0, rows, 8, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[1].event, "sn.lease_taken_over");
+	assert_non_null(strstr(rows[1].detail, "from=nodeA/1"));
+	/* node A comes back: its lease is lost, renewing says so */
+	assert_int_equal(c->a.lease_renew(c->a.ctx, "L-1", "nodeA/1", 60, NULL), RKL_ERR_BUSY);
+	assert_int_equal(c->a.lease_drop(c->a.ctx, "L-1", "nodeA/1"), 0);	/* not its own: nothing */
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "nodeA/1", 60, NULL), RKL_ERR_BUSY);
+	/* a renewal of an expired lease fails even when nobody took it */
+	fake_now = START + 500;
+	assert_int_equal(c->b.lease_renew(c->b.ctx, "L-2", "nodeB/7", 60, NULL), RKL_ERR_BUSY);
+	/* dropped: free at once */
+	assert_int_equal(c->b.lease_drop(c->b.ctx, "L-1", "nodeB/7"), 0);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "nodeA/3", 60, NULL), 0);
+	/* inside a batch: a failed take undoes itself, the batch goes on */
+	assert_int_equal(c->b.batch_begin(c->b.ctx), 0);
+	assert_int_equal(c->b.lease_take(c->b.ctx, "L-1", "nodeB/8", 60, NULL), RKL_ERR_BUSY);
+	assert_int_equal(c->b.lease_take(c->b.ctx, "L-2", "nodeB/8", 60, NULL), 0);
+	assert_int_equal(c->b.batch_commit(c->b.ctx), 0);
+	assert_int_equal(c->a.lease_take(c->a.ctx, "L-2", "nodeA/4", 60, NULL), RKL_ERR_BUSY);
+	/* one lease row per SN is a database constraint, not only code */
+	assert_true(cb_exec(&c->a, "INSERT INTO sn_lease (sn, owner, expires, taken) "
+	    "VALUES ('L-1', 'rogue/1', 0, 0)") < 0);
+	verify_chain(&c->a, 4);	/* 2 adds + 2 take-overs (L-1 by nodeB/7, L-2 by nodeB/8) */
+}
+
+/* The RND1 replay guard: a challenge seen once is refused on every connection. */
+static void
+test_rnd1_guard(void **state)
+{
+	struct cx *c = *state;
+	uint8_t fp[RKL_STORE_RND_FP_LEN];
+	unsigned i;
+
+	add(&c->a, "R-1");
+	add(&c->a, "R-2");
+	memset(fp, 0x11, sizeof(fp));
+	assert_non_null(c->a.rnd1_note);
+	assert_int_equal(c->a.rnd1_note(c->a.ctx, "R-x", fp), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(c->a.rnd1_note(c->a.ctx, "R-1", fp), 0);
+	assert_int_equal(c->b.rnd1_note(c->b.ctx, "R-1", fp), RKL_ERR_EXISTS);
+	assert_int_equal(c->a.rnd1_note(c->a.ctx, "R-1", fp), RKL_ERR_EXISTS);
+	assert_int_equal(c->b.rnd1_note(c->b.ctx, "R-2", fp), 0);	/* per SN */
+	/* the newest RKL_STORE_RND_KEEP are kept: the first one falls out after that many more */
+	for (i = 1; i < RKL_STORE_RND_KEEP; i++) {
+		fp[0] = (uint8_t)i;
+		fp[1] = (uint8_t)(i >> 8);
+		assert_int_equal(c->a.rnd1_note(c->a.ctx, "R-1", fp), 0);
+	}
+	memset(fp, 0x11, sizeof(fp));
+	assert_int_equal(c->b.rnd1_note(c->b.ctx, "R-1", fp), RKL_ERR_EXISTS);
+	fp[0] = 0xF0;
+	assert_int_equal(c->a.rnd1_note(c->a.ctx, "R-1", fp), 0);
+	memset(fp, 0x11, sizeof(fp));
+	assert_int_equal(c->b.rnd1_note(c->b.ctx, "R-1", fp), 0);
+	/* a constraint too: the same fingerprint twice for one SN is refused by the database */
+	assert_true(cb_exec(&c->a, "INSERT INTO rnd1_seen (sn, n, fp, at) "
+	    "SELECT sn, n + 1000, fp, at FROM rnd1_seen WHERE sn = 'R-2'") < 0);
+}
+
 int
 main(void)
 {
@@ -852,6 +947,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_races, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rnd1_guard, setup, teardown),
 	};
 	int r;
 

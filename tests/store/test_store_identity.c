@@ -55,7 +55,8 @@ test_open_refuses_empty_file(void **state)
 	assert_int_equal(rkl_store_sqlite_open(&st, path, NULL), RKL_ERR_INTEGRITY);
 	/* a SQLite file whose tables were all dropped: the same */
 	assert_int_equal(raw_sql(f->t.db, "DROP TABLE audit_head; DROP TABLE audit; DROP TABLE tmk; "
-	    "DROP TABLE tk_binding; DROP TABLE terminal; DROP TABLE meta; DROP TABLE schema_version"),
+	    "DROP TABLE tk_binding; DROP TABLE terminal; DROP TABLE meta; DROP TABLE sn_lease; "
+	    "DROP TABLE rnd1_seen; DROP TABLE schema_version"),
 	    0);
 	assert_int_equal(rkl_store_sqlite_open_ex(&st, f->t.db, NULL, err, sizeof(err)),
 	    RKL_ERR_INTEGRITY);
