@@ -20,7 +20,7 @@
 # is in none is a configure error (install it with the library it needs).
 set(RKL_HEADERS_KMS hsm.h kmsd.h pki.h server.h state.h store.h)
 set(RKL_HEADERS_PINPAD crypto_bearssl.h pinpad.h)
-set(RKL_HEADERS_CORE buf.h crypto.h csv.h ct.h err.h kcv.h kms.h spki.h text.h tr31.h wire.h x509.h)
+set(RKL_HEADERS_CORE buf.h crypto.h csv.h ct.h err.h kcv.h kms.h p2.h spki.h text.h tr31.h wire.h x509.h)
 
 file(GLOB _rkl_all_headers RELATIVE ${PROJECT_SOURCE_DIR}/include/rkl
   CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/rkl/*.h)

@@ -1,6 +1,8 @@
 /*
  * rkl/wire.h - the rkl wire codec: frames and messages of the patent
- * profile (CN103714641A, steps S0-S7).
+ * profile (CN103714641A, steps S0-S7) and of profile 2 ("hardened": the
+ * same steps with certificates, signatures, a transcript and MACs; its
+ * cryptography is in rkl/p2.h).
  *
  * Everything a terminal and the KMS say to each other is one frame:
  *
@@ -18,9 +20,14 @@
  *
  * A tag's top bit (RKL_WIRE_TAG_CRITICAL) marks a field the receiver must
  * understand: an unknown critical field is rejected, an unknown non-critical
- * field is skipped.  Every field of profile 1 is sent with the bit set.  The
- * exact byte layout, every bound and the message sequence are in
+ * field is skipped.  Every field of profiles 1 and 2 is sent with the bit
+ * set.  The exact byte layout, every bound and the message sequence are in
  * docs/protocol.md, which is normative.
+ *
+ * Each (profile, type) has its own field set and field order: the encoder
+ * writes the fields in that order, and the decoder requires exactly that set
+ * (any order; an authenticator SIG/MAC must be the last field(s), SIG before
+ * MAC, because rkl_p2_auth_digest hashes everything before it).
  *
  * The codec is pure: bytes in, structures out, and back.  It never allocates,
  * never does I/O, and keeps no state.  Decoded messages point into the input
@@ -59,9 +66,9 @@ extern "C" {
 #define RKL_WIRE_VERSION 1
 #define RKL_WIRE_SESSION_LEN 8
 
-/* Profiles.  This codec implements only PATENT; the others are reserved. */
+/* Profiles.  This codec implements PATENT and HARDENED; TR34 is reserved. */
 #define RKL_WIRE_PROFILE_PATENT 1	/* CN103714641A as specified */
-#define RKL_WIRE_PROFILE_HARDENED 2	/* reserved: certificates, transcript MACs */
+#define RKL_WIRE_PROFILE_HARDENED 2	/* profile 2: certificates, transcript MACs */
 #define RKL_WIRE_PROFILE_TR34 3		/* reserved: ANSI X9 TR-34 two-pass */
 
 /* Message types.  Odd: terminal -> KMS.  Even: KMS -> terminal. */
@@ -102,6 +109,13 @@ extern "C" {
 #define RKL_WIRE_T_KCV		0x15
 #define RKL_WIRE_T_KEY_VERSION	0x16
 #define RKL_WIRE_T_ERROR_CODE	0x17
+/* profile 2 only */
+#define RKL_WIRE_T_NONCE	0x18
+#define RKL_WIRE_T_CERTS	0x19
+#define RKL_WIRE_T_CRL		0x1A
+#define RKL_WIRE_T_KEY_USAGE	0x1B
+#define RKL_WIRE_T_SIG		0x1C
+#define RKL_WIRE_T_MAC		0x1D
 
 /* Field bounds (docs/protocol.md section 4). */
 #define RKL_WIRE_SN_MAX 32		/* SN, PINPAD_SN: 1..32 chars 0x21..0x7E */
@@ -116,6 +130,14 @@ extern "C" {
 #define RKL_WIRE_KCV_CMAC 5		/* X9.24-1:2017 AES CMAC KCV */
 #define RKL_WIRE_KCV_MAX 5		/* KCV: 3 or 5 bytes */
 #define RKL_WIRE_TK_HASH_LEN RKL_SHA256_LEN
+/* profile 2 (docs/protocol.md section 10) */
+#define RKL_WIRE_NONCE_LEN 32		/* NONCE: exactly 32 random bytes */
+#define RKL_WIRE_CERTS_MAX 4096		/* CERTS: 1..4096 bytes, 1..RKL_X509_CHAIN_MAX DER */
+#define RKL_WIRE_CRL_MAX 2048		/* CRL: 1..2048 bytes, one DER SEQUENCE */
+#define RKL_WIRE_KEY_USAGE_LEN 2	/* KEY_USAGE: 2 chars 0x21..0x7E ("K0") */
+#define RKL_WIRE_SIG_MIN 64		/* SIG: raw r || s, 64 (P-256) */
+#define RKL_WIRE_SIG_MAX 96		/*   or 96 (P-384) bytes */
+#define RKL_WIRE_MAC_LEN 16		/* MAC: AES-CMAC, 16 bytes */
 
 /*
  * Public error codes carried by an ERROR message.  Deliberately coarse: every
@@ -147,6 +169,7 @@ struct rkl_wire_pubkey_req {
 	size_t n_algs;				/* 1..RKL_WIRE_ALGS_MAX */
 	uint8_t oaep_hashes[RKL_WIRE_HASHES_MAX]; /* enum rkl_oaep_hash values */
 	size_t n_oaep_hashes;			/* 1..RKL_WIRE_HASHES_MAX */
+	uint8_t nonce[RKL_WIRE_NONCE_LEN];	/* p2: nonce_t0 */
 };
 
 /* S1 PUBKEY_RESP (K): the KMS public key Pu_hsm. */
@@ -155,6 +178,13 @@ struct rkl_wire_pubkey_resp {
 	const uint8_t *pu_hsm;		/* SPKI DER, points into the input */
 	size_t pu_hsm_len;		/* RKL_WIRE_SPKI_MIN..RKL_WIRE_SPKI_MAX */
 	uint8_t oaep_hash;		/* enum rkl_oaep_hash to use for PU_AUK */
+	uint8_t nonce[RKL_WIRE_NONCE_LEN];	/* p2: nonce_k0 */
+	const uint8_t *certs;		/* p2: KMS chain (CERTS), into the input */
+	size_t certs_len;		/* 1..RKL_WIRE_CERTS_MAX */
+	const uint8_t *crl;		/* p2: KDH CRL DER, into the input */
+	size_t crl_len;			/* 1..RKL_WIRE_CRL_MAX */
+	uint8_t sig[RKL_WIRE_SIG_MAX];	/* p2: SIG(kdh), raw r || s */
+	size_t sig_len;			/* 64 or 96 */
 };
 
 /* S3 TK_UPLOAD (T): the transmission key TK = (AUK, TEK). */
@@ -169,13 +199,18 @@ struct rkl_wire_tk_upload {
 	const uint8_t *pu_tek;		/* SPKI DER of Pu_tek, into the input */
 	size_t pu_tek_len;		/* RKL_WIRE_SPKI_MIN..RKL_WIRE_SPKI_MAX */
 	uint8_t tk_hash[RKL_WIRE_TK_HASH_LEN]; /* see rkl_wire_tk_hash() */
+	const uint8_t *certs;		/* p2: device chain (CERTS), into the input */
+	size_t certs_len;		/* 1..RKL_WIRE_CERTS_MAX */
+	uint8_t sig[RKL_WIRE_SIG_MAX];	/* p2: SIG(krd), raw r || s */
+	size_t sig_len;			/* 64 or 96 */
 };
 
 /* S5 AUTH_INIT (T): first message of authentication (and of a re-download). */
 struct rkl_wire_auth_init {
 	char sn[RKL_WIRE_SN_MAX + 1];	/* terminal SN, NUL-terminated */
 	uint8_t rnd1[RKL_WIRE_RND_MAX];	/* Rnd1, one AUK cipher block */
-	size_t rnd1_len;		/* 8 (TDES AUK) or 16 (AES AUK) */
+	size_t rnd1_len;		/* 8 (TDES AUK) or 16 (AES AUK); p2: 16 */
+	uint8_t nonce[RKL_WIRE_NONCE_LEN];	/* p2: nonce_t */
 };
 
 /* S5 AUTH_CHALLENGE (K). */
@@ -184,12 +219,17 @@ struct rkl_wire_auth_challenge {
 	size_t crnd1_len;			/* 8 or 16 */
 	uint8_t rnd2[RKL_WIRE_RND_MAX];		/* Rnd2 */
 	size_t rnd2_len;			/* 8 or 16, equal to crnd1_len */
+	uint8_t nonce[RKL_WIRE_NONCE_LEN];	/* p2: nonce_k */
+	uint8_t mac[RKL_WIRE_MAC_LEN];		/* p2: MAC(k2d) */
 };
 
 /* S5 AUTH_RESPONSE (T). */
 struct rkl_wire_auth_response {
 	uint8_t crnd2[RKL_WIRE_RND_MAX];	/* E(AUK, Rnd2) */
 	size_t crnd2_len;			/* 8 or 16 */
+	uint8_t sig[RKL_WIRE_SIG_MAX];		/* p2: SIG(krd), raw r || s */
+	size_t sig_len;				/* 64 or 96 */
+	uint8_t mac[RKL_WIRE_MAC_LEN];		/* p2: MAC(d2k) */
 };
 
 /* S6 TMK_DELIVERY (K). */
@@ -201,13 +241,21 @@ struct rkl_wire_tmk_delivery {
 	uint8_t kcv[RKL_WIRE_KCV_MAX];	/* KCV of the TMK */
 	size_t kcv_len;			/* 3 (legacy) or 5 (CMAC) */
 	uint32_t key_version;		/* TMK version assigned by the KMS */
+	char key_usage[RKL_WIRE_KEY_USAGE_LEN + 1]; /* p2: "K0", NUL-terminated */
+	uint8_t mac[RKL_WIRE_MAC_LEN];	/* p2: MAC(k2d) */
 };
 
 /* S7 TMK_CONFIRM (T): the PIN pad stored the TMK. */
 struct rkl_wire_tmk_confirm {
 	uint8_t kcv[RKL_WIRE_KCV_MAX];	/* KCV of the TMK as stored */
-	size_t kcv_len;			/* 3 or 5 */
+	size_t kcv_len;			/* 3 or 5; p2: 5 */
 	uint32_t key_version;		/* version stored */
+	uint8_t mac[RKL_WIRE_MAC_LEN];	/* p2: MAC(d2k) */
+};
+
+/* CONFIRM_ACK (K): no fields in profile 1. */
+struct rkl_wire_confirm_ack {
+	uint8_t mac[RKL_WIRE_MAC_LEN];	/* p2: MAC(k2d) */
 };
 
 /* ERROR (either direction). */
@@ -216,11 +264,12 @@ struct rkl_wire_error {
 };
 
 /*
- * One message.  TK_ACCEPTED and CONFIRM_ACK have no fields (their union
- * member is unused).
+ * One message.  TK_ACCEPTED has no fields (no union member), nor has
+ * CONFIRM_ACK in profile 1.  Fields marked "p2" exist only in profile 2
+ * (ignored by the encoder and left zero by the decoder in profile 1).
  */
 struct rkl_wire_msg {
-	uint8_t profile;			/* RKL_WIRE_PROFILE_PATENT */
+	uint8_t profile;			/* RKL_WIRE_PROFILE_PATENT or _HARDENED */
 	uint8_t type;				/* RKL_WIRE_* type */
 	uint8_t session[RKL_WIRE_SESSION_LEN];	/* session id */
 	union {
@@ -232,6 +281,7 @@ struct rkl_wire_msg {
 		struct rkl_wire_auth_response auth_response;
 		struct rkl_wire_tmk_delivery tmk_delivery;
 		struct rkl_wire_tmk_confirm tmk_confirm;
+		struct rkl_wire_confirm_ack confirm_ack;
 		struct rkl_wire_error error;
 	} u;
 };
@@ -252,6 +302,10 @@ struct rkl_wire_hdr {
  */
 void rkl_wire_msg_init(struct rkl_wire_msg *m, uint8_t type,
     const uint8_t *session);
+
+/* The same with a profile (RKL_WIRE_PROFILE_PATENT or _HARDENED). */
+void rkl_wire_msg_init_profile(struct rkl_wire_msg *m, uint8_t profile,
+    uint8_t type, const uint8_t *session);
 
 /*
  * Incremental framing for a stream reader.  p/have are the bytes received so
@@ -287,8 +341,9 @@ RKL_WUR int rkl_wire_peek_header(const uint8_t *p, size_t len,
  * (RKL_ERR_MSG_TYPE otherwise).  Returns 0 or a data error:
  *   RKL_ERR_INCOMPLETE / RKL_ERR_TRAILING  len shorter / longer than the frame
  *   RKL_ERR_TOO_LARGE, RKL_ERR_FORMAT, RKL_ERR_VERSION  bad header
- *   RKL_ERR_PROFILE     profile other than PATENT (a v1 peer's answer to
- *                       profiles it does not implement)
+ *   RKL_ERR_PROFILE     profile other than PATENT and HARDENED (a v1
+ *                       peer's answer to profiles it does not implement);
+ *                       the caller checks m->profile against its session
  *   RKL_ERR_MSG_TYPE    unknown type or wrong direction
  *   RKL_ERR_FORMAT      nonzero flags, truncated TLV, a known tag with the
  *                       wrong critical bit, a bad character or encoding
@@ -297,6 +352,9 @@ RKL_WUR int rkl_wire_peek_header(const uint8_t *p, size_t len,
  *   RKL_ERR_LENGTH      field length out of its bound
  *   RKL_ERR_ALGORITHM   algorithm or OAEP hash value not valid for the field
  *   RKL_ERR_KEY_LENGTH  TMK_LEN does not match TMK_ALG
+ *   RKL_ERR_FORMAT      (p2) SIG or MAC not the last field(s) of the frame,
+ *                       a CERTS value that is not 1..RKL_X509_CHAIN_MAX
+ *                       complete DER SEQUENCEs, a CRL not one
  * *m is written only on success; its pointers point into p.
  */
 RKL_WUR int rkl_wire_decode(const uint8_t *p, size_t len,
@@ -309,6 +367,16 @@ RKL_WUR int rkl_wire_decode(const uint8_t *p, size_t len,
  * unchanged.  A buffer of RKL_WIRE_FRAME_MAX bytes always suffices.
  */
 RKL_WUR int rkl_wire_encode(const struct rkl_wire_msg *m, struct rkl_wbuf *w);
+
+/*
+ * Split a CERTS value (p/len, as decoded) into its certificates: up to cap
+ * views, end entity first.  Each is one complete DER SEQUENCE (minimal
+ * definite length, at most RKL_X509_CERT_MAX bytes), 1..RKL_X509_CHAIN_MAX of
+ * them, nothing left over.  Returns 0 and *n, or RKL_ERR_FORMAT /
+ * RKL_ERR_TOO_LARGE / RKL_ERR_LENGTH (more than cap or than the maximum).
+ */
+RKL_WUR int rkl_wire_certs_split(const uint8_t *p, size_t len,
+    const uint8_t **certs, size_t *lens, size_t cap, size_t *n);
 
 /*
  * TK_HASH of a TK upload, the transmission check of patent [0081]:

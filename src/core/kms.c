@@ -485,6 +485,10 @@ rkl_kms_session_input(struct rkl_kms_session *s, const uint8_t *frame, size_t fr
 
 	if ((r = rkl_wire_decode(frame, frame_len, RKL_WIRE_DIR_TO_KMS, &m)) != 0)
 		goto fail;
+	if (m.profile != RKL_WIRE_PROFILE_PATENT) {
+		r = RKL_ERR_PROFILE;	/* this machine speaks profile 1 only */
+		goto fail;
+	}
 	step = step_of_type(m.type);
 	if (m.type == RKL_WIRE_ERROR) {
 		/* The terminal gave up: no reply to an ERROR. */

@@ -1,20 +1,21 @@
 /*
- * Wire codec of the patent profile (see rkl/wire.h and docs/protocol.md).
+ * Wire codec of profiles 1 and 2 (see rkl/wire.h and docs/protocol.md).
  *
- * Every message is described by a table of field descriptors; one generic
- * routine decodes a TLV body against the table and one encodes from it, and
- * both call the same value check, so encoder and decoder cannot disagree on
- * a bound.
+ * Every (profile, message type) is described by a table of field
+ * descriptors; one generic routine decodes a TLV body against the table and
+ * one encodes from it, and both call the same value check, so encoder and
+ * decoder cannot disagree on a bound.
  */
 #include "rkl/wire.h"
 #include "rkl/err.h"
+#include "rkl/x509.h"
 
 #include <stddef.h>
 #include <string.h>
 
 /* How a field's value is stored in its message struct. */
 enum fkind {
-	F_STR,		/* char[RKL_WIRE_SN_MAX + 1], NUL-terminated */
+	F_STR,		/* char[max + 1], NUL-terminated */
 	F_LIST,		/* uint8_t[] at off, size_t count at len_off */
 	F_U8,		/* uint8_t at off */
 	F_U16,		/* uint16_t at off */
@@ -34,7 +35,9 @@ enum fcheck {
 	C_OAEP,		/* known enum rkl_oaep_hash */
 	C_BLOCK,	/* length 8 or 16 */
 	C_KCV,		/* length 3 or 5 */
-	C_SPKI		/* outer DER SEQUENCE spans the value exactly */
+	C_SPKI,		/* outer DER SEQUENCE spans the value exactly (also CRL) */
+	C_CERTS,	/* 1..RKL_X509_CHAIN_MAX DER SEQUENCEs back to back */
+	C_SIG		/* length 64 or 96 (raw r || s of P-256 / P-384) */
 };
 
 struct fdesc {
@@ -119,36 +122,142 @@ static const struct fdesc f_error[] = {
 	FD(RKL_WIRE_T_ERROR_CODE, F_U16, C_NONZERO, 2, 2, rkl_wire_error, code),
 };
 
+/* ---- profile 2 (docs/protocol.md section 10): wire order = table order ---- */
+
+#define P2_NONCE(st) \
+	FD(RKL_WIRE_T_NONCE, F_FIX, C_NONE, RKL_WIRE_NONCE_LEN, RKL_WIRE_NONCE_LEN, st, nonce)
+#define P2_SIG(st) \
+	FDL(RKL_WIRE_T_SIG, F_VAR, C_SIG, RKL_WIRE_SIG_MIN, RKL_WIRE_SIG_MAX, st, sig, sig_len)
+#define P2_MAC(st) \
+	FD(RKL_WIRE_T_MAC, F_FIX, C_NONE, RKL_WIRE_MAC_LEN, RKL_WIRE_MAC_LEN, st, mac)
+#define P2_CERTS(st) \
+	FDL(RKL_WIRE_T_CERTS, F_PTR, C_CERTS, 1, RKL_WIRE_CERTS_MAX, st, certs, certs_len)
+#define P2_BLOCK(num, st, fld, lfld) \
+	FDL(num, F_VAR, C_NONE, 16, 16, st, fld, lfld)
+
+static const struct fdesc f2_pubkey_req[] = {
+	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, sn),
+	FD(RKL_WIRE_T_PINPAD_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, pinpad_sn),
+	FDL(RKL_WIRE_T_ALGS, F_LIST, C_NONZERO, 1, RKL_WIRE_ALGS_MAX, rkl_wire_pubkey_req, algs, n_algs),
+	FDL(RKL_WIRE_T_OAEP_HASHES, F_LIST, C_NONZERO, 1, RKL_WIRE_HASHES_MAX, rkl_wire_pubkey_req,
+	    oaep_hashes, n_oaep_hashes),
+	P2_NONCE(rkl_wire_pubkey_req),
+};
+
+static const struct fdesc f2_pubkey_resp[] = {
+	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_pubkey_resp, key_id),
+	FDL(RKL_WIRE_T_PU_HSM, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_pubkey_resp,
+	    pu_hsm, pu_hsm_len),
+	FD(RKL_WIRE_T_OAEP_HASH, F_U8, C_OAEP, 1, 1, rkl_wire_pubkey_resp, oaep_hash),
+	P2_NONCE(rkl_wire_pubkey_resp),
+	P2_CERTS(rkl_wire_pubkey_resp),
+	FDL(RKL_WIRE_T_CRL, F_PTR, C_SPKI, 1, RKL_WIRE_CRL_MAX, rkl_wire_pubkey_resp, crl, crl_len),
+	P2_SIG(rkl_wire_pubkey_resp),
+};
+
+static const struct fdesc f2_tk_upload[] = {
+	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_tk_upload, sn),
+	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_tk_upload, key_id),
+	FD(RKL_WIRE_T_AUK_ALG, F_U8, C_SYM_ALG, 1, 1, rkl_wire_tk_upload, auk_alg),
+	FDL(RKL_WIRE_T_PU_AUK, F_PTR, C_NONE, RKL_WIRE_CT_MIN, RKL_WIRE_CT_MAX, rkl_wire_tk_upload,
+	    pu_auk, pu_auk_len),
+	FD(RKL_WIRE_T_AUK_KCV, F_FIX, C_NONE, RKL_WIRE_KCV_LEGACY, RKL_WIRE_KCV_LEGACY,
+	    rkl_wire_tk_upload, auk_kcv),
+	FD(RKL_WIRE_T_TEK_ALG, F_U8, C_TEK_ALG, 1, 1, rkl_wire_tk_upload, tek_alg),
+	FDL(RKL_WIRE_T_PU_TEK, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_tk_upload,
+	    pu_tek, pu_tek_len),
+	FD(RKL_WIRE_T_TK_HASH, F_FIX, C_NONE, RKL_WIRE_TK_HASH_LEN, RKL_WIRE_TK_HASH_LEN,
+	    rkl_wire_tk_upload, tk_hash),
+	P2_CERTS(rkl_wire_tk_upload),
+	P2_SIG(rkl_wire_tk_upload),
+};
+
+static const struct fdesc f2_auth_init[] = {
+	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_auth_init, sn),
+	P2_BLOCK(RKL_WIRE_T_RND1, rkl_wire_auth_init, rnd1, rnd1_len),
+	P2_NONCE(rkl_wire_auth_init),
+};
+
+static const struct fdesc f2_auth_challenge[] = {
+	P2_BLOCK(RKL_WIRE_T_CRND1, rkl_wire_auth_challenge, crnd1, crnd1_len),
+	P2_BLOCK(RKL_WIRE_T_RND2, rkl_wire_auth_challenge, rnd2, rnd2_len),
+	P2_NONCE(rkl_wire_auth_challenge),
+	P2_MAC(rkl_wire_auth_challenge),
+};
+
+static const struct fdesc f2_auth_response[] = {
+	P2_BLOCK(RKL_WIRE_T_CRND2, rkl_wire_auth_response, crnd2, crnd2_len),
+	P2_SIG(rkl_wire_auth_response),
+	P2_MAC(rkl_wire_auth_response),
+};
+
+static const struct fdesc f2_tmk_delivery[] = {
+	FDL(RKL_WIRE_T_CTMK_TK, F_PTR, C_NONE, RKL_WIRE_CT_MIN, RKL_WIRE_CT_MAX, rkl_wire_tmk_delivery,
+	    ctmk_tk, ctmk_tk_len),
+	FD(RKL_WIRE_T_TMK_ALG, F_U8, C_SYM_ALG, 1, 1, rkl_wire_tmk_delivery, tmk_alg),
+	FD(RKL_WIRE_T_TMK_LEN, F_U8, C_NONE, 1, 1, rkl_wire_tmk_delivery, tmk_len),
+	FDL(RKL_WIRE_T_KCV, F_VAR, C_NONE, RKL_WIRE_KCV_CMAC, RKL_WIRE_KCV_CMAC, rkl_wire_tmk_delivery,
+	    kcv, kcv_len),
+	FD(RKL_WIRE_T_KEY_VERSION, F_U32, C_NONE, 4, 4, rkl_wire_tmk_delivery, key_version),
+	FD(RKL_WIRE_T_KEY_USAGE, F_STR, C_SN, RKL_WIRE_KEY_USAGE_LEN, RKL_WIRE_KEY_USAGE_LEN,
+	    rkl_wire_tmk_delivery, key_usage),
+	P2_MAC(rkl_wire_tmk_delivery),
+};
+
+static const struct fdesc f2_tmk_confirm[] = {
+	FDL(RKL_WIRE_T_KCV, F_VAR, C_NONE, RKL_WIRE_KCV_CMAC, RKL_WIRE_KCV_CMAC, rkl_wire_tmk_confirm,
+	    kcv, kcv_len),
+	FD(RKL_WIRE_T_KEY_VERSION, F_U32, C_NONE, 4, 4, rkl_wire_tmk_confirm, key_version),
+	P2_MAC(rkl_wire_tmk_confirm),
+};
+
+static const struct fdesc f2_confirm_ack[] = {
+	P2_MAC(rkl_wire_confirm_ack),
+};
+
 struct mdesc {
+	uint8_t profile;
 	uint8_t type;
 	const char *name;
 	const struct fdesc *f;
 	size_t n;
 };
 
-#define MD(t, arr) { RKL_WIRE_##t, #t, arr, sizeof(arr) / sizeof(arr[0]) }
+#define MD(t, arr) { RKL_WIRE_PROFILE_PATENT, RKL_WIRE_##t, #t, arr, sizeof(arr) / sizeof(arr[0]) }
+#define MD2(t, arr) { RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_##t, #t, arr, sizeof(arr) / sizeof(arr[0]) }
 
 static const struct mdesc msgs[] = {
 	MD(PUBKEY_REQ, f_pubkey_req),
 	MD(PUBKEY_RESP, f_pubkey_resp),
 	MD(TK_UPLOAD, f_tk_upload),
-	{ RKL_WIRE_TK_ACCEPTED, "TK_ACCEPTED", NULL, 0 },
+	{ RKL_WIRE_PROFILE_PATENT, RKL_WIRE_TK_ACCEPTED, "TK_ACCEPTED", NULL, 0 },
 	MD(AUTH_INIT, f_auth_init),
 	MD(AUTH_CHALLENGE, f_auth_challenge),
 	MD(AUTH_RESPONSE, f_auth_response),
 	MD(TMK_DELIVERY, f_tmk_delivery),
 	MD(TMK_CONFIRM, f_tmk_confirm),
-	{ RKL_WIRE_CONFIRM_ACK, "CONFIRM_ACK", NULL, 0 },
+	{ RKL_WIRE_PROFILE_PATENT, RKL_WIRE_CONFIRM_ACK, "CONFIRM_ACK", NULL, 0 },
 	MD(ERROR, f_error),
+	MD2(PUBKEY_REQ, f2_pubkey_req),
+	MD2(PUBKEY_RESP, f2_pubkey_resp),
+	MD2(TK_UPLOAD, f2_tk_upload),
+	{ RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_TK_ACCEPTED, "TK_ACCEPTED", NULL, 0 },
+	MD2(AUTH_INIT, f2_auth_init),
+	MD2(AUTH_CHALLENGE, f2_auth_challenge),
+	MD2(AUTH_RESPONSE, f2_auth_response),
+	MD2(TMK_DELIVERY, f2_tmk_delivery),
+	MD2(TMK_CONFIRM, f2_tmk_confirm),
+	MD2(CONFIRM_ACK, f2_confirm_ack),
+	MD2(ERROR, f_error),
 };
 
 static const struct mdesc *
-msg_desc(uint8_t type)
+msg_desc(uint8_t profile, uint8_t type)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
-		if (msgs[i].type == type)
+		if (msgs[i].profile == profile && msgs[i].type == type)
 			return &msgs[i];
 	return NULL;
 }
@@ -156,13 +265,13 @@ msg_desc(uint8_t type)
 int
 rkl_wire_type_known(uint8_t type)
 {
-	return msg_desc(type) != NULL;
+	return msg_desc(RKL_WIRE_PROFILE_PATENT, type) != NULL;
 }
 
 const char *
 rkl_wire_type_name(uint8_t type)
 {
-	const struct mdesc *md = msg_desc(type);
+	const struct mdesc *md = msg_desc(RKL_WIRE_PROFILE_PATENT, type);
 
 	return md == NULL ? "?" : md->name;
 }
@@ -180,13 +289,20 @@ dir_ok(uint8_t type, enum rkl_wire_dir dir)
 }
 
 void
-rkl_wire_msg_init(struct rkl_wire_msg *m, uint8_t type, const uint8_t *session)
+rkl_wire_msg_init_profile(struct rkl_wire_msg *m, uint8_t profile, uint8_t type,
+    const uint8_t *session)
 {
 	memset(m, 0, sizeof(*m));
-	m->profile = RKL_WIRE_PROFILE_PATENT;
+	m->profile = profile;
 	m->type = type;
 	if (session != NULL)
 		memcpy(m->session, session, RKL_WIRE_SESSION_LEN);
+}
+
+void
+rkl_wire_msg_init(struct rkl_wire_msg *m, uint8_t type, const uint8_t *session)
+{
+	rkl_wire_msg_init_profile(m, RKL_WIRE_PROFILE_PATENT, type, session);
 }
 
 /* ---- framing ---- */
@@ -272,6 +388,61 @@ der_seq_ok(const uint8_t *p, size_t len)
 	return len - hl == cl;
 }
 
+int
+rkl_wire_certs_split(const uint8_t *p, size_t len, const uint8_t **certs, size_t *lens,
+    size_t cap, size_t *n)
+{
+	size_t k = 0, hl, cl;
+
+	if (p == NULL || n == NULL || (cap > 0 && (certs == NULL || lens == NULL)))
+		return RKL_ERR_INVALID_ARG;
+	if (len == 0)
+		return RKL_ERR_FORMAT;
+	while (len > 0) {
+		if (len < 2 || p[0] != 0x30)
+			return RKL_ERR_FORMAT;
+		if (p[1] < 0x80) {
+			hl = 2;
+			cl = p[1];
+		} else if (p[1] == 0x81) {
+			if (len < 3 || p[2] < 0x80)
+				return RKL_ERR_FORMAT;
+			hl = 3;
+			cl = p[2];
+		} else if (p[1] == 0x82) {
+			if (len < 4 || p[2] == 0)
+				return RKL_ERR_FORMAT;
+			hl = 4;
+			cl = (size_t)p[2] << 8 | p[3];
+		} else {
+			return RKL_ERR_FORMAT;
+		}
+		if (cl > len - hl)
+			return RKL_ERR_FORMAT;
+		if (hl + cl > RKL_X509_CERT_MAX)
+			return RKL_ERR_TOO_LARGE;
+		if (k >= RKL_X509_CHAIN_MAX || k >= cap)
+			return RKL_ERR_LENGTH;
+		certs[k] = p;
+		lens[k] = hl + cl;
+		k++;
+		p += hl + cl;
+		len -= hl + cl;
+	}
+	*n = k;
+	return 0;
+}
+
+/* rkl_wire_certs_split without output: the check of a CERTS value. */
+static int
+certs_ok(const uint8_t *p, size_t len)
+{
+	const uint8_t *c[RKL_X509_CHAIN_MAX];
+	size_t l[RKL_X509_CHAIN_MAX], n;
+
+	return rkl_wire_certs_split(p, len, c, l, RKL_X509_CHAIN_MAX, &n);
+}
+
 /*
  * Check one value p/len against its descriptor: 0 or the decoder's data
  * error.  The encoder maps any failure to RKL_ERR_INVALID_ARG.
@@ -313,6 +484,10 @@ check_value(const struct fdesc *d, const uint8_t *p, size_t len)
 		return len == RKL_WIRE_KCV_LEGACY || len == RKL_WIRE_KCV_CMAC ? 0 : RKL_ERR_LENGTH;
 	case C_SPKI:
 		return der_seq_ok(p, len) ? 0 : RKL_ERR_FORMAT;
+	case C_CERTS:
+		return certs_ok(p, len);
+	case C_SIG:
+		return len == RKL_WIRE_SIG_MIN || len == RKL_WIRE_SIG_MAX ? 0 : RKL_ERR_LENGTH;
 	default:
 		return 0;
 	}
@@ -391,7 +566,7 @@ load_value(const struct fdesc *d, const uint8_t *base, uint8_t *tmp,
 
 	switch (d->kind) {
 	case F_STR:
-		if ((nul = memchr(base + d->off, 0, RKL_WIRE_SN_MAX + 1)) == NULL)
+		if ((nul = memchr(base + d->off, 0, (size_t)d->max + 1)) == NULL)
 			return RKL_ERR_INVALID_ARG;
 		*p = base + d->off;
 		*len = (size_t)(nul - (base + d->off));
@@ -443,14 +618,27 @@ decode_body(const struct mdesc *md, struct rkl_rbuf *b, struct rkl_wire_msg *m)
 	uint32_t seen = 0, all;
 	const struct fdesc *d;
 	const uint8_t *v;
-	uint16_t tag, vlen;
+	uint16_t tag, vlen, num;
 	size_t i;
-	int r;
+	int r, stage = 0;	/* 0: before any authenticator, 1: after SIG, 2: after MAC */
 
 	while (rkl_rbuf_left(b) > 0) {
 		if (rkl_get_u16(b, &tag) != 0 || rkl_get_u16(b, &vlen) != 0 ||
 		    rkl_get_direct(b, vlen, &v) != 0)
 			return RKL_ERR_FORMAT;
+		num = (uint16_t)(tag & ~RKL_WIRE_TAG_CRITICAL);
+		if (md->profile == RKL_WIRE_PROFILE_HARDENED) {
+			/*
+			 * An authenticator covers every byte before it: nothing
+			 * but the MAC may follow a SIG, nothing may follow a MAC.
+			 */
+			if (stage == 2 || (stage == 1 && num != RKL_WIRE_T_MAC))
+				return RKL_ERR_FORMAT;
+			if (num == RKL_WIRE_T_SIG)
+				stage = 1;
+			else if (num == RKL_WIRE_T_MAC)
+				stage = 2;
+		}
 		d = NULL;
 		for (i = 0; i < md->n; i++) {
 			if (md->f[i].num == (tag & ~RKL_WIRE_TAG_CRITICAL)) {
@@ -492,9 +680,9 @@ rkl_wire_decode(const uint8_t *p, size_t len, enum rkl_wire_dir dir,
 		return r;
 	if (len > flen)
 		return RKL_ERR_TRAILING;
-	if (p[5] != RKL_WIRE_PROFILE_PATENT)
+	if (p[5] != RKL_WIRE_PROFILE_PATENT && p[5] != RKL_WIRE_PROFILE_HARDENED)
 		return RKL_ERR_PROFILE;
-	if ((md = msg_desc(p[6])) == NULL || !dir_ok(p[6], dir))
+	if ((md = msg_desc(p[5], p[6])) == NULL || !dir_ok(p[6], dir))
 		return RKL_ERR_MSG_TYPE;
 	if (p[7] != 0)
 		return RKL_ERR_FORMAT;
@@ -521,7 +709,7 @@ rkl_wire_encode(const struct rkl_wire_msg *m, struct rkl_wbuf *w)
 	size_t i, vlen, total = RKL_WIRE_HDR_LEN;
 	int r;
 
-	if (m->profile != RKL_WIRE_PROFILE_PATENT || (md = msg_desc(m->type)) == NULL ||
+	if ((md = msg_desc(m->profile, m->type)) == NULL ||
 	    check_message(m->type, m) != 0)
 		return RKL_ERR_INVALID_ARG;
 	/* Pass 1: check every value and size the frame. */

@@ -300,6 +300,8 @@ rkl_pinpad_consume(struct rkl_pinpad *pp, const uint8_t *in, size_t len)
 		return rkl_pp_fail(pp, RKL_ERR_INVALID_ARG, 1);
 	if ((r = rkl_wire_decode(in, len, RKL_WIRE_DIR_TO_TERMINAL, &m)) != 0)
 		return rkl_pp_fail(pp, r, 1);
+	if (m.profile != RKL_WIRE_PROFILE_PATENT)
+		return rkl_pp_fail(pp, RKL_ERR_PROFILE, 1);	/* profile 1 only */
 	if (m.type == RKL_WIRE_ERROR) {
 		pp->peer_code = m.u.error.code;
 		return rkl_pp_fail(pp, rkl_wire_error_from_code(m.u.error.code), 0);

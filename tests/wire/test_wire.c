@@ -418,7 +418,8 @@ test_reject_header(void **state)
 		{ 3, 0, RKL_ERR_FORMAT },
 		{ 4, 2, RKL_ERR_VERSION },
 		{ 4, 0, RKL_ERR_VERSION },
-		{ 5, RKL_WIRE_PROFILE_HARDENED, RKL_ERR_PROFILE },
+		/* profile 2 is decoded by its own rules: its RND1 is 16 bytes */
+		{ 5, RKL_WIRE_PROFILE_HARDENED, RKL_ERR_LENGTH },
 		{ 5, RKL_WIRE_PROFILE_TR34, RKL_ERR_PROFILE },
 		{ 5, 0, RKL_ERR_PROFILE },
 		{ 6, 0, RKL_ERR_MSG_TYPE },
@@ -779,8 +780,11 @@ test_encode_rejects(void **state)
 
 	(void)state;
 	fixture(RKL_WIRE_PUBKEY_REQ, &m);
-	m.profile = RKL_WIRE_PROFILE_HARDENED;
+	m.profile = RKL_WIRE_PROFILE_TR34;
 	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
+	m.profile = 0;
+	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
+	m.profile = RKL_WIRE_PROFILE_PATENT;
 	m.type = 0x42;
 	assert_encode_rejects(&m, RKL_WIRE_PUBKEY_REQ);
 	memset(m.u.pubkey_req.sn, 'A', sizeof(m.u.pubkey_req.sn));	/* no NUL */
