@@ -119,6 +119,7 @@ extern "C" {
 #define RKL_HSM_DEFAULT_TOKEN_URI "pkcs11:token=rkl"
 #define RKL_HSM_DEFAULT_KEK_AUK_URI "pkcs11:object=rkl-kek-auk;type=secret-key"
 #define RKL_HSM_DEFAULT_KEK_TMK_URI "pkcs11:object=rkl-kek-tmk;type=secret-key"
+#define RKL_HSM_DEFAULT_KEK_AUK2_URI "pkcs11:object=rkl-kek-auk2;type=secret-key"
 #define RKL_HSM_DEFAULT_TRANSPORT_URI "pkcs11:object=rkl-transport"
 
 #define RKL_HSM_PIN_MAX 128	/* longest PIN accepted from a file or env */
@@ -150,6 +151,7 @@ struct rkl_hsm_config {
 	 * selected token).  NULL: the RKL_HSM_DEFAULT_*_URI values. */
 	const char *kek_auk_uri;
 	const char *kek_tmk_uri;
+	const char *kek_auk2_uri;	/* profile-2 AUKs (RKL_HSM_AUK2) */
 	const char *transport_uri;
 	/* User PIN source, tried in this order: a file whose first line is
 	 * the PIN, the name of an environment variable holding it, the token
@@ -191,9 +193,12 @@ struct rkl_hsm_info {
 	int aes_kw_pad;			/* CKM_AES_KEY_WRAP_PAD (required) */
 	int aes_cmac;			/* CKM_AES_CMAC */
 	int des3_cmac;			/* CKM_DES3_CMAC */
+	int aes_ecb_derive;		/* CKM_AES_ECB_ENCRYPT_DATA (profile 2) */
+	int ecdsa;			/* CKM_ECDSA (profile 2: the KDH signature) */
 	unsigned rsa_min_bits;		/* RSA key generation range */
 	unsigned rsa_max_bits;
 	int have_kek;			/* both storage KEKs found */
+	int have_kek_auk2;		/* the profile-2 AUK KEK found */
 	int have_transport;		/* shared transport pair found */
 	int pin_locked;			/* the PIN's page is mlock'ed (RLIMIT_MEMLOCK allowed it) */
 };
@@ -477,7 +482,11 @@ RKL_WUR int rkl_hsm_tmk_store(struct rkl_hsm_session *s, const struct rkl_hsm_ke
 /* Roles of stored keys: each has its own KEK and its own object template. */
 enum rkl_hsm_role {
 	RKL_HSM_AUK = 1,	/* encrypt+decrypt, non-extractable */
-	RKL_HSM_TMK = 2		/* no usage at all, non-extractable */
+	RKL_HSM_TMK = 2,	/* no usage at all, non-extractable */
+	RKL_HSM_AUK2 = 3	/* profile-2 AUK (AES only): encrypt+decrypt+derive,
+				 * CKA_ALLOWED_MECHANISMS {AES-ECB,
+				 * AES-ECB-ENCRYPT-DATA}, non-extractable; its own
+				 * KEK "rkl-kek-auk2" */
 };
 
 /*
@@ -492,6 +501,60 @@ enum rkl_hsm_role {
 RKL_WUR int rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
     enum rkl_hsm_role role, enum rkl_alg alg, const uint8_t *blob, size_t blob_len,
     struct rkl_hsm_key *k);
+
+/* ---- profile 2: the AUK's own role, directional MAC keys, AES-CMAC ---- */
+
+/*
+ * rkl_hsm_auk_unwrap with the role of the AUK: RKL_HSM_AUK is
+ * rkl_hsm_auk_unwrap itself.  RKL_HSM_AUK2 (profile 2: alg AES-128 or
+ * AES-256, else RKL_ERR_ALGORITHM) runs the same checks (length through one
+ * wrap, KCV by a trial encryption) but makes the blob under the profile-2
+ * AUK KEK "rkl-kek-auk2" and returns the key restored from that blob with
+ * the RKL_HSM_AUK2 template (encrypt, decrypt and derive, allowed mechanisms
+ * AES-ECB and AES-ECB-ENCRYPT-DATA only); the object the transport key
+ * unwrapped (profile-1 shape, no derive) is destroyed.  So a live profile-2
+ * AUK always has exactly its role's one template, in the first download as
+ * in every re-download.  RKL_ERR_HSM_TOKEN if the KEK of the role is missing.
+ */
+RKL_WUR int rkl_hsm_auk_unwrap_role(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_hsm_role role, const struct rkl_hsm_key *xport, enum rkl_alg alg,
+    const uint8_t *pu_auk, size_t pu_auk_len, const uint8_t *kcv, size_t kcv_len,
+    struct rkl_hsm_key *auk, uint8_t *blob, size_t blob_cap, size_t *blob_len);
+
+/* Direction of a profile-2 MAC key (docs/protocol.md, profile 2). */
+enum rkl_hsm_dir {
+	RKL_HSM_K2D = 1,	/* KMS to device: CKA_SIGN only (the KMS MACs) */
+	RKL_HSM_D2K = 2		/* device to KMS: CKA_VERIFY only (the KMS checks) */
+};
+
+/*
+ * K_dir = AES-ECB-Encrypt(AUK, data), derived inside the token
+ * (C_DeriveKey, CKM_AES_ECB_ENCRYPT_DATA) into a session object in dl: CKK_AES,
+ * CKA_VALUE_LEN = data_len, which must be the AUK's length (16 or 32, else
+ * RKL_ERR_LENGTH); sensitive, never extractable, not modifiable, not
+ * copyable, CKA_SIGN only (K2D) or CKA_VERIFY only (D2K), allowed mechanism
+ * CKM_AES_CMAC only.  auk must be a profile-2 AUK (role RKL_HSM_AUK2); the
+ * token refuses any other key (internal error: a caller's bug).  The data
+ * (rkl_p2_kdf_data) is public.
+ */
+RKL_WUR int rkl_hsm_p2_derive(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    const struct rkl_hsm_key *auk, enum rkl_hsm_dir dir, const uint8_t *data, size_t data_len,
+    struct rkl_hsm_key *k);
+
+#define RKL_HSM_CMAC_LEN 16
+
+/* AES-CMAC (CKM_AES_CMAC) of msg under a K2D key, inside the token. */
+RKL_WUR int rkl_hsm_cmac_sign(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *msg, size_t len, uint8_t mac[RKL_HSM_CMAC_LEN]);
+
+/*
+ * Verify an AES-CMAC under a D2K key inside the token (C_Verify: the MAC is
+ * never computed to the host).  0 if it matches; RKL_ERR_AUTH if it does
+ * not (CKR_SIGNATURE_INVALID), also for a mac_len other than 16 (checked
+ * before the token is asked); any other failure is internal.
+ */
+RKL_WUR int rkl_hsm_cmac_verify(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *msg, size_t len, const uint8_t *mac, size_t mac_len);
 
 /* ---- RFC 7512 URIs (pure parsing, exposed for tests and the fuzzer) ---- */
 

@@ -417,10 +417,12 @@ find_token_objects(struct rkl_hsm *h, CK_SESSION_HANDLE sh)
 
 	if ((r = find_object(h, sh, &h->kek_auk_uri, CKO_SECRET_KEY, &h->kek_auk)) != 0 ||
 	    (r = find_object(h, sh, &h->kek_tmk_uri, CKO_SECRET_KEY, &h->kek_tmk)) != 0 ||
+	    (r = find_object(h, sh, &h->kek_auk2_uri, CKO_SECRET_KEY, &h->kek_auk2)) != 0 ||
 	    (r = find_object(h, sh, &h->transport_uri, CKO_PRIVATE_KEY, &h->xport_priv)) != 0 ||
 	    (r = find_object(h, sh, &h->transport_uri, CKO_PUBLIC_KEY, &h->xport_pub)) != 0)
 		return r;
 	h->info.have_kek = h->kek_auk != 0 && h->kek_tmk != 0;
+	h->info.have_kek_auk2 = h->kek_auk2 != 0;
 	h->info.have_transport = h->xport_priv != 0 && h->xport_pub != 0;
 	return 0;
 }
@@ -517,6 +519,8 @@ detect(struct rkl_hsm *h, enum rkl_oaep_hash want)
 	h->info.des3_ecb = have_mech(h, CKM_DES3_ECB, CKF_ENCRYPT | CKF_DECRYPT, NULL);
 	h->info.aes_cmac = have_mech(h, CKM_AES_CMAC, CKF_SIGN, NULL);
 	h->info.des3_cmac = have_mech(h, CKM_DES3_CMAC, CKF_SIGN, NULL);
+	h->info.aes_ecb_derive = have_mech(h, CKM_AES_ECB_ENCRYPT_DATA, CKF_DERIVE, NULL);
+	h->info.ecdsa = have_mech(h, CKM_ECDSA, CKF_SIGN, NULL);
 	if (!h->info.aes_kw_pad || !h->info.aes_ecb)
 		return RKL_ERR_HSM_MECH;
 	if (h->transport_alg == RKL_ALG_RSA2048 || h->transport_alg == RKL_ALG_RSA3072) {
@@ -588,7 +592,7 @@ reinit_after_fork(struct rkl_hsm *h)
 	/* Memory locks are not inherited across fork(). */
 	h->info.pin_locked = mlock(h->pin_page, h->pin_page_len) == 0;
 	h->f->C_Finalize(NULL);
-	h->kek_auk = h->kek_tmk = h->xport_priv = h->xport_pub = 0;
+	h->kek_auk = h->kek_tmk = h->kek_auk2 = h->xport_priv = h->xport_pub = 0;
 	return start(h, 0, h->info.oaep);
 }
 
@@ -631,11 +635,14 @@ rkl_hsm_open(const struct rkl_hsm_config *c, struct rkl_hsm **out)
 	uri = c->kek_tmk_uri != NULL ? c->kek_tmk_uri : RKL_HSM_DEFAULT_KEK_TMK_URI;
 	if (rkl_p11_uri_parse(uri, strlen(uri), &h->kek_tmk_uri) != 0)
 		goto out;
+	uri = c->kek_auk2_uri != NULL ? c->kek_auk2_uri : RKL_HSM_DEFAULT_KEK_AUK2_URI;
+	if (rkl_p11_uri_parse(uri, strlen(uri), &h->kek_auk2_uri) != 0)
+		goto out;
 	uri = c->transport_uri != NULL ? c->transport_uri : RKL_HSM_DEFAULT_TRANSPORT_URI;
 	if (rkl_p11_uri_parse(uri, strlen(uri), &h->transport_uri) != 0)
 		goto out;
 	if (h->kek_auk_uri.has_pin_value || h->kek_tmk_uri.has_pin_value ||
-	    h->transport_uri.has_pin_value)
+	    h->kek_auk2_uri.has_pin_value || h->transport_uri.has_pin_value)
 		goto out;
 	if (c->pin_file != NULL) {
 		if ((r = copy_str(h->pin_file, sizeof(h->pin_file), c->pin_file)) != 0)
@@ -773,6 +780,11 @@ rkl_hsm_session_put(struct rkl_hsm *h, struct rkl_hsm_session *s)
  *            extractable (re-downloads re-send the stored Ctmk_tk), not
  *            modifiable, not copyable; wraps only keys generated in the token
  *            (CKA_LOCAL, CKA_ALWAYS_SENSITIVE) with no usage.
+ *   AUK2 KEK (profile 2): unwraps session AUKs shaped as the AUK KEK's plus
+ *            CKA_DERIVE and CKA_ALLOWED_MECHANISMS {AES-ECB,
+ *            AES-ECB-ENCRYPT-DATA}; wraps what the AUK KEK wraps (the freshly
+ *            unwrapped AUK, rkl_hsm_auk_unwrap_role).
+ * The unwrap templates are the roles' one template, hsm_role_template (ops.c).
  * See docs/architecture.md, "Templates", and docs/security.md for what these
  * do and do not stop against a holder of the user PIN.
  */
@@ -785,17 +797,9 @@ make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
 	CK_KEY_TYPE kt = CKK_AES;
 	CK_ULONG len = 32;
 	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
-	CK_BBOOL use = role == RKL_HSM_AUK ? CK_TRUE : CK_FALSE;
-	CK_ATTRIBUTE unwrap_tpl[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_TOKEN, &f, sizeof(f) }, { CKA_PRIVATE, &t, sizeof(t) },
-		{ CKA_SENSITIVE, &t, sizeof(t) }, { CKA_EXTRACTABLE, &f, sizeof(f) },
-		{ CKA_ENCRYPT, &use, sizeof(use) }, { CKA_DECRYPT, &use, sizeof(use) },
-		{ CKA_WRAP, &f, sizeof(f) }, { CKA_UNWRAP, &f, sizeof(f) },
-		{ CKA_SIGN, &f, sizeof(f) }, { CKA_VERIFY, &f, sizeof(f) },
-		{ CKA_DERIVE, &f, sizeof(f) }, { CKA_MODIFIABLE, &f, sizeof(f) },
-		{ CKA_COPYABLE, &f, sizeof(f) },
-	};
+	CK_BBOOL use = role != RKL_HSM_TMK ? CK_TRUE : CK_FALSE;
+	CK_ATTRIBUTE unwrap_tpl[HSM_ROLE_TPL_MAX];
+	CK_ULONG n_unwrap = hsm_role_template(role, unwrap_tpl);
 	CK_ATTRIBUTE wrap_tpl[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &f, sizeof(f) },
 		{ CKA_SENSITIVE, &t, sizeof(t) },
@@ -806,7 +810,7 @@ make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
 		/* TMK KEK only (n_wrap below): generated in the token */
 		{ CKA_LOCAL, &t, sizeof(t) }, { CKA_ALWAYS_SENSITIVE, &t, sizeof(t) },
 	};
-	CK_ULONG n_wrap = sizeof(wrap_tpl) / sizeof(wrap_tpl[0]) - (role == RKL_HSM_AUK ? 2 : 0);
+	CK_ULONG n_wrap = sizeof(wrap_tpl) / sizeof(wrap_tpl[0]) - (role != RKL_HSM_TMK ? 2 : 0);
 	CK_ATTRIBUTE tpl[24];
 	CK_ULONG n = 0;
 
@@ -828,8 +832,10 @@ make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
 	 * decrypt what the KEK wrapped (SoftHSM2 allows it on modifiable keys). */
 	tpl[n].type = CKA_MODIFIABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
 	tpl[n].type = CKA_COPYABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
+	if (n_unwrap == 0)
+		return RKL_ERR_INVALID_ARG;
 	tpl[n].type = CKA_UNWRAP_TEMPLATE; tpl[n].pValue = unwrap_tpl;
-	tpl[n].ulValueLen = sizeof(unwrap_tpl); n++;
+	tpl[n].ulValueLen = n_unwrap * sizeof(CK_ATTRIBUTE); n++;
 	tpl[n].type = CKA_WRAP_TEMPLATE; tpl[n].pValue = wrap_tpl;
 	tpl[n].ulValueLen = n_wrap * sizeof(CK_ATTRIBUTE); n++;
 	if (u->object[0] != '\0') {
@@ -857,6 +863,10 @@ rkl_hsm_provision(struct rkl_hsm *h, int shared_pair)
 		goto out;
 	if (h->kek_tmk == 0 && (r = make_kek(h, s->sh, &h->kek_tmk_uri, RKL_HSM_TMK, &h->kek_tmk)) != 0)
 		goto out;
+	if (h->kek_auk2 == 0 &&
+	    (r = make_kek(h, s->sh, &h->kek_auk2_uri, RKL_HSM_AUK2, &h->kek_auk2)) != 0)
+		goto out;
+	h->info.have_kek_auk2 = 1;
 	if (shared_pair && (h->xport_priv == 0 || h->xport_pub == 0)) {
 		if (h->transport_uri.object[0] == '\0') {
 			r = RKL_ERR_CONFIG;

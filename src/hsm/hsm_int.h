@@ -44,6 +44,7 @@ struct rkl_hsm {
 	struct rkl_p11_uri token_uri;	/* parsed configuration URIs */
 	struct rkl_p11_uri kek_auk_uri;
 	struct rkl_p11_uri kek_tmk_uri;
+	struct rkl_p11_uri kek_auk2_uri;
 	struct rkl_p11_uri transport_uri;
 	CK_MECHANISM_TYPE oaep_hash;	/* CKM_SHA_1 or CKM_SHA256 */
 	CK_RSA_PKCS_MGF_TYPE oaep_mgf;	/* matching MGF1 */
@@ -60,6 +61,7 @@ struct rkl_hsm {
 
 	CK_OBJECT_HANDLE kek_auk;	/* storage KEKs (token objects), 0 if absent */
 	CK_OBJECT_HANDLE kek_tmk;
+	CK_OBJECT_HANDLE kek_auk2;	/* profile-2 AUK KEK, 0 if absent */
 	CK_OBJECT_HANDLE xport_priv;	/* shared transport pair, 0 if absent */
 	CK_OBJECT_HANDLE xport_pub;
 
@@ -132,6 +134,15 @@ int hsm_gen_pair(struct rkl_hsm *h, CK_SESSION_HANDLE sh, unsigned bits,
 /* Read a public key object's SPKI. */
 int hsm_pub_spki(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE pub,
     uint8_t *spki, size_t cap, size_t *spki_len);
+/*
+ * The one template of a stored key's role (ops.c): what a key of that role
+ * is, as its KEK's CKA_UNWRAP_TEMPLATE fixes it and as rkl_hsm_restore asks
+ * for it (CKA_CLASS first, CKA_MODIFIABLE false last; no CKA_KEY_TYPE).
+ * Writes at most HSM_ROLE_TPL_MAX entries; returns the count, 0 for an
+ * unknown role.
+ */
+#define HSM_ROLE_TPL_MAX 16
+CK_ULONG hsm_role_template(enum rkl_hsm_role role, CK_ATTRIBUTE *t);
 /* Add obj to dl (RKL_ERR_LIMIT if full). */
 int hsm_dl_add(struct rkl_hsm_dl *dl, CK_OBJECT_HANDLE obj);
 

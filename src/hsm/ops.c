@@ -76,6 +76,52 @@ ecb_mech(enum rkl_alg alg)
 	return rkl_alg_cipher(alg) == RKL_CIPHER_TDES ? CKM_DES3_ECB : CKM_AES_ECB;
 }
 
+/* ---- the roles' templates ---- */
+
+/* What a profile-2 AUK may be used with: its challenges (ECB) and the
+ * derivation of the MAC keys; ascending, as SoftHSM2 compares the array
+ * byte for byte against its stored (sorted) set. */
+static CK_MECHANISM_TYPE auk2_mechs[] = { CKM_AES_ECB, CKM_AES_ECB_ENCRYPT_DATA };
+/* What a profile-2 MAC key may be used with. */
+static CK_MECHANISM_TYPE mac_mechs[] = { CKM_AES_CMAC };
+static CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY;
+
+CK_ULONG
+hsm_role_template(enum rkl_hsm_role role, CK_ATTRIBUTE *t)
+{
+	CK_BBOOL *use, *derive;
+	CK_ULONG n = 0;
+
+	switch (role) {
+	case RKL_HSM_AUK: use = &ck_true; derive = &ck_false; break;
+	case RKL_HSM_TMK: use = &ck_false; derive = &ck_false; break;
+	case RKL_HSM_AUK2: use = &ck_true; derive = &ck_true; break;
+	default: return 0;
+	}
+	ADD(t, n, CKA_CLASS, &secret_class, sizeof(secret_class));
+	FALSE_(t, n, CKA_TOKEN);
+	TRUE_(t, n, CKA_PRIVATE);
+	TRUE_(t, n, CKA_SENSITIVE);
+	FALSE_(t, n, CKA_EXTRACTABLE);
+	/* An AUK encrypts and decrypts (challenges); a TMK does nothing (a
+	 * re-download re-sends the stored Ctmk_tk); a profile-2 AUK also
+	 * derives its session's MAC keys, and nothing else. */
+	ADD(t, n, CKA_ENCRYPT, use, sizeof(CK_BBOOL));
+	ADD(t, n, CKA_DECRYPT, use, sizeof(CK_BBOOL));
+	FALSE_(t, n, CKA_WRAP);
+	FALSE_(t, n, CKA_UNWRAP);
+	FALSE_(t, n, CKA_SIGN);
+	FALSE_(t, n, CKA_VERIFY);
+	ADD(t, n, CKA_DERIVE, derive, sizeof(CK_BBOOL));
+	if (role == RKL_HSM_AUK2)
+		ADD(t, n, CKA_ALLOWED_MECHANISMS, auk2_mechs, sizeof(auk2_mechs));
+	FALSE_(t, n, CKA_COPYABLE);
+	/* Last: SoftHSM2 applies a template in order and refuses every
+	 * attribute after MODIFIABLE F (CKR_ATTRIBUTE_READ_ONLY). */
+	FALSE_(t, n, CKA_MODIFIABLE);
+	return n;
+}
+
 /* ---- download contexts ---- */
 
 void
@@ -520,6 +566,23 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
     const uint8_t *pu_auk, size_t pu_auk_len, const uint8_t *kcv, size_t kcv_len,
     struct rkl_hsm_key *auk, uint8_t *blob, size_t blob_cap, size_t *blob_len)
 {
+	return rkl_hsm_auk_unwrap_role(s, dl, RKL_HSM_AUK, xport, alg, pu_auk, pu_auk_len,
+	    kcv, kcv_len, auk, blob, blob_cap, blob_len);
+}
+
+/*
+ * Profile 2 (role AUK2): the same unwrap and checks, the blob made under the
+ * AUK2 KEK, and the live key restored from that blob, so that it carries the
+ * AUK2 template (derive) while the transport keys' unwrap template stays the
+ * profile-1 shape for both profiles (pool pairs are made before anyone knows
+ * which profile will use them).  Costs one AES key unwrap more.
+ */
+int
+rkl_hsm_auk_unwrap_role(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    enum rkl_hsm_role role, const struct rkl_hsm_key *xport, enum rkl_alg alg,
+    const uint8_t *pu_auk, size_t pu_auk_len, const uint8_t *kcv, size_t kcv_len,
+    struct rkl_hsm_key *auk, uint8_t *blob, size_t blob_cap, size_t *blob_len)
+{
 	struct rkl_hsm *h = s->h;
 	CK_RSA_PKCS_OAEP_PARAMS op = { h->oaep_hash, h->oaep_mgf, CKZ_DATA_SPECIFIED, NULL, 0 };
 	CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
@@ -536,10 +599,15 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	CK_ATTRIBUTE back[] = { { CKA_EXTRACTABLE, &chk, sizeof(chk) } };
 	struct rkl_hsm_key tmp;
 	uint8_t zero[16] = { 0 }, e0[16] = { 0 };
+	CK_OBJECT_HANDLE kek;
 	CK_RV rv;
 	int r;
 
 	if (klen == 0)
+		return RKL_ERR_ALGORITHM;
+	if (role != RKL_HSM_AUK && role != RKL_HSM_AUK2)
+		return RKL_ERR_INVALID_ARG;
+	if (role == RKL_HSM_AUK2 && alg != RKL_ALG_AES128 && alg != RKL_ALG_AES256)
 		return RKL_ERR_ALGORITHM;
 	if (auk == NULL)
 		return RKL_ERR_INVALID_ARG;
@@ -551,7 +619,8 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 		return RKL_ERR_LENGTH;
 	if (blob != NULL && blob_len == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if (h->kek_auk == 0)
+	kek = role == RKL_HSM_AUK2 ? h->kek_auk2 : h->kek_auk;
+	if (kek == 0)
 		return RKL_ERR_HSM_TOKEN;
 	if (rkl_alg_cipher(alg) == RKL_CIPHER_TDES && !h->info.des3_ecb)
 		return RKL_ERR_HSM_MECH;
@@ -585,7 +654,7 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 		goto out;
 	{
 		wlen = sizeof(wbuf);
-		rv = h->f->C_WrapKey(s->sh, &kw, h->kek_auk, o, wbuf, &wlen);
+		rv = h->f->C_WrapKey(s->sh, &kw, kek, o, wbuf, &wlen);
 		/* KW-PAD is checked at open; failing on this key means a
 		 * key of no usable length: CKR_KEY_SIZE_RANGE, SoftHSM2's
 		 * CKR_KEY_NOT_WRAPPABLE for an empty key, or its
@@ -630,11 +699,22 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 		r = RKL_ERR_KCV;
 		goto out;
 	}
-	(void)hsm_dl_add(dl, o);
-	auk->obj = o;
-	auk->alg = alg;
-	auk->gen = h->gen;
-	o = 0;
+	if (role == RKL_HSM_AUK2) {
+		/* Our own blob of a checked key: a failure is the token's. */
+		if ((r = rkl_hsm_restore(s, dl, RKL_HSM_AUK2, alg, wbuf, wlen, &tmp)) != 0) {
+			if (!rkl_err_is_internal(r))
+				r = RKL_ERR_HSM;
+			goto out;
+		}
+		destroy(s, &o);
+		*auk = tmp;
+	} else {
+		(void)hsm_dl_add(dl, o);
+		auk->obj = o;
+		auk->alg = alg;
+		auk->gen = h->gen;
+		o = 0;
+	}
 	if (blob != NULL) {
 		memcpy(blob, wbuf, wlen);
 		*blob_len = wlen;
@@ -792,21 +872,22 @@ rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 {
 	struct rkl_hsm *h = s->h;
 	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = key_type(alg);
 	CK_OBJECT_HANDLE kek, o = 0;
-	CK_ATTRIBUTE t[16];
+	CK_ATTRIBUTE t[1 + HSM_ROLE_TPL_MAX];
 	CK_ULONG n = 0;
 	CK_RV rv;
 	int r;
 
 	if (rkl_alg_key_len(alg) == 0)
 		return RKL_ERR_ALGORITHM;
-	if (role != RKL_HSM_AUK && role != RKL_HSM_TMK)
+	if (role != RKL_HSM_AUK && role != RKL_HSM_TMK && role != RKL_HSM_AUK2)
 		return RKL_ERR_INVALID_ARG;
+	if (role == RKL_HSM_AUK2 && alg != RKL_ALG_AES128 && alg != RKL_ALG_AES256)
+		return RKL_ERR_ALGORITHM;
 	if ((r = dl_room(s, dl)) != 0)
 		return r;
-	kek = role == RKL_HSM_AUK ? h->kek_auk : h->kek_tmk;
+	kek = role == RKL_HSM_AUK ? h->kek_auk : role == RKL_HSM_TMK ? h->kek_tmk : h->kek_auk2;
 	if (kek == 0)
 		return RKL_ERR_HSM_TOKEN;
 	if (blob == NULL)
@@ -816,31 +897,10 @@ rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 	 * lengths are multiples of 8, so the blob length gives the key's. */
 	if (blob_len != rkl_alg_key_len(alg) + 8)
 		return RKL_ERR_KEY_LENGTH;
-	ADD(t, n, CKA_CLASS, &cls, sizeof(cls));
+	/* Exactly the KEK's unwrap template (hsm.c, make_kek): the role's one
+	 * template, plus the key type. */
 	ADD(t, n, CKA_KEY_TYPE, &kt, sizeof(kt));
-	FALSE_(t, n, CKA_TOKEN);
-	TRUE_(t, n, CKA_PRIVATE);
-	TRUE_(t, n, CKA_SENSITIVE);
-	/* Exactly the KEK's unwrap template (hsm.c, make_kek): never
-	 * extractable again; an AUK encrypts and decrypts, a TMK does
-	 * nothing (a re-download re-sends the stored Ctmk_tk). */
-	FALSE_(t, n, CKA_EXTRACTABLE);
-	if (role == RKL_HSM_AUK) {
-		TRUE_(t, n, CKA_ENCRYPT);
-		TRUE_(t, n, CKA_DECRYPT);
-	} else {
-		FALSE_(t, n, CKA_ENCRYPT);
-		FALSE_(t, n, CKA_DECRYPT);
-	}
-	FALSE_(t, n, CKA_WRAP);
-	FALSE_(t, n, CKA_UNWRAP);
-	FALSE_(t, n, CKA_SIGN);
-	FALSE_(t, n, CKA_VERIFY);
-	FALSE_(t, n, CKA_DERIVE);
-	FALSE_(t, n, CKA_COPYABLE);
-	/* Last: SoftHSM2 applies the template in order and refuses every
-	 * attribute after MODIFIABLE F (CKR_ATTRIBUTE_READ_ONLY). */
-	FALSE_(t, n, CKA_MODIFIABLE);
+	n += hsm_role_template(role, t + n);
 	rv = h->f->C_UnwrapKey(s->sh, &kw, kek, hsm_unconst(blob), blob_len, t, n, &o);
 	if (rv != CKR_OK) {
 		o = 0;
@@ -857,4 +917,109 @@ rkl_hsm_restore(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 out:
 	destroy(s, &o);
 	return r;
+}
+
+/* ---- profile 2: directional MAC keys and AES-CMAC ---- */
+
+int
+rkl_hsm_p2_derive(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
+    const struct rkl_hsm_key *auk, enum rkl_hsm_dir dir, const uint8_t *data, size_t data_len,
+    struct rkl_hsm_key *k)
+{
+	struct rkl_hsm *h = s->h;
+	CK_KEY_DERIVATION_STRING_DATA kd;
+	CK_MECHANISM m = { CKM_AES_ECB_ENCRYPT_DATA, &kd, sizeof(kd) };
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG vlen = data_len;
+	CK_ATTRIBUTE t[20];
+	CK_ULONG n = 0;
+	CK_OBJECT_HANDLE o = 0;
+	int r;
+
+	if ((r = key_ok(s, auk)) != 0)
+		return r;
+	if (k == NULL || data == NULL || (dir != RKL_HSM_K2D && dir != RKL_HSM_D2K))
+		return RKL_ERR_INVALID_ARG;
+	if (auk->alg != RKL_ALG_AES128 && auk->alg != RKL_ALG_AES256)
+		return RKL_ERR_ALGORITHM;
+	if (data_len != rkl_alg_key_len(auk->alg))
+		return RKL_ERR_LENGTH;
+	if ((r = dl_room(s, dl)) != 0)
+		return r;
+	if (!h->info.aes_ecb_derive || !h->info.aes_cmac)
+		return RKL_ERR_HSM_MECH;
+	kd.pData = hsm_unconst(data);
+	kd.ulLen = data_len;
+	ADD(t, n, CKA_CLASS, &secret_class, sizeof(secret_class));
+	ADD(t, n, CKA_KEY_TYPE, &kt, sizeof(kt));
+	ADD(t, n, CKA_VALUE_LEN, &vlen, sizeof(vlen));
+	FALSE_(t, n, CKA_TOKEN);
+	TRUE_(t, n, CKA_PRIVATE);
+	TRUE_(t, n, CKA_SENSITIVE);
+	FALSE_(t, n, CKA_EXTRACTABLE);
+	FALSE_(t, n, CKA_ENCRYPT);
+	FALSE_(t, n, CKA_DECRYPT);
+	FALSE_(t, n, CKA_WRAP);
+	FALSE_(t, n, CKA_UNWRAP);
+	FALSE_(t, n, CKA_DERIVE);
+	/* One direction, one operation: the KMS only makes MACs for the
+	 * device (k2d) and only checks the device's (d2k). */
+	ADD(t, n, CKA_SIGN, dir == RKL_HSM_K2D ? &ck_true : &ck_false, sizeof(CK_BBOOL));
+	ADD(t, n, CKA_VERIFY, dir == RKL_HSM_D2K ? &ck_true : &ck_false, sizeof(CK_BBOOL));
+	ADD(t, n, CKA_ALLOWED_MECHANISMS, mac_mechs, sizeof(mac_mechs));
+	FALSE_(t, n, CKA_COPYABLE);
+	FALSE_(t, n, CKA_MODIFIABLE);
+	if ((r = hsm_rv_internal(h->f->C_DeriveKey(s->sh, &m, auk->obj, t, n, &o))) != 0)
+		return r;
+	(void)hsm_dl_add(dl, o);	/* room checked above */
+	k->obj = o;
+	k->alg = auk->alg;
+	k->gen = h->gen;
+	return 0;
+}
+
+int
+rkl_hsm_cmac_sign(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *msg, size_t len, uint8_t mac[RKL_HSM_CMAC_LEN])
+{
+	CK_MECHANISM m = { CKM_AES_CMAC, NULL, 0 };
+	CK_BYTE out[RKL_HSM_CMAC_LEN];
+	CK_ULONG olen = sizeof(out);
+	CK_RV rv;
+	int r;
+
+	if ((r = key_ok(s, k)) != 0)
+		return r;
+	if (msg == NULL || mac == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((rv = s->h->f->C_SignInit(s->sh, &m, k->obj)) == CKR_OK)
+		rv = s->h->f->C_Sign(s->sh, hsm_unconst(msg), len, out, &olen);
+	if (rv == CKR_OK && olen != sizeof(out))
+		rv = CKR_GENERAL_ERROR;
+	if ((r = hsm_rv_internal(rv)) != 0)
+		return r;
+	memcpy(mac, out, sizeof(out));
+	return 0;
+}
+
+int
+rkl_hsm_cmac_verify(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t *msg, size_t len, const uint8_t *mac, size_t mac_len)
+{
+	CK_MECHANISM m = { CKM_AES_CMAC, NULL, 0 };
+	CK_RV rv;
+	int r;
+
+	if ((r = key_ok(s, k)) != 0)
+		return r;
+	if (msg == NULL || mac == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (mac_len != RKL_HSM_CMAC_LEN)
+		return RKL_ERR_AUTH;
+	if ((rv = s->h->f->C_VerifyInit(s->sh, &m, k->obj)) != CKR_OK)
+		return hsm_rv_internal(rv);
+	rv = s->h->f->C_Verify(s->sh, hsm_unconst(msg), len, hsm_unconst(mac), mac_len);
+	if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE)
+		return RKL_ERR_AUTH;
+	return hsm_rv_internal(rv);
 }

@@ -16,6 +16,7 @@
 
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "rkl/kcv.h"
 
 static struct tt T;
 static struct rkl_hsm *H;
@@ -126,7 +127,8 @@ test_info(void **state)
 static void
 test_provision_idempotent(void **state)
 {
-	CK_OBJECT_HANDLE kek = H->kek_auk, kek2 = H->kek_tmk, xp = H->xport_priv;
+	CK_OBJECT_HANDLE kek = H->kek_auk, kek2 = H->kek_tmk, kek3 = H->kek_auk2;
+	CK_OBJECT_HANDLE xp = H->xport_priv;
 	CK_BBOOL tru = CK_TRUE;
 	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &tru, sizeof(tru) } };
 	CK_OBJECT_HANDLE o[32];
@@ -136,11 +138,12 @@ test_provision_idempotent(void **state)
 	assert_int_equal(rkl_hsm_provision(H, 1), 0);
 	assert_int_equal(H->kek_auk, kek);
 	assert_int_equal(H->kek_tmk, kek2);
+	assert_int_equal(H->kek_auk2, kek3);
 	assert_int_equal(H->xport_priv, xp);
 	assert_int_equal(H->f->C_FindObjectsInit(S->sh, t, 1), CKR_OK);
 	assert_int_equal(H->f->C_FindObjects(S->sh, o, 32, &n), CKR_OK);
 	H->f->C_FindObjectsFinal(S->sh);
-	assert_int_equal(n, 4);	/* two KEKs, transport private and public key */
+	assert_int_equal(n, 5);	/* three KEKs, transport private and public key */
 }
 
 /* S1+S3+S4+S5 with the shared pair, for every AUK algorithm: OpenSSL
@@ -489,6 +492,130 @@ test_bad_inputs(void **state)
 	assert_int_equal(rkl_hsm_encrypt_block(S, &tmk, in, 16, out), RKL_ERR_HSM_STALE);
 }
 
+
+/*
+ * Profile 2: the AUK in its own role (unwrapped from Pu_auk, and restored
+ * from its blob under the AUK2 KEK), the two directional MAC keys derived
+ * with AES-ECB-ENCRYPT-DATA and checked against the software derivation,
+ * AES-CMAC signed by the token (k2d) and verified by it (d2k), each key
+ * limited to its one direction, and the roles kept apart.
+ */
+static void
+test_p2_derive_cmac(void **state)
+{
+	static const enum rkl_alg P2[] = { RKL_ALG_AES128, RKL_ALG_AES256 };
+	uint8_t spki[RKL_SPKI_MAX], key[32], kcv[3], pu[512], blob[RKL_HSM_BLOB_MAX];
+	uint8_t p1blob[RKL_HSM_BLOB_MAX], data[32], kx[32], msg[32], mac[16], want[16];
+	uint8_t rnd[16], c1[16], c2[16];
+	size_t spki_len, pu_len, blob_len, p1blob_len, i, L, j;
+	struct rkl_hsm_key xp, auk, rauk, p1auk, k2d, d2k, k2d2, tmp;
+	struct rkl_hsm_dl dl;
+	struct rkl_crypto sw;
+	unsigned long before = count();
+	CK_MECHANISM_TYPE mechs[4];
+	CK_ATTRIBUTE am[] = { { CKA_ALLOWED_MECHANISMS, mechs, sizeof(mechs) } };
+
+	(void)state;
+	rkl_crypto_openssl(&sw);
+	assert_int_equal(rkl_hsm_transport_shared(S, &xp, spki, sizeof(spki), &spki_len), 0);
+	for (i = 0; i < sizeof(P2) / sizeof(P2[0]); i++) {
+		L = rkl_alg_key_len(P2[i]);
+		rkl_hsm_dl_init(H, &dl);
+		terminal_auk(P2[i], spki, spki_len, key, kcv, pu, &pu_len);
+		/* A wrong KCV is refused as in profile 1, nothing left behind. */
+		kcv[0] ^= 1;
+		assert_int_equal(rkl_hsm_auk_unwrap_role(S, &dl, RKL_HSM_AUK2, &xp, P2[i], pu,
+		    pu_len, kcv, 3, &auk, blob, sizeof(blob), &blob_len), RKL_ERR_KCV);
+		assert_int_equal(count(), before);
+		kcv[0] ^= 1;
+		assert_int_equal(rkl_hsm_auk_unwrap_role(S, &dl, RKL_HSM_AUK2, &xp, P2[i], pu,
+		    pu_len, kcv, 3, &auk, blob, sizeof(blob), &blob_len), 0);
+		assert_int_equal(blob_len, L + 8);
+		assert_int_equal(count(), before + 1);	/* only the AUK2-shaped key stays */
+		/* The AUK2 template: challenges and derive, nothing else. */
+		assert_int_equal(battr(auk.obj, CKA_DERIVE), CK_TRUE);
+		assert_int_equal(battr(auk.obj, CKA_ENCRYPT), CK_TRUE);
+		assert_int_equal(battr(auk.obj, CKA_EXTRACTABLE), CK_FALSE);
+		assert_int_equal(battr(auk.obj, CKA_MODIFIABLE), CK_FALSE);
+		assert_int_equal(battr(auk.obj, CKA_SIGN), CK_FALSE);
+		assert_int_equal(battr(auk.obj, CKA_WRAP), CK_FALSE);
+		assert_value_hidden(auk.obj);
+		am[0].ulValueLen = sizeof(mechs);
+		assert_int_equal(H->f->C_GetAttributeValue(S->sh, auk.obj, am, 1), CKR_OK);
+		assert_int_equal(am[0].ulValueLen, 2 * sizeof(CK_MECHANISM_TYPE));
+		assert_int_equal(mechs[0], CKM_AES_ECB);
+		assert_int_equal(mechs[1], CKM_AES_ECB_ENCRYPT_DATA);
+		ossl_random(rnd, 16);
+		assert_int_equal(rkl_hsm_encrypt_block(S, &auk, rnd, 16, c1), 0);
+		assert_int_equal(ossl_ecb(P2[i], key, 1, rnd, c2), 0);
+		assert_memory_equal(c1, c2, 16);
+
+		/* Both directions, against AES-ECB(AUK, data) computed in software. */
+		ossl_random(data, L);
+		assert_int_equal(rkl_hsm_p2_derive(S, &dl, &auk, RKL_HSM_K2D, data, L, &k2d), 0);
+		assert_int_equal(rkl_hsm_p2_derive(S, &dl, &auk, RKL_HSM_D2K, data, L, &d2k), 0);
+		for (j = 0; j < L; j += 16)
+			assert_int_equal(ossl_ecb(P2[i], key, 1, data + j, kx + j), 0);
+		ossl_random(msg, sizeof(msg));
+		assert_int_equal(rkl_cmac(&sw, RKL_CIPHER_AES, kx, L, msg, sizeof(msg), want, 16), 0);
+		assert_int_equal(rkl_hsm_cmac_sign(S, &k2d, msg, sizeof(msg), mac), 0);
+		assert_memory_equal(mac, want, 16);
+		assert_int_equal(rkl_hsm_cmac_verify(S, &d2k, msg, sizeof(msg), want, 16), 0);
+		want[15] ^= 0x80;
+		assert_int_equal(rkl_hsm_cmac_verify(S, &d2k, msg, sizeof(msg), want, 16), RKL_ERR_AUTH);
+		want[15] ^= 0x80;
+		assert_int_equal(rkl_hsm_cmac_verify(S, &d2k, msg, sizeof(msg), want, 15), RKL_ERR_AUTH);
+		/* One direction per key: k2d never verifies, d2k never signs. */
+		assert_true(rkl_err_is_internal(rkl_hsm_cmac_verify(S, &k2d, msg, sizeof(msg), want, 16)));
+		assert_true(rkl_err_is_internal(rkl_hsm_cmac_sign(S, &d2k, msg, sizeof(msg), mac)));
+		assert_int_equal(battr(k2d.obj, CKA_SENSITIVE), CK_TRUE);
+		assert_int_equal(battr(k2d.obj, CKA_EXTRACTABLE), CK_FALSE);
+		assert_int_equal(battr(k2d.obj, CKA_VERIFY), CK_FALSE);
+		assert_int_equal(battr(k2d.obj, CKA_ENCRYPT), CK_FALSE);
+		assert_int_equal(battr(k2d.obj, CKA_DERIVE), CK_FALSE);
+		assert_int_equal(battr(d2k.obj, CKA_SIGN), CK_FALSE);
+		assert_int_equal(battr(d2k.obj, CKA_MODIFIABLE), CK_FALSE);
+		assert_value_hidden(k2d.obj);
+		assert_value_hidden(d2k.obj);
+		/* Another direction's data gives another key. */
+		data[0] ^= 1;
+		assert_int_equal(rkl_hsm_p2_derive(S, &dl, &auk, RKL_HSM_K2D, data, L, &k2d2), 0);
+		assert_int_equal(rkl_hsm_cmac_sign(S, &k2d2, msg, sizeof(msg), mac), 0);
+		assert_memory_not_equal(mac, want, 16);
+		/* Data of another length than the AUK's is refused before the token. */
+		assert_int_equal(rkl_hsm_p2_derive(S, &dl, &auk, RKL_HSM_K2D, data, L == 16 ? 32 : 16,
+		    &tmp), RKL_ERR_LENGTH);
+
+		/* Restored from its blob (a re-download): the same key, same role. */
+		assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_AUK2, P2[i], blob, blob_len, &rauk), 0);
+		assert_int_equal(battr(rauk.obj, CKA_DERIVE), CK_TRUE);
+		assert_int_equal(rkl_hsm_encrypt_block(S, &rauk, rnd, 16, c1), 0);
+		assert_memory_equal(c1, c2, 16);
+		/* The roles stay apart: an AUK2 blob is no profile-1 AUK or TMK ... */
+		assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_AUK, P2[i], blob, blob_len, &tmp),
+		    RKL_ERR_AUTH);
+		assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_TMK, P2[i], blob, blob_len, &tmp),
+		    RKL_ERR_AUTH);
+		/* ... a profile-1 AUK blob is no AUK2, and a profile-1 AUK derives nothing. */
+		assert_int_equal(rkl_hsm_auk_unwrap(S, &dl, &xp, P2[i], pu, pu_len, kcv, 3, &p1auk,
+		    p1blob, sizeof(p1blob), &p1blob_len), 0);
+		assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_AUK2, P2[i], p1blob, p1blob_len, &tmp),
+		    RKL_ERR_AUTH);
+		assert_true(rkl_err_is_internal(rkl_hsm_p2_derive(S, &dl, &p1auk, RKL_HSM_K2D, data, L,
+		    &tmp)));
+		assert_int_equal(rkl_hsm_dl_release(S, &dl), 0);
+		assert_int_equal(count(), before);
+		rkl_cleanse(key, sizeof(key));
+	}
+	/* Profile 2 allows AES AUKs only. */
+	rkl_hsm_dl_init(H, &dl);
+	assert_int_equal(rkl_hsm_auk_unwrap_role(S, &dl, RKL_HSM_AUK2, &xp, RKL_ALG_TDES2, pu,
+	    pu_len, NULL, 0, &auk, NULL, 0, NULL), RKL_ERR_ALGORITHM);
+	assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_AUK2, RKL_ALG_TDES3, blob, 32, &tmp),
+	    RKL_ERR_ALGORITHM);
+	assert_int_equal(count(), before);
+}
+
 int
 main(void)
 {
@@ -501,6 +628,7 @@ main(void)
 		cmocka_unit_test(test_token_object_attributes),
 		cmocka_unit_test(test_attacks),
 		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_p2_derive_cmac),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,9 +4,11 @@
  * provisioned by rkl, this test plays every trick of docs/security.md
  * ("What a PIN holder can and cannot do") on every key role:
  *
- *   roles:  AUK storage KEK, TMK storage KEK, shared transport private key,
- *           per-request transport private key, AUK from Pu_auk, restored
- *           AUK, restored TMK, freshly generated TMK (from another process)
+ *   roles:  AUK storage KEK, TMK storage KEK, profile-2 AUK KEK, shared
+ *           transport private key, per-request transport private key, AUK
+ *           from Pu_auk, restored AUK, restored TMK, freshly generated TMK
+ *           (from another process), profile-2 AUK (live and restored) and
+ *           its two derived MAC keys
  *   tricks: loosen attributes (C_SetAttributeValue), copy with new
  *           attributes (C_CopyObject), unwrap stored blobs and recorded
  *           Pu_auk with permissive templates, derive (ECB-ENCRYPT-DATA),
@@ -57,6 +59,11 @@ static uint8_t auk_blob[RKL_HSM_BLOB_MAX], tmk_blob[RKL_HSM_BLOB_MAX];
 static size_t auk_blob_len, tmk_blob_len;
 static struct rkl_hsm_key rauk, rtmk;		/* restored from the blobs */
 static uint8_t tmk_kcv[3];
+/* Profile 2: the AUK in its own role, and the session's MAC keys. */
+static uint8_t auk2_clear[16], auk2_blob[RKL_HSM_BLOB_MAX], kdf_data[16];
+static size_t auk2_blob_len;
+static struct rkl_hsm_key auk2, rauk2, k2d, d2k;
+static struct rkl_hsm_dl DL2;			/* their objects */
 
 /* The insider's own AES-256 key, value known: wraps anything it may. */
 static const uint8_t own_value[32] = { 0x1d, 0x51, 0xde, 0x70, 0x0c, 0x4e, 0x44, 0x33 };
@@ -112,6 +119,19 @@ setup(void **state)
 		return -1;
 	if (F->C_CreateObject(S->sh, t, sizeof(t) / sizeof(t[0]), &own) != CKR_OK)
 		return -1;
+	/* Profile 2: bind, restore, derive both directions. */
+	rkl_hsm_dl_init(H, &DL2);
+	ossl_random(auk2_clear, sizeof(auk2_clear));
+	ossl_random(kdf_data, sizeof(kdf_data));
+	if (ossl_ecb(RKL_ALG_AES128, auk2_clear, 1, zero, kcv) != 0 ||
+	    ossl_oaep_encrypt(rkl_hsm_oaep(H), xspki, xspki_len, auk2_clear, 16, ct, &ct_len) != 0 ||
+	    rkl_hsm_auk_unwrap_role(S, &DL2, RKL_HSM_AUK2, &xport, RKL_ALG_AES128, ct, ct_len, kcv, 3,
+	    &auk2, auk2_blob, sizeof(auk2_blob), &auk2_blob_len) != 0 ||
+	    rkl_hsm_restore(S, &DL2, RKL_HSM_AUK2, RKL_ALG_AES128, auk2_blob, auk2_blob_len,
+	    &rauk2) != 0 ||
+	    rkl_hsm_p2_derive(S, &DL2, &rauk2, RKL_HSM_K2D, kdf_data, 16, &k2d) != 0 ||
+	    rkl_hsm_p2_derive(S, &DL2, &rauk2, RKL_HSM_D2K, kdf_data, 16, &d2k) != 0)
+		return -1;
 	return 0;
 }
 
@@ -121,6 +141,7 @@ teardown(void **state)
 	(void)state;
 	F->C_DestroyObject(S->sh, own);
 	(void)rkl_hsm_dl_release(S, &DL);
+	(void)rkl_hsm_dl_release(S, &DL2);
 	rkl_hsm_session_put(H, S);
 	rkl_hsm_close(H);
 	tt_remove(&T);
@@ -234,6 +255,13 @@ try_unwrap_permissive(CK_MECHANISM *m, CK_OBJECT_HANDLE kek, const uint8_t *blob
 	CK_RV rv;
 
 	for (i = 0; i < sizeof(loose) / sizeof(loose[0]); i++) {
+		/* The role's own value is no loosening (a profile-2 AUK derives). */
+		for (j = 0; j < nbase; j++)
+			if (base[j].type == loose[i].type && base[j].ulValueLen == sizeof(CK_BBOOL) &&
+			    *(CK_BBOOL *)base[j].pValue == loose[i].v)
+				break;
+		if (j < nbase)
+			continue;
 		/* The loosened attribute first: SoftHSM2 applies a template in
 		 * order and refuses everything after MODIFIABLE F, which must
 		 * not be what stops it here. */
@@ -321,7 +349,7 @@ wrap_out(CK_OBJECT_HANDLE o, uint8_t *value, size_t *len)
 static void
 test_storage_keks(void **state)
 {
-	CK_OBJECT_HANDLE keks[2];
+	CK_OBJECT_HANDLE keks[3];
 	uint8_t w[64];
 	CK_ULONG wl;
 	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
@@ -330,7 +358,8 @@ test_storage_keks(void **state)
 	(void)state;
 	keks[0] = H->kek_auk;
 	keks[1] = H->kek_tmk;
-	for (i = 0; i < 2; i++) {
+	keks[2] = H->kek_auk2;
+	for (i = 0; i < 3; i++) {
 		try_loosen(keks[i]);
 		try_copy(keks[i]);
 		try_use(keks[i], 0);
@@ -649,6 +678,139 @@ test_emulate_bind(void **state)
 	rkl_cleanse(key, sizeof(key));
 }
 
+
+/* ---- profile 2 ---- */
+
+/* What the KMS asks of the profile-2 AUK KEK (hsm_role_template, AUK2). */
+static CK_MECHANISM_TYPE auk2_mechs[] = { CKM_AES_ECB, CKM_AES_ECB_ENCRYPT_DATA };
+#define AUK2_BASE \
+	{ CKA_CLASS, &secret, sizeof(secret) }, { CKA_KEY_TYPE, &aes, sizeof(aes) }, \
+	{ CKA_TOKEN, &no, sizeof(no) }, { CKA_PRIVATE, &yes, sizeof(yes) }, \
+	{ CKA_SENSITIVE, &yes, sizeof(yes) }, { CKA_EXTRACTABLE, &no, sizeof(no) }, \
+	{ CKA_ENCRYPT, &yes, sizeof(yes) }, { CKA_DECRYPT, &yes, sizeof(yes) }, \
+	{ CKA_WRAP, &no, sizeof(no) }, { CKA_UNWRAP, &no, sizeof(no) }, \
+	{ CKA_SIGN, &no, sizeof(no) }, { CKA_VERIFY, &no, sizeof(no) }, \
+	{ CKA_DERIVE, &yes, sizeof(yes) }, \
+	{ CKA_ALLOWED_MECHANISMS, auk2_mechs, sizeof(auk2_mechs) }, \
+	{ CKA_COPYABLE, &no, sizeof(no) }, { CKA_MODIFIABLE, &no, sizeof(no) }
+
+/* The profile-2 AUK KEK's blobs: only the role's template, only its blobs. */
+static void
+test_auk2_kek_blobs(void **state)
+{
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ATTRIBUTE base[] = { AUK2_BASE }, p1[] = { ROLE_BASE(&yes) };
+	CK_MECHANISM_TYPE more[] = { CKM_AES_ECB, CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_ECB_ENCRYPT_DATA };
+	CK_ATTRIBUTE t[32];
+	size_t n = sizeof(base) / sizeof(base[0]), i, m;
+
+	(void)state;
+	assert_int_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, base, n, NULL),
+	    CKR_OK);
+	try_unwrap_permissive(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, base, n);
+	/* Extractable, more mechanisms, or no mechanism list at all: refused. */
+	memcpy(t, base, sizeof(base));
+	for (i = 0; i < n; i++)
+		if (t[i].type == CKA_EXTRACTABLE)
+			t[i].pValue = &yes;
+	assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, t, n, NULL),
+	    CKR_OK);
+	memcpy(t, base, sizeof(base));
+	for (i = 0; i < n; i++)
+		if (t[i].type == CKA_ALLOWED_MECHANISMS) {
+			t[i].pValue = more;
+			t[i].ulValueLen = sizeof(more);
+		}
+	assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, t, n, NULL),
+	    CKR_OK);
+	for (i = 0, m = 0; i < n; i++)
+		if (base[i].type != CKA_ALLOWED_MECHANISMS)
+			t[m++] = base[i];
+	assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, t, m, NULL),
+	    CKR_OK);
+	/* Roles apart: a profile-1 AUK blob does not come out derivable, a
+	 * profile-2 blob not out of the profile-1 or TMK KEK. */
+	assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk_blob, auk_blob_len, base, n, NULL),
+	    CKR_OK);
+	assert_int_not_equal(unwrap_with(&kw, H->kek_auk, auk2_blob, auk2_blob_len, p1,
+	    sizeof(p1) / sizeof(p1[0]), NULL), CKR_OK);
+	assert_int_not_equal(unwrap_with(&kw, H->kek_tmk, auk2_blob, auk2_blob_len, base, n, NULL),
+	    CKR_OK);
+}
+
+/*
+ * The profile-2 AUK derives: what the insider gets from that is
+ * E_AUK(data) for data of its choice, as a key it may make readable - the
+ * value C_Encrypt under the same AUK (which it needs for the challenges)
+ * gives it anyway.  Shown exactly: derive = encrypt.  Every other
+ * derivation mechanism, MACs, wrapping out and loosening stay refused.
+ */
+static void
+test_auk2_keys(void **state)
+{
+	CK_KEY_DERIVATION_STRING_DATA kd = { kdf_data, sizeof(kdf_data) };
+	CK_AES_CBC_ENCRYPT_DATA_PARAMS cbc;
+	CK_MECHANISM derive = { CKM_AES_ECB_ENCRYPT_DATA, &kd, sizeof(kd) };
+	CK_MECHANISM dcbc = { CKM_AES_CBC_ENCRYPT_DATA, &cbc, sizeof(cbc) };
+	CK_MECHANISM cmac = { CKM_AES_CMAC, NULL, 0 };
+	CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 };
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ULONG len = 16, wl, el;
+	CK_ATTRIBUTE dt[] = {
+		{ CKA_CLASS, &secret, sizeof(secret) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_SENSITIVE, &no, sizeof(no) }, { CKA_EXTRACTABLE, &yes, sizeof(yes) },
+	};
+	uint8_t v[32], e[16], viae[16], w[64];
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, v, sizeof(v) } };
+	CK_OBJECT_HANDLE d = 0, objs[2];
+	size_t i;
+
+	(void)state;
+	objs[0] = auk2.obj;
+	objs[1] = rauk2.obj;
+	memset(&cbc, 0, sizeof(cbc));
+	cbc.pData = kdf_data;
+	cbc.length = sizeof(kdf_data);
+	for (i = 0; i < 2; i++) {
+		try_loosen(objs[i]);
+		try_copy(objs[i]);
+		/* Accepted by design: derive yields exactly E_AUK(data) ... */
+		assert_int_equal(F->C_DeriveKey(S->sh, &derive, objs[i], dt, 6, &d), CKR_OK);
+		g[0].ulValueLen = sizeof(v);
+		assert_int_equal(F->C_GetAttributeValue(S->sh, d, g, 1), CKR_OK);
+		F->C_DestroyObject(S->sh, d);
+		assert_int_equal(g[0].ulValueLen, 16);
+		/* ... which encryption under the AUK gives as well. */
+		el = sizeof(viae);
+		assert_int_equal(F->C_EncryptInit(S->sh, &ecb, objs[i]), CKR_OK);
+		assert_int_equal(F->C_Encrypt(S->sh, kdf_data, 16, viae, &el), CKR_OK);
+		assert_int_equal(ossl_ecb(RKL_ALG_AES128, auk2_clear, 1, kdf_data, e), 0);
+		assert_memory_equal(v, e, 16);
+		assert_memory_equal(viae, e, 16);
+		/* Nothing else: CBC derivation, CMAC, wrapping out. */
+		assert_int_not_equal(F->C_DeriveKey(S->sh, &dcbc, objs[i], dt, 6, &d), CKR_OK);
+		assert_int_not_equal(F->C_SignInit(S->sh, &cmac, objs[i]), CKR_OK);
+		wl = sizeof(w);
+		assert_int_not_equal(F->C_WrapKey(S->sh, &kw, own, objs[i], w, &wl), CKR_OK);
+	}
+	/* The MAC keys: one operation each, nothing derivable or readable. */
+	objs[0] = k2d.obj;
+	objs[1] = d2k.obj;
+	for (i = 0; i < 2; i++) {
+		try_loosen(objs[i]);
+		try_copy(objs[i]);
+		assert_int_not_equal(F->C_DeriveKey(S->sh, &derive, objs[i], dt, 6, &d), CKR_OK);
+		assert_int_not_equal(F->C_EncryptInit(S->sh, &ecb, objs[i]), CKR_OK);
+		assert_int_not_equal(F->C_DecryptInit(S->sh, &ecb, objs[i]), CKR_OK);
+		wl = sizeof(w);
+		assert_int_not_equal(F->C_WrapKey(S->sh, &kw, own, objs[i], w, &wl), CKR_OK);
+	}
+	assert_int_not_equal(F->C_VerifyInit(S->sh, &cmac, k2d.obj), CKR_OK);
+	assert_int_not_equal(F->C_SignInit(S->sh, &cmac, d2k.obj), CKR_OK);
+	rkl_cleanse(v, sizeof(v));
+}
+
 int
 main(void)
 {
@@ -662,6 +824,8 @@ main(void)
 		cmocka_unit_test(test_fresh_tmk_other_process),
 		cmocka_unit_test(test_plant),
 		cmocka_unit_test(test_emulate_bind),
+		cmocka_unit_test(test_auk2_kek_blobs),
+		cmocka_unit_test(test_auk2_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
