@@ -76,7 +76,18 @@ struct rkl_kmsd_config {
 	unsigned log_rate_burst;		/* log_rate_burst: lines per kind per interval, 0 = no limit */
 	unsigned log_rate_interval;		/* log_rate_interval: seconds */
 	unsigned core_dumps;			/* core_dumps: 1 keeps the process dumpable (default 0) */
+	/* Profile 2 (docs/protocol.md, docs/operations.md). */
+	unsigned profiles;			/* profiles: bit (1u << p) per protocol profile served;
+						 * "2" (default) or "1,2" (migration), "1" */
+	char kdh_key[RKL_KMSD_PATH_MAX];	/* kdh_key: label of the KMS signing key in the token */
+	char kdh_cert[RKL_KMSD_PATH_MAX];	/* kdh_cert: the KMS certificate chain (PEM or DER) */
+	char kdh_crl[RKL_KMSD_PATH_MAX];	/* kdh_crl: the KDH CRL presented to devices (<= 2048 bytes DER) */
+	char ca_root[RKL_KMSD_PATH_MAX];	/* ca_root: the CA root certificate devices chain to */
+	char device_crl[RKL_KMSD_PATH_MAX];	/* device_crl: the CRL of device certificates */
 };
+
+/* profiles bits */
+#define RKL_KMSD_PROFILE(p) (1u << (p))
 
 /* Fill c with the defaults (docs/operations.md); state_dir "/var/lib/rkl". */
 void rkl_kmsd_config_defaults(struct rkl_kmsd_config *c);

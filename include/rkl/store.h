@@ -79,9 +79,10 @@ extern "C" {
 #define RKL_STORE_OWNER_MAX 64		/* SN lease owner, bytes */
 #define RKL_STORE_RND_FP_LEN 16		/* RND1 fingerprint (rnd1_note), bytes */
 #define RKL_STORE_RND_KEEP 64		/* RND1 fingerprints kept per SN */
+#define RKL_STORE_CERTS_MAX 4096	/* device certificate chain (DER, back to back), bytes */
 
 /* Current schema version of this build (schema_version table). */
-#define RKL_STORE_SCHEMA_VERSION 5
+#define RKL_STORE_SCHEMA_VERSION 6
 
 /* Database identity (identity_set / identity_get). */
 #define RKL_STORE_DB_ID_LEN 16		/* random database id, bytes */
@@ -132,6 +133,9 @@ struct rkl_store_terminal_new {
 	char sn[RKL_STORE_SN_MAX + 1];		/* POS serial number, rkl_store_sn_check */
 	char pinpad_sn[RKL_STORE_SN_MAX + 1];	/* PIN pad serial number, "" if none; same syntax */
 	char note[RKL_STORE_NOTE_MAX + 1];	/* operator's note, "" if none; rkl_store_note_check */
+	/* Protocol profile (docs/protocol.md): 1 patent, 2 hardened; 0 takes
+	 * the default for new registrations, 2.  Anything else RKL_ERR_FORMAT. */
+	uint8_t profile;
 };
 
 /* A registered terminal as stored. */
@@ -147,6 +151,7 @@ struct rkl_store_terminal {
 	int64_t locked_until;			/* refuse downloads while now < locked_until; 0 never locked */
 	int64_t last_download;			/* end of the last download attempt, 0 if none */
 	int last_result;			/* its result: 0 success, else RKL_ERR_* */
+	uint8_t profile;			/* 1 or 2; terminals registered before schema 5: 1 */
 };
 
 /*
@@ -166,6 +171,12 @@ struct rkl_store_binding {
 	enum rkl_oaep_hash oaep_hash;			/* OAEP hash used for S3/S6 with this terminal */
 	uint8_t tk_hash[RKL_SHA256_LEN];		/* TK hash sent at S3 ([0081]) */
 	int64_t bound_at;				/* set by the store on binding_put; ignored on input */
+	/* Profile 2: the device certificate chain of TK_UPLOAD (CERTS, DER
+	 * certificates back to back, end entity first), checked by the KMS
+	 * before the AUK was unwrapped; re-checked and used for SIG(krd) in every
+	 * later session.  0 bytes for a profile-1 binding. */
+	uint8_t device_cert[RKL_STORE_CERTS_MAX];
+	size_t device_cert_len;				/* 0..RKL_STORE_CERTS_MAX */
 };
 
 /* A fresh TMK for tmk_get_or_create / tmk_rotate: generated and wrapped by the HSM. */
@@ -610,6 +621,19 @@ struct rkl_store {
 	 * RKL_STORE_RND_KEEP fingerprints per SN are kept.  RKL_ERR_UNKNOWN_SN.
 	 */
 	int (*rnd1_note)(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN]);
+
+	/*
+	 * Move a terminal to protocol profile 1 or 2 (rkl-admin terminal
+	 * profile; an operator action, docs/operations.md): RKL_ERR_FORMAT for
+	 * another value, RKL_ERR_UNKNOWN_SN, RKL_ERR_REVOKED.  Setting the
+	 * profile it has already changes nothing and writes no row.  The
+	 * binding is kept (a profile-1 binding has no device certificate: the
+	 * KMS then refuses the terminal's profile-2 re-download, NOT_BOUND,
+	 * until a reset and a new first download).  Audit: "terminal.profile"
+	 * with "from=N to=M".
+	 */
+	int (*terminal_set_profile)(void *ctx, const struct rkl_store_who *who, const char *sn,
+	    uint8_t profile);
 };
 
 /* Options for rkl_store_sqlite_open; a NULL pointer means all defaults. */

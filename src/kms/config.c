@@ -57,6 +57,8 @@ rkl_kmsd_config_defaults(struct rkl_kmsd_config *c)
 	c->shutdown_timeout = 10;
 	c->frame_timeout = 10;
 	c->login_grace_time = 60;
+	c->profiles = RKL_KMSD_PROFILE(2);
+	snprintf(c->kdh_key, sizeof(c->kdh_key), "%s", "rkl-kms-sign");
 	c->startups_start = 256;
 	c->startups_rate = 30;
 	c->startups_full = 1024;
@@ -262,7 +264,8 @@ parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
 }
 
 /* Key table: name, kind, field. */
-enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS, K_BOOL };
+enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS, K_BOOL,
+	K_PROFILES };
 
 struct key {
 	const char *name;
@@ -308,6 +311,12 @@ static const struct key keys[] = {
 	{ "log_rate_burst", K_UINT, OFF(log_rate_burst), 0, 0, 1000000 },
 	{ "log_rate_interval", K_UINT, OFF(log_rate_interval), 0, 1, 86400 },
 	{ "core_dumps", K_BOOL, OFF(core_dumps), 0, 0, 0 },
+	{ "profiles", K_PROFILES, OFF(profiles), 0, 0, 0 },
+	{ "kdh_key", K_STR, OFF(kdh_key), SZ(kdh_key), 0, 0 },
+	{ "kdh_cert", K_PATH, OFF(kdh_cert), SZ(kdh_cert), 0, 0 },
+	{ "kdh_crl", K_PATH, OFF(kdh_crl), SZ(kdh_crl), 0, 0 },
+	{ "ca_root", K_PATH, OFF(ca_root), SZ(ca_root), 0, 0 },
+	{ "device_crl", K_PATH, OFF(device_crl), SZ(device_crl), 0, 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -336,6 +345,34 @@ parse_startups(struct rkl_kmsd_config *c, const char *v, size_t n, unsigned long
 	c->startups_start = (unsigned)a;
 	c->startups_rate = (unsigned)b;
 	c->startups_full = (unsigned)f;
+	return 0;
+}
+
+/* profiles = a comma-separated list of 1 and 2, each once. */
+static int
+parse_profiles(const char *v, size_t n, unsigned *out)
+{
+	unsigned bits = 0, bit;
+	size_t i = 0, s, e;
+
+	while (i <= n) {
+		s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		while (s < e && (v[s] == ' ' || v[s] == '\t'))
+			s++;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - s != 1 || (v[s] != '1' && v[s] != '2'))
+			return RKL_ERR_CONFIG;
+		bit = RKL_KMSD_PROFILE(v[s] - '0');
+		if (bits & bit)
+			return RKL_ERR_CONFIG;
+		bits |= bit;
+		i++;	/* past the comma (or the end) */
+	}
+	*out = bits;
 	return 0;
 }
 
@@ -376,6 +413,8 @@ apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
 	}
 	case K_STARTUPS:
 		return parse_startups(c, v, n, k->min, k->max);
+	case K_PROFILES:
+		return parse_profiles(v, n, &c->profiles);
 	case K_BOOL:
 		if (ieq(v, n, "yes"))
 			*(unsigned *)(void *)(base + k->off) = 1;
@@ -543,7 +582,11 @@ rkl_kmsd_config_parse(struct rkl_kmsd_config *c, const char *text, size_t len,
 	    resolve(t.softhsm2_conf, sizeof(t.softhsm2_conf), t.state_dir) != 0 ||
 	    resolve_store(t.database, sizeof(t.database), t.state_dir) != 0 ||
 	    resolve(t.log_file, sizeof(t.log_file), t.state_dir) != 0 ||
-	    resolve(t.pid_file, sizeof(t.pid_file), t.state_dir) != 0) {
+	    resolve(t.pid_file, sizeof(t.pid_file), t.state_dir) != 0 ||
+	    resolve(t.kdh_cert, sizeof(t.kdh_cert), t.state_dir) != 0 ||
+	    resolve(t.kdh_crl, sizeof(t.kdh_crl), t.state_dir) != 0 ||
+	    resolve(t.ca_root, sizeof(t.ca_root), t.state_dir) != 0 ||
+	    resolve(t.device_crl, sizeof(t.device_crl), t.state_dir) != 0) {
 		seterr(err, errcap, "path too long");
 		r = RKL_ERR_CONFIG;
 		goto fail;
@@ -658,4 +701,15 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 	fprintf(f, "max_startups_per_source = %u\n", c->startups_per_source);
 	fprintf(f, "log_rate_burst = %u\n", c->log_rate_burst);
 	fprintf(f, "log_rate_interval = %u\n", c->log_rate_interval);
+	fprintf(f, "profiles = %s\n", c->profiles == (RKL_KMSD_PROFILE(1) | RKL_KMSD_PROFILE(2)) ?
+	    "1,2" : c->profiles == RKL_KMSD_PROFILE(1) ? "1" : "2");
+	fprintf(f, "kdh_key = %s\n", c->kdh_key);
+	if (c->kdh_cert[0] != '\0')
+		fprintf(f, "kdh_cert = %s\n", c->kdh_cert);
+	if (c->kdh_crl[0] != '\0')
+		fprintf(f, "kdh_crl = %s\n", c->kdh_crl);
+	if (c->ca_root[0] != '\0')
+		fprintf(f, "ca_root = %s\n", c->ca_root);
+	if (c->device_crl[0] != '\0')
+		fprintf(f, "device_crl = %s\n", c->device_crl);
 }

@@ -105,7 +105,15 @@ rkl_store__check_terminal_new(const struct rkl_store_terminal_new *t)
 		return r;
 	if (t->pinpad_sn[0] != '\0' && (r = rkl_store_sn_check(t->pinpad_sn)) != 0)
 		return r;
+	if (t->profile != 0 && t->profile != 1 && t->profile != 2)
+		return RKL_ERR_FORMAT;
 	return rkl_store_note_check(t->note);
+}
+
+uint8_t
+rkl_store__profile(const struct rkl_store_terminal_new *t)
+{
+	return t->profile == 0 ? 2 : t->profile;
 }
 
 int
@@ -126,6 +134,7 @@ rkl_store__check_binding(const struct rkl_store_binding *b)
 	if (b->auk_wrapped_len == 0 || b->auk_wrapped_len > sizeof(b->auk_wrapped) ||
 	    b->auk_kcv_len > sizeof(b->auk_kcv) ||
 	    b->tek_spki_len == 0 || b->tek_spki_len > sizeof(b->tek_spki) ||
+	    b->device_cert_len > sizeof(b->device_cert) ||
 	    memchr(b->kek_id, '\0', sizeof(b->kek_id)) == NULL)
 		return RKL_ERR_LENGTH;
 	return 0;

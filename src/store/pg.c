@@ -145,20 +145,26 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (sn, n),"
 	"  UNIQUE (sn, fp)"
 	");",
+	/* 5 -> 6: each terminal's protocol profile (existing ones: 1), the
+	 * device certificate chain of a profile-2 binding (sqlite.c). */
+	"ALTER TABLE terminal ADD COLUMN profile SMALLINT NOT NULL DEFAULT 1 "
+	"  CHECK (profile IN (1, 2));"
+	"ALTER TABLE tk_binding ADD COLUMN device_cert BYTEA NOT NULL DEFAULT ''::bytea;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per schema version");
 
 #define TERM_COLS "sn, pinpad_sn, note, status, created, bound_at, revoked_at, " \
-	"fail_count, locked_until, last_download, last_result"
+	"fail_count, locked_until, last_download, last_result, profile"
 #define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered, ctmk"
 #define AUDIT_COLS "seq, at, actor, source, sn, event, result, detail, hash"
 
 #define Q_TERM_GET "SELECT " TERM_COLS " FROM terminal WHERE sn = $1"
 #define Q_TERM_STATUS "SELECT status FROM terminal WHERE sn = $1"
-#define Q_TERM_INSERT "INSERT INTO terminal (sn, pinpad_sn, note, status, created) " \
-	"VALUES ($1, $2, $3, 'registered', $4)"
+#define Q_TERM_INSERT "INSERT INTO terminal (sn, pinpad_sn, note, status, created, profile) " \
+	"VALUES ($1, $2, $3, 'registered', $4, $5)"
+#define Q_TERM_SET_PROFILE "UPDATE terminal SET profile = $1 WHERE sn = $2 AND status <> 'revoked'"
 #define Q_TERM_LIST_FROM "SELECT " TERM_COLS " FROM terminal WHERE sn > $1 ORDER BY sn LIMIT $2"
 #define Q_TERM_SET_BOUND "UPDATE terminal SET status = 'bound', bound_at = $1 " \
 	"WHERE sn = $2 AND status = 'registered'"
@@ -171,9 +177,10 @@ _Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per sche
 #define Q_TERM_DOWNLOAD "UPDATE terminal SET last_download = $1, last_result = $2, " \
 	"fail_count = $3, locked_until = $4 WHERE sn = $5"
 #define Q_BIND_INSERT "INSERT INTO tk_binding (sn, auk_alg, auk_wrapped, auk_kcv, kek_id, " \
-	"tek_alg, tek_spki, oaep_hash, tk_hash, bound_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	"tek_alg, tek_spki, oaep_hash, tk_hash, bound_at, device_cert) " \
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 #define Q_BIND_GET "SELECT auk_alg, auk_wrapped, auk_kcv, kek_id, tek_alg, tek_spki, " \
-	"oaep_hash, tk_hash, bound_at FROM tk_binding WHERE sn = $1"
+	"oaep_hash, tk_hash, bound_at, device_cert FROM tk_binding WHERE sn = $1"
 #define Q_BIND_DELETE "DELETE FROM tk_binding WHERE sn = $1"
 #define Q_TMK_CURRENT "SELECT " TMK_COLS " FROM tmk WHERE sn = $1 AND is_current = 1"
 #define Q_TMK_MAXVER "SELECT COALESCE(MAX(version), 0) FROM tmk WHERE sn = $1"
@@ -766,6 +773,9 @@ read_terminal(PGresult *res, int i, struct rkl_store_terminal *t)
 	t->locked_until = col_i64(res, i, 8);
 	t->last_download = col_i64(res, i, 9);
 	t->last_result = (int)col_i64(res, i, 10);
+	t->profile = (uint8_t)col_i64(res, i, 11);
+	if (t->profile != 1 && t->profile != 2)
+		return RKL_ERR_INTEGRITY;
 	return 0;
 }
 
@@ -1161,6 +1171,7 @@ term_insert(struct pgs *s, const struct rkl_store_terminal_new *t, int64_t now)
 	p_str(&q, t->pinpad_sn);
 	p_bstr(&q, t->note);
 	p_i64(&q, now);
+	p_i64(&q, rkl_store__profile(t));
 	return run(s, Q_TERM_INSERT, &q, NULL);
 }
 
@@ -1399,6 +1410,40 @@ pg_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 }
 
 static int
+pg_terminal_set_profile(void *ctx, const struct rkl_store_who *who, const char *sn,
+    uint8_t profile)
+{
+	struct pgs *s = ctx;
+	struct rkl_store_terminal t;
+	struct qp q = { 0 };
+	char detail[32];
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0)
+		return r;
+	if (profile != 1 && profile != 2)
+		return RKL_ERR_FORMAT;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_get(s, sn, &t)) != 0)
+		goto end;
+	if (t.status == RKL_TERM_REVOKED) {
+		r = RKL_ERR_REVOKED;
+		goto end;
+	}
+	if (t.profile == profile)
+		goto end;
+	p_i64(&q, profile);
+	p_str(&q, sn);
+	if ((r = run_one(s, Q_TERM_SET_PROFILE, &q, RKL_ERR_REVOKED)) != 0)
+		goto end;
+	snprintf(detail, sizeof(detail), "from=%u to=%u", (unsigned)t.profile, (unsigned)profile);
+	r = audit_who(s, who, sn, "terminal.profile", detail);
+end:
+	return end_unlock(s, r);
+}
+
+static int
 pg_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 {
 	struct pgs *s = ctx;
@@ -1462,6 +1507,7 @@ pg_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 	p_i64(&q, b->oaep_hash);
 	p_blob(&q, b->tk_hash, sizeof(b->tk_hash));
 	p_i64(&q, now);
+	p_blob(&q, b->device_cert, b->device_cert_len);
 	if ((r = run(s, Q_BIND_INSERT, &q, NULL)) != 0) {
 		r = was_unique(s) ? RKL_ERR_ALREADY_BOUND : r;
 		goto end;
@@ -1503,7 +1549,8 @@ pg_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 	    (r = col_blob(res, 0, 2, b->auk_kcv, sizeof(b->auk_kcv), &b->auk_kcv_len)) != 0 ||
 	    (r = col_bstr(res, 0, 3, b->kek_id, sizeof(b->kek_id))) != 0 ||
 	    (r = col_blob(res, 0, 5, b->tek_spki, sizeof(b->tek_spki), &b->tek_spki_len)) != 0 ||
-	    (r = col_blob_exact(res, 0, 7, b->tk_hash, sizeof(b->tk_hash))) != 0)
+	    (r = col_blob_exact(res, 0, 7, b->tk_hash, sizeof(b->tk_hash))) != 0 ||
+	    (r = col_blob(res, 0, 9, b->device_cert, sizeof(b->device_cert), &b->device_cert_len)) != 0)
 		goto out;
 	memcpy(out, b, sizeof(*out));
 out:
@@ -2499,6 +2546,7 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 	st->close = pg_close;
 	st->schema_version = pg_schema_version;
 	st->terminal_add = pg_terminal_add;
+	st->terminal_set_profile = pg_terminal_set_profile;
 	st->terminal_import = pg_terminal_import;
 	st->terminal_get = pg_terminal_get;
 	st->terminal_list = pg_terminal_list;

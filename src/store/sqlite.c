@@ -153,6 +153,15 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (sn, n),"
 	"  UNIQUE (sn, fp)"
 	");",
+	/*
+	 * 5 -> 6: profile 2 (issue 12).  Each terminal's protocol profile:
+	 * terminals registered before are the patent profile's (1), new ones
+	 * say theirs.  The device certificate chain a profile-2 binding was made
+	 * with (empty for profile 1).
+	 */
+	"ALTER TABLE terminal ADD COLUMN profile SMALLINT NOT NULL DEFAULT 1 "
+	"  CHECK (profile IN (1, 2));"
+	"ALTER TABLE tk_binding ADD COLUMN device_cert BLOB NOT NULL DEFAULT X'';",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -170,6 +179,7 @@ enum stmt_id {
 	Q_TERM_COUNT_STATUS,
 	Q_TERM_COUNT_LOCKED,
 	Q_TERM_DOWNLOAD,
+	Q_TERM_SET_PROFILE,
 	Q_BIND_INSERT,
 	Q_BIND_GET,
 	Q_BIND_DELETE,
@@ -199,15 +209,15 @@ enum stmt_id {
 };
 
 #define TERM_COLS "sn, pinpad_sn, note, status, created, bound_at, revoked_at, " \
-	"fail_count, locked_until, last_download, last_result"
+	"fail_count, locked_until, last_download, last_result, profile"
 #define TMK_COLS "version, alg, wrapped, kcv, kek_id, state, created, delivered, ctmk"
 #define AUDIT_COLS "seq, at, actor, source, sn, event, result, detail, hash"
 
 static const char *const stmt_sql[Q_COUNT] = {
 	[Q_TERM_GET] = "SELECT " TERM_COLS " FROM terminal WHERE sn = ?",
 	[Q_TERM_STATUS] = "SELECT status FROM terminal WHERE sn = ?",
-	[Q_TERM_INSERT] = "INSERT INTO terminal (sn, pinpad_sn, note, status, created) "
-	    "VALUES (?, ?, ?, 'registered', ?)",
+	[Q_TERM_INSERT] = "INSERT INTO terminal (sn, pinpad_sn, note, status, created, profile) "
+	    "VALUES (?, ?, ?, 'registered', ?, ?)",
 	[Q_TERM_LIST_FROM] = "SELECT " TERM_COLS " FROM terminal WHERE sn > ? ORDER BY sn LIMIT ?",
 	[Q_TERM_SET_BOUND] = "UPDATE terminal SET status = 'bound', bound_at = ? "
 	    "WHERE sn = ? AND status = 'registered'",
@@ -219,10 +229,12 @@ static const char *const stmt_sql[Q_COUNT] = {
 	[Q_TERM_COUNT_LOCKED] = "SELECT COUNT(*) FROM terminal WHERE locked_until > ?",
 	[Q_TERM_DOWNLOAD] = "UPDATE terminal SET last_download = ?, last_result = ?, "
 	    "fail_count = ?, locked_until = ? WHERE sn = ?",
+	[Q_TERM_SET_PROFILE] = "UPDATE terminal SET profile = ? WHERE sn = ? AND status <> 'revoked'",
 	[Q_BIND_INSERT] = "INSERT INTO tk_binding (sn, auk_alg, auk_wrapped, auk_kcv, kek_id, "
-	    "tek_alg, tek_spki, oaep_hash, tk_hash, bound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "tek_alg, tek_spki, oaep_hash, tk_hash, bound_at, device_cert) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[Q_BIND_GET] = "SELECT auk_alg, auk_wrapped, auk_kcv, kek_id, tek_alg, tek_spki, "
-	    "oaep_hash, tk_hash, bound_at FROM tk_binding WHERE sn = ?",
+	    "oaep_hash, tk_hash, bound_at, device_cert FROM tk_binding WHERE sn = ?",
 	[Q_BIND_DELETE] = "DELETE FROM tk_binding WHERE sn = ?",
 	[Q_TMK_CURRENT] = "SELECT " TMK_COLS " FROM tmk WHERE sn = ? AND is_current = 1",
 	[Q_TMK_MAXVER] = "SELECT COALESCE(MAX(version), 0) FROM tmk WHERE sn = ?",
@@ -762,6 +774,9 @@ read_terminal(sqlite3_stmt *st, struct rkl_store_terminal *t)
 	t->locked_until = sqlite3_column_int64(st, 8);
 	t->last_download = sqlite3_column_int64(st, 9);
 	t->last_result = sqlite3_column_int(st, 10);
+	t->profile = (uint8_t)sqlite3_column_int(st, 11);
+	if (t->profile != 1 && t->profile != 2)
+		return RKL_ERR_INTEGRITY;
 	return 0;
 }
 
@@ -1199,7 +1214,8 @@ term_insert(struct sq *s, const struct rkl_store_terminal_new *t, int64_t now)
 	    (r = bind_text(st, 1, t->sn)) == 0 &&
 	    (r = bind_text(st, 2, t->pinpad_sn)) == 0 &&
 	    (r = bind_text(st, 3, t->note)) == 0 &&
-	    (r = bind_i64(st, 4, now)) == 0)
+	    (r = bind_i64(st, 4, now)) == 0 &&
+	    (r = bind_i64(st, 5, rkl_store__profile(t))) == 0)
 		r = step_done(st);
 	stmt_done(st);
 	return r;
@@ -1442,6 +1458,42 @@ sq_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 }
 
 static int
+sq_terminal_set_profile(void *ctx, const struct rkl_store_who *who, const char *sn,
+    uint8_t profile)
+{
+	struct sq *s = ctx;
+	struct rkl_store_terminal t;
+	sqlite3_stmt *st = NULL;
+	char detail[32];
+	int r;
+
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0)
+		return r;
+	if (profile != 1 && profile != 2)
+		return RKL_ERR_FORMAT;
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = term_get(s, sn, &t)) != 0)
+		goto end;
+	if (t.status == RKL_TERM_REVOKED) {
+		r = RKL_ERR_REVOKED;
+		goto end;
+	}
+	if (t.profile == profile)
+		goto end;
+	if ((r = stmt_get(s, Q_TERM_SET_PROFILE, &st)) != 0 ||
+	    (r = bind_i64(st, 1, profile)) != 0 ||
+	    (r = bind_text(st, 2, sn)) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto end;
+	snprintf(detail, sizeof(detail), "from=%u to=%u", (unsigned)t.profile, (unsigned)profile);
+	r = audit_who(s, who, sn, "terminal.profile", detail);
+end:
+	stmt_done(st);
+	return end_unlock(s, r);
+}
+
+static int
 sq_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 {
 	struct sq *s = ctx;
@@ -1509,7 +1561,8 @@ sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 	    (r = bind_blob(st, 7, b->tek_spki, b->tek_spki_len)) != 0 ||
 	    (r = bind_i64(st, 8, b->oaep_hash)) != 0 ||
 	    (r = bind_blob(st, 9, b->tk_hash, sizeof(b->tk_hash))) != 0 ||
-	    (r = bind_i64(st, 10, now)) != 0)
+	    (r = bind_i64(st, 10, now)) != 0 ||
+	    (r = bind_blob(st, 11, b->device_cert, b->device_cert_len)) != 0)
 		goto end;
 	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
 		r = (r & 0xff) == SQLITE_CONSTRAINT ? RKL_ERR_ALREADY_BOUND : map_rc(r);
@@ -1554,7 +1607,8 @@ sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 	    (r = col_blob(st, 2, b->auk_kcv, sizeof(b->auk_kcv), &b->auk_kcv_len)) != 0 ||
 	    (r = col_text(st, 3, b->kek_id, sizeof(b->kek_id))) != 0 ||
 	    (r = col_blob(st, 5, b->tek_spki, sizeof(b->tek_spki), &b->tek_spki_len)) != 0 ||
-	    (r = col_blob_exact(st, 7, b->tk_hash, sizeof(b->tk_hash))) != 0)
+	    (r = col_blob_exact(st, 7, b->tk_hash, sizeof(b->tk_hash))) != 0 ||
+	    (r = col_blob(st, 9, b->device_cert, sizeof(b->device_cert), &b->device_cert_len)) != 0)
 		goto out;
 	memcpy(out, b, sizeof(*out));
 	r = 0;
@@ -2622,6 +2676,7 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->lease_renew = sq_lease_renew;
 	st->lease_drop = sq_lease_drop;
 	st->rnd1_note = sq_rnd1_note;
+	st->terminal_set_profile = sq_terminal_set_profile;
 	s = NULL;
 	r = 0;
 out:

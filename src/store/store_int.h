@@ -49,6 +49,8 @@ int rkl_store__str_fits(const char *s, size_t max);
 int rkl_store__check_sn(const char *sn);
 int rkl_store__check_who(const struct rkl_store_who *who);
 int rkl_store__check_terminal_new(const struct rkl_store_terminal_new *t);
+/* The profile a new registration gets (0 -> 2, the default). */
+uint8_t rkl_store__profile(const struct rkl_store_terminal_new *t);
 int rkl_store__is_sym(enum rkl_alg a);
 int rkl_store__check_binding(const struct rkl_store_binding *b);
 int rkl_store__check_tmk_new(const struct rkl_store_tmk_new *t);

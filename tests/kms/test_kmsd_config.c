@@ -41,6 +41,41 @@ test_defaults(void **state)
 	assert_int_equal(c.group_commit, 64);
 	assert_int_equal(c.group_commit_delay, 2000);
 	assert_int_equal(c.lockout_duration, 60);
+	assert_int_equal(c.profiles, RKL_KMSD_PROFILE(2));	/* new installations: profile 2 */
+	assert_string_equal(c.kdh_key, "rkl-kms-sign");
+	assert_string_equal(c.kdh_cert, "");
+}
+
+/* Profile 2's keys: the profile list, the PKI files resolved against state_dir. */
+static void
+test_profile2_keys(void **state)
+{
+	static const char *const bad[] = {
+		"profiles = 3\n", "profiles = 1,1\n", "profiles = 1,\n", "profiles = ,2\n",
+		"profiles = 12\n", "profiles = p2\n",
+	};
+	struct rkl_kmsd_config c;
+	unsigned line = 0;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(parse(&c, "state_dir = /s\nprofiles = 1, 2\nkdh_key = my-kdh\n"
+	    "kdh_cert = pki/kms.pem\nkdh_crl = /etc/rkl/kdh.crl\nca_root = pki/root.der\n"
+	    "device_crl = pki/dev.crl\n", &line), 0);
+	assert_int_equal(c.profiles, RKL_KMSD_PROFILE(1) | RKL_KMSD_PROFILE(2));
+	assert_string_equal(c.kdh_key, "my-kdh");
+	assert_string_equal(c.kdh_cert, "/s/pki/kms.pem");
+	assert_string_equal(c.kdh_crl, "/etc/rkl/kdh.crl");
+	assert_string_equal(c.ca_root, "/s/pki/root.der");
+	assert_string_equal(c.device_crl, "/s/pki/dev.crl");
+	assert_int_equal(parse(&c, "profiles = 2,1\n", &line), 0);
+	assert_int_equal(c.profiles, RKL_KMSD_PROFILE(1) | RKL_KMSD_PROFILE(2));
+	assert_int_equal(parse(&c, "profiles = 1\n", &line), 0);
+	assert_int_equal(c.profiles, RKL_KMSD_PROFILE(1));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&c, bad[i], &line), RKL_ERR_CONFIG);
+		assert_int_equal(line, 1);
+	}
 }
 
 static void
@@ -311,6 +346,7 @@ main(void)
 		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_database_forms),
+		cmocka_unit_test(test_profile2_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

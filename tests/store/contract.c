@@ -6,6 +6,7 @@
  * specifics stay in test_store_*.c):
  *  - open: missing store without RKL_STORE_CREATE, schema version;
  *  - registry and bind once; free-text fields keep any bytes but NUL;
+ *  - profile 2: each terminal's profile, the device certificate chain;
  *  - TMKs: one current per SN, versions never reused, also as database
  *    constraints that refuse a direct edit; the Ctmk_tk stored with each;
  *  - failure counter and lockout;
@@ -170,6 +171,71 @@ test_register_bind_once(void **state)
 	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-1", &t), 0);
 	assert_int_equal(t.status, RKL_TERM_REVOKED);
 	verify_chain(&c->a, 5);	/* add, bind, reset, bind, revoke */
+}
+
+/*
+ * Profile 2 (schema 5): each terminal's profile, 2 unless registration says
+ * 1; moved by an audited operator action; the device certificate chain kept
+ * with a binding, byte for byte up to its maximum, empty for profile 1.
+ */
+static void
+test_profile(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_store_terminal_new tn;
+	struct rkl_store_terminal t;
+	struct rkl_store_terminal rows[4];
+	struct rkl_store_binding b, got;
+	size_t n = 0, i;
+
+	add(&c->a, "P-2");
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "P-2", &t), 0);
+	assert_int_equal(t.profile, 2);
+	tnew(&tn, "P-1", NULL, NULL);
+	tn.profile = 1;
+	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), 0);
+	tnew(&tn, "P-3", NULL, NULL);
+	tn.profile = 3;
+	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), RKL_ERR_FORMAT);
+	assert_int_equal(c->a.terminal_import(c->a.ctx, &admin, &tn, 1, NULL, 0, &n, NULL, NULL),
+	    RKL_ERR_FORMAT);
+	assert_int_equal(c->b.terminal_list(c->b.ctx, NULL, rows, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].sn, "P-1");
+	assert_int_equal(rows[0].profile, 1);
+	assert_int_equal(rows[1].profile, 2);
+
+	/* The operator moves P-1 to profile 2: one audit row; again: none. */
+	assert_int_equal(c->a.terminal_set_profile(c->a.ctx, &admin, "P-1", 2), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "P-1", &t), 0);
+	assert_int_equal(t.profile, 2);
+	assert_int_equal(c->b.terminal_set_profile(c->b.ctx, &admin, "P-1", 2), 0);
+	assert_int_equal(c->a.terminal_set_profile(c->a.ctx, &admin, "P-1", 0), RKL_ERR_FORMAT);
+	assert_int_equal(c->a.terminal_set_profile(c->a.ctx, &admin, "P-9", 1), RKL_ERR_UNKNOWN_SN);
+	verify_chain(&c->a, 3);	/* add, add, terminal.profile */
+
+	/* A profile-2 binding keeps its device certificate chain. */
+	mk_binding(&b, 0x31);
+	b.device_cert_len = sizeof(b.device_cert);
+	for (i = 0; i < b.device_cert_len; i++)
+		b.device_cert[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(c->a.binding_put(c->a.ctx, &kmsd, "P-2", &b), 0);
+	assert_int_equal(c->b.binding_get(c->b.ctx, "P-2", &got), 0);
+	assert_int_equal(got.device_cert_len, sizeof(b.device_cert));
+	assert_memory_equal(got.device_cert, b.device_cert, b.device_cert_len);
+	/* A profile-1 binding has none. */
+	mk_binding(&b, 0x32);
+	assert_int_equal(c->a.binding_put(c->a.ctx, &kmsd, "P-1", &b), 0);
+	assert_int_equal(c->b.binding_get(c->b.ctx, "P-1", &got), 0);
+	assert_int_equal(got.device_cert_len, 0);
+	/* Moving a bound terminal keeps its binding; a revoked one does not move. */
+	assert_int_equal(c->a.terminal_set_profile(c->a.ctx, &admin, "P-1", 1), 0);
+	assert_int_equal(c->b.binding_get(c->b.ctx, "P-1", &got), 0);
+	assert_int_equal(c->a.terminal_revoke(c->a.ctx, &admin, "P-1"), 0);
+	assert_int_equal(c->a.terminal_set_profile(c->a.ctx, &admin, "P-1", 2), RKL_ERR_REVOKED);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "P-1", &t), 0);
+	assert_int_equal(t.profile, 1);
+	verify_chain(&c->a, 7);
 }
 
 /* Notes, labels and audit strings are bytes, not text in some encoding. */
@@ -949,6 +1015,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fleet_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rnd1_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile, setup, teardown),
 	};
 	int r;
 

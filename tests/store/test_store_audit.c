@@ -505,6 +505,7 @@ test_migrate_from_v1(void **state)
 	assert_int_equal(v, RKL_STORE_SCHEMA_VERSION);
 	assert_int_equal(st.terminal_get(st.ctx, "OLD1", &g), 0);
 	assert_int_equal(g.created, 1600000000);
+	assert_int_equal(g.profile, 1);	/* schema 5: existing terminals are profile 1 */
 	assert_int_equal(st.audit_list_sn(st.ctx, "OLD1", 0, rows, 2, &n), 0);
 	assert_int_equal(n, 0);
 	rkl_store_close(&st);

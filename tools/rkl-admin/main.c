@@ -61,6 +61,7 @@ struct admin {
 	int json;			/* --json */
 	const char *pinpad_sn;		/* --pinpad-sn */
 	const char *note;		/* --note */
+	const char *profile;		/* --profile 1|2 (terminal add, import) */
 	const char *so_pin_file;	/* --so-pin-file (init) */
 	const char *anchor;		/* --anchor SEQ:HASH (audit verify) */
 	const char *sn_filter;		/* --sn SN (audit list) */
@@ -85,10 +86,12 @@ usage(FILE *f)
 	    "\n"
 	    "commands:\n"
 	    "  init [--so-pin-file FILE]       create the state dir, HSM token and keys, database\n"
-	    "  terminal add SN [--pinpad-sn X] [--note TEXT]\n"
-	    "                                  register one terminal\n"
-	    "  terminal import FILE.csv        register many (sn[,pinpad_sn[,note]] per line),\n"
+	    "  terminal add SN [--pinpad-sn X] [--note TEXT] [--profile 1|2]\n"
+	    "                                  register one terminal (protocol profile, default 2)\n"
+	    "  terminal import FILE.csv [--profile 1|2]\n"
+	    "                                  register many (sn[,pinpad_sn[,note]] per line),\n"
 	    "                                  all or nothing; '-' reads stdin\n"
+	    "  terminal profile SN 1|2         move a terminal to protocol profile 1 or 2\n"
 	    "  terminal list                   all terminals\n"
 	    "  terminal show SN                status, binding, TMK (KCV, version), last download\n"
 	    "  terminal reset SN               release the TK binding (next download starts at S0)\n"
@@ -751,6 +754,17 @@ note_reason(int err)
 	return "note is not UTF-8 text or contains a control character (newline, tab, escape, ...)";
 }
 
+/* --profile: 1 or 2, or 0 (not given: the store's default, 2); -1 if bad. */
+static int
+profile_arg(const char *s)
+{
+	if (s == NULL)
+		return 0;
+	if (strcmp(s, "1") == 0 || strcmp(s, "2") == 0)
+		return s[0] - '0';
+	return -1;
+}
+
 static int
 cmd_terminal_add(struct admin *a, const char *sn)
 {
@@ -758,6 +772,7 @@ cmd_terminal_add(struct admin *a, const char *sn)
 	int r;
 
 	memset(&t, 0, sizeof(t));
+	t.profile = (uint8_t)profile_arg(a->profile);
 	if (a->note != NULL && strlen(a->note) > RKL_STORE_NOTE_MAX)
 		return failf(a, EX_REFUSED, 0, "terminal %s: %s", sn, note_reason(RKL_ERR_LENGTH));
 	if (copy_field(t.sn, sizeof(t.sn), sn) != 0 ||
@@ -780,9 +795,43 @@ cmd_terminal_add(struct admin *a, const char *sn)
 	if (a->json) {
 		fputs("{\"ok\":true,\"sn\":", stdout);
 		rkl_admin_json_str(stdout, t.sn);
-		fputs(",\"status\":\"registered\"}\n", stdout);
+		printf(",\"status\":\"registered\",\"profile\":%u}\n", t.profile != 0 ? t.profile : 2u);
 	} else {
 		printf("registered %s\n", t.sn);
+	}
+	return EX_OK;
+}
+
+/* terminal profile SN 1|2: an operator action, audited by the store
+ * ("terminal.profile"); a refusal is audited here. */
+static int
+cmd_terminal_profile(struct admin *a, const char *sn, const char *p)
+{
+	struct rkl_store_terminal t;
+	int prof = profile_arg(p), r;
+
+	if (prof <= 0)
+		return failf(a, EX_USAGE, 0, "profile is 1 or 2, not '%s'", p);
+	if ((r = a->st.terminal_get(a->st.ctx, sn, &t)) == 0)
+		r = a->st.terminal_set_profile(a->st.ctx, &a->who, sn, (uint8_t)prof);
+	audit_refused(a, "terminal.profile", r == RKL_ERR_UNKNOWN_SN ? NULL : sn, r, NULL);
+	if (r == RKL_ERR_UNKNOWN_SN)
+		return failf(a, EX_REFUSED, 0, "no terminal %s", sn);
+	if (r == RKL_ERR_REVOKED)
+		return failf(a, EX_REFUSED, 0, "terminal %s is revoked", sn);
+	if (r != 0)
+		return failf(a, exit_for(r), r, "profile %s", sn);
+	if (a->json) {
+		fputs("{\"ok\":true,\"sn\":", stdout);
+		rkl_admin_json_str(stdout, sn);
+		printf(",\"profile\":%d,\"was\":%u}\n", prof, t.profile);
+	} else if (t.profile == prof) {
+		printf("%s is on profile %d already\n", sn, prof);
+	} else {
+		printf("%s: profile %u -> %d%s\n", sn, t.profile, prof,
+		    t.status == RKL_TERM_BOUND && prof == 2 ?
+		    " (its profile-1 binding has no device certificate: reset it for a profile-2 "
+		    "first download)" : "");
 	}
 	return EX_OK;
 }
@@ -930,6 +979,8 @@ cmd_terminal_import(struct admin *a, const char *path)
 	fprintf(stderr, "import: %zu rows read from %s\n", csv.n, path);
 
 	/* 2. check and write every row in one transaction */
+	for (i = 0; i < csv.n; i++)
+		csv.rows[i].profile = (uint8_t)profile_arg(a->profile);
 	memset(&pg, 0, sizeof(pg));
 	pg.what = "import";
 	pg.tty = isatty(2);
@@ -1098,6 +1149,7 @@ cmd_terminal_show(struct admin *a, const char *sn)
 		rkl_admin_json_str(stdout, t.note);
 		fputs(",\"status\":", stdout);
 		rkl_admin_json_str(stdout, rkl_term_status_name(t.status));
+		printf(",\"profile\":%u", t.profile);
 		fputs(",\"registered\":", stdout);
 		rkl_admin_json_time(stdout, t.created);
 		fputs(",\"bound_at\":", stdout);
@@ -1150,6 +1202,7 @@ cmd_terminal_show(struct admin *a, const char *sn)
 	printf("PIN pad SN      %s\n", t.pinpad_sn[0] != '\0' ?
 	    rkl_admin_text(t.pinpad_sn, esc, sizeof(esc)) : "-");
 	printf("status          %s\n", rkl_term_status_name(t.status));
+	printf("profile         %u\n", t.profile);
 	printf("registered      %s\n", rkl_admin_fmt_time(t.created, t1, sizeof(t1)));
 	if (t.revoked_at != 0)
 		printf("revoked         %s\n", rkl_admin_fmt_time(t.revoked_at, t1, sizeof(t1)));
@@ -1675,6 +1728,8 @@ main(int argc, char **argv)
 			val = &a->pinpad_sn;
 		} else if (strcmp(s, "--note") == 0) {
 			val = &a->note;
+		} else if (strcmp(s, "--profile") == 0) {
+			val = &a->profile;
 		} else if (strcmp(s, "--so-pin-file") == 0) {
 			val = &a->so_pin_file;
 		} else if (strcmp(s, "--after") == 0) {
@@ -1723,6 +1778,11 @@ main(int argc, char **argv)
 		}
 		*val = argv[++i];
 	}
+	if (a->profile != NULL && profile_arg(a->profile) < 0) {
+		fprintf(stderr, "rkl-admin: --profile is 1 or 2\n");
+		ex = EX_USAGE;
+		goto out;
+	}
 	if (after_s != NULL && parse_u64(after_s, &after) != 0) {
 		fprintf(stderr, "rkl-admin: --after needs a row number\n");
 		ex = EX_USAGE;
@@ -1734,7 +1794,7 @@ main(int argc, char **argv)
 	if (!(CMD("init", 1) || SUB("terminal", "add", 3) || SUB("terminal", "import", 3) ||
 	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
 	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
-	    SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
+	    SUB("terminal", "profile", 4) || SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
 	    SUB("transport", "rotate", 2) || SUB("audit", "export", 2) ||
 	    CMD("report", 1))) {
 		if (npos > 0)
@@ -1781,6 +1841,8 @@ main(int argc, char **argv)
 		ex = cmd_terminal_reset_revoke(a, pos[2], 0);
 	else if (SUB("terminal", "revoke", 3))
 		ex = cmd_terminal_reset_revoke(a, pos[2], 1);
+	else if (SUB("terminal", "profile", 4))
+		ex = cmd_terminal_profile(a, pos[2], pos[3]);
 	else if (SUB("tmk", "rotate", 3))
 		ex = cmd_tmk_rotate(a, pos[2]);
 	else if (SUB("audit", "verify", 2))
