@@ -87,3 +87,13 @@ rkl_install_pc(rkl "${RKL_PC_REQUIRES}" "${RKL_PC_LIBS}"
   "rkl KMS library: core, OpenSSL backend, PKCS#11 HSM, SQLite store, KMS server parts" rkl-dev)
 rkl_install_pc(rkl-pinpad "${RKL_PINPAD_PC_REQUIRES}" "${RKL_PINPAD_PC_LIBS}"
   "rkl PIN pad library: core, heap-free PIN pad state machine, BearSSL backend" rkl-pinpad-dev)
+
+# The systemd unit of rkl-kmsd and its system user (dist/systemd; operations.md
+# "Run under systemd").  The unit names the programs and /etc at the configure
+# step's prefix; make deb (scripts/deb.sh) writes its own for /usr.
+set(RKL_UNIT_BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
+set(RKL_UNIT_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+configure_file(${PROJECT_SOURCE_DIR}/dist/systemd/rkl-kmsd.service.in
+  ${PROJECT_BINARY_DIR}/dist/rkl-kmsd.service @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/dist/rkl-kmsd.service DESTINATION lib/systemd/system)
+install(FILES ${PROJECT_SOURCE_DIR}/dist/systemd/rkl.sysusers DESTINATION lib/sysusers.d RENAME rkl.conf)

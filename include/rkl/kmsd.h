@@ -116,6 +116,12 @@ void rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f);
 
 /* Open the log named by path ("" or "-": stderr).  Returns 0 or RKL_ERR_IO. */
 int rkl_kmsd_log_open(const char *path);
+/*
+ * Reopen the log (SIGHUP, after a rotation), at path (may differ from the
+ * first: "" or "-" for stderr).  Lines written meanwhile by other threads go
+ * whole to the old file or the new one.  0, or RKL_ERR_IO (the old log stays).
+ */
+int rkl_kmsd_log_reopen(const char *path);
 /* Close the log file (stderr stays). */
 void rkl_kmsd_log_close(void);
 /*

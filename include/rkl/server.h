@@ -111,6 +111,11 @@ struct rkl_srv_transport {
 int rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *backend,
     const struct rkl_srv_env *env, struct rkl_srv **out);
 void rkl_srv_free(struct rkl_srv *srv);
+/*
+ * Change log_rate_burst and log_rate_interval (rkl-kmsd's SIGHUP); any
+ * thread, while the workers run.  An interval under way keeps its start.
+ */
+void rkl_srv_set_log_rate(struct rkl_srv *srv, unsigned burst, unsigned interval);
 /* Lower the connection limit below cfg->max_connections (open-file limit). */
 void rkl_srv_set_max_conns(struct rkl_srv *srv, unsigned max_conns);
 unsigned rkl_srv_max_conns(const struct rkl_srv *srv);

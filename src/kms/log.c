@@ -9,6 +9,8 @@
  * is full, or before any other line of that thread, so lines keep their order
  * and each write still holds whole lines only.
  */
+#define _GNU_SOURCE 1
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,7 +22,7 @@
 #include "rkl/err.h"
 #include "rkl/kmsd.h"
 
-static int log_fd = 2;	/* the only process-wide state of the library: the log sink */
+static int log_fd = 2;	/* (atomic) the only process-wide state of the library: the log sink */
 
 #define LOG_BUF 16384
 static _Thread_local struct {
@@ -40,17 +42,48 @@ rkl_kmsd_log_open(const char *path)
 	}
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) < 0)
 		return RKL_ERR_IO;
-	log_fd = fd;
+	__atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * SIGHUP: the descriptor number of an open log file stays the same (dup2
+ * replaces what it refers to atomically), so a thread writing a line at
+ * that moment writes it whole to the old file or to the new one.
+ */
+int
+rkl_kmsd_log_reopen(const char *path)
+{
+	int cur = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), fd;
+
+	if (path == NULL || path[0] == '\0' || strcmp(path, "-") == 0) {
+		if (cur > 2 && dup2(2, cur) < 0)
+			return RKL_ERR_IO;
+		return 0;
+	}
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) < 0)
+		return RKL_ERR_IO;
+	if (cur <= 2) {
+		__atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (dup3(fd, cur, O_CLOEXEC) < 0) {
+		close(fd);
+		return RKL_ERR_IO;
+	}
+	close(fd);
 	return 0;
 }
 
 void
 rkl_kmsd_log_close(void)
 {
+	int fd;
+
 	rkl_kmsd_log_flush();
-	if (log_fd > 2)
-		close(log_fd);
-	log_fd = 2;
+	fd = __atomic_exchange_n(&log_fd, 2, __ATOMIC_ACQ_REL);
+	if (fd > 2)
+		close(fd);
 }
 
 static size_t
@@ -75,7 +108,7 @@ write_all(const char *buf, size_t len)
 	size_t off = 0;
 
 	while (off < len) {
-		w = write(log_fd, buf + off, len - off);
+		w = write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), buf + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

@@ -79,6 +79,7 @@ struct rkl_srv {
 	uint32_t hash_key;
 	struct rate rate[LK_N];
 	int rate_pending;			/* (atomic) some kind has suppressed lines */
+	unsigned log_burst, log_interval;	/* (atomic) log_rate_burst/_interval: SIGHUP may change them */
 };
 
 struct rkl_srv_worker {
@@ -230,6 +231,8 @@ rkl_srv_new(const struct rkl_kmsd_config *cfg, const struct rkl_srv_backend *bac
 	srv->be = backend;
 	srv->env = env;
 	srv->max_conns = cfg->max_connections;
+	srv->log_burst = cfg->log_rate_burst;
+	srv->log_interval = cfg->log_rate_interval;
 	/* At most one source per unauthenticated session, and no more of those than connections. */
 	srv->n_src = cfg->startups_full < cfg->max_connections ? cfg->startups_full : cfg->max_connections;
 	for (srv->n_bucket = 64; srv->n_bucket < srv->n_src && srv->n_bucket < (1u << 20); srv->n_bucket <<= 1)
@@ -273,10 +276,10 @@ rate_report(const struct rkl_srv *srv, int kind, unsigned long n, uint64_t span_
 	if (kind >= LK_EVENT)
 		rkl_kmsd_log("warn", "log suppressed=%lu kind=event step=%s seconds=%llu (log_rate_burst %u)", n,
 		    rkl_kms_step_name((enum rkl_kms_step)(kind - LK_EVENT)),
-		    (unsigned long long)(span_us / US_PER_S), srv->cfg->log_rate_burst);
+		    (unsigned long long)(span_us / US_PER_S), __atomic_load_n(&srv->log_burst, __ATOMIC_RELAXED));
 	else
 		rkl_kmsd_log("warn", "log suppressed=%lu kind=%s seconds=%llu (log_rate_burst %u)", n, lk_name[kind],
-		    (unsigned long long)(span_us / US_PER_S), srv->cfg->log_rate_burst);
+		    (unsigned long long)(span_us / US_PER_S), __atomic_load_n(&srv->log_burst, __ATOMIC_RELAXED));
 }
 
 /*
@@ -287,13 +290,13 @@ rate_report(const struct rkl_srv *srv, int kind, unsigned long n, uint64_t span_
 static int
 rate_ok(struct rkl_srv *srv, int kind)
 {
-	const struct rkl_kmsd_config *cfg = srv->cfg;
-	uint64_t now, span = 0, interval = (uint64_t)cfg->log_rate_interval * US_PER_S;
+	unsigned burst = __atomic_load_n(&srv->log_burst, __ATOMIC_RELAXED);
+	uint64_t now, span = 0, interval = (uint64_t)__atomic_load_n(&srv->log_interval, __ATOMIC_RELAXED) * US_PER_S;
 	unsigned long sup = 0;
 	struct rate *r = &srv->rate[kind];
 	int ok;
 
-	if (cfg->log_rate_burst == 0)
+	if (burst == 0)
 		return 1;
 	now = now_us(srv);
 	pthread_mutex_lock(&srv->mu);
@@ -304,7 +307,7 @@ rate_ok(struct rkl_srv *srv, int kind)
 		r->count = 0;
 		r->suppressed = 0;
 	}
-	ok = r->count < cfg->log_rate_burst;
+	ok = r->count < burst;
 	if (ok) {
 		r->count++;
 	} else {
@@ -321,7 +324,8 @@ rate_ok(struct rkl_srv *srv, int kind)
 static void
 rate_tick(struct rkl_srv *srv)
 {
-	uint64_t now, interval = (uint64_t)srv->cfg->log_rate_interval * US_PER_S, span[LK_N];
+	uint64_t now, interval = (uint64_t)__atomic_load_n(&srv->log_interval, __ATOMIC_RELAXED) * US_PER_S;
+	uint64_t span[LK_N];
 	unsigned long sup[LK_N];
 	int k, pending = 0;
 
@@ -482,6 +486,13 @@ rkl_srv_unauth_conns(struct rkl_srv *srv)
 	n = srv->n_unauth;
 	pthread_mutex_unlock(&srv->mu);
 	return n;
+}
+
+void
+rkl_srv_set_log_rate(struct rkl_srv *srv, unsigned burst, unsigned interval)
+{
+	__atomic_store_n(&srv->log_burst, burst, __ATOMIC_RELAXED);
+	__atomic_store_n(&srv->log_interval, interval, __ATOMIC_RELAXED);
 }
 
 void

@@ -7,7 +7,9 @@
  * then run the server (rkl/server.h:
  * the core in src/kms/server.c, its libevent binding with the listening
  * socket and the worker threads in src/kms/server_ev.c) until SIGTERM or
- * SIGINT, which the main thread waits for with sigwait.
+ * SIGINT, which the main thread waits for with sigwait.  SIGHUP, on the same
+ * thread: reopen the log and re-read what can change while serving (reload).
+ * Readiness, reloads and the stop are told to systemd (notify.c).
  */
 #define _GNU_SOURCE 1
 
@@ -30,6 +32,7 @@
 #include "rkl/server.h"
 #include "rkl/store.h"
 
+#include "notify.h"
 #include "startup.h"
 
 static void
@@ -91,6 +94,139 @@ write_small_file(const char *path, const char *text)
 	return rename(tmp, path);
 }
 
+/* ---- SIGHUP ---- */
+
+/*
+ * Keys a reload applies; every other key takes effect at the next start
+ * (reload says which changed).  Why these only: docs/operations.md,
+ * "Signals", and architecture.md (SIGHUP decision).
+ */
+static const char *const reloadable[] = { "log_file", "log_rate_burst", "log_rate_interval" };
+
+/* The key of a line of rkl_kmsd_config_print ("key = v", or "# key unset..."), into k. */
+static void
+line_key(const char *line, char *k, size_t cap)
+{
+	size_t n = 0;
+
+	if (line[0] == '#')
+		line += line[1] == ' ' ? 2 : 1;
+	while (n + 1 < cap && ((line[n] >= 'a' && line[n] <= 'z') || (line[n] >= '0' && line[n] <= '9') ||
+	    line[n] == '_')) {
+		k[n] = line[n];
+		n++;
+	}
+	k[n] = '\0';
+}
+
+/* The effective configuration as text (NULL: no memory); free() it. */
+static char *
+config_text(const struct rkl_kmsd_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	rkl_kmsd_config_print(c, f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* The line of key k in text t, into out ("" if none). */
+static void
+find_line(const char *t, const char *k, char *out, size_t cap)
+{
+	char key[64];
+	const char *p = t, *e;
+
+	out[0] = '\0';
+	while (*p != '\0') {
+		e = strchr(p, '\n');
+		if (e == NULL)
+			e = p + strlen(p);
+		line_key(p, key, sizeof(key));
+		if (strcmp(key, k) == 0) {
+			snprintf(out, cap, "%.*s", (int)(e - p), p);
+			return;
+		}
+		p = *e != '\0' ? e + 1 : e;
+	}
+}
+
+/*
+ * SIGHUP: re-read the configuration file; reopen the log (at log_file as
+ * the file says now, or as before if the file is invalid: a rotation still
+ * works); apply the reloadable keys; name each other key that changed.
+ * running: the configuration in effect (its reloadable keys are updated).
+ */
+static void
+reload(const char *path, struct rkl_kmsd_config *running, struct rkl_srv *srv)
+{
+	static struct rkl_kmsd_config next;
+	char err[256], key[64], was[RKL_KMSD_PATH_MAX + 64], now[RKL_KMSD_PATH_MAX + 64];
+	char *old_t = NULL, *new_t = NULL, *p, prev[RKL_KMSD_PATH_MAX];
+	unsigned err_line = 0, changed = 0, pending = 0;
+	size_t i;
+	int ok;
+
+	(void)kmsd_notify("RELOADING=1");
+	rkl_kmsd_config_defaults(&next);
+	ok = rkl_kmsd_config_load(&next, path, &err_line, err, sizeof(err)) == 0;
+	memcpy(prev, running->log_file, sizeof(prev));
+	if (ok)
+		memcpy(running->log_file, next.log_file, sizeof(running->log_file));
+	if (rkl_kmsd_log_reopen(running->log_file) != 0) {
+		rkl_kmsd_log("error", "reload: cannot open log file %s: %s (logging on where it was)",
+		    running->log_file, strerror(errno));
+		memcpy(running->log_file, prev, sizeof(prev));
+		if (ok)
+			memcpy(next.log_file, prev, sizeof(prev));	/* not reported as applied */
+	}
+	if (!ok) {
+		rkl_kmsd_log("error", "reload: %s:%u: %s: configuration not reloaded (the running one stays)",
+		    path, err_line, err);
+		goto out;
+	}
+	if ((old_t = config_text(running)) == NULL || (new_t = config_text(&next)) == NULL) {
+		rkl_kmsd_log("error", "reload: out of memory: configuration not reloaded");
+		goto out;
+	}
+	for (p = new_t; *p != '\0'; p = strchr(p, '\n') != NULL ? strchr(p, '\n') + 1 : p + strlen(p)) {
+		line_key(p, key, sizeof(key));
+		if (key[0] == '\0')
+			continue;
+		find_line(old_t, key, was, sizeof(was));
+		find_line(new_t, key, now, sizeof(now));
+		if (strcmp(was, now) == 0)
+			continue;
+		for (i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++)
+			if (strcmp(key, reloadable[i]) == 0)
+				break;
+		if (i < sizeof(reloadable) / sizeof(reloadable[0])) {
+			rkl_kmsd_log("info", "reload: applied %s", now);
+			changed++;
+		} else {
+			rkl_kmsd_log("warn", "reload: %s changed in the file: takes effect at the next restart "
+			    "(running with \"%s\")", key, was);
+			pending++;
+		}
+	}
+	running->log_rate_burst = next.log_rate_burst;
+	running->log_rate_interval = next.log_rate_interval;
+	rkl_srv_set_log_rate(srv, running->log_rate_burst, running->log_rate_interval);
+out:
+	rkl_kmsd_log("info", "reload: done log_file=%s applied=%u needs_restart=%u%s",
+	    running->log_file[0] != '\0' ? running->log_file : "-", changed, pending, ok ? "" : " config=invalid");
+	free(old_t);
+	free(new_t);
+	(void)kmsd_notify("READY=1\nSTATUS=serving (reloaded)");
+}
+
 static void
 usage(void)
 {
@@ -106,7 +242,7 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	static struct rkl_kmsd_config cfg;
+	static struct rkl_kmsd_config cfg, running;
 	struct rkl_kmsd_ks *ks = NULL;
 	struct rkl_srv_backend backend;
 	struct rkl_srv_env env;
@@ -118,7 +254,7 @@ main(int argc, char **argv)
 	struct rkl_store store;
 	struct rkl_crypto crypto;
 	const char *config = NULL, *port_file = NULL;
-	char err[256], line[32];
+	char err[256], line[32], status[400];
 	unsigned err_line = 0, max_conns;
 	uint16_t port = 0;
 	int check = 0, foreground = 0, r, a, rc = 1, have_store = 0, sig = 0;
@@ -188,6 +324,7 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (rkl_srv_net_start(srv, &cfg, &net, &port) != 0) {
 		kmsd_fatal(&cfg, "cannot listen on %s:%u (%s; the log has the step that failed)",
@@ -206,10 +343,22 @@ main(int argc, char **argv)
 	    rkl_hsm_oaep(hsm) == RKL_OAEP_SHA1 ? "sha1" : "sha256", info.token_label, rkl_srv_max_conns(srv),
 	    cfg.group_commit);
 	kmsd_ready();
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving on %s:%u\nMAINPID=%ld", cfg.listen_host, port,
+	    (long)getpid());
+	if (kmsd_notify(status) != 0)
+		rkl_kmsd_log("warn", "cannot notify the service manager (NOTIFY_SOCKET): %s", strerror(errno));
 
-	/* SIGTERM/SIGINT: stop accepting; the workers finish their connections and stop. */
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	/* SIGHUP: reload.  SIGTERM/SIGINT: stop accepting; the workers finish their connections and stop. */
+	memcpy(&running, &cfg, sizeof(running));
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		rkl_kmsd_log("info", "signal %d: reloading %s", sig, config);
+		reload(config, &running, srv);
+	}
+	(void)kmsd_notify("STOPPING=1");
 	rkl_kmsd_log("info", "signal %d: shutting down (%u connection(s))", sig, rkl_srv_open_conns(srv));
 	rkl_srv_net_stop(net);
 	rc = 0;
