@@ -985,6 +985,7 @@ test_log_rate_limit(void **state)
 	world_new(64, 0);
 	W->cfg.log_rate_burst = 5;
 	W->cfg.log_rate_interval = 10;
+	rkl_srv_set_log_rate(W->srv, 5, 10);	/* (the server copied the defaults; SIGHUP's call) */
 	memset(junk, 0xee, sizeof(junk));
 	junk[0] = 0;
 	junk[1] = sizeof(junk);
