@@ -99,7 +99,7 @@ write_small_file(const char *path, const char *text)
 /*
  * Keys a reload applies; every other key takes effect at the next start
  * (reload says which changed).  Why these only: docs/operations.md,
- * "Signals", and architecture.md decision 130.
+ * "Signals", and architecture.md decision 131.
  */
 static const char *const reloadable[] = { "log_file", "log_rate_burst", "log_rate_interval" };
 

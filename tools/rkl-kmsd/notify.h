@@ -3,7 +3,7 @@
  * (sd_notify(3)) without libsystemd - one datagram of "KEY=VALUE\n" lines to
  * the AF_UNIX socket named by $NOTIFY_SOCKET (a path, or "@name" for the
  * abstract namespace), nothing when it is unset (architecture.md, decision
- * 129: no libsystemd).
+ * 130: no libsystemd).
  */
 #ifndef RKL_KMSD_NOTIFY_H
 #define RKL_KMSD_NOTIFY_H
