@@ -184,6 +184,79 @@ RKL_WUR int rkl_x509_csr_build_signer(const struct rkl_crypto *c, const uint8_t 
     size_t spki_len, const char *cn, const char *serial_number, rkl_x509_sign_fn sign,
     void *sign_ctx, uint8_t *out, size_t out_cap, size_t *out_len);
 
+/* ---- certificate lists (CRLs) and chains on the wire ---- */
+
+#define RKL_X509_CRL_MAX 2048	/* the PIN pad's bound (profile 2's CRL field) */
+
+/* A parsed CRL: views into the caller's DER plus copied small fields. */
+struct rkl_x509_crl {
+	const uint8_t *tbs;		/* TBSCertList, whole TLV (what is signed) */
+	size_t tbs_len;
+	const uint8_t *issuer;		/* issuer Name, whole TLV */
+	size_t issuer_len;
+	enum rkl_x509_sig sig_alg;	/* outer = inner */
+	int64_t this_update;		/* seconds since 1970-01-01 UTC */
+	int64_t next_update;		/* always present in rkl's CRLs */
+	int has_crl_number;
+	uint64_t crl_number;		/* cRLNumber (at most 8 octets here) */
+	const uint8_t *entries;		/* revokedCertificates content, NULL if none */
+	size_t entries_len;
+	size_t n_revoked;		/* entries in it */
+	const uint8_t *sig;		/* DER ECDSA-Sig-Value */
+	size_t sig_len;
+};
+
+/*
+ * Parse one DER X.509 CRL strictly (RFC 5280 5.1): v2 only, minimal DER,
+ * ecdsa-with-SHA256/384 inside and outside the TBS and equal, thisUpdate and
+ * nextUpdate (required here) as in certificates, nextUpdate after
+ * thisUpdate, revokedCertificates absent when empty, each entry a positive
+ * minimal serial of 1..20 octets with its revocationDate and optional entry
+ * extensions (an unknown critical one is refused), CRL extensions each at
+ * most once: cRLNumber decoded, authorityKeyIdentifier skipped, any other
+ * skipped unless critical (a delta CRL indicator or issuing distribution
+ * point, both critical, are therefore refused).  The errors of
+ * rkl_x509_parse, one per kind of fault (TOO_LARGE above RKL_X509_CRL_MAX,
+ * INCOMPLETE, TRAILING, VERSION, ALGORITHM, UNKNOWN_FIELD, DUPLICATE,
+ * FORMAT).  *out is written only on success.  No heap; stack about 0.3 KiB.
+ */
+RKL_WUR int rkl_x509_crl_parse(const uint8_t *der, size_t len, struct rkl_x509_crl *out);
+
+/*
+ * Check a parsed CRL against the installed root (DER): the issuer is the
+ * root's subject (RKL_ERR_CERT_ISSUER), the root may sign CRLs (keyUsage
+ * cRLSign, RKL_ERR_CERT_USAGE), the signature is ecdsa-with-SHA256
+ * (RKL_ERR_ALGORITHM for SHA-384: the crypto table hashes with SHA-256 only)
+ * and verifies over the TBS under the root's key (RKL_ERR_CERT_SIGNATURE).
+ * If have_now, also now >= thisUpdate (RKL_ERR_CERT_NOT_YET_VALID) and
+ * now < nextUpdate (RKL_ERR_CERT_EXPIRED).  The root's own parse errors are
+ * returned as rkl_x509_parse's.
+ */
+RKL_WUR int rkl_x509_crl_verify(const struct rkl_crypto *c, const struct rkl_x509_crl *crl,
+    const uint8_t *root, size_t root_len, int have_now, int64_t now);
+
+/* 1 if serial (a magnitude, 1..20 octets) is listed in the parsed CRL. */
+int rkl_x509_crl_listed(const struct rkl_x509_crl *crl, const uint8_t *serial,
+    size_t serial_len);
+
+/*
+ * Iterate over the revoked serials: *pos starts at 0; each call sets
+ * *serial / *serial_len (a view) and returns 1, or 0 after the last.
+ */
+int rkl_x509_crl_next(const struct rkl_x509_crl *crl, size_t *pos,
+    const uint8_t **serial, size_t *serial_len);
+
+/*
+ * Split DER certificates written back to back (profile 2's CERTS field):
+ * each one complete DER SEQUENCE of at most RKL_X509_CERT_MAX bytes, 1..max
+ * of them (max <= RKL_X509_CHAIN_MAX).  certs[i] / lens[i] become views.
+ * RKL_ERR_LENGTH for none or more than max, RKL_ERR_TOO_LARGE for a bigger
+ * certificate, the DER reader's errors (INCOMPLETE, FORMAT) otherwise.  The
+ * certificates themselves are not parsed here.
+ */
+RKL_WUR int rkl_x509_split(const uint8_t *der, size_t len, const uint8_t **certs,
+    size_t *lens, size_t max, size_t *n);
+
 /* Seconds since 1970-01-01 UTC of a civil date and time (proleptic Gregorian). */
 int64_t rkl_x509_time(int year, int month, int day, int hour, int min, int sec);
 

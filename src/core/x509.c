@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "der.h"
+#include "x509_int.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/spki.h"
@@ -71,9 +72,9 @@ days_in_month(int y, int m)
 	return dm[m - 1];
 }
 
-/* UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ. */
-static int
-parse_time(struct der *d, int64_t *t)
+/* UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ (also for crl.c). */
+int
+rkl_x509_i_time(struct der *d, int64_t *t)
 {
 	struct der c;
 	uint8_t tag;
@@ -123,8 +124,8 @@ copy_str(const struct der *v, uint8_t tag, char *out)
 
 /* Name ::= SEQUENCE OF SET OF AttributeTypeAndValue; CN and serialNumber
  * copied out when cn is not NULL (the subject). */
-static int
-parse_name(const struct der *name, char *cn, char *sn)
+int
+rkl_x509_i_name(const struct der *name, char *cn, char *sn)
 {
 	struct der rdns = *name, set, atv, oid, val;
 	uint8_t tag;
@@ -357,18 +358,18 @@ rkl_x509_parse(const uint8_t *der, size_t len, struct rkl_x509 *out)
 	else
 		return RKL_ERR_ALGORITHM;
 	if ((r = der_get(&tbs, 0x30, &iss, &issw)) != 0 ||
-	    (r = parse_name(&iss, NULL, NULL)) != 0)
+	    (r = rkl_x509_i_name(&iss, NULL, NULL)) != 0)
 		return r;
 	x.issuer = issw.p;
 	x.issuer_len = issw.len;
 	if ((r = der_get(&tbs, 0x30, &val, NULL)) != 0 ||
-	    (r = parse_time(&val, &x.not_before)) != 0 ||
-	    (r = parse_time(&val, &x.not_after)) != 0)
+	    (r = rkl_x509_i_time(&val, &x.not_before)) != 0 ||
+	    (r = rkl_x509_i_time(&val, &x.not_after)) != 0)
 		return r;
 	if (val.len != 0)
 		return RKL_ERR_TRAILING;
 	if ((r = der_get(&tbs, 0x30, &sub, &subw)) != 0 ||
-	    (r = parse_name(&sub, x.cn, x.serial_number)) != 0)
+	    (r = rkl_x509_i_name(&sub, x.cn, x.serial_number)) != 0)
 		return r;
 	x.subject = subw.p;
 	x.subject_len = subw.len;
