@@ -79,6 +79,11 @@ extern "C" {
 #define RKL_PINPAD_REC_PUHSM "puhsm"
 #define RKL_PINPAD_REC_TK "tk"
 #define RKL_PINPAD_REC_TMK "tmk"
+/* Profile 2 (device credentials from enrolment, and the KDH CRL state). */
+#define RKL_PINPAD_REC_DEVKEY "devkey"	/* the device's EC key pair */
+#define RKL_PINPAD_REC_DEVCERT "devcert"	/* its certificate (chain) */
+#define RKL_PINPAD_REC_CAROOT "caroot"	/* the CA root installed at the factory */
+#define RKL_PINPAD_REC_KDHCRL "kdhcrl"	/* newest KDH CRL accepted: thisUpdate, number */
 
 /*
  * Secure storage: named records, each replaced atomically.
@@ -116,6 +121,15 @@ struct rkl_pinpad_platform {
 	 */
 	int (*storage_key)(void *ctx, uint8_t key[RKL_PINPAD_STORAGE_KEY_LEN]);
 	void *storage_key_ctx;	/* passed to storage_key */
+	/*
+	 * Optional trusted clock (profile 2): seconds since 1970-01-01 UTC.
+	 * NULL when the device has none; then certificate and CRL validity are
+	 * judged against the newest KDH CRL's thisUpdate the device has
+	 * accepted (signed by the root, never rolled back), and a CRL's
+	 * nextUpdate is not checked.
+	 */
+	int (*now)(void *ctx, int64_t *now);
+	void *now_ctx;		/* passed to now */
 };
 
 /* Download settings. */
@@ -131,7 +145,24 @@ struct rkl_pinpad_config {
 	uint32_t algs_offered;
 	/* OAEP hashes offered (bit 1u << enum rkl_oaep_hash each). */
 	uint32_t oaep_offered;
+	/*
+	 * Protocol profile of the downloads: RKL_PINPAD_PROFILE_AUTO (2 once
+	 * the device is enrolled, i.e. has a device certificate, else 1), 1
+	 * (the patent profile) or 2 (profile 2, docs/protocol.md).  Profile 2
+	 * needs an AES AUK and PCI PIN Annex C key sizes: Pu_hsm RSA-3072 and,
+	 * when an AES TMK is offered, TEK RSA-3072 (rkl_pinpad_start:
+	 * RKL_ERR_CONFIG otherwise).
+	 */
+	uint8_t profile;
+	/*
+	 * 1: never run profile 1 (rkl_pinpad_init refuses profile 1,
+	 * rkl_pinpad_start refuses a device that is not enrolled).  Always on
+	 * in a library built with RKL_PINPAD_NO_PROFILE1.
+	 */
+	uint8_t refuse_profile1;
 };
+
+#define RKL_PINPAD_PROFILE_AUTO 0
 
 /* States; the name says the patent step and what the machine waits to do. */
 enum rkl_pinpad_state {
@@ -185,10 +216,16 @@ struct rkl_pinpad {
 	uint8_t kcv[RKL_PINPAD_KCV_MAX];	/* its KCV as confirmed */
 	size_t kcv_len;				/* 3 or 5 */
 	uint8_t work[RKL_PINPAD_RECORD_MAX + 64];	/* record I/O (wiped) */
-	uint8_t work2[1024];			/* second record area (wiped) */
+	uint8_t work2[RKL_PINPAD_RECORD_MAX + 64];	/* second record area (wiped) */
+	/* profile 2 */
+	uint8_t profile;			/* of this download: 1 or 2, 0 before start */
+	uint8_t transcript[32];			/* running transcript hash T_i */
+	uint8_t nonce_t[32];			/* the device's nonce of this session */
+	uint8_t nonce_k[32];			/* the KMS's (AUTH_CHALLENGE) */
 };
 
-/* Fill *cfg with the defaults: AUK AES-128, TEK RSA-2048, everything offered. */
+/* Fill *cfg with the defaults: AUK AES-128, TEK RSA-2048, everything offered,
+ * profile automatic (refuse_profile1 set in an RKL_PINPAD_NO_PROFILE1 build). */
 void rkl_pinpad_config_default(struct rkl_pinpad_config *cfg);
 
 /*
@@ -293,6 +330,42 @@ void rkl_pinpad_release(struct rkl_pinpad *pp);
 
 /* ---- Inspection and maintenance (no key values ever leave the library) ---- */
 
+/* ---- Enrolment (profile 2): the device's credentials, made at the factory ---- */
+
+/*
+ * Step 1: make the device's key pair and its certification request.  The
+ * EC P-256 key pair is generated here by the crypto table (ec_keygen) and
+ * stored in the "devkey" record; the private key never leaves the library.
+ * A key pair stored by an earlier call that was never certified is reused
+ * (a retry at the factory gets the same key).  The PKCS#10 request (DER,
+ * RKL_X509_CSR_MAX bytes always suffice) names CN = the terminal SN and
+ * serialNumber = the PIN pad SN (which must then be a PrintableString:
+ * A-Z a-z 0-9 space '()+,-./:=?, RKL_ERR_INVALID_ARG otherwise), signed
+ * by the device key (proof of possession).  Errors: RKL_ERR_NOT_FOUND (not
+ * manufactured), RKL_ERR_EXISTS (already enrolled: a certificate is
+ * installed), RKL_ERR_INTEGRITY (a corrupted key record, never replaced
+ * silently), RKL_ERR_STATE (pp started), RKL_ERR_BUFFER_SPACE.
+ */
+RKL_WUR int rkl_pinpad_enrol_request(struct rkl_pinpad *pp, uint8_t *csr, size_t cap,
+    size_t *csr_len);
+
+/*
+ * Step 2: install the certificate the CA issued for that request, and the
+ * CA root.  certs holds the device's certificate (end entity first, then
+ * any intermediates; DER back to back, as `rkl-admin ca issue|enrol-batch`
+ * write them), root the root certificate (ca.der).  Checked before anything
+ * is stored, as rkl_cert_verify does at now (the factory's clock), role
+ * KRD, CN = the SN and serialNumber = the PIN pad SN, and the certified key
+ * must be the device's own (RKL_ERR_CERT_SUBJECT otherwise): each refusal
+ * has rkl_cert_verify's code.  A root other than an already installed one
+ * is RKL_ERR_EXISTS (the trust anchor is set once); installing again with
+ * the same root replaces the certificate (renewal for the same key).
+ * RKL_ERR_NOT_FOUND if no key pair was made (step 1), RKL_ERR_STATE if pp
+ * was started.  From then on the device runs profile 2 (profile AUTO).
+ */
+RKL_WUR int rkl_pinpad_enrol_install(struct rkl_pinpad *pp, const uint8_t *root,
+    size_t root_len, const uint8_t *certs, size_t certs_len, int64_t now);
+
 /* One record's presence and integrity. */
 struct rkl_pinpad_rec_info {
 	int status;		/* 0 present and verified, RKL_ERR_NOT_FOUND, RKL_ERR_INTEGRITY, ... */
@@ -326,6 +399,18 @@ struct rkl_pinpad_info {
 	char tr31_key_version[3];		/* two characters */
 	char tr31_exportability;		/* 'N' */
 	size_t tr31_len;			/* length of the block */
+	/* profile 2 */
+	struct rkl_pinpad_rec_info devkey, devcert, caroot, kdhcrl;
+	int enrolled;				/* key, certificate and root present */
+	char cert_cn[65];			/* device certificate: subject CN */
+	char cert_serial_number[65];		/*   subject serialNumber */
+	uint8_t cert_serial[20];		/*   serial number magnitude */
+	size_t cert_serial_len;
+	int64_t cert_not_before, cert_not_after;	/* seconds since 1970 UTC */
+	char root_cn[65];			/* installed root: subject CN */
+	uint8_t root_sha256[RKL_SHA256_LEN];	/* SHA-256 of the root's DER */
+	int64_t kdh_crl_this_update;		/* newest KDH CRL accepted (0: none) */
+	uint64_t kdh_crl_number;
 };
 
 /*

@@ -71,6 +71,73 @@ rec_status(struct rkl_pinpad_rec_info *ri, int r, uint32_t counter)
 	ri->counter = r == 0 ? counter : 0;
 }
 
+/* Profile 2 records: device key, certificate, root, KDH CRL state. */
+static int
+p2_info(struct rkl_pinpad *pp, struct rkl_pinpad_info *in)
+{
+	const struct rkl_pinpad_platform *p = pp->plat;
+	const struct rkl_crypto *c = p->crypto;
+	uint8_t area[RKL_PP_DEVKEY_AREA];
+	struct rkl_pp_devkey k;
+	struct rkl_pp_certs dc;
+	struct rkl_pp_crlstate cs;
+	struct rkl_x509 x;
+	const uint8_t *root, *pl;
+	const uint8_t *parts[1];
+	size_t lens[1], rl, len;
+	uint32_t ctr = 0;
+	int r;
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_DEVKEY, area, sizeof(area), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_devkey_load(p, area, sizeof(area), &k);
+	rkl_cleanse(area, sizeof(area));
+	rec_status(&in->devkey, r, ctr);
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_DEVCERT, pp->work, sizeof(pp->work), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_devcert_load(p, pp->work, sizeof(pp->work), &dc);
+	if (r == 0 && rkl_x509_parse(dc.cert[0], dc.len[0], &x) != 0)
+		r = RKL_ERR_INTEGRITY;
+	rec_status(&in->devcert, r, ctr);
+	if (r == 0) {
+		memcpy(in->cert_cn, x.cn, sizeof(in->cert_cn));
+		memcpy(in->cert_serial_number, x.serial_number, sizeof(in->cert_serial_number));
+		memcpy(in->cert_serial, x.serial, x.serial_len);
+		in->cert_serial_len = x.serial_len;
+		in->cert_not_before = x.not_before;
+		in->cert_not_after = x.not_after;
+	}
+	rkl_cleanse(pp->work, sizeof(pp->work));
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_CAROOT, pp->work, sizeof(pp->work), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_caroot_load(p, pp->work, sizeof(pp->work), &root, &rl);
+	if (r == 0 && rkl_x509_parse(root, rl, &x) != 0)
+		r = RKL_ERR_INTEGRITY;
+	rec_status(&in->caroot, r, ctr);
+	if (r == 0) {
+		memcpy(in->root_cn, x.cn, sizeof(in->root_cn));
+		parts[0] = root;
+		lens[0] = rl;
+		if ((r = c->sha256(c->ctx, parts, lens, 1, in->root_sha256)) != 0)
+			return r;
+	}
+	rkl_cleanse(pp->work, sizeof(pp->work));
+
+	r = rkl_pp_rec_get(p, RKL_PINPAD_REC_KDHCRL, pp->work, sizeof(pp->work), &pl, &len, &ctr);
+	if (r == 0)
+		r = rkl_pp_crlstate_load(p, pp->work, sizeof(pp->work), &cs);
+	rec_status(&in->kdhcrl, r, ctr);
+	if (r == 0) {
+		in->kdh_crl_this_update = cs.this_update;
+		in->kdh_crl_number = cs.crl_number;
+	}
+	in->enrolled = in->devkey.status == 0 && in->devcert.status == 0 &&
+	    in->caroot.status == 0;
+	return 0;
+}
+
 int
 rkl_pinpad_info(struct rkl_pinpad *pp, struct rkl_pinpad_info *info)
 {
@@ -155,6 +222,8 @@ rkl_pinpad_info(struct rkl_pinpad *pp, struct rkl_pinpad_info *info)
 		}
 	}
 	rec_status(&in.tmk, r, ctr);
+	if ((r = p2_info(pp, &in)) != 0)
+		goto out;
 	*info = in;
 	r = 0;
 out:

@@ -26,6 +26,8 @@ rkl_pinpad_config_default(struct rkl_pinpad_config *cfg)
 	    ALG_BIT(RKL_ALG_TDES2) | ALG_BIT(RKL_ALG_TDES3) | ALG_BIT(RKL_ALG_AES128) |
 	    ALG_BIT(RKL_ALG_AES192) | ALG_BIT(RKL_ALG_AES256);
 	cfg->oaep_offered = ALG_BIT(RKL_OAEP_SHA1) | ALG_BIT(RKL_OAEP_SHA256);
+	cfg->profile = RKL_PINPAD_PROFILE_AUTO;
+	cfg->refuse_profile1 = RKL_PP_NO_PROFILE1;
 }
 
 int
@@ -45,9 +47,13 @@ rkl_pinpad_init(struct rkl_pinpad *pp, const struct rkl_pinpad_platform *plat,
 	if (rkl_alg_key_len(cfg->auk_alg) == 0 || rkl_alg_rsa_bits(cfg->tek_alg) == 0 ||
 	    (cfg->algs_offered & ~(rsa | sym)) != 0 || (cfg->algs_offered & rsa) == 0 ||
 	    (cfg->algs_offered & sym) == 0 || (cfg->oaep_offered & ~hashes) != 0 ||
-	    (cfg->oaep_offered & hashes) == 0)
+	    (cfg->oaep_offered & hashes) == 0 || cfg->profile > 2 || cfg->refuse_profile1 > 1)
+		return RKL_ERR_CONFIG;
+	if (cfg->profile == 1 && (cfg->refuse_profile1 || RKL_PP_NO_PROFILE1))
 		return RKL_ERR_CONFIG;
 	c = *cfg;	/* cfg may point into pp */
+	if (RKL_PP_NO_PROFILE1)
+		c.refuse_profile1 = 1;
 	memset(pp, 0, sizeof(*pp));
 	pp->plat = plat;
 	pp->cfg = c;
@@ -88,6 +94,36 @@ rkl_pp_encode(const struct rkl_wire_msg *m, uint8_t *out, size_t cap, size_t *ou
 	return 0;
 }
 
+/*
+ * The profile of this download: the configured one, or in AUTO 2 when the
+ * device is enrolled (its certificate record exists) and 1 otherwise.
+ * Profile 1 when it is refused: RKL_ERR_CONFIG.
+ */
+static int
+resolve_profile(struct rkl_pinpad *pp)
+{
+	const struct rkl_pinpad_platform *p = pp->plat;
+	uint8_t tmp[4];
+	size_t n;
+	int r, prof = pp->cfg.profile;
+
+	if (prof == RKL_PINPAD_PROFILE_AUTO) {
+		r = p->storage.get(p->storage.ctx, RKL_PINPAD_REC_DEVCERT, tmp, sizeof(tmp), &n);
+		if (r == 0 || r == RKL_ERR_BUFFER_SPACE)
+			prof = 2;
+		else if (r == RKL_ERR_NOT_FOUND)
+			prof = 1;
+		else
+			return r;
+	}
+	if (prof == 1 && (pp->cfg.refuse_profile1 || RKL_PP_NO_PROFILE1))
+		return RKL_ERR_CONFIG;
+	if (prof == 2)
+		return RKL_ERR_UNSUPPORTED;	/* the profile-2 machine is not in this build yet */
+	pp->profile = (uint8_t)prof;
+	return 0;
+}
+
 static int
 do_start(struct rkl_pinpad *pp, int allow_s5)
 {
@@ -101,6 +137,8 @@ do_start(struct rkl_pinpad *pp, int allow_s5)
 		goto out;
 	memcpy(pp->sn, id.sn, sizeof(pp->sn));
 	memcpy(pp->pinpad_sn, id.pinpad_sn, sizeof(pp->pinpad_sn));
+	if ((r = resolve_profile(pp)) != 0)
+		goto out;
 	if (allow_s5) {
 		r = rkl_pp_tk_load(pp->plat, pp->work, sizeof(pp->work), &tk, NULL);
 		if (r == 0)

@@ -12,6 +12,14 @@
 #include "rkl/crypto.h"
 #include "rkl/pinpad.h"
 #include "rkl/wire.h"
+#include "rkl/x509.h"
+
+/* RKL_PINPAD_NO_PROFILE1 (a build option): the library never runs profile 1. */
+#ifdef RKL_PINPAD_NO_PROFILE1
+#define RKL_PP_NO_PROFILE1 1
+#else
+#define RKL_PP_NO_PROFILE1 0
+#endif
 
 /* ---- record envelope (record.c) ---- */
 
@@ -166,6 +174,58 @@ int rkl_pp_tk_verify(const struct rkl_crypto *c, const struct rkl_pp_tk *tk);
 
 /* 1 if s is a valid SN (1..32 chars 0x21..0x7E, NUL-terminated within 33). */
 int rkl_pp_sn_valid(const char *s);
+
+/* ---- profile 2: device credentials and the KDH CRL state (records.c) ---- */
+
+/*
+ * "devkey" payload: version 1 | curve (1) | priv_len (1) | priv | spki_len (1)
+ * | spki.  The device's EC key pair, generated in the library (enrol.c).
+ * Read into a small area of RKL_PP_DEVKEY_AREA bytes (the caller's stack).
+ */
+#define RKL_PP_DEVKEY_AREA 256
+struct rkl_pp_devkey {
+	enum rkl_curve curve;
+	const uint8_t *priv;	/* into the area; wipe the area after use */
+	size_t priv_len;
+	const uint8_t *spki;
+	size_t spki_len;
+};
+int rkl_pp_devkey_load(const struct rkl_pinpad_platform *p, uint8_t *area, size_t cap,
+    struct rkl_pp_devkey *k);
+
+/*
+ * "caroot" payload: version 1 | root certificate DER.
+ * "devcert" payload: version 1 | the device's certificates back to back (end
+ * entity first), as profile 2's CERTS field carries them.
+ * Both are views into the work area; the certificates are re-split (not
+ * re-verified) on load.
+ */
+struct rkl_pp_certs {
+	const uint8_t *der;	/* everything, back to back */
+	size_t der_len;
+	const uint8_t *cert[RKL_X509_CHAIN_MAX];
+	size_t len[RKL_X509_CHAIN_MAX];
+	size_t n;
+};
+int rkl_pp_caroot_load(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    const uint8_t **root, size_t *root_len);
+int rkl_pp_devcert_load(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    struct rkl_pp_certs *c);
+
+/*
+ * "kdhcrl" payload: version 1 | thisUpdate (8, two's complement BE) |
+ * cRLNumber (8).  The newest KDH CRL the device accepted: an older one is
+ * refused (no rollback), and without a platform clock its thisUpdate is
+ * the device's notion of "now" (docs/architecture.md).
+ */
+struct rkl_pp_crlstate {
+	int64_t this_update;
+	uint64_t crl_number;
+};
+int rkl_pp_crlstate_load(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    struct rkl_pp_crlstate *s);
+int rkl_pp_crlstate_store(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    const struct rkl_pp_crlstate *s);
 
 /* ---- state machine helpers (pinpad.c) ---- */
 

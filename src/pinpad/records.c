@@ -320,3 +320,117 @@ out:
 	rkl_cleanse(work, cap);
 	return r;
 }
+
+/* ---- profile 2: device key, certificates, root, KDH CRL state ---- */
+
+int
+rkl_pp_devkey_load(const struct rkl_pinpad_platform *p, uint8_t *area, size_t cap,
+    struct rkl_pp_devkey *k)
+{
+	struct rkl_pp_devkey t;
+	struct rkl_rbuf b;
+	const uint8_t *pl;
+	size_t len;
+	uint8_t ver, cv, n;
+	int r;
+
+	if ((r = rkl_pp_rec_get(p, RKL_PINPAD_REC_DEVKEY, area, cap, &pl, &len, NULL)) != 0)
+		return r;
+	rkl_rbuf_init(&b, pl, len);
+	if (rkl_get_u8(&b, &ver) != 0 || ver != 1 || rkl_get_u8(&b, &cv) != 0 ||
+	    rkl_curve_len((enum rkl_curve)cv) == 0 || rkl_get_u8(&b, &n) != 0 ||
+	    n != rkl_curve_len((enum rkl_curve)cv) || rkl_get_direct(&b, n, &t.priv) != 0)
+		goto bad;
+	t.curve = (enum rkl_curve)cv;
+	t.priv_len = n;
+	if (rkl_get_u8(&b, &n) != 0 || n == 0 || n > RKL_EC_SPKI_MAX ||
+	    rkl_get_direct(&b, n, &t.spki) != 0 || rkl_rbuf_left(&b) != 0)
+		goto bad;
+	t.spki_len = n;
+	*k = t;
+	return 0;
+bad:
+	rkl_cleanse(area, cap);
+	return RKL_ERR_INTEGRITY;
+}
+
+int
+rkl_pp_caroot_load(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    const uint8_t **root, size_t *root_len)
+{
+	const uint8_t *pl;
+	size_t len;
+	int r;
+
+	if ((r = rkl_pp_rec_get(p, RKL_PINPAD_REC_CAROOT, work, cap, &pl, &len, NULL)) != 0)
+		return r;
+	if (len < 2 || pl[0] != 1 || len - 1 > RKL_X509_CERT_MAX) {
+		rkl_cleanse(work, cap);
+		return RKL_ERR_INTEGRITY;
+	}
+	*root = pl + 1;
+	*root_len = len - 1;
+	return 0;
+}
+
+int
+rkl_pp_devcert_load(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    struct rkl_pp_certs *c)
+{
+	struct rkl_pp_certs t;
+	const uint8_t *pl;
+	size_t len;
+	int r;
+
+	if ((r = rkl_pp_rec_get(p, RKL_PINPAD_REC_DEVCERT, work, cap, &pl, &len, NULL)) != 0)
+		return r;
+	memset(&t, 0, sizeof(t));
+	if (len < 2 || pl[0] != 1 ||
+	    rkl_x509_split(pl + 1, len - 1, t.cert, t.len, RKL_X509_CHAIN_MAX, &t.n) != 0) {
+		rkl_cleanse(work, cap);
+		return RKL_ERR_INTEGRITY;
+	}
+	t.der = pl + 1;
+	t.der_len = len - 1;
+	*c = t;
+	return 0;
+}
+
+int
+rkl_pp_crlstate_load(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    struct rkl_pp_crlstate *s)
+{
+	const uint8_t *pl;
+	size_t len;
+	int r;
+
+	if ((r = rkl_pp_rec_get(p, RKL_PINPAD_REC_KDHCRL, work, cap, &pl, &len, NULL)) != 0)
+		return r;
+	if (len != 17 || pl[0] != 1) {
+		rkl_cleanse(work, cap);
+		return RKL_ERR_INTEGRITY;
+	}
+	s->this_update = (int64_t)(((uint64_t)rkl_dec32be(pl + 1) << 32) | rkl_dec32be(pl + 5));
+	s->crl_number = ((uint64_t)rkl_dec32be(pl + 9) << 32) | rkl_dec32be(pl + 13);
+	rkl_cleanse(work, cap);
+	return 0;
+}
+
+int
+rkl_pp_crlstate_store(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
+    const struct rkl_pp_crlstate *s)
+{
+	uint32_t ctr = rkl_pp_rec_next_counter(p, RKL_PINPAD_REC_KDHCRL, work, cap);
+	uint8_t *pl = rkl_pp_rec_payload(work);
+	uint64_t tu = (uint64_t)s->this_update;
+	int r;
+
+	pl[0] = 1;
+	rkl_enc32be(pl + 1, (uint32_t)(tu >> 32));
+	rkl_enc32be(pl + 5, (uint32_t)tu);
+	rkl_enc32be(pl + 9, (uint32_t)(s->crl_number >> 32));
+	rkl_enc32be(pl + 13, (uint32_t)s->crl_number);
+	r = rkl_pp_rec_put(p, RKL_PINPAD_REC_KDHCRL, work, cap, 17, ctr);
+	rkl_cleanse(work, cap);
+	return r;
+}

@@ -17,7 +17,7 @@
 
 /* ---- in-memory storage ---- */
 
-#define MEM_SLOTS 8
+#define MEM_SLOTS 12
 
 struct mem_rec {
 	int used;

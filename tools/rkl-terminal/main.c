@@ -7,6 +7,11 @@
  *                [--full] [--crypto openssl|bearssl]
  *   rkl-terminal [--json] show --state DIR
  *   rkl-terminal [--json] erase --state DIR [--all]
+ *   rkl-terminal [--json] enrol request --state DIR --out REQ.der
+ *   rkl-terminal [--json] enrol install --state DIR --ca CA.der --cert CERT.der [--now SECS]
+ *
+ * download also takes --profile auto|1|2 (auto: 2 once enrolled) and
+ * --no-profile1 (refuse profile 1).
  *
  * "-d DIR" is accepted for "--state DIR", and "download HOST:PORT" for
  * "download --kms HOST:PORT".
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "filestore.h"
 #include "rkl/crypto.h"
@@ -28,6 +34,7 @@
 #include "rkl/err.h"
 #include "rkl/pinpad.h"
 #include "rkl/wire.h"
+#include "rkl/x509.h"
 #include "termsim.h"
 
 static int json;
@@ -42,6 +49,9 @@ usage(FILE *f)
 	    "                    [--crypto openssl|bearssl]\n"
 	    "       rkl-terminal [--json] show --state DIR\n"
 	    "       rkl-terminal [--json] erase --state DIR [--all]\n"
+	    "       rkl-terminal [--json] enrol request --state DIR --out REQ.der\n"
+	    "       rkl-terminal [--json] enrol install --state DIR --ca CA.der --cert CERT.der [--now SECS]\n"
+	    "download options for profile 2: [--profile auto|1|2] [--no-profile1]\n"
 	    "exit codes: 0 ok, 1 usage, 2 config/state, 3 network/timeout, 4 refused by KMS,\n"
 	    "            5 authentication/verification failure, 6 internal\n");
 }
@@ -115,6 +125,9 @@ struct args {
 	enum rkl_alg kbpk_alg, auk_alg, tek_alg;
 	int timeout_ms, connect_timeout_ms;
 	int full, all, bearssl;
+	const char *sub, *out, *ca, *cert;	/* enrol */
+	int64_t now;				/* --now, 0: the system clock */
+	int profile, no_profile1, tek_given;
 	unsigned tamper;
 	uint8_t abort_after;
 };
@@ -213,6 +226,31 @@ parse_args(int argc, char **argv, struct args *a)
 			if (parse_int(v, 2048, 3072, &bits) != 0 || (bits != 2048 && bits != 3072))
 				return -1;
 			a->tek_alg = bits == 2048 ? RKL_ALG_RSA2048 : RKL_ALG_RSA3072;
+			a->tek_given = 1;
+		} else if (strcmp(argv[i], "--no-profile1") == 0) {
+			a->no_profile1 = 1;
+		} else if ((v = opt_value(argc, argv, &i, "--profile")) != NULL) {
+			if (strcmp(v, "auto") == 0)
+				a->profile = RKL_PINPAD_PROFILE_AUTO;
+			else if (strcmp(v, "1") == 0 || strcmp(v, "2") == 0)
+				a->profile = v[0] - '0';
+			else
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--out")) != NULL) {
+			a->out = v;
+		} else if ((v = opt_value(argc, argv, &i, "--ca")) != NULL) {
+			a->ca = v;
+		} else if ((v = opt_value(argc, argv, &i, "--cert")) != NULL) {
+			a->cert = v;
+		} else if ((v = opt_value(argc, argv, &i, "--now")) != NULL) {
+			char *end = NULL;
+			long long secs;
+
+			errno = 0;
+			secs = strtoll(v, &end, 10);
+			if (errno != 0 || end == v || *end != '\0' || secs <= 0)
+				return -1;
+			a->now = (int64_t)secs;
 		} else if ((v = opt_value(argc, argv, &i, "--timeout-ms")) != NULL) {
 			if (parse_int(v, 1, 3600000, &a->timeout_ms) != 0)
 				return -1;
@@ -235,6 +273,8 @@ parse_args(int argc, char **argv, struct args *a)
 			a->cmd = argv[i];
 		} else if (argv[i][0] != '-' && a->kms == NULL && strcmp(a->cmd, "download") == 0) {
 			a->kms = argv[i];	/* "download HOST:PORT" */
+		} else if (argv[i][0] != '-' && a->sub == NULL && strcmp(a->cmd, "enrol") == 0) {
+			a->sub = argv[i];
 		} else {
 			return -1;
 		}
@@ -249,6 +289,12 @@ parse_args(int argc, char **argv, struct args *a)
 		return a->kms != NULL && strchr(a->kms, ':') != NULL ? 0 : -1;
 	if (strcmp(a->cmd, "show") == 0 || strcmp(a->cmd, "erase") == 0)
 		return 0;
+	if (strcmp(a->cmd, "enrol") == 0 && a->sub != NULL) {
+		if (strcmp(a->sub, "request") == 0)
+			return a->out != NULL ? 0 : -1;
+		if (strcmp(a->sub, "install") == 0)
+			return a->ca != NULL && a->cert != NULL ? 0 : -1;
+	}
 	return -1;
 }
 
@@ -260,10 +306,21 @@ struct sim {
 	struct rkl_bearssl_ctx bctx;
 	struct rkl_pinpad_platform plat;
 	struct rkl_pinpad pp;
+	int64_t now;		/* --now, 0: time() */
 	int open;
 };
 
 static struct sim S;	/* large (the context holds its work areas): not on the stack */
+
+/* The device's clock: the system's, or --now (tests). */
+static int
+sim_now(void *ctx, int64_t *now)
+{
+	const struct sim *sm = ctx;
+
+	*now = sm->now != 0 ? sm->now : (int64_t)time(NULL);
+	return 0;
+}
 
 static int
 sim_open(const struct args *a, int create)
@@ -286,10 +343,31 @@ sim_open(const struct args *a, int create)
 		return r;
 	S.open = 1;
 	rkl_filestore_platform(&S.fs, &S.crypto, &S.plat);
+	S.now = a->now;
+	S.plat.now = sim_now;
+	S.plat.now_ctx = &S;
 	rkl_pinpad_config_default(&cfg);
 	cfg.auk_alg = a->auk_alg;
 	cfg.tek_alg = a->tek_alg;
-	return rkl_pinpad_init(&S.pp, &S.plat, &cfg);
+	cfg.profile = (uint8_t)a->profile;
+	if (a->no_profile1)
+		cfg.refuse_profile1 = 1;
+	if ((r = rkl_pinpad_init(&S.pp, &S.plat, &cfg)) != 0)
+		return r;
+	/*
+	 * Profile 2 needs TEK RSA-3072 for an AES TMK (PCI PIN Annex C): the
+	 * default when the download will be on profile 2 and --tek-bits was
+	 * not given.
+	 */
+	if (!a->tek_given && a->profile != 1) {
+		struct rkl_pinpad_info in;
+
+		if (a->profile == 2 || (rkl_pinpad_info(&S.pp, &in) == 0 && in.enrolled)) {
+			cfg.tek_alg = RKL_ALG_RSA3072;
+			r = rkl_pinpad_init(&S.pp, &S.plat, &cfg);
+		}
+	}
+	return r;
 }
 
 static void
@@ -345,7 +423,9 @@ cmd_download(const struct args *a)
 
 	if ((r = sim_open(a, 0)) != 0)
 		return report_error("download", r == RKL_ERR_CONFIG ? TERM_EXIT_USAGE :
-		    term_exit_for_error(r), "cannot open state directory", r);
+		    term_exit_for_error(r), r == RKL_ERR_CONFIG ? "settings refused (profile 2: "
+		    "AES AUK, TEK RSA-3072; profile 1 refused by --no-profile1)" :
+		    "cannot open state directory", r);
 	memset(&o, 0, sizeof(o));
 	o.kms = a->kms;
 	o.timeout_ms = a->timeout_ms;
@@ -423,9 +503,10 @@ oaep_name(uint8_t h)
 static void
 show_json(const struct rkl_pinpad_info *in)
 {
-	static const char *const names[5] = { "ident", "kbpk", "puhsm", "tk", "tmk" };
-	const struct rkl_pinpad_rec_info *ri[5] = { &in->ident, &in->kbpk, &in->puhsm,
-	    &in->tk, &in->tmk };
+	static const char *const names[9] = { "ident", "kbpk", "puhsm", "tk", "tmk",
+	    "devkey", "devcert", "caroot", "kdhcrl" };
+	const struct rkl_pinpad_rec_info *ri[9] = { &in->ident, &in->kbpk, &in->puhsm,
+	    &in->tk, &in->tmk, &in->devkey, &in->devcert, &in->caroot, &in->kdhcrl };
 	char h1[65], c[11];
 	int i;
 
@@ -448,10 +529,31 @@ show_json(const struct rkl_pinpad_info *in)
 		printf("}");
 	}
 	printf(",\"records\":{");
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 9; i++)
 		printf("%s\"%s\":{\"status\":\"%s\",\"counter\":%u}", i ? "," : "", names[i],
 		    rec_status(ri[i]->status), (unsigned)ri[i]->counter);
 	printf("}");
+	printf(",\"enrolled\":%s", in->enrolled ? "true" : "false");
+	if (in->devcert.status == 0) {
+		char ser[2 * 20 + 1];
+
+		hex(in->cert_serial, in->cert_serial_len, ser);
+		printf(",\"cert\":{\"cn\":");
+		json_str(in->cert_cn);
+		printf(",\"serial_number\":");
+		json_str(in->cert_serial_number);
+		printf(",\"serial\":\"%s\",\"not_before\":%lld,\"not_after\":%lld}", ser,
+		    (long long)in->cert_not_before, (long long)in->cert_not_after);
+	}
+	if (in->caroot.status == 0) {
+		hex(in->root_sha256, 32, h1);
+		printf(",\"ca_root\":{\"cn\":");
+		json_str(in->root_cn);
+		printf(",\"sha256\":\"%s\"}", h1);
+	}
+	if (in->kdhcrl.status == 0)
+		printf(",\"kdh_crl\":{\"number\":%llu,\"this_update\":%lld}",
+		    (unsigned long long)in->kdh_crl_number, (long long)in->kdh_crl_this_update);
 	if (in->ident.status == 0) {
 		printf(",\"sn\":");
 		json_str(in->sn);
@@ -513,6 +615,25 @@ show_text(const struct args *a, const struct rkl_pinpad_info *in)
 	} else if (in->tmk.status == 0) {
 		printf("TMK:          erased (last key version %u)\n", (unsigned)in->tmk_version);
 	}
+	printf("enrolment:    devkey %s, devcert %s, caroot %s, kdhcrl %s%s\n",
+	    rec_status(in->devkey.status), rec_status(in->devcert.status),
+	    rec_status(in->caroot.status), rec_status(in->kdhcrl.status),
+	    in->enrolled ? " (enrolled: profile 2)" : "");
+	if (in->devcert.status == 0) {
+		char ser[2 * 20 + 1];
+
+		hex(in->cert_serial, in->cert_serial_len, ser);
+		printf("certificate:  CN %s, serialNumber %s, serial %s, valid %lld..%lld\n",
+		    in->cert_cn, in->cert_serial_number, ser, (long long)in->cert_not_before,
+		    (long long)in->cert_not_after);
+	}
+	if (in->caroot.status == 0) {
+		hex(in->root_sha256, 32, h1);
+		printf("CA root:      %s, SHA-256 %s\n", in->root_cn, h1);
+	}
+	if (in->kdhcrl.status == 0)
+		printf("KDH CRL:      number %llu, thisUpdate %lld\n",
+		    (unsigned long long)in->kdh_crl_number, (long long)in->kdh_crl_this_update);
 }
 
 static int
@@ -554,6 +675,92 @@ cmd_erase(const struct args *a)
 	return TERM_EXIT_OK;
 }
 
+/* Read a whole (small) file. */
+static int
+read_small(const char *path, uint8_t *buf, size_t cap, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	int r = 0;
+
+	if (f == NULL)
+		return RKL_ERR_NOT_FOUND;
+	n = fread(buf, 1, cap, f);
+	if (ferror(f))
+		r = RKL_ERR_IO;
+	else if (n == cap && fgetc(f) != EOF)
+		r = RKL_ERR_TOO_LARGE;
+	fclose(f);
+	*len = n;
+	return r;
+}
+
+static int
+write_file(const char *path, const uint8_t *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int r = 0;
+
+	if (f == NULL)
+		return RKL_ERR_IO;
+	if (fwrite(buf, 1, len, f) != len)
+		r = RKL_ERR_IO;
+	if (fclose(f) != 0)
+		r = RKL_ERR_IO;
+	return r;
+}
+
+/*
+ * enrol request: the device makes its key pair and writes its PKCS#10
+ * request (for `rkl-admin ca issue --profile device` or a row of
+ * `rkl-admin ca enrol-batch`).  enrol install: the certificate and the root
+ * (ca.der) the CA wrote are checked by the device and installed.
+ */
+static int
+cmd_enrol(const struct args *a)
+{
+	static uint8_t root[RKL_X509_CERT_MAX + 1], certs[RKL_PINPAD_RECORD_MAX];
+	uint8_t csr[RKL_X509_CSR_MAX];
+	size_t n = 0, rl = 0, cl = 0;
+	int64_t now;
+	int r;
+
+	if ((r = sim_open(a, 0)) != 0)
+		return report_error("enrol", term_exit_for_error(r), "cannot open state directory", r);
+	if (strcmp(a->sub, "request") == 0) {
+		if ((r = rkl_pinpad_enrol_request(&S.pp, csr, sizeof(csr), &n)) != 0)
+			return report_error("enrol request", r == RKL_ERR_INVALID_ARG ?
+			    TERM_EXIT_USAGE : term_exit_for_error(r), r == RKL_ERR_EXISTS ?
+			    "already enrolled" : r == RKL_ERR_INVALID_ARG ?
+			    "the PIN pad serial is not a PrintableString" : "request failed", r);
+		if ((r = write_file(a->out, csr, n)) != 0)
+			return report_error("enrol request", TERM_EXIT_STATE, a->out, r);
+		if (json) {
+			printf("{\"ok\":true,\"command\":\"enrol request\",\"request\":");
+			json_str(a->out);
+			printf(",\"bytes\":%zu}\n", n);
+		} else {
+			printf("certification request (%zu bytes) written to %s\n", n, a->out);
+		}
+		return TERM_EXIT_OK;
+	}
+	if ((r = read_small(a->ca, root, sizeof(root), &rl)) != 0)
+		return report_error("enrol install", TERM_EXIT_STATE, a->ca, r);
+	if ((r = read_small(a->cert, certs, sizeof(certs), &cl)) != 0)
+		return report_error("enrol install", TERM_EXIT_STATE, a->cert, r);
+	(void)sim_now(&S, &now);
+	if ((r = rkl_pinpad_enrol_install(&S.pp, root, rl, certs, cl, now)) != 0)
+		return report_error("enrol install", term_exit_for_error(r),
+		    r == RKL_ERR_EXISTS ? "another root is installed" :
+		    r == RKL_ERR_NOT_FOUND ? "no key pair: run enrol request first" :
+		    "certificate refused", r);
+	if (json)
+		printf("{\"ok\":true,\"command\":\"enrol install\"}\n");
+	else
+		printf("certificate and CA root installed: profile 2 from now on\n");
+	return TERM_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -576,6 +783,8 @@ main(int argc, char **argv)
 		code = cmd_download(&a);
 	else if (strcmp(a.cmd, "show") == 0)
 		code = cmd_show(&a);
+	else if (strcmp(a.cmd, "enrol") == 0)
+		code = cmd_enrol(&a);
 	else
 		code = cmd_erase(&a);
 	sim_close();
