@@ -28,6 +28,18 @@
  *		}
  *	}
  *
+ * Profile 2 (docs/protocol.md section 10; src/pinpad/p2.c) runs the same
+ * steps once the device is enrolled (rkl_pinpad_enrol_request/install): at
+ * S1 the KMS's certificate chain must lead to the installed root with the
+ * KDH purpose, the KDH CRL must be signed by the root, no older than the
+ * newest one the device accepted (then remembered) and must not list the
+ * KMS certificate, and SIG(kdh) must verify over the transcript; TK_UPLOAD
+ * carries the device certificate and SIG(krd); AUTH_CHALLENGE, TMK_DELIVERY
+ * and CONFIRM_ACK must carry a good MAC(k2d) (checked before any field is
+ * used), AUTH_RESPONSE and TMK_CONFIRM get MAC(d2k) (and AUTH_RESPONSE
+ * SIG(krd)); the delivered key's usage must be K0.  The TK is marked
+ * accepted only when MAC(k2d) proves the KMS holds its AUK.
+ *
  * Every message is one frame of rkl/wire.h.  Anything unexpected - a
  * message out of order or repeated, a bad session id, a malformed frame, a
  * wrong Crnd1, a KCV mismatch, a key version lower than the stored one, a
@@ -149,9 +161,12 @@ struct rkl_pinpad_config {
 	 * Protocol profile of the downloads: RKL_PINPAD_PROFILE_AUTO (2 once
 	 * the device is enrolled, i.e. has a device certificate, else 1), 1
 	 * (the patent profile) or 2 (profile 2, docs/protocol.md).  Profile 2
-	 * needs an AES AUK and PCI PIN Annex C key sizes: Pu_hsm RSA-3072 and,
-	 * when an AES TMK is offered, TEK RSA-3072 (rkl_pinpad_start:
-	 * RKL_ERR_CONFIG otherwise).
+	 * keeps PCI PIN Annex C key sizes: the AUK must be AES-128 (carried under
+	 * an RSA-3072 Pu_hsm, which must be offered), and only the TMK
+	 * algorithms the TEK protects are offered and accepted (RSA-2048: TDES
+	 * only; RSA-3072: up to AES-128).  rkl_pinpad_start: RKL_ERR_CONFIG
+	 * otherwise, or if no TMK algorithm is left, or for profile 2 forced
+	 * on a device that is not enrolled.
 	 */
 	uint8_t profile;
 	/*
@@ -222,6 +237,9 @@ struct rkl_pinpad {
 	uint8_t transcript[32];			/* running transcript hash T_i */
 	uint8_t nonce_t[32];			/* the device's nonce of this session */
 	uint8_t nonce_k[32];			/* the KMS's (AUTH_CHALLENGE) */
+	uint8_t p2_mark_tk;			/* TK_ACCEPTED seen, MAC(k2d) not yet */
+	uint8_t tmk_has_floor;			/* stored TMK record's profile-2 floor */
+	uint32_t tmk_floor;
 };
 
 /* Fill *cfg with the defaults: AUK AES-128, TEK RSA-2048, everything offered,
@@ -264,6 +282,9 @@ RKL_WUR int rkl_pinpad_manufacture(struct rkl_pinpad *pp, const char *sn,
 RKL_WUR int rkl_pinpad_start(struct rkl_pinpad *pp);
 
 /*
+ * (rkl_pinpad_start, profile 2: S5 only with a TK accepted in a profile-2
+ * session; a TK from profile 1 is replaced by a full download.)
+ *
  * As rkl_pinpad_start, but never S5 and never a stored TK: a full download
  * from S0 with a new TK (after an operator reset, or to replace the TK).
  */

@@ -237,20 +237,25 @@ rkl_pinpad_erase(struct rkl_pinpad *pp, int all)
 {
 	const struct rkl_pinpad_platform *p = pp->plat;
 	struct rkl_pp_tmk t;
-	uint32_t ctr = 0, version = 0;
-	int r;
+	uint32_t ctr = 0, version = 0, floor = 0;
+	int r, has_floor = 0;
 
 	if (p == NULL)
 		return RKL_ERR_STATE;
-	/* Keep the key version so a later download cannot roll it back. */
+	/* Keep the key version (and profile 2's floor) so a later download cannot roll it back. */
 	r = rkl_pp_tmk_load(p, pp->work, sizeof(pp->work), &t, &ctr);
 	if (r == 0 || r == RKL_ERR_INTEGRITY || r == RKL_ERR_NOT_FOUND) {
-		if (r == 0)
+		if (r == 0) {
 			version = t.key_version;
+			has_floor = t.has_floor;
+			floor = t.floor;
+		}
 		rkl_cleanse(pp->work, sizeof(pp->work));
 		if (r != RKL_ERR_NOT_FOUND) {
 			memset(&t, 0, sizeof(t));
 			t.key_version = version;
+			t.has_floor = has_floor;
+			t.floor = floor;
 			r = rkl_pp_tmk_store(p, pp->work, sizeof(pp->work), &t,
 			    ctr == UINT32_MAX ? ctr : ctr + 1);
 		} else {

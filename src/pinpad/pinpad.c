@@ -118,8 +118,20 @@ resolve_profile(struct rkl_pinpad *pp)
 	}
 	if (prof == 1 && (pp->cfg.refuse_profile1 || RKL_PP_NO_PROFILE1))
 		return RKL_ERR_CONFIG;
-	if (prof == 2)
-		return RKL_ERR_UNSUPPORTED;	/* the profile-2 machine is not in this build yet */
+	if (prof == 2) {
+		/* enrolled (a forced profile 2 on a device without credentials is a
+		 * configuration error) and Annex C sizes configured */
+		if (pp->cfg.profile == 2) {
+			r = p->storage.get(p->storage.ctx, RKL_PINPAD_REC_DEVCERT, tmp,
+			    sizeof(tmp), &n);
+			if (r == RKL_ERR_NOT_FOUND)
+				return RKL_ERR_CONFIG;
+			if (r != 0 && r != RKL_ERR_BUFFER_SPACE)
+				return r;
+		}
+		if ((r = rkl_pp2_config_ok(pp)) != 0)
+			return r;
+	}
 	pp->profile = (uint8_t)prof;
 	return 0;
 }
@@ -141,12 +153,15 @@ do_start(struct rkl_pinpad *pp, int allow_s5)
 		goto out;
 	if (allow_s5) {
 		r = rkl_pp_tk_load(pp->plat, pp->work, sizeof(pp->work), &tk, NULL);
+		/* S5 only with a TK accepted in a session of this profile */
 		if (r == 0)
-			s5 = (tk.flags & RKL_PP_TK_ACCEPTED) != 0;
+			s5 = (tk.flags & RKL_PP_TK_ACCEPTED) != 0 &&
+			    ((tk.flags & RKL_PP_TK_P2) != 0) == (pp->profile == 2);
 		else if (r != RKL_ERR_NOT_FOUND)
 			goto out;	/* a corrupted TK is reported, never replaced silently */
 	}
 	pp->have_session = 0;
+	pp->p2_mark_tk = 0;
 	pp->new_tk = allow_s5 ? 0 : 1;
 	memset(pp->session, 0, sizeof(pp->session));
 	pp->start_step = s5 ? 5 : 0;
@@ -227,8 +242,9 @@ rkl_pinpad_next(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *out_len
 	sess = pp->have_session ? pp->session : NULL;
 
 	if (pp->state == RKL_PINPAD_FAILED) {
-		/* The one ERROR frame: a coarse code, no detail. */
-		rkl_wire_msg_init(&m, RKL_WIRE_ERROR, sess);
+		/* The one ERROR frame: a coarse code, no detail, the session's profile. */
+		rkl_wire_msg_init_profile(&m, pp->profile == 2 ? RKL_WIRE_PROFILE_HARDENED :
+		    RKL_WIRE_PROFILE_PATENT, RKL_WIRE_ERROR, sess);
 		m.u.error.code = rkl_wire_error_code(pp->err);
 		if ((r = rkl_pp_encode(&m, out, cap, &n)) != 0)
 			return r;
@@ -239,10 +255,14 @@ rkl_pinpad_next(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *out_len
 
 	switch (pp->state) {
 	case RKL_PINPAD_S0_SEND_PUBKEY_REQ:
-		rkl_wire_msg_init(&m, RKL_WIRE_PUBKEY_REQ, sess);
-		r = rkl_pp_pk_request_build(pp, &m);
-		if (r == 0)
-			r = rkl_pp_encode(&m, out, cap, &n);
+		if (pp->profile == 2) {
+			r = rkl_pp2_pubkey_req(pp, out, cap, &n);
+		} else {
+			rkl_wire_msg_init(&m, RKL_WIRE_PUBKEY_REQ, sess);
+			r = rkl_pp_pk_request_build(pp, &m);
+			if (r == 0)
+				r = rkl_pp_encode(&m, out, cap, &n);
+		}
 		next = RKL_PINPAD_S1_WAIT_PUBKEY_RESP;
 		break;
 	case RKL_PINPAD_S3_SEND_TK_UPLOAD:
@@ -250,24 +270,36 @@ rkl_pinpad_next(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *out_len
 		next = RKL_PINPAD_S4_WAIT_TK_ACCEPTED;
 		break;
 	case RKL_PINPAD_S5_SEND_AUTH_INIT:
-		rkl_wire_msg_init(&m, RKL_WIRE_AUTH_INIT, sess);
-		r = rkl_pp_auth_init_build(pp, &m);
-		if (r == 0)
-			r = rkl_pp_encode(&m, out, cap, &n);
+		if (pp->profile == 2) {
+			r = rkl_pp2_auth_init(pp, out, cap, &n);
+		} else {
+			rkl_wire_msg_init(&m, RKL_WIRE_AUTH_INIT, sess);
+			r = rkl_pp_auth_init_build(pp, &m);
+			if (r == 0)
+				r = rkl_pp_encode(&m, out, cap, &n);
+		}
 		next = RKL_PINPAD_S5_WAIT_AUTH_CHALLENGE;
 		break;
 	case RKL_PINPAD_S5_SEND_AUTH_RESPONSE:
-		rkl_wire_msg_init(&m, RKL_WIRE_AUTH_RESPONSE, sess);
-		r = rkl_pp_auth_response_build(pp, &m);
-		if (r == 0)
-			r = rkl_pp_encode(&m, out, cap, &n);
+		if (pp->profile == 2) {
+			r = rkl_pp2_auth_response(pp, out, cap, &n);
+		} else {
+			rkl_wire_msg_init(&m, RKL_WIRE_AUTH_RESPONSE, sess);
+			r = rkl_pp_auth_response_build(pp, &m);
+			if (r == 0)
+				r = rkl_pp_encode(&m, out, cap, &n);
+		}
 		next = RKL_PINPAD_S6_WAIT_TMK_DELIVERY;
 		break;
 	case RKL_PINPAD_S7_SEND_TMK_CONFIRM:
-		rkl_wire_msg_init(&m, RKL_WIRE_TMK_CONFIRM, sess);
-		r = confirm_build(pp, &m);
-		if (r == 0)
-			r = rkl_pp_encode(&m, out, cap, &n);
+		if (pp->profile == 2) {
+			r = rkl_pp2_tmk_confirm(pp, out, cap, &n);
+		} else {
+			rkl_wire_msg_init(&m, RKL_WIRE_TMK_CONFIRM, sess);
+			r = confirm_build(pp, &m);
+			if (r == 0)
+				r = rkl_pp_encode(&m, out, cap, &n);
+		}
 		next = RKL_PINPAD_S7_WAIT_CONFIRM_ACK;
 		break;
 	default:
@@ -338,12 +370,13 @@ rkl_pinpad_consume(struct rkl_pinpad *pp, const uint8_t *in, size_t len)
 		return rkl_pp_fail(pp, RKL_ERR_INVALID_ARG, 1);
 	if ((r = rkl_wire_decode(in, len, RKL_WIRE_DIR_TO_TERMINAL, &m)) != 0)
 		return rkl_pp_fail(pp, r, 1);
-	if (m.profile != RKL_WIRE_PROFILE_PATENT)
-		return rkl_pp_fail(pp, RKL_ERR_PROFILE, 1);	/* profile 1 only */
 	if (m.type == RKL_WIRE_ERROR) {
+		/* of either profile: a KMS without profile 2 answers in profile 1 */
 		pp->peer_code = m.u.error.code;
 		return rkl_pp_fail(pp, rkl_wire_error_from_code(m.u.error.code), 0);
 	}
+	if (m.profile != (pp->profile == 2 ? RKL_WIRE_PROFILE_HARDENED : RKL_WIRE_PROFILE_PATENT))
+		return rkl_pp_fail(pp, RKL_ERR_PROFILE, 1);	/* no profile change in a session */
 	if (m.type != expected_type(pp->state))
 		return rkl_pp_fail(pp, RKL_ERR_STATE, 1);
 	if (pp->have_session) {
@@ -353,23 +386,31 @@ rkl_pinpad_consume(struct rkl_pinpad *pp, const uint8_t *in, size_t len)
 
 	switch (pp->state) {
 	case RKL_PINPAD_S1_WAIT_PUBKEY_RESP:
-		r = rkl_pp_pk_request_receive(pp, &m);
+		r = pp->profile == 2 ? rkl_pp2_pubkey_resp(pp, in, len, &m) :
+		    rkl_pp_pk_request_receive(pp, &m);
 		next = RKL_PINPAD_S3_SEND_TK_UPLOAD;
 		break;
 	case RKL_PINPAD_S4_WAIT_TK_ACCEPTED:
-		r = rkl_pp_tk_send_accepted(pp);
+		r = pp->profile == 2 ? rkl_pp2_tk_accepted(pp, in, len) :
+		    rkl_pp_tk_send_accepted(pp);
 		next = RKL_PINPAD_S5_SEND_AUTH_INIT;
 		break;
 	case RKL_PINPAD_S5_WAIT_AUTH_CHALLENGE:
-		r = rkl_pp_auth_challenge(pp, &m);
+		r = pp->profile == 2 ? rkl_pp2_auth_challenge(pp, in, len, &m) :
+		    rkl_pp_auth_challenge(pp, &m);
 		next = RKL_PINPAD_S5_SEND_AUTH_RESPONSE;
 		break;
 	case RKL_PINPAD_S6_WAIT_TMK_DELIVERY:
-		r = tmk_delivery(pp, &m.u.tmk_delivery);
+		/* profile 2: MAC(k2d) and the delivery's attributes before anything */
+		r = pp->profile == 2 ? rkl_pp2_tmk_delivery_check(pp, in, len, &m) : 0;
+		if (r == 0)
+			r = tmk_delivery(pp, &m.u.tmk_delivery);
+		if (r == 0 && pp->profile == 2)
+			r = rkl_pp2_tmk_delivered(pp, in, len);
 		next = RKL_PINPAD_S7_SEND_TMK_CONFIRM;
 		break;
 	case RKL_PINPAD_S7_WAIT_CONFIRM_ACK:
-		r = 0;
+		r = pp->profile == 2 ? rkl_pp2_confirm_ack(pp, in, len, &m) : 0;
 		next = RKL_PINPAD_DONE;
 		break;
 	default:

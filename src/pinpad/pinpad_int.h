@@ -107,6 +107,7 @@ struct rkl_pp_puhsm {
  * tk_hash is the internal TK hash of patent [0081], see rkl_pp_tk_hash.
  */
 #define RKL_PP_TK_ACCEPTED 0x01
+#define RKL_PP_TK_P2 0x02	/* made in a profile-2 session (the KMS holds the device certificate) */
 struct rkl_pp_tk {
 	uint8_t flags;
 	uint8_t oaep_hash;
@@ -124,8 +125,12 @@ struct rkl_pp_tk {
 /*
  * TMK record payload:
  *   present (1) | key_version (4) | tmk_alg (1) | kcv_len (1) | kcv (5) |
- *   block_len (2) | block (TR-31, ASCII)
- * After an erase, present = 0 and block_len = 0, key_version kept.
+ *   block_len (2) | block (TR-31, ASCII) [ | 1 (1) | floor (4) ]
+ * After an erase, present = 0 and block_len = 0, key_version kept.  The
+ * optional tail (profile 2) is the version of the last download whose
+ * CONFIRM_ACK verified: a profile-2 delivery must be above it.  Without it
+ * (profile 1, or no profile-2 download completed yet) a delivery must not
+ * be below key_version.
  */
 struct rkl_pp_tmk {
 	int present;
@@ -135,6 +140,8 @@ struct rkl_pp_tmk {
 	size_t kcv_len;
 	const char *block;	/* into the work area */
 	size_t block_len;
+	int has_floor;		/* profile 2: a download was acknowledged */
+	uint32_t floor;		/* its version */
 };
 
 int rkl_pp_ident_load(const struct rkl_pinpad_platform *p, uint8_t *work,
@@ -227,6 +234,33 @@ int rkl_pp_crlstate_load(const struct rkl_pinpad_platform *p, uint8_t *work, siz
 int rkl_pp_crlstate_store(const struct rkl_pinpad_platform *p, uint8_t *work, size_t cap,
     const struct rkl_pp_crlstate *s);
 
+/* ---- profile 2 (p2.c) ---- */
+
+/* 0 if the configuration allows profile 2 (AES-128 AUK, Pu_hsm RSA-3072, a TMK
+ * algorithm the TEK protects), else RKL_ERR_CONFIG. */
+int rkl_pp2_config_ok(const struct rkl_pinpad *pp);
+/* TMK algorithms (ALG_BIT mask) configured and protected by tek (Annex C). */
+uint32_t rkl_pp2_tmk_algs(const struct rkl_pinpad *pp, enum rkl_alg tek);
+int rkl_pp2_transcript_start(struct rkl_pinpad *pp);
+int rkl_pp2_pubkey_req(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *n);
+int rkl_pp2_pubkey_resp(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
+    const struct rkl_wire_msg *m);
+/* TK_UPLOAD: add CERTS and a zero SIG to m (device chain in work2), then sign the frame. */
+int rkl_pp2_tk_upload_fill(struct rkl_pinpad *pp, struct rkl_wire_msg *m);
+int rkl_pp2_tk_upload_sign(struct rkl_pinpad *pp, uint8_t *frame, size_t len);
+int rkl_pp2_tk_accepted(struct rkl_pinpad *pp, const uint8_t *frame, size_t len);
+int rkl_pp2_auth_init(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *n);
+int rkl_pp2_auth_challenge(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
+    const struct rkl_wire_msg *m);
+int rkl_pp2_auth_response(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *n);
+/* TMK_DELIVERY: MAC(k2d), usage K0, Annex C for the TEK, CMAC KCV; before decryption. */
+int rkl_pp2_tmk_delivery_check(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
+    const struct rkl_wire_msg *m);
+int rkl_pp2_tmk_delivered(struct rkl_pinpad *pp, const uint8_t *frame, size_t len);
+int rkl_pp2_tmk_confirm(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *n);
+int rkl_pp2_confirm_ack(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
+    const struct rkl_wire_msg *m);
+
 /* ---- state machine helpers (pinpad.c) ---- */
 
 /* Fail the machine with err (first error wins), ERROR pending if send_error. */
@@ -270,6 +304,8 @@ int rkl_pp_decrypt_tmk(struct rkl_pinpad *pp, const struct rkl_wire_tmk_delivery
 /* TR-31 packing module (S7), tr31_pack.c: RKL_ERR_ROLLBACK if key_version is
  * lower than the stored TMK's (checked before decryption). */
 int rkl_pp_tmk_check_version(struct rkl_pinpad *pp, uint32_t key_version);
+/* Profile 2, CONFIRM_ACK verified: the stored TMK's version becomes the floor. */
+int rkl_pp_tmk_acknowledged(struct rkl_pinpad *pp);
 /* Pack the TMK, store it durably, read it back; sets pp's confirmation fields. */
 int rkl_pp_tr31_pack_store(struct rkl_pinpad *pp, const struct rkl_wire_tmk_delivery *d,
     const uint8_t *tmk);

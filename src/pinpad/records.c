@@ -158,7 +158,7 @@ rkl_pp_tk_parse(const uint8_t *pl, size_t len, struct rkl_pp_tk *tk)
 	uint16_t n;
 
 	rkl_rbuf_init(&b, pl, len);
-	if (rkl_get_u8(&b, &t.flags) != 0 || (t.flags & ~RKL_PP_TK_ACCEPTED) != 0 ||
+	if (rkl_get_u8(&b, &t.flags) != 0 || (t.flags & ~(RKL_PP_TK_ACCEPTED | RKL_PP_TK_P2)) != 0 ||
 	    rkl_get_u8(&b, &t.oaep_hash) != 0 ||
 	    (t.oaep_hash != RKL_OAEP_SHA1 && t.oaep_hash != RKL_OAEP_SHA256) ||
 	    rkl_get_u8(&b, &v8) != 0)
@@ -265,7 +265,7 @@ rkl_pp_tmk_load(const struct rkl_pinpad_platform *p, uint8_t *work,
 	struct rkl_rbuf b;
 	const uint8_t *pl, *blk;
 	size_t len;
-	uint8_t present, alg, kl;
+	uint8_t present, alg, kl, mark = 0;
 	uint16_t n;
 	int r;
 
@@ -278,13 +278,17 @@ rkl_pp_tmk_load(const struct rkl_pinpad_platform *p, uint8_t *work,
 	    rkl_get_u8(&b, &kl) != 0 || kl > RKL_PINPAD_KCV_MAX ||
 	    rkl_get_bytes(&b, v.kcv, RKL_PINPAD_KCV_MAX) != 0 ||
 	    rkl_get_u16(&b, &n) != 0 || n > RKL_PINPAD_TR31_MAX ||
-	    rkl_get_direct(&b, n, &blk) != 0 || rkl_rbuf_left(&b) != 0 ||
+	    rkl_get_direct(&b, n, &blk) != 0 ||
+	    (rkl_rbuf_left(&b) == 5 && (rkl_get_u8(&b, &mark) != 0 || mark != 1 ||
+	    rkl_get_u32(&b, &v.floor) != 0)) ||
+	    rkl_rbuf_left(&b) != 0 ||
 	    (present && (n == 0 || rkl_alg_key_len((enum rkl_alg)alg) == 0 ||
 	    (kl != 3 && kl != 5))) || (!present && n != 0)) {
 		rkl_cleanse(work, cap);
 		return RKL_ERR_INTEGRITY;
 	}
 	v.present = present;
+	v.has_floor = mark == 1;
 	v.tmk_alg = (enum rkl_alg)alg;
 	v.kcv_len = kl;
 	v.block = (const char *)blk;
@@ -314,6 +318,8 @@ rkl_pp_tmk_store(const struct rkl_pinpad_platform *p, uint8_t *work,
 	    (r = rkl_put_bytes(&w, kcv, sizeof(kcv))) != 0 ||
 	    (r = rkl_put_u16(&w, (uint16_t)t->block_len)) != 0 ||
 	    (r = rkl_put_bytes(&w, t->block, t->block_len)) != 0)
+		goto out;
+	if (t->has_floor && ((r = rkl_put_u8(&w, 1)) != 0 || (r = rkl_put_u32(&w, t->floor)) != 0))
 		goto out;
 	r = rkl_pp_rec_put(p, RKL_PINPAD_REC_TMK, work, cap, w.len, counter);
 out:

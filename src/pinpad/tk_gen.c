@@ -13,7 +13,8 @@
 
 /*
  * Lay the TK payload out at rkl_pp_rec_payload(pp->work) (layout in
- * pinpad_int.h) with flags 0 and the binding's OAEP hash.  The TEK private
+ * pinpad_int.h) with flags 0 (RKL_PP_TK_P2 in a profile-2 session) and the
+ * binding's OAEP hash.  The TEK private
  * key is generated straight into the work area.
  */
 int
@@ -35,7 +36,7 @@ rkl_pp_tk_generate(struct rkl_pinpad *pp, uint8_t oaep_hash, struct rkl_pp_tk *t
 	if (auk_len == 0 || bits == 0 ||
 	    room < off + RKL_RSA_PRIV_MAX + 2 + RKL_SPKI_MAX + RKL_SHA256_LEN)
 		return RKL_ERR_CONFIG;
-	pl[0] = 0;
+	pl[0] = pp->profile == 2 ? RKL_PP_TK_P2 : 0;
 	pl[1] = oaep_hash;
 	pl[2] = (uint8_t)pp->cfg.auk_alg;
 	pl[3] = (uint8_t)auk_len;

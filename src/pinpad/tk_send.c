@@ -27,6 +27,7 @@ reusable_tk(struct rkl_pinpad *pp, const struct rkl_pp_puhsm *ph)
 	if (rkl_pp_tk_load(pp->plat, pp->work, sizeof(pp->work), &tk, NULL) != 0)
 		return 0;	/* none, or not usable: replaced by a new one */
 	ok = (tk.flags & RKL_PP_TK_ACCEPTED) == 0 && tk.auk_alg == pp->cfg.auk_alg &&
+	    ((tk.flags & RKL_PP_TK_P2) != 0) == (pp->profile == 2) &&
 	    tk.tek_alg == pp->cfg.tek_alg && tk.oaep_hash == ph->oaep_hash;
 	rkl_cleanse(pp->work, sizeof(pp->work));
 	return ok;
@@ -67,6 +68,8 @@ rkl_pp_tk_send_build(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *ou
 		goto out;
 
 	rkl_wire_msg_init(&m, RKL_WIRE_TK_UPLOAD, pp->have_session ? pp->session : NULL);
+	/* profile 2: the device's certificate (work2, Pu_hsm is no longer needed
+	 * once AUK is encrypted below; key_id is copied first) and a SIG slot */
 	memcpy(u->sn, pp->sn, sizeof(u->sn));
 	u->key_id = ph.key_id;
 	u->auk_alg = (uint8_t)tk.auk_alg;
@@ -81,10 +84,14 @@ rkl_pp_tk_send_build(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *ou
 		goto out;
 	u->pu_auk = pu_auk;
 	u->pu_auk_len = pu_auk_len;
+	if (pp->profile == 2 && (r = rkl_pp2_tk_upload_fill(pp, &m)) != 0)
+		goto out;
 	u->pu_tek = tk.spki;
 	u->pu_tek_len = tk.spki_len;
 	if ((r = rkl_wire_tk_hash(c, u, u->tk_hash)) != 0 ||
 	    (r = rkl_pp_encode(&m, out, cap, out_len)) != 0)
+		goto out;
+	if (pp->profile == 2 && (r = rkl_pp2_tk_upload_sign(pp, out, *out_len)) != 0)
 		goto out;
 	r = 0;
 out:

@@ -20,13 +20,46 @@ rkl_pp_tmk_check_version(struct rkl_pinpad *pp, uint32_t key_version)
 	struct rkl_pp_tmk t;
 	int r;
 
+	pp->tmk_has_floor = 0;
+	pp->tmk_floor = 0;
 	r = rkl_pp_tmk_load(pp->plat, pp->work2, sizeof(pp->work2), &t, NULL);
 	rkl_cleanse(pp->work2, sizeof(pp->work2));
 	if (r == RKL_ERR_NOT_FOUND)
 		return 0;
 	if (r != 0)
 		return r;
+	pp->tmk_has_floor = (uint8_t)t.has_floor;
+	pp->tmk_floor = t.floor;
+	/*
+	 * Profile 2 (docs/protocol.md 10.7): above the version of the last
+	 * acknowledged download.  Otherwise (profile 1, or no profile-2
+	 * download acknowledged yet): not below the stored version.
+	 */
+	if (pp->profile == 2 && t.has_floor)
+		return key_version <= t.floor ? RKL_ERR_ROLLBACK : 0;
 	return key_version < t.key_version ? RKL_ERR_ROLLBACK : 0;
+}
+
+int
+rkl_pp_tmk_acknowledged(struct rkl_pinpad *pp)
+{
+	struct rkl_pp_tmk t;
+	uint32_t ctr = 0;
+	int r;
+
+	if ((r = rkl_pp_tmk_load(pp->plat, pp->work2, sizeof(pp->work2), &t, &ctr)) != 0)
+		goto out;
+	if (!t.present || t.key_version != pp->key_version) {
+		r = RKL_ERR_INTEGRITY;
+		goto out;
+	}
+	t.has_floor = 1;
+	t.floor = t.key_version;
+	r = rkl_pp_tmk_store(pp->plat, pp->work, sizeof(pp->work), &t,
+	    ctr == UINT32_MAX ? ctr : ctr + 1);
+out:
+	rkl_pp_wipe_work(pp);
+	return r;
 }
 
 /* Header attributes of a stored TMK (X9.143 6.2 table 1 and 6.3). */
@@ -94,6 +127,8 @@ rkl_pp_tr31_pack_store(struct rkl_pinpad *pp, const struct rkl_wire_tmk_delivery
 	t.kcv_len = d->kcv_len;
 	t.block = block;
 	t.block_len = blen;
+	t.has_floor = pp->tmk_has_floor;	/* kept until this one is acknowledged */
+	t.floor = pp->tmk_floor;
 	ctr = rkl_pp_rec_next_counter(p, RKL_PINPAD_REC_TMK, pp->work, sizeof(pp->work));
 	if ((r = rkl_pp_tmk_store(p, pp->work, sizeof(pp->work), &t, ctr)) != 0)
 		goto out;
