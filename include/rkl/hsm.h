@@ -306,6 +306,57 @@ RKL_WUR int rkl_hsm_transport_rotate(struct rkl_hsm *h);
  */
 RKL_WUR int rkl_hsm_provision(struct rkl_hsm *h, int shared_pair);
 
+/* ---- key ceremony: a new node's token gets the storage KEKs (src/hsm/ceremony.c) ---- */
+
+#define RKL_HSM_CEREMONY_LABEL "rkl-ceremony"	/* the new token's ceremony pair */
+#define RKL_HSM_KCV_APP "rkl-kcv"	/* CKA_APPLICATION of an imported KEK's check value */
+#define RKL_HSM_CEREMONY_KEKS 3	/* kek-auk, kek-tmk, kek-auk2, in this order */
+
+/* One storage KEK on its way from one token to another: public values only. */
+struct rkl_hsm_kek_transfer {
+	char role[RKL_HSM_ID_ROLE_MAX + 1];	/* "kek-auk", "kek-tmk", "kek-auk2" */
+	uint8_t kcv[RKL_HSM_KCV_LEN];		/* the KEK's check value (old token) */
+	uint8_t wrapped[512];			/* the KEK, RSA-OAEP under the request's key */
+	size_t wrapped_len;
+	uint8_t probe[RKL_HSM_BLOB_MAX];	/* an AES-128 key of the role, under the KEK */
+	size_t probe_len;
+	uint8_t probe_kcv[RKL_HSM_KCV_LEN];	/* the probe's check value */
+};
+
+/*
+ * New token, step 1: generate the ceremony pair (RSA of `bits`, token
+ * objects labelled RKL_HSM_CEREMONY_LABEL; the private key unwraps nothing
+ * but a key shaped exactly like a storage KEK) and return its public key as
+ * SPKI DER.  RKL_ERR_EXISTS if the token already has storage KEKs.  A
+ * previous unused pair is replaced.
+ */
+RKL_WUR int rkl_hsm_ceremony_request(struct rkl_hsm *h, unsigned bits, uint8_t *spki,
+    size_t cap, size_t *spki_len);
+
+/*
+ * Existing token: log in as the security officer (so_pin) to create spki as
+ * a trusted wrapping key (CKA_TRUSTED: only the SO may set it), log in as the
+ * user again, wrap the storage KEKs under it (they are
+ * CKA_WRAP_WITH_TRUSTED) and one probe under each KEK, destroy the trusted
+ * key.  out[] in the order AUK KEK, TMK KEK, profile-2 AUK KEK.  An initialisation step:
+ * no other thread may use the handle (the login changes for the whole
+ * process); its object handles are found again afterwards.
+ */
+RKL_WUR int rkl_hsm_ceremony_export(struct rkl_hsm *h, const char *so_pin,
+    const uint8_t *spki, size_t spki_len, struct rkl_hsm_kek_transfer out[RKL_HSM_CEREMONY_KEKS]);
+
+/*
+ * New token, step 2: unwrap the KEKs with the request's private key as
+ * token objects (the KEK template, labels and ids of the handle's KEK URIs),
+ * keep each check value in a data object beside it, and check that each KEK
+ * restores its probe (the AUK probe's KCV compared too).  Then the ceremony
+ * pair is destroyed.  RKL_ERR_KCV if a probe fails (nothing is kept),
+ * RKL_ERR_AUTH if the KEKs were not wrapped for this token's request,
+ * RKL_ERR_NOT_FOUND without a request, RKL_ERR_EXISTS if KEKs exist.
+ */
+RKL_WUR int rkl_hsm_ceremony_import(struct rkl_hsm *h,
+    const struct rkl_hsm_kek_transfer in[RKL_HSM_CEREMONY_KEKS]);
+
 /*
  * Create a SoftHSM2 token under state_dir if none with this label exists
  * there (for `rkl-admin init`; the embedded default HSM): creates

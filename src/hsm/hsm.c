@@ -357,6 +357,12 @@ login(struct rkl_hsm *h)
 	return r;
 }
 
+int
+hsm_login(struct rkl_hsm *h)
+{
+	return login(h);
+}
+
 /* ---- object lookup by URI ---- */
 
 static CK_OBJECT_CLASS
@@ -425,6 +431,12 @@ find_token_objects(struct rkl_hsm *h, CK_SESSION_HANDLE sh)
 	h->info.have_kek_auk2 = h->kek_auk2 != 0;
 	h->info.have_transport = h->xport_priv != 0 && h->xport_pub != 0;
 	return 0;
+}
+
+int
+hsm_find_token_objects(struct rkl_hsm *h, CK_SESSION_HANDLE sh)
+{
+	return find_token_objects(h, sh);
 }
 
 /* ---- mechanisms ---- */
@@ -768,6 +780,76 @@ rkl_hsm_session_put(struct rkl_hsm *h, struct rkl_hsm_session *s)
 
 /* ---- provisioning ---- */
 
+int
+hsm_kek_template(struct hsm_kek_tpl *k, const struct rkl_p11_uri *u, enum rkl_hsm_role role,
+    int unwrap)
+{
+	CK_ATTRIBUTE *wt = k->wrap_tpl, *t = k->t;
+	CK_ULONG n = 0, nu, nw = 0;
+
+	memset(k, 0, sizeof(*k));
+	k->cls = CKO_SECRET_KEY;
+	k->kt = CKK_AES;
+	k->len = 32;
+	k->yes = CK_TRUE;
+	k->no = CK_FALSE;
+	k->use = role != RKL_HSM_TMK ? CK_TRUE : CK_FALSE;
+	if ((nu = hsm_role_template(role, k->unwrap_tpl)) == 0)
+		return RKL_ERR_INVALID_ARG;
+#define KA(arr, cnt, typ, ptr, sz) \
+	do { (arr)[cnt].type = (typ); (arr)[cnt].pValue = hsm_unconst(ptr); \
+	     (arr)[cnt].ulValueLen = (sz); (cnt)++; } while (0)
+#define KB(arr, cnt, typ, v) KA(arr, cnt, typ, (v) ? &k->yes : &k->no, sizeof(CK_BBOOL))
+	KA(wt, nw, CKA_CLASS, &k->cls, sizeof(k->cls));
+	KB(wt, nw, CKA_TOKEN, 0);
+	KB(wt, nw, CKA_SENSITIVE, 1);
+	KA(wt, nw, CKA_ENCRYPT, &k->use, sizeof(CK_BBOOL));
+	KA(wt, nw, CKA_DECRYPT, &k->use, sizeof(CK_BBOOL));
+	KB(wt, nw, CKA_WRAP, 0);
+	KB(wt, nw, CKA_UNWRAP, 0);
+	KB(wt, nw, CKA_SIGN, 0);
+	KB(wt, nw, CKA_VERIFY, 0);
+	KB(wt, nw, CKA_DERIVE, 0);
+	if (role == RKL_HSM_TMK) {	/* generated in the token */
+		KB(wt, nw, CKA_LOCAL, 1);
+		KB(wt, nw, CKA_ALWAYS_SENSITIVE, 1);
+	}
+
+	KA(t, n, CKA_CLASS, &k->cls, sizeof(k->cls));
+	KA(t, n, CKA_KEY_TYPE, &k->kt, sizeof(k->kt));
+	if (!unwrap)
+		KA(t, n, CKA_VALUE_LEN, &k->len, sizeof(k->len));
+	KB(t, n, CKA_TOKEN, 1);
+	KB(t, n, CKA_PRIVATE, 1);
+	KB(t, n, CKA_SENSITIVE, 1);
+	/* Extractable only to be wrapped under a key the security officer
+	 * marked trusted: the key ceremony's request key (decision 136). */
+	KB(t, n, CKA_EXTRACTABLE, 1);
+	KB(t, n, CKA_WRAP_WITH_TRUSTED, 1);
+	KB(t, n, CKA_ENCRYPT, 0);
+	KB(t, n, CKA_DECRYPT, 0);
+	KB(t, n, CKA_SIGN, 0);
+	KB(t, n, CKA_VERIFY, 0);
+	KB(t, n, CKA_DERIVE, 0);
+	KB(t, n, CKA_WRAP, 1);
+	KB(t, n, CKA_UNWRAP, 1);
+	KB(t, n, CKA_COPYABLE, 0);
+	KA(t, n, CKA_UNWRAP_TEMPLATE, k->unwrap_tpl, nu * sizeof(CK_ATTRIBUTE));
+	KA(t, n, CKA_WRAP_TEMPLATE, wt, nw * sizeof(CK_ATTRIBUTE));
+	if (u->object[0] != '\0')
+		KA(t, n, CKA_LABEL, u->object, strlen(u->object));
+	if (u->has_id)
+		KA(t, n, CKA_ID, u->id, u->id_len);
+	/* Without this, anyone with the PIN could add CKA_DECRYPT later and
+	 * decrypt what the KEK wrapped (SoftHSM2 allows it on modifiable keys).
+	 * Last: SoftHSM2 refuses an unwrap template with attributes after it. */
+	KB(t, n, CKA_MODIFIABLE, 0);
+#undef KA
+#undef KB
+	k->n = n;
+	return 0;
+}
+
 /*
  * A storage KEK.  Its CKA_UNWRAP_TEMPLATE fixes everything a key it unwraps
  * may do (SoftHSM2 refuses an unwrap whose template lacks or differs in any
@@ -785,6 +867,8 @@ rkl_hsm_session_put(struct rkl_hsm *h, struct rkl_hsm_session *s)
  *            AES-ECB-ENCRYPT-DATA}; wraps what the AUK KEK wraps (the freshly
  *            unwrapped AUK, rkl_hsm_auk_unwrap_role).
  * The unwrap templates are the roles' one template, hsm_role_template (ops.c).
+ * Every KEK leaves the token only wrapped under a trusted key
+ * (CKA_WRAP_WITH_TRUSTED): the key ceremony (src/hsm/ceremony.c).
  * See docs/architecture.md, "Templates", and docs/security.md for what these
  * do and do not stop against a holder of the user PIN.
  */
@@ -793,59 +877,12 @@ make_kek(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const struct rkl_p11_uri *u,
     enum rkl_hsm_role role, CK_OBJECT_HANDLE *out)
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = CKK_AES;
-	CK_ULONG len = 32;
-	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
-	CK_BBOOL use = role != RKL_HSM_TMK ? CK_TRUE : CK_FALSE;
-	CK_ATTRIBUTE unwrap_tpl[HSM_ROLE_TPL_MAX];
-	CK_ULONG n_unwrap = hsm_role_template(role, unwrap_tpl);
-	CK_ATTRIBUTE wrap_tpl[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &f, sizeof(f) },
-		{ CKA_SENSITIVE, &t, sizeof(t) },
-		{ CKA_ENCRYPT, &use, sizeof(use) }, { CKA_DECRYPT, &use, sizeof(use) },
-		{ CKA_WRAP, &f, sizeof(f) }, { CKA_UNWRAP, &f, sizeof(f) },
-		{ CKA_SIGN, &f, sizeof(f) }, { CKA_VERIFY, &f, sizeof(f) },
-		{ CKA_DERIVE, &f, sizeof(f) },
-		/* TMK KEK only (n_wrap below): generated in the token */
-		{ CKA_LOCAL, &t, sizeof(t) }, { CKA_ALWAYS_SENSITIVE, &t, sizeof(t) },
-	};
-	CK_ULONG n_wrap = sizeof(wrap_tpl) / sizeof(wrap_tpl[0]) - (role != RKL_HSM_TMK ? 2 : 0);
-	CK_ATTRIBUTE tpl[24];
-	CK_ULONG n = 0;
+	struct hsm_kek_tpl k;
+	int r;
 
-	tpl[n].type = CKA_CLASS; tpl[n].pValue = &cls; tpl[n].ulValueLen = sizeof(cls); n++;
-	tpl[n].type = CKA_KEY_TYPE; tpl[n].pValue = &kt; tpl[n].ulValueLen = sizeof(kt); n++;
-	tpl[n].type = CKA_VALUE_LEN; tpl[n].pValue = &len; tpl[n].ulValueLen = sizeof(len); n++;
-	tpl[n].type = CKA_TOKEN; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
-	tpl[n].type = CKA_PRIVATE; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
-	tpl[n].type = CKA_SENSITIVE; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
-	tpl[n].type = CKA_EXTRACTABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_ENCRYPT; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_DECRYPT; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_SIGN; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_VERIFY; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_DERIVE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_WRAP; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
-	tpl[n].type = CKA_UNWRAP; tpl[n].pValue = &t; tpl[n].ulValueLen = sizeof(t); n++;
-	/* Without this, anyone with the PIN could add CKA_DECRYPT later and
-	 * decrypt what the KEK wrapped (SoftHSM2 allows it on modifiable keys). */
-	tpl[n].type = CKA_MODIFIABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	tpl[n].type = CKA_COPYABLE; tpl[n].pValue = &f; tpl[n].ulValueLen = sizeof(f); n++;
-	if (n_unwrap == 0)
-		return RKL_ERR_INVALID_ARG;
-	tpl[n].type = CKA_UNWRAP_TEMPLATE; tpl[n].pValue = unwrap_tpl;
-	tpl[n].ulValueLen = n_unwrap * sizeof(CK_ATTRIBUTE); n++;
-	tpl[n].type = CKA_WRAP_TEMPLATE; tpl[n].pValue = wrap_tpl;
-	tpl[n].ulValueLen = n_wrap * sizeof(CK_ATTRIBUTE); n++;
-	if (u->object[0] != '\0') {
-		tpl[n].type = CKA_LABEL; tpl[n].pValue = hsm_unconst(u->object);
-		tpl[n].ulValueLen = strlen(u->object); n++;
-	}
-	if (u->has_id) {
-		tpl[n].type = CKA_ID; tpl[n].pValue = hsm_unconst(u->id); tpl[n].ulValueLen = u->id_len; n++;
-	}
-	return hsm_rv(h->f->C_GenerateKey(sh, &mech, tpl, n, out));
+	if ((r = hsm_kek_template(&k, u, role, 0)) != 0)
+		return r;
+	return hsm_rv(h->f->C_GenerateKey(sh, &mech, k.t, k.n, out));
 }
 
 int

@@ -111,6 +111,12 @@ int hsm_unwrap_err(struct rkl_hsm_session *s, CK_RV rv, int data_err);
  * unwraps it again (session objects, destroyed): 0 if all of it works. */
 int hsm_probe(struct rkl_hsm_session *s);
 
+/* Log in as the user again (after the key ceremony's SO login), and find
+ * the long-lived token objects again (handles change across a logout). */
+int hsm_login(struct rkl_hsm *h);
+int hsm_find_token_objects(struct rkl_hsm *h, CK_SESSION_HANDLE sh);
+
+
 /* Module path from config / URI / env / default. */
 int hsm_module_path(const char *cfg, const struct rkl_p11_uri *u, char *out, size_t cap);
 /* dlopen the module and get its function list. */
@@ -143,6 +149,21 @@ int hsm_pub_spki(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE pub,
  */
 #define HSM_ROLE_TPL_MAX 16
 CK_ULONG hsm_role_template(enum rkl_hsm_role role, CK_ATTRIBUTE *t);
+
+/* A storage KEK's complete template (hsm.c), for generation (unwrap 0)
+ * and for the key ceremony's unwrap (unwrap 1: no CKA_VALUE_LEN). */
+struct hsm_kek_tpl {
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	CK_ULONG len;
+	CK_BBOOL yes, no, use;
+	CK_ATTRIBUTE unwrap_tpl[HSM_ROLE_TPL_MAX];
+	CK_ATTRIBUTE wrap_tpl[12];
+	CK_ATTRIBUTE t[24];
+	CK_ULONG n;
+};
+int hsm_kek_template(struct hsm_kek_tpl *k, const struct rkl_p11_uri *u, enum rkl_hsm_role role,
+    int unwrap);
 /* Add obj to dl (RKL_ERR_LIMIT if full). */
 int hsm_dl_add(struct rkl_hsm_dl *dl, CK_OBJECT_HANDLE obj);
 

@@ -48,6 +48,42 @@ fp_rsa(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE o, char *out, s
 	return fp_hex(out, cap, "rsa-sha256:", md, mdlen);
 }
 
+/*
+ * A KEK the key ceremony imported has no CKA_CHECK_VALUE (SoftHSM2 computes
+ * none for unwrapped keys): its check value, proven at import, is a private,
+ * non-modifiable data object with the KEK's label and CKA_APPLICATION
+ * RKL_HSM_KCV_APP (src/hsm/ceremony.c).
+ */
+static int
+kcv_beside(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE key, CK_BYTE *kcv,
+    CK_ULONG *len)
+{
+	char label[128];
+	CK_ATTRIBUTE l = { CKA_LABEL, label, sizeof(label) };
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE q[3];
+	CK_ATTRIBUTE v = { CKA_VALUE, kcv, 16 };
+	CK_OBJECT_HANDLE o = 0;
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	if (h->f->C_GetAttributeValue(sh, key, &l, 1) != CKR_OK || l.ulValueLen == 0)
+		return RKL_ERR_UNSUPPORTED;
+	q[0].type = CKA_CLASS; q[0].pValue = &cls; q[0].ulValueLen = sizeof(cls);
+	q[1].type = CKA_LABEL; q[1].pValue = label; q[1].ulValueLen = l.ulValueLen;
+	q[2].type = CKA_APPLICATION; q[2].pValue = hsm_unconst(RKL_HSM_KCV_APP);
+	q[2].ulValueLen = strlen(RKL_HSM_KCV_APP);
+	if (h->f->C_FindObjectsInit(sh, q, 3) != CKR_OK)
+		return RKL_ERR_UNSUPPORTED;
+	rv = h->f->C_FindObjects(sh, &o, 1, &n);
+	h->f->C_FindObjectsFinal(sh);
+	if (rv != CKR_OK || n != 1 || h->f->C_GetAttributeValue(sh, o, &v, 1) != CKR_OK ||
+	    v.ulValueLen == 0 || v.ulValueLen > 16)
+		return RKL_ERR_UNSUPPORTED;
+	*len = v.ulValueLen;
+	return 0;
+}
+
 /* The fingerprint of one key object. */
 static int
 fp_key(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE o, char *out, size_t cap)
@@ -68,6 +104,8 @@ fp_key(struct rkl_hsm *h, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE o, char *out, s
 	if (cls != CKO_SECRET_KEY)
 		return RKL_ERR_UNSUPPORTED;
 	rv = h->f->C_GetAttributeValue(sh, o, &c, 1);
+	if (rv == CKR_OK && c.ulValueLen == 0 && kcv_beside(h, sh, o, kcv, &c.ulValueLen) == 0)
+		rv = CKR_OK;
 	if (rv != CKR_OK || c.ulValueLen == 0 || c.ulValueLen > sizeof(kcv))
 		return RKL_ERR_UNSUPPORTED;
 	return fp_hex(out, cap, "kcv:", kcv, c.ulValueLen);

@@ -316,7 +316,10 @@ test_token_object_attributes(void **state)
 	(void)state;
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(battr(keks[i], CKA_SENSITIVE), CK_TRUE);
-		assert_int_equal(battr(keks[i], CKA_EXTRACTABLE), CK_FALSE);
+		/* Extractable only under a trusted key: the key ceremony's. */
+		assert_int_equal(battr(keks[i], CKA_EXTRACTABLE), CK_TRUE);
+		assert_int_equal(battr(keks[i], CKA_WRAP_WITH_TRUSTED), CK_TRUE);
+		assert_int_equal(battr(keks[i], CKA_MODIFIABLE), CK_FALSE);
 		assert_int_equal(battr(keks[i], CKA_WRAP), CK_TRUE);
 		assert_int_equal(battr(keks[i], CKA_UNWRAP), CK_TRUE);
 		assert_int_equal(battr(keks[i], CKA_ENCRYPT), CK_FALSE);

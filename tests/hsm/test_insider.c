@@ -346,6 +346,45 @@ wrap_out(CK_OBJECT_HANDLE o, uint8_t *value, size_t *len)
 
 /* ---- tests, one per role ---- */
 
+/*
+ * The KEKs are extractable for the key ceremony, under CKA_WRAP_WITH_TRUSTED:
+ * an RSA key of the insider's cannot wrap them, the insider cannot make a
+ * trusted key of any kind (only the SO can), and cannot clear the flag.
+ * The ceremony itself on two tokens: tests/hsm/test_ceremony.c.
+ */
+static void
+try_wrap_untrusted(CK_OBJECT_HANDLE kek)
+{
+	CK_MECHANISM rg = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_MECHANISM kg = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_RSA_PKCS_OAEP_PARAMS op = { H->oaep_hash, H->oaep_mgf, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	CK_ULONG bits = 2048, len = 32, wl;
+	CK_BYTE e[] = { 1, 0, 1 }, w[512];
+	CK_ATTRIBUTE pub[] = {
+		{ CKA_MODULUS_BITS, &bits, sizeof(bits) }, { CKA_PUBLIC_EXPONENT, e, 3 },
+		{ CKA_TOKEN, &no, 1 }, { CKA_WRAP, &yes, 1 }, { CKA_TRUSTED, &yes, 1 },
+	};
+	CK_ATTRIBUTE prv[] = { { CKA_TOKEN, &no, 1 }, { CKA_UNWRAP, &yes, 1 } };
+	CK_ATTRIBUTE aes_t[] = {
+		{ CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_TOKEN, &no, 1 }, { CKA_WRAP, &yes, 1 },
+		{ CKA_TRUSTED, &yes, 1 },
+	};
+	CK_ATTRIBUTE trust = { CKA_TRUSTED, &yes, 1 };
+	CK_ATTRIBUTE off = { CKA_WRAP_WITH_TRUSTED, &no, 1 };
+	CK_OBJECT_HANDLE pu = 0, pr = 0, k = 0;
+
+	assert_int_not_equal(F->C_GenerateKeyPair(S->sh, &rg, pub, 5, prv, 2, &pu, &pr), CKR_OK);
+	assert_int_not_equal(F->C_GenerateKey(S->sh, &kg, aes_t, 4, &k), CKR_OK);
+	assert_int_equal(F->C_GenerateKeyPair(S->sh, &rg, pub, 4, prv, 2, &pu, &pr), CKR_OK);
+	assert_int_not_equal(F->C_SetAttributeValue(S->sh, pu, &trust, 1), CKR_OK);
+	wl = sizeof(w);
+	assert_int_equal(F->C_WrapKey(S->sh, &oaep, pu, kek, w, &wl), CKR_KEY_NOT_WRAPPABLE);
+	assert_int_not_equal(F->C_SetAttributeValue(S->sh, kek, &off, 1), CKR_OK);
+	F->C_DestroyObject(S->sh, pu);
+	F->C_DestroyObject(S->sh, pr);
+}
+
 static void
 test_storage_keks(void **state)
 {
@@ -364,7 +403,11 @@ test_storage_keks(void **state)
 		try_copy(keks[i]);
 		try_use(keks[i], 0);
 		wl = sizeof(w);
-		assert_int_not_equal(F->C_WrapKey(S->sh, &kw, own, keks[i], w, &wl), CKR_OK);
+		/* Extractable (for the key ceremony), but only under a key the
+		 * security officer marked trusted (decision 128). */
+		assert_int_equal(F->C_WrapKey(S->sh, &kw, own, keks[i], w, &wl),
+		    CKR_KEY_NOT_WRAPPABLE);
+		try_wrap_untrusted(keks[i]);
 	}
 }
 

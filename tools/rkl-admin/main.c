@@ -71,6 +71,7 @@ struct admin {
 	const char *file;		/* --file FILE (audit verify of an export) */
 	const char *from, *to;		/* --from TIME, --to TIME (report) */
 	const char *limit;		/* --limit N (report) */
+	int join;			/* --join (init: a node that receives its KEKs) */
 	struct rkl_admin_conf conf;	/* the configuration read */
 	struct rkl_store st;		/* open store, st.ctx != NULL */
 	struct rkl_hsm *hsm;		/* open token (identity check, init, transport rotate) */
@@ -86,6 +87,13 @@ usage(FILE *f)
 	    "\n"
 	    "commands:\n"
 	    "  init [--so-pin-file FILE]       create the state dir, HSM token and keys, database\n"
+	    "  init --join --output REQUEST    a new node of a cluster: create the token without\n"
+	    "                                  keys and write a key ceremony request\n"
+	    "  ceremony export --file REQUEST --output BUNDLE\n"
+	    "                                  on an existing node, with the SO PIN (--so-pin-file\n"
+	    "                                  or $RKL_SO_PIN): wrap the storage KEKs for the request\n"
+	    "  ceremony import --file BUNDLE   on the new node: install the KEKs, check them, then\n"
+	    "                                  the database as init does\n"
 	    "  terminal add SN [--pinpad-sn X] [--note TEXT] [--profile 1|2]\n"
 	    "                                  register one terminal (protocol profile, default 2)\n"
 	    "  terminal import FILE.csv [--profile 1|2]\n"
@@ -537,6 +545,328 @@ init_so_pin(struct admin *a, char *pin, size_t cap, int *generated)
 	return make_pin(pin, cap);
 }
 
+/* ---- key ceremony (docs/operations.md, "Adding a node") ---- */
+
+#define CER_REQ_MAGIC "rkl-ceremony-request 1"
+#define CER_KEKS_MAGIC "rkl-ceremony-keks 1"
+
+/* SHA-256 of the request's public key as the operators compare it: hex in
+ * groups of four. */
+static void
+spki_fingerprint(const uint8_t *spki, size_t len, char *out, size_t cap)
+{
+	struct rkl_crypto c;
+	const uint8_t *parts[1] = { spki };
+	size_t lens[1] = { len };
+	uint8_t md[32];
+	char hex[65];
+	size_t i, o = 0;
+
+	rkl_crypto_openssl(&c);
+	if (c.sha256(c.ctx, parts, lens, 1, md) != 0) {
+		snprintf(out, cap, "?");
+		return;
+	}
+	rkl_hex_encode(md, 32, hex);
+	for (i = 0; i < 64 && o + 6 < cap; i += 4) {
+		if (i > 0)
+			out[o++] = ' ';
+		memcpy(out + o, hex + i, 4);
+		o += 4;
+	}
+	out[o] = '\0';
+}
+
+static void
+hex_line(FILE *f, const char *name, const uint8_t *v, size_t n)
+{
+	char hex[2 * 600 + 1];
+
+	rkl_hex_encode(v, n, hex);
+	hex[2 * n] = '\0';
+	fprintf(f, " %s %s", name, hex);
+}
+
+/* The value after " name " in line, hex-decoded into out[cap]. */
+static int
+hex_field(const char *line, const char *name, uint8_t *out, size_t cap, size_t *len)
+{
+	char key[32];
+	const char *p;
+	size_t n;
+
+	snprintf(key, sizeof(key), " %s ", name);
+	if ((p = strstr(line, key)) == NULL)
+		return RKL_ERR_FORMAT;
+	p += strlen(key);
+	n = strcspn(p, " \r\n");
+	if (n == 0 || n % 2 != 0 || n / 2 > cap)
+		return RKL_ERR_FORMAT;
+	if (rkl_hex_decode(p, n / 2, out, RKL_HEX_UPPER) != 0)
+		return RKL_ERR_FORMAT;
+	*len = n / 2;
+	return 0;
+}
+
+static int
+write_file_atomic(const char *path, const char *text)
+{
+	char tmp[RKL_ADMIN_PATH_MAX + 8];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return RKL_ERR_LENGTH;
+	if ((f = fopen(tmp, "w")) == NULL)
+		return RKL_ERR_IO;
+	if (fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fclose(f);
+		unlink(tmp);
+		return RKL_ERR_IO;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return RKL_ERR_IO;
+	}
+	return 0;
+}
+
+/* init --join: the token is there (without keys); make the request. */
+static int
+init_join(struct admin *a, const char *so_show)
+{
+	uint8_t spki[RKL_SPKI_MAX];
+	size_t len = 0;
+	char fp[128], *text;
+	FILE *mf;
+	size_t tl = 0;
+	int r;
+
+	if (a->output == NULL)
+		return failf(a, EX_USAGE, 0, "init --join needs --output REQUEST");
+	if ((r = rkl_hsm_ceremony_request(a->hsm, 3072, spki, sizeof(spki), &len)) != 0)
+		return failf(a, exit_for(r), r, r == RKL_ERR_EXISTS ?
+		    "this token has storage keys of its own: a joining node needs a new token" :
+		    "key ceremony request");
+	spki_fingerprint(spki, len, fp, sizeof(fp));
+	if ((mf = open_memstream(&text, &tl)) == NULL)
+		return failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "request");
+	fprintf(mf, CER_REQ_MAGIC "\n" "oaep %s\n" "request", oaep_name(rkl_hsm_oaep(a->hsm)));
+	hex_line(mf, "spki", spki, len);
+	fputs("\n", mf);
+	fclose(mf);
+	r = write_file_atomic(a->output, text);
+	free(text);
+	if (r != 0)
+		return failf(a, EX_INTERNAL, r, "cannot write %s", a->output);
+	if (a->json) {
+		fputs("{\"ok\":true,\"request\":", stdout);
+		rkl_admin_json_str(stdout, a->output);
+		fputs(",\"fingerprint\":", stdout);
+		rkl_admin_json_str(stdout, fp);
+		fputs(",\"so_pin\":", stdout);
+		rkl_admin_json_str(stdout, so_show[0] != '\0' ? so_show : NULL);
+		fputs("}\n", stdout);
+	} else {
+		printf("key ceremony request written to %s\n", a->output);
+		printf("  request key  RSA-3072, SHA-256 %s\n", fp);
+		printf("               the existing node's security officer compares this before export\n");
+		if (so_show[0] != '\0')
+			printf("  SO PIN       %s\n"
+			    "               shown this once and stored nowhere: keep it offline\n", so_show);
+		printf("next: rkl-admin ceremony export --file REQUEST --output BUNDLE on an existing "
+		    "node,\n      then rkl-admin ceremony import --file BUNDLE here\n");
+	}
+	return EX_OK;
+}
+
+static int
+read_small_file(const char *path, char *buf, size_t cap)
+{
+	FILE *f;
+	size_t n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return RKL_ERR_IO;
+	n = fread(buf, 1, cap - 1, f);
+	if (ferror(f) || (n == cap - 1 && fgetc(f) != EOF)) {
+		fclose(f);
+		return RKL_ERR_TOO_LARGE;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* ceremony export: on a node that has the KEKs. */
+static int
+cmd_ceremony_export(struct admin *a)
+{
+	char buf[8192], so_pin[RKL_HSM_PIN_MAX + 2], fp[128], *text = NULL, detail[200];
+	const char *line, *env = getenv(SO_PIN_ENV);
+	uint8_t spki[RKL_SPKI_MAX];
+	struct rkl_hsm_kek_transfer x[RKL_HSM_CEREMONY_KEKS];
+	struct rkl_store_audit_event ev;
+	size_t len = 0, tl = 0;
+	FILE *mf;
+	int r, i;
+
+	if (a->file == NULL || a->output == NULL)
+		return failf(a, EX_USAGE, 0, "ceremony export needs --file REQUEST and --output BUNDLE");
+	if ((r = read_small_file(a->file, buf, sizeof(buf))) != 0)
+		return failf(a, EX_CONFIG, r, "request %s", a->file);
+	if (strncmp(buf, CER_REQ_MAGIC "\n", strlen(CER_REQ_MAGIC) + 1) != 0 ||
+	    (line = strstr(buf, "\nrequest ")) == NULL ||
+	    hex_field(line + 1, "spki", spki, sizeof(spki), &len) != 0)
+		return failf(a, EX_REFUSED, RKL_ERR_FORMAT, "%s is not a key ceremony request", a->file);
+	if (strstr(buf, "\noaep ") == NULL || strncmp(strstr(buf, "\noaep ") + 6,
+	    oaep_name(rkl_hsm_oaep(a->hsm)), strlen(oaep_name(rkl_hsm_oaep(a->hsm)))) != 0)
+		return failf(a, EX_REFUSED, RKL_ERR_ALGORITHM, "the request's OAEP hash is not this "
+		    "token's (%s)", oaep_name(rkl_hsm_oaep(a->hsm)));
+	memset(so_pin, 0, sizeof(so_pin));
+	if (a->so_pin_file != NULL)
+		r = read_first_line(a->so_pin_file, so_pin, sizeof(so_pin));
+	else if (env != NULL && env[0] != '\0' && strlen(env) < sizeof(so_pin))
+		memcpy(so_pin, env, strlen(env) + 1);
+	else
+		r = RKL_ERR_CONFIG;
+	if (r != 0)
+		return failf(a, EX_CONFIG, r, "the SO PIN (--so-pin-file or $" SO_PIN_ENV ") is needed "
+		    "to mark the request's key trusted");
+	spki_fingerprint(spki, len, fp, sizeof(fp));
+	r = rkl_hsm_ceremony_export(a->hsm, so_pin, spki, len, x);
+	rkl_cleanse(so_pin, sizeof(so_pin));
+	snprintf(detail, sizeof(detail), "request=%.79s", fp);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = a->who.actor;
+	ev.source = a->who.source;
+	ev.event = "ceremony.export";
+	ev.result = r;
+	ev.detail = detail;
+	(void)a->st.audit_append(a->st.ctx, &ev, NULL);
+	if (r != 0)
+		return failf(a, exit_for(r), r, r == RKL_ERR_HSM_PIN ? "SO login refused" :
+		    "key ceremony export");
+	if ((mf = open_memstream(&text, &tl)) == NULL)
+		return failf(a, EX_INTERNAL, RKL_ERR_NOMEM, "bundle");
+	fprintf(mf, CER_KEKS_MAGIC "\n" "oaep %s\n", oaep_name(rkl_hsm_oaep(a->hsm)));
+	for (i = 0; i < RKL_HSM_CEREMONY_KEKS; i++) {
+		fprintf(mf, "kek %s", x[i].role);
+		hex_line(mf, "kcv", x[i].kcv, sizeof(x[i].kcv));
+		hex_line(mf, "wrapped", x[i].wrapped, x[i].wrapped_len);
+		hex_line(mf, "probe", x[i].probe, x[i].probe_len);
+		hex_line(mf, "probe-kcv", x[i].probe_kcv, sizeof(x[i].probe_kcv));
+		fputs("\n", mf);
+	}
+	fclose(mf);
+	r = write_file_atomic(a->output, text);
+	free(text);
+	if (r != 0)
+		return failf(a, EX_INTERNAL, r, "cannot write %s", a->output);
+	if (a->json) {
+		printf("{\"ok\":true,\"fingerprint\":\"%s\",\"kcv\":{", fp);
+		for (i = 0; i < RKL_HSM_CEREMONY_KEKS; i++)
+			printf("%s\"%s\":\"%02X%02X%02X\"", i > 0 ? "," : "", x[i].role, x[i].kcv[0],
+			    x[i].kcv[1], x[i].kcv[2]);
+		printf("}}\n");
+	} else {
+		printf("storage KEKs wrapped for the request in %s\n", a->file);
+		printf("  request key  SHA-256 %s\n", fp);
+		printf("               (must equal what init --join printed on the new node)\n");
+		for (i = 0; i < RKL_HSM_CEREMONY_KEKS; i++)
+			printf("  %-12s KCV %02X%02X%02X\n", x[i].role, x[i].kcv[0], x[i].kcv[1],
+			    x[i].kcv[2]);
+		printf("  bundle       %s (public values only: wrapped keys and check values)\n",
+		    a->output);
+	}
+	rkl_cleanse(x, sizeof(x));
+	return EX_OK;
+}
+
+/* ceremony import: on the new node, then the database as init does. */
+static int
+cmd_ceremony_import(struct admin *a)
+{
+	char buf[8192], idmsg[1024], detail[200];
+	const char *p;
+	static const char *const roles[RKL_HSM_CEREMONY_KEKS] = { "kek-auk", "kek-tmk", "kek-auk2" };
+	struct rkl_hsm_kek_transfer x[RKL_HSM_CEREMONY_KEKS];
+	struct rkl_store_audit_event ev;
+	struct rkl_crypto crypto;
+	size_t n;
+	int r, i, id_recorded = 0, ex;
+
+	if (a->file == NULL)
+		return failf(a, EX_USAGE, 0, "ceremony import needs --file BUNDLE");
+	if ((ex = check_perms(a)) != EX_OK || (ex = open_hsm(a, 1)) != EX_OK)
+		return ex;
+	if ((r = read_small_file(a->file, buf, sizeof(buf))) != 0)
+		return failf(a, EX_CONFIG, r, "bundle %s", a->file);
+	memset(x, 0, sizeof(x));
+	if (strncmp(buf, CER_KEKS_MAGIC "\n", strlen(CER_KEKS_MAGIC) + 1) != 0)
+		return failf(a, EX_REFUSED, RKL_ERR_FORMAT, "%s is not a key ceremony bundle", a->file);
+	if ((p = strstr(buf, "\noaep ")) == NULL || strncmp(p + 6, oaep_name(rkl_hsm_oaep(a->hsm)),
+	    strlen(oaep_name(rkl_hsm_oaep(a->hsm)))) != 0)
+		return failf(a, EX_REFUSED, RKL_ERR_ALGORITHM, "the bundle's OAEP hash is not this "
+		    "token's (%s)", oaep_name(rkl_hsm_oaep(a->hsm)));
+	for (i = 0; i < RKL_HSM_CEREMONY_KEKS; i++) {
+		const char *role = roles[i];
+		char key[32];
+
+		snprintf(key, sizeof(key), "\nkek %s ", role);
+		if ((p = strstr(buf, key)) == NULL ||
+		    hex_field(p + 1, "kcv", x[i].kcv, 3, &n) != 0 || n != 3 ||
+		    hex_field(p + 1, "wrapped", x[i].wrapped, sizeof(x[i].wrapped),
+		    &x[i].wrapped_len) != 0 ||
+		    hex_field(p + 1, "probe", x[i].probe, sizeof(x[i].probe), &x[i].probe_len) != 0 ||
+		    hex_field(p + 1, "probe-kcv", x[i].probe_kcv, 3, &n) != 0 || n != 3)
+			return failf(a, EX_REFUSED, RKL_ERR_FORMAT, "%s: no valid line for %s", a->file,
+			    role);
+		memcpy(x[i].role, role, strlen(role) + 1);
+	}
+	r = rkl_hsm_ceremony_import(a->hsm, x);
+	if (r != 0)
+		return failf(a, exit_for(r), r, r == RKL_ERR_KCV ? "the KEKs do not restore the "
+		    "check keys wrapped with them: nothing was kept" : r == RKL_ERR_AUTH ?
+		    "the bundle was not made for this token's request" : r == RKL_ERR_NOT_FOUND ?
+		    "no key ceremony request on this token (rkl-admin init --join)" :
+		    "key ceremony import");
+	/* This node's own shared transport pair (per node: decision 136). */
+	if ((r = rkl_hsm_provision(a->hsm, a->conf.policy == RKL_ADMIN_POLICY_SHARED)) != 0)
+		return failf(a, exit_for(r), r, "cannot create this node's transport pair");
+	if ((ex = create_store(a)) != EX_OK)
+		return ex;
+	rkl_crypto_openssl(&crypto);
+	if ((r = rkl_state_identity_init(&a->st, a->hsm, &a->who, &crypto, a->conf.database,
+	    &id_recorded, idmsg, sizeof(idmsg))) != 0)
+		return failf(a, exit_for(r), 0, "%s", idmsg);
+	snprintf(detail, sizeof(detail), "kek-auk=%02X%02X%02X kek-tmk=%02X%02X%02X "
+	    "kek-auk2=%02X%02X%02X", x[0].kcv[0], x[0].kcv[1], x[0].kcv[2], x[1].kcv[0], x[1].kcv[1],
+	    x[1].kcv[2], x[2].kcv[0], x[2].kcv[1], x[2].kcv[2]);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = a->who.actor;
+	ev.source = a->who.source;
+	ev.event = "ceremony.import";
+	ev.detail = detail;
+	if ((r = a->st.audit_append(a->st.ctx, &ev, NULL)) != 0)
+		return failf(a, exit_for(r), r, "audit");
+	if (a->json) {
+		printf("{\"ok\":true,\"kcv\":{");
+		for (i = 0; i < RKL_HSM_CEREMONY_KEKS; i++)
+			printf("%s\"%s\":\"%02X%02X%02X\"", i > 0 ? "," : "", x[i].role, x[i].kcv[0],
+			    x[i].kcv[1], x[i].kcv[2]);
+		printf("},\"identity_recorded\":%s}\n", id_recorded ? "true" : "false");
+	} else {
+		printf("storage KEKs installed from %s\n", a->file);
+		for (i = 0; i < RKL_HSM_CEREMONY_KEKS; i++)
+			printf("  %-12s KCV %02X%02X%02X (checked: restores the key wrapped with it)\n",
+			    x[i].role, x[i].kcv[0], x[i].kcv[1], x[i].kcv[2]);
+		printf("  database     %s (%s)\n", db_shown(a), id_recorded ?
+		    "identity recorded" : "identity checked: the cluster's storage keys");
+	}
+	rkl_cleanse(x, sizeof(x));
+	return EX_OK;
+}
+
 static int
 cmd_init(struct admin *a)
 {
@@ -627,6 +957,10 @@ cmd_init(struct admin *a)
 	if ((ex = open_hsm(a, 1)) != EX_OK)
 		goto out;
 	h = a->hsm;
+	if (a->join) {
+		ex = init_join(a, so_show);
+		goto out;
+	}
 	rkl_hsm_get_info(h, &info);
 	had_transport = info.have_transport;
 	if ((r = rkl_hsm_provision(h, a->conf.policy == RKL_ADMIN_POLICY_SHARED)) != 0) {
@@ -1722,6 +2056,9 @@ main(int argc, char **argv)
 		} else if (strcmp(s, "--json") == 0) {
 			a->json = 1;
 			continue;
+		} else if (strcmp(s, "--join") == 0) {
+			a->join = 1;
+			continue;
 		} else if (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) {
 			val = &a->config_path;
 		} else if (strcmp(s, "--pinpad-sn") == 0) {
@@ -1791,7 +2128,8 @@ main(int argc, char **argv)
 
 #define CMD(w, nargs) (npos == (nargs) && strcmp(pos[0], (w)) == 0)
 #define SUB(w, s, nargs) (npos == (nargs) && strcmp(pos[0], (w)) == 0 && strcmp(pos[1], (s)) == 0)
-	if (!(CMD("init", 1) || SUB("terminal", "add", 3) || SUB("terminal", "import", 3) ||
+	if (!(CMD("init", 1) || SUB("ceremony", "export", 2) || SUB("ceremony", "import", 2) ||
+	    SUB("terminal", "add", 3) || SUB("terminal", "import", 3) ||
 	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
 	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
 	    SUB("terminal", "profile", 4) || SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
@@ -1816,6 +2154,10 @@ main(int argc, char **argv)
 	}
 	if (CMD("init", 1)) {
 		ex = cmd_init(a);
+		goto out;
+	}
+	if (SUB("ceremony", "import", 2)) {
+		ex = cmd_ceremony_import(a);	/* no KEKs yet: no identity to check */
 		goto out;
 	}
 	/* Every other command: permissions, the token, and the database made with it. */
@@ -1855,6 +2197,8 @@ main(int argc, char **argv)
 		ex = cmd_audit_export(a, after_s != NULL, after);
 	else if (CMD("report", 1))
 		ex = cmd_report(a);
+	else if (SUB("ceremony", "export", 2))
+		ex = cmd_ceremony_export(a);
 #undef CMD
 #undef SUB
 out:
