@@ -154,10 +154,15 @@ void rkl_kmsd_log_event(uint64_t conn, const char *peer, const char *sn,
  * any number of worker threads may call it at once for different sessions
  * (one session is used by one thread at a time).  Each request that needs
  * the HSM borrows a session from the HSM's pool for its duration.  The
- * service also owns the process-wide set of active SNs (one session per SN),
- * a bounded cache of recently seen (SN, RND1) pairs and a bounded table of
- * failures before authentication by source address (4096 slots; lockout,
- * docs/security.md), all in memory.
+ * rules that span sessions live in the store, so that several rkl-kmsd
+ * nodes on one database obey them together: one session per SN (a lease in
+ * the store with an expiry, taken at OPEN, renewed with every write of the
+ * session and whenever half of it is gone, dropped with the session's last
+ * row; length 2 * idle_timeout, at least 30 s), the recently seen RND1s
+ * per SN, the failure counter and lockout per SN, TMK versions.  Per
+ * process, in memory: a set of the SNs active here (a quick refusal before
+ * the store is asked) and a bounded table of failures before authentication
+ * by source address (4096 slots; lockout, docs/security.md; decision 138).
  * ------------------------------------------------------------------------ */
 
 struct rkl_kmsd_ks;		/* the service */
@@ -167,12 +172,38 @@ struct rkl_kmsd_ks_sess;	/* its record of one session */
  * Create the service.  cfg, hsm, store and c must outlive it; cfg gives the
  * policy (transport_key_policy, allowed algorithms, tmk_alg, lockout,
  * max_connections sizes the active-SN table).  Returns 0, RKL_ERR_NOMEM,
- * or RKL_ERR_CONFIG if the HSM cannot serve the configuration (its OAEP hash
- * is not in oaep_hashes).
+ * RKL_ERR_CONFIG if the HSM cannot serve the configuration (its OAEP hash
+ * is not in oaep_hashes), or RKL_ERR_UNSUPPORTED for a store without the
+ * lease and RND1 calls.
  */
 int rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
     struct rkl_store *store, const struct rkl_crypto *c, struct rkl_kmsd_ks **out);
 void rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks);
+
+/*
+ * The service's clock (seconds since the epoch; NULL: time()), for lease
+ * expiry, lock checks and source counting; tests give the store the same
+ * clock.  Set it before the first session.
+ */
+void rkl_kmsd_ks_clock(struct rkl_kmsd_ks *ks, int64_t (*clock)(void *arg), void *arg);
+
+/*
+ * This node's name on SN leases: the short host name and a hash of
+ * state_dir ("host-1a2b3c4d"), the same after a restart; a lease owner is
+ * "NODE/INSTANCE/SESSION" (INSTANCE random per service).  set_node
+ * replaces it (1..33 printable characters, no '/' or space; tests name two
+ * nodes in one process): 0 or RKL_ERR_INVALID_ARG.
+ */
+const char *rkl_kmsd_ks_node(const struct rkl_kmsd_ks *ks);
+int rkl_kmsd_ks_set_node(struct rkl_kmsd_ks *ks, const char *node);
+
+/*
+ * After a restart (rkl-kmsd's start-up, before it serves): drop the leases
+ * this node's previous process held (it died with them), so that its
+ * terminals are not refused as busy until the leases expire.  Only for the
+ * one live process of the node (the pid file).  *n (may be NULL): how many.
+ */
+int rkl_kmsd_ks_recover(struct rkl_kmsd_ks *ks, uint64_t *n);
 
 /* The request table entry for rkl_kms_session_init(). */
 void rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out);

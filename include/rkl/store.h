@@ -613,6 +613,14 @@ struct rkl_store {
 	int (*lease_renew)(void *ctx, const char *sn, const char *owner, uint32_t secs,
 	    int64_t *expires);
 	int (*lease_drop)(void *ctx, const char *sn, const char *owner);
+	/*
+	 * A node restarted: end every lease whose owner starts with node + "/"
+	 * (its sessions died with the old process; rkl-kmsd names its owners
+	 * "NODE/INSTANCE/SESSION").  *n (may be NULL) gets how many; audit row
+	 * "node.leases_dropped" when there were any.  The caller must be the
+	 * only live process of that node (rkl-kmsd: its pid file).
+	 */
+	int (*lease_drop_node)(void *ctx, const char *node, uint64_t *n);
 
 	/*
 	 * RND1 replay guard: record fingerprint fp (RKL_STORE_RND_FP_LEN

@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <unistd.h>	/* gethostname */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,8 @@
 #include "rkl/spki.h"
 #include "rkl/wire.h"
 
-#define RND_CACHE 4096			/* (SN, RND1) fingerprints remembered */
-#define RND_FP_LEN 16
+#define RND_FP_LEN RKL_STORE_RND_FP_LEN
+#define LEASE_MIN 30			/* SN lease: 2 * idle_timeout, at least this (seconds) */
 #define ACTOR "kmsd"
 #define KEK_AUK_LABEL "rkl-kek-auk"
 #define KEK_TMK_LABEL "rkl-kek-tmk"
@@ -59,6 +60,9 @@ struct rkl_kmsd_ks_sess {
 	int src_locked;			/* OPEN refused: the source is locked out */
 	char sn[RKL_STORE_SN_MAX + 1];	/* once OPEN succeeded */
 	int active;			/* holds sn in the active set */
+	char owner[RKL_STORE_OWNER_MAX + 1];	/* this session's name on SN leases */
+	int leased;			/* holds sn's lease in the store */
+	int64_t lease_until;		/* its expiry (the service's clock) */
 	struct rkl_kmsd_ks_sess *next;	/* active-set bucket chain */
 	int have_dl;
 	struct rkl_hsm_dl dl;		/* this session's HSM objects */
@@ -95,7 +99,12 @@ struct rkl_kmsd_ks {
 	size_t n_active;
 	uint32_t next_key_id;
 	int defer;			/* group commit on */
-	uint8_t rnd_fp[RND_CACHE][RND_FP_LEN];	/* recent (SN, RND1) fingerprints */
+	char node[48];			/* this node's name on SN leases (rkl_kmsd_ks_node) */
+	char inst[12];			/* this process's instance: random hex */
+	uint64_t next_sess;		/* session numbers for lease owners */
+	uint32_t lease_secs;		/* SN lease length */
+	int64_t (*clock)(void *arg);	/* seconds; NULL: time() */
+	void *clock_arg;
 	uint8_t src_salt[16];		/* random per process: sources cannot aim at a slot */
 	struct src_slot src[SRC_SLOTS];	/* pre-authentication failures by source */
 };
@@ -168,33 +177,10 @@ rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks)
 	return n;
 }
 
-/*
- * Refuse an RND1 seen recently for this SN (brief A8: the patent profile's
- * challenge is an encryption oracle under AUK; at least never answer the
- * same challenge twice).  A direct-mapped cache of SHA-256(SN || 0 || RND1)
- * fingerprints: bounded memory, "recently" = until the slot is reused.
- */
-static int
-rnd1_check(struct rkl_kmsd_ks *ks, const char *sn, const uint8_t *rnd1, size_t len)
+static int64_t
+ks_now(const struct rkl_kmsd_ks *ks)
 {
-	const uint8_t zero = 0;
-	const uint8_t *parts[3] = { (const uint8_t *)sn, &zero, rnd1 };
-	size_t lens[3] = { strlen(sn), 1, len };
-	uint8_t h[RKL_SHA256_LEN];
-	size_t slot;
-	int r;
-
-	if ((r = ks->c->sha256(ks->c->ctx, parts, lens, 3, h)) != 0)
-		return r;
-	slot = (size_t)rkl_dec32be(h + 28) % RND_CACHE;
-	pthread_mutex_lock(&ks->lock);
-	if (rkl_ct_eq(ks->rnd_fp[slot], h, RND_FP_LEN)) {
-		r = RKL_ERR_AUTH;
-	} else {
-		memcpy(ks->rnd_fp[slot], h, RND_FP_LEN);
-	}
-	pthread_mutex_unlock(&ks->lock);
-	return r;
+	return ks->clock != NULL ? ks->clock(ks->clock_arg) : (int64_t)time(NULL);
 }
 
 /* ---- pre-authentication failures by source address ---- */
@@ -276,7 +262,7 @@ static int
 src_check(struct rkl_kmsd_ks *ks, const uint8_t *key)
 {
 	struct src_slot *sl;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = ks_now(ks);
 	int r = 0;
 
 	pthread_mutex_lock(&ks->lock);
@@ -295,7 +281,7 @@ static int
 src_fail(struct rkl_kmsd_ks *ks, const uint8_t *key)
 {
 	struct src_slot *sl;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = ks_now(ks);
 	int64_t window = (int64_t)ks->cfg->lockout_duration;
 	int locked = 0;
 
@@ -322,7 +308,7 @@ rkl_kmsd_ks_source_fails(struct rkl_kmsd_ks *ks, const char *peer, int *locked)
 {
 	struct src_slot *sl;
 	uint8_t key[SRC_KEY_LEN];
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = ks_now(ks);
 	unsigned n = 0;
 	int lk = 0;
 
@@ -352,6 +338,8 @@ alg_allowed(const enum rkl_alg *list, size_t n, unsigned alg)
 }
 
 static int tx_open(struct rkl_kmsd_ks_sess *s);
+static int tx_close(struct rkl_kmsd_ks_sess *s);
+static int tx_open_leased(struct rkl_kmsd_ks_sess *s);
 static int audit_again(struct rkl_kmsd_ks_sess *s);
 static int audit_src_locked(struct rkl_kmsd_ks_sess *s);
 
@@ -374,7 +362,9 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
 			(void)audit_src_locked(s);
 		return;
 	}
-	(void)tx_open(s);	/* if no batch opens, the call commits alone */
+	/* Under the lease: a node that lost it leaves the count to the SN's new session. */
+	if (tx_open_leased(s) == RKL_ERR_BUSY)
+		return;
 	(void)ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, NULL);
 }
 
@@ -417,10 +407,105 @@ session_get(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session **hs)
 	return 0;
 }
 
-static int64_t
-now_s(void)
+/* ---- cross-session rules in the store: SN lease, RND1 guard ---- */
+
+/*
+ * Inside the open batch: renew this session's lease, so that the writes
+ * that follow in the batch are made under it (the store serialises writers:
+ * no other node can take the SN between the renewal and the commit).
+ * RKL_ERR_BUSY: the lease is lost (it expired and may have been taken).
+ */
+static int
+lease_renew_tx(struct rkl_kmsd_ks_sess *s)
 {
-	return (int64_t)time(NULL);
+	struct rkl_store *st = s->ks->store;
+	int64_t until = 0;
+	int r;
+
+	if (!s->leased)
+		return 0;
+	r = st->lease_renew(st->ctx, s->sn, s->owner, s->ks->lease_secs, &until);
+	if (r == 0) {
+		s->lease_until = until;
+	} else if (r == RKL_ERR_BUSY) {
+		s->leased = 0;
+		rkl_kmsd_log("warn", "lease lost sn=%s owner=%s: the session stops", s->sn, s->owner);
+	}
+	return r;
+}
+
+/* Open the session's batch (tx_open) and renew its lease in it. */
+static int
+tx_open_leased(struct rkl_kmsd_ks_sess *s)
+{
+	int r;
+
+	if ((r = tx_open(s)) != 0)
+		return r;
+	return lease_renew_tx(s);
+}
+
+/*
+ * Before each request of a leased session: refuse if the lease ran out
+ * (another node may serve the SN now), renew it once half of it is gone.
+ * With keep_open the renewal's batch stays open for the request's own
+ * writes; otherwise it is committed here, before any HSM work.
+ */
+static int
+lease_keep(struct rkl_kmsd_ks_sess *s, int keep_open)
+{
+	int64_t now = ks_now(s->ks);
+	int r, c;
+
+	if (!s->leased)
+		return 0;
+	if (now >= s->lease_until) {
+		s->leased = 0;
+		rkl_kmsd_log("warn", "lease expired sn=%s owner=%s: the session stops", s->sn, s->owner);
+		return RKL_ERR_BUSY;
+	}
+	if (now < s->lease_until - (int64_t)s->ks->lease_secs / 2)
+		return 0;
+	r = tx_open_leased(s);
+	if (keep_open && r == 0)
+		return 0;
+	c = tx_close(s);
+	return r != 0 ? r : c;
+}
+
+/* In the open batch (or alone): end this session's lease. */
+static void
+lease_release(struct rkl_kmsd_ks_sess *s)
+{
+	struct rkl_store *st = s->ks->store;
+
+	if (!s->leased)
+		return;
+	if (st->lease_drop(st->ctx, s->sn, s->owner) == 0)
+		s->leased = 0;
+}
+
+/*
+ * Refuse an RND1 seen before for this SN, on any node (brief A8: the
+ * patent profile's challenge is an encryption oracle under AUK; at least
+ * never answer the same challenge twice): the store keeps the newest
+ * fingerprints SHA-256(SN || 0 || RND1) per SN.  Written in the session's
+ * batch, which the caller commits before the HSM answers the challenge.
+ */
+static int
+rnd1_check(struct rkl_kmsd_ks_sess *s, const uint8_t *rnd1, size_t len)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	const uint8_t zero = 0;
+	const uint8_t *parts[3] = { (const uint8_t *)s->sn, &zero, rnd1 };
+	size_t lens[3] = { strlen(s->sn), 1, len };
+	uint8_t h[RKL_SHA256_LEN];
+	int r;
+
+	if ((r = ks->c->sha256(ks->c->ctx, parts, lens, 3, h)) != 0)
+		return r;
+	r = ks->store->rnd1_note(ks->store->ctx, s->sn, h);
+	return r == RKL_ERR_EXISTS ? RKL_ERR_AUTH : r;
 }
 
 /*
@@ -507,7 +592,7 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 		return r;	/* RKL_ERR_UNKNOWN_SN, or a store failure */
 	if (t.status == RKL_TERM_REVOKED)
 		return RKL_ERR_REVOKED;
-	if (t.locked_until != 0 && now_s() < t.locked_until)
+	if (t.locked_until != 0 && ks_now(ks) < t.locked_until)
 		return RKL_ERR_LOCKED;
 	if (o->mode == RKL_KS_OPEN_FIRST && t.status == RKL_TERM_BOUND) {
 		/* Only the bound TK itself may come again, and only until it is confirmed. */
@@ -523,8 +608,18 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 		return RKL_ERR_AUTH;
 	if ((r = active_claim(ks, s, o->sn)) != 0)
 		return r;
+	/* One session per SN on every node: the SN's lease in the store, committed
+	 * (with this step's row) before the reply; the batch stays open for it. */
+	if ((r = tx_open(s)) != 0 ||
+	    (r = ks->store->lease_take(ks->store->ctx, o->sn, s->owner, ks->lease_secs,
+	    &s->lease_until)) != 0) {
+		active_release(ks, s);
+		return r;
+	}
+	s->leased = 1;
 	if (o->mode == RKL_KS_OPEN_REDOWNLOAD) {
 		if ((r = ks->store->binding_get(ks->store->ctx, o->sn, &s->bind)) != 0) {
+			lease_release(s);
 			active_release(ks, s);
 			return r;
 		}
@@ -720,7 +815,7 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 		goto out;
 	if (s->rebind) {
 		/* The bound TK again: nothing is stored twice; the row says what happened. */
-		if ((r = tx_open(s)) != 0 || (r = audit_again(s)) != 0)
+		if ((r = tx_open_leased(s)) != 0 || (r = audit_again(s)) != 0)
 			goto out;
 		s->have_bind = 1;
 		goto out;
@@ -737,7 +832,7 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	s->bind.oaep_hash = ks->hash;
 	memcpy(s->bind.tk_hash, u->tk_hash, RKL_SHA256_LEN);
 	/* Bind once, atomically, committed before TK_ACCEPTED goes out. */
-	if ((r = tx_open(s)) != 0 ||
+	if ((r = tx_open_leased(s)) != 0 ||
 	    (r = ks->store->binding_put(ks->store->ctx, &who, s->sn, &s->bind)) != 0)
 		goto out;
 	s->have_bind = 1;
@@ -761,7 +856,10 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 	bl = rkl_alg_block_len(s->bind.auk_alg);
 	if (bl == 0 || c->rnd_len != bl)
 		return RKL_ERR_LENGTH;
-	if ((r = rnd1_check(ks, s->sn, c->rnd1, bl)) != 0)
+	/* The guard (and the lease, renewed) committed first: no HSM work in a transaction. */
+	if ((r = tx_open_leased(s)) != 0 || (r = rnd1_check(s, c->rnd1, bl)) != 0)
+		return r;
+	if ((r = tx_close(s)) != 0)
 		return r;
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
@@ -862,7 +960,7 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		memcpy(fresh.kcv, kcv, RKL_HSM_KCV_LEN);
 		fresh.kcv_len = RKL_HSM_KCV_LEN;
 		snprintf(fresh.kek_id, sizeof(fresh.kek_id), "%s", KEK_TMK_LABEL);
-		if ((r = tx_open(s)) != 0 ||
+		if ((r = tx_open_leased(s)) != 0 ||
 		    (r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
 		    &created)) != 0)
 			goto out;
@@ -915,7 +1013,7 @@ do_confirm(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_confirm *c)
 		count_failure(s, RKL_ERR_KCV);
 		return RKL_ERR_KCV;
 	}
-	if ((r = tx_open(s)) != 0 ||
+	if ((r = tx_open_leased(s)) != 0 ||
 	    (r = ks->store->tmk_mark_delivered(ks->store->ctx, &who, s->sn, s->version)) != 0)
 		return r;
 	/* The download is complete: reset the failure counter. */
@@ -1059,17 +1157,25 @@ tx_close(struct rkl_kmsd_ks_sess *s)
 static int
 do_audit(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_audit *a)
 {
+	/* The session's last step (a failure, the end, the confirmation): the
+	 * SN's lease ends in the same transaction as its row. */
+	int last = s->leased && (a->result != 0 || a->step == RKL_KMS_STEP_CLOSE ||
+	    a->step == RKL_KMS_STEP_CONFIRM);
 	int r, c;
 
-	if (!s->in_tx && a->result == 0 && s->sn[0] != '\0' && a->step != RKL_KMS_STEP_CLOSE &&
-	    a->step != RKL_KMS_STEP_FRAME && s->n_pend < PEND_MAX) {
+	if (!s->in_tx && !last && a->result == 0 && s->sn[0] != '\0' &&
+	    a->step != RKL_KMS_STEP_CLOSE && a->step != RKL_KMS_STEP_FRAME && s->n_pend < PEND_MAX) {
 		s->pend[s->n_pend++] = a->step;
 		return 0;
 	}
 	if (tx_open(s) != 0)
 		return audit_row(s, a->step, a->result, a->sn);	/* alone, as a last resort */
 	r = audit_row(s, a->step, a->result, a->sn);
+	if (last)
+		lease_release(s);
 	c = tx_close(s);
+	if (c != 0 && last)
+		s->leased = 1;	/* not committed: CLOSE drops it again, alone */
 	return c != 0 ? c : r;
 }
 
@@ -1090,6 +1196,7 @@ do_close(struct rkl_kmsd_ks_sess *s)
 	if (s->closed)
 		return;
 	tx_flush(s);
+	lease_release(s);	/* if still held: alone (a failed commit, or no last row) */
 	if (s->have_dl && s->dl.n > 0 && rkl_hsm_session_get(s->ks->hsm, &hs) == 0) {
 		(void)rkl_hsm_dl_release(hs, &s->dl);
 		rkl_hsm_session_put(s->ks->hsm, hs);
@@ -1111,8 +1218,15 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 	 * side is broken, not the peer (internal, not counted). */
 	if (rkl_ks_track_check(&s->track, c->req) != 0)
 		return RKL_ERR_SEQUENCE;
-	/* A batch ends with its step's AUDIT; should one still be open, commit it first. */
-	if (c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE && (r = tx_close(s)) != 0)
+	/* A batch ends with its step's AUDIT; should one still be open, commit it
+	 * first (CHALLENGE adds its guard row to it and commits it itself, before
+	 * any HSM work: OPEN + CHALLENGE of a re-download are one commit). */
+	if (c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE && c->req != RKL_KS_CHALLENGE &&
+	    (r = tx_close(s)) != 0)
+		goto out;
+	/* Every request of a session holding an SN: the lease still runs. */
+	if (c->req != RKL_KS_OPEN && c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE &&
+	    (r = lease_keep(s, c->req == RKL_KS_CHALLENGE)) != 0)
 		goto out;
 	switch (c->req) {
 	case RKL_KS_OPEN: r = do_open(s, &c->u.open); break;
@@ -1180,6 +1294,38 @@ rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 		free(ks);
 		return r;
 	}
+	if (store->lease_take == NULL || store->lease_renew == NULL || store->lease_drop == NULL ||
+	    store->lease_drop_node == NULL || store->rnd1_note == NULL) {
+		/* A store without the cross-session rules cannot serve (rkl/store.h). */
+		free(ks->buckets);
+		free(ks);
+		return RKL_ERR_UNSUPPORTED;
+	}
+	{
+		/* The node: short host name + the state directory's hash, the same
+		 * after a restart (rkl_kmsd_ks_recover), different for two nodes
+		 * on one host (each has its own state directory and token). */
+		char host[64];
+		uint8_t h[RKL_SHA256_LEN];
+		const uint8_t *part = (const uint8_t *)cfg->state_dir;
+		size_t plen = strlen(cfg->state_dir), k;
+
+		if (gethostname(host, sizeof(host)) != 0)
+			host[0] = '\0';
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';	/* the short name */
+		for (k = 0; host[k] != '\0'; k++)
+			if (host[k] <= 0x20 || host[k] >= 0x7f || host[k] == '/')
+				host[k] = '_';
+		memset(h, 0, sizeof(h));
+		(void)c->sha256(c->ctx, &part, &plen, 1, h);
+		snprintf(ks->node, sizeof(ks->node), "%.24s-%02x%02x%02x%02x", host[0] ? host : "kmsd",
+		    h[0], h[1], h[2], h[3]);
+		if (c->random(c->ctx, rnd, sizeof(rnd)) != 0)
+			memset(rnd, 0, sizeof(rnd));
+		snprintf(ks->inst, sizeof(ks->inst), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	}
+	ks->lease_secs = 2 * cfg->idle_timeout > LEASE_MIN ? 2 * cfg->idle_timeout : LEASE_MIN;
 	ks->defer = cfg->group_commit > 0 && store->batch_defer != NULL &&
 	    store->group_commit != NULL && store->group_state != NULL && store->group_last != NULL;
 	pthread_mutex_init(&ks->lock, NULL);
@@ -1199,6 +1345,39 @@ rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks)
 }
 
 void
+rkl_kmsd_ks_clock(struct rkl_kmsd_ks *ks, int64_t (*clock)(void *arg), void *arg)
+{
+	ks->clock = clock;
+	ks->clock_arg = arg;
+}
+
+const char *
+rkl_kmsd_ks_node(const struct rkl_kmsd_ks *ks)
+{
+	return ks->node;
+}
+
+int
+rkl_kmsd_ks_set_node(struct rkl_kmsd_ks *ks, const char *node)
+{
+	size_t i, n = node != NULL ? strlen(node) : 0;
+
+	if (n == 0 || n >= 34)
+		return RKL_ERR_INVALID_ARG;
+	for (i = 0; i < n; i++)
+		if (node[i] <= 0x20 || node[i] >= 0x7f || node[i] == '/')
+			return RKL_ERR_INVALID_ARG;
+	snprintf(ks->node, sizeof(ks->node), "%s", node);
+	return 0;
+}
+
+int
+rkl_kmsd_ks_recover(struct rkl_kmsd_ks *ks, uint64_t *n)
+{
+	return ks->store->lease_drop_node(ks->store->ctx, ks->node, n);
+}
+
+void
 rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out)
 {
 	out->ctx = ks;
@@ -1214,6 +1393,10 @@ rkl_kmsd_ks_sess_new(struct rkl_kmsd_ks *ks, const char *peer)
 		return NULL;
 	s->ks = ks;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer != NULL ? peer : "");
+	pthread_mutex_lock(&ks->lock);
+	snprintf(s->owner, sizeof(s->owner), "%.34s/%s/%llx", ks->node, ks->inst,
+	    (unsigned long long)++ks->next_sess);
+	pthread_mutex_unlock(&ks->lock);
 	src_key(ks, s->peer, s->src);
 	return s;
 }

@@ -2445,6 +2445,38 @@ pg_lease_drop(void *ctx, const char *sn, const char *owner)
 }
 
 static int
+pg_lease_drop_node(void *ctx, const char *node, uint64_t *n)
+{
+	struct pgs *s = ctx;
+	struct qp q = { 0 };
+	PGresult *res = NULL;
+	char prefix[RKL_STORE_OWNER_MAX + 2], detail[RKL_STORE_OWNER_MAX + 48];
+	uint64_t k = 0;
+	int r;
+
+	if ((r = rkl_store__check_lease(node, 1)) != 0)
+		return r;
+	snprintf(prefix, sizeof(prefix), "%s/", node);
+	if ((r = lock_write(s)) != 0)
+		return r;
+	p_str(&q, prefix);
+	p_i64(&q, (int64_t)strlen(prefix));
+	if ((r = run(s, "DELETE FROM sn_lease WHERE substr(owner, 1, $2::integer) = $1", &q, &res)) != 0)
+		goto out;
+	k = (uint64_t)changes(res);
+	if (k > 0) {
+		snprintf(detail, sizeof(detail), "node=%s leases=%llu", node, (unsigned long long)k);
+		r = audit_put(s, "store", "", "", "node.leases_dropped", 0, detail, NULL);
+	}
+out:
+	PQclear(res);
+	r = end_unlock(s, r);
+	if (r == 0 && n != NULL)
+		*n = k;
+	return r;
+}
+
+static int
 pg_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
 {
 	struct pgs *s = ctx;
@@ -2580,6 +2612,7 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 	st->lease_take = pg_lease_take;
 	st->lease_renew = pg_lease_renew;
 	st->lease_drop = pg_lease_drop;
+	st->lease_drop_node = pg_lease_drop_node;
 	st->rnd1_note = pg_rnd1_note;
 	s = NULL;
 	r = 0;

@@ -2511,6 +2511,39 @@ sq_lease_drop(void *ctx, const char *sn, const char *owner)
 }
 
 static int
+sq_lease_drop_node(void *ctx, const char *node, uint64_t *n)
+{
+	struct sq *s = ctx;
+	sqlite3_stmt *st = NULL;
+	char prefix[RKL_STORE_OWNER_MAX + 2], detail[RKL_STORE_OWNER_MAX + 48];
+	uint64_t k = 0;
+	int r;
+
+	if ((r = rkl_store__check_lease(node, 1)) != 0)
+		return r;
+	snprintf(prefix, sizeof(prefix), "%s/", node);
+	if ((r = lock_write(s)) != 0)
+		return r;
+	if ((r = map_rc(sqlite3_prepare_v2(s->db, "DELETE FROM sn_lease WHERE substr(owner, 1, ?2) = ?1",
+	    -1, &st, NULL))) != 0 ||
+	    (r = bind_text(st, 1, prefix)) != 0 ||
+	    (r = bind_i64(st, 2, (int64_t)strlen(prefix))) != 0 ||
+	    (r = step_done(st)) != 0)
+		goto out;
+	k = (uint64_t)sqlite3_changes(s->db);
+	if (k > 0) {
+		snprintf(detail, sizeof(detail), "node=%s leases=%llu", node, (unsigned long long)k);
+		r = audit_put(s, "store", "", "", "node.leases_dropped", 0, detail, NULL);
+	}
+out:
+	sqlite3_finalize(st);
+	r = end_unlock(s, r);
+	if (r == 0 && n != NULL)
+		*n = k;
+	return r;
+}
+
+static int
 sq_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
 {
 	struct sq *s = ctx;
@@ -2675,6 +2708,7 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->lease_take = sq_lease_take;
 	st->lease_renew = sq_lease_renew;
 	st->lease_drop = sq_lease_drop;
+	st->lease_drop_node = sq_lease_drop_node;
 	st->rnd1_note = sq_rnd1_note;
 	st->terminal_set_profile = sq_terminal_set_profile;
 	s = NULL;

@@ -81,6 +81,8 @@ duel_env_restart(struct duel_env *e)
 		rkl_kmsd_ks_free(e->ks[i]);
 		assert_int_equal(rkl_kmsd_ks_new(&e->cfg[i], e->hsm, &e->store, &e->c, &e->ks[i]), 0);
 		rkl_kmsd_ks_table(e->ks[i], &e->inner[i]);
+		/* the restarted node drops the leases it died with */
+		assert_int_equal(rkl_kmsd_ks_recover(e->ks[i], NULL), 0);
 	}
 }
 

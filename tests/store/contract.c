@@ -955,10 +955,23 @@ test_lease(void **state)
 	assert_int_equal(c->b.lease_take(c->b.ctx, "L-2", "nodeB/8", 60, NULL), 0);
 	assert_int_equal(c->b.batch_commit(c->b.ctx), 0);
 	assert_int_equal(c->a.lease_take(c->a.ctx, "L-2", "nodeA/4", 60, NULL), RKL_ERR_BUSY);
+	/* node A restarts: its stale leases go at once, node B's stay */
+	{
+		uint64_t k = 0;
+
+		add(&c->a, "L-3");
+		assert_int_equal(c->a.lease_take(c->a.ctx, "L-3", "nodeA/9", 60, NULL), 0);
+		assert_int_equal(c->a.lease_drop_node(c->a.ctx, "node", &k), 0);
+		assert_int_equal(k, 0);	/* a prefix of a name is not the node */
+		assert_int_equal(c->b.lease_drop_node(c->b.ctx, "nodeA", &k), 0);
+		assert_int_equal(k, 2);	/* L-1 (nodeA/3) and L-3 */
+		assert_int_equal(c->b.lease_take(c->b.ctx, "L-3", "nodeB/9", 60, NULL), 0);
+		assert_int_equal(c->a.lease_take(c->a.ctx, "L-2", "nodeA/5", 60, NULL), RKL_ERR_BUSY);
+	}
 	/* one lease row per SN is a database constraint, not only code */
 	assert_true(cb_exec(&c->a, "INSERT INTO sn_lease (sn, owner, expires, taken) "
-	    "VALUES ('L-1', 'rogue/1', 0, 0)") < 0);
-	verify_chain(&c->a, 4);	/* 2 adds + 2 take-overs (L-1 by nodeB/7, L-2 by nodeB/8) */
+	    "VALUES ('L-3', 'rogue/1', 0, 0)") < 0);
+	verify_chain(&c->a, 6);	/* 3 adds + 2 take-overs (L-1 by nodeB/7, L-2 by nodeB/8) + 1 drop */
 }
 
 /* The RND1 replay guard: a challenge seen once is refused on every connection. */

@@ -312,6 +312,18 @@ main(int argc, char **argv)
 		kmsd_fatal(&cfg, "key service: %s", rkl_err_str(r));
 		goto out;
 	}
+	{
+		/* Leases this node's previous process died with (SIGKILL, a crash). */
+		uint64_t dropped = 0;
+
+		if ((r = rkl_kmsd_ks_recover(ks, &dropped)) != 0) {
+			kmsd_fatal(&cfg, "database: dropping node %s's old SN leases: %s",
+			    rkl_kmsd_ks_node(ks), rkl_err_str(r));
+			goto out;
+		}
+		rkl_kmsd_log("info", "node %s%s", rkl_kmsd_ks_node(ks),
+		    dropped > 0 ? ": dropped the SN leases of its previous run" : "");
+	}
 	rkl_srv_backend_ks(ks, &backend);
 	rkl_srv_env_system(&env);
 	if (rkl_srv_new(&cfg, &backend, &env, &srv) != 0) {
