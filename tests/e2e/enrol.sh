@@ -83,6 +83,22 @@ expect_rc 0 admin ca issue --ca-dir "$E2E_DIR/ca2" --csr "$FAC/T0001.req" --prof
 	--out "$E2E_DIR/T0001-ca2.der"
 expect_rc 2 term T0001 enrol install --ca "$E2E_DIR/ca2/ca.der" --cert "$E2E_DIR/T0001-ca2.der"
 err_has "another root"
+# -- the KDH CRL: revoked KMS certificates only
+expect_rc 0 admin ca revoke --ca-dir "$CA" --cert "$FAC/out/T0003.der"
+expect_rc 0 admin ca revoke --ca-dir "$CA" --cert "$E2E_DIR/kms.der"
+expect_rc 0 admin --json ca crl --ca-dir "$CA" --kdh --out "$E2E_DIR/kdh.crl"
+out_has '"kdh":true'
+kms_ser=$(openssl x509 -inform DER -in "$E2E_DIR/kms.der" -noout -serial | sed 's/serial=//')
+dev_ser=$(openssl x509 -inform DER -in "$FAC/out/T0003.der" -noout -serial | sed 's/serial=//')
+openssl crl -inform DER -in "$E2E_DIR/kdh.crl" -noout -text >"$E2E_DIR/kdh.txt" || fail "KDH CRL unreadable"
+grep -qi "Serial Number: $kms_ser" "$E2E_DIR/kdh.txt" || fail "KDH CRL lacks the revoked KMS certificate"
+grep -qi "Serial Number: $dev_ser" "$E2E_DIR/kdh.txt" && fail "KDH CRL lists a device certificate"
+[ "$(wc -c <"$E2E_DIR/kdh.crl")" -le 2048 ] || fail "KDH CRL over 2048 bytes"
+# the full CRL has both
+expect_rc 0 admin ca crl --ca-dir "$CA" --out "$E2E_DIR/all.crl"
+openssl crl -inform DER -in "$E2E_DIR/all.crl" -noout -text | grep -qi "Serial Number: $dev_ser" ||
+	fail "the full CRL lacks the device certificate"
+
 # the device refuses profile 1 when told so, before any network traffic
 expect_rc 1 term T0001 download --kms 127.0.0.1:1 --profile 1 --no-profile1
 err_has "settings refused"

@@ -72,6 +72,7 @@ struct pki {
 	const char *pinpad_sn;	/* --pinpad-sn */
 	const char *now;	/* --now (seconds since 1970; tests) */
 	int json;
+	int kdh;		/* ca crl --kdh */
 	const char *pos[4];
 	int npos;
 	struct rkl_hsm *h;
@@ -92,7 +93,9 @@ rkl_admin_pki_usage(FILE *f)
 	    "                                  a production run: sn,pinpad_sn,request per line,\n"
 	    "                                  all checked before any is issued; writes SN.der\n"
 	    "  ca revoke --ca-dir DIR (--serial HEX | --cert CERT.der)\n"
-	    "  ca crl --ca-dir DIR --out CRL.der [--days N]\n"
+	    "  ca crl --ca-dir DIR --out CRL.der [--days N] [--kdh]\n"
+	    "                                  --kdh: KMS certificates only, the KDH CRL\n"
+	    "                                  presented to PIN pads (at most 2048 bytes)\n"
 	    "  ca verify --ca CA.der --cert CERT.der --sn SN [--pinpad-sn X] [--crl CRL.der]\n"
 	    "                                  the KMS-side check of a device certificate\n"
 	    "  kms key [--name NAME] --out REQ.der\n"
@@ -736,6 +739,49 @@ cmd_ca_revoke(struct pki *p)
 	return EX_OK;
 }
 
+/*
+ * Keep only the serials of the revoked list (rkl_cert_check.revoked format,
+ * *ll bytes, compacted in place) that issued.csv registers as KMS
+ * certificates: the KDH CRL PIN pads check at S1 of profile 2.
+ */
+static int
+kms_only(const struct pki *p, uint8_t *list, size_t *ll)
+{
+	char path[4096], line[512], hex[2 * RKL_X509_SERIAL_MAX + 2];
+	size_t i = 0, o = 0;
+	FILE *f;
+	int r, keep;
+
+	if (list == NULL || *ll == 0)
+		return 0;
+	if ((r = ca_path(p, "issued.csv", path, sizeof(path))) != 0)
+		return r;
+	if ((f = fopen(path, "r")) == NULL)
+		return RKL_ERR_NOT_FOUND;
+	while (i < *ll) {
+		size_t l = list[i];
+
+		hex_of(list + i + 1, l, hex);
+		keep = 0;
+		rewind(f);
+		while (!keep && fgets(line, sizeof(line), f) != NULL) {
+			size_t hl = strlen(hex);
+
+			/* serial,profile,cn,serial_number,not_after */
+			if (strncmp(line, hex, hl) == 0 && strncmp(line + hl, ",kms,", 5) == 0)
+				keep = 1;
+		}
+		if (keep) {
+			memmove(list + o, list + i, 1 + l);
+			o += 1 + l;
+		}
+		i += 1 + l;
+	}
+	fclose(f);
+	*ll = o;
+	return 0;
+}
+
 static int
 cmd_ca_crl(struct pki *p)
 {
@@ -790,14 +836,22 @@ cmd_ca_crl(struct pki *p)
 			return fail(p, r, "revoked list", path);
 		}
 	}
+	if (p->kdh && (r = kms_only(p, list, &ll)) != 0)
+		goto out;
 	if ((r = load_ca(p, ca, &cl)) != 0)
 		goto out;
 	sg.ctx = p;
 	sg.curve = p->key.curve;
 	sg.sign = token_sign;
 	if ((r = rkl_pki_crl_issue(ca, cl, &sg, list, ll, num, now - 3600,
-	    now + (int64_t)days * 86400, crl, RKL_PKI_CRL_MAX, &ol)) != 0 ||
-	    (r = write_file(p->out, crl, ol)) != 0)
+	    now + (int64_t)days * 86400, crl, RKL_PKI_CRL_MAX, &ol)) != 0)
+		goto out;
+	if (p->kdh && ol > RKL_X509_CRL_MAX) {
+		/* PIN pads read at most this much (profile 2's CRL field) */
+		r = RKL_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((r = write_file(p->out, crl, ol)) != 0)
 		goto out;
 	snprintf(line, sizeof(line), "%llu\n", num + 1);
 	if ((r = ca_path(p, "crlnumber", path, sizeof(path))) != 0 ||
@@ -810,9 +864,10 @@ out:
 	if (r != 0)
 		return fail(p, r, "ca crl", p->ca_dir);
 	if (p->json)
-		printf("{\"ok\":true,\"crl\":\"%s\",\"number\":%llu}\n", p->out, num);
+		printf("{\"ok\":true,\"crl\":\"%s\",\"number\":%llu,\"kdh\":%s}\n", p->out, num,
+		    p->kdh ? "true" : "false");
 	else
-		printf("CRL number %llu written to %s\n", num, p->out);
+		printf("%sCRL number %llu written to %s\n", p->kdh ? "KDH " : "", num, p->out);
 	return EX_OK;
 }
 
@@ -969,6 +1024,10 @@ rkl_admin_pki(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			p.json = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--kdh") == 0) {
+			p.kdh = 1;
 			continue;
 		}
 		if (strcmp(argv[i], "--pin") == 0 || strcmp(argv[i], "--so-pin") == 0 ||

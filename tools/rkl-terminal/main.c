@@ -654,7 +654,9 @@ cmd_show(const struct args *a)
 		return TERM_EXIT_STATE;
 	if (in.ident.status == RKL_ERR_INTEGRITY || in.kbpk.status == RKL_ERR_INTEGRITY ||
 	    in.puhsm.status == RKL_ERR_INTEGRITY || in.tk.status == RKL_ERR_INTEGRITY ||
-	    in.tmk.status == RKL_ERR_INTEGRITY)
+	    in.tmk.status == RKL_ERR_INTEGRITY || in.devkey.status == RKL_ERR_INTEGRITY ||
+	    in.devcert.status == RKL_ERR_INTEGRITY || in.caroot.status == RKL_ERR_INTEGRITY ||
+	    in.kdhcrl.status == RKL_ERR_INTEGRITY)
 		return TERM_EXIT_VERIFY;
 	return TERM_EXIT_OK;
 }
