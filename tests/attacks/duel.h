@@ -73,8 +73,9 @@ int duel_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
 /*
  * kmsd restarts (killed after a commit): the key services are freed and made
  * again over the same token and database, so everything they kept in memory
- * (active SNs, recent RND1s, source counters, key ids) is gone.  No
- * connection may be open.
+ * (their active-SN sets, source counters, key ids) is gone; what lives in the
+ * store (SN leases, recent RND1s) stays, except the leases of the restarted
+ * node, which it drops (rkl_kmsd_ks_recover).  No connection may be open.
  */
 void duel_env_restart(struct duel_env *e);
 

@@ -13,7 +13,7 @@ PSQL=${PG_BIN:-/usr/lib/postgresql/15/bin}/psql
 BASE=$(cat "$RKL_TEST_PG_STATE")
 SCHEMA="e2e_$$"
 "$PSQL" -X -q "$BASE" -c "CREATE SCHEMA $SCHEMA" || fail "CREATE SCHEMA failed"
-DB="$BASE options='-csearch_path=$SCHEMA'"
+DB="$BASE options='-csearch_path=$SCHEMA' application_name=rkl-e2e-$$"
 sql() {
 	"$PSQL" -X -qAt "$BASE" -c "SET search_path = $SCHEMA; $1"
 }
@@ -43,6 +43,21 @@ check_delivered T1 2
 expect_rc 0 admin audit verify
 expect_rc 0 admin report
 out_has "bound"
+
+# The server ends kmsd's connections (as a PostgreSQL restart does): kmsd stays up,
+# reconnects, and the next download completes - at worst after one INTERNAL refusal.
+ended=$(sql "SELECT COUNT(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = 'rkl-e2e-$$'")
+[ "$ended" -ge 1 ] || fail "no kmsd connection to end"
+term T2 download "127.0.0.1:$KMSD_PORT" >"$E2E_DIR/out" 2>"$E2E_DIR/err"
+rc=$?
+if [ $rc -ne 0 ]; then
+	[ $rc -eq $T_REFUSED ] && grep -q "INTERNAL\|internal" "$E2E_DIR/out" "$E2E_DIR/err" ||
+	    { cat "$E2E_DIR/out" "$E2E_DIR/err" >&2; fail "after the lost connection: exit $rc"; }
+	term_download T2
+fi
+check_delivered T2 1
+[ "$(kms_field T2 fail_count)" = 0 ] || fail "the lost connection counted against T2"
+expect_rc 0 admin audit verify
 kmsd_stop
 
 # What PostgreSQL holds: both bound, one current TMK each, T1 at version 2.

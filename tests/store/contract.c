@@ -700,6 +700,22 @@ race_tmk(void *arg)
 	return NULL;
 }
 
+static void *
+race_lease(void *arg)
+{
+	struct racer *r = arg;
+	char sn[16], owner[16];
+	int i;
+
+	snprintf(owner, sizeof(owner), "node%d/1", r->id);
+	pthread_barrier_wait(r->go);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		r->rc[i] = r->st->lease_take(r->st->ctx, sn, owner, 60, NULL);
+	}
+	return NULL;
+}
+
 static void
 race(struct cx *c, void *(*fn)(void *), struct racer rc[2])
 {
@@ -974,6 +990,32 @@ test_lease(void **state)
 	verify_chain(&c->a, 6);	/* 3 adds + 2 take-overs (L-1 by nodeB/7, L-2 by nodeB/8) + 1 drop */
 }
 
+/* Two connections race for the leases of the same SNs: exactly one wins each. */
+static void
+test_lease_race(void **state)
+{
+	struct cx *c = *state;
+	struct racer *rc = calloc(2, sizeof(*rc));
+	char sn[16];
+	int i, round;
+
+	assert_non_null(rc);
+	for (i = 0; i < NSN; i++) {
+		sn_of(i, sn, sizeof(sn));
+		add(&c->a, sn);
+	}
+	for (round = 0; round < 3; round++) {
+		fake_now = START + 1000 * round;	/* every lease of the round before has expired */
+		race(c, race_lease, rc);
+		for (i = 0; i < NSN; i++) {
+			assert_true(rc[0].rc[i] == 0 || rc[0].rc[i] == RKL_ERR_BUSY);
+			assert_true(rc[1].rc[i] == 0 || rc[1].rc[i] == RKL_ERR_BUSY);
+			assert_true((rc[0].rc[i] == 0) != (rc[1].rc[i] == 0));
+		}
+	}
+	free(rc);
+}
+
 /* The RND1 replay guard: a challenge seen once is refused on every connection. */
 static void
 test_rnd1_guard(void **state)
@@ -1027,6 +1069,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rnd1_guard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile, setup, teardown),
 	};
