@@ -51,7 +51,7 @@ set_target_properties(rkl_pinpad_sdk PROPERTIES OUTPUT_NAME rkl-pinpad LINKER_LA
 # What the objects of each archive need at link time.  A module that starts
 # using another library adds it here (install_sdk links with --whole-archive,
 # so a missing one fails the test).
-set(RKL_PC_REQUIRES "libcrypto sqlite3 libpq libevent_core libevent_pthreads")
+set(RKL_PC_REQUIRES "libcrypto sqlite3 libpq libevent_core libevent_extra libevent_pthreads")
 set(RKL_PC_LIBS "-lrkl -l${CMAKE_DL_LIBS} -pthread")
 set(RKL_PINPAD_PC_REQUIRES "")
 set(RKL_PINPAD_PC_LIBS "-lrkl-pinpad -lbearssl")

@@ -441,6 +441,33 @@ RKL_WUR int rkl_hsm_pool_take(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl, 
 /* Pool counters (all zero if there is no pool). */
 void rkl_hsm_pool_stats(struct rkl_hsm *h, struct rkl_hsm_pool_stats *st);
 
+/*
+ * Observing PKCS#11 calls (rkl-kmsd's metrics): the calls that reach the
+ * token, by operation.  With an observer set, every rkl_hsm_open from then
+ * on times each such call (monotonic clock, before and after) and calls
+ * fn(ctx, op, result, nsec) on the calling thread; fn must be cheap and
+ * thread-safe.  result: RKL_HSM_CALL_OK (CKR_OK, or CKR_BUFFER_TOO_SMALL of
+ * a size query), _REJECTED (the token refused the input: a ciphertext,
+ * wrapped key or signature that does not verify, or data of a wrong length -
+ * what a terminal's bad upload causes), _ERROR (anything else: the token
+ * failed).  The calls rkl_hsm_open itself makes (login, capability probes
+ * that fail on some tokens by design) are not reported.  NULL removes the
+ * observer (handles opened meanwhile keep timing, with nobody told).
+ * Process-wide; one PKCS#11 module per process is timed.
+ */
+enum rkl_hsm_op {
+	RKL_HSM_OP_OPEN_SESSION, RKL_HSM_OP_LOGIN, RKL_HSM_OP_GENERATE_KEY, RKL_HSM_OP_GENERATE_KEY_PAIR,
+	RKL_HSM_OP_ENCRYPT, RKL_HSM_OP_DECRYPT, RKL_HSM_OP_SIGN, RKL_HSM_OP_VERIFY, RKL_HSM_OP_WRAP_KEY,
+	RKL_HSM_OP_UNWRAP_KEY, RKL_HSM_OP_DERIVE_KEY, RKL_HSM_OP_CREATE_OBJECT, RKL_HSM_OP_DESTROY_OBJECT,
+	RKL_HSM_OP_FIND_OBJECTS, RKL_HSM_OP_GET_ATTRIBUTE_VALUE, RKL_HSM_OP_GENERATE_RANDOM,
+	RKL_HSM_OP_COUNT
+};
+enum { RKL_HSM_CALL_OK = 0, RKL_HSM_CALL_REJECTED = 1, RKL_HSM_CALL_ERROR = 2 };
+typedef void (*rkl_hsm_observer)(void *ctx, unsigned op, int result, uint64_t nsec);
+void rkl_hsm_set_observer(rkl_hsm_observer fn, void *ctx);
+/* "decrypt", "unwrap_key", ... (the metric label), "?" if unknown. */
+const char *rkl_hsm_op_name(unsigned op);
+
 /* ---- S4: AUK ---- */
 
 /*

@@ -38,6 +38,9 @@ enum rkl_kmsd_tk_policy {
 struct rkl_kmsd_config {
 	char listen_host[256];			/* listen = HOST:PORT ("[v6]:port") */
 	uint16_t listen_port;			/* 0: any free port */
+	char metrics_host[256];			/* metrics_listen = [HOST:]PORT (Prometheus, HTTP) */
+	uint16_t metrics_port;			/*   0: any free port */
+	int metrics_on;				/*   0: unset or "off" (the default) */
 	char state_dir[RKL_KMSD_PATH_MAX];	/* state_dir */
 	char pkcs11_module[RKL_KMSD_PATH_MAX];	/* pkcs11_module */
 	char token_uri[RKL_KMSD_PATH_MAX];	/* token (PKCS#11 URI, RFC 7512) */

@@ -678,7 +678,11 @@ rkl_hsm_open(const struct rkl_hsm_config *c, struct rkl_hsm **out)
 	if ((r = hsm_module_path(c->module, &h->token_uri, h->module, sizeof(h->module))) != 0 ||
 	    (r = hsm_load(h->module, &h->lib, &h->f)) != 0)
 		goto out;
-	if ((r = start(h, 1, c->oaep)) != 0)
+	h->f = hsm_observe_wrap(h->f);	/* timed calls, if an observer is set (metrics) */
+	hsm_observe_quiet(1);		/* login and capability probes: not the service's calls */
+	r = start(h, 1, c->oaep);
+	hsm_observe_quiet(0);
+	if (r != 0)
 		goto out;
 	handles_add(h);
 	*out = h;

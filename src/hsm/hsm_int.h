@@ -167,4 +167,9 @@ int hsm_kek_template(struct hsm_kek_tpl *k, const struct rkl_p11_uri *u, enum rk
 /* Add obj to dl (RKL_ERR_LIMIT if full). */
 int hsm_dl_add(struct rkl_hsm_dl *dl, CK_OBJECT_HANDLE obj);
 
+/* observe.c: f, or a copy timing its token calls if an observer is set (rkl_hsm_set_observer). */
+CK_FUNCTION_LIST_PTR hsm_observe_wrap(CK_FUNCTION_LIST_PTR f);
+/* on = 1: this thread's calls are not reported (rkl_hsm_open's own); 0: reported again. */
+void hsm_observe_quiet(int on);
+
 #endif /* RKL_HSM_INT_H */

@@ -228,9 +228,9 @@ parse_hash_list(const char *v, size_t n, enum rkl_oaep_hash *out, size_t *nout)
 	return 0;
 }
 
-/* listen = HOST:PORT or [V6]:PORT */
+/* listen = HOST:PORT or [V6]:PORT, into host (cap bytes) and *port_out. */
 static int
-parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
+parse_hostport(const char *v, size_t n, char *host, size_t cap, uint16_t *port_out)
 {
 	size_t colon, hs, he;
 	unsigned long port;
@@ -257,15 +257,45 @@ parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
 	}
 	if (he == hs || parse_uint(v + colon + 1, n - colon - 1, 0, 65535, &port) != 0)
 		return RKL_ERR_CONFIG;
-	if (set_str(c->listen_host, sizeof(c->listen_host), v + hs, he - hs) != 0)
+	if (set_str(host, cap, v + hs, he - hs) != 0)
 		return RKL_ERR_CONFIG;
-	c->listen_port = (uint16_t)port;
+	*port_out = (uint16_t)port;
+	return 0;
+}
+
+static int
+parse_listen(struct rkl_kmsd_config *c, const char *v, size_t n)
+{
+	return parse_hostport(v, n, c->listen_host, sizeof(c->listen_host), &c->listen_port);
+}
+
+/* metrics_listen = PORT (loopback), HOST:PORT, [V6]:PORT, or "off". */
+static int
+parse_metrics(struct rkl_kmsd_config *c, const char *v, size_t n)
+{
+	unsigned long port;
+
+	if (ieq(v, n, "off")) {
+		c->metrics_on = 0;
+		c->metrics_host[0] = '\0';
+		c->metrics_port = 0;
+		return 0;
+	}
+	if (memchr(v, ':', n) == NULL) {
+		if (parse_uint(v, n, 0, 65535, &port) != 0)
+			return RKL_ERR_CONFIG;
+		snprintf(c->metrics_host, sizeof(c->metrics_host), "%s", "127.0.0.1");
+		c->metrics_port = (uint16_t)port;
+	} else if (parse_hostport(v, n, c->metrics_host, sizeof(c->metrics_host), &c->metrics_port) != 0) {
+		return RKL_ERR_CONFIG;
+	}
+	c->metrics_on = 1;
 	return 0;
 }
 
 /* Key table: name, kind, field. */
-enum kind { K_LISTEN, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS, K_BOOL,
-	K_PROFILES };
+enum kind { K_LISTEN, K_METRICS, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS,
+	K_BOOL, K_PROFILES };
 
 struct key {
 	const char *name;
@@ -280,6 +310,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0 },
+	{ "metrics_listen", K_METRICS, 0, 0, 0, 0 },
 	{ "state_dir", K_PATH, OFF(state_dir), SZ(state_dir), 0, 0 },
 	{ "pkcs11_module", K_PATH, OFF(pkcs11_module), SZ(pkcs11_module), 0, 0 },
 	{ "token", K_STR, OFF(token_uri), SZ(token_uri), 0, 0 },
@@ -386,6 +417,8 @@ apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
 	switch (k->kind) {
 	case K_LISTEN:
 		return parse_listen(c, v, n);
+	case K_METRICS:
+		return parse_metrics(c, v, n);
 	case K_PATH:
 	case K_STR:
 		return set_str((char *)(base + k->off), k->cap, v, n);
@@ -663,6 +696,12 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 		fprintf(f, "listen = [%s]:%u\n", c->listen_host, c->listen_port);
 	else
 		fprintf(f, "listen = %s:%u\n", c->listen_host, c->listen_port);
+	if (!c->metrics_on)
+		fprintf(f, "# metrics_listen unset: no metrics endpoint\n");
+	else if (strchr(c->metrics_host, ':') != NULL)
+		fprintf(f, "metrics_listen = [%s]:%u\n", c->metrics_host, c->metrics_port);
+	else
+		fprintf(f, "metrics_listen = %s:%u\n", c->metrics_host, c->metrics_port);
 	fprintf(f, "state_dir = %s\n", c->state_dir);
 	fprintf(f, "pkcs11_module = %s\n", c->pkcs11_module);
 	fprintf(f, "token = %s\n", c->token_uri);

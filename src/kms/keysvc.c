@@ -33,6 +33,8 @@
 #include "rkl/spki.h"
 #include "rkl/wire.h"
 
+#include "metrics.h"
+
 #define RND_FP_LEN RKL_STORE_RND_FP_LEN
 #define LEASE_MIN 30			/* SN lease: 2 * idle_timeout, at least this (seconds) */
 #define ACTOR "kmsd"
@@ -93,6 +95,7 @@ struct rkl_kmsd_ks {
 	const struct rkl_crypto *c;
 	enum rkl_oaep_hash hash;	/* the HSM's OAEP hash */
 	struct rkl_store_lockout lockout;
+	unsigned n_deferred;		/* (atomic) batches deferred since the last group commit (metrics) */
 	pthread_mutex_t lock;		/* guards everything below */
 	struct rkl_kmsd_ks_sess **buckets;	/* active SNs */
 	size_t n_buckets;
@@ -350,22 +353,29 @@ static int audit_src_locked(struct rkl_kmsd_ks_sess *s);
  * After VERIFY only a holder of the binding (or a man in the middle of its
  * session) can: it counts against the SN.
  */
+static int64_t now_s(void);
+
 static void
 count_failure(struct rkl_kmsd_ks_sess *s, int err)
 {
 	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_store_terminal t;
 
 	if (err == 0 || rkl_err_is_internal(err) || s->sn[0] == '\0')
 		return;
 	if (!s->authed) {
-		if (src_fail(ks, s->src))
+		if (src_fail(ks, s->src)) {
+			rkl_metrics_lockout(RKL_METRICS_LOCK_SOURCE);
 			(void)audit_src_locked(s);
+		}
 		return;
 	}
 	/* Under the lease: a node that lost it leaves the count to the SN's new session. */
 	if (tx_open_leased(s) == RKL_ERR_BUSY)
 		return;
-	(void)ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, NULL);
+	if (ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, &t) == 0 &&
+	    t.locked_until != 0 && now_s() < t.locked_until)
+		rkl_metrics_lockout(RKL_METRICS_LOCK_SN);	/* (a locked SN cannot fail again until it ends) */
 }
 
 /*
@@ -1138,10 +1148,16 @@ tx_close(struct rkl_kmsd_ks_sess *s)
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = 0;
-	if (s->ks->defer)
+	if (s->ks->defer) {
 		r = st->batch_defer(st->ctx, &g);
-	else
+		if (r == 0)
+			__atomic_add_fetch(&s->ks->n_deferred, 1, __ATOMIC_RELAXED);	/* the group's size (metrics) */
+	} else {
+		uint64_t t0 = rkl_metrics_now_ns();
+
 		r = st->batch_commit(st->ctx);
+		rkl_metrics_commit(r == 0, rkl_metrics_now_ns() - t0, 1);
+	}
 	if (r == 0)
 		s->n_pend = 0;
 	return r;
@@ -1422,7 +1438,18 @@ rkl_kmsd_ks_group(struct rkl_kmsd_ks *ks)
 int
 rkl_kmsd_ks_commit(struct rkl_kmsd_ks *ks)
 {
-	return ks->defer ? ks->store->group_commit(ks->store->ctx) : 0;
+	unsigned n;
+	uint64_t t0;
+	int r;
+
+	if (!ks->defer)
+		return 0;
+	n = __atomic_exchange_n(&ks->n_deferred, 0, __ATOMIC_RELAXED);
+	t0 = rkl_metrics_now_ns();
+	r = ks->store->group_commit(ks->store->ctx);
+	if (n > 0 || r != 0)
+		rkl_metrics_commit(r == 0, rkl_metrics_now_ns() - t0, n);
+	return r;
 }
 
 uint64_t

@@ -32,6 +32,8 @@
 #include "rkl/server.h"
 #include "rkl/wire.h"
 
+#include "metrics.h"
+
 #define US_PER_S 1000000u
 
 /* Kinds of rate-limited log lines (log_rate_burst per log_rate_interval each). */
@@ -115,6 +117,7 @@ struct rkl_srv_conn {
 	int parked;
 	int active;				/* counted in the worker's n_active */
 	int unauth;				/* counted in max_startups (not past S5 yet) */
+	unsigned profile;			/* the profile byte of its last frame (metrics), 0 = none yet */
 	uint64_t login_at;			/* login_grace_time deadline (while unauth) */
 	uint64_t frame_at;			/* frame_timeout deadline (while a frame is partly in), 0 = none */
 	uint64_t idle_at;			/* idle_timeout deadline (re-armed by input and replies) */
@@ -440,6 +443,8 @@ unauth_claim(struct rkl_srv *srv, const struct rkl_srv_peer *peer)
 		}
 	}
 	pthread_mutex_unlock(&srv->mu);
+	if (why != 0)
+		rkl_metrics_conn_refused(why == 1 ? RKL_METRICS_REFUSE_MAX_STARTUPS : RKL_METRICS_REFUSE_PER_SOURCE);
 	if (why == 1 && rate_ok(srv, LK_STARTUPS))
 		rkl_kmsd_log("warn", "refused peer=%s unauthenticated=%u max_startups=%u:%u:%u%s", peer->text, n,
 		    cfg->startups_start, cfg->startups_rate, cfg->startups_full,
@@ -584,8 +589,10 @@ conn_free(struct rkl_srv_conn *c, int reason)
 	memcpy(sn, c->sess.sn, sizeof(sn));
 	rkl_kms_session_end(&c->sess, reason);
 	srv->be->sess_free(srv->be->ctx, c->kss);
-	if (!finished && sn[0] != '\0')
+	if (!finished && sn[0] != '\0') {
+		rkl_metrics_step(c->profile, RKL_KMS_STEP_CLOSE, reason);
 		log_event(c, sn, RKL_KMS_STEP_CLOSE, reason, now_us(srv) - t0);
+	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -644,6 +651,7 @@ reply_lost(struct rkl_srv_conn *c, int err)
 	c->reply_len = rkl_kms_session_fail(&c->sess, err, &wb) == 0 ? wb.len : 0;
 	c->reply_off = 0;
 	c->ev.close = 1;
+	rkl_metrics_refusal(err);
 	log_event(c, c->ev.sn, c->ev.step, err, 0);
 }
 
@@ -690,6 +698,11 @@ conn_frame(struct rkl_srv_conn *c, size_t flen)
 		c->ev.close = 1;
 	}
 	c->reply_off = 0;
+	if (flen > 5 && c->in[5] != 0)
+		c->profile = c->in[5];	/* the header's profile byte (rkl/wire.h) */
+	rkl_metrics_step(c->profile, c->ev.step, c->ev.result);
+	if (c->ev.result != 0 && c->reply_len > 0)
+		rkl_metrics_refusal(c->ev.result);	/* the reply is an ERROR */
 	if (!c->active && !c->ev.close) {
 		c->active = 1;
 		c->w->n_active++;
@@ -971,6 +984,7 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	open = __atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 	if (w->stopping || open > srv->max_conns) {
 		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
+		rkl_metrics_conn_refused(RKL_METRICS_REFUSE_MAX_CONNECTIONS);
 		if (rate_ok(srv, LK_REFUSED))
 			rkl_kmsd_log("warn", "refused peer=%s connections=%u limit=%u", peer->text, open - 1,
 			    srv->max_conns);

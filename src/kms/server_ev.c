@@ -28,6 +28,8 @@
 #include "rkl/err.h"
 #include "rkl/server.h"
 
+#include "metrics.h"
+
 struct evworker;
 
 struct evconn {
@@ -310,6 +312,7 @@ worker_main(void *arg)
 	uint64_t at;
 
 	rkl_kmsd_log_buffer(1);
+	rkl_metrics_attach();	/* this worker's own counters (no-op without metrics) */
 	for (;;) {
 		if (event_base_loop(ew->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
 			break;
@@ -326,6 +329,7 @@ worker_main(void *arg)
 	rkl_srv_worker_free(ew->core);
 	ew->core = NULL;
 	rkl_kmsd_log_buffer(0);
+	rkl_metrics_detach();
 	return NULL;
 }
 

@@ -336,6 +336,43 @@ test_database_forms(void **state)
 	}
 }
 
+/* metrics_listen: off by default; a port alone is loopback; HOST:PORT, [V6]:PORT; off; bad ones refused. */
+static void
+test_metrics_listen(void **state)
+{
+	struct rkl_kmsd_config c;
+	unsigned line = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(parse(&c, "", &line), 0);
+	assert_int_equal(c.metrics_on, 0);
+	assert_int_equal(parse(&c, "metrics_listen = 9731", &line), 0);
+	assert_int_equal(c.metrics_on, 1);
+	assert_string_equal(c.metrics_host, "127.0.0.1");
+	assert_int_equal(c.metrics_port, 9731);
+	assert_int_equal(parse(&c, "metrics_listen = 10.1.2.3:0", &line), 0);
+	assert_string_equal(c.metrics_host, "10.1.2.3");
+	assert_int_equal(c.metrics_port, 0);
+	assert_int_equal(parse(&c, "metrics_listen = [::1]:9100", &line), 0);
+	assert_string_equal(c.metrics_host, "::1");
+	assert_int_equal(c.metrics_port, 9100);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	rkl_kmsd_config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nmetrics_listen = [::1]:9100\n"));
+	free(buf);
+	assert_int_equal(parse(&c, "metrics_listen = OFF", &line), 0);
+	assert_int_equal(c.metrics_on, 0);
+	assert_int_equal(parse(&c, "metrics_listen = 65536", &line), RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "metrics_listen = host:", &line), RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "metrics_listen = ::1:80", &line), RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "metrics_listen = on", &line), RKL_ERR_CONFIG);
+}
+
 int
 main(void)
 {
@@ -347,6 +384,7 @@ main(void)
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_database_forms),
 		cmocka_unit_test(test_profile2_keys),
+		cmocka_unit_test(test_metrics_listen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,7 @@
 #include "rkl/server.h"
 #include "rkl/store.h"
 
+#include "metrics.h"
 #include "notify.h"
 #include "startup.h"
 
@@ -92,6 +93,32 @@ write_small_file(const char *path, const char *text)
 		return -1;
 	}
 	return rename(tmp, path);
+}
+
+/* ---- metrics ---- */
+
+struct gauges_ctx {
+	struct rkl_srv *srv;
+	struct rkl_hsm *hsm;
+	unsigned workers;
+};
+
+/* What a scrape reads now (the metrics thread). */
+static void
+read_gauges(void *ctx, struct rkl_metrics_gauges *g)
+{
+	const struct gauges_ctx *gc = ctx;
+	struct rkl_hsm_pool_stats ps;
+
+	g->sessions_open = rkl_srv_open_conns(gc->srv);
+	g->sessions_unauth = rkl_srv_unauth_conns(gc->srv);
+	g->sessions_max = rkl_srv_max_conns(gc->srv);
+	g->workers = gc->workers;
+	rkl_hsm_pool_stats(gc->hsm, &ps);
+	g->pool_ready = ps.size;
+	g->pool_target = ps.target;
+	g->pool_hits = ps.hits;
+	g->pool_misses = ps.misses;
 }
 
 /* ---- SIGHUP ---- */
@@ -248,6 +275,9 @@ main(int argc, char **argv)
 	struct rkl_srv_env env;
 	struct rkl_srv *srv = NULL;
 	struct rkl_srv_net *net = NULL;
+	struct rkl_metrics *metrics = NULL;
+	struct rkl_metrics_http *mhttp = NULL;
+	struct gauges_ctx gctx;
 	sigset_t sigs;
 	struct rkl_hsm *hsm = NULL;
 	struct rkl_hsm_info info;
@@ -256,7 +286,7 @@ main(int argc, char **argv)
 	const char *config = NULL, *port_file = NULL;
 	char err[256], line[32], status[400];
 	unsigned err_line = 0, max_conns;
-	uint16_t port = 0;
+	uint16_t port = 0, mport = 0;
 	int check = 0, foreground = 0, r, a, rc = 1, have_store = 0, sig = 0;
 
 	for (a = 1; a < argc; a++) {
@@ -302,6 +332,11 @@ main(int argc, char **argv)
 	if (cfg.softhsm2_conf[0] != '\0')
 		setenv("SOFTHSM2_CONF", cfg.softhsm2_conf, 1);
 	rkl_crypto_openssl(&crypto);
+	/* Before the HSM opens: its calls are timed from the start (metrics.h). */
+	if (cfg.metrics_on && (r = rkl_metrics_new(cfg.workers, RKL_VERSION, &metrics)) != 0) {
+		kmsd_fatal(&cfg, "metrics: %s", rkl_err_str(r));
+		goto out;
+	}
 
 	/* Permissions, core dumps, PIN, HSM, OAEP hash, shared pair, database identity. */
 	if (kmsd_startup(&cfg, &hsm, &store) != 0)
@@ -343,6 +378,20 @@ main(int argc, char **argv)
 		    cfg.listen_host, cfg.listen_port, strerror(errno));
 		goto out_net;
 	}
+	if (metrics != NULL) {
+		gctx.srv = srv;
+		gctx.hsm = hsm;
+		gctx.workers = cfg.workers;
+		if (rkl_metrics_http_start(metrics, cfg.metrics_host, cfg.metrics_port, read_gauges, &gctx, &mhttp,
+		    &mport) != 0) {
+			kmsd_fatal(&cfg, "cannot serve metrics on %s:%u (metrics_listen; the log has the step that failed)",
+			    cfg.metrics_host, cfg.metrics_port);
+			goto out_net;
+		}
+		rkl_kmsd_log("info", "metrics on http://%s%s%s:%u/metrics",
+		    strchr(cfg.metrics_host, ':') != NULL ? "[" : "", cfg.metrics_host,
+		    strchr(cfg.metrics_host, ':') != NULL ? "]" : "", mport);
+	}
 	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (write_small_file(cfg.pid_file, line) != 0)
 		rkl_kmsd_log("warn", "cannot write pid file %s: %s", cfg.pid_file, strerror(errno));
@@ -376,6 +425,7 @@ main(int argc, char **argv)
 	rc = 0;
 
 out_net:
+	rkl_metrics_http_stop(mhttp);	/* (before libevent goes: rkl_srv_net_free) */
 	rkl_srv_net_free(net);		/* joins the workers */
 	/* Whatever is still in the open group: durable now. */
 	if (rkl_kmsd_ks_commit(ks) != 0)
@@ -388,6 +438,7 @@ out:
 	if (have_store)
 		rkl_store_close(&store);
 	rkl_hsm_close(hsm);
+	rkl_metrics_free(metrics);
 	rkl_kmsd_log_close();
 	return rc;
 }
