@@ -14,9 +14,10 @@
 #   clang libclang-rt-14-dev          - libFuzzer targets
 #   procps                            - ps/pkill used by end-to-end tests
 #   spin                              - Promela model checker: docs/models/patent.pml (tests/models)
+#   curl                              - scrapes rkl-kmsd's metrics endpoint in tests/e2e/metrics.sh
 set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libbearssl-dev libp11-kit-dev
-softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin"
+softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin curl"
 
 missing=""
 for p in $PKGS; do
