@@ -1,10 +1,12 @@
 # Thin wrapper over CMake for the README's commands.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+DEB_BUILD  ?= build-deb
+DEB_OUT    ?= dist/deb
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test test-fast demo bench fuzz clean
+.PHONY: all deps build build-asan test test-fast demo bench fuzz clean deb
 
 all: build
 
@@ -37,6 +39,15 @@ demo: build
 bench: build
 	@./scripts/bench.sh $(BUILD)
 
+# Debian packages (scripts/deb.sh) from a build with Debian's hardening flags, checked by lintian.
+deb: deps
+	@CFLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" \
+		cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
+		-DRKL_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(DEB_BUILD) -j $(JOBS)
+	@./scripts/deb.sh $(DEB_BUILD) $(DEB_OUT) --lintian
+
 # libFuzzer builds (clang); run a target with e.g. build-fuzz/fuzz/fuzz_wire fuzz/corpus/wire
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRKL_ENABLE_FUZZING=ON \
@@ -44,4 +55,4 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) build-fuzz

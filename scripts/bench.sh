@@ -11,6 +11,8 @@
 #    100, 1000, 5000 concurrent terminals (first downloads S0-S7 and
 #    re-downloads S5-S7) under the shared policy, and the per-request policy
 #    with the pool warm and drained, reading kmsd's CPU time and RSS from /proc.
+#    Then the same re-download load on kmsd with metrics_listen off and on,
+#    alternating, twice each: kmsd CPU-us per download and their ratio.
 # 4. rkl-admin report on a generated database of 1,000,000 terminals (step 6 of
 #    docs/benchmarks.md; bench/report/report.sh): wall-clock and CPU time per format.
 # Prints the tables and writes bench/results/latest.json (RKL_BENCH_OUT).
@@ -66,6 +68,7 @@ b_sust=$(bound per-request-sustained RSA-2048)
 
 runs_json=""
 pool_json="null"
+metrics_json="null"
 if [ -x "$fleet" ] && [ -x "$admin" ] && [ -x "$kmsd" ]; then
 	if [ "$SMALL" = 1 ]; then
 		NS="1 10 50"
@@ -145,6 +148,35 @@ EOF
 	    --json "$T/shared.json" $runs || echo "bench: the shared-policy runs had errors" >&2
 	stop_kmsd
 
+	# Metrics cost: the same re-download load on kmsd without and with metrics_listen, alternating
+	# (off, on, off, on), kmsd CPU time per download; the best of each (least disturbed by the rest
+	# of the machine) and their ratio (docs/benchmarks.md, "Metrics").
+	echo "== metrics: re-downloads (S5-S7) with metrics off and on"
+	mn=100; mr=1000
+	[ "$SMALL" = 1 ] && { mn=10; mr=200; }
+	cp "$conf" "$T/moff.conf"
+	{ cat "$conf"; echo "metrics_listen = 127.0.0.1:0"; } >"$T/mon.conf"
+	for round in 1 2; do
+		for m in off on; do
+			start_kmsd "$T/m$m.conf"
+			"$fleet" --port-file "$T/port" --kmsd-pid "$KP" --sn-prefix BS --policy shared \
+			    --hsm-us-first "$b_shared" --hsm-us-re "$b_re" --timeout 120 --time-limit 120 --tek-pairs 8 \
+			    --run "re:$mn:$mr:metrics-$m" --json "$T/metrics-$m-$round.json" >/dev/null ||
+			    echo "bench: metrics $m run had errors" >&2
+			stop_kmsd
+		done
+	done
+	mcost() {	# best kmsd CPU-us per download of mode $1
+		cat "$T"/metrics-"$1"-*.json 2>/dev/null | grep '^{"n"' |
+		    sed 's/.*"kmsd_cpu_us_per_download": \([0-9.]*\).*/\1/' | sort -n | head -1
+	}
+	m_off=$(mcost off)
+	m_on=$(mcost on)
+	metrics_json=$(awk -v a="$m_off" -v b="$m_on" -v n="$mn" -v r="$mr" 'BEGIN {
+	    if (a == "" || b == "" || a + 0 == 0) { print "null"; exit }
+	    printf "{\"n\": %d, \"downloads_per_run\": %d, \"runs_each\": 2, \"kmsd_cpu_us_off\": %.1f, \"kmsd_cpu_us_on\": %.1f, \"ratio_on_off\": %.3f}", n, r, a, b, b / a }')
+	echo "metrics: $metrics_json"
+
 	echo "== fleet, per-request transport pairs (pool of $POOL): warm, then drained"
 	sed -e 's/^transport_key_policy = .*/transport_key_policy = per-request/' "$conf" >"$T/pr.conf"
 	echo "pool_size = $POOL" >>"$T/pr.conf"
@@ -191,6 +223,7 @@ mkdir -p "$(dirname "$OUT")"
 	[ -n "$runs_json" ] && echo "$runs_json"
 	echo "],"
 	echo "\"pool\": $pool_json,"
+	echo "\"metrics_cost\": $metrics_json,"
 	echo "\"tr31\": ["
 	echo "$tr31_json"
 	echo "],"
@@ -211,6 +244,7 @@ function f(k,   m) { if (match($0, "\"" k "\": \"?[^,\"}]*")) { m = substr($0, R
     f("kmsd_cpu_us_per_download"), f("hsm_us_per_download"), f("efficiency"),
     f("kmsd_peak_rss_kib"), f("kmsd_kib_per_connection") }'
 [ "$pool_json" = null ] || echo "pool: $pool_json"
+[ "$metrics_json" = null ] || echo "metrics cost (kmsd CPU-us per re-download, best of 2, off vs on): $metrics_json"
 echo "TR-31 (ops/s):$(grep '"version"' "$T/tr31.json" |
     sed 's/.*"version": "\(.\)", "op": "\([a-z]*\)".*"ops_per_s": \([0-9.]*\).*/ \1 \2 \3;/' | tr -d '\n')"
 echo "wrote $OUT in $(($(date +%s) - started)) s"

@@ -15,9 +15,12 @@
 #   procps                            - ps/pkill used by end-to-end tests
 #   spin                              - Promela model checker: docs/models/patent.pml (tests/models)
 #   curl                              - scrapes rkl-kmsd's metrics endpoint in tests/e2e/metrics.sh
+#   dpkg-dev lintian                  - make deb (scripts/deb.sh: dpkg-shlibdeps computes the packages'
+#                                       Depends) and its check (tests/deb: lintian must be clean); debhelper
+#                                       is not needed: the packages are split from `cmake --install`
 set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libbearssl-dev libp11-kit-dev
-softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin curl"
+softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin curl dpkg-dev lintian"
 
 missing=""
 for p in $PKGS; do
