@@ -353,7 +353,6 @@ static int audit_src_locked(struct rkl_kmsd_ks_sess *s);
  * After VERIFY only a holder of the binding (or a man in the middle of its
  * session) can: it counts against the SN.
  */
-static int64_t now_s(void);
 
 static void
 count_failure(struct rkl_kmsd_ks_sess *s, int err)
@@ -374,7 +373,7 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
 	if (tx_open_leased(s) == RKL_ERR_BUSY)
 		return;
 	if (ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, &t) == 0 &&
-	    t.locked_until != 0 && now_s() < t.locked_until)
+	    t.locked_until != 0 && ks_now(ks) < t.locked_until)
 		rkl_metrics_lockout(RKL_METRICS_LOCK_SN);	/* (a locked SN cannot fail again until it ends) */
 }
 
