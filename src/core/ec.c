@@ -135,7 +135,7 @@ rkl_ec_priv_check(enum rkl_curve curve, const uint8_t *priv, size_t len)
 		borrow = (d >> 31) & 1;
 		nz |= priv[i];
 	}
-	return (nz != 0) & (borrow == 1) ? 0 : RKL_ERR_AUTH;
+	return ((nz != 0) & (borrow == 1)) ? 0 : RKL_ERR_AUTH;
 }
 
 int
