@@ -332,6 +332,9 @@ int rkl_pinpad_last_error(const struct rkl_pinpad *pp);
 /* Code of an ERROR message received from the KMS (RKL_WIRE_E_*), 0 if none. */
 uint16_t rkl_pinpad_peer_code(const struct rkl_pinpad *pp);
 
+/* Profile of the download: 1 or 2 once started, 0 before (or if start failed). */
+int rkl_pinpad_profile(const struct rkl_pinpad *pp);
+
 /* Step the download started at: 0 (S0) or 5 (S5); 0 before start. */
 int rkl_pinpad_start_step(const struct rkl_pinpad *pp);
 

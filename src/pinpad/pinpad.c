@@ -480,6 +480,12 @@ rkl_pinpad_peer_code(const struct rkl_pinpad *pp)
 }
 
 int
+rkl_pinpad_profile(const struct rkl_pinpad *pp)
+{
+	return pp->profile;
+}
+
+int
 rkl_pinpad_start_step(const struct rkl_pinpad *pp)
 {
 	return pp->start_step;

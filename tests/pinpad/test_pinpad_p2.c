@@ -551,7 +551,9 @@ test_p2_first_and_re_download(void **state)
 	NOW = T0;
 	enrolled(d);
 	good_kms(k);
+	assert_int_equal(rkl_pinpad_profile(&d->pp), 0);
 	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(rkl_pinpad_profile(&d->pp), 2);
 	assert_int_equal(rkl_pinpad_start_step(&d->pp), 0);
 	assert_int_equal(drive2(&d->pp, k), 0);
 	assert_true(k->delivered);
@@ -845,6 +847,12 @@ test_p2_profile_policy(void **state)
 	assert_int_equal(rkl_pinpad_init(&d->pp, &d->t.plat, &cfg), 0);
 	assert_int_equal(rkl_pinpad_manufacture(&d->pp, "SN0001", "PP-77", RKL_ALG_AES256), 0);
 	assert_int_equal(rkl_pinpad_start(&d->pp), RKL_ERR_CONFIG);
+	assert_int_equal(rkl_pinpad_profile(&d->pp), 0);
+	/* without the refusal: profile 1 */
+	cfg.refuse_profile1 = 0;
+	assert_int_equal(rkl_pinpad_init(&d->pp, &d->t.plat, &cfg), 0);
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(rkl_pinpad_profile(&d->pp), 1);
 	/* profile 2 forced without enrolment: refused at start */
 	cfg.refuse_profile1 = 0;
 	cfg.profile = 2;

@@ -447,14 +447,15 @@ cmd_download(const struct args *a)
 		if (json) {
 			printf("{\"ok\":true,\"command\":\"download\",\"sn\":");
 			json_str(S.pp.sn);
-			printf(",\"start_step\":\"S%d\",\"tmk_alg\":", out.start_step);
+			printf(",\"profile\":%d,\"start_step\":\"S%d\",\"tmk_alg\":",
+			    rkl_pinpad_profile(&S.pp), out.start_step);
 			json_str(rkl_alg_name(out.res.tmk_alg));
 			printf(",\"key_version\":%u,\"kcv\":\"%s\"}\n",
 			    (unsigned)out.res.key_version, kcv);
 		} else {
-			printf("download ok: %s from S%d, TMK %s version %u, KCV %s\n", S.pp.sn,
-			    out.start_step, rkl_alg_name(out.res.tmk_alg),
-			    (unsigned)out.res.key_version, kcv);
+			printf("download ok: %s (profile %d) from S%d, TMK %s version %u, KCV %s\n",
+			    S.pp.sn, rkl_pinpad_profile(&S.pp), out.start_step,
+			    rkl_alg_name(out.res.tmk_alg), (unsigned)out.res.key_version, kcv);
 		}
 		return code;
 	}
@@ -464,8 +465,8 @@ cmd_download(const struct args *a)
 		json_str(rkl_err_str(out.err));
 		printf(",\"state\":");
 		json_str(rkl_pinpad_state_name(out.failed_in));
-		printf(",\"start_step\":\"S%d\",\"kms_error\":%u", out.start_step,
-		    (unsigned)out.peer_code);
+		printf(",\"profile\":%d,\"start_step\":\"S%d\",\"kms_error\":%u",
+		    rkl_pinpad_profile(&S.pp), out.start_step, (unsigned)out.peer_code);
 		if (out.peer_code != 0) {
 			printf(",\"kms_error_text\":");
 			json_str(wire_code_name(out.peer_code));
