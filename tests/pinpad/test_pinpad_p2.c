@@ -1064,6 +1064,120 @@ test_p2_stack(void **state)
 #endif
 }
 
+/* TK_ACCEPTED arrives but the session ends before AUTH_CHALLENGE's MAC: not accepted yet. */
+static void
+test_p2_tk_accepted_needs_mac(void **state)
+{
+	struct dev *d = test_malloc(sizeof(*d));
+	struct kms2 *k = test_malloc(sizeof(*k));
+	uint8_t fr[RKL_WIRE_FRAME_MAX], tek[RKL_SPKI_MAX];
+	size_t n = 0, tek_len;
+	struct rkl_pinpad_info info;
+
+	(void)state;
+	NOW = T0;
+	enrolled(d);
+	good_kms(k);
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	/* PUBKEY_REQ, PUBKEY_RESP, TK_UPLOAD, TK_ACCEPTED by hand */
+	while (rkl_pinpad_state(&d->pp) != RKL_PINPAD_S5_SEND_AUTH_INIT) {
+		if (rkl_pinpad_want(&d->pp) == RKL_PINPAD_WANT_SEND) {
+			assert_int_equal(rkl_pinpad_next(&d->pp, fr, sizeof(fr), &n), 0);
+			assert_int_equal(kms2_handle(k, fr, n), 0);
+		} else {
+			n = k->pend_len;
+			memcpy(fr, k->pend, n);
+			assert_int_equal(rkl_pinpad_consume(&d->pp, fr, n), 0);
+		}
+	}
+	assert_int_equal(rkl_pinpad_info(&d->pp, &info), 0);
+	assert_false(info.tk_accepted);	/* TK_ACCEPTED alone proves nothing */
+	memcpy(tek, k->pu_tek, k->pu_tek_len);
+	tek_len = k->pu_tek_len;
+	rkl_pinpad_abort(&d->pp, RKL_ERR_IO);	/* the connection breaks */
+
+	/* next time: S0 again, the same TK uploaded again, then done */
+	restart(d);
+	kms2_connection(k);
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(rkl_pinpad_start_step(&d->pp), 0);
+	assert_int_equal(drive2(&d->pp, k), 0);
+	assert_int_equal(k->pu_tek_len, tek_len);
+	assert_memory_equal(k->pu_tek, tek, tek_len);
+	assert_int_equal(rkl_pinpad_info(&d->pp, &info), 0);
+	assert_true(info.tk_accepted);
+	test_free(k);
+	test_free(d);
+}
+
+/* A device with a profile-1 TK (and TMK) is enrolled: profile 2 starts from S0 with a new TK. */
+static void
+test_p2_migration_from_p1(void **state)
+{
+	struct dev *d = test_malloc(sizeof(*d));
+	struct kms *k1 = test_malloc(sizeof(*k1));
+	struct kms2 *k = test_malloc(sizeof(*k));
+	uint8_t csr[RKL_X509_CSR_MAX], tek1[RKL_SPKI_MAX];
+	size_t n = 0, tek1_len;
+	struct rkl_pki_csr req;
+	struct blob cert;
+
+	(void)state;
+	NOW = T0;
+	tp_init(&d->t, 0);
+	d->t.plat.now = clock_now;
+	rkl_pinpad_config_default(&d->cfg);
+	d->cfg.tek_alg = RKL_ALG_RSA3072;
+	assert_int_equal(rkl_pinpad_init(&d->pp, &d->t.plat, &d->cfg), 0);
+	assert_int_equal(rkl_pinpad_manufacture(&d->pp, "SN0001", "PP-77", RKL_ALG_AES256), 0);
+	/* profile 1 first download (not enrolled: AUTO is 1) */
+	kms_init(k1, RKL_ALG_AES128);
+	k1->hsm3072 = 1;
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(rkl_pinpad_profile(&d->pp), 1);
+	assert_int_equal(drive(&d->pp, k1, NULL, NULL), 0);
+	memcpy(tek1, k1->pu_tek, k1->pu_tek_len);
+	tek1_len = k1->pu_tek_len;
+	/* enrolment at a service centre */
+	restart(d);
+	assert_int_equal(rkl_pinpad_enrol_request(&d->pp, csr, sizeof(csr), &n), 0);
+	assert_int_equal(rkl_pki_csr_read(csr, n, &req), 0);
+	issue(RKL_PKI_KRD, req.cn, req.serial_number, req.spki, req.spki_len, &ca_key, &root,
+	    T0 - DAY, T0 + 3650 * DAY, NULL, 0, &cert);
+	assert_int_equal(rkl_pinpad_enrol_install(&d->pp, root.der, root.len, cert.der, cert.len,
+	    T0), 0);
+	/* profile 2: a full download, a new TK (the accepted profile-1 TK is not used) */
+	restart(d);
+	good_kms(k);
+	k->key_version = 2;
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(rkl_pinpad_profile(&d->pp), 2);
+	assert_int_equal(rkl_pinpad_start_step(&d->pp), 0);
+	assert_int_equal(drive2(&d->pp, k), 0);
+	{
+		/* the stored TK is a new one, made in profile 2 (the test's RSA key
+		 * generation is cached, so Pu_tek itself may repeat) */
+		static uint8_t w[RKL_PINPAD_RECORD_MAX + 64];
+		struct rkl_pp_tk tk;
+
+		assert_int_equal(rkl_pp_tk_load(&d->t.plat, w, sizeof(w), &tk, NULL), 0);
+		assert_true(tk.flags & RKL_PP_TK_P2);
+		assert_true(tk.flags & RKL_PP_TK_ACCEPTED);
+		assert_int_equal(k->pu_tek_len, tek1_len);
+	}
+	assert_tmk(d, k);
+	/* and from now on re-downloads are profile 2 from S5 */
+	restart(d);
+	kms2_connection(k);
+	k->key_version = 3;
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(rkl_pinpad_start_step(&d->pp), 5);
+	assert_int_equal(drive2(&d->pp, k), 0);
+	test_free(k);
+	test_free(k1);
+	test_free(d);
+}
+
 static void
 test_p2_sizes(void **state)
 {
@@ -1085,6 +1199,8 @@ main(void)
 		cmocka_unit_test(test_p2_macs_and_delivery),
 		cmocka_unit_test(test_p2_ack_mac_and_version),
 		cmocka_unit_test(test_p2_profile_policy),
+		cmocka_unit_test(test_p2_tk_accepted_needs_mac),
+		cmocka_unit_test(test_p2_migration_from_p1),
 		cmocka_unit_test(test_p2_stack),
 		cmocka_unit_test(test_p2_sizes),
 	};
