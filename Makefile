@@ -6,7 +6,7 @@ DEB_OUT    ?= dist/deb
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test test-fast demo bench fuzz clean deb
+.PHONY: all deps build build-asan test test-fast demo demo-cluster bench fuzz clean deb
 
 all: build
 
@@ -35,6 +35,10 @@ test-fast: build
 
 demo: build
 	@./scripts/demo.sh $(BUILD)
+
+# Three rkl-kmsd nodes on a throwaway PostgreSQL behind HAProxy, one killed mid-run.
+demo-cluster: build
+	@./scripts/demo-cluster.sh $(BUILD)
 
 bench: build
 	@./scripts/bench.sh $(BUILD)

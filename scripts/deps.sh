@@ -18,9 +18,11 @@
 #   dpkg-dev lintian                  - make deb (scripts/deb.sh: dpkg-shlibdeps computes the packages'
 #                                       Depends) and its check (tests/deb: lintian must be clean); debhelper
 #                                       is not needed: the packages are split from `cmake --install`
+#   haproxy                           - the TCP load balancer in front of several rkl-kmsd nodes
+#                                       (scripts/haproxy.sh; e2e_cluster, make demo-cluster)
 set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libbearssl-dev libp11-kit-dev
-softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin curl dpkg-dev lintian"
+softhsm2 opensc libsqlite3-dev sqlite3 libpq-dev postgresql-15 libevent-dev libcmocka-dev clang libclang-rt-14-dev procps spin curl dpkg-dev lintian haproxy"
 
 missing=""
 for p in $PKGS; do

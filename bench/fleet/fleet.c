@@ -50,6 +50,15 @@
  * run until then gives the refill rate.
  * efficiency = --hsm-us-{first,re} / KMS CPU-us per download.
  *
+ * Several nodes (issue 13): --port, --kmsd-pid and --hsm-stats may be given
+ * once per rkl-kmsd node; connections go round robin over the ports and the
+ * KMS CPU time is the nodes' sum.  --db-pid names the database server's main
+ * process (PostgreSQL's postmaster): its CPU time, its reaped children's and
+ * its live children's is the database's cost, counted as the KMS's.  With
+ * --hsm-stats the nodes are asked (SIGUSR2) for the HSM CPU time measured
+ * inside them around each PKCS#11 call (rkl_hsm_cpu_get), and
+ * efficiency_in_kmsd = that HSM CPU / (kmsd CPU + database CPU), per download.
+ *
  * Output: one table line per run on stdout; with --json a JSON object
  * {"runs": [...]} with one object per run and line.
  */
@@ -61,6 +70,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -324,8 +334,12 @@ struct worker {
 
 static struct term *terms;
 static size_t nterms;
-static struct sockaddr_storage kms_addr;
+#define MAX_NODES 4
+static struct sockaddr_storage kms_addrs[MAX_NODES];	/* --port (repeated: nodes) */
 static socklen_t kms_addr_len;
+static unsigned nnodes = 1;
+static _Atomic unsigned conn_rr;			/* round robin over the nodes */
+#define kms_addr kms_addrs[0]
 static double dl_timeout = 120.0;
 static double run_limit = 240.0;
 static struct rkl_pinpad_config pp_cfg;
@@ -513,7 +527,8 @@ start_one(struct worker *w, struct conn *c, uint32_t ti)
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
-	if (connect(fd, (const struct sockaddr *)&kms_addr, kms_addr_len) != 0) {
+	if (connect(fd, (const struct sockaddr *)&kms_addrs[atomic_fetch_add(&conn_rr, 1) % nnodes],
+	    kms_addr_len) != 0) {
 		if (errno != EINPROGRESS) {
 			r = RKL_ERR_IO;
 			goto fail;
@@ -609,10 +624,16 @@ worker_main(void *arg)
 struct kstat {
 	unsigned long long ticks;	/* utime + stime */
 	unsigned long long sched_ns;	/* sum over threads of schedstat run time */
+	unsigned long long db_ticks;	/* the database server's (--db-pid) */
 	long rss_kib, hwm_kib;
 };
 
-static int kmsd_pid;
+static int kmsd_pid;			/* the first --kmsd-pid */
+static int kmsd_pids[MAX_NODES];	/* every --kmsd-pid (nodes) */
+static unsigned nkpids;
+static const char *hsm_stats[MAX_NODES];	/* --hsm-stats FILE per --kmsd-pid */
+static unsigned nhstats;
+static int db_pid;			/* --db-pid: the database server's main process */
 
 static int
 read_file(const char *path, char *buf, size_t cap)
@@ -628,6 +649,97 @@ read_file(const char *path, char *buf, size_t cap)
 		return -1;
 	buf[n] = '\0';
 	return 0;
+}
+
+/* utime + stime (+ cutime + cstime with children) of one process, in ticks; 0 if gone. */
+static unsigned long long
+proc_ticks(int pid, int children, int *ppid)
+{
+	char path[64], buf[4096], *p, *f;
+	unsigned long long v[4] = { 0, 0, 0, 0 };
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_file(path, buf, sizeof(buf)) != 0 || (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	p += 2;
+	for (i = 3; i <= 17 && p != NULL; i++) {
+		f = p;
+		p = strchr(p, ' ');
+		if (i == 4 && ppid != NULL)
+			*ppid = (int)strtol(f, NULL, 10);
+		if (i >= 14)
+			v[i - 14] = strtoull(f, NULL, 10);
+		if (p != NULL)
+			p++;
+	}
+	return v[0] + v[1] + (children ? v[2] + v[3] : 0);
+}
+
+/*
+ * The database server's CPU time: its main process with its reaped children
+ * (cutime + cstime: backends that exited) and every live child (the
+ * backends of kmsd's connections, the WAL writer, the checkpointer, ...).
+ */
+static unsigned long long
+db_ticks(void)
+{
+	DIR *d;
+	struct dirent *de;
+	unsigned long long t;
+	int ppid;
+
+	if (db_pid <= 0)
+		return 0;
+	t = proc_ticks(db_pid, 1, NULL);
+	if ((d = opendir("/proc")) == NULL)
+		return t;
+	while ((de = readdir(d)) != NULL) {
+		int pid = atoi(de->d_name);
+		unsigned long long c;
+
+		if (pid <= 0 || pid == db_pid)
+			continue;
+		ppid = 0;
+		c = proc_ticks(pid, 0, &ppid);
+		if (ppid == db_pid)
+			t += c;
+	}
+	closedir(d);
+	return t;
+}
+
+/* Ask each node for its HSM CPU time (SIGUSR2 -> --hsm-stats file): the sum in ns, -1 if unknown. */
+static double
+hsm_cpu_ns(void)
+{
+	double sum = 0;
+	unsigned i, k;
+
+	if (nhstats == 0 || nhstats != nkpids)
+		return -1;
+	for (i = 0; i < nhstats; i++) {
+		char buf[256], before[256] = "", *p;
+		struct timespec ts = { 0, 10000000L };
+
+		(void)read_file(hsm_stats[i], before, sizeof(before));
+		if (kill(kmsd_pids[i], SIGUSR2) != 0)
+			return -1;
+		/* the file is replaced atomically; wait (5 s at most) for a new one */
+		for (k = 0; k < 500; k++) {
+			nanosleep(&ts, NULL);
+			if (read_file(hsm_stats[i], buf, sizeof(buf)) == 0 && strcmp(buf, before) != 0)
+				break;
+		}
+		if (k == 500 && before[0] == '\0')
+			return -1;
+		if (k == 500)
+			memcpy(buf, before, sizeof(buf));	/* unchanged: nothing new */
+		if ((p = strstr(buf, "hsm_cpu_ns ")) == NULL)
+			return -1;
+		sum += strtod(p + 11, NULL);
+	}
+	return sum;
 }
 
 static int
@@ -656,6 +768,9 @@ kstat_read(struct kstat *s)
 	if (i <= 15)
 		return -1;
 	s->ticks = v[0] + v[1];
+	for (i = 1; i < (int)nkpids; i++)
+		s->ticks += proc_ticks(kmsd_pids[i], 0, NULL);
+	s->db_ticks = db_ticks();
 	snprintf(path, sizeof(path), "/proc/%d/status", kmsd_pid);
 	if (read_file(path, buf, sizeof(buf)) != 0)
 		return -1;
@@ -733,6 +848,7 @@ struct run {
 	double wall_s, settle_s;
 	double dl_per_s, p50, p99, pmax, mean;
 	double kms_cpu_us, kms_sched_us, gen_cpu_us, hsm_us, eff;
+	double hsm_in_us, db_cpu_us, eff_in;	/* measured inside kmsd; database; new measure */
 	long rss_idle, rss_peak;
 	int peak_reset;
 	struct errcount ec[ERR_KINDS];
@@ -787,7 +903,7 @@ do_run(struct run *rn)
 {
 	pthread_t th[MAX_THREADS];
 	struct kstat k0, k1;
-	double t0, t1, g0, *all = NULL;
+	double t0, t1, g0, *all = NULL, h0 = -1, h1 = -1;
 	size_t total = 0, i, j;
 	long ticks_hz = sysconf(_SC_CLK_TCK);
 	uint32_t base = first_next;
@@ -842,6 +958,7 @@ do_run(struct run *rn)
 		if (settle)
 			(void)kstat_settle(300.0);
 		rn->peak_reset = kstat_reset_peak() == 0;
+		h0 = hsm_cpu_ns();
 		if (kstat_read(&k0) != 0) {
 			fprintf(stderr, "rkl-bench-fleet: cannot read /proc/%d\n", kmsd_pid);
 			return -1;
@@ -864,6 +981,7 @@ do_run(struct run *rn)
 			rn->settle_s = kstat_settle(300.0) - t0;
 		if (kstat_read(&k1) != 0)
 			return -1;
+		h1 = hsm_cpu_ns();
 	}
 	for (j = 0; j < nthreads; j++) {
 		struct worker *w = &workers[j];
@@ -907,6 +1025,12 @@ do_run(struct run *rn)
 		rn->rss_peak = k1.hwm_kib;
 		if (rn->kms_cpu_us > 0 && rn->hsm_us > 0)
 			rn->eff = rn->hsm_us / rn->kms_cpu_us;
+		rn->db_cpu_us = (double)(k1.db_ticks - k0.db_ticks) * 1e6 / (double)ticks_hz /
+		    (double)total;
+		if (h0 >= 0 && h1 >= h0)
+			rn->hsm_in_us = (h1 - h0) / 1e3 / (double)total;
+		if (rn->hsm_in_us > 0 && rn->kms_cpu_us + rn->db_cpu_us > 0)
+			rn->eff_in = rn->hsm_in_us / (rn->kms_cpu_us + rn->db_cpu_us);
 	}
 	return 0;
 }
@@ -916,10 +1040,11 @@ print_run(const struct run *rn)
 {
 	size_t i;
 
-	printf("%-11s %-6s %5lu %6lu %4lu %9.1f %9.2f %9.2f %9.2f %9.1f %9.1f %6.3f %8ld %8.1f\n",
+	printf("%-11s %-6s %5lu %6lu %4lu %9.1f %9.2f %9.2f %9.2f %9.1f %9.1f %6.3f %8ld %8.1f "
+	    "%8.1f %8.1f %6.3f\n",
 	    policy, rn->first ? "first" : "re", rn->n, rn->ok, rn->errors, rn->dl_per_s, rn->p50,
 	    rn->p99, rn->pmax, rn->kms_cpu_us, rn->hsm_us, rn->eff, rn->rss_peak,
-	    rn->gen_cpu_us);
+	    rn->gen_cpu_us, rn->db_cpu_us, rn->hsm_in_us, rn->eff_in);
 	for (i = 0; i < rn->nec; i++)
 		printf("    errors: %lu x %s (peer code %u, in state %s)\n", rn->ec[i].n,
 		    rkl_err_str(rn->ec[i].err), rn->ec[i].peer,
@@ -949,12 +1074,13 @@ write_json(const char *path)
 		    "\"efficiency\": %.3f, \"kmsd_peak_rss_kib\": %ld, \"kmsd_idle_rss_kib\": %ld, "
 		    "\"kmsd_kib_per_connection\": %.2f, \"peak_rss_reset\": %s, "
 		    "\"generator_cpu_us_per_download\": %.1f, \"wall_s\": %.3f, "
-		    "\"settle_s\": %.3f}%s\n",
+		    "\"settle_s\": %.3f, \"nodes\": %u, \"db_cpu_us_per_download\": %.1f, "
+		    "\"hsm_cpu_in_kmsd_us_per_download\": %.1f, \"efficiency_in_kmsd\": %.3f}%s\n",
 		    rn->n, policy, rn->first ? "first" : "redownload", rn->label, rn->ok, rn->dl_per_s,
 		    rn->p50, rn->p99, rn->pmax, rn->mean, rn->errors, rn->kms_cpu_us,
 		    rn->kms_sched_us, rn->hsm_us, rn->eff, rn->rss_peak, rn->rss_idle, per_conn,
 		    rn->peak_reset ? "true" : "false", rn->gen_cpu_us, rn->wall_s, rn->settle_s,
-		    i + 1 < nruns ? "," : "");
+		    nnodes, rn->db_cpu_us, rn->hsm_in_us, rn->eff_in, i + 1 < nruns ? "," : "");
 	}
 	fprintf(fp, "]}\n");
 	return fclose(fp) == 0 ? 0 : -1;
@@ -1095,7 +1221,9 @@ usage(void)
 	    "usage: rkl-bench-fleet (--port P | --port-file F) --run first|re:N:COUNT[:LABEL] ...\n"
 	    "       [--host 127.0.0.1] [--sn-prefix PFX] [--sn-first K] [--threads T]\n"
 	    "       [--tek-pairs M] [--timeout S] [--time-limit S] [--kmsd-pid PID] [--settle]\n"
-	    "       [--policy NAME] [--hsm-us-first US] [--hsm-us-re US] [--json FILE]\n");
+	    "       [--policy NAME] [--hsm-us-first US] [--hsm-us-re US] [--json FILE]\n"
+	    "       [--port P2 ... (nodes: connections round robin)] [--kmsd-pid PID2 ...]\n"
+	    "       [--hsm-stats FILE ... (one per --kmsd-pid: rkl-kmsd --hsm-stats)] [--db-pid PID]\n");
 	exit(2);
 }
 
@@ -1161,6 +1289,8 @@ main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *prefix = "BF", *json = NULL, *port_file = NULL;
 	unsigned long port = 0, sn_first = 0, tek_pairs = 16, max_n = 0, firsts = 0;
+	unsigned long ports[MAX_NODES];
+	unsigned nports = 0;
 	size_t i;
 	int a, rc = 0, r;
 	double t0;
@@ -1174,8 +1304,17 @@ main(int argc, char **argv)
 		}
 		if (a + 1 >= argc)
 			usage();
-		if (strcmp(o, "--port") == 0)
-			port = num(argv[++a], 1, 65535);
+		if (strcmp(o, "--port") == 0) {
+			if (nports == MAX_NODES)
+				usage();
+			ports[nports++] = num(argv[++a], 1, 65535);
+			port = ports[0];
+		} else if (strcmp(o, "--hsm-stats") == 0) {
+			if (nhstats == MAX_NODES)
+				usage();
+			hsm_stats[nhstats++] = argv[++a];
+		} else if (strcmp(o, "--db-pid") == 0)
+			db_pid = (int)num(argv[++a], 1, 1u << 30);
 		else if (strcmp(o, "--port-file") == 0)
 			port_file = argv[++a];
 		else if (strcmp(o, "--host") == 0)
@@ -1192,8 +1331,12 @@ main(int argc, char **argv)
 			dl_timeout = dnum(argv[++a]);
 		else if (strcmp(o, "--time-limit") == 0)
 			run_limit = dnum(argv[++a]);
-		else if (strcmp(o, "--kmsd-pid") == 0)
-			kmsd_pid = (int)num(argv[++a], 1, 1u << 30);
+		else if (strcmp(o, "--kmsd-pid") == 0) {
+			if (nkpids == MAX_NODES)
+				usage();
+			kmsd_pids[nkpids++] = (int)num(argv[++a], 1, 1u << 30);
+			kmsd_pid = kmsd_pids[0];
+		}
 		else if (strcmp(o, "--policy") == 0)
 			policy = argv[++a];
 		else if (strcmp(o, "--hsm-us-first") == 0)
@@ -1227,6 +1370,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "rkl-bench-fleet: %s is not a loopback address\n", host);
 		return 2;
 	}
+	for (i = 1; i < nports; i++) {
+		struct sockaddr_storage first = kms_addrs[0];
+
+		if (addr_set(host, (unsigned)ports[i]) != 0)
+			return 2;
+		kms_addrs[i] = kms_addrs[0];
+		kms_addrs[0] = first;
+	}
+	if (nports > 1)
+		nnodes = nports;
 	if (raise_nofile(max_n + 64) != 0) {
 		fprintf(stderr, "rkl-bench-fleet: cannot raise RLIMIT_NOFILE to %lu\n", max_n + 64);
 		return 1;

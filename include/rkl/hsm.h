@@ -306,6 +306,20 @@ RKL_WUR int rkl_hsm_transport_rotate(struct rkl_hsm *h);
  */
 RKL_WUR int rkl_hsm_provision(struct rkl_hsm *h, int shared_pair);
 
+/*
+ * The HSM's CPU time in this process: the calling threads' CPU time
+ * (CLOCK_THREAD_CPUTIME_ID) spent inside the module's key and object
+ * operations (create, destroy, attributes, find, encrypt, decrypt, digest,
+ * sign, verify, generate, wrap, unwrap, derive), summed over every thread
+ * since the module was loaded, and the number of such calls.  For the
+ * benchmark's efficiency measure (docs/benchmarks.md).
+ */
+struct rkl_hsm_cpu {
+	uint64_t cpu_ns;
+	uint64_t calls;
+};
+void rkl_hsm_cpu_get(struct rkl_hsm_cpu *out);
+
 /* ---- key ceremony: a new node's token gets the storage KEKs (src/hsm/ceremony.c) ---- */
 
 #define RKL_HSM_CEREMONY_LABEL "rkl-ceremony"	/* the new token's ceremony pair */

@@ -160,7 +160,7 @@ hsm_load(const char *path, void **lib, CK_FUNCTION_LIST_PTR *f)
 		return RKL_ERR_HSM_MODULE;
 	}
 	*lib = l;
-	*f = fl;
+	*f = hsm_acct_wrap(fl);	/* CPU time of each key operation (acct.c) */
 	return 0;
 }
 

@@ -117,6 +117,9 @@ int hsm_login(struct rkl_hsm *h);
 int hsm_find_token_objects(struct rkl_hsm *h, CK_SESSION_HANDLE sh);
 
 
+/* The function list with its key operations timed (acct.c, rkl_hsm_cpu_get). */
+CK_FUNCTION_LIST_PTR hsm_acct_wrap(CK_FUNCTION_LIST_PTR f);
+
 /* Module path from config / URI / env / default. */
 int hsm_module_path(const char *cfg, const struct rkl_p11_uri *u, char *out, size_t cap);
 /* dlopen the module and get its function list. */

@@ -259,10 +259,13 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: rkl-kmsd -c CONFIG [--check-config] [--foreground] [--port-file FILE]\n"
+	    "                [--hsm-stats FILE]\n"
 	    "  -c CONFIG        configuration file (docs/operations.md)\n"
 	    "  --check-config   validate CONFIG, print the effective configuration, exit\n"
 	    "  --foreground     do not detach; log to stderr unless log_file is set\n"
-	    "  --port-file FILE write the bound TCP port to FILE once listening\n");
+	    "  --port-file FILE write the bound TCP port to FILE once listening\n"
+	    "  --hsm-stats FILE on SIGUSR2, write the HSM's CPU time in this process to FILE\n"
+	    "                   (benchmarks: docs/benchmarks.md)\n");
 	exit(2);
 }
 
@@ -283,7 +286,7 @@ main(int argc, char **argv)
 	struct rkl_hsm_info info;
 	struct rkl_store store;
 	struct rkl_crypto crypto;
-	const char *config = NULL, *port_file = NULL;
+	const char *config = NULL, *port_file = NULL, *hsm_stats = NULL;
 	char err[256], line[32], status[400];
 	unsigned err_line = 0, max_conns;
 	uint16_t port = 0, mport = 0;
@@ -298,6 +301,8 @@ main(int argc, char **argv)
 			foreground = 1;
 		else if (strcmp(argv[a], "--port-file") == 0 && a + 1 < argc)
 			port_file = argv[++a];
+		else if (strcmp(argv[a], "--hsm-stats") == 0 && a + 1 < argc)
+			hsm_stats = argv[++a];
 		else
 			usage();
 	}
@@ -372,6 +377,8 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	if (hsm_stats != NULL)
+		sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (rkl_srv_net_start(srv, &cfg, &net, &port) != 0) {
 		kmsd_fatal(&cfg, "cannot listen on %s:%u (%s; the log has the step that failed)",
@@ -409,11 +416,24 @@ main(int argc, char **argv)
 	if (kmsd_notify(status) != 0)
 		rkl_kmsd_log("warn", "cannot notify the service manager (NOTIFY_SOCKET): %s", strerror(errno));
 
-	/* SIGHUP: reload.  SIGTERM/SIGINT: stop accepting; the workers finish their connections and stop. */
+	/* SIGHUP: reload.  SIGUSR2 (with --hsm-stats): the HSM's CPU time to a file.
+	 * SIGTERM/SIGINT: stop accepting; the workers finish their connections and stop. */
 	memcpy(&running, &cfg, sizeof(running));
 	for (;;) {
+		struct rkl_hsm_cpu hc;
+		char st[96];
+
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
+		if (sig == SIGUSR2) {
+			/* The benchmark's reading of the HSM's CPU time (rkl-bench-fleet). */
+			rkl_hsm_cpu_get(&hc);
+			snprintf(st, sizeof(st), "hsm_cpu_ns %llu\nhsm_calls %llu\n",
+			    (unsigned long long)hc.cpu_ns, (unsigned long long)hc.calls);
+			if (write_small_file(hsm_stats, st) != 0)
+				rkl_kmsd_log("warn", "cannot write %s: %s", hsm_stats, strerror(errno));
+			continue;
+		}
 		if (sig != SIGHUP)
 			break;
 		rkl_kmsd_log("info", "signal %d: reloading %s", sig, config);

@@ -2,9 +2,9 @@
  * rkl-terminal: a POS terminal simulator on the PIN pad library.
  *
  *   rkl-terminal [--json] init --sn SN [--pinpad-sn X] --state DIR [--kbpk-alg aes256|tdes]
- *   rkl-terminal [--json] download --kms HOST:PORT --state DIR [--auk-alg ALG]
+ *   rkl-terminal [--json] download --kms HOST:PORT[,HOST:PORT...] --state DIR [--auk-alg ALG]
  *                [--tek-bits 2048|3072] [--timeout-ms N] [--connect-timeout-ms N]
- *                [--full] [--crypto openssl|bearssl]
+ *                [--retries N] [--full] [--crypto openssl|bearssl]
  *   rkl-terminal [--json] show --state DIR
  *   rkl-terminal [--json] erase --state DIR [--all]
  *   rkl-terminal [--json] enrol request --state DIR --out REQ.der
@@ -44,9 +44,13 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: rkl-terminal [--json] init --sn SN [--pinpad-sn X] --state DIR [--kbpk-alg aes256|tdes]\n"
-	    "       rkl-terminal [--json] download --kms HOST:PORT --state DIR [--auk-alg aes128|aes192|aes256|tdes2|tdes3]\n"
-	    "                    [--tek-bits 2048|3072] [--timeout-ms N] [--connect-timeout-ms N] [--full]\n"
+	    "       rkl-terminal [--json] download --kms HOST:PORT[,HOST:PORT...] --state DIR\n"
+	    "                    [--auk-alg aes128|aes192|aes256|tdes2|tdes3] [--tek-bits 2048|3072]\n"
+	    "                    [--timeout-ms N] [--connect-timeout-ms N] [--retries N] [--full]\n"
 	    "                    [--crypto openssl|bearssl]\n"
+	    "       (a list of KMS nodes: a download that fails on the network, or is answered BUSY or\n"
+	    "        INTERNAL, is tried again on the next node; --retries: extra attempts, default 0\n"
+	    "        for one address, 2 per address for a list)\n"
 	    "       rkl-terminal [--json] show --state DIR\n"
 	    "       rkl-terminal [--json] erase --state DIR [--all]\n"
 	    "       rkl-terminal [--json] enrol request --state DIR --out REQ.der\n"
@@ -124,6 +128,7 @@ struct args {
 	const char *sn, *pinpad_sn, *state, *kms;
 	enum rkl_alg kbpk_alg, auk_alg, tek_alg;
 	int timeout_ms, connect_timeout_ms;
+	int retries;			/* extra attempts; -1: the default */
 	int full, all, bearssl;
 	const char *sub, *out, *ca, *cert;	/* enrol */
 	int64_t now;				/* --now, 0: the system clock */
@@ -196,6 +201,7 @@ parse_args(int argc, char **argv, struct args *a)
 	a->tek_alg = RKL_ALG_RSA2048;
 	a->timeout_ms = 10000;
 	a->connect_timeout_ms = -1;
+	a->retries = -1;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
@@ -253,6 +259,9 @@ parse_args(int argc, char **argv, struct args *a)
 			a->now = (int64_t)secs;
 		} else if ((v = opt_value(argc, argv, &i, "--timeout-ms")) != NULL) {
 			if (parse_int(v, 1, 3600000, &a->timeout_ms) != 0)
+				return -1;
+		} else if ((v = opt_value(argc, argv, &i, "--retries")) != NULL) {
+			if (parse_int(v, 0, 100, &a->retries) != 0)
 				return -1;
 		} else if ((v = opt_value(argc, argv, &i, "--connect-timeout-ms")) != NULL) {
 			if (parse_int(v, 1, 3600000, &a->connect_timeout_ms) != 0)
@@ -413,33 +422,80 @@ cmd_init(const struct args *a)
 	return TERM_EXIT_OK;
 }
 
+#define KMS_MAX 16
+
+/* "HOST:PORT[,HOST:PORT...]" into out[] (copies in a static buffer): the count, 0 if bad. */
+static int
+split_kms(const char *list, const char **out, int max)
+{
+	static char buf[1024];
+	char *p, *save = NULL;
+	int n = 0;
+
+	if (strlen(list) >= sizeof(buf))
+		return 0;
+	memcpy(buf, list, strlen(list) + 1);
+	for (p = strtok_r(buf, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+		if (n == max || strchr(p, ':') == NULL)
+			return 0;
+		out[n++] = p;
+	}
+	return n;
+}
+
 static int
 cmd_download(const struct args *a)
 {
 	struct term_opts o;
 	struct term_outcome out;
 	char kcv[2 * RKL_PINPAD_KCV_MAX + 1];
-	int r, code;
+	const char *kms[KMS_MAX];
+	int r, code, n, i, tries;
 
 	if ((r = sim_open(a, 0)) != 0)
 		return report_error("download", r == RKL_ERR_CONFIG ? TERM_EXIT_USAGE :
 		    term_exit_for_error(r), r == RKL_ERR_CONFIG ? "settings refused (profile 2: "
 		    "AES AUK, TEK RSA-3072; profile 1 refused by --no-profile1)" :
 		    "cannot open state directory", r);
+	if ((n = split_kms(a->kms, kms, KMS_MAX)) == 0)
+		return report_error("download", TERM_EXIT_USAGE, "bad KMS address list", RKL_ERR_CONFIG);
+	tries = 1 + (a->retries >= 0 ? a->retries : n > 1 ? 2 * n : 0);
 	memset(&o, 0, sizeof(o));
-	o.kms = a->kms;
 	o.timeout_ms = a->timeout_ms;
 	o.connect_timeout_ms = a->connect_timeout_ms;
 	o.tamper = a->tamper;
 	o.abort_after = a->abort_after;
-	term_download(&S.pp, a->full, &o, &out);
-	if (out.start_step == 5 && out.peer_code == RKL_WIRE_E_NOT_BOUND && !a->full) {
-		/* The KMS has no binding (reset by its operator): full download. */
-		struct rkl_pinpad_config cfg = S.pp.cfg;
+	for (i = 0; i < tries; i++) {
+		if (i > 0) {
+			/* Failover: the machine starts over from what its storage
+			 * holds (S0 with an unacknowledged TK, S5 once accepted), so
+			 * a download cut by a node's death resumes on another. */
+			struct rkl_pinpad_config cfg = S.pp.cfg;
+			struct timespec ts;
+			long ms = 100L * i < 2000 ? 100L * i : 2000;
 
-		if ((r = rkl_pinpad_init(&S.pp, &S.plat, &cfg)) != 0)
-			return report_error("download", TERM_EXIT_INTERNAL, "re-init failed", r);
-		term_download(&S.pp, 1, &o, &out);
+			if ((r = rkl_pinpad_init(&S.pp, &S.plat, &cfg)) != 0)
+				return report_error("download", TERM_EXIT_INTERNAL, "re-init failed", r);
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (ms % 1000) * 1000000L;
+			nanosleep(&ts, NULL);
+			if (!json)
+				fprintf(stderr, "rkl-terminal download: %s, trying %s\n",
+				    out.net ? "network failure" : "KMS busy or failing", kms[i % n]);
+		}
+		o.kms = kms[i % n];
+		term_download(&S.pp, a->full, &o, &out);
+		if (out.start_step == 5 && out.peer_code == RKL_WIRE_E_NOT_BOUND && !a->full) {
+			/* The KMS has no binding (reset by its operator): full download. */
+			struct rkl_pinpad_config cfg = S.pp.cfg;
+
+			if ((r = rkl_pinpad_init(&S.pp, &S.plat, &cfg)) != 0)
+				return report_error("download", TERM_EXIT_INTERNAL, "re-init failed", r);
+			term_download(&S.pp, 1, &o, &out);
+		}
+		if (out.err == 0 || out.aborted || !(out.net || out.peer_code == RKL_WIRE_E_BUSY ||
+		    out.peer_code == RKL_WIRE_E_INTERNAL))
+			break;
 	}
 	code = term_exit_code(&out);
 	if (out.err == 0) {
