@@ -89,6 +89,8 @@ if [ -x "$fleet" ] && [ -x "$admin" ] && [ -x "$kmsd" ]; then
 		nfirst=$((nfirst + f))
 	done
 	maxn=$(echo $NS | tr ' ' '\n' | tail -1)
+	MN=100; MR=1000		# metrics off/on: concurrent terminals, re-downloads per run
+	[ "$SMALL" = 1 ] && { MN=10; MR=200; }
 	pr_first=$((POOL + 3 * POOL))
 
 	mkdir -p "$T/state"
@@ -114,9 +116,10 @@ EOF
 		echo sn
 		i=0; while [ $i -lt $nfirst ]; do printf 'BS%06d\n' $i; i=$((i + 1)); done
 		i=0; while [ $i -lt $pr_first ]; do printf 'BP%06d\n' $i; i=$((i + 1)); done
+		i=0; while [ $i -lt $((4 * MN)) ]; do printf 'BM%06d\n' $i; i=$((i + 1)); done
 	} >"$T/fleet.csv"
 	"$admin" -c "$conf" terminal import "$T/fleet.csv" >/dev/null 2>&1
-	echo "# KMS in $T: $((nfirst + pr_first)) SNs registered"
+	echo "# KMS in $T: $((nfirst + pr_first + 4 * MN)) SNs registered"
 
 	# kmsd needs a descriptor per connection: raise the soft limit to the hard one
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -152,27 +155,28 @@ EOF
 	# (off, on, off, on), kmsd CPU time per download; the best of each (least disturbed by the rest
 	# of the machine) and their ratio (docs/benchmarks.md, "Metrics").
 	echo "== metrics: re-downloads (S5-S7) with metrics off and on"
-	mn=100; mr=1000
-	[ "$SMALL" = 1 ] && { mn=10; mr=200; }
 	cp "$conf" "$T/moff.conf"
 	{ cat "$conf"; echo "metrics_listen = 127.0.0.1:0"; } >"$T/mon.conf"
+	k=0
 	for round in 1 2; do
 		for m in off on; do
+			# (the generator re-downloads terminals it first-downloaded in the same invocation)
 			start_kmsd "$T/m$m.conf"
-			"$fleet" --port-file "$T/port" --kmsd-pid "$KP" --sn-prefix BS --policy shared \
-			    --hsm-us-first "$b_shared" --hsm-us-re "$b_re" --timeout 120 --time-limit 120 --tek-pairs 8 \
-			    --run "re:$mn:$mr:metrics-$m" --json "$T/metrics-$m-$round.json" >/dev/null ||
-			    echo "bench: metrics $m run had errors" >&2
+			"$fleet" --port-file "$T/port" --kmsd-pid "$KP" --sn-prefix BM --sn-first $((k * MN)) \
+			    --policy shared --hsm-us-first "$b_shared" --hsm-us-re "$b_re" --timeout 120 --time-limit 120 \
+			    --tek-pairs 8 --run "first:$MN:$MN" --run "re:$MN:$MR:metrics-$m" \
+			    --json "$T/metrics-$m-$round.json" >/dev/null || echo "bench: metrics $m run had errors" >&2
 			stop_kmsd
+			k=$((k + 1))
 		done
 	done
-	mcost() {	# best kmsd CPU-us per download of mode $1
-		cat "$T"/metrics-"$1"-*.json 2>/dev/null | grep '^{"n"' |
+	mcost() {	# best kmsd CPU-us per re-download of mode $1
+		cat "$T"/metrics-"$1"-*.json 2>/dev/null | grep "\"label\": \"metrics-$1\"" |
 		    sed 's/.*"kmsd_cpu_us_per_download": \([0-9.]*\).*/\1/' | sort -n | head -1
 	}
 	m_off=$(mcost off)
 	m_on=$(mcost on)
-	metrics_json=$(awk -v a="$m_off" -v b="$m_on" -v n="$mn" -v r="$mr" 'BEGIN {
+	metrics_json=$(awk -v a="$m_off" -v b="$m_on" -v n="$MN" -v r="$MR" 'BEGIN {
 	    if (a == "" || b == "" || a + 0 == 0) { print "null"; exit }
 	    printf "{\"n\": %d, \"downloads_per_run\": %d, \"runs_each\": 2, \"kmsd_cpu_us_off\": %.1f, \"kmsd_cpu_us_on\": %.1f, \"ratio_on_off\": %.3f}", n, r, a, b, b / a }')
 	echo "metrics: $metrics_json"
