@@ -293,8 +293,27 @@ parse_metrics(struct rkl_kmsd_config *c, const char *v, size_t n)
 	return 0;
 }
 
+/* audit_syslog = udp:HOST:PORT, udp:[V6]:PORT, unix:/PATH, or "off". */
+static int
+parse_syslog(struct rkl_kmsd_config *c, const char *v, size_t n)
+{
+	char host[256];
+	uint16_t port = 0;
+
+	if (ieq(v, n, "off")) {
+		c->audit_syslog[0] = '\0';
+		return 0;
+	}
+	if (n > 6 && memcmp(v, "unix:/", 6) == 0)
+		return n - 5 < 108 ? set_str(c->audit_syslog, sizeof(c->audit_syslog), v, n) : RKL_ERR_CONFIG;
+	if (n > 4 && memcmp(v, "udp:", 4) == 0 &&
+	    parse_hostport(v + 4, n - 4, host, sizeof(host), &port) == 0 && port != 0)
+		return set_str(c->audit_syslog, sizeof(c->audit_syslog), v, n);
+	return RKL_ERR_CONFIG;
+}
+
 /* Key table: name, kind, field. */
-enum kind { K_LISTEN, K_METRICS, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS,
+enum kind { K_LISTEN, K_METRICS, K_SYSLOG, K_PATH, K_STR, K_POLICY, K_RSA_LIST, K_SYM_LIST, K_HASHES, K_SYM, K_UINT, K_STARTUPS,
 	K_BOOL, K_PROFILES };
 
 struct key {
@@ -311,6 +330,7 @@ struct key {
 static const struct key keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0 },
 	{ "metrics_listen", K_METRICS, 0, 0, 0, 0 },
+	{ "audit_syslog", K_SYSLOG, 0, 0, 0, 0 },
 	{ "state_dir", K_PATH, OFF(state_dir), SZ(state_dir), 0, 0 },
 	{ "pkcs11_module", K_PATH, OFF(pkcs11_module), SZ(pkcs11_module), 0, 0 },
 	{ "token", K_STR, OFF(token_uri), SZ(token_uri), 0, 0 },
@@ -419,6 +439,8 @@ apply(struct rkl_kmsd_config *c, const struct key *k, const char *v, size_t n)
 		return parse_listen(c, v, n);
 	case K_METRICS:
 		return parse_metrics(c, v, n);
+	case K_SYSLOG:
+		return parse_syslog(c, v, n);
 	case K_PATH:
 	case K_STR:
 		return set_str((char *)(base + k->off), k->cap, v, n);
@@ -702,6 +724,10 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 		fprintf(f, "metrics_listen = [%s]:%u\n", c->metrics_host, c->metrics_port);
 	else
 		fprintf(f, "metrics_listen = %s:%u\n", c->metrics_host, c->metrics_port);
+	if (c->audit_syslog[0] == '\0')
+		fprintf(f, "# audit_syslog unset: no live audit forwarding\n");
+	else
+		fprintf(f, "audit_syslog = %s\n", c->audit_syslog);
 	fprintf(f, "state_dir = %s\n", c->state_dir);
 	fprintf(f, "pkcs11_module = %s\n", c->pkcs11_module);
 	fprintf(f, "token = %s\n", c->token_uri);

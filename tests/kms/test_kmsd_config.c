@@ -371,6 +371,20 @@ test_metrics_listen(void **state)
 	assert_int_equal(parse(&c, "metrics_listen = host:", &line), RKL_ERR_CONFIG);
 	assert_int_equal(parse(&c, "metrics_listen = ::1:80", &line), RKL_ERR_CONFIG);
 	assert_int_equal(parse(&c, "metrics_listen = on", &line), RKL_ERR_CONFIG);
+	/* audit_syslog: udp:HOST:PORT (port not 0), udp:[V6]:PORT, unix:/ABSOLUTE, off */
+	assert_int_equal(parse(&c, "", &line), 0);
+	assert_string_equal(c.audit_syslog, "");
+	assert_int_equal(parse(&c, "audit_syslog = udp:10.0.0.5:514", &line), 0);
+	assert_string_equal(c.audit_syslog, "udp:10.0.0.5:514");
+	assert_int_equal(parse(&c, "audit_syslog = udp:[::1]:514", &line), 0);
+	assert_int_equal(parse(&c, "audit_syslog = unix:/dev/log", &line), 0);
+	assert_string_equal(c.audit_syslog, "unix:/dev/log");
+	assert_int_equal(parse(&c, "audit_syslog = off", &line), 0);
+	assert_string_equal(c.audit_syslog, "");
+	assert_int_equal(parse(&c, "audit_syslog = udp:10.0.0.5:0", &line), RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "audit_syslog = udp:10.0.0.5", &line), RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "audit_syslog = unix:dev/log", &line), RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "audit_syslog = tcp:10.0.0.5:514", &line), RKL_ERR_CONFIG);
 }
 
 int

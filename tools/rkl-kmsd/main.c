@@ -32,6 +32,7 @@
 #include "rkl/server.h"
 #include "rkl/store.h"
 
+#include "auditfwd.h"
 #include "metrics.h"
 #include "notify.h"
 #include "startup.h"
@@ -280,6 +281,7 @@ main(int argc, char **argv)
 	struct rkl_srv_net *net = NULL;
 	struct rkl_metrics *metrics = NULL;
 	struct rkl_metrics_http *mhttp = NULL;
+	struct kmsd_auditfwd *afwd = NULL;
 	struct gauges_ctx gctx;
 	sigset_t sigs;
 	struct rkl_hsm *hsm = NULL;
@@ -399,6 +401,10 @@ main(int argc, char **argv)
 		    strchr(cfg.metrics_host, ':') != NULL ? "[" : "", cfg.metrics_host,
 		    strchr(cfg.metrics_host, ':') != NULL ? "]" : "", mport);
 	}
+	if (cfg.audit_syslog[0] != '\0' && kmsd_auditfwd_start(&cfg, &afwd) != 0) {
+		kmsd_fatal(&cfg, "cannot forward the audit log to %s (audit_syslog; the log says why)", cfg.audit_syslog);
+		goto out_net;
+	}
 	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (write_small_file(cfg.pid_file, line) != 0)
 		rkl_kmsd_log("warn", "cannot write pid file %s: %s", cfg.pid_file, strerror(errno));
@@ -450,6 +456,7 @@ out_net:
 	/* Whatever is still in the open group: durable now. */
 	if (rkl_kmsd_ks_commit(ks) != 0)
 		rkl_kmsd_log("error", "final group commit failed");
+	kmsd_auditfwd_stop(afwd);	/* after the last commit: its rows go out too */
 	unlink(cfg.pid_file);
 	rkl_kmsd_log("info", "stopped");
 out:
