@@ -14,12 +14,23 @@
  * key usage, Annex C sizes, the key version floor; the device's SIG(krd) and
  * MAC(d2k) checked by the KMS; nothing stored on any refusal.
  */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE	/* ucontext */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <ucontext.h>
 
@@ -1191,6 +1202,202 @@ test_p2_migration_from_p1(void **state)
 	test_free(d);
 }
 
+/* ---- rkl-terminal on profile 2 (the binary against the scripted KMS over TCP) ---- */
+
+static int
+read_frame(int fd, uint8_t *buf, size_t cap, size_t *len)
+{
+	size_t have = 0, need = 0, flen = 0;
+	struct pollfd p;
+	ssize_t got;
+	int r;
+
+	for (;;) {
+		r = rkl_wire_frame_need(buf, have, &flen, &need);
+		if (r == 0)
+			break;
+		if (r != RKL_ERR_INCOMPLETE || have + need > cap)
+			return -1;
+		p.fd = fd;
+		p.events = POLLIN;
+		if (poll(&p, 1, 20000) != 1)
+			return -1;
+		got = read(fd, buf + have, need);
+		if (got <= 0)
+			return -1;
+		have += (size_t)got;
+	}
+	*len = flen;
+	return 0;
+}
+
+/* Run the tool (args NULL-terminated) with stdout into out; serve k on lfd if >= 0. */
+static int
+tool(char *bin, int lfd, struct kms2 *k, char *out, size_t cap, ...)
+{
+	static uint8_t in[RKL_WIRE_FRAME_MAX];
+	char *argv[24];
+	va_list ap;
+	int pfd[2], st = 0, i = 0, dn, fd;
+	size_t have = 0, n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	argv[i++] = bin;
+	va_start(ap, cap);
+	while (i < 23 && (argv[i] = va_arg(ap, char *)) != NULL)
+		i++;
+	va_end(ap);
+	argv[i] = NULL;
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dn = open("/dev/null", O_WRONLY);
+		dup2(pfd[1], 1);
+		dup2(dn, 2);
+		close(pfd[0]);
+		execv(bin, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (lfd >= 0) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, 20000), 1);
+		fd = accept(lfd, NULL, NULL);
+		assert_true(fd >= 0);
+		kms2_connection(k);
+		while (read_frame(fd, in, sizeof(in), &n) == 0) {
+			if (kms2_handle(k, in, n) != 0 || k->pend_len == 0)
+				break;
+			if (write(fd, k->pend, k->pend_len) != (ssize_t)k->pend_len)
+				break;
+			if (k->pend[6] == RKL_WIRE_CONFIRM_ACK)
+				break;
+		}
+		close(fd);
+	}
+	while (have + 1 < cap && (got = read(pfd[0], out + have, cap - 1 - have)) > 0)
+		have += (size_t)got;
+	out[have] = '\0';
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void
+put_file(const char *path, const uint8_t *b, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_p2_terminal_cli(void **state)
+{
+	const char *bdir = getenv("RKL_BINARY_DIR");
+	char bin[512], dir[64], st[96], req[128], crt[128], ca[128], kms[32], now[24];
+	static char out[8192];
+	static uint8_t buf[4096];
+	struct kms2 *k;
+	struct rkl_pki_csr cr;
+	struct blob cert;
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	FILE *f;
+	size_t n;
+	int lfd;
+
+	(void)state;
+	if (bdir == NULL || strcmp(test_backend_name, "openssl") != 0)
+		skip();	/* once per build is enough: the tool has its own backend */
+	snprintf(bin, sizeof(bin), "%s/tools/rkl-terminal/rkl-terminal", bdir);
+	if (access(bin, X_OK) != 0)
+		skip();	/* built without RKL_BUILD_TOOLS */
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/rkl-p2cli-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(st, sizeof(st), "%s/state", dir);
+	snprintf(req, sizeof(req), "%s/req.der", dir);
+	snprintf(crt, sizeof(crt), "%s/cert.der", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.der", dir);
+	snprintf(now, sizeof(now), "%lld", (long long)T0);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    listen(lfd, 4) == 0 && getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+	snprintf(kms, sizeof(kms), "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+
+	/* a factory: init, request, certificate from the CA, install */
+	assert_int_equal(tool(bin, -1, NULL, out, sizeof(out), "-d", st, "init", "--sn", "SN0001",
+	    "--pinpad-sn", "PP-77", NULL), 0);
+	assert_int_equal(tool(bin, -1, NULL, out, sizeof(out), "-d", st, "enrol", "request",
+	    "--out", req, NULL), 0);
+	f = fopen(req, "rb");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_int_equal(rkl_pki_csr_read(buf, n, &cr), 0);
+	issue(RKL_PKI_KRD, cr.cn, cr.serial_number, cr.spki, cr.spki_len, &ca_key, &root,
+	    T0 - DAY, T0 + 3650 * DAY, NULL, 0, &cert);
+	put_file(crt, cert.der, cert.len);
+	put_file(ca, root.der, root.len);
+	assert_int_equal(tool(bin, -1, NULL, out, sizeof(out), "-d", st, "enrol", "install",
+	    "--ca", ca, "--cert", crt, "--now", now, NULL), 0);
+
+	/* a first download on profile 2 (AUTO), TEK RSA-3072 by default */
+	k = test_malloc(sizeof(*k));
+	NOW = T0;
+	good_kms(k);
+	assert_int_equal(tool(bin, lfd, k, out, sizeof(out), "-d", st, "--json", "download",
+	    "--kms", kms, "--now", now, NULL), 0);
+	assert_non_null(strstr(out, "\"profile\":2"));
+	assert_non_null(strstr(out, "\"start_step\":\"S0\""));
+	assert_true(k->delivered);
+	assert_int_equal(k->pu_tek_len > 400, 1);	/* an RSA-3072 SPKI */
+	/* a re-download from S5 */
+	k->key_version = 2;
+	k->delivered = 0;
+	assert_int_equal(tool(bin, lfd, k, out, sizeof(out), "-d", st, "--json", "download",
+	    "--kms", kms, "--now", now, NULL), 0);
+	assert_non_null(strstr(out, "\"start_step\":\"S5\""));
+	assert_true(k->delivered);
+	/* a MAC(k2d) that does not verify: exit 5, nothing delivered */
+	k->key_version = 3;
+	k->delivered = 0;
+	k->tamper = K_MAC_DL;
+	assert_int_equal(tool(bin, lfd, k, out, sizeof(out), "-d", st, "--json", "download",
+	    "--kms", kms, "--now", now, NULL), 5);
+	assert_non_null(strstr(out, "\"profile\":2"));
+	assert_false(k->delivered);
+	/* the KMS certificate expired at the device's clock: exit 5 */
+	k->tamper = 0;
+	assert_int_equal(tool(bin, -1, NULL, out, sizeof(out), "-d", st, "erase", "--all", NULL),
+	    0);
+	k->bound = 0;
+	snprintf(now, sizeof(now), "%lld", (long long)(T0 + 400 * DAY));
+	crl_by(&ca_key, &root, NULL, 0, 9, T0 + 399 * DAY, T0 + 407 * DAY, &k->crl);
+	assert_int_equal(tool(bin, lfd, k, out, sizeof(out), "-d", st, "--json", "download",
+	    "--kms", kms, "--now", now, NULL), 5);
+	assert_non_null(strstr(out, "\"error_code\":-60"));	/* RKL_ERR_CERT_EXPIRED */
+	assert_false(k->bound);
+	/* show: enrolled, the KDH CRL number seen */
+	assert_int_equal(tool(bin, -1, NULL, out, sizeof(out), "-d", st, "--json", "show", NULL), 0);
+	assert_non_null(strstr(out, "\"enrolled\":true"));
+	assert_non_null(strstr(out, "\"kdh_crl\":{\"number\":5"));
+	close(lfd);
+	test_free(k);
+	snprintf(out, sizeof(out), "rm -rf '%s'", dir);
+	assert_int_equal(system(out), 0);
+}
+
 static void
 test_p2_sizes(void **state)
 {
@@ -1214,6 +1421,7 @@ main(void)
 		cmocka_unit_test(test_p2_profile_policy),
 		cmocka_unit_test(test_p2_tk_accepted_needs_mac),
 		cmocka_unit_test(test_p2_migration_from_p1),
+		cmocka_unit_test(test_p2_terminal_cli),
 		cmocka_unit_test(test_p2_stack),
 		cmocka_unit_test(test_p2_sizes),
 	};
