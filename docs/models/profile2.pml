@@ -73,6 +73,17 @@
  *   -DNO_KRD_SIG     the KMS ignores SIG(krd) on TK_UPLOAD (A2 pseudo-POS):
  *                    the attacker binds the victim's SN to a TK of its own
  *                    and receives the victim's TMK (secrecy).
+ * And one variant that shows an attack the default model abstracts away:
+ *   -DCRND1_ORACLE   the KMS's CRND1 = E(AUK, RND1) for any RND1 of an
+ *                    unauthenticated AUTH_INIT is an encryption oracle, and
+ *                    for an AES-128 AUK K_k2d = E(AUK, data_k2d) with public
+ *                    derivation data: two sessions of its own give the
+ *                    attacker K_k2d for the terminal's nonce and one of its
+ *                    choosing plus CRND1 for the terminal's RND1, and it
+ *                    plays the KMS in a re-download: the terminal stores
+ *                    its TMK (agreement).  Open in profile 2 as specified
+ *                    (docs/security.md, "CRND1 oracle"); the default model
+ *                    treats CRND1 as a proof of AUK, as patent.pml does.
  * Run: spin -a profile2.pml && cc -O2 -DCOLLAPSE -o pan pan.c &&
  *      ./pan -E -N all        (about 1.7 million states with NT=2, NS=2)
  */
@@ -157,6 +168,14 @@ short rmk[11];
 bool rhave[11];
 
 bool agree_fail, fresh_fail;
+
+#ifdef CRND1_ORACLE
+/* what the attacker got from the KMS's CRND1 = E(AUK, RND1) for an RND1 of
+ * its choice, per terminal nonce nt: K_k2d for (nt, N_A), since
+ * K_k2d = E(AUK, data_k2d) for an AES-128 AUK (orc_k); CRND1 for the
+ * terminal's RND1 of that session (orc_p) */
+bool orc_k[8], orc_p[8];
+#endif
 
 inline mix(x, y) { x = (x * 31 + (y)) % HP }
 
@@ -422,6 +441,18 @@ active proctype KMS()
 		fi;
 		atomic {
 		k_want = AUTH_RESPONSE;
+#ifdef CRND1_ORACLE
+		/* a session the attacker opened: its RND1 was the derivation data of
+		 * the terminal's last nonce with N_A, or the terminal's last RND1 */
+		if
+		:: nt == N_A && b_auk[sn] == AUK_V && rhave[AUTH_INIT] ->
+			if
+			:: orc_k[rb[AUTH_INIT]] = true
+			:: orc_p[rb[AUTH_INIT]] = true
+			fi
+		:: else -> skip
+		fi;
+#endif
 		send(AUTH_CHALLENGE, b_auk[sn], nk, 0, 0, S_NONE, MK(b_auk[sn], K2D, nt, nk))
 		}
 		atomic {
@@ -536,6 +567,18 @@ active proctype Attacker()
 		:: t_want == TMK_DELIVERY && lt != TMK_A ->	/* a TMK it learned */
 			FORGE(a2t, TMK_DELIVERY, K_TEK, lt, t_floor + 1, 0, auk)
 		:: t_want == CONFIRM_ACK -> FORGE(a2t, CONFIRM_ACK, 0, 0, 0, 0, auk)
+#ifdef CRND1_ORACLE
+		/* the KMS's part of a session with nonce_k = N_A, MACs under the
+		 * K_k2d the oracle gave (any digest: the attacker holds the key) */
+		:: t_want == AUTH_CHALLENGE && orc_k[rb[AUTH_INIT]] && orc_p[rb[AUTH_INIT]] ->
+			a2t!AUTH_CHALLENGE, AUK_V, N_A, 0, 0, S_NONE, 0,
+			    MK(AUK_V, K2D, rb[AUTH_INIT], N_A), WILD
+		:: t_want == TMK_DELIVERY && orc_k[rb[AUTH_INIT]] ->
+			a2t!TMK_DELIVERY, K_TEK, TMK_A, t_floor + 1, 0, S_NONE, 0,
+			    MK(AUK_V, K2D, rb[AUTH_INIT], N_A), WILD
+		:: t_want == CONFIRM_ACK && orc_k[rb[AUTH_INIT]] ->
+			a2t!CONFIRM_ACK, 0, 0, 0, 0, S_NONE, 0, MK(AUK_V, K2D, rb[AUTH_INIT], N_A), WILD
+#endif
 		fi;
 		auk = 0 }
 	/* talk to the KMS as a terminal claiming SN_V (signing as its own device) */
