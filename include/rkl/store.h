@@ -293,7 +293,8 @@ struct rkl_store_counts {
 enum rkl_store_fleet_kind {
 	RKL_FLEET_BY_STATUS = 1,	/* terminals by status: status, terminals, never_downloaded, locked */
 	RKL_FLEET_BY_BINDING = 2,	/* TK bindings by auk_alg, tek_alg, oaep */
-	RKL_FLEET_BY_TMK = 3		/* current TMKs by tmk_alg, tmk_state (pending, delivered) */
+	RKL_FLEET_BY_TMK = 3,		/* current TMKs by tmk_alg, tmk_state (pending, delivered) */
+	RKL_FLEET_BY_PROFILE = 4	/* terminals by protocol profile (1, 2) */
 };
 
 struct rkl_store_fleet_group {
@@ -304,6 +305,7 @@ struct rkl_store_fleet_group {
 	enum rkl_oaep_hash oaep;	/* BY_BINDING: the OAEP hash */
 	enum rkl_alg tmk_alg;		/* BY_TMK: the TMK algorithm */
 	enum rkl_tmk_state tmk_state;	/* BY_TMK: pending or delivered */
+	unsigned profile;		/* BY_PROFILE: 1 or 2 */
 	uint64_t terminals;		/* terminals (bindings, TMKs) in the group */
 	uint64_t never_downloaded;	/* BY_STATUS: of them, last_download == 0 (0 for revoked) */
 	uint64_t locked;		/* BY_STATUS: of them, locked_until > now */
@@ -572,7 +574,7 @@ struct rkl_store {
 
 	/*
 	 * Fleet report, each call one read transaction.  fleet_groups: the
-	 * groups of the three kinds, by kind, then by their fields; *n = groups
+	 * groups of the four kinds, by kind, then by their fields; *n = groups
 	 * written; RKL_ERR_BUFFER_SPACE if there are more than cap.  fleet_list:
 	 * up to cap terminals of one kind (rkl_store_fleet_which), *n written,
 	 * *total (may be NULL) how many there are.  audit_window: the audit rows

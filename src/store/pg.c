@@ -2116,6 +2116,7 @@ pg_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 		" COUNT(*) FILTER (WHERE locked_until > $1) FROM terminal GROUP BY 1 ORDER BY 1",
 		"SELECT auk_alg, tek_alg, oaep_hash, COUNT(*) FROM tk_binding GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
 		"SELECT alg, state, COUNT(*) FROM tmk WHERE is_current = 1 GROUP BY 1, 2 ORDER BY 1, 2",
+		"SELECT profile, COUNT(*) FROM terminal GROUP BY 1 ORDER BY 1",
 	};
 	struct pgs *s = ctx;
 	PGresult *res = NULL;
@@ -2128,7 +2129,7 @@ pg_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 	pthread_mutex_lock(&s->mu);
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
-	for (q = 0; q < 3; q++) {
+	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
 		struct qp p = { 0 };
 
 		p_i64(&p, now);
@@ -2156,6 +2157,9 @@ pg_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 				g.tek_alg = (enum rkl_alg)col_i64(res, i, 1);
 				g.oaep = (enum rkl_oaep_hash)col_i64(res, i, 2);
 				g.terminals = (uint64_t)col_i64(res, i, 3);
+			} else if (q == 3) {
+				g.profile = (unsigned)col_i64(res, i, 0);
+				g.terminals = (uint64_t)col_i64(res, i, 1);
 			} else {
 				g.tmk_alg = (enum rkl_alg)col_i64(res, i, 0);
 				if ((r = col_text(res, i, 1, name, sizeof(name))) != 0 ||

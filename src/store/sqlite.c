@@ -2183,6 +2183,7 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 		" SUM(locked_until > ?1) FROM terminal GROUP BY 1 ORDER BY 1",
 		"SELECT auk_alg, tek_alg, oaep_hash, COUNT(*) FROM tk_binding GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
 		"SELECT alg, state, COUNT(*) FROM tmk WHERE is_current = 1 GROUP BY 1, 2 ORDER BY 1, 2",
+		"SELECT profile, COUNT(*) FROM terminal GROUP BY 1 ORDER BY 1",
 	};
 	struct sq *s = ctx;
 	sqlite3_stmt *st = NULL;
@@ -2195,7 +2196,7 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 	pthread_mutex_lock(&s->mu);
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
-	for (q = 0; q < 3; q++) {
+	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
 		if ((r = map_rc(sqlite3_prepare_v2(s->db, sql[q], -1, &st, NULL))) != 0 ||
 		    (q == 0 && (r = bind_i64(st, 1, now)) != 0))
 			goto out;
@@ -2220,6 +2221,9 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 				g.tek_alg = (enum rkl_alg)sqlite3_column_int(st, 1);
 				g.oaep = (enum rkl_oaep_hash)sqlite3_column_int(st, 2);
 				g.terminals = (uint64_t)sqlite3_column_int64(st, 3);
+			} else if (q == 3) {
+				g.profile = (unsigned)sqlite3_column_int(st, 0);
+				g.terminals = (uint64_t)sqlite3_column_int64(st, 1);
 			} else {
 				g.tmk_alg = (enum rkl_alg)sqlite3_column_int(st, 0);
 				if ((r = col_text(st, 1, name, sizeof(name))) != 0 ||

@@ -69,6 +69,7 @@ fill(struct ctx *c, struct rkl_store *st)
 	fake_now = c->base;
 	for (i = 0; i < 6; i++) {
 		tnew(&tn, sns[i], NULL, NULL);
+		tn.profile = i < 2 ? 1 : 2;	/* T1, T2 on profile 1; the rest on 2 */
 		assert_int_equal(st->terminal_add(st->ctx, &adm, &tn), 0);
 	}
 	fake_now = c->base + 100;
@@ -181,6 +182,7 @@ test_json(void **state)
 	has(buf, "\"tmks\":[{\"tmk_alg\":\"AES-256\",\"tmk_state\":\"delivered\",\"terminals\":2},"
 	    "{\"tmk_alg\":\"AES-256\",\"tmk_state\":\"pending\",\"terminals\":1}]");
 	/* the window: 2 confirmations (not the one at base + 2000), 3 binds, 1 failure, 1 lock */
+	has(buf, "\"by_profile\":[{\"profile\":1,\"terminals\":2},{\"profile\":2,\"terminals\":4}]");
 	has(buf, "\"activity\":{\"downloads\":2,\"first_downloads\":3,\"failed_steps\":1,"
 	    "\"lockouts\":1,\"abandoned_sessions\":0,");
 	has(buf, "{\"event\":\"S7.tmk_confirm\",\"result\":0,\"result_text\":\"ok\",\"rows\":2,"
@@ -206,14 +208,16 @@ test_csv_and_text(void **state)
 	assert_int_equal(run(c, buf, sizeof(buf), "report --format csv --from %lld --to %lld",
 	    (long long)(c->base + 50), (long long)(c->base + 1000)), 0);
 	assert_true(strncmp(buf, "section,sn,status,auk_alg,tek_alg,oaep,tmk_alg,tmk_state,event,"
-	    "result,time,terminals,rows,never_downloaded,locked,failures\n", 99) == 0);
-	has(buf, "\nterminals,,all,,,,,,,,,6,,1,1,\n");
-	has(buf, "\nstatus,,bound,,,,,,,,,3,,0,0,\n");
-	has(buf, "\nstatus,,registered,,,,,,,,,2,,1,1,\n");
-	has(buf, "\nbinding,,,AES-128,RSA-2048,sha1,,,,,,3,,,,\n");
-	has(buf, "\ntmk,,,,,,AES-256,pending,,,,1,,,,\n");
-	has(buf, "\ntmk,,,,,,AES-256,delivered,,,,2,,,,\n");
-	has(buf, "\nactivity,,,,,,,,S7.tmk_confirm,0,,2,2,,,\n");
+	    "result,time,terminals,rows,never_downloaded,locked,failures,profile\n", 107) == 0);
+	has(buf, "\nterminals,,all,,,,,,,,,6,,1,1,,\n");
+	has(buf, "\nstatus,,bound,,,,,,,,,3,,0,0,,\n");
+	has(buf, "\nstatus,,registered,,,,,,,,,2,,1,1,,\n");
+	has(buf, "\nbinding,,,AES-128,RSA-2048,sha1,,,,,,3,,,,,\n");
+	has(buf, "\ntmk,,,,,,AES-256,pending,,,,1,,,,,\n");
+	has(buf, "\ntmk,,,,,,AES-256,delivered,,,,2,,,,,\n");
+	has(buf, "\nactivity,,,,,,,,S7.tmk_confirm,0,,2,2,,,,\n");
+	has(buf, "\nprofile,,,,,,,,,,,2,,,,,1\n");
+	has(buf, "\nprofile,,,,,,,,,,,4,,,,,2\n");
 	has(buf, "\nlocked,T4,registered,");
 
 	assert_int_equal(run(c, buf, sizeof(buf), "report --from %lld --to %lld",
@@ -222,6 +226,7 @@ test_csv_and_text(void **state)
 	has(buf, "  locked                      1\n");
 	has(buf, "  downloads completed           2\n");
 	has(buf, "never downloaded (oldest registration first): 1\n");
+	has(buf, "by profile          TERMINALS\n  1                         2\n  2                         4\n");
 	has(buf, "  T6 ");
 
 	/* bad arguments */

@@ -875,8 +875,8 @@ test_fleet_report(void **state)
 	assert_int_equal(c->a.download_result(c->a.ctx, "F-2", RKL_ERR_AUTH, &pol, NULL), 0);
 	assert_non_null(c->b.fleet_groups);
 	assert_int_equal(c->b.fleet_groups(c->b.ctx, START + 20, g, 16, &n), 0);
-	/* status: bound 1, registered 2 (one locked, one never downloaded); 1 binding; 1 pending TMK */
-	assert_int_equal(n, 4);
+	/* status: bound 1, registered 2 (one locked, one never downloaded); 1 binding; 1 pending TMK; 1 profile */
+	assert_int_equal(n, 5);
 	assert_int_equal(g[0].kind, RKL_FLEET_BY_STATUS);
 	assert_int_equal(g[0].status, RKL_TERM_BOUND);
 	assert_int_equal(g[0].terminals, 1);
@@ -889,6 +889,9 @@ test_fleet_report(void **state)
 	assert_int_equal(g[2].terminals, 1);
 	assert_int_equal(g[3].kind, RKL_FLEET_BY_TMK);
 	assert_int_equal(g[3].tmk_state, RKL_TMK_PENDING);
+	assert_int_equal(g[4].kind, RKL_FLEET_BY_PROFILE);
+	assert_true(g[4].profile == 1 || g[4].profile == 2);
+	assert_int_equal(g[4].terminals, 3);
 	assert_int_equal(c->b.fleet_groups(c->b.ctx, START + 20, g, 3, &n), RKL_ERR_BUFFER_SPACE);
 	assert_int_equal(c->b.fleet_list(c->b.ctx, RKL_FLEET_NEVER_DOWNLOADED, START + 20, t, 4, &n,
 	    &total), 0);

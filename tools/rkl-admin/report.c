@@ -116,11 +116,11 @@ csv_field(FILE *f, const char *s)
 
 /* One CSV record: the columns of CSV_HEADER, "" where they do not apply. */
 #define CSV_HEADER "section,sn,status,auk_alg,tek_alg,oaep,tmk_alg,tmk_state,event,result," \
-	"time,terminals,rows,never_downloaded,locked,failures\n"
+	"time,terminals,rows,never_downloaded,locked,failures,profile\n"
 struct csv_rec {
 	const char *section, *sn, *status, *auk, *tek, *oaep, *tmk, *tmk_state, *event;
 	const char *result, *time;
-	long long terminals, rows, never, locked, failures;	/* -1: empty */
+	long long terminals, rows, never, locked, failures, profile;	/* -1: empty */
 };
 
 static void
@@ -148,6 +148,7 @@ csv_put(FILE *f, const struct csv_rec *r)
 	csv_num(f, r->never);
 	csv_num(f, r->locked);
 	csv_num(f, r->failures);
+	csv_num(f, r->profile);
 	fputc('\n', f);
 }
 
@@ -158,7 +159,7 @@ csv_blank(const char *section)
 
 	memset(&r, 0, sizeof(r));
 	r.section = section;
-	r.terminals = r.rows = r.never = r.locked = r.failures = -1;
+	r.terminals = r.rows = r.never = r.locked = r.failures = r.profile = -1;
 	return r;
 }
 
@@ -196,6 +197,9 @@ put_csv(FILE *f, const struct rkl_admin_report_opts *o, const struct data *d)
 			r.auk = alg_or(g->auk_alg);
 			r.tek = alg_or(g->tek_alg);
 			r.oaep = oaep_or(g->oaep);
+		} else if (g->kind == RKL_FLEET_BY_PROFILE) {
+			r = csv_blank("profile");
+			r.profile = (long long)g->profile;
 		} else {
 			r = csv_blank("tmk");
 			r.tmk = alg_or(g->tmk_alg);
@@ -251,11 +255,11 @@ put_json(FILE *f, const struct rkl_admin_report_opts *o, const struct data *d)
 	    (unsigned long long)d->by_status[2], (unsigned long long)d->by_status[3],
 	    (unsigned long long)d->never, (unsigned long long)d->locked,
 	    (unsigned long long)d->pending, (unsigned long long)d->delivered);
-	for (kind = RKL_FLEET_BY_STATUS; kind <= RKL_FLEET_BY_TMK; kind++) {
+	for (kind = RKL_FLEET_BY_STATUS; kind <= RKL_FLEET_BY_PROFILE; kind++) {
 		int first = 1;
 
 		fprintf(f, ",\"%s\":[", kind == RKL_FLEET_BY_STATUS ? "by_status" :
-		    kind == RKL_FLEET_BY_BINDING ? "bindings" : "tmks");
+		    kind == RKL_FLEET_BY_BINDING ? "bindings" : kind == RKL_FLEET_BY_TMK ? "tmks" : "by_profile");
 		for (i = 0; i < d->ng; i++) {
 			const struct rkl_store_fleet_group *g = &d->g[i];
 
@@ -272,6 +276,9 @@ put_json(FILE *f, const struct rkl_admin_report_opts *o, const struct data *d)
 				fprintf(f, "\"auk_alg\":\"%s\",\"tek_alg\":\"%s\",\"oaep\":\"%s\","
 				    "\"terminals\":%llu}", alg_or(g->auk_alg), alg_or(g->tek_alg),
 				    oaep_or(g->oaep), (unsigned long long)g->terminals);
+			} else if (kind == RKL_FLEET_BY_PROFILE) {
+				fprintf(f, "\"profile\":%u,\"terminals\":%llu}", g->profile,
+				    (unsigned long long)g->terminals);
 			} else {
 				fprintf(f, "\"tmk_alg\":\"%s\",\"tmk_state\":\"%s\",\"terminals\":%llu}",
 				    alg_or(g->tmk_alg), tmk_state_or(g->tmk_state),
@@ -348,6 +355,10 @@ put_text(FILE *f, const struct rkl_admin_report_opts *o, const struct data *d)
 			    (unsigned long long)d->g[i].terminals,
 			    (unsigned long long)d->g[i].never_downloaded,
 			    (unsigned long long)d->g[i].locked);
+	fprintf(f, "\nby profile         %10s\n", "TERMINALS");
+	for (i = 0; i < d->ng; i++)
+		if (d->g[i].kind == RKL_FLEET_BY_PROFILE)
+			fprintf(f, "  %-16u %10llu\n", d->g[i].profile, (unsigned long long)d->g[i].terminals);
 	fprintf(f, "\nTK bindings        %-10s %-9s %-6s %10s\n", "AUK", "TEK", "OAEP", "TERMINALS");
 	for (i = 0; i < d->ng; i++)
 		if (d->g[i].kind == RKL_FLEET_BY_BINDING)
