@@ -101,6 +101,7 @@ softhsm2_conf = softhsm2.conf
 listen = 127.0.0.1:0
 log_file = kmsd.log
 transport_key_policy = shared
+profiles = 1
 transport_key_algs = RSA-2048
 tmk_alg = AES-128
 max_connections = $((maxn + 1000))

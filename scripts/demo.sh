@@ -91,6 +91,7 @@ softhsm2_conf = softhsm2.conf
 listen = 127.0.0.1:0
 log_file = $LOG
 transport_key_policy = per-request
+profiles = 1
 pool_size = 20
 tmk_alg = AES-128
 EOF

@@ -648,6 +648,18 @@ RKL_WUR int rkl_hsm_cmac_sign(struct rkl_hsm_session *s, const struct rkl_hsm_ke
 RKL_WUR int rkl_hsm_cmac_verify(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
     const uint8_t *msg, size_t len, const uint8_t *mac, size_t mac_len);
 
+/*
+ * The X9.24-1 CMAC KCV of a freshly generated AES TMK (profile 2's KCV):
+ * the first 5 bytes of AES-CMAC(TMK, 0^16).  A TMK has no usage of its own
+ * (decision 28), so the token makes a copy with CKA_SIGN (CMAC only) through
+ * a throwaway session KEK (wrap, unwrap), signs the zero block, and destroys
+ * both; tmk must be extractable (generated in this download).  Every failure
+ * is internal.
+ */
+#define RKL_HSM_KCV_CMAC_LEN 5
+RKL_WUR int rkl_hsm_tmk_kcv_cmac(struct rkl_hsm_session *s, const struct rkl_hsm_key *tmk,
+    uint8_t kcv[RKL_HSM_KCV_CMAC_LEN]);
+
 /* ---- RFC 7512 URIs (pure parsing, exposed for tests and the fuzzer) ---- */
 
 #define RKL_P11_URI_STR 128	/* longest decoded attribute value + NUL */

@@ -53,6 +53,7 @@
 
 #include "rkl/buf.h"
 #include "rkl/crypto.h"
+#include "rkl/p2.h"
 #include "rkl/wire.h"
 
 #ifdef __cplusplus
@@ -63,8 +64,10 @@ extern "C" {
 #define RKL_KMS_SN_MAX RKL_WIRE_SN_MAX		/* serial number, characters */
 #define RKL_KMS_BLOCK_MAX RKL_WIRE_RND_MAX	/* challenge: one AUK block */
 #define RKL_KMS_KCV_LEN RKL_WIRE_KCV_LEGACY	/* legacy KCV: first 3 bytes of E(K, 0) */
-/* Output space rkl_kms_session_input() needs: the largest reply frame. */
-#define RKL_KMS_REPLY_MAX 2048
+#define RKL_KMS_KCV_MAX RKL_WIRE_KCV_CMAC	/* profile 2: CMAC KCV, 5 bytes */
+/* Output space rkl_kms_session_input() needs: the largest reply frame
+ * (profile 2's PUBKEY_RESP: Pu_hsm, the KMS chain, the KDH CRL, SIG). */
+#define RKL_KMS_REPLY_MAX 7168
 
 /*
  * Protocol steps, for audit rows and log lines.  Each input frame is one
@@ -100,6 +103,17 @@ const char *rkl_kms_step_name(enum rkl_kms_step step);
  *   CONFIRM        TMK                                yes
  *   AUDIT          any time before CLOSE              no
  *   CLOSE          any time, also without OPEN        (ends the session)
+ *   SIGN (p2)      TRANSPORT_KEY                      yes
+ *   MAC (p2)       CHALLENGE, TMK, CONFIRM            once after each
+ *
+ * Profile 2 (docs/protocol.md section 10): OPEN carries the session's
+ * profile; every request that checks an authenticator (BIND: SIG(krd);
+ * VERIFY: SIG(krd), MAC(d2k); CONFIRM: MAC(d2k)) gets the received frame
+ * and the transcript before it, decodes the frame itself and computes the
+ * digest itself, so that a broken network side can neither skip a check nor
+ * feed it other fields; SIGN and MAC get the reply frame the state machine
+ * built (authenticator zero-filled) and check that it carries exactly what
+ * the request before them issued before they sign or MAC it.
  *
  * After any failed request only AUDIT and CLOSE remain.  A request outside
  * the table gets RKL_ERR_STATE and changes nothing.
@@ -114,9 +128,11 @@ enum rkl_ks_req {
 	RKL_KS_TMK = 6,
 	RKL_KS_CONFIRM = 7,
 	RKL_KS_AUDIT = 8,
-	RKL_KS_CLOSE = 9
+	RKL_KS_CLOSE = 9,
+	RKL_KS_SIGN = 10,	/* profile 2: SIG(kdh) of the PUBKEY_RESP built from TRANSPORT_KEY */
+	RKL_KS_MAC = 11		/* profile 2: MAC(k2d) of the reply built from CHALLENGE, TMK, CONFIRM */
 };
-#define RKL_KS_REQ_MAX 9
+#define RKL_KS_REQ_MAX 11
 
 /* Short name of a request ("open", ...), "?" if unknown. */
 const char *rkl_ks_req_name(enum rkl_ks_req req);
@@ -140,6 +156,7 @@ enum rkl_ks_open_mode {
  */
 struct rkl_ks_open {
 	enum rkl_ks_open_mode mode;
+	uint8_t profile;		/* the session's profile: 1 or 2 (0 is 1) */
 	const char *sn;			/* terminal serial number (wire-checked syntax) */
 	const char *pinpad_sn;		/* PIN pad serial (mode FIRST), else NULL */
 	/* out */
@@ -171,6 +188,45 @@ struct rkl_ks_transport_key {
 	size_t spki_len;
 	enum rkl_alg alg;			/* chosen RSA alg */
 	enum rkl_oaep_hash hash;		/* chosen OAEP hash */
+	/* profile 2 out: nonce_k0, the KMS chain and the KDH CRL (views into the
+	 * service's memory, valid until CLOSE) */
+	uint8_t nonce[RKL_WIRE_NONCE_LEN];
+	const uint8_t *certs;
+	size_t certs_len;
+	const uint8_t *crl;
+	size_t crl_len;
+};
+
+/*
+ * SIGN (profile 2, S1): frame/len is the PUBKEY_RESP to send, encoded with a
+ * zero-filled SIG; t is the transcript before it (T_1).  The service decodes
+ * it and refuses (RKL_ERR_INTERNAL: the network side is broken) one that is
+ * not a profile-2 PUBKEY_RESP carrying exactly the KEY_ID, PU_HSM, nonce,
+ * chain and CRL TRANSPORT_KEY issued; then SIG(kdh) = ECDSA with the KMS
+ * signing key in the HSM over D (rkl_p2_auth_digest), as raw r || s.
+ */
+struct rkl_ks_sign {
+	const uint8_t *frame;
+	size_t len;
+	const struct rkl_p2_transcript *t;
+	/* out */
+	uint8_t sig[RKL_WIRE_SIG_MAX];
+	size_t sig_len;
+};
+
+/*
+ * MAC (profile 2): MAC(k2d) of the reply frame/len (encoded with a zero MAC)
+ * that the last of CHALLENGE, TMK, CONFIRM answers: AUTH_CHALLENGE with its
+ * CRND1, RND2 and nonce_k, TMK_DELIVERY with its Ctmk_tk, algorithm, length,
+ * KCV, version and usage "K0", or CONFIRM_ACK; anything else RKL_ERR_INTERNAL.
+ * t is the transcript before the frame.  CKM_AES_CMAC with K_k2d in the HSM.
+ */
+struct rkl_ks_mac {
+	const uint8_t *frame;
+	size_t len;
+	const struct rkl_p2_transcript *t;
+	/* out */
+	uint8_t mac[RKL_WIRE_MAC_LEN];
 };
 
 /*
@@ -189,6 +245,19 @@ struct rkl_ks_transport_key {
  */
 struct rkl_ks_bind {
 	const struct rkl_wire_tk_upload *tk;	/* the decoded TK_UPLOAD, as received */
+	/*
+	 * Profile 2: the TK_UPLOAD frame as received and the transcript before
+	 * it (T_2).  The service decodes the frame itself (tk is ignored) and,
+	 * before anything else touches the HSM: the device certificate (CERTS)
+	 * against ca_root and device_crl with role KRD, CN = SN, serialNumber =
+	 * PUBKEY_REQ's PINPAD_SN (RKL_ERR_CERT_*), then SIG(krd) under its key
+	 * (RKL_ERR_AUTH); AUK_ALG AES-128/AES-256 and Annex C for the transport
+	 * key, TEK and TMK (RKL_ERR_ALGORITHM).  The AUK is unwrapped in its
+	 * profile-2 role; the binding stores the certificate.
+	 */
+	const uint8_t *frame;
+	size_t len;
+	const struct rkl_p2_transcript *t;
 };
 
 /*
@@ -205,9 +274,13 @@ struct rkl_ks_bind {
 struct rkl_ks_challenge {
 	const uint8_t *rnd1;
 	size_t rnd_len;
+	/* profile 2 in: nonce_t of AUTH_INIT.  The service draws nonce_k and
+	 * derives K_k2d, K_d2k in the HSM (rkl_hsm_p2_derive). */
+	const uint8_t *nonce_t;
 	/* out */
 	uint8_t crnd1[RKL_KMS_BLOCK_MAX];
 	uint8_t rnd2[RKL_KMS_BLOCK_MAX];
+	uint8_t nonce_k[RKL_WIRE_NONCE_LEN];	/* profile 2 */
 };
 
 /*
@@ -220,6 +293,18 @@ struct rkl_ks_challenge {
 struct rkl_ks_verify {
 	const uint8_t *crnd2;
 	size_t len;
+	/*
+	 * Profile 2: the AUTH_RESPONSE frame as received and the transcript
+	 * before it; the service decodes it (crnd2/len are ignored) and checks,
+	 * in this order: SIG(krd) under the key of the device certificate of the
+	 * binding, that certificate again (ca_root, current device_crl, now),
+	 * MAC(d2k) in the HSM, then CRND2.  Every failure is RKL_ERR_AUTH (a
+	 * certificate no longer valid: its RKL_ERR_CERT_* code), counted as a
+	 * profile-1 VERIFY failure.
+	 */
+	const uint8_t *frame;
+	size_t frame_len;
+	const struct rkl_p2_transcript *t;
 };
 
 /*
@@ -234,7 +319,8 @@ struct rkl_ks_tmk {
 	size_t ctmk_len;
 	enum rkl_alg tmk_alg;
 	uint16_t tmk_len;			/* key bytes */
-	uint8_t kcv[RKL_KMS_KCV_LEN];
+	uint8_t kcv[RKL_KMS_KCV_MAX];
+	size_t kcv_len;				/* 3; profile 2: 5 (the CMAC KCV) */
 	uint32_t key_version;
 };
 
@@ -249,6 +335,12 @@ struct rkl_ks_confirm {
 	const uint8_t *kcv;		/* kcv_len bytes */
 	size_t kcv_len;			/* RKL_KMS_KCV_LEN, or the wire's other length (a mismatch) */
 	uint32_t key_version;
+	/* Profile 2: the TMK_CONFIRM frame and the transcript before it; the
+	 * service verifies MAC(d2k) first (RKL_ERR_AUTH), then KCV and version
+	 * from its own decoding (kcv, key_version are ignored). */
+	const uint8_t *frame;
+	size_t len;
+	const struct rkl_p2_transcript *t;
 };
 
 /*
@@ -279,6 +371,8 @@ struct rkl_ks_call {
 		struct rkl_ks_tmk tmk;
 		struct rkl_ks_confirm confirm;
 		struct rkl_ks_audit audit;
+		struct rkl_ks_sign sign;
+		struct rkl_ks_mac mac;
 	} u;
 };
 
@@ -303,6 +397,9 @@ void rkl_ks_track_done(struct rkl_ks_track *t, enum rkl_ks_req req, enum rkl_ks_
 
 struct rkl_keysvc {
 	void *ctx;	/* service state, passed back to every call */
+	/* SHA-256 for profile 2's transcript (the state machine's only
+	 * cryptography); NULL: profile 2 is refused (UNSUPPORTED). */
+	const struct rkl_crypto *crypto;
 	/*
 	 * Perform one request for the session handle sess (opaque to the
 	 * state machine; the caller provides it at rkl_kms_session_init).
@@ -343,8 +440,12 @@ struct rkl_kms_session {
 	uint8_t rnd1[RKL_KMS_BLOCK_MAX];	/* RND1 of this session (not secret) */
 	uint8_t crnd1[RKL_KMS_BLOCK_MAX];	/* CRND1 sent (reflection check) */
 	size_t rnd_len;
-	uint8_t kcv[RKL_KMS_KCV_LEN];	/* KCV of the TMK delivered */
+	uint8_t kcv[RKL_KMS_KCV_MAX];	/* KCV of the TMK delivered */
+	size_t kcv_len;
 	uint32_t key_version;		/* its version */
+	/* Profile 2 */
+	uint8_t profile;		/* fixed by the first frame: 1 or 2 (0 before it) */
+	struct rkl_p2_transcript tr;	/* T_i over the frames so far */
 };
 
 /* What one input did, for the log line (never key material). */

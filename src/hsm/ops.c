@@ -1023,3 +1023,77 @@ rkl_hsm_cmac_verify(struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
 		return RKL_ERR_AUTH;
 	return hsm_rv_internal(rv);
 }
+
+int
+rkl_hsm_tmk_kcv_cmac(struct rkl_hsm_session *s, const struct rkl_hsm_key *tmk,
+    uint8_t kcv[RKL_HSM_KCV_CMAC_LEN])
+{
+	CK_FUNCTION_LIST_PTR f = s->h->f;
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_MECHANISM cmac = { CKM_AES_CMAC, NULL, 0 };
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG len = 32, wlen, mlen;
+	CK_OBJECT_HANDLE kek = 0, copy = 0;
+	CK_ATTRIBUTE kt1[12], kt2[16];
+	CK_ULONG n1 = 0, n2 = 0;
+	CK_BYTE w[64], mac[16], zero[16] = { 0 };
+	int r;
+
+	if ((r = key_ok(s, tmk)) != 0)
+		return r;
+	if (tmk->alg != RKL_ALG_AES128 && tmk->alg != RKL_ALG_AES192 && tmk->alg != RKL_ALG_AES256)
+		return RKL_ERR_ALGORITHM;
+	if (kcv == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if (!s->h->info.aes_cmac)
+		return RKL_ERR_HSM_MECH;
+	ADD(kt1, n1, CKA_VALUE_LEN, &len, sizeof(len));
+	FALSE_(kt1, n1, CKA_TOKEN);
+	TRUE_(kt1, n1, CKA_PRIVATE);
+	TRUE_(kt1, n1, CKA_SENSITIVE);
+	FALSE_(kt1, n1, CKA_EXTRACTABLE);
+	TRUE_(kt1, n1, CKA_WRAP);
+	TRUE_(kt1, n1, CKA_UNWRAP);
+	FALSE_(kt1, n1, CKA_ENCRYPT);
+	FALSE_(kt1, n1, CKA_DECRYPT);
+	ADD(kt2, n2, CKA_CLASS, &secret_class, sizeof(secret_class));
+	ADD(kt2, n2, CKA_KEY_TYPE, &kt, sizeof(kt));
+	FALSE_(kt2, n2, CKA_TOKEN);
+	TRUE_(kt2, n2, CKA_PRIVATE);
+	TRUE_(kt2, n2, CKA_SENSITIVE);
+	FALSE_(kt2, n2, CKA_EXTRACTABLE);
+	TRUE_(kt2, n2, CKA_SIGN);
+	FALSE_(kt2, n2, CKA_VERIFY);
+	FALSE_(kt2, n2, CKA_ENCRYPT);
+	FALSE_(kt2, n2, CKA_DECRYPT);
+	FALSE_(kt2, n2, CKA_DERIVE);
+	ADD(kt2, n2, CKA_ALLOWED_MECHANISMS, mac_mechs, sizeof(mac_mechs));
+	FALSE_(kt2, n2, CKA_COPYABLE);
+	FALSE_(kt2, n2, CKA_MODIFIABLE);
+	wlen = sizeof(w);
+	mlen = sizeof(mac);
+	if ((r = hsm_rv_internal(f->C_GenerateKey(s->sh, &gen, kt1, n1, &kek))) != 0) {
+		kek = 0;
+		goto out;
+	}
+	if ((r = hsm_rv_internal(f->C_WrapKey(s->sh, &kw, kek, tmk->obj, w, &wlen))) != 0)
+		goto out;
+	if ((r = hsm_rv_internal(f->C_UnwrapKey(s->sh, &kw, kek, w, wlen, kt2, n2, &copy))) != 0) {
+		copy = 0;
+		goto out;
+	}
+	if ((r = hsm_rv_internal(f->C_SignInit(s->sh, &cmac, copy))) != 0 ||
+	    (r = hsm_rv_internal(f->C_Sign(s->sh, zero, sizeof(zero), mac, &mlen))) != 0)
+		goto out;
+	if (mlen != sizeof(mac)) {
+		r = RKL_ERR_HSM;
+		goto out;
+	}
+	memcpy(kcv, mac, RKL_HSM_KCV_CMAC_LEN);
+out:
+	rkl_cleanse(w, sizeof(w));
+	destroy(s, &copy);
+	destroy(s, &kek);
+	return r;
+}

@@ -27,11 +27,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "pkifile.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/kmsd.h"
+#include "rkl/p2.h"
+#include "rkl/pki.h"
 #include "rkl/spki.h"
 #include "rkl/wire.h"
+#include "rkl/x509.h"
 
 #include "metrics.h"
 
@@ -40,6 +44,7 @@
 #define ACTOR "kmsd"
 #define KEK_AUK_LABEL "rkl-kek-auk"
 #define KEK_TMK_LABEL "rkl-kek-tmk"
+#define KEK_AUK2_LABEL "rkl-kek-auk2"
 #define PEND_MAX 4			/* deferred success rows per session */
 #define GROUPS_REMEMBERED 16384		/* group outcomes the store keeps (rkl/store.h) */
 #define SRC_SLOTS 4096			/* sources whose pre-authentication failures are counted */
@@ -80,8 +85,23 @@ struct rkl_kmsd_ks_sess {
 	int have_auk;
 	uint8_t rnd2[RKL_KMS_BLOCK_MAX];
 	size_t rnd_len;
-	uint8_t kcv[RKL_KMS_KCV_LEN];	/* TMK delivered in this session */
+	uint8_t kcv[RKL_KMS_KCV_MAX];	/* TMK delivered in this session */
+	size_t kcv_len;
 	uint32_t version;
+	/* Profile 2 */
+	uint8_t profile;		/* OPEN's: 1 or 2 */
+	char pinpad_sn[RKL_STORE_SN_MAX + 1];	/* PUBKEY_REQ's, for the device certificate */
+	enum rkl_alg xport_alg;		/* Pu_hsm's size (Annex C at BIND) */
+	uint8_t spki[RKL_SPKI_MAX];	/* Pu_hsm issued (SIGN checks the frame carries it) */
+	size_t spki_len;
+	uint8_t nonce_k0[RKL_WIRE_NONCE_LEN];
+	int sign_pending;		/* TRANSPORT_KEY done, SIGN not yet */
+	enum { MAC_NONE, MAC_CHALLENGE, MAC_TMK, MAC_CONFIRM } mac_for;	/* the reply MAC may sign */
+	uint8_t crnd1[RKL_KMS_BLOCK_MAX];	/* AUTH_CHALLENGE as issued */
+	uint8_t nonce_k[RKL_WIRE_NONCE_LEN];
+	struct rkl_ks_tmk tmk_out;	/* TMK_DELIVERY as issued */
+	struct rkl_hsm_key k2d, d2k;	/* the session's MAC keys (in dl) */
+	int have_mac_keys;
 	int in_tx;			/* a store batch of this session is open */
 	enum rkl_kms_step pend[PEND_MAX];	/* success rows not yet written */
 	size_t n_pend;
@@ -110,6 +130,11 @@ struct rkl_kmsd_ks {
 	void *clock_arg;
 	uint8_t src_salt[16];		/* random per process: sources cannot aim at a slot */
 	struct src_slot src[SRC_SLOTS];	/* pre-authentication failures by source */
+	/* Profile 2 (loaded at start when `profiles` has 2) */
+	int p2;
+	struct rkl_hsm_eckey kdh;	/* the KMS signing key (kdh_key) */
+	uint8_t *kdh_certs, *kdh_crl, *ca_root, *dev_crl;	/* DER (malloc'd) */
+	size_t kdh_certs_len, kdh_crl_len, ca_root_len, dev_crl_len;
 };
 
 /* ---- the active-SN set (one session per SN) ---- */
@@ -382,6 +407,14 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
  * (docs/architecture.md, "HSM faults are internal"): the operator sees
  * which token operation failed; the terminal sees INTERNAL, uncounted.
  */
+/* A failure that counts (lockout): authentication, KCV, key length, certificates. */
+static int
+counts(int r)
+{
+	return r == RKL_ERR_AUTH || r == RKL_ERR_KCV || r == RKL_ERR_KEY_LENGTH ||
+	    (r <= RKL_ERR_CERT_EXPIRED && r >= RKL_ERR_CERT_SUBJECT);
+}
+
 static int
 hsm_fault(const struct rkl_kmsd_ks_sess *s, const char *op, int r)
 {
@@ -551,6 +584,48 @@ same_tk(const struct rkl_store_binding *b, const struct rkl_wire_tk_upload *u)
 	    b->auk_kcv_len == RKL_KMS_KCV_LEN && rkl_ct_eq(b->auk_kcv, u->auk_kcv, RKL_KMS_KCV_LEN);
 }
 
+/* The HSM role of the session's AUK: profile 2's derives (decision 128). */
+static enum rkl_hsm_role
+auk_role(const struct rkl_kmsd_ks_sess *s)
+{
+	return s->profile == 2 ? RKL_HSM_AUK2 : RKL_HSM_AUK;
+}
+
+/*
+ * Profile 2: the device certificate (first of certs) checked against the
+ * configured root and device CRL with role KRD, CN = the session's SN and,
+ * if pinpad_sn is not NULL, serialNumber = pinpad_sn (its RKL_ERR_CERT_*),
+ * then the device's signature SIG(krd) over frame's digest under its key
+ * (RKL_ERR_AUTH).  Public data only: no HSM work.
+ */
+static int
+p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_len,
+    const char *pinpad_sn, const struct rkl_p2_transcript *t, const uint8_t *frame, size_t len,
+    const uint8_t *sig, size_t sig_len)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	const uint8_t *v[RKL_X509_CHAIN_MAX];
+	size_t vl[RKL_X509_CHAIN_MAX], n = 0;
+	struct rkl_x509 x;
+	uint8_t d[RKL_P2_HASH_LEN];
+	int r;
+
+	if (t == NULL || frame == NULL)
+		return RKL_ERR_INTERNAL;
+	if ((r = rkl_wire_certs_split(certs, certs_len, v, vl, RKL_X509_CHAIN_MAX, &n)) != 0 || n == 0)
+		return r != 0 ? r : RKL_ERR_FORMAT;
+	if ((r = rkl_pki_device_verify(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len,
+	    v[0], vl[0], s->sn, pinpad_sn != NULL && pinpad_sn[0] != '\0' ? pinpad_sn : NULL,
+	    now_s())) != 0)
+		return r;
+	if ((r = rkl_x509_parse(v[0], vl[0], &x)) != 0)
+		return r;
+	if ((r = rkl_p2_auth_digest(ks->c, RKL_P2_SIG_KRD, t, frame, len, RKL_WIRE_T_SIG, d)) != 0)
+		return rkl_err_is_internal(r) ? r : RKL_ERR_INTERNAL;
+	r = rkl_p2_sig_verify(ks->c, x.spki, x.spki_len, d, sig, sig_len);
+	return r == 0 || rkl_err_is_internal(r) ? r : RKL_ERR_AUTH;
+}
+
 /*
  * The AUK just unwrapped (s->auk) is the bound one: both encrypt one fresh
  * random block to the same ciphertext, inside the HSM (a 3-byte KCV alone
@@ -570,7 +645,7 @@ same_auk(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs)
 	if (bl == 0 || bl > sizeof(probe))
 		return RKL_ERR_INTERNAL;
 	if ((r = ks->c->random(ks->c->ctx, probe, bl)) != 0 ||
-	    (r = hsm_fault(s, "auk_restore", rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK, s->bind.auk_alg,
+	    (r = hsm_fault(s, "auk_restore", rkl_hsm_restore(hs, &s->dl, auk_role(s), s->bind.auk_alg,
 	    s->bind.auk_wrapped, s->bind.auk_wrapped_len, &old))) != 0)
 		goto out;
 	have_old = 1;
@@ -597,12 +672,20 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 		s->src_locked = 1;
 		return r;	/* this source failed too often before authenticating */
 	}
+	s->profile = o->profile == 2 ? 2 : 1;
+	/* The configuration must serve the session's profile at all. */
+	if (!(ks->cfg->profiles & RKL_KMSD_PROFILE(s->profile)) || (s->profile == 2 && !ks->p2))
+		return RKL_ERR_PROFILE;
 	if ((r = ks->store->terminal_get(ks->store->ctx, o->sn, &t)) != 0)
 		return r;	/* RKL_ERR_UNKNOWN_SN, or a store failure */
 	if (t.status == RKL_TERM_REVOKED)
 		return RKL_ERR_REVOKED;
 	if (t.locked_until != 0 && ks_now(ks) < t.locked_until)
 		return RKL_ERR_LOCKED;
+	/* No downgrade, no silent upgrade: the terminal's registered profile
+	 * only (docs/protocol.md 10.8; moved by rkl-admin terminal profile). */
+	if (t.profile != s->profile)
+		return RKL_ERR_PROFILE;
 	if (o->mode == RKL_KS_OPEN_FIRST && t.status == RKL_TERM_BOUND) {
 		/* Only the bound TK itself may come again, and only until it is confirmed. */
 		if ((r = binding_confirmed(ks, o->sn, &t)) != 0)
@@ -632,9 +715,17 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 			active_release(ks, s);
 			return r;
 		}
+		/* A profile-2 re-download needs a binding made on profile 2 (with
+		 * its device certificate); a migrated profile-1 binding is reset. */
+		if (s->profile == 2 && s->bind.device_cert_len == 0) {
+			active_release(ks, s);
+			return RKL_ERR_NOT_BOUND;
+		}
 		s->have_bind = 1;
 		o->auk_alg = s->bind.auk_alg;
 	}
+	if (o->mode == RKL_KS_OPEN_FIRST && o->pinpad_sn != NULL)
+		snprintf(s->pinpad_sn, sizeof(s->pinpad_sn), "%s", o->pinpad_sn);
 	return 0;
 }
 
@@ -674,6 +765,17 @@ spki_alg(const uint8_t *spki, size_t len)
 }
 
 /*
+ * Profile 2: an RSA transport key strong enough (PCI PIN Annex C) for the AUK
+ * (AES-128 at least) and the TMK it will carry; profile 1: any.
+ */
+static int
+p2_strong(const struct rkl_kmsd_ks_sess *s, enum rkl_alg rsa)
+{
+	return s->profile != 2 || (rkl_p2_annexc_ok(rsa, RKL_ALG_AES128) &&
+	    rkl_p2_annexc_ok(rsa, s->ks->cfg->tmk_alg));
+}
+
+/*
  * S1.  Everything the download will use must be in the terminal's offer and
  * allowed here, or it is refused now, before any HSM work (RKL_ERR_ALGORITHM):
  * the HSM's OAEP hash, an AUK and a TEK algorithm, the TMK algorithm.  The
@@ -701,12 +803,13 @@ do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
 	    !in_offer(k->algs, k->n_algs, (unsigned)cfg->tmk_alg))
 		return RKL_ERR_ALGORITHM;
 	if (cfg->tk_policy != RKL_KMSD_TK_SHARED) {
-		if (in_offer(k->algs, k->n_algs, (unsigned)ready)) {
+		if (in_offer(k->algs, k->n_algs, (unsigned)ready) && p2_strong(s, ready)) {
 			alg = ready;
 		} else {
 			for (i = 0; i < k->n_algs && alg == 0; i++)
 				if (rkl_alg_rsa_bits((enum rkl_alg)k->algs[i]) != 0 &&
-				    alg_allowed(cfg->hsm_algs, cfg->n_hsm_algs, k->algs[i]))
+				    alg_allowed(cfg->hsm_algs, cfg->n_hsm_algs, k->algs[i]) &&
+				    p2_strong(s, (enum rkl_alg)k->algs[i]))
 					alg = (enum rkl_alg)k->algs[i];
 		}
 		if (alg == 0)
@@ -721,7 +824,7 @@ do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
 		if (r == 0) {
 			alg = spki_alg(k->spki, k->spki_len);
 			if (alg == 0 || !in_offer(k->algs, k->n_algs, (unsigned)alg) ||
-			    !alg_allowed(cfg->hsm_algs, cfg->n_hsm_algs, alg))
+			    !alg_allowed(cfg->hsm_algs, cfg->n_hsm_algs, alg) || !p2_strong(s, alg))
 				r = RKL_ERR_ALGORITHM;	/* the one shared pair does not suit */
 		}
 	} else if (alg == ready) {
@@ -748,6 +851,19 @@ do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
 	k->key_id = s->key_id;
 	k->alg = alg;
 	k->hash = ks->hash;
+	s->xport_alg = alg;
+	if (s->profile == 2) {
+		if ((r = ks->c->random(ks->c->ctx, s->nonce_k0, sizeof(s->nonce_k0))) != 0)
+			return r;
+		memcpy(k->nonce, s->nonce_k0, sizeof(k->nonce));
+		memcpy(s->spki, k->spki, k->spki_len);
+		s->spki_len = k->spki_len;
+		k->certs = ks->kdh_certs;
+		k->certs_len = ks->kdh_certs_len;
+		k->crl = ks->kdh_crl;
+		k->crl_len = ks->kdh_crl_len;
+		s->sign_pending = 1;
+	}
 	return 0;
 }
 
@@ -757,6 +873,7 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	struct rkl_kmsd_ks *ks = s->ks;
 	const struct rkl_kmsd_config *cfg = ks->cfg;
 	const struct rkl_wire_tk_upload *u = b->tk;
+	struct rkl_wire_msg *m = NULL;
 	struct rkl_hsm_session *hs = NULL;
 	struct rkl_store_who who = { ACTOR, s->peer };
 	struct rkl_rsa_pub pub;
@@ -766,6 +883,19 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	int r;
 
 	memset(&s->bind, 0, sizeof(s->bind));
+	if (s->profile == 2) {
+		/* Our own decoding of the frame whose signature we check. */
+		if ((m = calloc(1, sizeof(*m))) == NULL) {
+			r = RKL_ERR_NOMEM;
+			goto out;
+		}
+		if (b->frame == NULL || rkl_wire_decode(b->frame, b->len, RKL_WIRE_DIR_TO_KMS, m) != 0 ||
+		    m->profile != RKL_WIRE_PROFILE_HARDENED || m->type != RKL_WIRE_TK_UPLOAD) {
+			r = RKL_ERR_INTERNAL;	/* the network side handed another frame */
+			goto out;
+		}
+		u = &m->u.tk_upload;
+	}
 	if (u->key_id != s->key_id || strcmp(u->sn, s->sn) != 0) {
 		r = RKL_ERR_AUTH;
 		goto out;
@@ -790,6 +920,14 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 		r = RKL_ERR_ALGORITHM;
 		goto out;
 	}
+	/* Profile 2: AES AUKs only, and every key carried by one at least as
+	 * strong (PCI PIN Annex C): Pu_hsm for the AUK, Pu_tek for the TMK. */
+	if (s->profile == 2 && ((u->auk_alg != RKL_ALG_AES128 && u->auk_alg != RKL_ALG_AES256) ||
+	    !rkl_p2_annexc_ok(s->xport_alg, (enum rkl_alg)u->auk_alg) ||
+	    !rkl_p2_annexc_ok((enum rkl_alg)u->tek_alg, cfg->tmk_alg))) {
+		r = RKL_ERR_ALGORITHM;
+		goto out;
+	}
 	/* TK hash over what was received ([0081]), compared in constant time. */
 	if ((r = rkl_wire_tk_hash(ks->c, u, h)) != 0)
 		goto out;
@@ -803,10 +941,14 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 		r = RKL_ERR_AUTH;
 		goto out;
 	}
+	/* Profile 2: which device holds Pr_tek and AUK - before the HSM sees Pu_auk. */
+	if (s->profile == 2 && (r = p2_device_check(s, u->certs, u->certs_len, s->pinpad_sn, b->t,
+	    b->frame, b->len, u->sig, u->sig_len)) != 0)
+		goto out;
 	if ((r = session_get(s, &hs)) != 0)
 		goto out;
 	/* S4: AUK unwrapped, length and KCV checked, wrapped for storage - all in the HSM. */
-	r = hsm_fault(s, "auk_unwrap", rkl_hsm_auk_unwrap(hs, &s->dl, &s->xport,
+	r = hsm_fault(s, "auk_unwrap", rkl_hsm_auk_unwrap_role(hs, &s->dl, auk_role(s), &s->xport,
 	    (enum rkl_alg)u->auk_alg, u->pu_auk, u->pu_auk_len, u->auk_kcv, RKL_KMS_KCV_LEN,
 	    &s->auk, blob, sizeof(blob), &blob_len));
 	if (r == 0) {
@@ -834,7 +976,16 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	s->bind.auk_wrapped_len = blob_len;
 	memcpy(s->bind.auk_kcv, u->auk_kcv, RKL_KMS_KCV_LEN);
 	s->bind.auk_kcv_len = RKL_KMS_KCV_LEN;
-	snprintf(s->bind.kek_id, sizeof(s->bind.kek_id), "%s", KEK_AUK_LABEL);
+	snprintf(s->bind.kek_id, sizeof(s->bind.kek_id), "%s",
+	    s->profile == 2 ? KEK_AUK2_LABEL : KEK_AUK_LABEL);
+	if (s->profile == 2) {
+		if (u->certs_len > sizeof(s->bind.device_cert)) {
+			r = RKL_ERR_TOO_LARGE;
+			goto out;
+		}
+		memcpy(s->bind.device_cert, u->certs, u->certs_len);
+		s->bind.device_cert_len = u->certs_len;
+	}
 	s->bind.tek_alg = (enum rkl_alg)u->tek_alg;
 	memcpy(s->bind.tek_spki, u->pu_tek, u->pu_tek_len);
 	s->bind.tek_spki_len = u->pu_tek_len;
@@ -846,10 +997,43 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 		goto out;
 	s->have_bind = 1;
 out:
-	if (r == RKL_ERR_AUTH || r == RKL_ERR_KCV || r == RKL_ERR_KEY_LENGTH)
+	if (counts(r))
 		count_failure(s, r);
 	rkl_cleanse(blob, sizeof(blob));
+	if (m != NULL) {
+		rkl_cleanse(m, sizeof(*m));
+		free(m);
+	}
 	return r;
+}
+
+/*
+ * Profile 2: nonce_k, and K_k2d / K_d2k derived from the AUK in the HSM with
+ * the session's nonces (docs/protocol.md 10.5).  The derivation data is
+ * public; the keys never leave the token.
+ */
+static int
+p2_mac_keys(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs, struct rkl_ks_challenge *c)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	uint8_t data[RKL_P2_KEY_MAX];
+	size_t L = rkl_alg_key_len(s->bind.auk_alg);
+	int r;
+
+	if (c->nonce_t == NULL || L > sizeof(data) || s->have_mac_keys)
+		return RKL_ERR_INTERNAL;
+	if ((r = ks->c->random(ks->c->ctx, s->nonce_k, sizeof(s->nonce_k))) != 0)
+		return r;
+	memcpy(c->nonce_k, s->nonce_k, sizeof(s->nonce_k));
+	if ((r = rkl_p2_kdf_data(ks->c, "k2d", s->sn, c->nonce_t, s->nonce_k, L, data)) != 0 ||
+	    (r = hsm_fault(s, "p2_derive", rkl_hsm_p2_derive(hs, &s->dl, &s->auk, RKL_HSM_K2D,
+	    data, L, &s->k2d))) != 0 ||
+	    (r = rkl_p2_kdf_data(ks->c, "d2k", s->sn, c->nonce_t, s->nonce_k, L, data)) != 0 ||
+	    (r = hsm_fault(s, "p2_derive", rkl_hsm_p2_derive(hs, &s->dl, &s->auk, RKL_HSM_D2K,
+	    data, L, &s->d2k))) != 0)
+		return rkl_err_is_internal(r) ? r : RKL_ERR_INTERNAL;
+	s->have_mac_keys = 1;
+	return 0;
 }
 
 static int
@@ -873,11 +1057,13 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
 	if (!s->have_auk) {
-		if ((r = hsm_fault(s, "auk_restore", rkl_hsm_restore(hs, &s->dl, RKL_HSM_AUK,
+		if ((r = hsm_fault(s, "auk_restore", rkl_hsm_restore(hs, &s->dl, auk_role(s),
 		    s->bind.auk_alg, s->bind.auk_wrapped, s->bind.auk_wrapped_len, &s->auk))) != 0)
 			goto out;
 		s->have_auk = 1;
 	}
+	if (s->profile == 2 && (r = p2_mac_keys(s, hs, c)) != 0)
+		goto out;
 	if ((r = hsm_fault(s, "auk_encrypt",
 	    rkl_hsm_encrypt_block(hs, &s->auk, c->rnd1, bl, c->crnd1))) != 0)
 		goto out;
@@ -894,9 +1080,29 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 	}
 	memcpy(s->rnd2, c->rnd2, bl);
 	s->rnd_len = bl;
+	if (s->profile == 2) {
+		memcpy(s->crnd1, c->crnd1, bl);
+		s->mac_for = MAC_CHALLENGE;
+	}
 out:
 	rkl_hsm_session_put(ks->hsm, hs);
 	return r;
+}
+
+/* Profile 2: MAC(d2k) of frame, checked in the HSM (K_d2k verifies only). */
+static int
+p2_mac_check(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs,
+    const struct rkl_p2_transcript *t, const uint8_t *frame, size_t len, const uint8_t *mac)
+{
+	uint8_t d[RKL_P2_HASH_LEN];
+	int r;
+
+	if (!s->have_mac_keys || t == NULL)
+		return RKL_ERR_INTERNAL;
+	if ((r = rkl_p2_auth_digest(s->ks->c, RKL_P2_MAC_D2K, t, frame, len, RKL_WIRE_T_MAC, d)) != 0)
+		return rkl_err_is_internal(r) ? r : RKL_ERR_INTERNAL;
+	return hsm_fault(s, "cmac_verify", rkl_hsm_cmac_verify(hs, &s->d2k, d, sizeof(d), mac,
+	    RKL_WIRE_MAC_LEN));
 }
 
 static int
@@ -904,27 +1110,55 @@ do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
 {
 	struct rkl_kmsd_ks *ks = s->ks;
 	struct rkl_hsm_session *hs = NULL;
+	struct rkl_wire_msg *m = NULL;
+	const uint8_t *crnd2 = v->crnd2;
+	size_t len = v->len;
 	uint8_t p[RKL_KMS_BLOCK_MAX];
 	int r;
 
-	if (v->len != s->rnd_len || s->rnd_len == 0) {
+	if (s->profile == 2) {
+		if ((m = calloc(1, sizeof(*m))) == NULL) {
+			r = RKL_ERR_NOMEM;
+			goto out;
+		}
+		if (v->frame == NULL || rkl_wire_decode(v->frame, v->frame_len, RKL_WIRE_DIR_TO_KMS, m) != 0 ||
+		    m->profile != RKL_WIRE_PROFILE_HARDENED || m->type != RKL_WIRE_AUTH_RESPONSE) {
+			r = RKL_ERR_INTERNAL;
+			goto out;
+		}
+		crnd2 = m->u.auth_response.crnd2;
+		len = m->u.auth_response.crnd2_len;
+		/* The device key first (the binding's certificate, checked again
+		 * against today's device CRL), then the MAC, then CRND2. */
+		if ((r = p2_device_check(s, s->bind.device_cert, s->bind.device_cert_len, NULL, v->t,
+		    v->frame, v->frame_len, m->u.auth_response.sig, m->u.auth_response.sig_len)) != 0)
+			goto out;
+	}
+	if (len != s->rnd_len || s->rnd_len == 0) {
 		r = RKL_ERR_AUTH;
 		goto out;
 	}
 	if ((r = session_get(s, &hs)) != 0)
 		goto out;
-	r = hsm_fault(s, "auk_decrypt", rkl_hsm_decrypt_block(hs, &s->auk, v->crnd2, v->len, p));
+	if (s->profile == 2)
+		r = p2_mac_check(s, hs, v->t, v->frame, v->frame_len, m->u.auth_response.mac);
+	if (r == 0)
+		r = hsm_fault(s, "auk_decrypt", rkl_hsm_decrypt_block(hs, &s->auk, crnd2, len, p));
 	rkl_hsm_session_put(ks->hsm, hs);
 	if (r != 0)
 		goto out;
-	if (!rkl_ct_eq(p, s->rnd2, v->len))
+	if (!rkl_ct_eq(p, s->rnd2, len))
 		r = RKL_ERR_AUTH;
 	else
 		s->authed = 1;	/* from here on, failures count against the SN */
 out:
-	if (r == RKL_ERR_AUTH)
+	if (counts(r))
 		count_failure(s, r);
 	rkl_cleanse(p, sizeof(p));
+	if (m != NULL) {
+		rkl_cleanse(m, sizeof(*m));
+		free(m);
+	}
 	return r;
 }
 
@@ -945,6 +1179,8 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		return RKL_ERR_INTERNAL;
 	if (s->bind.oaep_hash != ks->hash)
 		return RKL_ERR_ALGORITHM;	/* bound under another OAEP hash than this HSM's */
+	if (s->profile == 2 && !rkl_p2_annexc_ok(s->bind.tek_alg, ks->cfg->tmk_alg))
+		return RKL_ERR_ALGORITHM;	/* Pu_tek too weak for the TMK (Annex C) */
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
 	r = ks->store->tmk_current(ks->store->ctx, s->sn, &cur);
@@ -968,6 +1204,13 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 			goto out;
 		memcpy(fresh.kcv, kcv, RKL_HSM_KCV_LEN);
 		fresh.kcv_len = RKL_HSM_KCV_LEN;
+		/* Profile 2 carries the CMAC KCV (X9.24-1), made by the token. */
+		if (s->profile == 2) {
+			if ((r = hsm_fault(s, "tmk_kcv_cmac", rkl_hsm_tmk_kcv_cmac(hs, &tmk,
+			    fresh.kcv))) != 0)
+				goto out;
+			fresh.kcv_len = RKL_HSM_KCV_CMAC_LEN;
+		}
 		snprintf(fresh.kek_id, sizeof(fresh.kek_id), "%s", KEK_TMK_LABEL);
 		if ((r = tx_open_leased(s)) != 0 ||
 		    (r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
@@ -982,6 +1225,14 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		r = RKL_ERR_INTEGRITY;
 		goto out;
 	}
+	if ((s->profile == 2) != (cur.kcv_len == RKL_HSM_KCV_CMAC_LEN)) {
+		/* A TMK made in the other profile carries the other KCV: a new one
+		 * is needed (a moved terminal is reset, which retires it). */
+		rkl_kmsd_log("error", "tmk sn=%s version=%u was made for profile %d: run rkl-admin "
+		    "tmk rotate %s", s->sn, (unsigned)cur.version, s->profile == 2 ? 1 : 2, s->sn);
+		r = RKL_ERR_UNSUPPORTED;
+		goto out;
+	}
 	if (cur.ctmk_len == 0 || cur.ctmk_len > sizeof(k->ctmk)) {
 		/* A TMK stored before schema 3 has no Ctmk_tk, and a stored TMK
 		 * cannot be wrapped again: the operator rotates it. */
@@ -994,10 +1245,16 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 	k->ctmk_len = cur.ctmk_len;
 	k->tmk_alg = cur.alg;
 	k->tmk_len = (uint16_t)rkl_alg_key_len(cur.alg);
-	memcpy(k->kcv, cur.kcv, RKL_KMS_KCV_LEN);
+	memcpy(k->kcv, cur.kcv, cur.kcv_len);
+	k->kcv_len = cur.kcv_len;
 	k->key_version = cur.version;
-	memcpy(s->kcv, cur.kcv, RKL_KMS_KCV_LEN);
+	memcpy(s->kcv, cur.kcv, cur.kcv_len);
+	s->kcv_len = cur.kcv_len;
 	s->version = cur.version;
+	if (s->profile == 2) {
+		s->tmk_out = *k;
+		s->mac_for = MAC_TMK;
+	}
 out:
 	/* The TMK object is not needed after the wrap. */
 	if (have_tmk)
@@ -1013,20 +1270,157 @@ do_confirm(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_confirm *c)
 {
 	struct rkl_kmsd_ks *ks = s->ks;
 	struct rkl_store_who who = { ACTOR, s->peer };
-	int r, ok;
+	struct rkl_hsm_session *hs = NULL;
+	struct rkl_wire_msg *m = NULL;
+	const uint8_t *kcv = c->kcv;
+	size_t kcv_len = c->kcv_len;
+	uint32_t version = c->key_version;
+	int r = 0, ok;
 
-	ok = (c->kcv_len == RKL_KMS_KCV_LEN);
-	ok &= rkl_ct_eq(c->kcv, s->kcv, RKL_KMS_KCV_LEN);
-	ok &= (c->key_version == s->version);
+	if (s->profile == 2) {
+		/* MAC(d2k) first: only an authenticated confirmation counts. */
+		if ((m = calloc(1, sizeof(*m))) == NULL)
+			return RKL_ERR_NOMEM;
+		if (c->frame == NULL || rkl_wire_decode(c->frame, c->len, RKL_WIRE_DIR_TO_KMS, m) != 0 ||
+		    m->profile != RKL_WIRE_PROFILE_HARDENED || m->type != RKL_WIRE_TMK_CONFIRM) {
+			r = RKL_ERR_INTERNAL;
+			goto out;
+		}
+		kcv = m->u.tmk_confirm.kcv;
+		kcv_len = m->u.tmk_confirm.kcv_len;
+		version = m->u.tmk_confirm.key_version;
+		if ((r = session_get(s, &hs)) != 0)
+			goto out;
+		r = p2_mac_check(s, hs, c->t, c->frame, c->len, m->u.tmk_confirm.mac);
+		rkl_hsm_session_put(ks->hsm, hs);
+		if (r != 0) {
+			if (counts(r))
+				count_failure(s, r);
+			goto out;
+		}
+	}
+	ok = (kcv_len == s->kcv_len && s->kcv_len > 0);
+	ok &= rkl_ct_eq(kcv, s->kcv, s->kcv_len);
+	ok &= (version == s->version);
 	if (!ok) {
 		count_failure(s, RKL_ERR_KCV);
-		return RKL_ERR_KCV;
+		r = RKL_ERR_KCV;
+		goto out;
 	}
 	if ((r = tx_open_leased(s)) != 0 ||
 	    (r = ks->store->tmk_mark_delivered(ks->store->ctx, &who, s->sn, s->version)) != 0)
-		return r;
+		goto out;
 	/* The download is complete: reset the failure counter. */
-	return ks->store->download_result(ks->store->ctx, s->sn, 0, &ks->lockout, NULL);
+	r = ks->store->download_result(ks->store->ctx, s->sn, 0, &ks->lockout, NULL);
+	if (r == 0 && s->profile == 2)
+		s->mac_for = MAC_CONFIRM;
+out:
+	if (m != NULL) {
+		rkl_cleanse(m, sizeof(*m));
+		free(m);
+	}
+	return r;
+}
+
+/*
+ * Profile 2, SIGN: SIG(kdh) over the PUBKEY_RESP the state machine built from
+ * TRANSPORT_KEY, only if it carries exactly what TRANSPORT_KEY issued.
+ */
+static int
+do_sign(struct rkl_kmsd_ks_sess *s, struct rkl_ks_sign *g)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_session *hs = NULL;
+	struct rkl_wire_msg *m = NULL;
+	const struct rkl_wire_pubkey_resp *p;
+	uint8_t d[RKL_P2_HASH_LEN], der[RKL_ECDSA_SIG_MAX];
+	size_t der_len = 0;
+	int r = RKL_ERR_INTERNAL;
+
+	if (s->profile != 2 || !s->sign_pending || g->frame == NULL || g->t == NULL)
+		return RKL_ERR_SEQUENCE;
+	s->sign_pending = 0;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return RKL_ERR_NOMEM;
+	if (rkl_wire_decode(g->frame, g->len, RKL_WIRE_DIR_TO_TERMINAL, m) != 0 ||
+	    m->profile != RKL_WIRE_PROFILE_HARDENED || m->type != RKL_WIRE_PUBKEY_RESP)
+		goto out;
+	p = &m->u.pubkey_resp;
+	if (p->key_id != s->key_id || p->pu_hsm_len != s->spki_len ||
+	    memcmp(p->pu_hsm, s->spki, s->spki_len) != 0 ||
+	    memcmp(p->nonce, s->nonce_k0, sizeof(s->nonce_k0)) != 0 ||
+	    p->certs_len != ks->kdh_certs_len || memcmp(p->certs, ks->kdh_certs, p->certs_len) != 0 ||
+	    p->crl_len != ks->kdh_crl_len || memcmp(p->crl, ks->kdh_crl, p->crl_len) != 0)
+		goto out;	/* not the reply TRANSPORT_KEY made: the network side is broken */
+	if ((r = rkl_p2_auth_digest(ks->c, RKL_P2_SIG_KDH, g->t, g->frame, g->len, RKL_WIRE_T_SIG,
+	    d)) != 0) {
+		r = RKL_ERR_INTERNAL;
+		goto out;
+	}
+	if ((r = session_get(s, &hs)) != 0)
+		goto out;
+	r = hsm_fault(s, "kdh_sign", rkl_hsm_ec_sign(hs, &ks->kdh, d, sizeof(d), der, sizeof(der),
+	    &der_len));
+	rkl_hsm_session_put(ks->hsm, hs);
+	if (r == 0 && rkl_p2_sig_from_der(ks->kdh.curve, der, der_len, g->sig, sizeof(g->sig),
+	    &g->sig_len) != 0)
+		r = RKL_ERR_INTERNAL;
+out:
+	free(m);
+	return r;
+}
+
+/*
+ * Profile 2, MAC: MAC(k2d) over the reply the state machine built from the
+ * request before (AUTH_CHALLENGE, TMK_DELIVERY or CONFIRM_ACK), only if it
+ * carries exactly what that request issued.
+ */
+static int
+do_mac(struct rkl_kmsd_ks_sess *s, struct rkl_ks_mac *q)
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_session *hs = NULL;
+	struct rkl_wire_msg *m = NULL;
+	uint8_t d[RKL_P2_HASH_LEN];
+	int r = RKL_ERR_INTERNAL, ok = 0, want = s->mac_for;
+
+	if (s->profile != 2 || want == MAC_NONE || !s->have_mac_keys || q->frame == NULL || q->t == NULL)
+		return RKL_ERR_SEQUENCE;
+	s->mac_for = MAC_NONE;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return RKL_ERR_NOMEM;
+	if (rkl_wire_decode(q->frame, q->len, RKL_WIRE_DIR_TO_TERMINAL, m) != 0 ||
+	    m->profile != RKL_WIRE_PROFILE_HARDENED)
+		goto out;
+	if (want == MAC_CHALLENGE && m->type == RKL_WIRE_AUTH_CHALLENGE) {
+		const struct rkl_wire_auth_challenge *a = &m->u.auth_challenge;
+
+		ok = a->crnd1_len == s->rnd_len && a->rnd2_len == s->rnd_len &&
+		    memcmp(a->crnd1, s->crnd1, s->rnd_len) == 0 &&
+		    memcmp(a->rnd2, s->rnd2, s->rnd_len) == 0 &&
+		    memcmp(a->nonce, s->nonce_k, sizeof(s->nonce_k)) == 0;
+	} else if (want == MAC_TMK && m->type == RKL_WIRE_TMK_DELIVERY) {
+		const struct rkl_wire_tmk_delivery *t = &m->u.tmk_delivery;
+		const struct rkl_ks_tmk *k = &s->tmk_out;
+
+		ok = t->ctmk_tk_len == k->ctmk_len && memcmp(t->ctmk_tk, k->ctmk, k->ctmk_len) == 0 &&
+		    t->tmk_alg == (unsigned)k->tmk_alg && t->tmk_len == k->tmk_len &&
+		    t->kcv_len == k->kcv_len && memcmp(t->kcv, k->kcv, k->kcv_len) == 0 &&
+		    t->key_version == k->key_version && strcmp(t->key_usage, "K0") == 0;
+	} else if (want == MAC_CONFIRM && m->type == RKL_WIRE_CONFIRM_ACK) {
+		ok = 1;
+	}
+	if (!ok)
+		goto out;
+	if (rkl_p2_auth_digest(ks->c, RKL_P2_MAC_K2D, q->t, q->frame, q->len, RKL_WIRE_T_MAC, d) != 0)
+		goto out;
+	if ((r = session_get(s, &hs)) != 0)
+		goto out;
+	r = hsm_fault(s, "cmac_sign", rkl_hsm_cmac_sign(hs, &s->k2d, d, sizeof(d), q->mac));
+	rkl_hsm_session_put(ks->hsm, hs);
+out:
+	free(m);
+	return r;
 }
 
 static const char *
@@ -1235,12 +1629,15 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 		return RKL_ERR_SEQUENCE;
 	/* A batch ends with its step's AUDIT; should one still be open, commit it
 	 * first (CHALLENGE adds its guard row to it and commits it itself, before
-	 * any HSM work: OPEN + CHALLENGE of a re-download are one commit). */
+	 * any HSM work: OPEN + CHALLENGE of a re-download are one commit; SIGN and
+	 * MAC make the authenticator of the step's own reply). */
 	if (c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE && c->req != RKL_KS_CHALLENGE &&
-	    (r = tx_close(s)) != 0)
+	    c->req != RKL_KS_SIGN && c->req != RKL_KS_MAC && (r = tx_close(s)) != 0)
 		goto out;
-	/* Every request of a session holding an SN: the lease still runs. */
+	/* Every request of a session holding an SN: the lease still runs (the
+	 * step's own request renewed it for SIGN and MAC). */
 	if (c->req != RKL_KS_OPEN && c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE &&
+	    c->req != RKL_KS_SIGN && c->req != RKL_KS_MAC &&
 	    (r = lease_keep(s, c->req == RKL_KS_CHALLENGE)) != 0)
 		goto out;
 	switch (c->req) {
@@ -1253,6 +1650,8 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 	case RKL_KS_CONFIRM: r = do_confirm(s, &c->u.confirm); break;
 	case RKL_KS_AUDIT: r = do_audit(s, &c->u.audit); break;
 	case RKL_KS_CLOSE: do_close(s); r = 0; break;
+	case RKL_KS_SIGN: r = do_sign(s, &c->u.sign); break;
+	case RKL_KS_MAC: r = do_mac(s, &c->u.mac); break;
 	default: r = RKL_ERR_SEQUENCE; break;
 	}
 	/* What a failed request did commit (a failure count) is durable before its error goes out. */
@@ -1264,6 +1663,78 @@ out:
 }
 
 /* ---- lifecycle ---- */
+
+/*
+ * Profile 2's material, loaded once at start (rkl.conf: kdh_key, kdh_cert,
+ * kdh_crl, ca_root, device_crl): every file must be there and check out, or
+ * rkl-kmsd does not start.  Each refusal is one error line naming the key.
+ */
+static int
+p2_fail(const char *key, const char *path, const char *why, int r)
+{
+	rkl_kmsd_log("error", "profile 2: %s %s: %s", key, path, why);
+	return r;
+}
+
+static int
+p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
+{
+	struct rkl_hsm_session *hs = NULL;
+	const uint8_t *v[RKL_X509_CHAIN_MAX];
+	size_t vl[RKL_X509_CHAIN_MAX], n = 0, spki_len = 0, lst = 0;
+	uint8_t spki[RKL_EC_SPKI_MAX];
+	uint8_t *list = NULL;
+	struct rkl_x509 leaf;
+	int r;
+
+	if (cfg->kdh_cert[0] == '\0' || cfg->kdh_crl[0] == '\0' || cfg->ca_root[0] == '\0' ||
+	    cfg->device_crl[0] == '\0')
+		return p2_fail("profiles", "2", "needs kdh_cert, kdh_crl, ca_root and device_crl",
+		    RKL_ERR_CONFIG);
+	if ((r = rkl_kms__pki_read(cfg->kdh_cert, 0, &ks->kdh_certs, &ks->kdh_certs_len)) != 0)
+		return p2_fail("kdh_cert", cfg->kdh_cert, rkl_err_str(r), RKL_ERR_CONFIG);
+	if ((r = rkl_kms__pki_read(cfg->kdh_crl, 1, &ks->kdh_crl, &ks->kdh_crl_len)) != 0)
+		return p2_fail("kdh_crl", cfg->kdh_crl, rkl_err_str(r), RKL_ERR_CONFIG);
+	if ((r = rkl_kms__pki_read(cfg->ca_root, 0, &ks->ca_root, &ks->ca_root_len)) != 0)
+		return p2_fail("ca_root", cfg->ca_root, rkl_err_str(r), RKL_ERR_CONFIG);
+	if ((r = rkl_kms__pki_read(cfg->device_crl, 1, &ks->dev_crl, &ks->dev_crl_len)) != 0)
+		return p2_fail("device_crl", cfg->device_crl, rkl_err_str(r), RKL_ERR_CONFIG);
+	/* The KDH CRL travels in every PUBKEY_RESP: small by design. */
+	if (ks->kdh_crl_len > RKL_WIRE_CRL_MAX)
+		return p2_fail("kdh_crl", cfg->kdh_crl, "larger than 2048 bytes (DER): issue it with "
+		    "rkl-admin ca crl --kdh (revoked KMS certificates only)", RKL_ERR_CONFIG);
+	if (ks->kdh_certs_len > RKL_WIRE_CERTS_MAX ||
+	    rkl_wire_certs_split(ks->kdh_certs, ks->kdh_certs_len, v, vl, RKL_X509_CHAIN_MAX, &n) != 0 ||
+	    rkl_x509_parse(v[0], vl[0], &leaf) != 0)
+		return p2_fail("kdh_cert", cfg->kdh_cert, "not 1..3 rkl certificates (end entity first, "
+		    "root left out)", RKL_ERR_CONFIG);
+	if ((list = malloc(RKL_PKI_CRL_MAX)) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->kdh_crl, ks->kdh_crl_len, now_s(),
+	    list, RKL_PKI_CRL_MAX, &lst)) != 0) {
+		free(list);
+		return p2_fail("kdh_crl", cfg->kdh_crl, rkl_err_str(r), RKL_ERR_CONFIG);
+	}
+	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len, now_s(),
+	    list, RKL_PKI_CRL_MAX, &lst)) != 0) {
+		free(list);
+		return p2_fail("device_crl", cfg->device_crl, rkl_err_str(r), RKL_ERR_CONFIG);
+	}
+	free(list);
+	if ((r = rkl_hsm_session_get(ks->hsm, &hs)) != 0)
+		return r;
+	r = rkl_hsm_ec_find(hs, cfg->kdh_key, &ks->kdh, spki, sizeof(spki), &spki_len);
+	rkl_hsm_session_put(ks->hsm, hs);
+	if (r != 0)
+		return p2_fail("kdh_key", cfg->kdh_key, r == RKL_ERR_NOT_FOUND ? "no such key in the "
+		    "token (rkl-admin kms key)" : rkl_err_str(r), r == RKL_ERR_NOT_FOUND ? RKL_ERR_CONFIG : r);
+	if (ks->kdh.curve != RKL_CURVE_P256 || spki_len != leaf.spki_len ||
+	    memcmp(spki, leaf.spki, spki_len) != 0)
+		return p2_fail("kdh_cert", cfg->kdh_cert, "its key is not kdh_key's (P-256) in the token",
+		    RKL_ERR_CONFIG);
+	ks->p2 = 1;
+	return 0;
+}
 
 int
 rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
@@ -1344,6 +1815,10 @@ rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 	ks->defer = cfg->group_commit > 0 && store->batch_defer != NULL &&
 	    store->group_commit != NULL && store->group_state != NULL && store->group_last != NULL;
 	pthread_mutex_init(&ks->lock, NULL);
+	if ((cfg->profiles & RKL_KMSD_PROFILE(2)) && (r = p2_load(ks, cfg)) != 0) {
+		rkl_kmsd_ks_free(ks);
+		return r;
+	}
 	*out = ks;
 	return 0;
 }
@@ -1355,6 +1830,10 @@ rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks)
 		return;
 	pthread_mutex_destroy(&ks->lock);
 	free(ks->buckets);
+	free(ks->kdh_certs);
+	free(ks->kdh_crl);
+	free(ks->ca_root);
+	free(ks->dev_crl);
 	rkl_cleanse(ks, sizeof(*ks));
 	free(ks);
 }
@@ -1397,6 +1876,7 @@ rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out)
 {
 	out->ctx = ks;
 	out->call = ks_call;
+	out->crypto = ks->c;
 }
 
 struct rkl_kmsd_ks_sess *

@@ -51,10 +51,12 @@ duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout)
 		e->cfg[i].pool_size = pool_size;
 		e->cfg[i].max_connections = 64;
 		e->cfg[i].lockout_threshold = lockout;
+		e->cfg[i].profiles = RKL_KMSD_PROFILE(1);	/* the patent profile's harness */
 		assert_int_equal(rkl_kmsd_ks_new(&e->cfg[i], e->hsm, &e->store, &e->c, &e->ks[i]), 0);
 		rkl_kmsd_ks_table(e->ks[i], &e->inner[i]);
 		e->counted[i].ctx = &e->inner[i];
 		e->counted[i].call = counted_call;
+		e->counted[i].crypto = e->inner[i].crypto;
 	}
 	COUNT_ENV = e;
 }
@@ -95,6 +97,7 @@ duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn)
 	memset(&t, 0, sizeof(t));
 	snprintf(t.sn, sizeof(t.sn), "%s", sn);
 	snprintf(t.pinpad_sn, sizeof(t.pinpad_sn), "%s", pinpad_sn != NULL ? pinpad_sn : "");
+	t.profile = 1;
 	assert_int_equal(e->store.terminal_add(e->store.ctx, &who, &t), 0);
 }
 

@@ -195,9 +195,10 @@ out_has '"ok":false'
 cp "$E2E_DIR/good.db" "$STATE/rkl.db"
 rm -f "$STATE/rkl.db-wal" "$STATE/rkl.db-shm"
 expect_rc 0 admin audit verify
-# -- protocol profiles: 2 by default, 1 when told; moved by an audited action
+# -- protocol profiles: 2 by default (1 where the configuration serves only 1), or as told;
+#    moved by an audited action
 out_has_profile() { expect_rc 0 admin --json terminal show "$1"; out_has "\"profile\":$2"; }
-out_has_profile T0001 2
+out_has_profile T0001 1          # this configuration: profiles = 1
 expect_rc 0 admin terminal add P0001 --profile 1
 out_has_profile P0001 1
 expect_rc 1 admin terminal add P0002 --profile 3
@@ -211,5 +212,8 @@ out_has "already"
 expect_rc 0 admin audit list --sn P0001
 out_has "terminal.profile"
 [ "$(grep -c 'terminal.profile' "$E2E_DIR/out")" = 1 ] || fail "a profile change not audited once"
+write_conf "profiles = 1,2"
+expect_rc 0 admin terminal add P0003
+out_has_profile P0003 2
 expect_rc 0 admin audit verify
 echo "PASS"

@@ -91,6 +91,11 @@ write_conf() {
 		echo "softhsm2_conf = softhsm2.conf"
 		echo "listen = 127.0.0.1:0"
 		echo "log_file = $LOG"
+		# the patent profile unless the test says otherwise (profile 2 needs its PKI files)
+		case " $* " in
+		*" profiles ="*|*" profiles="*) ;;
+		*) echo "profiles = 1" ;;
+		esac
 		for l in "$@"; do
 			echo "$l"
 		done

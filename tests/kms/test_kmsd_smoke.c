@@ -106,6 +106,7 @@ init_state(void)
 	memset(&t, 0, sizeof(t));
 	strcpy(t.sn, "SN0001");
 	strcpy(t.pinpad_sn, "PP0001");
+	t.profile = 1;
 	assert_int_equal(st.terminal_add(st.ctx, &who, &t), 0);
 	strcpy(t.sn, "SN0002");
 	t.pinpad_sn[0] = '\0';
@@ -137,7 +138,8 @@ start_kmsd(void)
 	    "idle_timeout = 60\n"
 	    "max_connections = 200\n"
 	    "max_startups_per_source = 0\n"	/* (every test connection is from 127.0.0.1) */
-	    "shutdown_timeout = 5\n", T.dir);
+	    "shutdown_timeout = 5\n"
+	    "profiles = 1\n", T.dir);
 	write_file(T.conf, text);
 	unlink(T.portfile);
 	T.pid = fork();

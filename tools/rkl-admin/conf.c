@@ -60,6 +60,7 @@ rkl_admin_conf_load(const char *path, struct rkl_admin_conf *out, char *err, siz
 	c->tmk_alg = k->tmk_alg;
 	c->max_failures = k->lockout_threshold;
 	c->lock_secs = k->lockout_duration;
+	c->profiles = k->profiles;
 	*out = *c;
 out:
 	if (r != 0 && err != NULL && errcap > 0) {

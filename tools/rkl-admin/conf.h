@@ -35,6 +35,7 @@ struct rkl_admin_conf {
 	enum rkl_alg tmk_alg;			/* tmk_alg; default AES-128 */
 	unsigned max_failures;			/* lockout_threshold; default 5 */
 	unsigned lock_secs;			/* lockout_duration; default 60 */
+	unsigned profiles;			/* profiles (bits 1u << p); default profile 2 only */
 };
 
 /*

@@ -31,6 +31,7 @@
 #include "rkl/crypto.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "rkl/kmsd.h"
 #include "rkl/hsm.h"
 #include "rkl/state.h"
 #include "rkl/store.h"
@@ -1088,16 +1089,19 @@ note_reason(int err)
 	return "note is not UTF-8 text or contains a control character (newline, tab, escape, ...)";
 }
 
-/* --profile: 1 or 2, or 0 (not given: the store's default, 2); -1 if bad. */
+/* --profile: 1 or 2; not given: 2, or 1 where the configuration serves
+ * profile 1 only (`profiles = 1`); -1 if bad. */
 static int
-profile_arg(const char *s)
+profile_arg_conf(const char *s, unsigned profiles)
 {
 	if (s == NULL)
-		return 0;
+		return profiles == RKL_KMSD_PROFILE(1) ? 1 : 2;
 	if (strcmp(s, "1") == 0 || strcmp(s, "2") == 0)
 		return s[0] - '0';
 	return -1;
 }
+
+#define profile_arg(s) profile_arg_conf((s), a->conf.profiles)
 
 static int
 cmd_terminal_add(struct admin *a, const char *sn)
@@ -1129,7 +1133,7 @@ cmd_terminal_add(struct admin *a, const char *sn)
 	if (a->json) {
 		fputs("{\"ok\":true,\"sn\":", stdout);
 		rkl_admin_json_str(stdout, t.sn);
-		printf(",\"status\":\"registered\",\"profile\":%u}\n", t.profile != 0 ? t.profile : 2u);
+		printf(",\"status\":\"registered\",\"profile\":%u}\n", t.profile);
 	} else {
 		printf("registered %s\n", t.sn);
 	}
@@ -2115,7 +2119,7 @@ main(int argc, char **argv)
 		}
 		*val = argv[++i];
 	}
-	if (a->profile != NULL && profile_arg(a->profile) < 0) {
+	if (a->profile != NULL && profile_arg_conf(a->profile, 0) < 0) {
 		fprintf(stderr, "rkl-admin: --profile is 1 or 2\n");
 		ex = EX_USAGE;
 		goto out;
