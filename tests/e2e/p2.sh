@@ -1,0 +1,116 @@
+#!/bin/sh
+# Profile 2 end to end on real parts: rkl-kmsd (SoftHSM2 token, SQLite, TCP)
+# and rkl-terminal (the PIN pad library's profile-2 state machine).  The PKI
+# is made as an operator and a factory would: a CA in its own token, the KMS
+# signing key in the KMS token certified by it, the device key made in the
+# PIN pad, its request certified, certificate and root installed.  Then a
+# first download (device certificate checked, kept with the binding), a
+# rotation (the next download starts at S5, authenticated by the device key
+# and the AUK-derived MACs, and delivers version 2), the no-downgrade
+# refusals (profile 1 for a profile-2 terminal), a revoked device refused
+# before any key work, and kmsd refusing to start on a KDH CRL over 2048 bytes.
+. "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
+e2e_init p2
+CA="$E2E_DIR/ca"
+PKI="$E2E_DIR/pki"
+TERMS="$E2E_DIR/terminals"
+mkdir -p "$PKI" "$TERMS"
+RSA=RSA-3072	# Annex C: AES keys need RSA-3072 (docs/protocol.md 10.6)
+
+# p2_conf PROFILES [KDH_CRL]: the configuration with profile 2's keys.
+p2_conf() {
+	write_conf "profiles = $1" "transport_key_policy = shared" "transport_key_algs = $RSA" \
+	    "tek_algs = $RSA" "auk_algs = AES-128" "tmk_alg = AES-128" \
+	    "kdh_cert = $PKI/kms.der" "kdh_crl = ${2:-$PKI/crl.der}" "ca_root = $CA/ca.der" \
+	    "device_crl = $PKI/crl.der"
+}
+
+# -- the PKI: the CA, the KMS key (in the KMS token) and its certificate, the CRL
+p2_conf 1,2
+expect_rc 0 admin init
+expect_rc 0 admin ca init --ca-dir "$CA" --name "rkl p2 e2e CA"
+expect_rc 0 admin kms key --name kms-p2 --out "$PKI/kms.req"
+expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms.der"
+expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
+
+# -- a device made and enrolled as at the factory
+enrol() {
+	sn=$1
+	"$RKL_TERMINAL" -d "$TERMS/$sn" init --sn "$sn" --pinpad-sn "PP-$sn" --auk-alg aes128 \
+	    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "PIN pad init $sn"; }
+	expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$sn" enrol request --state "$TERMS/$sn" \
+	    --out "$PKI/$sn.req"
+	expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/$sn.req" --profile device \
+	    --out "$PKI/$sn.der"
+	expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$sn" enrol install --state "$TERMS/$sn" \
+	    --ca "$CA/ca.der" --cert "$PKI/$sn.der"
+}
+# p2_delivered SN VERSION: the KMS marked VERSION delivered and the PIN pad holds it
+# (the KMS keeps profile 2's CMAC KCV, the PIN pad shows the legacy KCV of its block).
+p2_delivered() {
+	[ "$(kms_field "$1" state)" = delivered ] || fail "$1: TMK not marked delivered"
+	[ "$(json_field version "$E2E_DIR/kms.json")" = "$2" ] || fail "$1: KMS TMK version is not $2"
+	k=$(json_field kcv "$E2E_DIR/kms.json")
+	[ ${#k} -eq 10 ] || fail "$1: profile 2's KCV is not the 5-byte CMAC KCV: $k"
+	"$RKL_TERMINAL" -d "$TERMS/$1" --json show >"$E2E_DIR/term.json" || fail "show $1"
+	grep -q "\"key_version\":$2[,}]" "$E2E_DIR/term.json" || fail "$1: PIN pad does not hold version $2"
+}
+p2_download() {
+	expect_rc "${2:-0}" "$RKL_TERMINAL" -d "$TERMS/$1" download "127.0.0.1:$KMSD_PORT" \
+	    --timeout-ms 120000 --profile 2
+}
+enrol P2A
+enrol P2B
+expect_rc 0 admin terminal add P2A --pinpad-sn PP-P2A
+expect_rc 0 admin terminal add P2B --pinpad-sn PP-P2B
+expect_rc 0 admin terminal add P1X --pinpad-sn PP-P1X --profile 1
+[ "$(kms_field P2A profile)" = 2 ] || fail "a new registration is not on profile 2"
+
+# -- kmsd will not start with a KDH CRL too large to send
+{ printf '\060'; head -c 2999 /dev/zero; } >"$PKI/big.crl"
+p2_conf 1,2 "$PKI/big.crl"
+expect_rc 1 "$RKL_KMSD" -c "$CONF" --foreground --port-file "$E2E_DIR/none.port"
+grep -q "kdh_crl.*larger than 2048" "$LOG" || fail "no reason logged for the refused KDH CRL"
+
+p2_conf 1,2
+kmsd_start
+
+# -- first download on profile 2
+p2_download P2A
+p2_delivered P2A 1
+[ "$(kms_field P2A status)" = bound ] || fail "P2A not bound"
+k=$(kcv_kms P2A)
+
+# -- rotation: the next download starts at S5 and delivers version 2
+old=$k
+expect_rc 0 admin tmk rotate P2A
+lines=$(wc -l <"$LOG")
+p2_download P2A
+p2_delivered P2A 2
+[ "$(kcv_kms P2A)" != "$old" ] || fail "rotation delivered the old TMK"
+tail -n +"$((lines + 1))" "$LOG" | grep -- "P2A" | grep -Eq 'step=(pubkey|tk) ' &&
+    fail "the re-download after rotation repeated S0-S3"
+
+# -- no downgrade: a profile-2 terminal on profile 1 is refused, nothing stored
+expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/P2B" show --json
+lines=$(wc -l <"$LOG")
+expect_rc 0 admin tmk rotate P2A
+"$RKL_TERMINAL" -d "$TERMS/P2A" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
+    --profile 1 >"$E2E_DIR/out" 2>"$E2E_DIR/err" && fail "profile 1 served to a profile-2 terminal"
+[ -z "$(kcv_kms P2A)" ] || fail "a refused profile-1 session made a TMK"
+
+# -- a revoked device is refused at S3, before any key work
+expect_rc 0 admin ca revoke --ca-dir "$CA" --cert "$PKI/P2B.der"
+expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
+kmsd_stop
+kmsd_start
+"$RKL_TERMINAL" -d "$TERMS/P2B" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
+    --profile 2 >"$E2E_DIR/out" 2>"$E2E_DIR/err" && fail "a revoked device was served"
+[ "$(kms_field P2B status)" = registered ] || fail "a revoked device got a binding"
+# P2A still works (its re-download re-checks its certificate against the new CRL)
+p2_download P2A
+p2_delivered P2A 3
+
+expect_rc 0 admin audit verify
+kmsd_stop
+echo PASS
