@@ -616,7 +616,7 @@ p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_l
 		return r != 0 ? r : RKL_ERR_FORMAT;
 	if ((r = rkl_pki_device_verify(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len,
 	    v[0], vl[0], s->sn, pinpad_sn != NULL && pinpad_sn[0] != '\0' ? pinpad_sn : NULL,
-	    now_s())) != 0)
+	    ks_now(ks))) != 0)
 		return r;
 	if ((r = rkl_x509_parse(v[0], vl[0], &x)) != 0)
 		return r;
@@ -1710,12 +1710,12 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 		    "root left out)", RKL_ERR_CONFIG);
 	if ((list = malloc(RKL_PKI_CRL_MAX)) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->kdh_crl, ks->kdh_crl_len, now_s(),
+	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->kdh_crl, ks->kdh_crl_len, ks_now(ks),
 	    list, RKL_PKI_CRL_MAX, &lst)) != 0) {
 		free(list);
 		return p2_fail("kdh_crl", cfg->kdh_crl, rkl_err_str(r), RKL_ERR_CONFIG);
 	}
-	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len, now_s(),
+	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len, ks_now(ks),
 	    list, RKL_PKI_CRL_MAX, &lst)) != 0) {
 		free(list);
 		return p2_fail("device_crl", cfg->device_crl, rkl_err_str(r), RKL_ERR_CONFIG);
