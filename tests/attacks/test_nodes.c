@@ -121,6 +121,7 @@ env_setup(void **state)
 		E.cfg[i].max_connections = 64;
 		E.cfg[i].lockout_threshold = 3;
 		E.cfg[i].group_commit = 0;	/* every step commits: the nodes see each other at once */
+		E.cfg[i].profiles = RKL_KMSD_PROFILE(1);	/* the patent profile (duel_register) */
 		if (rkl_kmsd_ks_new(&E.cfg[i], E.hsm, i == NODE_A ? &E.store : &store_b, &E.c,
 		    &E.ks[i]) != 0)
 			return -1;
