@@ -98,15 +98,24 @@ expect_rc 0 admin tmk rotate P2A
 "$RKL_TERMINAL" -d "$TERMS/P2A" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
     --profile 1 >"$E2E_DIR/out" 2>"$E2E_DIR/err" && fail "profile 1 served to a profile-2 terminal"
 [ -z "$(kcv_kms P2A)" ] || fail "a refused profile-1 session made a TMK"
+# refused by the KMS at OPEN (RKL_ERR_PROFILE, ERROR UNSUPPORTED), before any HSM work
+tail -n +"$((lines + 1))" "$LOG" | grep "sn=P2A" | grep -q "result=fail code=-10 " ||
+    fail "no profile refusal logged for P2A"
 
 # -- a revoked device is refused at S3, before any key work
 expect_rc 0 admin ca revoke --ca-dir "$CA" --cert "$PKI/P2B.der"
 expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
 kmsd_stop
 kmsd_start
+lines=$(wc -l <"$LOG")
 "$RKL_TERMINAL" -d "$TERMS/P2B" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
-    --profile 2 >"$E2E_DIR/out" 2>"$E2E_DIR/err" && fail "a revoked device was served"
+    --profile 2 >"$E2E_DIR/out" 2>"$E2E_DIR/err"
+rc=$?
+[ "$rc" -eq 4 ] || fail "a revoked device: rkl-terminal exit $rc, expected 4 (refused by the KMS)"
 [ "$(kms_field P2B status)" = registered ] || fail "a revoked device got a binding"
+# a data error (RKL_ERR_CERT_REVOKED) at S3, not an internal one
+tail -n +"$((lines + 1))" "$LOG" | grep "sn=P2B" | grep -q "step=tk result=fail code=-65 " ||
+    fail "the revoked device's refusal is not logged as CERT_REVOKED at step tk"
 # P2A still works (its re-download re-checks its certificate against the new CRL)
 p2_download P2A
 p2_delivered P2A 3
