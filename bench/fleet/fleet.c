@@ -1398,9 +1398,9 @@ main(int argc, char **argv)
 	printf("# rkl-bench-fleet: %lu TEK pairs (RSA-%u) and %zu terminals made in %.1f s; "
 	    "%u thread(s); KMS 127.0.0.1:%lu pid %d\n", tek_pairs,
 	    rkl_alg_rsa_bits(pp_cfg.tek_alg), nterms, now() - t0, nthreads, port, kmsd_pid);
-	printf("%-11s %-6s %5s %6s %4s %9s %9s %9s %9s %9s %9s %6s %8s %8s\n", "policy", "mode",
-	    "N", "ok", "err", "dl/s", "p50_ms", "p99_ms", "max_ms", "kms_us", "hsm_us", "eff",
-	    "rss_kib", "gen_us");
+	printf("%-11s %-6s %5s %6s %4s %9s %9s %9s %9s %9s %9s %6s %8s %8s %8s %8s %6s\n", "policy",
+	    "mode", "N", "ok", "err", "dl/s", "p50_ms", "p99_ms", "max_ms", "kms_us", "hsm_us", "eff",
+	    "rss_kib", "gen_us", "db_us", "hsm_in", "eff_in");
 	for (i = 0; i < nruns; i++) {
 		if (do_run(&runs[i]) != 0) {
 			rc = 1;
