@@ -10,7 +10,8 @@
  *                                          every byte as sent (ERROR: not hashed)
  *   D   = SHA-256(label || T_{i-1} || P)   P: the bytes of F_i before the
  *                                          authenticator's TLV
- *   data_x = first L bytes of SHA-256("rkl-p2 key " || x || SN || nonce_t || nonce_k)
+ *   data_x = first L bytes of SHA-256("rkl-p2 key " || x || SN || nonce_t || nonce_k),
+ *            byte 0 of each 16-byte block set to RKL_WIRE_P2_KDF_MARK (0xFF)
  *   K_x    = AES-ECB(AUK, data_x)          x = "k2d" | "d2k", L = AUK length
  *   SIG    = ECDSA(key, D) as raw r || s   MAC = AES-CMAC(K_x, D), 16 bytes
  *
@@ -100,6 +101,9 @@ RKL_WUR int rkl_p2_patch_auth(uint8_t *frame, size_t len, uint16_t tag,
 /*
  * data_x: the first L bytes (L = 16 or 32) of
  *   SHA-256("rkl-p2 key " || dir || sn || nonce_t || nonce_k)
+ * with the first byte of each 16-byte block replaced by RKL_WIRE_P2_KDF_MARK,
+ * a value no RND1 may start with: otherwise the KMS's CRND1 = E(AUK, RND1),
+ * given to anyone who sends AUTH_INIT, would be K_x for RND1 = data_x.
  * dir "k2d" or "d2k" (RKL_ERR_INVALID_ARG otherwise), sn as in the frames
  * (1..RKL_WIRE_SN_MAX chars, no NUL hashed).  The KMS feeds it to
  * CKM_AES_ECB_ENCRYPT_DATA with the AUK as base key.

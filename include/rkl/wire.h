@@ -138,6 +138,13 @@ extern "C" {
 #define RKL_WIRE_SIG_MIN 64		/* SIG: raw r || s, 64 (P-256) */
 #define RKL_WIRE_SIG_MAX 96		/*   or 96 (P-384) bytes */
 #define RKL_WIRE_MAC_LEN 16		/* MAC: AES-CMAC, 16 bytes */
+/*
+ * p2: the first byte of every 16-byte block of key derivation data
+ * (rkl_p2_kdf_data), and so never the first byte of a RND1 (decoder:
+ * RKL_ERR_FORMAT): the KMS encrypts RND1 under the AUK (CRND1) for anyone
+ * who sends AUTH_INIT, and must never encrypt a derivation block.
+ */
+#define RKL_WIRE_P2_KDF_MARK 0xFF
 
 /*
  * Public error codes carried by an ERROR message.  Deliberately coarse: every

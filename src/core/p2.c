@@ -159,6 +159,9 @@ rkl_p2_kdf_data(const struct rkl_crypto *c, const char *dir, const char *sn,
 	lens[4] = RKL_P2_NONCE_LEN;
 	if ((r = c->sha256(c->ctx, parts, lens, 5, h)) != 0)
 		return r;
+	/* every block starts with the mark no RND1 may start with (rkl/wire.h) */
+	h[0] = RKL_WIRE_P2_KDF_MARK;
+	h[16] = RKL_WIRE_P2_KDF_MARK;
 	memcpy(out, h, L);
 	rkl_cleanse(h, sizeof(h));
 	return 0;

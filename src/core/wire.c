@@ -37,7 +37,8 @@ enum fcheck {
 	C_KCV,		/* length 3 or 5 */
 	C_SPKI,		/* outer DER SEQUENCE spans the value exactly (also CRL) */
 	C_CERTS,	/* 1..RKL_X509_CHAIN_MAX DER SEQUENCEs back to back */
-	C_SIG		/* length 64 or 96 (raw r || s of P-256 / P-384) */
+	C_SIG,		/* length 64 or 96 (raw r || s of P-256 / P-384) */
+	C_RND1P2	/* p2 RND1: first byte not RKL_WIRE_P2_KDF_MARK */
 };
 
 struct fdesc {
@@ -174,7 +175,7 @@ static const struct fdesc f2_tk_upload[] = {
 
 static const struct fdesc f2_auth_init[] = {
 	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_auth_init, sn),
-	P2_BLOCK(RKL_WIRE_T_RND1, rkl_wire_auth_init, rnd1, rnd1_len),
+	FDL(RKL_WIRE_T_RND1, F_VAR, C_RND1P2, 16, 16, rkl_wire_auth_init, rnd1, rnd1_len),
 	P2_NONCE(rkl_wire_auth_init),
 };
 
@@ -488,6 +489,8 @@ check_value(const struct fdesc *d, const uint8_t *p, size_t len)
 		return certs_ok(p, len);
 	case C_SIG:
 		return len == RKL_WIRE_SIG_MIN || len == RKL_WIRE_SIG_MAX ? 0 : RKL_ERR_LENGTH;
+	case C_RND1P2:
+		return p[0] != RKL_WIRE_P2_KDF_MARK ? 0 : RKL_ERR_FORMAT;
 	default:
 		return 0;
 	}

@@ -385,6 +385,9 @@ rkl_pp2_auth_init(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *n)
 		return r;
 	if (m.u.auth_init.rnd1_len != 16)
 		return RKL_ERR_INTEGRITY;	/* an AES AUK: 16-byte blocks */
+	/* never the key-derivation mark as first byte (rkl/wire.h, protocol.md 10.5) */
+	pp->rnd1[0] &= 0x7F;
+	m.u.auth_init.rnd1[0] = pp->rnd1[0];
 	if ((r = c->random(c->ctx, pp->nonce_t, sizeof(pp->nonce_t))) != 0)
 		return r;
 	memcpy(m.u.auth_init.nonce, pp->nonce_t, sizeof(pp->nonce_t));

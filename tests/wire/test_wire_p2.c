@@ -371,6 +371,14 @@ test_bounds(void **state)
 	assert_int_equal(with_value(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_NONCE, v, 32), 0);
 	assert_int_equal(with_value(RKL_WIRE_PUBKEY_REQ, RKL_WIRE_T_NONCE, v, 31), RKL_ERR_LENGTH);
 	assert_int_equal(with_value(RKL_WIRE_AUTH_INIT, RKL_WIRE_T_NONCE, v, 33), RKL_ERR_LENGTH);
+	/* RND1 never starts with the key-derivation mark */
+	v[0] = RKL_WIRE_P2_KDF_MARK;
+	assert_int_equal(with_value(RKL_WIRE_AUTH_INIT, RKL_WIRE_T_RND1, v, 16), RKL_ERR_FORMAT);
+	v[0] = 0xFE;
+	assert_int_equal(with_value(RKL_WIRE_AUTH_INIT, RKL_WIRE_T_RND1, v, 16), 0);
+	v[0] = RKL_WIRE_P2_KDF_MARK;	/* RND2 and the others may */
+	assert_int_equal(with_value(RKL_WIRE_AUTH_CHALLENGE, RKL_WIRE_T_RND2, v, 16), 0);
+	v[0] = 0x41;
 	/* RNDs 16 only */
 	assert_int_equal(with_value(RKL_WIRE_AUTH_INIT, RKL_WIRE_T_RND1, v, 8), RKL_ERR_LENGTH);
 	assert_int_equal(with_value(RKL_WIRE_AUTH_CHALLENGE, RKL_WIRE_T_RND2, v, 8),
@@ -506,6 +514,9 @@ test_encoder_rejects(void **state)
 	assert_int_equal(rkl_wire_encode(&m, &w), RKL_ERR_INVALID_ARG);
 	fixture(RKL_WIRE_AUTH_INIT, &m);
 	m.u.auth_init.rnd1_len = 8;
+	assert_int_equal(rkl_wire_encode(&m, &w), RKL_ERR_INVALID_ARG);
+	fixture(RKL_WIRE_AUTH_INIT, &m);
+	m.u.auth_init.rnd1[0] = RKL_WIRE_P2_KDF_MARK;
 	assert_int_equal(rkl_wire_encode(&m, &w), RKL_ERR_INVALID_ARG);
 	fixture(RKL_WIRE_TMK_DELIVERY, &m);
 	m.u.tmk_delivery.kcv_len = 3;
