@@ -81,9 +81,11 @@
  *                    attacker K_k2d for the terminal's nonce and one of its
  *                    choosing plus CRND1 for the terminal's RND1, and it
  *                    plays the KMS in a re-download: the terminal stores
- *                    its TMK (agreement).  Open in profile 2 as specified
- *                    (docs/security.md, "CRND1 oracle"); the default model
- *                    treats CRND1 as a proof of AUK, as patent.pml does.
+ *                    its TMK (agreement).  This was profile 2 as first
+ *                    specified; the derivation mark closed it (no RND1
+ *                    can be a derivation block: docs/protocol.md 10.5,
+ *                    docs/security.md A8), which the default model, where
+ *                    CRND1 is a proof of AUK as in patent.pml, matches.
  * Run: spin -a profile2.pml && cc -O2 -DCOLLAPSE -o pan pan.c &&
  *      ./pan -E -N all        (about 1.7 million states with NT=2, NS=2)
  */

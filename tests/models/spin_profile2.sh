@@ -6,7 +6,7 @@
 # without the transcript in the authenticators (replay of an old signed S1
 # answer), without the device signature (A2 pseudo-POS).  Each negative case
 # also checks that the counterexample is that attack.  One more negative case
-# is an attack profile 2 as specified does not stop (the CRND1 oracle).
+# is the attack on profile 2 as first specified (the CRND1 oracle).
 set -eu
 model="${RKL_SOURCE_DIR:?}/docs/models/profile2.pml"
 command -v spin >/dev/null 2>&1 || { echo "spin not installed (scripts/deps.sh installs it)"; exit 1; }
@@ -92,10 +92,9 @@ trail_shows -DNO_TRANSCRIPT 't_hsm = 3' "AUK sent under the leaked old Pu_hsm (r
 # Pu_tek (5), a TMK for SN_V encrypted to it.
 negative -DNO_KRD_SIG "" secrecy
 trail_shows -DNO_KRD_SIG 'b_tek\[1\] = 5' "the victim's SN bound to the attacker's Pu_tek"
-# Open attack (docs/security.md, "CRND1 oracle"): with the KMS's CRND1 as an
-# encryption oracle under AUK, the attacker gets K_k2d and plays the KMS in a
-# re-download.  This case must keep failing until profile 2 separates CRND1
-# from the key derivation; then it moves to the clean cases.
+# Profile 2 as first specified (docs/security.md A8, closed by the derivation mark):
+# with the KMS's CRND1 as an encryption oracle under AUK, the attacker gets
+# K_k2d and plays the KMS in a re-download.  The model must keep finding it.
 negative -DCRND1_ORACLE "" agreement
 trail_shows -DCRND1_ORACLE 'orc_k\[[1-7]\] = 1' "K_k2d obtained from the KMS's CRND1"
 trail_shows -DCRND1_ORACLE 't_stored\[3\] = [1-9]' "the attacker's TMK stored by the terminal"
