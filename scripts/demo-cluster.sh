@@ -89,6 +89,8 @@ pool_size = 2
 workers = 1
 # SN leases of 30 s (2 x idle_timeout, the minimum): what a download cut by a node's death waits for
 idle_timeout = 15
+# the patent profile: the simulated PIN pads are not enrolled (make demo shows profile 2)
+profiles = 1
 CONF
 done
 
