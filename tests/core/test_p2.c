@@ -214,6 +214,44 @@ test_kdf_derive_mac(void **state)
 	assert_int_equal(rkl_p2_mac_sw(&cr, k, 8, d, mac), RKL_ERR_KEY_LENGTH);
 }
 
+/*
+ * p2proof's finding: the KMS answers any AUTH_INIT with CRND1 = E(AUK, RND1),
+ * and K_x = E(AUK, data_x) with public data_x.  Every derivation block starts
+ * with the mark, and an AUTH_INIT whose RND1 is such a block does not decode,
+ * so the KMS can never be asked for K_x.
+ */
+static void
+test_kdf_not_a_challenge(void **state)
+{
+	uint8_t nt[32], nk[32], data[32], frame[RKL_WIRE_FRAME_MAX];
+	static const char *const dirs[] = { "k2d", "d2k" };
+	struct rkl_wire_msg m, got;
+	struct rkl_wbuf w;
+	size_t i, b;
+
+	(void)state;
+	nonces(nt, nk);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(rkl_p2_kdf_data(&cr, dirs[i], "POS-0001", nt, nk, 32, data), 0);
+		for (b = 0; b < 32; b += 16) {
+			assert_int_equal(data[b], RKL_WIRE_P2_KDF_MARK);
+			/* as RND1: the encoder refuses it, and so does the decoder */
+			rkl_wire_msg_init_profile(&m, RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_AUTH_INIT,
+			    NULL);
+			strcpy(m.u.auth_init.sn, "POS-0001");
+			memcpy(m.u.auth_init.rnd1, data + b, 16);
+			m.u.auth_init.rnd1_len = 16;
+			rkl_wbuf_init(&w, frame, sizeof(frame));
+			assert_int_equal(rkl_wire_encode(&m, &w), RKL_ERR_INVALID_ARG);
+			m.u.auth_init.rnd1[0] = 0;
+			assert_int_equal(rkl_wire_encode(&m, &w), 0);
+			frame[RKL_WIRE_HDR_LEN + 4 + 8 + 4] = RKL_WIRE_P2_KDF_MARK;	/* RND1[0] */
+			assert_int_equal(rkl_wire_decode(frame, w.len, RKL_WIRE_DIR_TO_KMS, &got),
+			    RKL_ERR_FORMAT);
+		}
+	}
+}
+
 static void
 test_sign_verify(void **state)
 {
@@ -299,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_transcript),
 		cmocka_unit_test(test_auth_digest_and_patch),
 		cmocka_unit_test(test_kdf_derive_mac),
+		cmocka_unit_test(test_kdf_not_a_challenge),
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_annexc),
 	};
