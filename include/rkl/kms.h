@@ -1,6 +1,12 @@
 /*
- * rkl/kms.h - the KMS side of the patent profile (CN103714641A, S0-S7) as a
- * sans-I/O state machine, and the key-service interface it calls out through.
+ * rkl/kms.h - the KMS side of the patent profile (CN103714641A, S0-S7) and of
+ * profile 2 (docs/protocol.md section 10: the same steps with the KMS's
+ * signature, the device's certificate and signature, a transcript hash and
+ * AUK-derived MACs) as a sans-I/O state machine, and the key-service
+ * interface it calls out through.  The first frame fixes a session's
+ * profile; in profile 2 the session keeps the transcript (SHA-256 from
+ * rkl_keysvc.crypto) and every key operation, signature and MAC is still a
+ * key-service request (SIGN and MAC below).
  *
  * One struct rkl_kms_session per TCP connection, allocated by the caller.
  * The caller reads one complete frame off the socket, hands its bytes to

@@ -759,6 +759,29 @@ test_track_table(void **state)
 	rkl_ks_track_done(&t, RKL_KS_OPEN, RKL_KS_OPEN_FIRST, RKL_ERR_UNKNOWN_SN);
 	for (r = RKL_KS_OPEN; r <= RKL_KS_CONFIRM; r++)
 		track_refused(&t, r);
+	track_refused(&t, RKL_KS_SIGN);
+	track_refused(&t, RKL_KS_MAC);
+
+	/* Profile 2: SIGN once after TRANSPORT_KEY; MAC only once CHALLENGE
+	 * (then TMK, CONFIRM) succeeded, repeatable (the service pairs it). */
+	memset(&t, 0, sizeof(t));
+	track_allowed(&t, RKL_KS_OPEN, RKL_KS_OPEN_FIRST, 0);
+	track_refused(&t, RKL_KS_SIGN);
+	track_refused(&t, RKL_KS_MAC);
+	track_allowed(&t, RKL_KS_TRANSPORT_KEY, 0, 0);
+	track_allowed(&t, RKL_KS_SIGN, 0, 0);
+	track_refused(&t, RKL_KS_SIGN);
+	track_refused(&t, RKL_KS_MAC);
+	track_allowed(&t, RKL_KS_BIND, 0, 0);
+	track_refused(&t, RKL_KS_MAC);
+	track_allowed(&t, RKL_KS_CHALLENGE, 0, 0);
+	track_allowed(&t, RKL_KS_MAC, 0, 0);
+	track_allowed(&t, RKL_KS_VERIFY, 0, 0);
+	track_allowed(&t, RKL_KS_TMK, 0, 0);
+	track_allowed(&t, RKL_KS_MAC, 0, 0);
+	track_allowed(&t, RKL_KS_CONFIRM, 0, 0);
+	track_allowed(&t, RKL_KS_MAC, 0, RKL_ERR_INTERNAL);	/* failed: the session ends */
+	track_refused(&t, RKL_KS_MAC);
 }
 
 /* ---- tamper sweep ---- */
