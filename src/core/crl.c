@@ -11,38 +11,18 @@
 #include "rkl/x509.h"
 #include "x509_int.h"
 
-static const uint8_t ALG_ES256[] = {
-	0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02
-};
-static const uint8_t ALG_ES384[] = {
-	0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03
-};
 static const uint8_t OID_CRL_NUMBER[] = { 0x55, 0x1d, 0x14 };
 static const uint8_t OID_AKI[] = { 0x55, 0x1d, 0x23 };
 
-/* Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue } */
+/* One extension (x509.c's reader); an empty extnID is refused here. */
 static int
 ext_read(struct der *exts, struct der *oid, int *crit, struct der *val)
 {
-	struct der ext, b;
 	int r;
 
-	if ((r = der_get(exts, 0x30, &ext, NULL)) != 0 ||
-	    (r = der_get(&ext, 0x06, oid, NULL)) != 0)
+	if ((r = rkl_x509_i_ext(exts, oid, crit, val)) != 0)
 		return r;
-	if (oid->len == 0)
-		return RKL_ERR_FORMAT;
-	*crit = 0;
-	if (der_peek(&ext) == 0x01) {
-		if ((r = der_get(&ext, 0x01, &b, NULL)) != 0)
-			return r;
-		if (b.len != 1 || b.p[0] != 0xff)
-			return RKL_ERR_FORMAT;	/* DEFAULT FALSE is omitted in DER */
-		*crit = 1;
-	}
-	if ((r = der_get(&ext, 0x04, val, NULL)) != 0)
-		return r;
-	return ext.len != 0 ? RKL_ERR_TRAILING : 0;
+	return oid->len == 0 ? RKL_ERR_FORMAT : 0;
 }
 
 /* Entry extensions: any non-critical one is skipped, a critical one refused. */
@@ -157,7 +137,7 @@ int
 rkl_x509_crl_parse(const uint8_t *der, size_t len, struct rkl_x509_crl *out)
 {
 	struct rkl_x509_crl x;
-	struct der d, crl, tbs, tbsw, v, alg, algo, iss, issw, list, ex, exts, bits;
+	struct der d, crl, tbs, tbsw, v, iss, issw, list, ex, exts;
 	int r;
 
 	if (der == NULL || out == NULL)
@@ -181,14 +161,8 @@ rkl_x509_crl_parse(const uint8_t *der, size_t len, struct rkl_x509_crl *out)
 		return r;
 	if (v.len != 1 || v.p[0] != 0x01)
 		return RKL_ERR_VERSION;
-	if ((r = der_get(&tbs, 0x30, &alg, &algo)) != 0)
+	if ((r = rkl_x509_i_sig_alg(&tbs, &x.sig_alg)) != 0)
 		return r;
-	if (der_eq(&algo, ALG_ES256, sizeof(ALG_ES256)))
-		x.sig_alg = RKL_X509_ECDSA_SHA256;
-	else if (der_eq(&algo, ALG_ES384, sizeof(ALG_ES384)))
-		x.sig_alg = RKL_X509_ECDSA_SHA384;
-	else
-		return RKL_ERR_ALGORITHM;
 	if ((r = der_get(&tbs, 0x30, &iss, &issw)) != 0 ||
 	    (r = rkl_x509_i_name(&iss, NULL, NULL)) != 0)
 		return r;
@@ -220,19 +194,8 @@ rkl_x509_crl_parse(const uint8_t *der, size_t len, struct rkl_x509_crl *out)
 	}
 	if (tbs.len != 0)
 		return RKL_ERR_TRAILING;
-	if ((r = der_get(&crl, 0x30, &alg, &algo)) != 0)
+	if ((r = rkl_x509_i_signature(&crl, x.sig_alg, &x.sig, &x.sig_len)) != 0)
 		return r;
-	if (!der_eq(&algo, x.sig_alg == RKL_X509_ECDSA_SHA256 ? ALG_ES256 : ALG_ES384,
-	    sizeof(ALG_ES256)))
-		return RKL_ERR_ALGORITHM;
-	if ((r = der_get(&crl, 0x03, &bits, NULL)) != 0)
-		return r;
-	if (crl.len != 0)
-		return RKL_ERR_TRAILING;
-	if (bits.len < 2 || bits.p[0] != 0)
-		return RKL_ERR_FORMAT;
-	x.sig = bits.p + 1;
-	x.sig_len = bits.len - 1;
 	*out = x;
 	return 0;
 }

@@ -257,32 +257,81 @@ parse_eku(struct der v, struct rkl_x509 *x)
 	return 0;
 }
 
+int
+rkl_x509_i_ext(struct der *exts, struct der *oid, int *crit, struct der *val)
+{
+	struct der ext, b;
+	int r;
+
+	if ((r = der_get(exts, 0x30, &ext, NULL)) != 0 ||
+	    (r = der_get(&ext, 0x06, oid, NULL)) != 0)
+		return r;
+	*crit = 0;
+	if (der_peek(&ext) == 0x01) {
+		if ((r = der_get(&ext, 0x01, &b, NULL)) != 0)
+			return r;
+		if (b.len != 1 || b.p[0] != 0xff)
+			return RKL_ERR_FORMAT;	/* DEFAULT FALSE is omitted in DER */
+		*crit = 1;
+	}
+	if ((r = der_get(&ext, 0x04, val, NULL)) != 0)
+		return r;
+	return ext.len != 0 ? RKL_ERR_TRAILING : 0;
+}
+
+int
+rkl_x509_i_sig_alg(struct der *tbs, enum rkl_x509_sig *alg)
+{
+	struct der c, algo;
+	int r;
+
+	if ((r = der_get(tbs, 0x30, &c, &algo)) != 0)
+		return r;
+	if (der_eq(&algo, ALG_ES256, sizeof(ALG_ES256)))
+		*alg = RKL_X509_ECDSA_SHA256;
+	else if (der_eq(&algo, ALG_ES384, sizeof(ALG_ES384)))
+		*alg = RKL_X509_ECDSA_SHA384;
+	else
+		return RKL_ERR_ALGORITHM;
+	return 0;
+}
+
+int
+rkl_x509_i_signature(struct der *outer, enum rkl_x509_sig alg, const uint8_t **sig,
+    size_t *sig_len)
+{
+	struct der c, algo, bits;
+	int r;
+
+	if ((r = der_get(outer, 0x30, &c, &algo)) != 0)
+		return r;
+	if (!der_eq(&algo, alg == RKL_X509_ECDSA_SHA256 ? ALG_ES256 : ALG_ES384,
+	    sizeof(ALG_ES256)))
+		return RKL_ERR_ALGORITHM;
+	if ((r = der_get(outer, 0x03, &bits, NULL)) != 0)
+		return r;
+	if (outer->len != 0)
+		return RKL_ERR_TRAILING;
+	if (bits.len < 2 || bits.p[0] != 0)
+		return RKL_ERR_FORMAT;
+	*sig = bits.p + 1;
+	*sig_len = bits.len - 1;
+	return 0;
+}
+
 /* Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension */
 static int
 parse_exts(struct der exts, struct rkl_x509 *x)
 {
-	struct der ext, oid, b, val;
+	struct der oid, val;
 	unsigned seen = 0, bit;
 	int crit, r;
 
 	if (exts.len == 0)
 		return RKL_ERR_FORMAT;
 	while (exts.len > 0) {
-		if ((r = der_get(&exts, 0x30, &ext, NULL)) != 0 ||
-		    (r = der_get(&ext, 0x06, &oid, NULL)) != 0)
+		if ((r = rkl_x509_i_ext(&exts, &oid, &crit, &val)) != 0)
 			return r;
-		crit = 0;
-		if (der_peek(&ext) == 0x01) {
-			if ((r = der_get(&ext, 0x01, &b, NULL)) != 0)
-				return r;
-			if (b.len != 1 || b.p[0] != 0xff)
-				return RKL_ERR_FORMAT;	/* DEFAULT FALSE is omitted in DER */
-			crit = 1;
-		}
-		if ((r = der_get(&ext, 0x04, &val, NULL)) != 0)
-			return r;
-		if (ext.len != 0)
-			return RKL_ERR_TRAILING;
 		if (der_eq(&oid, OID_BC, sizeof(OID_BC)))
 			bit = 1;
 		else if (der_eq(&oid, OID_KU, sizeof(OID_KU)))
@@ -318,8 +367,7 @@ int
 rkl_x509_parse(const uint8_t *der, size_t len, struct rkl_x509 *out)
 {
 	struct rkl_x509 x;
-	struct der d, cert, tbs, tbsw, v, ser, alg, iss, issw, val, sub, subw, spkiw, ex, algo,
-	    bits, exts;
+	struct der d, cert, tbs, tbsw, v, ser, iss, issw, val, sub, subw, spkiw, ex, exts;
 	const uint8_t *pt;
 	size_t pl;
 	int r;
@@ -349,14 +397,8 @@ rkl_x509_parse(const uint8_t *der, size_t len, struct rkl_x509 *out)
 		return r;
 	if (x.serial_len > RKL_X509_SERIAL_MAX)
 		return RKL_ERR_FORMAT;
-	if ((r = der_get(&tbs, 0x30, &alg, &algo)) != 0)
+	if ((r = rkl_x509_i_sig_alg(&tbs, &x.sig_alg)) != 0)
 		return r;
-	if (der_eq(&algo, ALG_ES256, sizeof(ALG_ES256)))
-		x.sig_alg = RKL_X509_ECDSA_SHA256;
-	else if (der_eq(&algo, ALG_ES384, sizeof(ALG_ES384)))
-		x.sig_alg = RKL_X509_ECDSA_SHA384;
-	else
-		return RKL_ERR_ALGORITHM;
 	if ((r = der_get(&tbs, 0x30, &iss, &issw)) != 0 ||
 	    (r = rkl_x509_i_name(&iss, NULL, NULL)) != 0)
 		return r;
@@ -396,19 +438,8 @@ rkl_x509_parse(const uint8_t *der, size_t len, struct rkl_x509 *out)
 	if (tbs.len != 0)
 		return RKL_ERR_TRAILING;
 	/* signatureAlgorithm equal to the TBS's, then the BIT STRING */
-	if ((r = der_get(&cert, 0x30, &alg, &algo)) != 0)
+	if ((r = rkl_x509_i_signature(&cert, x.sig_alg, &x.sig, &x.sig_len)) != 0)
 		return r;
-	if (!der_eq(&algo, x.sig_alg == RKL_X509_ECDSA_SHA256 ? ALG_ES256 : ALG_ES384,
-	    sizeof(ALG_ES256)))
-		return RKL_ERR_ALGORITHM;
-	if ((r = der_get(&cert, 0x03, &bits, NULL)) != 0)
-		return r;
-	if (cert.len != 0)
-		return RKL_ERR_TRAILING;
-	if (bits.len < 2 || bits.p[0] != 0)
-		return RKL_ERR_FORMAT;
-	x.sig = bits.p + 1;
-	x.sig_len = bits.len - 1;
 	*out = x;
 	return 0;
 }
