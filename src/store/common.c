@@ -1,7 +1,7 @@
 /*
  * Pure helpers shared by the store backends (sqlite.c, pg.c): argument
  * checks, the text forms of enums, the audit chain's hash, the lockout
- * length.  No database access here.
+ * length, the row checks of a terminal import.  No database access here.
  */
 #define _POSIX_C_SOURCE 200809L	/* PTHREAD_MUTEX_RECURSIVE */
 #include "rkl/store.h"
@@ -9,6 +9,7 @@
 #include "store_int.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -220,4 +221,80 @@ rkl_store__check_lease(const char *owner, uint32_t secs)
 		if (owner[i] <= 0x20 || owner[i] >= 0x7f)
 			return RKL_ERR_INVALID_ARG;
 	return 0;
+}
+
+struct sn_ref {
+	const char *sn;
+	size_t row;
+};
+
+static int
+sn_ref_cmp(const void *a, const void *b)
+{
+	const struct sn_ref *x = a, *y = b;
+	int c = strcmp(x->sn, y->sn);
+
+	if (c != 0)
+		return c;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+int
+rkl_store__import_precheck(const struct rkl_store_who *who,
+    const struct rkl_store_terminal_new *rows, size_t n, const struct rkl_store_row_err *errs,
+    size_t errs_cap, const size_t *n_bad, int **err_out)
+{
+	struct sn_ref *refs = NULL;
+	int *err = NULL;
+	size_t i, k;
+	int r;
+
+	*err_out = NULL;
+	if ((rows == NULL && n > 0) || n_bad == NULL || (errs == NULL && errs_cap > 0))
+		return RKL_ERR_INVALID_ARG;
+	if ((r = rkl_store__check_who(who)) != 0)
+		return r;
+	if (n == 0)
+		return 0;
+	if ((err = calloc(n, sizeof(*err))) == NULL || (refs = calloc(n, sizeof(*refs))) == NULL) {
+		free(err);
+		return RKL_ERR_NOMEM;
+	}
+	/* Field checks, then duplicates within the batch (all but the first). */
+	for (i = 0, k = 0; i < n; i++) {
+		if ((err[i] = rkl_store__check_terminal_new(&rows[i])) == 0) {
+			refs[k].sn = rows[i].sn;
+			refs[k++].row = i;
+		}
+	}
+	if (k > 1)
+		qsort(refs, k, sizeof(*refs), sn_ref_cmp);
+	for (i = 1; i < k; i++)
+		if (strcmp(refs[i].sn, refs[i - 1].sn) == 0)
+			err[refs[i].row] = RKL_ERR_DUPLICATE;
+	free(refs);
+	*err_out = err;
+	return 0;
+}
+
+int
+rkl_store__import_tally(const int *err, size_t n, struct rkl_store_row_err *errs,
+    size_t errs_cap, size_t *bad)
+{
+	size_t i;
+	int first = 0;
+
+	*bad = 0;
+	for (i = 0; i < n; i++) {
+		if (err[i] == 0)
+			continue;
+		if (*bad == 0)
+			first = err[i];
+		if (*bad < errs_cap) {
+			errs[*bad].row = i;
+			errs[*bad].err = err[i];
+		}
+		(*bad)++;
+	}
+	return first;
 }

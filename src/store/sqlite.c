@@ -1240,22 +1240,6 @@ sq_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	return end_unlock(s, r);
 }
 
-struct sn_ref {
-	const char *sn;
-	size_t row;
-};
-
-static int
-sn_ref_cmp(const void *a, const void *b)
-{
-	const struct sn_ref *x = a, *y = b;
-	int c = strcmp(x->sn, y->sn);
-
-	if (c != 0)
-		return c;
-	return x->row < y->row ? -1 : x->row > y->row;
-}
-
 static int
 sq_terminal_import(void *ctx, const struct rkl_store_who *who,
     const struct rkl_store_terminal_new *rows, size_t n,
@@ -1263,36 +1247,15 @@ sq_terminal_import(void *ctx, const struct rkl_store_who *who,
     void (*progress)(void *arg, size_t done, size_t total), void *arg)
 {
 	struct sq *s = ctx;
-	struct sn_ref *refs = NULL;
 	int *err = NULL;
-	size_t i, bad = 0, k;
+	size_t i, bad = 0;
 	enum rkl_term_status status;
 	char detail[64];
 	int64_t now;
-	int r = 0, locked = 0, first = 0;
+	int r = 0, locked = 0;
 
-	if ((rows == NULL && n > 0) || n_bad == NULL || (errs == NULL && errs_cap > 0))
-		return RKL_ERR_INVALID_ARG;
-	if ((r = rkl_store__check_who(who)) != 0)
+	if ((r = rkl_store__import_precheck(who, rows, n, errs, errs_cap, n_bad, &err)) != 0)
 		return r;
-	if (n > 0 && ((err = calloc(n, sizeof(*err))) == NULL ||
-	    (refs = calloc(n, sizeof(*refs))) == NULL)) {
-		r = RKL_ERR_NOMEM;
-		goto out;
-	}
-	/* Field checks, then duplicates within the batch (all but the first). */
-	for (i = 0, k = 0; i < n; i++) {
-		if ((err[i] = rkl_store__check_terminal_new(&rows[i])) == 0) {
-			refs[k].sn = rows[i].sn;
-			refs[k++].row = i;
-		}
-	}
-	if (k > 1)
-		qsort(refs, k, sizeof(*refs), sn_ref_cmp);
-	for (i = 1; i < k; i++)
-		if (strcmp(refs[i].sn, refs[i - 1].sn) == 0)
-			err[refs[i].row] = RKL_ERR_DUPLICATE;
-
 	pthread_mutex_lock(&s->mu);
 	locked = 1;
 	if ((r = tx_write(s)) != 0)
@@ -1315,19 +1278,8 @@ sq_terminal_import(void *ctx, const struct rkl_store_who *who,
 			break;
 		r = 0;
 	}
-	for (i = 0; r == 0 && i < n; i++) {
-		if (err[i] == 0)
-			continue;
-		if (bad == 0)
-			first = err[i];
-		if (bad < errs_cap) {
-			errs[bad].row = i;
-			errs[bad].err = err[i];
-		}
-		bad++;
-	}
-	if (r == 0 && bad > 0)
-		r = first;
+	if (r == 0)
+		r = rkl_store__import_tally(err, n, errs, errs_cap, &bad);
 	if (r == 0) {
 		snprintf(detail, sizeof(detail), "rows=%zu", n);
 		r = audit_who(s, who, NULL, "terminal.import", detail);
@@ -1341,7 +1293,6 @@ out:
 	if (locked)
 		pthread_mutex_unlock(&s->mu);
 	free(err);
-	free(refs);
 	return r;
 }
 

@@ -58,5 +58,16 @@ int rkl_store__check_lease(const char *owner, uint32_t secs);
 int rkl_store__check_identity(const struct rkl_store_identity *id);
 int rkl_store__mutex_init_recursive(pthread_mutex_t *mu);
 int64_t rkl_store__lock_length(const struct rkl_store_lockout *pol, uint32_t fails);
+/*
+ * terminal_import, before the transaction: the argument checks, then *err
+ * (n entries, NULL for n = 0; the caller frees it) with each row's field
+ * check and RKL_ERR_DUPLICATE for every repeat of an SN in the batch.
+ */
+int rkl_store__import_precheck(const struct rkl_store_who *who,
+    const struct rkl_store_terminal_new *rows, size_t n, const struct rkl_store_row_err *errs,
+    size_t errs_cap, const size_t *n_bad, int **err);
+/* After it: the refused rows into errs (up to errs_cap), *bad of them; the first one's error. */
+int rkl_store__import_tally(const int *err, size_t n, struct rkl_store_row_err *errs,
+    size_t errs_cap, size_t *bad);
 
 #endif
