@@ -72,6 +72,19 @@ expect_rc 3 admin ca enrol-batch --ca-dir "$CA" "$FAC/bad.csv" --out-dir "$FAC/o
 err_has "bad.csv:5:"
 err_has "nothing issued"
 [ -e "$FAC/out-bad/T0001.der" ] && fail "a refused run issued a certificate"
+# a request whose CN (= the SN, a file name in --out-dir) leaves the directory: refused (review L7)
+openssl ecparam -name prime256v1 -genkey -noout -out "$FAC/evil.key" 2>/dev/null
+openssl req -new -key "$FAC/evil.key" -subj "/CN=..\/evil/serialNumber=PP0009" -outform DER \
+	-out "$FAC/evil.req" || fail "openssl req evil"
+cp "$FAC/run.csv" "$FAC/evil.csv"
+echo "../evil,PP0009,evil.req" >>"$FAC/evil.csv"
+expect_rc 3 admin ca enrol-batch --ca-dir "$CA" "$FAC/evil.csv" --out-dir "$FAC/out-evil"
+err_has "evil.csv:5: SN or PIN pad SN is not"
+[ -e "$FAC/evil.der" ] && fail "enrol-batch wrote outside --out-dir"
+[ -e "$FAC/out-evil/T0001.der" ] && fail "a refused run issued a certificate"
+expect_rc 3 admin ca issue --ca-dir "$CA" --csr "$FAC/evil.req" --profile device --out "$FAC/evil-1.der"
+err_has "CN or PIN pad serial is not a terminal serial"
+[ -e "$FAC/evil-1.der" ] && fail "ca issue certified a device whose CN is no SN"
 expect_rc 0 admin --json ca enrol-batch --ca-dir "$CA" "$FAC/run.csv" --out-dir "$FAC/out"
 out_has '"issued":3'
 cmp -s "$FAC/out/ca.der" "$CA/ca.der" || fail "run output lacks the root to install"

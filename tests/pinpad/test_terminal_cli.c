@@ -243,11 +243,23 @@ test_cli(void **state)
 	assert_non_null(strstr(out, "\"start_step\":\"S5\""));
 	assert_true(K.delivered);
 
-	/* The KMS lost the binding (operator reset): NOT_BOUND at S5, then S0. */
+	/* The KMS lost the binding (operator reset): NOT_BOUND at S5.  Profile 1
+	 * does not take that unauthenticated answer as a reason for a first
+	 * download (a MITM would then play the KMS at S1, attack A1): refused,
+	 * exit 4, the accepted TK kept; with --rebind, S0 with a new TK. */
 	K.bound = 0;
 	kms_rotate(&K, RKL_ALG_TDES2, 2);
+	K.delivered = 0;
+	assert_int_equal(run(SERVE_KMS, out, sizeof(out), "--json", "download", "--kms",
+	    KMS, "--state", STATE, NULL), 4);
+	assert_non_null(strstr(out, "\"kms_error\":5"));
+	assert_non_null(strstr(out, "\"start_step\":\"S5\""));
+	assert_false(K.delivered);
+	assert_int_equal(run(SERVE_NONE, out, sizeof(out), "--json", "show", "--state", STATE,
+	    NULL), 0);
+	assert_non_null(strstr(out, "\"accepted\":true"));
 	assert_int_equal(run(SERVE_KMS_TWICE, out, sizeof(out), "--json", "download", "--kms",
-	    KMS, "--state", STATE, NULL), 0);
+	    KMS, "--state", STATE, "--rebind", NULL), 0);
 	assert_non_null(strstr(out, "\"start_step\":\"S0\""));
 	assert_true(K.delivered);
 

@@ -33,6 +33,7 @@
 #include "rkl/hsm.h"
 #include "rkl/pki.h"
 #include "rkl/spki.h"
+#include "rkl/store.h"
 #include "rkl/x509.h"
 
 #include "conf.h"
@@ -527,6 +528,10 @@ cmd_ca_issue(struct pki *p)
 		return fail(p, r, "request", p->csr);
 	if (prof == RKL_PKI_KRD && req.serial_number[0] == '\0')
 		return fail(p, RKL_ERR_MISSING, "device request without a PIN pad serial", p->csr);
+	if (prof == RKL_PKI_KRD && (rkl_store_sn_check(req.cn) != 0 ||
+	    rkl_store_sn_check(req.serial_number) != 0))
+		return fail(p, RKL_ERR_FORMAT, "device request: CN or PIN pad serial is not a "
+		    "terminal serial ([0-9A-Za-z._-])", p->csr);
 	if ((r = load_ca(p, ca, &cl)) != 0 ||
 	    (r = issue_one(p, ca, cl, prof, &req, days, cert, &ol)) != 0 ||
 	    (r = write_file(p->out, cert, ol)) != 0 ||
@@ -619,6 +624,14 @@ cmd_ca_enrol_batch(struct pki *p)
 		    strlen(sn) > RKL_X509_STR_MAX) {
 			fprintf(stderr, "rkl-admin: %s:%u: expected sn,pinpad_sn,request\n", p->pos[2],
 			    lineno);
+			bad++;
+			continue;
+		}
+		/* the SN names a file in --out-dir and a terminal of the KMS:
+		 * the registry's SN syntax (no '/', no "..") for both serials */
+		if (rkl_store_sn_check(sn) != 0 || rkl_store_sn_check(ppsn) != 0) {
+			fprintf(stderr, "rkl-admin: %s:%u: SN or PIN pad SN is not 1-%d characters "
+			    "of [0-9A-Za-z._-]\n", p->pos[2], lineno, RKL_STORE_SN_MAX);
 			bad++;
 			continue;
 		}

@@ -4,7 +4,7 @@
  *   rkl-terminal [--json] init --sn SN [--pinpad-sn X] --state DIR [--kbpk-alg aes256|tdes]
  *   rkl-terminal [--json] download --kms HOST:PORT[,HOST:PORT...] --state DIR [--auk-alg ALG]
  *                [--tek-bits 2048|3072] [--timeout-ms N] [--connect-timeout-ms N]
- *                [--retries N] [--full] [--crypto openssl|bearssl]
+ *                [--retries N] [--full] [--rebind] [--crypto openssl|bearssl]
  *   rkl-terminal [--json] show --state DIR
  *   rkl-terminal [--json] erase --state DIR [--all]
  *   rkl-terminal [--json] enrol request --state DIR --out REQ.der
@@ -47,7 +47,9 @@ usage(FILE *f)
 	    "       rkl-terminal [--json] download --kms HOST:PORT[,HOST:PORT...] --state DIR\n"
 	    "                    [--auk-alg aes128|aes192|aes256|tdes2|tdes3] [--tek-bits 2048|3072]\n"
 	    "                    [--timeout-ms N] [--connect-timeout-ms N] [--retries N] [--full]\n"
-	    "                    [--crypto openssl|bearssl]\n"
+	    "                    [--rebind] [--crypto openssl|bearssl]\n"
+	    "       (--rebind, profile 1: if the KMS answers NOT_BOUND to a re-download, start a first\n"
+	    "        download with a new TK; only after the KMS operator reset the binding)\n"
 	    "       (a list of KMS nodes: a download that fails on the network, or is answered BUSY or\n"
 	    "        INTERNAL, is tried again on the next node; --retries: extra attempts, default 0\n"
 	    "        for one address, 2 per address for a list)\n"
@@ -130,6 +132,7 @@ struct args {
 	int timeout_ms, connect_timeout_ms;
 	int retries;			/* extra attempts; -1: the default */
 	int full, all, bearssl;
+	int rebind;			/* profile 1: NOT_BOUND at S5 -> first download */
 	const char *sub, *out, *ca, *cert;	/* enrol */
 	int64_t now;				/* --now, 0: the system clock */
 	int profile, no_profile1, tek_given;
@@ -207,6 +210,8 @@ parse_args(int argc, char **argv, struct args *a)
 			json = 1;
 		} else if (strcmp(argv[i], "--full") == 0) {
 			a->full = 1;
+		} else if (strcmp(argv[i], "--rebind") == 0) {
+			a->rebind = 1;
 		} else if (strcmp(argv[i], "--all") == 0) {
 			a->all = 1;
 		} else if ((v = opt_value(argc, argv, &i, "--sn")) != NULL) {
@@ -485,8 +490,14 @@ cmd_download(const struct args *a)
 		}
 		o.kms = kms[i % n];
 		term_download(&S.pp, a->full, &o, &out);
-		if (out.start_step == 5 && out.peer_code == RKL_WIRE_E_NOT_BOUND && !a->full) {
-			/* The KMS has no binding (reset by its operator): full download. */
+		if (out.start_step == 5 && out.peer_code == RKL_WIRE_E_NOT_BOUND && !a->full &&
+		    (a->rebind || rkl_pinpad_profile(&S.pp) == RKL_WIRE_PROFILE_HARDENED)) {
+			/* The KMS has no binding (reset by its operator): full
+			 * download.  The ERROR is unauthenticated, so in profile 1
+			 * (whose first download cannot authenticate the KMS: attack
+			 * A1) only when the operator says so (--rebind); in profile
+			 * 2 the first download's S1 is signed by the KMS
+			 * (SIG(kdh)), so an impostor gets no further than a refusal. */
 			struct rkl_pinpad_config cfg = S.pp.cfg;
 
 			if ((r = rkl_pinpad_init(&S.pp, &S.plat, &cfg)) != 0)
@@ -532,6 +543,10 @@ cmd_download(const struct args *a)
 		fprintf(stderr, "rkl-terminal download: refused by KMS in %s: error code %u (%s)\n",
 		    rkl_pinpad_state_name(out.failed_in), (unsigned)out.peer_code,
 		    wire_code_name(out.peer_code));
+		if (out.start_step == 5 && out.peer_code == RKL_WIRE_E_NOT_BOUND)
+			fprintf(stderr, "rkl-terminal download: the KMS holds no binding for this "
+			    "terminal (an unauthenticated answer); if its operator reset the binding, "
+			    "run again with --rebind (a new TK from S0)\n");
 	} else {
 		fprintf(stderr, "rkl-terminal download: %s in %s: %s (%d)\n",
 		    out.aborted ? "aborted (--abort-after)" : "failed",
