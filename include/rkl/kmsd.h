@@ -185,6 +185,16 @@ int rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 void rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks);
 
 /*
+ * Profile 2 (SIGHUP): read kdh_crl and device_crl again, from cfg's paths,
+ * checked as at start (signed by ca_root's CA, current; the KDH CRL at most
+ * 2048 bytes).  0: new sessions and every device check from now on use them
+ * (a session keeps the KDH CRL its PUBKEY_RESP carried); otherwise the
+ * running ones stay and the log names the file and why.  0 and nothing done
+ * without profile 2.  Any thread.
+ */
+int rkl_kmsd_ks_reload_crls(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg);
+
+/*
  * The service's clock (seconds since the epoch; NULL: time()), for lease
  * expiry, lock checks and source counting; tests give the store the same
  * clock.  Set it before the first session.

@@ -95,6 +95,17 @@ RKL_WUR int rkl_pki_crl_issue(const uint8_t *ca, size_t ca_len,
 RKL_WUR int rkl_pki_crl_read(const uint8_t *ca, size_t ca_len, const uint8_t *crl,
     size_t crl_len, int64_t now, uint8_t *list, size_t list_cap, size_t *list_len);
 
+/*
+ * A CRL read once for many checks (rkl-kmsd's device CRL): issuer and
+ * signature as rkl_pki_crl_read, no time check - the caller compares
+ * *this_update / *next_update (seconds since the epoch; a CRL without
+ * nextUpdate is RKL_ERR_CERT_EXPIRED) with its clock at each use.  *list (malloc'd,
+ * free() it) gets the revoked serials in the rkl_cert_check.revoked format,
+ * sized from the CRL itself, so any number of revocations fits.
+ */
+RKL_WUR int rkl_pki_crl_load(const uint8_t *ca, size_t ca_len, const uint8_t *crl,
+    size_t crl_len, uint8_t **list, size_t *list_len, int64_t *this_update, int64_t *next_update);
+
 /* A device's request, read and checked. */
 struct rkl_pki_csr {
 	char cn[RKL_X509_STR_MAX + 1];			/* terminal SN */
@@ -120,6 +131,12 @@ RKL_WUR int rkl_pki_csr_read(const uint8_t *der, size_t len, struct rkl_pki_csr 
  */
 RKL_WUR int rkl_pki_device_verify(const uint8_t *ca, size_t ca_len, const uint8_t *crl,
     size_t crl_len, const uint8_t *cert, size_t cert_len, const char *sn,
+    const char *pinpad_sn, int64_t now);
+
+/* The same with the revoked serials already read (rkl_pki_crl_load; NULL/0:
+ * none): the CRL's own validity is the caller's check. */
+RKL_WUR int rkl_pki_device_verify_list(const uint8_t *ca, size_t ca_len, const uint8_t *revoked,
+    size_t revoked_len, const uint8_t *cert, size_t cert_len, const char *sn,
     const char *pinpad_sn, int64_t now);
 
 /* A signer over the crypto table with a raw private scalar (tests and

@@ -50,6 +50,24 @@
 #define SRC_SLOTS 4096			/* sources whose pre-authentication failures are counted */
 #define SRC_KEY_LEN 16
 
+/*
+ * Profile 2's CRLs as kmsd serves with them: read at start and again at each
+ * reload (SIGHUP, rkl_kmsd_ks_reload_crls).  A session keeps the set it
+ * started S1 with (its PUBKEY_RESP carries that KDH CRL, SIGN compares it);
+ * each device check takes the current set.  Freed with its last reference.
+ */
+struct p2_crls {
+	unsigned refs;			/* guarded by rkl_kmsd_ks.lock */
+	uint8_t *kdh_crl;		/* DER, sent in PUBKEY_RESP */
+	size_t kdh_crl_len;
+	int64_t kdh_next;		/* its nextUpdate */
+	uint8_t *dev_revoked;		/* the device CRL's serials (rkl_cert_check.revoked) */
+	size_t dev_revoked_len;
+	int64_t dev_this, dev_next;	/* the device CRL's thisUpdate, nextUpdate */
+	int warned_kdh, warned_dev;	/* (atomic) its expiry was logged */
+	char kdh_path[RKL_KMSD_PATH_MAX], dev_path[RKL_KMSD_PATH_MAX];
+};
+
 /* Pre-authentication failures of one source address (docs/security.md, lockout). */
 struct src_slot {
 	uint8_t key[SRC_KEY_LEN];	/* salted SHA-256 of the source, truncated; all zero: free */
@@ -101,6 +119,7 @@ struct rkl_kmsd_ks_sess {
 	uint8_t nonce_k[RKL_WIRE_NONCE_LEN];
 	struct rkl_ks_tmk tmk_out;	/* TMK_DELIVERY as issued */
 	struct rkl_hsm_key k2d, d2k;	/* the session's MAC keys (in dl) */
+	struct p2_crls *crls;		/* the CRLs of this session's S1 (TRANSPORT_KEY) */
 	int have_mac_keys;
 	int in_tx;			/* a store batch of this session is open */
 	enum rkl_kms_step pend[PEND_MAX];	/* success rows not yet written */
@@ -133,8 +152,9 @@ struct rkl_kmsd_ks {
 	/* Profile 2 (loaded at start when `profiles` has 2) */
 	int p2;
 	struct rkl_hsm_eckey kdh;	/* the KMS signing key (kdh_key) */
-	uint8_t *kdh_certs, *kdh_crl, *ca_root, *dev_crl;	/* DER (malloc'd) */
-	size_t kdh_certs_len, kdh_crl_len, ca_root_len, dev_crl_len;
+	uint8_t *kdh_certs, *ca_root;	/* DER (malloc'd) */
+	size_t kdh_certs_len, ca_root_len;
+	struct p2_crls *crls;		/* the current CRLs (under lock; replaced by a reload) */
 };
 
 /* ---- the active-SN set (one session per SN) ---- */
@@ -209,6 +229,45 @@ static int64_t
 ks_now(const struct rkl_kmsd_ks *ks)
 {
 	return ks->clock != NULL ? ks->clock(ks->clock_arg) : (int64_t)time(NULL);
+}
+
+/* ---- profile 2's CRLs ---- */
+
+static void
+crls_free(struct p2_crls *c)
+{
+	if (c == NULL)
+		return;
+	free(c->kdh_crl);
+	free(c->dev_revoked);
+	free(c);
+}
+
+/* The current set, referenced (NULL without profile 2). */
+static struct p2_crls *
+crls_get(struct rkl_kmsd_ks *ks)
+{
+	struct p2_crls *c;
+
+	pthread_mutex_lock(&ks->lock);
+	if ((c = ks->crls) != NULL)
+		c->refs++;
+	pthread_mutex_unlock(&ks->lock);
+	return c;
+}
+
+static void
+crls_put(struct rkl_kmsd_ks *ks, struct p2_crls *c)
+{
+	int last;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&ks->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&ks->lock);
+	if (last)
+		crls_free(c);
 }
 
 /* ---- pre-authentication failures by source address ---- */
@@ -440,6 +499,15 @@ session_get(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session **hs)
 {
 	int r;
 
+	/* No HSM work inside a store batch (decision 139, issue 13 item 1): with
+	 * a slow or stalled token every writer would wait on it.  Each request
+	 * commits its batch before it gets here; if one did not, that is a bug
+	 * of this file, refused rather than run. */
+	if (s->in_tx) {
+		rkl_kmsd_log("error", "internal: HSM work requested inside a store batch sn=%s",
+		    s->sn[0] != '\0' ? s->sn : "-");
+		return RKL_ERR_INTERNAL;
+	}
 	if ((r = rkl_hsm_session_get(s->ks->hsm, hs)) != 0)
 		return hsm_fault(s, "session_get", r);
 	if (!s->have_dl) {
@@ -607,16 +675,35 @@ p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_l
 	const uint8_t *v[RKL_X509_CHAIN_MAX];
 	size_t vl[RKL_X509_CHAIN_MAX], n = 0;
 	struct rkl_x509 x;
+	struct p2_crls *crls;
 	uint8_t d[RKL_P2_HASH_LEN];
+	int64_t now;
 	int r;
 
 	if (t == NULL || frame == NULL)
 		return RKL_ERR_INTERNAL;
 	if ((r = rkl_wire_certs_split(certs, certs_len, v, vl, RKL_X509_CHAIN_MAX, &n)) != 0 || n == 0)
 		return r != 0 ? r : RKL_ERR_FORMAT;
-	if ((r = rkl_pki_device_verify(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len,
-	    v[0], vl[0], s->sn, pinpad_sn != NULL && pinpad_sn[0] != '\0' ? pinpad_sn : NULL,
-	    ks_now(ks))) != 0)
+	/* The device CRL is the operator's: out of date it is a fault of this
+	 * KMS (internal, never counted against the terminal or its source), not
+	 * of the certificate (review M2). */
+	if ((crls = crls_get(ks)) == NULL)
+		return RKL_ERR_INTERNAL;
+	now = ks_now(ks);
+	if (now < crls->dev_this || now > crls->dev_next) {
+		if (!__atomic_exchange_n(&crls->warned_dev, 1, __ATOMIC_RELAXED))
+			rkl_kmsd_log("error", "profile 2: device_crl %s is %s (nextUpdate %lld): every "
+			    "profile-2 download fails (INTERNAL) until a current one is in place "
+			    "(rkl-admin ca crl, then SIGHUP)", crls->dev_path,
+			    now > crls->dev_next ? "expired" : "not yet valid", (long long)crls->dev_next);
+		crls_put(ks, crls);
+		return RKL_ERR_INTERNAL;
+	}
+	r = rkl_pki_device_verify_list(ks->ca_root, ks->ca_root_len, crls->dev_revoked,
+	    crls->dev_revoked_len, v[0], vl[0], s->sn,
+	    pinpad_sn != NULL && pinpad_sn[0] != '\0' ? pinpad_sn : NULL, now);
+	crls_put(ks, crls);
+	if (r != 0)
 		return r;
 	if ((r = rkl_x509_parse(v[0], vl[0], &x)) != 0)
 		return r;
@@ -718,6 +805,15 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 		/* A profile-2 re-download needs a binding made on profile 2 (with
 		 * its device certificate); a migrated profile-1 binding is reset. */
 		if (s->profile == 2 && s->bind.device_cert_len == 0) {
+			active_release(ks, s);
+			return RKL_ERR_NOT_BOUND;
+		}
+		/* And the other way round (review L1): a profile-2 binding (AUK
+		 * under the AUK2 KEK, a device certificate) is no profile-1
+		 * binding; without this its restore fails as an "HSM fault". */
+		if (s->profile == 1 && s->bind.device_cert_len > 0) {
+			rkl_kmsd_log("warn", "sn=%s is bound on profile 2 but registered on profile 1: "
+			    "rkl-admin terminal reset %s before its next download", o->sn, o->sn);
 			active_release(ks, s);
 			return RKL_ERR_NOT_BOUND;
 		}
@@ -858,10 +954,20 @@ do_transport_key(struct rkl_kmsd_ks_sess *s, struct rkl_ks_transport_key *k)
 		memcpy(k->nonce, s->nonce_k0, sizeof(k->nonce));
 		memcpy(s->spki, k->spki, k->spki_len);
 		s->spki_len = k->spki_len;
+		/* The KDH CRL of this S1: the session keeps it (a reload may
+		 * replace the current one before SIGN). */
+		crls_put(ks, s->crls);
+		if ((s->crls = crls_get(ks)) == NULL)
+			return RKL_ERR_INTERNAL;
+		if (ks_now(ks) > s->crls->kdh_next &&
+		    !__atomic_exchange_n(&s->crls->warned_kdh, 1, __ATOMIC_RELAXED))
+			rkl_kmsd_log("error", "profile 2: kdh_crl %s expired (nextUpdate %lld): PIN pads "
+			    "with a clock refuse S1 until a current one is in place (rkl-admin ca crl "
+			    "--kdh, then SIGHUP)", s->crls->kdh_path, (long long)s->crls->kdh_next);
 		k->certs = ks->kdh_certs;
 		k->certs_len = ks->kdh_certs_len;
-		k->crl = ks->kdh_crl;
-		k->crl_len = ks->kdh_crl_len;
+		k->crl = s->crls->kdh_crl;
+		k->crl_len = s->crls->kdh_crl_len;
 		s->sign_pending = 1;
 	}
 	return 0;
@@ -1212,6 +1318,10 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 			fresh.kcv_len = RKL_HSM_KCV_CMAC_LEN;
 		}
 		snprintf(fresh.kek_id, sizeof(fresh.kek_id), "%s", KEK_TMK_LABEL);
+		/* The TMK object has done its job: destroyed before the store
+		 * batch opens (no token call inside a transaction, review M1). */
+		(void)rkl_hsm_key_destroy(hs, &s->dl, &tmk);
+		have_tmk = 0;
 		if ((r = tx_open_leased(s)) != 0 ||
 		    (r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
 		    &created)) != 0)
@@ -1350,7 +1460,8 @@ do_sign(struct rkl_kmsd_ks_sess *s, struct rkl_ks_sign *g)
 	    memcmp(p->pu_hsm, s->spki, s->spki_len) != 0 ||
 	    memcmp(p->nonce, s->nonce_k0, sizeof(s->nonce_k0)) != 0 ||
 	    p->certs_len != ks->kdh_certs_len || memcmp(p->certs, ks->kdh_certs, p->certs_len) != 0 ||
-	    p->crl_len != ks->kdh_crl_len || memcmp(p->crl, ks->kdh_crl, p->crl_len) != 0)
+	    s->crls == NULL || p->crl_len != s->crls->kdh_crl_len ||
+	    memcmp(p->crl, s->crls->kdh_crl, p->crl_len) != 0)
 		goto out;	/* not the reply TRANSPORT_KEY made: the network side is broken */
 	if ((r = rkl_p2_auth_digest(ks->c, RKL_P2_SIG_KDH, g->t, g->frame, g->len, RKL_WIRE_T_SIG,
 	    d)) != 0) {
@@ -1611,6 +1722,8 @@ do_close(struct rkl_kmsd_ks_sess *s)
 		rkl_hsm_session_put(s->ks->hsm, hs);
 	}
 	active_release(s->ks, s);
+	crls_put(s->ks, s->crls);
+	s->crls = NULL;
 	rkl_cleanse(&s->bind, sizeof(s->bind));
 	rkl_cleanse(s->rnd2, sizeof(s->rnd2));
 	s->closed = 1;
@@ -1629,10 +1742,13 @@ ks_call(void *ctx, void *sessp, struct rkl_ks_call *c)
 		return RKL_ERR_SEQUENCE;
 	/* A batch ends with its step's AUDIT; should one still be open, commit it
 	 * first (CHALLENGE adds its guard row to it and commits it itself, before
-	 * any HSM work: OPEN + CHALLENGE of a re-download are one commit; SIGN and
-	 * MAC make the authenticator of the step's own reply). */
+	 * any HSM work: OPEN + CHALLENGE of a re-download are one commit).  SIGN
+	 * and MAC make the authenticator of the step's own reply with the HSM, so
+	 * the step's writes (TMK, delivery) are committed before, not held open
+	 * across the token call; the reply still leaves only after them (and
+	 * after the step's row, which AUDIT writes next). */
 	if (c->req != RKL_KS_AUDIT && c->req != RKL_KS_CLOSE && c->req != RKL_KS_CHALLENGE &&
-	    c->req != RKL_KS_SIGN && c->req != RKL_KS_MAC && (r = tx_close(s)) != 0)
+	    (r = tx_close(s)) != 0)
 		goto out;
 	/* Every request of a session holding an SN: the lease still runs (the
 	 * step's own request renewed it for SIGN and MAC). */
@@ -1665,9 +1781,10 @@ out:
 /* ---- lifecycle ---- */
 
 /*
- * Profile 2's material, loaded once at start (rkl.conf: kdh_key, kdh_cert,
- * kdh_crl, ca_root, device_crl): every file must be there and check out, or
- * rkl-kmsd does not start.  Each refusal is one error line naming the key.
+ * Profile 2's material (rkl.conf: kdh_key, kdh_cert, kdh_crl, ca_root,
+ * device_crl): every file must be there and check out, or rkl-kmsd does not
+ * start.  Each refusal is one error line naming the key, the file and why.
+ * The two CRLs are read again at each reload (rkl_kmsd_ks_reload_crls).
  */
 static int
 p2_fail(const char *key, const char *path, const char *why, int r)
@@ -1676,15 +1793,92 @@ p2_fail(const char *key, const char *path, const char *why, int r)
 	return r;
 }
 
+#define P2_WARN_DAYS 14		/* warn this long before kdh_cert or a CRL runs out */
+
+static void
+p2_warn_soon(const char *key, const char *path, const char *what, int64_t end, int64_t now)
+{
+	if (end - now < (int64_t)P2_WARN_DAYS * 86400)
+		rkl_kmsd_log("warn", "profile 2: %s %s: %s in %lld hours", key, path, what,
+		    (long long)((end - now) / 3600));
+}
+
+/* One CRL of the configuration, read and checked against ca_root at now. */
+static int
+crl_file(const struct rkl_kmsd_ks *ks, const char *key, const char *path, size_t max,
+    uint8_t **der, size_t *der_len, uint8_t **list, size_t *list_len, int64_t *tu, int64_t *nu)
+{
+	int64_t now = ks_now(ks);
+	int r;
+
+	if (path[0] == '\0')
+		return p2_fail("profiles", "2", "needs kdh_cert, kdh_crl, ca_root and device_crl",
+		    RKL_ERR_CONFIG);
+	if ((r = rkl_kms__pki_read(path, 1, der, der_len)) != 0)
+		return p2_fail(key, path, rkl_err_str(r), RKL_ERR_CONFIG);
+	if (*der_len > max)
+		return p2_fail(key, path, "larger than 2048 bytes (DER): issue it with rkl-admin ca crl "
+		    "--kdh (revoked KMS certificates only)", RKL_ERR_CONFIG);
+	if ((r = rkl_pki_crl_load(ks->ca_root, ks->ca_root_len, *der, *der_len, list, list_len, tu,
+	    nu)) != 0)
+		return p2_fail(key, path, rkl_err_str(r), RKL_ERR_CONFIG);
+	if (now < *tu)
+		return p2_fail(key, path, "not yet valid (thisUpdate in the future)", RKL_ERR_CONFIG);
+	if (now > *nu)
+		return p2_fail(key, path, "expired (nextUpdate passed): issue a current one "
+		    "(rkl-admin ca crl)", RKL_ERR_CONFIG);
+	p2_warn_soon(key, path, "nextUpdate", *nu, now);
+	return 0;
+}
+
+/* Both CRLs from cfg's paths into a new set (one reference), or an error (logged). */
+static int
+crls_load(const struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg, struct p2_crls **out,
+    uint8_t **kdh_revoked, size_t *kdh_revoked_len)
+{
+	struct p2_crls *c;
+	uint8_t *dev = NULL, *kl = NULL;
+	size_t dev_len = 0, kll = 0;
+	int64_t tu = 0;
+	int r;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return RKL_ERR_NOMEM;
+	c->refs = 1;
+	snprintf(c->kdh_path, sizeof(c->kdh_path), "%s", cfg->kdh_crl);
+	snprintf(c->dev_path, sizeof(c->dev_path), "%s", cfg->device_crl);
+	/* The KDH CRL travels in every PUBKEY_RESP: small by design. */
+	if ((r = crl_file(ks, "kdh_crl", cfg->kdh_crl, RKL_WIRE_CRL_MAX, &c->kdh_crl, &c->kdh_crl_len,
+	    &kl, &kll, &tu, &c->kdh_next)) != 0 ||
+	    (r = crl_file(ks, "device_crl", cfg->device_crl, RKL_PKI_CRL_MAX, &dev, &dev_len,
+	    &c->dev_revoked, &c->dev_revoked_len, &c->dev_this, &c->dev_next)) != 0) {
+		free(kl);
+		free(dev);
+		crls_free(c);
+		return r;
+	}
+	free(dev);	/* the serials are what the checks use */
+	if (kdh_revoked != NULL) {
+		*kdh_revoked = kl;
+		*kdh_revoked_len = kll;
+	} else {
+		free(kl);
+	}
+	*out = c;
+	return 0;
+}
+
 static int
 p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 {
 	struct rkl_hsm_session *hs = NULL;
 	const uint8_t *v[RKL_X509_CHAIN_MAX];
-	size_t vl[RKL_X509_CHAIN_MAX], n = 0, spki_len = 0, lst = 0;
+	size_t vl[RKL_X509_CHAIN_MAX], n = 0, spki_len = 0, kll = 0;
 	uint8_t spki[RKL_EC_SPKI_MAX];
-	uint8_t *list = NULL;
-	struct rkl_x509 leaf;
+	uint8_t *kl = NULL;
+	struct rkl_cert_check chk;
+	struct rkl_x509 leaf, root;
+	int64_t now = ks_now(ks);
 	int r;
 
 	if (cfg->kdh_cert[0] == '\0' || cfg->kdh_crl[0] == '\0' || cfg->ca_root[0] == '\0' ||
@@ -1693,34 +1887,42 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 		    RKL_ERR_CONFIG);
 	if ((r = rkl_kms__pki_read(cfg->kdh_cert, 0, &ks->kdh_certs, &ks->kdh_certs_len)) != 0)
 		return p2_fail("kdh_cert", cfg->kdh_cert, rkl_err_str(r), RKL_ERR_CONFIG);
-	if ((r = rkl_kms__pki_read(cfg->kdh_crl, 1, &ks->kdh_crl, &ks->kdh_crl_len)) != 0)
-		return p2_fail("kdh_crl", cfg->kdh_crl, rkl_err_str(r), RKL_ERR_CONFIG);
 	if ((r = rkl_kms__pki_read(cfg->ca_root, 0, &ks->ca_root, &ks->ca_root_len)) != 0)
 		return p2_fail("ca_root", cfg->ca_root, rkl_err_str(r), RKL_ERR_CONFIG);
-	if ((r = rkl_kms__pki_read(cfg->device_crl, 1, &ks->dev_crl, &ks->dev_crl_len)) != 0)
-		return p2_fail("device_crl", cfg->device_crl, rkl_err_str(r), RKL_ERR_CONFIG);
-	/* The KDH CRL travels in every PUBKEY_RESP: small by design. */
-	if (ks->kdh_crl_len > RKL_WIRE_CRL_MAX)
-		return p2_fail("kdh_crl", cfg->kdh_crl, "larger than 2048 bytes (DER): issue it with "
-		    "rkl-admin ca crl --kdh (revoked KMS certificates only)", RKL_ERR_CONFIG);
+	/* Exactly one certificate, the root (review M3): a second one would be
+	 * ignored here and refuse every device at BIND. */
+	if (rkl_wire_certs_split(ks->ca_root, ks->ca_root_len, v, vl, RKL_X509_CHAIN_MAX, &n) != 0 ||
+	    n != 1 || rkl_x509_parse(v[0], vl[0], &root) != 0)
+		return p2_fail("ca_root", cfg->ca_root, n > 1 ? "more than one certificate (the file "
+		    "holds the CA's root only)" : "not an rkl CA certificate", RKL_ERR_CONFIG);
 	if (ks->kdh_certs_len > RKL_WIRE_CERTS_MAX ||
 	    rkl_wire_certs_split(ks->kdh_certs, ks->kdh_certs_len, v, vl, RKL_X509_CHAIN_MAX, &n) != 0 ||
 	    rkl_x509_parse(v[0], vl[0], &leaf) != 0)
 		return p2_fail("kdh_cert", cfg->kdh_cert, "not 1..3 rkl certificates (end entity first, "
 		    "root left out)", RKL_ERR_CONFIG);
-	if ((list = malloc(RKL_PKI_CRL_MAX)) == NULL)
-		return RKL_ERR_NOMEM;
-	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->kdh_crl, ks->kdh_crl_len, ks_now(ks),
-	    list, RKL_PKI_CRL_MAX, &lst)) != 0) {
-		free(list);
-		return p2_fail("kdh_crl", cfg->kdh_crl, rkl_err_str(r), RKL_ERR_CONFIG);
-	}
-	if ((r = rkl_pki_crl_read(ks->ca_root, ks->ca_root_len, ks->dev_crl, ks->dev_crl_len, ks_now(ks),
-	    list, RKL_PKI_CRL_MAX, &lst)) != 0) {
-		free(list);
-		return p2_fail("device_crl", cfg->device_crl, rkl_err_str(r), RKL_ERR_CONFIG);
-	}
-	free(list);
+	if ((r = crls_load(ks, cfg, &ks->crls, &kl, &kll)) != 0)
+		return r;
+	/* The check every PIN pad makes at S1 (role KDH, chain to ca_root, valid
+	 * now, not on the KDH CRL): a KMS certificate that fails it would have
+	 * every device refuse every first download (review M3). */
+	memset(&chk, 0, sizeof(chk));
+	chk.root = ks->ca_root;
+	chk.root_len = ks->ca_root_len;
+	chk.chain = v;
+	chk.chain_lens = vl;
+	chk.n = n;
+	chk.now = now;
+	chk.role = RKL_CERT_KDH;
+	chk.revoked = kll > 0 ? kl : NULL;
+	chk.revoked_len = kll;
+	r = rkl_cert_verify(ks->c, &chk, NULL);
+	free(kl);
+	if (r != 0)
+		return p2_fail("kdh_cert", cfg->kdh_cert, r == RKL_ERR_CERT_ISSUER ||
+		    r == RKL_ERR_CERT_SIGNATURE ? "not issued by ca_root's CA" : r == RKL_ERR_CERT_USAGE ?
+		    "not a KMS (KDH) certificate" : r == RKL_ERR_CERT_REVOKED ? "revoked by kdh_crl" :
+		    rkl_err_str(r), RKL_ERR_CONFIG);
+	p2_warn_soon("kdh_cert", cfg->kdh_cert, "the KMS certificate expires", leaf.not_after, now);
 	if ((r = rkl_hsm_session_get(ks->hsm, &hs)) != 0)
 		return r;
 	r = rkl_hsm_ec_find(hs, cfg->kdh_key, &ks->kdh, spki, sizeof(spki), &spki_len);
@@ -1733,6 +1935,27 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 		return p2_fail("kdh_cert", cfg->kdh_cert, "its key is not kdh_key's (P-256) in the token",
 		    RKL_ERR_CONFIG);
 	ks->p2 = 1;
+	return 0;
+}
+
+int
+rkl_kmsd_ks_reload_crls(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
+{
+	struct p2_crls *c = NULL, *old;
+	int r;
+
+	if (!ks->p2)
+		return 0;
+	if ((r = crls_load(ks, cfg, &c, NULL, NULL)) != 0)
+		return r;
+	pthread_mutex_lock(&ks->lock);
+	old = ks->crls;
+	ks->crls = c;
+	pthread_mutex_unlock(&ks->lock);
+	crls_put(ks, old);	/* sessions still holding it keep it until they end */
+	rkl_kmsd_log("info", "profile 2: reloaded kdh_crl %s and device_crl %s (%zu bytes of revoked "
+	    "serials, nextUpdate %lld)", cfg->kdh_crl, cfg->device_crl, c->dev_revoked_len,
+	    (long long)c->dev_next);
 	return 0;
 }
 
@@ -1831,9 +2054,8 @@ rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks)
 	pthread_mutex_destroy(&ks->lock);
 	free(ks->buckets);
 	free(ks->kdh_certs);
-	free(ks->kdh_crl);
 	free(ks->ca_root);
-	free(ks->dev_crl);
+	crls_free(ks->crls);	/* every session has ended */
 	rkl_cleanse(ks, sizeof(*ks));
 	free(ks);
 }

@@ -9,6 +9,7 @@
  * is handed out.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -342,9 +343,30 @@ out:
 	return r;
 }
 
-int
-rkl_pki_crl_read(const uint8_t *ca, size_t ca_len, const uint8_t *crl_der, size_t crl_len,
-    int64_t now, uint8_t *list, size_t list_cap, size_t *list_len)
+/* t as seconds since the epoch. */
+static int
+asn1_epoch(const ASN1_TIME *t, int64_t *out)
+{
+	ASN1_TIME *e = ASN1_TIME_set(NULL, 0);
+	int days = 0, secs = 0, ok;
+
+	ok = e != NULL && ASN1_TIME_diff(&days, &secs, e, t) == 1;
+	ASN1_TIME_free(e);
+	if (!ok)
+		return RKL_ERR_FORMAT;
+	*out = (int64_t)days * 86400 + secs;
+	return 0;
+}
+
+/*
+ * The CRL crl_der of the CA ca: issuer and signature checked; with now
+ * (not NULL) its validity; the revoked serials into list (list_cap bytes,
+ * RKL_ERR_BUFFER_SPACE if they do not fit); its thisUpdate / nextUpdate.
+ */
+static int
+crl_parse(const uint8_t *ca, size_t ca_len, const uint8_t *crl_der, size_t crl_len,
+    const int64_t *now, uint8_t *list, size_t list_cap, size_t *list_len, int64_t *this_update,
+    int64_t *next_update)
 {
 	X509 *iss = NULL;
 	X509_CRL *crl = NULL;
@@ -352,12 +374,9 @@ rkl_pki_crl_read(const uint8_t *ca, size_t ca_len, const uint8_t *crl_der, size_
 	const unsigned char *q;
 	uint8_t ser[RKL_X509_SERIAL_MAX + 1];
 	BIGNUM *bn = NULL;
-	time_t tn = (time_t)now;
 	size_t n = 0;
 	int i, l, r = RKL_ERR_FORMAT;
 
-	if (ca == NULL || crl_der == NULL || list == NULL || list_len == NULL)
-		return RKL_ERR_INVALID_ARG;
 	if (crl_len > RKL_PKI_CRL_MAX)
 		return RKL_ERR_TOO_LARGE;
 	q = ca;
@@ -374,12 +393,18 @@ rkl_pki_crl_read(const uint8_t *ca, size_t ca_len, const uint8_t *crl_der, size_
 		r = RKL_ERR_CERT_SIGNATURE;
 		goto out;
 	}
-	if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &tn) > 0) {
+	if (X509_CRL_get0_nextUpdate(crl) == NULL) {
+		r = RKL_ERR_CERT_EXPIRED;	/* never current: rkl's CRLs say when the next is due */
+		goto out;
+	}
+	if (asn1_epoch(X509_CRL_get0_lastUpdate(crl), this_update) != 0 ||
+	    asn1_epoch(X509_CRL_get0_nextUpdate(crl), next_update) != 0)
+		goto out;
+	if (now != NULL && *this_update > *now) {
 		r = RKL_ERR_CERT_NOT_YET_VALID;
 		goto out;
 	}
-	if (X509_CRL_get0_nextUpdate(crl) == NULL ||
-	    X509_cmp_time(X509_CRL_get0_nextUpdate(crl), &tn) < 0) {
+	if (now != NULL && *next_update < *now) {
 		r = RKL_ERR_CERT_EXPIRED;
 		goto out;
 	}
@@ -410,6 +435,42 @@ out:
 	X509_free(iss);
 	ERR_clear_error();
 	return r;
+}
+
+int
+rkl_pki_crl_read(const uint8_t *ca, size_t ca_len, const uint8_t *crl_der, size_t crl_len,
+    int64_t now, uint8_t *list, size_t list_cap, size_t *list_len)
+{
+	int64_t tu, nu;
+
+	if (ca == NULL || crl_der == NULL || list == NULL || list_len == NULL)
+		return RKL_ERR_INVALID_ARG;
+	return crl_parse(ca, ca_len, crl_der, crl_len, &now, list, list_cap, list_len, &tu, &nu);
+}
+
+int
+rkl_pki_crl_load(const uint8_t *ca, size_t ca_len, const uint8_t *crl_der, size_t crl_len,
+    uint8_t **list, size_t *list_len, int64_t *this_update, int64_t *next_update)
+{
+	uint8_t *l;
+	size_t n = 0;
+	int r;
+
+	if (ca == NULL || crl_der == NULL || list == NULL || list_len == NULL ||
+	    this_update == NULL || next_update == NULL)
+		return RKL_ERR_INVALID_ARG;
+	/* Each revoked entry's DER (SEQUENCE, INTEGER header, the serial, a
+	 * date) is longer than its 1 + serial bytes here: crl_len always fits. */
+	if ((l = malloc(crl_len + 1)) == NULL)
+		return RKL_ERR_NOMEM;
+	if ((r = crl_parse(ca, ca_len, crl_der, crl_len, NULL, l, crl_len + 1, &n, this_update,
+	    next_update)) != 0) {
+		free(l);
+		return r;
+	}
+	*list = l;
+	*list_len = n;
+	return 0;
 }
 
 /* ---- requests and the KMS-side device check ---- */
@@ -468,21 +529,17 @@ out:
 }
 
 int
-rkl_pki_device_verify(const uint8_t *ca, size_t ca_len, const uint8_t *crl, size_t crl_len,
-    const uint8_t *cert, size_t cert_len, const char *sn, const char *pinpad_sn, int64_t now)
+rkl_pki_device_verify_list(const uint8_t *ca, size_t ca_len, const uint8_t *revoked,
+    size_t revoked_len, const uint8_t *cert, size_t cert_len, const char *sn,
+    const char *pinpad_sn, int64_t now)
 {
-	uint8_t list[4096];
 	struct rkl_crypto c;
 	struct rkl_cert_check chk;
 	const uint8_t *chain[1];
-	size_t lens[1], ll = 0;
-	int r;
+	size_t lens[1];
 
 	if (ca == NULL || cert == NULL || sn == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if (crl != NULL &&
-	    (r = rkl_pki_crl_read(ca, ca_len, crl, crl_len, now, list, sizeof(list), &ll)) != 0)
-		return r;
 	rkl_crypto_openssl(&c);
 	chain[0] = cert;
 	lens[0] = cert_len;
@@ -496,9 +553,37 @@ rkl_pki_device_verify(const uint8_t *ca, size_t ca_len, const uint8_t *crl, size
 	chk.role = RKL_CERT_KRD;
 	chk.expect_cn = sn;
 	chk.expect_serial_number = pinpad_sn;
-	chk.revoked = crl != NULL ? list : NULL;
-	chk.revoked_len = ll;
+	chk.revoked = revoked_len > 0 ? revoked : NULL;
+	chk.revoked_len = revoked_len;
 	return rkl_cert_verify(&c, &chk, NULL);
+}
+
+int
+rkl_pki_device_verify(const uint8_t *ca, size_t ca_len, const uint8_t *crl, size_t crl_len,
+    const uint8_t *cert, size_t cert_len, const char *sn, const char *pinpad_sn, int64_t now)
+{
+	uint8_t *list = NULL;
+	size_t ll = 0;
+	int64_t tu, nu;
+	int r;
+
+	if (ca == NULL || cert == NULL || sn == NULL)
+		return RKL_ERR_INVALID_ARG;
+	/* The revoked list sized from the CRL (any number of revocations). */
+	if (crl != NULL) {
+		if (crl_len > RKL_PKI_CRL_MAX)
+			return RKL_ERR_TOO_LARGE;
+		if ((list = malloc(crl_len + 1)) == NULL)
+			return RKL_ERR_NOMEM;
+		if ((r = crl_parse(ca, ca_len, crl, crl_len, &now, list, crl_len + 1, &ll, &tu,
+		    &nu)) != 0) {
+			free(list);
+			return r;
+		}
+	}
+	r = rkl_pki_device_verify_list(ca, ca_len, list, ll, cert, cert_len, sn, pinpad_sn, now);
+	free(list);
+	return r;
 }
 
 /* ---- software signer ---- */

@@ -8,7 +8,10 @@
 # rotation (the next download starts at S5, authenticated by the device key
 # and the AUK-derived MACs, and delivers version 2), the no-downgrade
 # refusals (profile 1 for a profile-2 terminal), a revoked device refused
-# before any key work, and kmsd refusing to start on a KDH CRL over 2048 bytes.
+# before any key work once SIGHUP re-read the device CRL (with 300 more
+# revocations: any number fits), an expired CRL refused by the reload (the
+# running one stays), and kmsd refusing to start on a KDH CRL over 2048
+# bytes, a root file with two certificates or an expired KMS certificate.
 . "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
 e2e_init p2
 CA="$E2E_DIR/ca"
@@ -17,12 +20,37 @@ TERMS="$E2E_DIR/terminals"
 mkdir -p "$PKI" "$TERMS"
 RSA=RSA-3072	# Annex C: AES keys need RSA-3072 (docs/protocol.md 10.6)
 
-# p2_conf PROFILES [KDH_CRL]: the configuration with profile 2's keys.
+# p2_conf PROFILES [KDH_CRL [CA_ROOT [KDH_CERT]]]: the configuration with profile 2's keys.
 p2_conf() {
 	write_conf "profiles = $1" "transport_key_policy = shared" "transport_key_algs = $RSA" \
 	    "tek_algs = $RSA" "auk_algs = AES-128" "tmk_alg = AES-128" \
-	    "kdh_cert = $PKI/kms.der" "kdh_crl = ${2:-$PKI/crl.der}" "ca_root = $CA/ca.der" \
+	    "kdh_cert = ${4:-$PKI/kms.der}" "kdh_crl = ${2:-$PKI/kdh.crl}" "ca_root = ${3:-$CA/ca.der}" \
 	    "device_crl = $PKI/crl.der"
+}
+# kmsd_refused WHAT PATTERN CONF-ARGS...: kmsd does not start, the log says why.
+kmsd_refused() {
+	what=$1
+	pat=$2
+	shift 2
+	p2_conf "$@"
+	expect_rc 1 "$RKL_KMSD" -c "$CONF" --foreground --port-file "$E2E_DIR/none.port"
+	grep -q -- "$pat" "$LOG" || fail "no reason logged for $what"
+}
+# wait_for FILE PATTERN [COUNT]: until FILE has COUNT lines matching PATTERN.
+wait_for() {
+	i=0
+	while n=$(grep -c -- "$2" "$1" 2>/dev/null); [ "${n:-0}" -lt "${3:-1}" ]; do
+		[ $i -lt 600 ] || fail "no /$2/ in $1 within 60 s"
+		kmsd_alive
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+# hup: SIGHUP to kmsd, wait for the reload to finish.
+hup() {
+	n=$(grep -c 'reload: done' "$LOG")
+	kill -HUP "$KMSD_PID"
+	wait_for "$LOG" 'reload: done' $((n + 1))
 }
 
 # -- the PKI: the CA, the KMS key (in the KMS token) and its certificate, the CRL
@@ -32,6 +60,7 @@ expect_rc 0 admin ca init --ca-dir "$CA" --name "rkl p2 e2e CA"
 expect_rc 0 admin kms key --name kms-p2 --out "$PKI/kms.req"
 expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms.der"
 expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
+expect_rc 0 admin ca crl --kdh --ca-dir "$CA" --out "$PKI/kdh.crl"
 
 # -- a device made and enrolled as at the factory
 enrol() {
@@ -68,9 +97,14 @@ expect_rc 0 admin terminal add P1X --pinpad-sn PP-P1X --profile 1
 
 # -- kmsd will not start with a KDH CRL too large to send
 { printf '\060'; head -c 2999 /dev/zero; } >"$PKI/big.crl"
-p2_conf 1,2 "$PKI/big.crl"
-expect_rc 1 "$RKL_KMSD" -c "$CONF" --foreground --port-file "$E2E_DIR/none.port"
-grep -q "kdh_crl.*larger than 2048" "$LOG" || fail "no reason logged for the refused KDH CRL"
+kmsd_refused "the refused KDH CRL" "kdh_crl.*larger than 2048" 1,2 "$PKI/big.crl"
+# ... nor with a root file holding a second certificate, nor with a KMS
+# certificate every PIN pad would refuse (expired) - both named in the log
+cat "$CA/ca.der" "$PKI/kms.der" >"$PKI/two.der"
+kmsd_refused "two roots" "ca_root $PKI/two.der: more than one certificate" 1,2 "" "$PKI/two.der"
+expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms-old.der" \
+    --days 1 --now $(( $(date +%s) - 3 * 86400 ))
+kmsd_refused "an expired KMS certificate" "kdh_cert $PKI/kms-old.der: .*expired" 1,2 "" "" "$PKI/kms-old.der"
 
 p2_conf 1,2
 kmsd_start
@@ -102,11 +136,20 @@ expect_rc 0 admin tmk rotate P2A
 tail -n +"$((lines + 1))" "$LOG" | grep "sn=P2A" | grep -q "result=fail code=-10 " ||
     fail "no profile refusal logged for P2A"
 
-# -- a revoked device is refused at S3, before any key work
+# -- a revoked device is refused at S3, before any key work, as soon as
+# SIGHUP has re-read the device CRL (no restart); 300 more revocations in
+# the same CRL (each KMS-side check once read it into a 4 KiB list)
 expect_rc 0 admin ca revoke --ca-dir "$CA" --cert "$PKI/P2B.der"
+i=0
+while [ $i -lt 300 ]; do
+	printf '7F%036X\n' $i
+	i=$((i + 1))
+done >>"$CA/revoked.txt"
 expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
-kmsd_stop
-kmsd_start
+[ "$(wc -c <"$PKI/crl.der")" -gt 8000 ] || fail "the device CRL is not large"
+hup
+grep -q "profile 2: reloaded kdh_crl $PKI/kdh.crl and device_crl $PKI/crl.der" "$LOG" ||
+    fail "SIGHUP did not re-read the CRLs"
 lines=$(wc -l <"$LOG")
 "$RKL_TERMINAL" -d "$TERMS/P2B" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
     --profile 2 >"$E2E_DIR/out" 2>"$E2E_DIR/err"
@@ -119,6 +162,18 @@ tail -n +"$((lines + 1))" "$LOG" | grep "sn=P2B" | grep -q "step=tk result=fail 
 # P2A still works (its re-download re-checks its certificate against the new CRL)
 p2_download P2A
 p2_delivered P2A 3
+
+# -- an expired device CRL is the operator's fault: the reload refuses it,
+# names the file, and the running CRL stays in force
+expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der" --days 1 --now $(( $(date +%s) - 3 * 86400 ))
+hup
+grep -q "device_crl $PKI/crl.der: expired" "$LOG" || fail "the expired device CRL was not named"
+grep -q "reload: profile 2 CRLs not reloaded" "$LOG" || fail "an expired CRL was reloaded"
+"$RKL_TERMINAL" -d "$TERMS/P2B" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
+    --profile 2 >"$E2E_DIR/out" 2>"$E2E_DIR/err" && fail "a revoked device was served after a refused reload"
+expect_rc 0 admin tmk rotate P2A
+p2_download P2A
+p2_delivered P2A 4
 
 expect_rc 0 admin audit verify
 kmsd_stop

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -499,6 +500,72 @@ test_device_enrolment(void **state)
 	    "SN-0001", "PP123", T0), 0);
 }
 
+/*
+ * A device CRL with many revocations (review M2: the KMS-side check read the
+ * CRL into a fixed 4096-byte list, so ~200 revoked 16-20-byte serials failed
+ * every check with RKL_ERR_BUFFER_SPACE): 1000 revoked 20-byte serials, the
+ * device's own last.  rkl_pki_crl_load reads it once, sized from the CRL.
+ */
+static void
+test_device_crl_large(void **state)
+{
+	enum { N = 1000, SL = 20 };
+	uint8_t *list = malloc(N * (1 + SL)), *crl = malloc(RKL_PKI_CRL_MAX), *rl = NULL;
+	size_t ll = 0, crl_len = 0, rll = 0, i;
+	int64_t tu = 0, nu = 0;
+	struct rkl_pki_signer s;
+	struct rkl_pki_soft_key sk;
+	struct rkl_x509 x;
+	struct cert c;
+
+	(void)state;
+	assert_non_null(list);
+	assert_non_null(crl);
+	make_pki();
+	assert_int_equal(issue(RKL_PKI_KRD, "SN-0001", "PP123", &dev_key, &ca_key, &root,
+	    T0 - DAY, T0 + 3650 * DAY, 0, 0, &c), 0);
+	assert_int_equal(rkl_x509_parse(c.der, c.len, &x), 0);
+	for (i = 0; i + 1 < N; i++) {
+		list[ll] = SL;
+		memset(list + ll + 1, 0x55, SL);
+		list[ll + 1] = 0x40;
+		list[ll + 2] = (uint8_t)(i >> 8);
+		list[ll + 3] = (uint8_t)i;
+		ll += 1 + SL;
+	}
+	signer_of(&ca_key, &s, &sk);
+	assert_int_equal(rkl_pki_crl_issue(root.der, root.len, &s, list, ll, 1, T0 - DAY,
+	    T0 + 7 * DAY, crl, RKL_PKI_CRL_MAX, &crl_len), 0);
+	/* not revoked: accepted (was RKL_ERR_BUFFER_SPACE) */
+	assert_int_equal(rkl_pki_device_verify(root.der, root.len, crl, crl_len, c.der, c.len,
+	    "SN-0001", "PP123", T0), 0);
+	assert_int_equal(rkl_pki_crl_load(root.der, root.len, crl, crl_len, &rl, &rll, &tu, &nu), 0);
+	assert_int_equal(rll, ll);
+	assert_true(tu == T0 - DAY && nu == T0 + 7 * DAY);
+	assert_int_equal(rkl_pki_device_verify_list(root.der, root.len, rl, rll, c.der, c.len,
+	    "SN-0001", "PP123", T0), 0);
+	free(rl);
+	/* the device's serial as the 1000th entry: revoked */
+	list[ll] = (uint8_t)x.serial_len;
+	memcpy(list + ll + 1, x.serial, x.serial_len);
+	ll += 1 + x.serial_len;
+	assert_int_equal(rkl_pki_crl_issue(root.der, root.len, &s, list, ll, 2, T0 - DAY,
+	    T0 + 7 * DAY, crl, RKL_PKI_CRL_MAX, &crl_len), 0);
+	assert_int_equal(rkl_pki_device_verify(root.der, root.len, crl, crl_len, c.der, c.len,
+	    "SN-0001", "PP123", T0), RKL_ERR_CERT_REVOKED);
+	assert_int_equal(rkl_pki_crl_load(root.der, root.len, crl, crl_len, &rl, &rll, &tu, &nu), 0);
+	assert_int_equal(rkl_pki_device_verify_list(root.der, root.len, rl, rll, c.der, c.len,
+	    "SN-0001", "PP123", T0), RKL_ERR_CERT_REVOKED);
+	free(rl);
+	/* load checks the signature too (another CA of the same name) */
+	rl = NULL;
+	assert_int_equal(rkl_pki_crl_load(root_same_name.der, root_same_name.len, crl, crl_len, &rl,
+	    &rll, &tu, &nu), RKL_ERR_CERT_SIGNATURE);
+	assert_null(rl);
+	free(list);
+	free(crl);
+}
+
 /* A signer whose key is not the CA certificate's: the issue refuses. */
 static void
 test_issue_checks_signer(void **state)
@@ -552,6 +619,7 @@ main(void)
 		cmocka_unit_test(test_cert_truncated_oversized),
 		cmocka_unit_test(test_cert_bit_flips),
 		cmocka_unit_test(test_device_enrolment),
+		cmocka_unit_test(test_device_crl_large),
 		cmocka_unit_test(test_issue_checks_signer),
 		cmocka_unit_test(test_p384_ca),
 		cmocka_unit_test(test_sizes),

@@ -129,7 +129,8 @@ read_gauges(void *ctx, struct rkl_metrics_gauges *g)
  * (reload says which changed).  Why these only: docs/operations.md,
  * "Signals", and architecture.md decision 131.
  */
-static const char *const reloadable[] = { "log_file", "log_rate_burst", "log_rate_interval" };
+static const char *const reloadable[] = { "log_file", "log_rate_burst", "log_rate_interval",
+    "kdh_crl", "device_crl" };
 
 /* The key of a line of rkl_kmsd_config_print ("key = v", or "# key unset..."), into k. */
 static void
@@ -193,7 +194,7 @@ find_line(const char *t, const char *k, char *out, size_t cap)
  * running: the configuration in effect (its reloadable keys are updated).
  */
 static void
-reload(const char *path, struct rkl_kmsd_config *running, struct rkl_srv *srv)
+reload(const char *path, struct rkl_kmsd_config *running, struct rkl_srv *srv, struct rkl_kmsd_ks *ks)
 {
 	static struct rkl_kmsd_config next;
 	char err[256], key[64], was[RKL_KMSD_PATH_MAX + 64], now[RKL_KMSD_PATH_MAX + 64];
@@ -220,6 +221,13 @@ reload(const char *path, struct rkl_kmsd_config *running, struct rkl_srv *srv)
 		    path, err_line, err);
 		goto out;
 	}
+	/* Profile 2's CRLs: read again every time (a revocation is a new file
+	 * at the same path); refused ones leave the running ones in place. */
+	if (rkl_kmsd_ks_reload_crls(ks, &next) != 0) {
+		rkl_kmsd_log("error", "reload: profile 2 CRLs not reloaded (the running ones stay)");
+		memcpy(next.kdh_crl, running->kdh_crl, sizeof(next.kdh_crl));
+		memcpy(next.device_crl, running->device_crl, sizeof(next.device_crl));
+	}
 	if ((old_t = config_text(running)) == NULL || (new_t = config_text(&next)) == NULL) {
 		rkl_kmsd_log("error", "reload: out of memory: configuration not reloaded");
 		goto out;
@@ -244,6 +252,8 @@ reload(const char *path, struct rkl_kmsd_config *running, struct rkl_srv *srv)
 			pending++;
 		}
 	}
+	memcpy(running->kdh_crl, next.kdh_crl, sizeof(running->kdh_crl));
+	memcpy(running->device_crl, next.device_crl, sizeof(running->device_crl));
 	running->log_rate_burst = next.log_rate_burst;
 	running->log_rate_interval = next.log_rate_interval;
 	rkl_srv_set_log_rate(srv, running->log_rate_burst, running->log_rate_interval);
@@ -443,7 +453,7 @@ main(int argc, char **argv)
 		if (sig != SIGHUP)
 			break;
 		rkl_kmsd_log("info", "signal %d: reloading %s", sig, config);
-		reload(config, &running, srv);
+		reload(config, &running, srv, ks);
 	}
 	(void)kmsd_notify("STOPPING=1");
 	rkl_kmsd_log("info", "signal %d: shutting down (%u connection(s))", sig, rkl_srv_open_conns(srv));
