@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "doc.h"
 #include "rkl/ct.h"
 #include "rkl/crypto.h"
 #include "rkl/err.h"
@@ -207,28 +208,6 @@ tag_name(uint16_t num)
 }
 
 /* Append the hex of n bytes to line at *pos. */
-static void
-put_hex(char *line, size_t *pos, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		*pos += (size_t)snprintf(line + *pos, 8, "%02x", p[i]);
-}
-
-/* Finish an annotated line: pad to the comment column, print. */
-static void
-put_line(char *line, size_t pos, const char *comment)
-{
-	if (comment == NULL) {
-		printf("%.*s\n", (int)pos, line);
-		return;
-	}
-	while (pos < 44)
-		line[pos++] = ' ';
-	printf("%.*s# %s\n", (int)pos, line, comment);
-}
-
 /* What a value means, for the comment of its line. */
 static void
 describe(uint16_t num, const uint8_t *v, size_t vlen, char *out, size_t cap)
@@ -280,111 +259,36 @@ print_block(const uint8_t *f, size_t n)
 
 	printf("```wire-example %s\n", rkl_wire_type_name(f[6]));
 	pos = 0;
-	put_hex(line, &pos, f, 2); line[pos++] = ' ';
-	put_hex(line, &pos, f + 2, 2); line[pos++] = ' ';
+	doc_put_hex(line, &pos, f, 2); line[pos++] = ' ';
+	doc_put_hex(line, &pos, f + 2, 2); line[pos++] = ' ';
 	for (i = 4; i < 8; i++) {
-		put_hex(line, &pos, f + i, 1);
+		doc_put_hex(line, &pos, f + i, 1);
 		line[pos++] = ' ';
 	}
-	put_hex(line, &pos, f + 8, 8);
+	doc_put_hex(line, &pos, f + 8, 8);
 	snprintf(comment, sizeof(comment), "length %zu, RK, v1, profile 1, %s, flags 0, session",
 	    n, rkl_wire_type_name(f[6]));
-	put_line(line, pos, comment);
+	doc_put_line(line, pos, comment);
 	for (off = RKL_WIRE_HDR_LEN; off < n; off += 4 + vlen) {
 		tag = rkl_dec16be(f + off);
 		vlen = rkl_dec16be(f + off + 2);
 		pos = 0;
-		put_hex(line, &pos, f + off, 2); line[pos++] = ' ';
-		put_hex(line, &pos, f + off + 2, 2); line[pos++] = ' ';
+		doc_put_hex(line, &pos, f + off, 2); line[pos++] = ' ';
+		doc_put_hex(line, &pos, f + off + 2, 2); line[pos++] = ' ';
 		describe(tag & 0x7FFF, f + off + 4, vlen, comment, sizeof(comment));
 		if (vlen <= 16) {
-			put_hex(line, &pos, f + off + 4, vlen);
-			put_line(line, pos, comment);
+			doc_put_hex(line, &pos, f + off + 4, vlen);
+			doc_put_line(line, pos, comment);
 			continue;
 		}
-		put_line(line, pos, comment);
+		doc_put_line(line, pos, comment);
 		for (i = 0; i < vlen; i += 32) {
 			pos = 0;
-			put_hex(line, &pos, f + off + 4 + i, vlen - i < 32 ? vlen - i : 32);
-			put_line(line, pos, NULL);
+			doc_put_hex(line, &pos, f + off + 4 + i, vlen - i < 32 ? vlen - i : 32);
+			doc_put_line(line, pos, NULL);
 		}
 	}
 	printf("```\n");
-}
-
-/* ---- reading the document ---- */
-
-static char *
-read_doc(size_t *len)
-{
-	const char *dir = getenv("RKL_SOURCE_DIR");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	assert_non_null(dir);
-	snprintf(path, sizeof(path), "%s/docs/protocol.md", dir);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	buf[n] = 0;
-	*len = (size_t)n;
-	return buf;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Parse a block body: per line, text from '#' on is a comment; the rest is
- * hex digits and spaces.  Returns the byte count.
- */
-static size_t
-parse_block(const char *p, const char *end, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	int hi = -1, in_comment = 0, v;
-
-	for (; p < end; p++) {
-		if (*p == '\n') {
-			in_comment = 0;
-			continue;
-		}
-		if (in_comment || *p == ' ')
-			continue;
-		if (*p == '#') {
-			in_comment = 1;
-			continue;
-		}
-		v = hexval(*p);
-		assert_true(v >= 0);
-		if (hi < 0) {
-			hi = v;
-		} else {
-			assert_true(n < cap);
-			out[n++] = (uint8_t)(hi << 4 | v);
-			hi = -1;
-		}
-	}
-	assert_int_equal(hi, -1);
-	return n;
 }
 
 static void
@@ -445,7 +349,7 @@ test_doc_examples(void **state)
 	char *doc;
 
 	(void)state;
-	doc = read_doc(&len);
+	doc = doc_read("docs/protocol.md", &len);
 	for (p = doc; (p = strstr(p, marker)) != NULL; p = body_end + 3) {
 		p += sizeof(marker) - 1;
 		name_end = strchr(p, '\n');
@@ -456,7 +360,7 @@ test_doc_examples(void **state)
 		body = name_end + 1;
 		body_end = strstr(body, "```");
 		assert_non_null(body_end);
-		n = parse_block(body, body_end, doc_frame, sizeof(doc_frame));
+		n = doc_hex_block(body, body_end, doc_frame, sizeof(doc_frame), 1);
 
 		for (i = 0; i < N_EX; i++)
 			if (strcmp(name, rkl_wire_type_name(ex_types[i])) == 0)

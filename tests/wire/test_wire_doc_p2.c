@@ -28,6 +28,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "doc.h"
 #include "rkl/ct.h"
 #include "rkl/crypto.h"
 #include "rkl/err.h"
@@ -444,27 +445,6 @@ tag_name(uint16_t num)
 }
 
 static void
-put_hex(char *line, size_t *pos, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		*pos += (size_t)snprintf(line + *pos, 8, "%02x", p[i]);
-}
-
-static void
-put_line(char *line, size_t pos, const char *comment)
-{
-	if (comment == NULL) {
-		printf("%.*s\n", (int)pos, line);
-		return;
-	}
-	while (pos < 44)
-		line[pos++] = ' ';
-	printf("%.*s# %s\n", (int)pos, line, comment);
-}
-
-static void
 describe(uint8_t type, uint16_t num, const uint8_t *v, size_t vlen, char *out, size_t cap)
 {
 	size_t i, pos;
@@ -529,8 +509,8 @@ print_hex_lines(const uint8_t *p, size_t n)
 
 	for (i = 0; i < n; i += 32) {
 		pos = 0;
-		put_hex(line, &pos, p + i, n - i < 32 ? n - i : 32);
-		put_line(line, pos, NULL);
+		doc_put_hex(line, &pos, p + i, n - i < 32 ? n - i : 32);
+		doc_put_line(line, pos, NULL);
 	}
 }
 
@@ -543,29 +523,29 @@ print_block(const uint8_t *f, size_t n)
 
 	printf("```wire-example-p2 %s\n", rkl_wire_type_name(f[6]));
 	pos = 0;
-	put_hex(line, &pos, f, 2); line[pos++] = ' ';
-	put_hex(line, &pos, f + 2, 2); line[pos++] = ' ';
+	doc_put_hex(line, &pos, f, 2); line[pos++] = ' ';
+	doc_put_hex(line, &pos, f + 2, 2); line[pos++] = ' ';
 	for (i = 4; i < 8; i++) {
-		put_hex(line, &pos, f + i, 1);
+		doc_put_hex(line, &pos, f + i, 1);
 		line[pos++] = ' ';
 	}
-	put_hex(line, &pos, f + 8, 8);
+	doc_put_hex(line, &pos, f + 8, 8);
 	snprintf(comment, sizeof(comment), "length %zu, RK, v1, profile 2, %s, flags 0, session",
 	    n, rkl_wire_type_name(f[6]));
-	put_line(line, pos, comment);
+	doc_put_line(line, pos, comment);
 	for (off = RKL_WIRE_HDR_LEN; off < n; off += 4 + vlen) {
 		tag = rkl_dec16be(f + off);
 		vlen = rkl_dec16be(f + off + 2);
 		pos = 0;
-		put_hex(line, &pos, f + off, 2); line[pos++] = ' ';
-		put_hex(line, &pos, f + off + 2, 2); line[pos++] = ' ';
+		doc_put_hex(line, &pos, f + off, 2); line[pos++] = ' ';
+		doc_put_hex(line, &pos, f + off + 2, 2); line[pos++] = ' ';
 		describe(f[6], tag & 0x7FFF, f + off + 4, vlen, comment, sizeof(comment));
 		if (vlen <= 16) {
-			put_hex(line, &pos, f + off + 4, vlen);
-			put_line(line, pos, comment);
+			doc_put_hex(line, &pos, f + off + 4, vlen);
+			doc_put_line(line, pos, comment);
 			continue;
 		}
-		put_line(line, pos, comment);
+		doc_put_line(line, pos, comment);
 		print_hex_lines(f + off + 4, vlen);
 	}
 	printf("```\n\n");
@@ -624,81 +604,14 @@ print_examples(void)
 		char line[128];
 		size_t pos = (size_t)snprintf(line, sizeof(line), "%-8s = ", value_names[k]);
 
-		put_hex(line, &pos, values[k], value_lens[k]);
-		put_line(line, pos, NULL);
+		doc_put_hex(line, &pos, values[k], value_lens[k]);
+		doc_put_line(line, pos, NULL);
 	}
 	printf("```\n");
 	return 0;
 }
 
 /* ---- reading the document ---- */
-
-static char *
-read_doc(void)
-{
-	const char *dir = getenv("RKL_SOURCE_DIR");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	assert_non_null(dir);
-	snprintf(path, sizeof(path), "%s/docs/protocol.md", dir);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	buf[n] = 0;
-	return buf;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Hex digits and spaces; text from '#' to the end of a line is a comment. */
-static size_t
-parse_block(const char *p, const char *end, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	int hi = -1, in_comment = 0, v;
-
-	for (; p < end; p++) {
-		if (*p == '\n') {
-			in_comment = 0;
-			continue;
-		}
-		if (in_comment || *p == ' ')
-			continue;
-		if (*p == '#') {
-			in_comment = 1;
-			continue;
-		}
-		v = hexval(*p);
-		assert_true(v >= 0);
-		if (hi < 0) {
-			hi = v;
-		} else {
-			assert_true(n < cap);
-			out[n++] = (uint8_t)(hi << 4 | v);
-			hi = -1;
-		}
-	}
-	assert_int_equal(hi, -1);
-	return n;
-}
 
 /* The body of the one block opened by marker (NULL if none; fails if two). */
 static const char *
@@ -733,11 +646,11 @@ test_doc_session(void **state)
 	char *doc;
 
 	(void)state;
-	doc = read_doc();
+	doc = doc_read("docs/protocol.md", NULL);
 	/* the root */
 	body = find_block(doc, "```der-example ROOT\n", &end);
 	assert_non_null(body);
-	root_len = parse_block(body, end, root, sizeof(root));
+	root_len = doc_hex_block(body, end, root, sizeof(root), 0);
 	assert_int_equal(rkl_x509_parse(root, root_len, &rx), 0);
 	assert_int_equal(rx.spki_len, sizeof(ca_spki));
 	assert_memory_equal(rx.spki, ca_spki, sizeof(ca_spki));
@@ -750,7 +663,7 @@ test_doc_session(void **state)
 		body = find_block(doc, marker, &end);
 		if (body == NULL)
 			fail_msg("docs/protocol.md: no example %s", marker);
-		doc_len[i] = parse_block(body, end, doc_frames[i], RKL_WIRE_FRAME_MAX);
+		doc_len[i] = doc_hex_block(body, end, doc_frames[i], RKL_WIRE_FRAME_MAX, 0);
 		assert_int_equal(rkl_wire_decode(doc_frames[i], doc_len[i],
 		    ex_types[i] == RKL_WIRE_ERROR ? RKL_WIRE_DIR_ANY : (ex_types[i] & 1) ?
 		    RKL_WIRE_DIR_TO_KMS : RKL_WIRE_DIR_TO_TERMINAL, &got), 0);
@@ -856,7 +769,7 @@ test_doc_session(void **state)
 		memcpy(name, line, n);
 		name[n] = 0;
 		assert_string_equal(name, value_names[k]);
-		vl = parse_block(eq + 3, eol, val, sizeof(val));
+		vl = doc_hex_block(eq + 3, eol, val, sizeof(val), 0);
 		assert_int_equal(vl, value_lens[k]);
 		assert_memory_equal(val, values[k], vl);
 		k++;
