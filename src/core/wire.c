@@ -56,34 +56,44 @@ struct fdesc {
 #define FDL(num, kind, check, min, max, st, fld, lfld) \
 	{ num, kind, check, min, max, offsetof(struct st, fld), offsetof(struct st, lfld) }
 
-static const struct fdesc f_pubkey_req[] = {
-	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, sn),
-	FD(RKL_WIRE_T_PINPAD_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, pinpad_sn),
-	FDL(RKL_WIRE_T_ALGS, F_LIST, C_NONZERO, 1, RKL_WIRE_ALGS_MAX, rkl_wire_pubkey_req, algs, n_algs),
-	FDL(RKL_WIRE_T_OAEP_HASHES, F_LIST, C_NONZERO, 1, RKL_WIRE_HASHES_MAX, rkl_wire_pubkey_req,
+/* Fields a profile-2 message starts with, as in profile 1 (the same wire order). */
+#define PUBKEY_REQ_FIELDS \
+	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, sn), \
+	FD(RKL_WIRE_T_PINPAD_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, pinpad_sn), \
+	FDL(RKL_WIRE_T_ALGS, F_LIST, C_NONZERO, 1, RKL_WIRE_ALGS_MAX, rkl_wire_pubkey_req, algs, n_algs), \
+	FDL(RKL_WIRE_T_OAEP_HASHES, F_LIST, C_NONZERO, 1, RKL_WIRE_HASHES_MAX, rkl_wire_pubkey_req, \
 	    oaep_hashes, n_oaep_hashes),
+
+static const struct fdesc f_pubkey_req[] = {
+	PUBKEY_REQ_FIELDS
 };
+
+#define PUBKEY_RESP_FIELDS \
+	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_pubkey_resp, key_id), \
+	FDL(RKL_WIRE_T_PU_HSM, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_pubkey_resp, \
+	    pu_hsm, pu_hsm_len), \
+	FD(RKL_WIRE_T_OAEP_HASH, F_U8, C_OAEP, 1, 1, rkl_wire_pubkey_resp, oaep_hash),
 
 static const struct fdesc f_pubkey_resp[] = {
-	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_pubkey_resp, key_id),
-	FDL(RKL_WIRE_T_PU_HSM, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_pubkey_resp,
-	    pu_hsm, pu_hsm_len),
-	FD(RKL_WIRE_T_OAEP_HASH, F_U8, C_OAEP, 1, 1, rkl_wire_pubkey_resp, oaep_hash),
+	PUBKEY_RESP_FIELDS
 };
 
-static const struct fdesc f_tk_upload[] = {
-	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_tk_upload, sn),
-	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_tk_upload, key_id),
-	FD(RKL_WIRE_T_AUK_ALG, F_U8, C_SYM_ALG, 1, 1, rkl_wire_tk_upload, auk_alg),
-	FDL(RKL_WIRE_T_PU_AUK, F_PTR, C_NONE, RKL_WIRE_CT_MIN, RKL_WIRE_CT_MAX, rkl_wire_tk_upload,
-	    pu_auk, pu_auk_len),
-	FD(RKL_WIRE_T_AUK_KCV, F_FIX, C_NONE, RKL_WIRE_KCV_LEGACY, RKL_WIRE_KCV_LEGACY,
-	    rkl_wire_tk_upload, auk_kcv),
-	FD(RKL_WIRE_T_TEK_ALG, F_U8, C_TEK_ALG, 1, 1, rkl_wire_tk_upload, tek_alg),
-	FDL(RKL_WIRE_T_PU_TEK, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_tk_upload,
-	    pu_tek, pu_tek_len),
-	FD(RKL_WIRE_T_TK_HASH, F_FIX, C_NONE, RKL_WIRE_TK_HASH_LEN, RKL_WIRE_TK_HASH_LEN,
+#define TK_UPLOAD_FIELDS \
+	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_tk_upload, sn), \
+	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_tk_upload, key_id), \
+	FD(RKL_WIRE_T_AUK_ALG, F_U8, C_SYM_ALG, 1, 1, rkl_wire_tk_upload, auk_alg), \
+	FDL(RKL_WIRE_T_PU_AUK, F_PTR, C_NONE, RKL_WIRE_CT_MIN, RKL_WIRE_CT_MAX, rkl_wire_tk_upload, \
+	    pu_auk, pu_auk_len), \
+	FD(RKL_WIRE_T_AUK_KCV, F_FIX, C_NONE, RKL_WIRE_KCV_LEGACY, RKL_WIRE_KCV_LEGACY, \
+	    rkl_wire_tk_upload, auk_kcv), \
+	FD(RKL_WIRE_T_TEK_ALG, F_U8, C_TEK_ALG, 1, 1, rkl_wire_tk_upload, tek_alg), \
+	FDL(RKL_WIRE_T_PU_TEK, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_tk_upload, \
+	    pu_tek, pu_tek_len), \
+	FD(RKL_WIRE_T_TK_HASH, F_FIX, C_NONE, RKL_WIRE_TK_HASH_LEN, RKL_WIRE_TK_HASH_LEN, \
 	    rkl_wire_tk_upload, tk_hash),
+
+static const struct fdesc f_tk_upload[] = {
+	TK_UPLOAD_FIELDS
 };
 
 static const struct fdesc f_auth_init[] = {
@@ -137,19 +147,12 @@ static const struct fdesc f_error[] = {
 	FDL(num, F_VAR, C_NONE, 16, 16, st, fld, lfld)
 
 static const struct fdesc f2_pubkey_req[] = {
-	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, sn),
-	FD(RKL_WIRE_T_PINPAD_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_pubkey_req, pinpad_sn),
-	FDL(RKL_WIRE_T_ALGS, F_LIST, C_NONZERO, 1, RKL_WIRE_ALGS_MAX, rkl_wire_pubkey_req, algs, n_algs),
-	FDL(RKL_WIRE_T_OAEP_HASHES, F_LIST, C_NONZERO, 1, RKL_WIRE_HASHES_MAX, rkl_wire_pubkey_req,
-	    oaep_hashes, n_oaep_hashes),
+	PUBKEY_REQ_FIELDS
 	P2_NONCE(rkl_wire_pubkey_req),
 };
 
 static const struct fdesc f2_pubkey_resp[] = {
-	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_pubkey_resp, key_id),
-	FDL(RKL_WIRE_T_PU_HSM, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_pubkey_resp,
-	    pu_hsm, pu_hsm_len),
-	FD(RKL_WIRE_T_OAEP_HASH, F_U8, C_OAEP, 1, 1, rkl_wire_pubkey_resp, oaep_hash),
+	PUBKEY_RESP_FIELDS
 	P2_NONCE(rkl_wire_pubkey_resp),
 	P2_CERTS(rkl_wire_pubkey_resp),
 	FDL(RKL_WIRE_T_CRL, F_PTR, C_SPKI, 1, RKL_WIRE_CRL_MAX, rkl_wire_pubkey_resp, crl, crl_len),
@@ -157,18 +160,7 @@ static const struct fdesc f2_pubkey_resp[] = {
 };
 
 static const struct fdesc f2_tk_upload[] = {
-	FD(RKL_WIRE_T_SN, F_STR, C_SN, 1, RKL_WIRE_SN_MAX, rkl_wire_tk_upload, sn),
-	FD(RKL_WIRE_T_KEY_ID, F_U32, C_NONE, 4, 4, rkl_wire_tk_upload, key_id),
-	FD(RKL_WIRE_T_AUK_ALG, F_U8, C_SYM_ALG, 1, 1, rkl_wire_tk_upload, auk_alg),
-	FDL(RKL_WIRE_T_PU_AUK, F_PTR, C_NONE, RKL_WIRE_CT_MIN, RKL_WIRE_CT_MAX, rkl_wire_tk_upload,
-	    pu_auk, pu_auk_len),
-	FD(RKL_WIRE_T_AUK_KCV, F_FIX, C_NONE, RKL_WIRE_KCV_LEGACY, RKL_WIRE_KCV_LEGACY,
-	    rkl_wire_tk_upload, auk_kcv),
-	FD(RKL_WIRE_T_TEK_ALG, F_U8, C_TEK_ALG, 1, 1, rkl_wire_tk_upload, tek_alg),
-	FDL(RKL_WIRE_T_PU_TEK, F_PTR, C_SPKI, RKL_WIRE_SPKI_MIN, RKL_WIRE_SPKI_MAX, rkl_wire_tk_upload,
-	    pu_tek, pu_tek_len),
-	FD(RKL_WIRE_T_TK_HASH, F_FIX, C_NONE, RKL_WIRE_TK_HASH_LEN, RKL_WIRE_TK_HASH_LEN,
-	    rkl_wire_tk_upload, tk_hash),
+	TK_UPLOAD_FIELDS
 	P2_CERTS(rkl_wire_tk_upload),
 	P2_SIG(rkl_wire_tk_upload),
 };
