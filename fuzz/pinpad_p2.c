@@ -37,15 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define T0 ((int64_t)1798761600)	/* 2027-01-01: the device's clock */
 #define SLOTS 12
+#include "slots.h"
 
-struct slot {
-	int used;
-	char name[RKL_PINPAD_NAME_MAX + 1];
-	size_t len;
-	uint8_t data[RKL_PINPAD_RECORD_MAX];
-};
 
-static struct slot ST[SLOTS], SNAP[SLOTS];
+static struct store SNAP;
 static struct rkl_crypto C, O;
 static struct rkl_bearssl_ctx BCTX;
 static struct rkl_pinpad_platform P;
@@ -58,63 +53,6 @@ static uint8_t RSA_PRIV[RKL_RSA_PRIV_MAX], RSA_SPKI[RKL_SPKI_MAX];
 static size_t RSA_PRIV_LEN, RSA_SPKI_LEN;
 static uint8_t VALID[RKL_WIRE_FRAME_MAX], ACCEPTED[64];
 static size_t VALID_LEN, ACCEPTED_LEN;
-
-static struct slot *
-find(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < SLOTS; i++)
-		if (ST[i].used && strcmp(ST[i].name, name) == 0)
-			return &ST[i];
-	return NULL;
-}
-
-static int
-st_get(void *ctx, const char *name, uint8_t *buf, size_t cap, size_t *len)
-{
-	struct slot *s = find(name);
-
-	(void)ctx;
-	if (s == NULL)
-		return RKL_ERR_NOT_FOUND;
-	if (s->len > cap)
-		return RKL_ERR_BUFFER_SPACE;
-	memcpy(buf, s->data, s->len);
-	*len = s->len;
-	return 0;
-}
-
-static int
-st_put(void *ctx, const char *name, const uint8_t *data, size_t len)
-{
-	struct slot *s = find(name);
-	size_t i;
-
-	(void)ctx;
-	for (i = 0; s == NULL && i < SLOTS; i++)
-		if (!ST[i].used)
-			s = &ST[i];
-	if (s == NULL || len > sizeof(s->data) || strlen(name) > RKL_PINPAD_NAME_MAX)
-		return RKL_ERR_IO;
-	s->used = 1;
-	memset(s->name, 0, sizeof(s->name));
-	memcpy(s->name, name, strlen(name));
-	memcpy(s->data, data, len);
-	s->len = len;
-	return 0;
-}
-
-static int
-st_del(void *ctx, const char *name)
-{
-	struct slot *s = find(name);
-
-	(void)ctx;
-	if (s != NULL)
-		memset(s, 0, sizeof(*s));
-	return 0;
-}
 
 static int
 dev_key(void *ctx, uint8_t key[RKL_PINPAD_STORAGE_KEY_LEN])
@@ -219,7 +157,7 @@ encode(struct rkl_wire_msg *m, uint8_t *out)
 static void
 device_start(int clock, uint8_t *req, size_t *req_len)
 {
-	memcpy(ST, SNAP, sizeof(ST));
+	ST = SNAP;
 	device_crypto();
 	P.now = clock ? clock_now : NULL;
 	if (rkl_pinpad_init(&PP, &P, &CFG) != 0 || rkl_pinpad_start(&PP) != 0 ||
@@ -272,7 +210,7 @@ setup(void)
 	cert(RKL_PKI_KRD, cr.cn, cr.serial_number, cr.spki, cr.spki_len, &ca, root, rl, dev, &dl);
 	if (rkl_pinpad_enrol_install(&PP, root, rl, dev, dl, T0) != 0)
 		abort();
-	memcpy(SNAP, ST, sizeof(SNAP));
+	SNAP = ST;
 
 	/* the valid answer to the (reproducible) PUBKEY_REQ, signed by the KMS */
 	device_start(1, req, &n);
