@@ -5,10 +5,12 @@
  */
 #define _POSIX_C_SOURCE 200809L	/* PTHREAD_MUTEX_RECURSIVE */
 #include "rkl/store.h"
+#include "rkl/ct.h"
 #include "rkl/err.h"
 #include "store_int.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,4 +299,18 @@ rkl_store__import_tally(const int *err, size_t n, struct rkl_store_row_err *errs
 		(*bad)++;
 	}
 	return first;
+}
+
+void
+rkl_store__identity_text(const struct rkl_store_identity *id,
+    char hex[2 * RKL_STORE_DB_ID_LEN + 1], char *detail, size_t cap)
+{
+	size_t i, off;
+
+	rkl_hex_encode(id->db_id, RKL_STORE_DB_ID_LEN, hex);
+	hex[2 * RKL_STORE_DB_ID_LEN] = '\0';
+	off = (size_t)snprintf(detail, cap, "db=%s token=%s", hex, id->token);
+	for (i = 0; i < id->n_keys && off < cap; i++)
+		off += (size_t)snprintf(detail + off, cap - off, " %s=%s", id->keys[i].role,
+		    id->keys[i].fp);
 }

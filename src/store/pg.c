@@ -1957,7 +1957,7 @@ pg_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	char hex[2 * RKL_STORE_DB_ID_LEN + 1];
 	uint8_t h[RKL_SHA256_LEN];
 	PGresult *res = NULL;
-	size_t i, off;
+	size_t i;
 	int r;
 
 	if ((r = rkl_store__check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
@@ -1971,10 +1971,8 @@ pg_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 	}
 	if (r != RKL_ERR_NOT_FOUND)
 		goto out;
-	rkl_hex_encode(id->db_id, RKL_STORE_DB_ID_LEN, hex);
-	hex[2 * RKL_STORE_DB_ID_LEN] = '\0';
+	rkl_store__identity_text(id, hex, detail, sizeof(detail));
 	snprintf(created, sizeof(created), "%lld", (long long)now_of(s));
-	off = (size_t)snprintf(detail, sizeof(detail), "db=%s token=%s", hex, id->token);
 	if ((r = meta_put(s, "db_id", hex)) != 0 ||
 	    (r = meta_put(s, "token", id->token)) != 0 ||
 	    (r = meta_put(s, "created", created)) != 0)
@@ -1983,9 +1981,6 @@ pg_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 		snprintf(name, sizeof(name), "key.%s", id->keys[i].role);
 		if ((r = meta_put(s, name, id->keys[i].fp)) != 0)
 			goto out;
-		if (off < sizeof(detail))
-			off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s=%s",
-			    id->keys[i].role, id->keys[i].fp);
 	}
 	if ((r = audit_who(s, who, NULL, "db.identity", detail)) != 0)
 		goto out;

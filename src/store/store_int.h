@@ -66,6 +66,12 @@ int64_t rkl_store__lock_length(const struct rkl_store_lockout *pol, uint32_t fai
 int rkl_store__import_precheck(const struct rkl_store_who *who,
     const struct rkl_store_terminal_new *rows, size_t n, const struct rkl_store_row_err *errs,
     size_t errs_cap, const size_t *n_bad, int **err);
+/*
+ * identity_set's text: hex (NUL-terminated) is db_id in hex, as the meta row
+ * holds it; detail the audit row's "db=<hex> token=<token> <role>=<fp>...".
+ */
+void rkl_store__identity_text(const struct rkl_store_identity *id,
+    char hex[2 * RKL_STORE_DB_ID_LEN + 1], char *detail, size_t cap);
 /* After it: the refused rows into errs (up to errs_cap), *bad of them; the first one's error. */
 int rkl_store__import_tally(const int *err, size_t n, struct rkl_store_row_err *errs,
     size_t errs_cap, size_t *bad);
