@@ -32,6 +32,13 @@ counted_call(void *ctx, void *sess, struct rkl_ks_call *c)
 void
 duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout)
 {
+	duel_env_setup_tuned(e, pool_size, lockout, 0, NULL, NULL);
+}
+
+void
+duel_env_setup_tuned(struct duel_env *e, unsigned pool_size, unsigned lockout,
+    enum rkl_alg transport_alg, duel_tune tune, void *arg)
+{
 	struct rkl_hsm_config hc;
 	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
 	char db[160];
@@ -41,6 +48,8 @@ duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout)
 	rkl_crypto_openssl(&e->c);
 	assert_int_equal(tt_create(&e->tok), 0);
 	tt_config(&e->tok, &hc, 2, pool_size);
+	if (transport_alg != 0)
+		hc.transport_alg = transport_alg;
 	assert_int_equal(rkl_hsm_open(&hc, &e->hsm), 0);
 	assert_int_equal(rkl_hsm_provision(e->hsm, 1), 0);
 	snprintf(db, sizeof(db), "%s/rkl.db", e->tok.dir);
@@ -52,6 +61,8 @@ duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout)
 		e->cfg[i].max_connections = 64;
 		e->cfg[i].lockout_threshold = lockout;
 		e->cfg[i].profiles = RKL_KMSD_PROFILE(1);	/* the patent profile's harness */
+		if (tune != NULL)
+			tune(arg, e, &e->cfg[i]);
 		assert_int_equal(rkl_kmsd_ks_new(&e->cfg[i], e->hsm, &e->store, &e->c, &e->ks[i]), 0);
 		rkl_kmsd_ks_table(e->ks[i], &e->inner[i]);
 		e->counted[i].ctx = &e->inner[i];

@@ -58,6 +58,15 @@ struct duel_env {
  * lockout_threshold (0: never lock).
  */
 void duel_env_setup(struct duel_env *e, unsigned pool_size, unsigned lockout);
+/*
+ * The same with the HSM's transport_alg (0: tt_config's) and tune(arg, e,
+ * cfg) called on each key service's configuration before it is made (after
+ * the token and the database exist): profile 2's harness
+ * (test_p2_attacks.c) makes its KMS signing key and PKI files there.
+ */
+typedef void (*duel_tune)(void *arg, struct duel_env *e, struct rkl_kmsd_config *cfg);
+void duel_env_setup_tuned(struct duel_env *e, unsigned pool_size, unsigned lockout,
+    enum rkl_alg transport_alg, duel_tune tune, void *arg);
 void duel_env_teardown(struct duel_env *e);
 struct CMUnitTest;
 /*
