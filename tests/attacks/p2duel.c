@@ -16,6 +16,8 @@
 #define DAY 86400
 
 struct p2_ca P2_CA;
+uint8_t P2_CRL[4096];
+size_t P2_CRL_LEN;
 static struct rkl_crypto O;
 
 static int
@@ -92,14 +94,27 @@ write_file(const char *dir, const char *name, const uint8_t *b, size_t len, char
 	assert_int_equal(fclose(f), 0);
 }
 
+void
+p2_crl(const struct p2_ca *ca, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct rkl_pki_signer sg;
+	struct rkl_pki_soft_key sk;
+	int64_t now = (int64_t)time(NULL);
+
+	signer(ca, &sg, &sk);
+	assert_int_equal(rkl_pki_crl_issue(ca->cert, ca->cert_len, &sg, NULL, 0, 1, now - DAY,
+	    now + 30 * DAY, out, cap, out_len), 0);
+	rkl_cleanse(&sk, sizeof(sk));
+}
+
 /* Made once per environment: the KMS key and the PKI files. */
 static int made;
 
 static void
 p2_tune(void *arg, struct duel_env *e, struct rkl_kmsd_config *cfg)
 {
-	static uint8_t kdh[RKL_X509_CERT_MAX], crl[4096];
-	static size_t kdh_len, crl_len;
+	static uint8_t kdh[RKL_X509_CERT_MAX];
+	static size_t kdh_len;
 
 	(void)arg;
 	if (!made) {
@@ -107,10 +122,6 @@ p2_tune(void *arg, struct duel_env *e, struct rkl_kmsd_config *cfg)
 		struct rkl_hsm_eckey key;
 		uint8_t spki[RKL_EC_SPKI_MAX];
 		size_t sl = 0;
-		struct rkl_pki_signer sg;
-		struct rkl_pki_soft_key sk;
-		int64_t now = (int64_t)time(NULL);
-
 		p2_ca_new(&P2_CA, "rkl attack CA");
 		assert_int_equal(rkl_hsm_session_get(e->hsm, &s), 0);
 		assert_int_equal(rkl_hsm_ec_generate(s, cfg->kdh_key, RKL_CURVE_P256, &key, spki,
@@ -118,16 +129,13 @@ p2_tune(void *arg, struct duel_env *e, struct rkl_kmsd_config *cfg)
 		rkl_hsm_session_put(e->hsm, s);
 		issue(&P2_CA, RKL_PKI_KDH, "rkl attack KMS", NULL, spki, sl, kdh, sizeof(kdh),
 		    &kdh_len);
-		signer(&P2_CA, &sg, &sk);
-		assert_int_equal(rkl_pki_crl_issue(P2_CA.cert, P2_CA.cert_len, &sg, NULL, 0, 1,
-		    now - DAY, now + 30 * DAY, crl, sizeof(crl), &crl_len), 0);
-		rkl_cleanse(&sk, sizeof(sk));
+		p2_crl(&P2_CA, P2_CRL, sizeof(P2_CRL), &P2_CRL_LEN);
 		made = 1;
 	}
 	write_file(e->tok.dir, "kdh.der", kdh, kdh_len, cfg->kdh_cert, sizeof(cfg->kdh_cert));
 	write_file(e->tok.dir, "ca.der", P2_CA.cert, P2_CA.cert_len, cfg->ca_root,
 	    sizeof(cfg->ca_root));
-	write_file(e->tok.dir, "crl.der", crl, crl_len, cfg->kdh_crl, sizeof(cfg->kdh_crl));
+	write_file(e->tok.dir, "crl.der", P2_CRL, P2_CRL_LEN, cfg->kdh_crl, sizeof(cfg->kdh_crl));
 	snprintf(cfg->device_crl, sizeof(cfg->device_crl), "%s", cfg->kdh_crl);
 	cfg->profiles = RKL_KMSD_PROFILE(2);
 	cfg->hsm_algs[0] = RKL_ALG_RSA3072;
@@ -247,8 +255,11 @@ p2_consistent(struct duel_env *e, struct duel_term *t, const char *sn, char *why
 	r = e->store.tmk_current(e->store.ctx, sn, &cur);
 	assert_true(r == 0 || r == RKL_ERR_NOT_FOUND);
 	have_cur = (r == 0);
-	if (info.tmk_present && (!have_cur || cur.version != info.tmk_version)) {
-		snprintf(why, cap, "terminal holds TMK v%u, the KMS has no such current TMK",
+	/* The terminal holds the current TMK, or an older one while the current
+	 * one (a rotation) is not delivered yet. */
+	if (info.tmk_present && (!have_cur || info.tmk_version > cur.version ||
+	    (info.tmk_version < cur.version && cur.state == RKL_TMK_DELIVERED))) {
+		snprintf(why, cap, "terminal holds TMK v%u, the KMS's current TMK does not match",
 		    (unsigned)info.tmk_version);
 		return 1;
 	}

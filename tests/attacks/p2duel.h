@@ -35,6 +35,13 @@ int p2_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
 #define P2_RUN_GROUP(tests, e, lockout) \
 	p2_run_group(#tests, (tests), sizeof(tests) / sizeof((tests)[0]), (e), (lockout))
 
+/* The environment's CRL (KDH CRL and device CRL, empty, by P2_CA). */
+extern uint8_t P2_CRL[4096];
+extern size_t P2_CRL_LEN;
+
+/* A CRL by ca, no serials, number 1, valid from a day ago for 30 days. */
+void p2_crl(const struct p2_ca *ca, uint8_t *out, size_t cap, size_t *out_len);
+
 /* A new CA key and self-signed root (name cn). */
 void p2_ca_new(struct p2_ca *ca, const char *cn);
 
@@ -59,8 +66,9 @@ void p2_register(struct duel_env *e, const char *sn, const char *pinpad_sn);
 
 /*
  * The invariant of every profile-2 run: the terminal holds a TMK only if
- * the KMS's current TMK for sn is delivered with the same version, and the
- * KMS marks a TMK delivered only if the terminal holds it.  (The KMS keeps
+ * the KMS's current TMK for sn has its version (or, during a rotation not
+ * yet delivered, a higher one), and the KMS marks a TMK delivered only if
+ * the terminal holds it.  (The KMS keeps
  * profile 2's 5-byte CMAC KCV, the PIN pad's info shows the legacy KCV, so
  * versions are compared; profile 2 authenticates KEY_VERSION.)  Returns 0
  * if it holds, else writes why.

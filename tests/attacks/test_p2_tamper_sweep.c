@@ -52,9 +52,10 @@ flip_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len,
 	struct flip *f = arg;
 
 	(void)cap;
-	if (idx == f->idx && f->off < *len) {
-		buf[f->off] ^= (uint8_t)(1u << f->bit);
-		f->done = 1;
+	if (idx == f->idx) {
+		if (f->off < *len)
+			buf[f->off] ^= (uint8_t)(1u << f->bit);
+		f->done = f->off < *len ? 1 : 2;	/* 2: this run's frame is shorter */
 	}
 	if (dir == DUEL_K2T && duel_type(buf, *len) == RKL_WIRE_ERROR)
 		f->k2t_errors++;
@@ -68,7 +69,7 @@ test_p2_sweep(void **state)
 	struct duel_result *res = duel_result_new();
 	const char *s = getenv("RKL_SWEEP_STRIDE"), *ab = getenv("RKL_SWEEP_ALL_BITS");
 	size_t stride = 1, off, total = 0;
-	unsigned i, nbits, runs = 0, ack_only = 0;
+	unsigned i, nbits, runs = 0, ack_only = 0, shorter = 0;
 	struct duel_term *t;
 	char why[160];
 
@@ -108,6 +109,15 @@ test_p2_sweep(void **state)
 			t = p2_term_new(sn, ppsn, NULL, NULL);
 			(void)duel_run(&E, DUEL_SHARED, t, 1, flip_hook, &fl, res);
 			assert_true(fl.done);
+			if (fl.done == 2) {
+				/* A device certificate's ECDSA signature (DER) is 70..72
+				 * bytes, so TK_UPLOAD's length varies by a byte or two
+				 * between terminals: its last offsets may be past the end. */
+				shorter++;
+				assert_true(fl.off + 2 >= f->len);
+				duel_term_free(t);
+				continue;
+			}
 			runs++;
 			if (p2_consistent(&E, t, sn, why, sizeof(why)) != 0)
 				fail_msg("flip of bit %u of byte %zu of %s (frame %u): %s", fl.bit, fl.off,
@@ -134,8 +144,9 @@ test_p2_sweep(void **state)
 		}
 	}
 	print_message("%u runs over %zu bytes of %u frames (stride %zu, %u bit(s) a byte): every flip refused, "
-	    "%u in TMK_CONFIRM/CONFIRM_ACK (TMK held by both, consistent)\n", runs, total, base->n, stride,
-	    nbits, ack_only);
+	    "%u in TMK_CONFIRM/CONFIRM_ACK (TMK held by both, consistent), %u past a shorter "
+	    "frame\n", runs, total, base->n, stride,
+	    nbits, ack_only, shorter);
 	assert_true(runs > 0);
 	free(base);
 	free(res);
