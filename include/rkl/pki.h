@@ -78,7 +78,8 @@ RKL_WUR int rkl_pki_cert_issue(const struct rkl_pki_cert_params *p,
 /*
  * Build and sign a CRL (v2, CRL number, AKI) by the CA ca listing the
  * revoked serials (format of rkl_cert_check.revoked), valid from
- * this_update to next_update.  out gets the DER.
+ * this_update to next_update.  out gets the DER.  crl_number 0: no CRL
+ * number extension (rkl's CA numbers from 1; tests make number-less CRLs).
  */
 RKL_WUR int rkl_pki_crl_issue(const uint8_t *ca, size_t ca_len,
     const struct rkl_pki_signer *s, const uint8_t *revoked, size_t revoked_len,

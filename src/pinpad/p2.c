@@ -291,8 +291,11 @@ rkl_pp2_pubkey_resp(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
 	}
 	if ((r = rkl_x509_crl_verify(c, &crl, root, root_len, have_now, now)) != 0)
 		return r;
+	/* once a numbered CRL was accepted, a number-less one is refused too:
+	 * it could be an old CRL of a CA that numbered later (review L4) */
 	if (have_old && (crl.this_update < old.this_update ||
-	    (crl.has_crl_number && crl.crl_number < old.crl_number)))
+	    (crl.has_crl_number && crl.crl_number < old.crl_number) ||
+	    (!crl.has_crl_number && old.crl_number > 0)))
 		return RKL_ERR_ROLLBACK;
 	/* without a clock: the newest authenticated time the device knows */
 	if (!have_now)

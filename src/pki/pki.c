@@ -301,9 +301,9 @@ rkl_pki_crl_issue(const uint8_t *ca, size_t ca_len, const struct rkl_pki_signer 
 		i += 1 + l;
 	}
 	X509V3_set_ctx(&v3, iss, NULL, NULL, crl, 0);
-	if ((bn = BN_new()) == NULL || BN_set_word(bn, (BN_ULONG)crl_number) != 1 ||
+	if (crl_number != 0 && ((bn = BN_new()) == NULL || BN_set_word(bn, (BN_ULONG)crl_number) != 1 ||
 	    BN_to_ASN1_INTEGER(bn, num) == NULL ||
-	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1))
 		goto out;
 	if ((e = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always")) == NULL)
 		goto out;

@@ -718,6 +718,12 @@ test_p2_kdh_crl(void **state)
 	crl_by(&ca_key, &root, NULL, 0, 4, T0 - DAY, T0 + 7 * DAY, &k->crl);
 	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
 	assert_int_equal(drive2(&d->pp, k), RKL_ERR_ROLLBACK);
+	/* a CRL without a number after a numbered one: refused (review L4) */
+	restart(d);
+	kms2_connection(k);
+	crl_by(&ca_key, &root, NULL, 0, 0, T0 - DAY / 2, T0 + 7 * DAY, &k->crl);
+	assert_int_equal(rkl_pinpad_start(&d->pp), 0);
+	assert_int_equal(drive2(&d->pp, k), RKL_ERR_ROLLBACK);
 
 	/* without a clock: the CRL's thisUpdate is the device's time */
 	restart(d);

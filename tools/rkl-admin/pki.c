@@ -816,6 +816,8 @@ cmd_ca_crl(struct pki *p)
 	    (r = first_line(path, line, sizeof(line))) != 0)
 		return fail(p, r, "CRL number", path);
 	num = strtoull(line, NULL, 10);
+	if (num == 0)	/* every CRL of rkl's CA is numbered (PIN pads refuse a number-less one after a numbered) */
+		return fail(p, RKL_ERR_FORMAT, "CRL number", path);
 	if ((crl = malloc(RKL_PKI_CRL_MAX)) == NULL)
 		return fail(p, RKL_ERR_NOMEM, "crl", NULL);
 	if ((r = ca_path(p, "revoked.txt", path, sizeof(path))) == 0 && (f = fopen(path, "r")) != NULL) {
