@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "eckey.h"
 #include "rkl/crypto.h"
 #include "rkl/err.h"
 #include "rkl/pki.h"
@@ -26,14 +27,6 @@ static struct rkl_crypto O;	/* OpenSSL: the CA's software key */
 #define T0 ((int64_t)1798761600)	/* 2027-01-01T00:00:00Z */
 #define DAY 86400
 
-struct eckey {
-	enum rkl_curve curve;
-	uint8_t priv[RKL_EC_PRIV_MAX];
-	size_t priv_len;
-	uint8_t spki[RKL_EC_SPKI_MAX];
-	size_t spki_len;
-};
-
 struct blob {
 	uint8_t der[4096];
 	size_t len;
@@ -41,24 +34,6 @@ struct blob {
 
 static struct eckey ca_key, ca2_key, ee_key;
 static struct blob root, root_same_name, root_no_crlsign, ee;
-
-static void
-keygen(enum rkl_curve curve, struct eckey *k)
-{
-	k->curve = curve;
-	assert_int_equal(O.ec_keygen(O.ctx, curve, k->priv, sizeof(k->priv), &k->priv_len,
-	    k->spki, sizeof(k->spki), &k->spki_len), 0);
-}
-
-static void
-signer_of(const struct eckey *k, struct rkl_pki_signer *s, struct rkl_pki_soft_key *sk)
-{
-	sk->c = &O;
-	sk->curve = k->curve;
-	memcpy(sk->priv, k->priv, k->priv_len);
-	sk->priv_len = k->priv_len;
-	rkl_pki_soft_signer(s, sk);
-}
 
 static void
 issue(enum rkl_pki_profile prof, const char *cn, const struct eckey *sub,
@@ -78,7 +53,7 @@ issue(enum rkl_pki_profile prof, const char *cn, const struct eckey *sub,
 	p.issuer = ic != NULL ? ic->der : NULL;
 	p.issuer_len = ic != NULL ? ic->len : 0;
 	p.key_usage = ku;
-	signer_of(ik, &s, &sk);
+	eckey_signer(&O, ik, &s, &sk);
 	assert_int_equal(rkl_pki_cert_issue(&p, &s, out->der, RKL_X509_CERT_MAX, &out->len), 0);
 }
 
@@ -90,7 +65,7 @@ crl_by(const struct eckey *k, const struct blob *ca, const uint8_t *list, size_t
 	struct rkl_pki_signer s;
 	struct rkl_pki_soft_key sk;
 
-	signer_of(k, &s, &sk);
+	eckey_signer(&O, k, &s, &sk);
 	assert_int_equal(rkl_pki_crl_issue(ca->der, ca->len, &s, list, ll, 7, tu, nu, out->der,
 	    sizeof(out->der), &out->len), 0);
 }
@@ -116,9 +91,9 @@ setup(void **state)
 	if (test_backend_init(&C) != 0 || test_other_init(&O) != 0)
 		return -1;
 	rkl_crypto_openssl(&O);
-	keygen(RKL_CURVE_P256, &ca_key);
-	keygen(RKL_CURVE_P256, &ca2_key);
-	keygen(RKL_CURVE_P256, &ee_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ca_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ca2_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ee_key);
 	issue(RKL_PKI_ROOT, "rkl test CA", &ca_key, &ca_key, NULL, 0, &root);
 	issue(RKL_PKI_ROOT, "rkl test CA", &ca2_key, &ca2_key, NULL, 0, &root_same_name);
 	issue(RKL_PKI_ROOT, "rkl test CA", &ca_key, &ca_key, NULL, RKL_KU_KEY_CERT_SIGN,

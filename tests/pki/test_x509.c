@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "eckey.h"
 #include "rkl/crypto.h"
 #include "rkl/err.h"
 #include "rkl/pki.h"
@@ -30,14 +31,6 @@ static struct rkl_crypto O;	/* OpenSSL: the CA's software key */
 #define T0 ((int64_t)1798761600)	/* 2027-01-01T00:00:00Z: "now" */
 #define DAY 86400
 
-struct eckey {
-	enum rkl_curve curve;
-	uint8_t priv[RKL_EC_PRIV_MAX];
-	size_t priv_len;
-	uint8_t spki[RKL_EC_SPKI_MAX];
-	size_t spki_len;
-};
-
 struct cert {
 	uint8_t der[RKL_X509_CERT_MAX];
 	size_t len;
@@ -45,24 +38,6 @@ struct cert {
 
 static struct eckey ca_key, ca2_key, kms_key, dev_key;
 static struct cert root, root_same_name, root_other, kms_cert;
-
-static void
-keygen(const struct rkl_crypto *c, enum rkl_curve curve, struct eckey *k)
-{
-	k->curve = curve;
-	assert_int_equal(c->ec_keygen(c->ctx, curve, k->priv, sizeof(k->priv), &k->priv_len,
-	    k->spki, sizeof(k->spki), &k->spki_len), 0);
-}
-
-static void
-signer_of(const struct eckey *k, struct rkl_pki_signer *s, struct rkl_pki_soft_key *sk)
-{
-	sk->c = &O;
-	sk->curve = k->curve;
-	memcpy(sk->priv, k->priv, k->priv_len);
-	sk->priv_len = k->priv_len;
-	rkl_pki_soft_signer(s, sk);
-}
 
 /* Issue a certificate for subject key sub by issuer (key ik, cert ic). */
 static int
@@ -86,7 +61,7 @@ issue(enum rkl_pki_profile prof, const char *cn, const char *ppsn, const struct 
 	p.issuer_len = ic != NULL ? ic->len : 0;
 	p.key_usage = ku;
 	p.eku = eku;
-	signer_of(ik, &s, &sk);
+	eckey_signer(&O, ik, &s, &sk);
 	return rkl_pki_cert_issue(&p, &s, out->der, sizeof(out->der), &out->len);
 }
 
@@ -103,10 +78,10 @@ setup(void **state)
 static void
 make_pki(void)
 {
-	keygen(&O, RKL_CURVE_P256, &ca_key);
-	keygen(&O, RKL_CURVE_P256, &ca2_key);
-	keygen(&C, RKL_CURVE_P256, &kms_key);
-	keygen(&C, RKL_CURVE_P256, &dev_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ca_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ca2_key);
+	eckey_gen(&C, RKL_CURVE_P256, &kms_key);
+	eckey_gen(&C, RKL_CURVE_P256, &dev_key);
 	assert_int_equal(issue(RKL_PKI_ROOT, "rkl test CA", NULL, &ca_key, &ca_key, NULL,
 	    T0 - 365 * DAY, T0 + 3650 * DAY, 0, 0, &root), 0);
 	/* an impostor CA with the same name, and another CA */
@@ -161,7 +136,7 @@ test_ec_sign_verify(void **state)
 		const uint8_t *pt;
 		size_t pl;
 
-		keygen(&C, cv[i], &k);
+		eckey_gen(&C, cv[i], &k);
 		assert_int_equal(k.priv_len, rkl_curve_len(cv[i]));
 		assert_int_equal(rkl_ec_spki_decode(k.spki, k.spki_len, &got, &pt, &pl), 0);
 		assert_int_equal(got, cv[i]);
@@ -481,7 +456,7 @@ test_device_enrolment(void **state)
 	list[ll++] = (uint8_t)x.serial_len;
 	memcpy(list + ll, x.serial, x.serial_len);
 	ll += x.serial_len;
-	signer_of(&ca_key, &s, &sk);
+	eckey_signer(&O, &ca_key, &s, &sk);
 	assert_int_equal(rkl_pki_crl_issue(root.der, root.len, &s, list, ll, 1, T0 - DAY,
 	    T0 + 7 * DAY, crl, sizeof(crl), &crl_len), 0);
 	assert_int_equal(rkl_pki_device_verify(root.der, root.len, crl, crl_len, c.der, c.len,
@@ -533,7 +508,7 @@ test_device_crl_large(void **state)
 		list[ll + 3] = (uint8_t)i;
 		ll += 1 + SL;
 	}
-	signer_of(&ca_key, &s, &sk);
+	eckey_signer(&O, &ca_key, &s, &sk);
 	assert_int_equal(rkl_pki_crl_issue(root.der, root.len, &s, list, ll, 1, T0 - DAY,
 	    T0 + 7 * DAY, crl, RKL_PKI_CRL_MAX, &crl_len), 0);
 	/* not revoked: accepted (was RKL_ERR_BUFFER_SPACE) */
@@ -586,7 +561,7 @@ test_p384_ca(void **state)
 
 	(void)state;
 	make_pki();
-	keygen(&O, RKL_CURVE_P384, &k384);
+	eckey_gen(&O, RKL_CURVE_P384, &k384);
 	assert_int_equal(issue(RKL_PKI_ROOT, "rkl P-384 CA", NULL, &k384, &k384, NULL,
 	    T0 - DAY, T0 + 3650 * DAY, 0, 0, &r384), 0);
 	assert_int_equal(issue(RKL_PKI_KDH, "kms-1", NULL, &kms_key, &k384, &r384, T0 - DAY,
