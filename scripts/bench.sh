@@ -5,7 +5,10 @@
 #
 # 1. rkl-bench-tr31: TR-31 wrap/unwrap rates (B, D).
 # 2. rkl-bench-hsm --quick: HSM operation rates and the HSM bound of one
-#    download (CPU-us, single thread) per policy.
+#    download (CPU-us, single thread) per policy, profile 1 and profile 2
+#    (first download and re-download, the KDH signature included; the
+#    device-certificate and SIG(krd) checks kmsd does in software beside it),
+#    and profile 2's ratios to the profile-1 rows of the same run.
 # 3. A KMS in a temp dir: rkl-admin init, the fleet's SNs imported from a CSV,
 #    rkl-kmsd started per transport-key policy; rkl-bench-fleet runs N = 1,
 #    100, 1000, 5000 concurrent terminals (first downloads S0-S7 and
@@ -61,7 +64,7 @@ echo "== TR-31 key blocks (rkl-bench-tr31)"
 "$tr31" --seconds 0.5 --json "$T/tr31.json"
 echo "== HSM operations (rkl-bench-hsm --quick)"
 "$hsm" --quick --json "$T/hsm.json" >"$T/hsm.txt"
-sed -n '/^# HSM bound/,$p' "$T/hsm.txt" | grep -E 'bound|policy|RSA-2048/AES-128|none/AES-128'
+sed -n '/^# HSM bound/,$p' "$T/hsm.txt" | grep -E 'bound|policy|RSA-2048/AES-128|none/AES-128|^p2-'
 
 # bound POLICY RSA: CPU-us of one download's HSM work, 1 thread, AES-128
 bound() {
@@ -71,6 +74,14 @@ bound() {
 b_shared=$(bound shared RSA-2048)
 b_re=$(bound redownload none)
 b_sust=$(bound per-request-sustained RSA-2048)
+b_p1_3072=$(bound per-request-pool RSA-3072)
+b_p2_first=$(bound p2-first-pool RSA-3072)
+b_p2_re=$(bound p2-redownload none)
+# profile 2 against profile 1, both from this run (a loaded machine moves both alike)
+p2_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else printf "null" }'; }
+r_p2_first=$(p2_ratio "$b_p2_first" "$b_p1_3072")
+r_p2_re=$(p2_ratio "$b_p2_re" "$b_re")
+echo "# profile 2 / profile 1 HSM CPU per download (same run): first download (pool, RSA-3072) $r_p2_first, re-download $r_p2_re"
 
 runs_json=""
 pool_json="null"
@@ -284,7 +295,9 @@ mkdir -p "$(dirname "$OUT")"
 	echo " \"note\": \"kmsd and the load generator run on the same CPUs; kmsd CPU is its own utime+stime\"},"
 	echo "\"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
 	echo "\"fleet_report\": $report_json,"
-	echo "\"hsm_bound_cpu_us\": {\"shared_first\": ${b_shared:-null}, \"redownload\": ${b_re:-null}, \"per_request_sustained\": ${b_sust:-null}},"
+	echo "\"hsm_bound_cpu_us\": {\"shared_first\": ${b_shared:-null}, \"redownload\": ${b_re:-null}, \"per_request_sustained\": ${b_sust:-null},"
+	echo " \"p2_first_pool_rsa3072\": ${b_p2_first:-null}, \"p2_redownload\": ${b_p2_re:-null},"
+	echo " \"p2_over_p1_first_rsa3072\": $r_p2_first, \"p2_over_p1_redownload\": $r_p2_re},"
 	echo "\"runs\": ["
 	[ -n "$runs_json" ] && echo "$runs_json"
 	echo "],"

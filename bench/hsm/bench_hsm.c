@@ -29,6 +29,27 @@
  * stored TMK is never extractable, docs/architecture.md decision 102).
  * With N threads the bound composes rates: 1 / sum(1 / rate(op)).
  *
+ * Profile 2 (docs/protocol.md section 10, src/kms/keysvc.c), AES-128 AUK
+ * and TMK, so an RSA-3072 transport key and TEK (Annex C, 10.6):
+ *   first download: auk2_unwrap (the AUK under its profile-2 KEK and
+ *   template), kdh_sign (ECDSA P-256, SIG(kdh) in PUBKEY_RESP), the two
+ *   challenges, p2_derive twice (K_k2d, K_d2k), cmac_sign three times
+ *   (AUTH_CHALLENGE, TMK_DELIVERY, CONFIRM_ACK), cmac_verify twice
+ *   (AUTH_RESPONSE, TMK_CONFIRM), tmk_generate, tmk_wrap under an RSA-3072
+ *   TEK, tmk_store, tmk_kcv_cmac; plus rsa3072_keygen (per-request
+ *   sustained) or nothing (a pair from the pool).  Policies "p2-first-pool",
+ *   "p2-first-sustained"; "p2-first-pool" with "rsa" RSA-2048 is the same
+ *   flow under an RSA-2048 transport key and TEK, which Annex C refuses for
+ *   AES: a cost comparison only.
+ *   re-download: restore_auk2 instead of the unwrap, no kdh_sign, no TMK
+ *   operations ("p2-redownload"), or with a rotated TMK the four TMK
+ *   operations again ("p2-stored-binding").
+ * The KMS also checks the device's certificate and SIG(krd) once per
+ * download (TK_UPLOAD; AUTH_RESPONSE in a re-download) in software:
+ * rkl_pki_device_verify (chain to the CA root, CRL) + rkl_p2_sig_verify,
+ * measured as "p2_device_check_sw" (kmsd CPU, not HSM work; the bound
+ * lines print it in a column of their own).
+ *
  * Besides wall time, every measurement records the CPU time its threads used
  * (CLOCK_THREAD_CPUTIME_ID; SoftHSM2 works in the calling thread), so that
  * the bound can be compared with a KMS's CPU accounting on a machine where
@@ -47,8 +68,11 @@
 #include <unistd.h>
 
 #include "rkl/crypto.h"
+#include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/hsm.h"
+#include "rkl/p2.h"
+#include "rkl/pki.h"
 
 #define MAX_THREADS 64
 #define MAX_RESULTS 128
@@ -69,7 +93,20 @@ struct fixture {
 	size_t pu_auk_len[2][3];
 	uint8_t kcv[3][3];
 	struct rkl_hsm_dl dl;			/* owns the RSA-3072 session pair */
+	uint8_t tek3_spki[RKL_SPKI_MAX];	/* an RSA-3072 Pu_tek (profile 2, AES TMK) */
+	size_t tek3_spki_len;
+	uint8_t auk_raw[3][32];			/* the AUKs in clear (bench fixture only) */
+	struct rkl_hsm_eckey kdh;		/* the KMS signing key (P-256, token) */
+	/* profile-2 device check: CA root, empty device CRL, device cert, SIG(krd) */
+	uint8_t ca[RKL_X509_CERT_MAX], crl[2048], dev[RKL_X509_CERT_MAX], dev_spki[RKL_EC_SPKI_MAX];
+	size_t ca_len, crl_len, dev_len, dev_spki_len;
+	uint8_t sig_d[RKL_P2_HASH_LEN], sig[RKL_ECDSA_SIG_MAX];
+	size_t sig_len;
+	int64_t now;
 };
+
+/* Derivation data of a profile-2 MAC key: public, byte 0 the mark (10.5). */
+static const uint8_t P2_DATA[16] = { 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
 
 static const enum rkl_alg ALGS[3] = { RKL_ALG_AES128, RKL_ALG_TDES2, RKL_ALG_AES256 };
 static const enum rkl_alg RSAS[2] = { RKL_ALG_RSA2048, RKL_ALG_RSA3072 };
@@ -80,6 +117,8 @@ struct tctx {
 	struct rkl_hsm_session *s;
 	struct rkl_hsm_dl dl;
 	struct rkl_hsm_key k;			/* AUK or TMK the op works on */
+	struct rkl_hsm_key k2;			/* profile 2: K_k2d or K_d2k */
+	uint8_t mac[RKL_HSM_CMAC_LEN];		/* profile 2: a MAC that verifies under k2 */
 	uint8_t blob[RKL_HSM_BLOB_MAX];
 	size_t blob_len;
 	int rsa, alg;				/* indices into RSAS / ALGS */
@@ -276,9 +315,154 @@ run_kcv(struct tctx *t)
 	return rkl_hsm_kcv(t->s, &t->k, kcv);
 }
 
+/* ---- profile 2 ---- */
+
+static int
+setup_auk2(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+
+	return rkl_hsm_auk_unwrap_role(t->s, &t->dl, RKL_HSM_AUK2, &fx->xp[1], ALGS[t->alg],
+	    fx->pu_auk[1][t->alg], fx->pu_auk_len[1][t->alg], fx->kcv[t->alg], 3, &t->k,
+	    t->blob, sizeof(t->blob), &t->blob_len);
+}
+
+static int
+setup_k2d(struct tctx *t)
+{
+	int r;
+
+	if ((r = setup_auk2(t)) != 0)
+		return r;
+	return rkl_hsm_p2_derive(t->s, &t->dl, &t->k, RKL_HSM_K2D, P2_DATA, sizeof(P2_DATA),
+	    &t->k2);
+}
+
+/* K_d2k in the token, and the MAC the device would send (computed in software
+ * from the AUK in clear, as the PIN pad does), so that every verify succeeds. */
+static int
+setup_d2k(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+	uint8_t kd[16], d[RKL_P2_HASH_LEN];
+	int r;
+
+	memset(d, 0x5a, sizeof(d));
+	if ((r = setup_auk2(t)) != 0 ||
+	    (r = rkl_hsm_p2_derive(t->s, &t->dl, &t->k, RKL_HSM_D2K, P2_DATA, sizeof(P2_DATA),
+	    &t->k2)) != 0 ||
+	    (r = fx->c.cipher(fx->c.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, fx->auk_raw[t->alg], 16,
+	    NULL, P2_DATA, sizeof(P2_DATA), kd)) != 0)
+		return r;
+	r = rkl_p2_mac_sw(&fx->c, kd, sizeof(kd), d, t->mac);
+	rkl_cleanse(kd, sizeof(kd));
+	return r;
+}
+
+static int
+run_auk2_unwrap(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+	uint8_t blob[RKL_HSM_BLOB_MAX];
+	struct rkl_hsm_key k;
+	size_t bl;
+	int r;
+
+	if ((r = rkl_hsm_auk_unwrap_role(t->s, &t->dl, RKL_HSM_AUK2, &fx->xp[t->rsa], ALGS[t->alg],
+	    fx->pu_auk[t->rsa][t->alg], fx->pu_auk_len[t->rsa][t->alg], fx->kcv[t->alg], 3, &k,
+	    blob, sizeof(blob), &bl)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_restore_auk2(struct tctx *t)
+{
+	struct rkl_hsm_key k;
+	int r;
+
+	if ((r = rkl_hsm_restore(t->s, &t->dl, RKL_HSM_AUK2, ALGS[t->alg], t->blob, t->blob_len,
+	    &k)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_p2_derive(struct tctx *t)
+{
+	struct rkl_hsm_key k;
+	int r;
+
+	if ((r = rkl_hsm_p2_derive(t->s, &t->dl, &t->k, RKL_HSM_K2D, P2_DATA, sizeof(P2_DATA),
+	    &k)) != 0)
+		return r;
+	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_cmac_sign(struct tctx *t)
+{
+	uint8_t d[RKL_P2_HASH_LEN], mac[RKL_HSM_CMAC_LEN];
+
+	memset(d, 0x5a, sizeof(d));
+	return rkl_hsm_cmac_sign(t->s, &t->k2, d, sizeof(d), mac);
+}
+
+static int
+run_cmac_verify(struct tctx *t)
+{
+	uint8_t d[RKL_P2_HASH_LEN];
+
+	memset(d, 0x5a, sizeof(d));
+	return rkl_hsm_cmac_verify(t->s, &t->k2, d, sizeof(d), t->mac, sizeof(t->mac));
+}
+
+static int
+run_tmk_kcv_cmac(struct tctx *t)
+{
+	uint8_t kcv[RKL_HSM_KCV_CMAC_LEN];
+
+	return rkl_hsm_tmk_kcv_cmac(t->s, &t->k, kcv);
+}
+
+static int
+run_tmk_wrap3(struct tctx *t)
+{
+	uint8_t out[RKL_RSA_MAX_BYTES];
+	size_t len;
+
+	return rkl_hsm_tmk_wrap(t->s, &t->k, t->fx->tek3_spki, t->fx->tek3_spki_len, out,
+	    sizeof(out), &len);
+}
+
+static int
+run_kdh_sign(struct tctx *t)
+{
+	uint8_t sig[RKL_ECDSA_SIG_MAX];
+	size_t len;
+
+	return rkl_hsm_ec_sign(t->s, &t->fx->kdh, t->fx->sig_d, sizeof(t->fx->sig_d), sig,
+	    sizeof(sig), &len);
+}
+
+/* What keysvc's p2_device_check does after splitting CERTS: the certificate
+ * against the CA root and the device CRL, then SIG(krd) under its key. */
+static int
+run_device_check(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+	int r;
+
+	if ((r = rkl_pki_device_verify(fx->ca, fx->ca_len, fx->crl, fx->crl_len, fx->dev,
+	    fx->dev_len, "BENCH001", "PP-BENCH-1", fx->now)) != 0)
+		return r;
+	return rkl_p2_sig_verify(&fx->c, fx->dev_spki, fx->dev_spki_len, fx->sig_d, fx->sig,
+	    fx->sig_len);
+}
+
 static const struct op OPS[] = {
 	{ "rsa2048_keygen", 0, -1, 16, setup_none, run_keygen },
-	{ "rsa3072_keygen", 1, -1, 0, setup_none, run_keygen },
+	{ "rsa3072_keygen", 1, -1, 4, setup_none, run_keygen },
 	{ "spki_export", -1, -1, 0, setup_none, run_spki_export },
 	{ "auk_unwrap_rsa2048_aes128", 0, 0, 0, setup_none, run_auk_unwrap },
 	{ "auk_unwrap_rsa2048_tdes2", 0, 1, 0, setup_none, run_auk_unwrap },
@@ -308,6 +492,16 @@ static const struct op OPS[] = {
 	{ "restore_auk_aes128", -1, 0, 0, setup_auk, run_restore_auk },
 	{ "restore_auk_tdes2", -1, 1, 0, setup_auk, run_restore_auk },
 	{ "restore_auk_aes256", -1, 2, 0, setup_auk, run_restore_auk },
+	{ "auk2_unwrap_rsa2048_aes128", 0, 0, 0, setup_none, run_auk2_unwrap },
+	{ "auk2_unwrap_rsa3072_aes128", 1, 0, 0, setup_none, run_auk2_unwrap },
+	{ "restore_auk2_aes128", -1, 0, 0, setup_auk2, run_restore_auk2 },
+	{ "p2_derive_aes128", -1, 0, 0, setup_auk2, run_p2_derive },
+	{ "cmac_sign_aes128", -1, 0, 0, setup_k2d, run_cmac_sign },
+	{ "cmac_verify_aes128", -1, 0, 0, setup_d2k, run_cmac_verify },
+	{ "tmk_kcv_cmac_aes128", -1, 0, 0, setup_tmk, run_tmk_kcv_cmac },
+	{ "tmk_wrap_rsa3072_aes128", -1, 0, 0, setup_tmk, run_tmk_wrap3 },
+	{ "kdh_sign_p256", -1, -1, 0, setup_none, run_kdh_sign },
+	{ "p2_device_check_sw", -1, -1, 0, setup_none, run_device_check },
 };
 
 /* ---- runner ---- */
@@ -438,6 +632,7 @@ struct bound {
 	double us_per_download;		/* 1 thread: latency sum; N: 1e6 / rate */
 	double cpu_us_per_download;	/* sum of the operations' CPU time */
 	double downloads_per_s;
+	double sw_cpu_us;		/* profile 2: kmsd's software signature checks */
 };
 
 static struct bound bounds[64];
@@ -488,9 +683,73 @@ add_bound(const char *policy, int rsa, int alg, unsigned n)
 	b->downloads_per_s = 1.0 / inv;
 	b->us_per_download = 1e6 * inv;
 	b->cpu_us_per_download = cpu;
+	b->sw_cpu_us = 0;
 	printf("%-22s %s/%-9s %3u %14.1f %12.1f %12.1f\n", policy, b->rsa,
 	    rkl_alg_name(ALGS[alg]), n, b->us_per_download, b->downloads_per_s,
 	    b->cpu_us_per_download);
+}
+
+/*
+ * Profile-2 bound, AES-128: rsa 0/1 is the transport key and TEK (RSA-2048
+ * is a comparison: Annex C refuses it for AES).  The file header lists the
+ * operations.
+ */
+static void
+add_bound_p2(const char *policy, int rsa, unsigned n)
+{
+	static const char *rsa_name[2] = { "RSA-2048", "RSA-3072" };
+	static const char *rsa_op[2] = { "rsa2048", "rsa3072" };
+	char name[24][48];
+	const struct result *r, *sw;
+	double inv = 0, cpu = 0;
+	int first = strncmp(policy, "p2-first", 8) == 0, tmk;
+	size_t i, k = 0;
+	struct bound *b;
+
+	if (nbounds >= sizeof(bounds) / sizeof(bounds[0]))
+		return;
+	tmk = first || strcmp(policy, "p2-stored-binding") == 0;
+	if (strcmp(policy, "p2-first-sustained") == 0)
+		snprintf(name[k++], 48, "%s_keygen", rsa_op[rsa]);
+	if (first) {
+		snprintf(name[k++], 48, "kdh_sign_p256");
+		snprintf(name[k++], 48, "auk2_unwrap_%s_aes128", rsa_op[rsa]);
+	} else {
+		snprintf(name[k++], 48, "restore_auk2_aes128");
+	}
+	snprintf(name[k++], 48, "challenge_encrypt_aes128");
+	snprintf(name[k++], 48, "challenge_decrypt_aes128");
+	for (i = 0; i < 2; i++)
+		snprintf(name[k++], 48, "p2_derive_aes128");
+	for (i = 0; i < 3; i++)
+		snprintf(name[k++], 48, "cmac_sign_aes128");
+	for (i = 0; i < 2; i++)
+		snprintf(name[k++], 48, "cmac_verify_aes128");
+	if (tmk) {
+		snprintf(name[k++], 48, "tmk_generate_aes128");
+		snprintf(name[k++], 48, "tmk_store_aes128");
+		snprintf(name[k++], 48, "tmk_kcv_cmac_aes128");
+		snprintf(name[k++], 48, rsa == 1 ? "tmk_wrap_rsa3072_aes128" : "tmk_wrap_aes128");
+	}
+	for (i = 0; i < k; i++) {
+		if ((r = find(name[i], n)) == NULL)
+			return;
+		inv += 1.0 / r->ops_per_s;
+		cpu += r->cpu_us_per_op;
+	}
+	if ((sw = find("p2_device_check_sw", n)) == NULL)
+		return;
+	b = &bounds[nbounds++];
+	b->policy = policy;
+	b->rsa = first || tmk ? rsa_name[rsa] : "none";
+	b->alg = "AES-128";
+	b->threads = n;
+	b->downloads_per_s = 1.0 / inv;
+	b->us_per_download = 1e6 * inv;
+	b->cpu_us_per_download = cpu;
+	b->sw_cpu_us = sw->cpu_us_per_op;
+	printf("%-22s %s/%-9s %3u %14.1f %12.1f %12.1f %12.1f\n", policy, b->rsa, b->alg, n,
+	    b->us_per_download, b->downloads_per_s, b->cpu_us_per_download, b->sw_cpu_us);
 }
 
 static void
@@ -516,10 +775,10 @@ write_json(const char *path, unsigned nthreads)
 	for (i = 0; i < nbounds; i++)
 		fprintf(fp, "    {\"policy\": \"%s\", \"rsa\": \"%s\", \"alg\": \"%s\", "
 		    "\"threads\": %u, \"us_per_download\": %.2f, \"cpu_us_per_download\": %.2f, "
-		    "\"downloads_per_s\": %.2f}%s\n",
+		    "\"downloads_per_s\": %.2f, \"sw_sig_cpu_us\": %.2f}%s\n",
 		    bounds[i].policy, bounds[i].rsa, bounds[i].alg, bounds[i].threads,
 		    bounds[i].us_per_download, bounds[i].cpu_us_per_download,
-		    bounds[i].downloads_per_s, i + 1 < nbounds ? "," : "");
+		    bounds[i].downloads_per_s, bounds[i].sw_cpu_us, i + 1 < nbounds ? "," : "");
 	fprintf(fp, "  ]\n}\n");
 	fclose(fp);
 }
@@ -533,13 +792,63 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* A CA root, an empty device CRL, a device certificate (role KRD) and a
+ * SIG(krd) over a fixed digest: what a profile-2 device presents. */
+static int
+p2_pki_init(struct fixture *fx)
+{
+	struct rkl_pki_soft_key ca, dev;
+	struct rkl_pki_signer sg;
+	struct rkl_pki_cert_params p;
+	uint8_t ca_spki[RKL_EC_SPKI_MAX];
+	size_t ca_spki_len;
+	int r;
+
+	fx->now = (int64_t)time(NULL);
+	memset(fx->sig_d, 0x3c, sizeof(fx->sig_d));
+	ca.c = dev.c = &fx->c;
+	ca.curve = dev.curve = RKL_CURVE_P256;
+	if ((r = fx->c.ec_keygen(fx->c.ctx, RKL_CURVE_P256, ca.priv, sizeof(ca.priv), &ca.priv_len,
+	    ca_spki, sizeof(ca_spki), &ca_spki_len)) != 0 ||
+	    (r = fx->c.ec_keygen(fx->c.ctx, RKL_CURVE_P256, dev.priv, sizeof(dev.priv),
+	    &dev.priv_len, fx->dev_spki, sizeof(fx->dev_spki), &fx->dev_spki_len)) != 0)
+		goto out;
+	rkl_pki_soft_signer(&sg, &ca);
+	memset(&p, 0, sizeof(p));
+	p.profile = RKL_PKI_ROOT;
+	p.cn = "bench CA";
+	p.spki = ca_spki;
+	p.spki_len = ca_spki_len;
+	p.not_before = fx->now - 86400;
+	p.not_after = fx->now + 86400;
+	if ((r = rkl_pki_cert_issue(&p, &sg, fx->ca, sizeof(fx->ca), &fx->ca_len)) != 0)
+		goto out;
+	p.profile = RKL_PKI_KRD;
+	p.cn = "BENCH001";
+	p.serial_number = "PP-BENCH-1";
+	p.spki = fx->dev_spki;
+	p.spki_len = fx->dev_spki_len;
+	p.issuer = fx->ca;
+	p.issuer_len = fx->ca_len;
+	if ((r = rkl_pki_cert_issue(&p, &sg, fx->dev, sizeof(fx->dev), &fx->dev_len)) != 0 ||
+	    (r = rkl_pki_crl_issue(fx->ca, fx->ca_len, &sg, NULL, 0, 1, fx->now - 3600,
+	    fx->now + 86400, fx->crl, sizeof(fx->crl), &fx->crl_len)) != 0)
+		goto out;
+	r = rkl_p2_sign_sw(&fx->c, RKL_CURVE_P256, dev.priv, dev.priv_len, fx->sig_d, fx->sig,
+	    sizeof(fx->sig), &fx->sig_len);
+out:
+	rkl_cleanse(ca.priv, sizeof(ca.priv));
+	rkl_cleanse(dev.priv, sizeof(dev.priv));
+	return r;
+}
+
 static int
 fixture_init(struct fixture *fx, const char *module, const char *dir, unsigned sessions)
 {
 	struct rkl_hsm_config c;
 	struct rkl_hsm_session *s = NULL;
-	uint8_t priv[RKL_RSA_PRIV_MAX], key[32], zero[16] = { 0 }, e[16];
-	size_t priv_len;
+	uint8_t priv[RKL_RSA_PRIV_MAX], key[32], zero[16] = { 0 }, e[16], spki[RKL_EC_SPKI_MAX];
+	size_t priv_len, spki_len;
 	int r, i, j;
 
 	rkl_crypto_openssl(&fx->c);
@@ -561,7 +870,11 @@ fixture_init(struct fixture *fx, const char *module, const char *dir, unsigned s
 	    RKL_SPKI_MAX, &fx->xspki_len[1])) != 0)
 		goto out;
 	if ((r = fx->c.rsa_keygen(fx->c.ctx, 2048, priv, sizeof(priv), &priv_len, fx->tek_spki,
-	    sizeof(fx->tek_spki), &fx->tek_spki_len)) != 0)
+	    sizeof(fx->tek_spki), &fx->tek_spki_len)) != 0 ||
+	    (r = fx->c.rsa_keygen(fx->c.ctx, 3072, priv, sizeof(priv), &priv_len, fx->tek3_spki,
+	    sizeof(fx->tek3_spki), &fx->tek3_spki_len)) != 0 ||
+	    (r = rkl_hsm_ec_generate(s, "rkl-bench-kdh", RKL_CURVE_P256, &fx->kdh, spki,
+	    sizeof(spki), &spki_len)) != 0 || (r = p2_pki_init(fx)) != 0)
 		goto out;
 	for (j = 0; j < 3; j++) {
 		if ((r = fx->c.random(fx->c.ctx, key, rkl_alg_key_len(ALGS[j]))) != 0 ||
@@ -569,6 +882,7 @@ fixture_init(struct fixture *fx, const char *module, const char *dir, unsigned s
 		    rkl_alg_key_len(ALGS[j]), NULL, zero, rkl_alg_block_len(ALGS[j]), e)) != 0)
 			goto out;
 		memcpy(fx->kcv[j], e, 3);
+		memcpy(fx->auk_raw[j], key, rkl_alg_key_len(ALGS[j]));
 		for (i = 0; i < 2; i++) {
 			if ((r = fx->c.rsa_oaep_encrypt(fx->c.ctx, rkl_hsm_oaep(fx->h), fx->xspki[i],
 			    fx->xspki_len[i], key, rkl_alg_key_len(ALGS[j]), fx->pu_auk[i][j],
@@ -648,8 +962,8 @@ main(int argc, char **argv)
 		}
 	}
 	printf("\n# HSM bound of one download (sum of its HSM operations)\n");
-	printf("%-22s %-18s %3s %14s %12s %12s\n", "policy", "algorithms", "thr", "us/download",
-	    "downloads/s", "cpu_us/dl");
+	printf("%-22s %-18s %3s %14s %12s %12s %12s\n", "policy", "algorithms", "thr", "us/download",
+	    "downloads/s", "cpu_us/dl", "sw_sig_us/dl");
 	for (k = 0; k < 2; k++) {
 		int rsa, alg;
 
@@ -664,6 +978,12 @@ main(int argc, char **argv)
 			add_bound("stored-binding", 0, alg, tc[k]);
 			add_bound("redownload", 0, alg, tc[k]);
 		}
+		add_bound_p2("p2-first-pool", 1, tc[k]);
+		add_bound_p2("p2-first-sustained", 1, tc[k]);
+		add_bound_p2("p2-first-pool", 0, tc[k]);
+		add_bound_p2("p2-first-sustained", 0, tc[k]);
+		add_bound_p2("p2-stored-binding", 1, tc[k]);
+		add_bound_p2("p2-redownload", 1, tc[k]);
 	}
 	if (json != NULL)
 		write_json(json, nthreads);
@@ -677,6 +997,7 @@ out:
 		}
 		rkl_hsm_close(fx.h);
 	}
+	rkl_cleanse(fx.auk_raw, sizeof(fx.auk_raw));
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }
