@@ -46,7 +46,8 @@
  *   operations again ("p2-stored-binding").
  * The KMS also checks the device's certificate and SIG(krd) once per
  * download (TK_UPLOAD; AUTH_RESPONSE in a re-download) in software:
- * rkl_pki_device_verify (chain to the CA root, CRL) + rkl_p2_sig_verify,
+ * rkl_pki_device_verify_list (chain to the CA root, CN and serialNumber, the
+ * device CRL's serials, which kmsd reads once per load) + rkl_p2_sig_verify,
  * measured as "p2_device_check_sw" (kmsd CPU, not HSM work; the bound
  * lines print it in a column of their own).
  *
@@ -100,6 +101,8 @@ struct fixture {
 	/* profile-2 device check: CA root, empty device CRL, device cert, SIG(krd) */
 	uint8_t ca[RKL_X509_CERT_MAX], crl[2048], dev[RKL_X509_CERT_MAX], dev_spki[RKL_EC_SPKI_MAX];
 	size_t ca_len, crl_len, dev_len, dev_spki_len;
+	uint8_t *revoked;			/* the device CRL read once (rkl_pki_crl_load) */
+	size_t revoked_len;
 	uint8_t sig_d[RKL_P2_HASH_LEN], sig[RKL_ECDSA_SIG_MAX];
 	size_t sig_len;
 	int64_t now;
@@ -446,15 +449,16 @@ run_kdh_sign(struct tctx *t)
 }
 
 /* What keysvc's p2_device_check does after splitting CERTS: the certificate
- * against the CA root and the device CRL, then SIG(krd) under its key. */
+ * against the CA root and the device CRL's serials (read at load), then
+ * SIG(krd) under its key. */
 static int
 run_device_check(struct tctx *t)
 {
 	struct fixture *fx = t->fx;
 	int r;
 
-	if ((r = rkl_pki_device_verify(fx->ca, fx->ca_len, fx->crl, fx->crl_len, fx->dev,
-	    fx->dev_len, "BENCH001", "PP-BENCH-1", fx->now)) != 0)
+	if ((r = rkl_pki_device_verify_list(fx->ca, fx->ca_len, fx->revoked, fx->revoked_len,
+	    fx->dev, fx->dev_len, "BENCH001", "PP-BENCH-1", fx->now)) != 0)
 		return r;
 	return rkl_p2_sig_verify(&fx->c, fx->dev_spki, fx->dev_spki_len, fx->sig_d, fx->sig,
 	    fx->sig_len);
@@ -834,6 +838,13 @@ p2_pki_init(struct fixture *fx)
 	    (r = rkl_pki_crl_issue(fx->ca, fx->ca_len, &sg, NULL, 0, 1, fx->now - 3600,
 	    fx->now + 86400, fx->crl, sizeof(fx->crl), &fx->crl_len)) != 0)
 		goto out;
+	{
+		int64_t tu, nu;
+
+		if ((r = rkl_pki_crl_load(fx->ca, fx->ca_len, fx->crl, fx->crl_len, &fx->revoked,
+		    &fx->revoked_len, &tu, &nu)) != 0)
+			goto out;
+	}
 	r = rkl_p2_sign_sw(&fx->c, RKL_CURVE_P256, dev.priv, dev.priv_len, fx->sig_d, fx->sig,
 	    sizeof(fx->sig), &fx->sig_len);
 out:
@@ -998,6 +1009,7 @@ out:
 		rkl_hsm_close(fx.h);
 	}
 	rkl_cleanse(fx.auk_raw, sizeof(fx.auk_raw));
+	free(fx.revoked);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }
