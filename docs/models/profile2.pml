@@ -73,19 +73,26 @@
  *   -DNO_KRD_SIG     the KMS ignores SIG(krd) on TK_UPLOAD (A2 pseudo-POS):
  *                    the attacker binds the victim's SN to a TK of its own
  *                    and receives the victim's TMK (secrecy).
- * And one variant that shows an attack the default model abstracts away:
- *   -DCRND1_ORACLE   the KMS's CRND1 = E(AUK, RND1) for any RND1 of an
- *                    unauthenticated AUTH_INIT is an encryption oracle, and
- *                    for an AES-128 AUK K_k2d = E(AUK, data_k2d) with public
+ * CRND1 (AUTH_CHALLENGE's first field) is modelled as what it is since
+ * decision 148: CMAC(K_k2d, "rkl-p2 crnd1" || RND1), a value bound to the
+ * AUK and both nonces (CR1 below), which only a holder of K_k2d makes.  The
+ * attacker gets the KMS's CRND1 of every session it opens (its own
+ * nonce_t N_A, the KMS's fresh nonce_k) and replays it at will: the
+ * terminal refuses it, as its nonce_t is its own.
+ * And one variant that must fail, the design before decision 148:
+ *   -DCRND1_ORACLE   pre-fix: the KMS's CRND1 = E(AUK, RND1) for any RND1
+ *                    of an unauthenticated AUTH_INIT is an encryption
+ *                    oracle (CR1 depends on the AUK only), and for an
+ *                    AES-128 AUK K_k2d = E(AUK, data_k2d) with public
  *                    derivation data: two sessions of its own give the
  *                    attacker K_k2d for the terminal's nonce and one of its
  *                    choosing plus CRND1 for the terminal's RND1, and it
  *                    plays the KMS in a re-download: the terminal stores
- *                    its TMK (agreement).  This was profile 2 as first
- *                    specified; the derivation mark closed it (no RND1
- *                    can be a derivation block: docs/protocol.md 10.5,
- *                    docs/security.md A8), which the default model, where
- *                    CRND1 is a proof of AUK as in patent.pml, matches.
+ *                    its TMK (agreement).  Closed by the derivation mark
+ *                    (decision 147) and by decision 148 (CRND1/2
+ *                    as CMACs under K_k2d/K_d2k, the KMS's AUK derive-only;
+ *                    docs/security.md, "CRND1 oracle"); kept so the model
+ *                    shows the attack the fix removes.
  * Run: spin -a profile2.pml && cc -O2 -DCOLLAPSE -o pan pan.c &&
  *      ./pan -E -N all        (about 1.7 million states with NT=2, NS=2)
  */
@@ -170,6 +177,17 @@ short rmk[11];
 bool rhave[11];
 
 bool agree_fail, fresh_fail;
+
+/* CRND1 for (AUK, nonce_t, nonce_k) as the terminal checks it: since
+ * decision 148 a CMAC under K_k2d, so bound to the AUK and both nonces; in
+ * the pre-fix design E(AUK, RND1), bound to the AUK only.  (CRND2 stays a
+ * proof of AUK in the model: the KMS checks MAC(d2k) over the same nonces
+ * first.) */
+#ifdef CRND1_ORACLE
+#define CR1(auk, nt, nk)	(auk)
+#else
+#define CR1(auk, nt, nk)	((((auk) * 8 + (nt)) * 8 + (nk)) + 16)
+#endif
 
 #ifdef CRND1_ORACLE
 /* what the attacker got from the KMS's CRND1 = E(AUK, RND1) for an RND1 of
@@ -331,7 +349,8 @@ active proctype Terminal()
 		recv(a2t);
 		nk = b;
 		if
-		:: m == AUTH_CHALLENGE && MAC_OK(MK(AUK_V, K2D, nt, nk), AUK_V) && a == AUK_V -> skip
+		:: m == AUTH_CHALLENGE && MAC_OK(MK(AUK_V, K2D, nt, nk), AUK_V) &&
+		   a == CR1(AUK_V, nt, nk) -> skip
 		:: else -> goto next
 		fi;
 		t_want = TMK_DELIVERY;
@@ -455,7 +474,7 @@ active proctype KMS()
 		:: else -> skip
 		fi;
 #endif
-		send(AUTH_CHALLENGE, b_auk[sn], nk, 0, 0, S_NONE, MK(b_auk[sn], K2D, nt, nk))
+		send(AUTH_CHALLENGE, CR1(b_auk[sn], nt, nk), nk, 0, 0, S_NONE, MK(b_auk[sn], K2D, nt, nk))
 		}
 		atomic {
 		recv(a2k);
@@ -563,7 +582,8 @@ active proctype Attacker()
 		if
 		:: t_want == PUBKEY_RESP -> FORGE(a2t, PUBKEY_RESP, K_HSM_A, N_A, 0, 0, auk)
 		:: t_want == TK_ACCEPTED -> a2t!TK_ACCEPTED, 0, 0, 0, 0, S_NONE, 0, 0, 0
-		:: t_want == AUTH_CHALLENGE -> FORGE(a2t, AUTH_CHALLENGE, auk, N_A, 0, 0, auk)
+		:: t_want == AUTH_CHALLENGE ->	/* CRND1 under a key from the AUK it knows */
+			FORGE(a2t, AUTH_CHALLENGE, CR1(auk, rb[AUTH_INIT], N_A), N_A, 0, 0, auk)
 		:: t_want == TMK_DELIVERY ->			/* its own TMK */
 			FORGE(a2t, TMK_DELIVERY, K_TEK, TMK_A, t_floor + 1, 0, auk)
 		:: t_want == TMK_DELIVERY && lt != TMK_A ->	/* a TMK it learned */
@@ -573,7 +593,7 @@ active proctype Attacker()
 		/* the KMS's part of a session with nonce_k = N_A, MACs under the
 		 * K_k2d the oracle gave (any digest: the attacker holds the key) */
 		:: t_want == AUTH_CHALLENGE && orc_k[rb[AUTH_INIT]] && orc_p[rb[AUTH_INIT]] ->
-			a2t!AUTH_CHALLENGE, AUK_V, N_A, 0, 0, S_NONE, 0,
+			a2t!AUTH_CHALLENGE, CR1(AUK_V, rb[AUTH_INIT], N_A), N_A, 0, 0, S_NONE, 0,
 			    MK(AUK_V, K2D, rb[AUTH_INIT], N_A), WILD
 		:: t_want == TMK_DELIVERY && orc_k[rb[AUTH_INIT]] ->
 			a2t!TMK_DELIVERY, K_TEK, TMK_A, t_floor + 1, 0, S_NONE, 0,

@@ -268,8 +268,9 @@ struct rkl_ks_bind {
 
 /*
  * CHALLENGE (S5, first half): AUK restored from its blob into an HSM session
- * object (if not already there), CRND1 = E_AUK(RND1) in ECB inside the HSM,
- * RND2 fresh from the service's random source (the crypto table's generator,
+ * object (if not already there), CRND1 = E_AUK(RND1) in ECB inside the HSM
+ * (profile 2: CMAC(K_k2d, "rkl-p2 crnd1" || RND1), K_k2d derived first;
+ * the profile-2 AUK encrypts nothing - decision 148), RND2 fresh from the service's random source (the crypto table's generator,
  * OpenSSL's DRBG in rkl-kmsd: RND2 is public and only has to be
  * unpredictable) and kept by the service.  rnd_len is the AUK block size.
  * The service refuses (RKL_ERR_AUTH) an RND1 it has already answered for
@@ -290,7 +291,9 @@ struct rkl_ks_challenge {
 };
 
 /*
- * VERIFY (S5, second half): D_AUK(CRND2) == RND2 compared in constant time.
+ * VERIFY (S5, second half): D_AUK(CRND2) == RND2 compared in constant time
+ * (profile 2: CRND2 verified as CMAC(K_d2k, "rkl-p2 crnd2" || RND2) in the
+ * HSM, constant time).
  * Failure: RKL_ERR_AUTH, counted against the peer's source address (anyone
  * who knows a bound SN can send a wrong CRND2, so it never counts against
  * the SN: docs/security.md, lockout).  Success: the peer has proven the

@@ -14,6 +14,8 @@
  *            byte 0 of each 16-byte block set to RKL_WIRE_P2_KDF_MARK (0xFF)
  *   K_x    = AES-ECB(AUK, data_x)          x = "k2d" | "d2k", L = AUK length
  *   SIG    = ECDSA(key, D) as raw r || s   MAC = AES-CMAC(K_x, D), 16 bytes
+ *   CRND1  = AES-CMAC(K_k2d, "rkl-p2 crnd1" || RND1)   (28-byte input, 16 out)
+ *   CRND2  = AES-CMAC(K_d2k, "rkl-p2 crnd2" || RND2)   (D is 32 bytes: no overlap)
  *
  * To send a frame with an authenticator: encode it with a zero-filled value
  * of the final length (sig_len 64 for P-256), compute D with
@@ -50,6 +52,10 @@ extern "C" {
 /* Labels, ASCII without NUL (docs/protocol.md 10.4). */
 #define RKL_P2_TRANSCRIPT_LABEL "rkl-p2 transcript v1"
 #define RKL_P2_KEY_LABEL "rkl-p2 key "
+#define RKL_P2_CRND1_LABEL "rkl-p2 crnd1"
+#define RKL_P2_CRND2_LABEL "rkl-p2 crnd2"
+#define RKL_P2_RND_LEN 16		/* RND1 / RND2 / CRND1 / CRND2 */
+#define RKL_P2_CRND_MSG_LEN 28		/* label (12) || RND (16) */
 
 struct rkl_p2_transcript {
 	uint8_t h[RKL_P2_HASH_LEN];	/* T_i */
@@ -123,6 +129,22 @@ RKL_WUR int rkl_p2_derive_sw(const struct rkl_crypto *c, const uint8_t *auk, siz
 /* Device side: mac = AES-CMAC(K, D), 16 bytes (key 16 or 32 bytes). */
 RKL_WUR int rkl_p2_mac_sw(const struct rkl_crypto *c, const uint8_t *key, size_t key_len,
     const uint8_t d[RKL_P2_HASH_LEN], uint8_t mac[RKL_P2_MAC_LEN]);
+
+/*
+ * The challenge answers (docs/protocol.md 10.5, decision on the CRND1
+ * oracle): CRND1 = AES-CMAC(K_k2d, "rkl-p2 crnd1" || RND1), CRND2 =
+ * AES-CMAC(K_d2k, "rkl-p2 crnd2" || RND2), never E(AUK, .), so that no
+ * answer of the KMS to an unauthenticated AUTH_INIT is an encryption under
+ * the AUK (which would give K_x = E(AUK, data_x) for a chosen RND1).
+ * rkl_p2_crnd_msg writes the 28-byte CMAC input for which = 1 or 2 (the KMS
+ * hands it to CKM_AES_CMAC in the token); rkl_p2_crnd_sw computes the
+ * answer with the directional key in software (device side).  The inputs
+ * are 28 bytes, MAC inputs (D) 32: a CRND is never a MAC of a frame.
+ */
+RKL_WUR int rkl_p2_crnd_msg(int which, const uint8_t rnd[RKL_P2_RND_LEN],
+    uint8_t msg[RKL_P2_CRND_MSG_LEN]);
+RKL_WUR int rkl_p2_crnd_sw(const struct rkl_crypto *c, const uint8_t *key, size_t key_len,
+    int which, const uint8_t rnd[RKL_P2_RND_LEN], uint8_t crnd[RKL_P2_RND_LEN]);
 
 /*
  * Recompute AES-CMAC(K, D) and compare it with mac/mac_len in constant time:

@@ -222,7 +222,7 @@ struct rkl_wire_auth_init {
 
 /* S5 AUTH_CHALLENGE (K). */
 struct rkl_wire_auth_challenge {
-	uint8_t crnd1[RKL_WIRE_RND_MAX];	/* E(AUK, Rnd1) */
+	uint8_t crnd1[RKL_WIRE_RND_MAX];	/* E(AUK, Rnd1); p2: CMAC(K_k2d, ..) */
 	size_t crnd1_len;			/* 8 or 16 */
 	uint8_t rnd2[RKL_WIRE_RND_MAX];		/* Rnd2 */
 	size_t rnd2_len;			/* 8 or 16, equal to crnd1_len */
@@ -232,7 +232,7 @@ struct rkl_wire_auth_challenge {
 
 /* S5 AUTH_RESPONSE (T). */
 struct rkl_wire_auth_response {
-	uint8_t crnd2[RKL_WIRE_RND_MAX];	/* E(AUK, Rnd2) */
+	uint8_t crnd2[RKL_WIRE_RND_MAX];	/* E(AUK, Rnd2); p2: CMAC(K_d2k, ..) */
 	size_t crnd2_len;			/* 8 or 16 */
 	uint8_t sig[RKL_WIRE_SIG_MAX];		/* p2: SIG(krd), raw r || s */
 	size_t sig_len;				/* 64 or 96 */

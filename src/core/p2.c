@@ -201,6 +201,41 @@ rkl_p2_mac_sw(const struct rkl_crypto *c, const uint8_t *key, size_t key_len,
 	    RKL_P2_MAC_LEN);
 }
 
+_Static_assert(sizeof(RKL_P2_CRND1_LABEL) - 1 == RKL_P2_CRND_MSG_LEN - RKL_P2_RND_LEN &&
+    sizeof(RKL_P2_CRND2_LABEL) - 1 == RKL_P2_CRND_MSG_LEN - RKL_P2_RND_LEN,
+    "CRND labels are 12 bytes: inputs of 28 bytes, never 32 like a MAC's D");
+
+int
+rkl_p2_crnd_msg(int which, const uint8_t rnd[RKL_P2_RND_LEN], uint8_t msg[RKL_P2_CRND_MSG_LEN])
+{
+	const char *l = which == 1 ? RKL_P2_CRND1_LABEL : which == 2 ? RKL_P2_CRND2_LABEL : NULL;
+
+	if (l == NULL || rnd == NULL || msg == NULL)
+		return RKL_ERR_INVALID_ARG;
+	memcpy(msg, l, RKL_P2_CRND_MSG_LEN - RKL_P2_RND_LEN);
+	memcpy(msg + RKL_P2_CRND_MSG_LEN - RKL_P2_RND_LEN, rnd, RKL_P2_RND_LEN);
+	return 0;
+}
+
+int
+rkl_p2_crnd_sw(const struct rkl_crypto *c, const uint8_t *key, size_t key_len, int which,
+    const uint8_t rnd[RKL_P2_RND_LEN], uint8_t crnd[RKL_P2_RND_LEN])
+{
+	uint8_t msg[RKL_P2_CRND_MSG_LEN];
+	int r;
+
+	if (key_len != 16 && key_len != 32)
+		return RKL_ERR_KEY_LENGTH;
+	if (key == NULL || crnd == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = rkl_p2_crnd_msg(which, rnd, msg)) != 0)
+		return r;
+	r = rkl_cmac(c, RKL_CIPHER_AES, key, key_len, msg, sizeof(msg), crnd, RKL_P2_RND_LEN);
+	if (r != 0)
+		rkl_cleanse(crnd, RKL_P2_RND_LEN);
+	return r;
+}
+
 int
 rkl_p2_mac_verify_sw(const struct rkl_crypto *c, const uint8_t *key, size_t key_len,
     const uint8_t d[RKL_P2_HASH_LEN], const uint8_t *mac, size_t mac_len)

@@ -866,10 +866,11 @@ hsm_kek_template(struct hsm_kek_tpl *k, const struct rkl_p11_uri *u, enum rkl_hs
  *            extractable (re-downloads re-send the stored Ctmk_tk), not
  *            modifiable, not copyable; wraps only keys generated in the token
  *            (CKA_LOCAL, CKA_ALWAYS_SENSITIVE) with no usage.
- *   AUK2 KEK (profile 2): unwraps session AUKs shaped as the AUK KEK's plus
- *            CKA_DERIVE and CKA_ALLOWED_MECHANISMS {AES-ECB,
- *            AES-ECB-ENCRYPT-DATA}; wraps what the AUK KEK wraps (the freshly
- *            unwrapped AUK, rkl_hsm_auk_unwrap_role).
+ *   AUK2 KEK (profile 2): unwraps session AUKs that only derive: sensitive,
+ *            never extractable, no encrypt/decrypt, CKA_DERIVE and
+ *            CKA_ALLOWED_MECHANISMS {AES-ECB-ENCRYPT-DATA} (decision 148);
+ *            wraps what the AUK KEK wraps (the freshly unwrapped AUK,
+ *            rkl_hsm_auk_unwrap_role).
  * The unwrap templates are the roles' one template, hsm_role_template (ops.c).
  * Every KEK leaves the token only wrapped under a trusted key
  * (CKA_WRAP_WITH_TRUSTED): the key ceremony (src/hsm/ceremony.c).

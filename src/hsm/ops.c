@@ -78,10 +78,12 @@ ecb_mech(enum rkl_alg alg)
 
 /* ---- the roles' templates ---- */
 
-/* What a profile-2 AUK may be used with: its challenges (ECB) and the
- * derivation of the MAC keys; ascending, as SoftHSM2 compares the array
- * byte for byte against its stored (sorted) set. */
-static CK_MECHANISM_TYPE auk2_mechs[] = { CKM_AES_ECB, CKM_AES_ECB_ENCRYPT_DATA };
+/* What a profile-2 AUK may be used with: the derivation of its session's
+ * directional keys, nothing else (no CKM_AES_ECB: the challenges are CMACs
+ * under the derived keys, so nothing reachable from the network computes
+ * E(AUK, chosen data) - decision 148).  One entry; SoftHSM2 compares the
+ * array byte for byte against its stored (sorted) set. */
+static CK_MECHANISM_TYPE auk2_mechs[] = { CKM_AES_ECB_ENCRYPT_DATA };
 /* What a profile-2 MAC key may be used with. */
 static CK_MECHANISM_TYPE mac_mechs[] = { CKM_AES_CMAC };
 static CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY;
@@ -95,7 +97,7 @@ hsm_role_template(enum rkl_hsm_role role, CK_ATTRIBUTE *t)
 	switch (role) {
 	case RKL_HSM_AUK: use = &ck_true; derive = &ck_false; break;
 	case RKL_HSM_TMK: use = &ck_false; derive = &ck_false; break;
-	case RKL_HSM_AUK2: use = &ck_true; derive = &ck_true; break;
+	case RKL_HSM_AUK2: use = &ck_false; derive = &ck_true; break;
 	default: return 0;
 	}
 	ADD(t, n, CKA_CLASS, &secret_class, sizeof(secret_class));
@@ -104,8 +106,9 @@ hsm_role_template(enum rkl_hsm_role role, CK_ATTRIBUTE *t)
 	TRUE_(t, n, CKA_SENSITIVE);
 	FALSE_(t, n, CKA_EXTRACTABLE);
 	/* An AUK encrypts and decrypts (challenges); a TMK does nothing (a
-	 * re-download re-sends the stored Ctmk_tk); a profile-2 AUK also
-	 * derives its session's MAC keys, and nothing else. */
+	 * re-download re-sends the stored Ctmk_tk); a profile-2 AUK only
+	 * derives its session's MAC keys (ECB_ENCRYPT_DATA), and nothing
+	 * else: no encrypt, no decrypt (decision 148). */
 	ADD(t, n, CKA_ENCRYPT, use, sizeof(CK_BBOOL));
 	ADD(t, n, CKA_DECRYPT, use, sizeof(CK_BBOOL));
 	FALSE_(t, n, CKA_WRAP);
@@ -571,9 +574,10 @@ rkl_hsm_auk_unwrap(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 }
 
 /*
- * Profile 2 (role AUK2): the same unwrap and checks, the blob made under the
- * AUK2 KEK, and the live key restored from that blob, so that it carries the
- * AUK2 template (derive) while the transport keys' unwrap template stays the
+ * Profile 2 (role AUK2): the same unwrap and checks (the KCV on the unwrapped
+ * object, before it is destroyed), the blob made under the AUK2 KEK, and the
+ * live key restored from that blob, so that it carries the AUK2 template
+ * (derive only) while the transport keys' unwrap template stays the
  * profile-1 shape for both profiles (pool pairs are made before anyone knows
  * which profile will use them).  Costs one AES key unwrap more.
  */
@@ -681,7 +685,11 @@ rkl_hsm_auk_unwrap_role(struct rkl_hsm_session *s, struct rkl_hsm_dl *dl,
 			goto out;
 		}
 	}
-	/* Legacy KCV: E(AUK, zero block), compared with the terminal's. */
+	/* Legacy KCV: E(AUK, zero block), compared with the terminal's.  For
+	 * profile 2 too: o is this function's own session object (encrypt
+	 * allowed, never handed out), used once on the fixed zero block and
+	 * destroyed below; the AUK2 key that lives on is restored from the
+	 * blob and only derives (decision 148). */
 	tmp.obj = o;
 	tmp.alg = alg;
 	tmp.gen = h->gen;

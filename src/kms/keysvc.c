@@ -714,6 +714,51 @@ p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_l
 }
 
 /*
+ * Profile 2's same_auk: an AUK2 encrypts nothing (derive only), so each AUK
+ * derives a sign-only CMAC key from the same fresh random data (never a
+ * session's data_x: this key MACs one fresh random block and is destroyed),
+ * and the two CMACs of one fresh block are compared.  Equal keys give equal
+ * CMACs; different keys collide with probability 2^-128.
+ */
+static int
+same_auk2(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs, const struct rkl_hsm_key *old,
+    uint8_t a[RKL_KMS_BLOCK_MAX], uint8_t b[RKL_KMS_BLOCK_MAX])
+{
+	struct rkl_kmsd_ks *ks = s->ks;
+	struct rkl_hsm_key ka, kb;
+	uint8_t data[RKL_P2_KEY_MAX], probe[RKL_P2_RND_LEN];
+	size_t L = rkl_alg_key_len(s->bind.auk_alg);
+	int r, have_a = 0, have_b = 0;
+
+	memset(&ka, 0, sizeof(ka));
+	memset(&kb, 0, sizeof(kb));
+	if (L == 0 || L > sizeof(data) || RKL_P2_MAC_LEN > RKL_KMS_BLOCK_MAX)
+		return RKL_ERR_INTERNAL;
+	if ((r = ks->c->random(ks->c->ctx, data, L)) != 0 ||
+	    (r = ks->c->random(ks->c->ctx, probe, sizeof(probe))) != 0)
+		goto out;
+	if ((r = hsm_fault(s, "p2_derive", rkl_hsm_p2_derive(hs, &s->dl, &s->auk, RKL_HSM_K2D,
+	    data, L, &ka))) != 0)
+		goto out;
+	have_a = 1;
+	if ((r = hsm_fault(s, "p2_derive", rkl_hsm_p2_derive(hs, &s->dl, old, RKL_HSM_K2D,
+	    data, L, &kb))) != 0)
+		goto out;
+	have_b = 1;
+	if ((r = hsm_fault(s, "cmac_sign", rkl_hsm_cmac_sign(hs, &ka, probe, sizeof(probe), a))) != 0 ||
+	    (r = hsm_fault(s, "cmac_sign", rkl_hsm_cmac_sign(hs, &kb, probe, sizeof(probe), b))) != 0)
+		goto out;
+	r = rkl_ct_eq(a, b, RKL_P2_MAC_LEN) ? 0 : RKL_ERR_ALREADY_BOUND;
+out:
+	if (have_a)
+		(void)rkl_hsm_key_destroy(hs, &s->dl, &ka);
+	if (have_b)
+		(void)rkl_hsm_key_destroy(hs, &s->dl, &kb);
+	rkl_cleanse(data, sizeof(data));
+	return r;
+}
+
+/*
  * The AUK just unwrapped (s->auk) is the bound one: both encrypt one fresh
  * random block to the same ciphertext, inside the HSM (a 3-byte KCV alone
  * can be matched by trying 2^24 keys).  0, RKL_ERR_ALREADY_BOUND (another
@@ -736,6 +781,10 @@ same_auk(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs)
 	    s->bind.auk_wrapped, s->bind.auk_wrapped_len, &old))) != 0)
 		goto out;
 	have_old = 1;
+	if (s->profile == 2) {
+		r = same_auk2(s, hs, &old, a, b);
+		goto out;
+	}
 	if ((r = hsm_fault(s, "auk_encrypt", rkl_hsm_encrypt_block(hs, &s->auk, probe, bl, a))) != 0 ||
 	    (r = hsm_fault(s, "auk_encrypt", rkl_hsm_encrypt_block(hs, &old, probe, bl, b))) != 0)
 		goto out;
@@ -743,6 +792,8 @@ same_auk(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs)
 out:
 	if (have_old)
 		(void)rkl_hsm_key_destroy(hs, &s->dl, &old);
+	rkl_cleanse(a, sizeof(a));
+	rkl_cleanse(b, sizeof(b));
 	return r;
 }
 
@@ -1168,9 +1219,22 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 			goto out;
 		s->have_auk = 1;
 	}
-	if (s->profile == 2 && (r = p2_mac_keys(s, hs, c)) != 0)
-		goto out;
-	if ((r = hsm_fault(s, "auk_encrypt",
+	if (s->profile == 2) {
+		/* CRND1 = CMAC(K_k2d, "rkl-p2 crnd1" || RND1), never E(AUK, RND1):
+		 * AUTH_INIT is unauthenticated, and E(AUK, chosen data) would
+		 * be K_x for public data_x (docs/protocol.md 10.5). */
+		uint8_t msg[RKL_P2_CRND_MSG_LEN];
+
+		if ((r = p2_mac_keys(s, hs, c)) != 0)
+			goto out;
+		if (bl != RKL_P2_RND_LEN || (r = rkl_p2_crnd_msg(1, c->rnd1, msg)) != 0) {
+			r = RKL_ERR_INTERNAL;
+			goto out;
+		}
+		if ((r = hsm_fault(s, "cmac_sign", rkl_hsm_cmac_sign(hs, &s->k2d, msg, sizeof(msg),
+		    c->crnd1))) != 0)
+			goto out;
+	} else if ((r = hsm_fault(s, "auk_encrypt",
 	    rkl_hsm_encrypt_block(hs, &s->auk, c->rnd1, bl, c->crnd1))) != 0)
 		goto out;
 	/* RND2: fresh, and never equal to RND1 (reflection). */
@@ -1246,16 +1310,25 @@ do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
 	}
 	if ((r = session_get(s, &hs)) != 0)
 		goto out;
-	if (s->profile == 2)
+	if (s->profile == 2) {
+		/* MAC(d2k), then CRND2 = CMAC(K_d2k, "rkl-p2 crnd2" || RND2)
+		 * checked by the token (C_Verify: constant time, K_d2k verifies
+		 * only). */
+		uint8_t msg[RKL_P2_CRND_MSG_LEN];
+
 		r = p2_mac_check(s, hs, v->t, v->frame, v->frame_len, m->u.auth_response.mac);
-	if (r == 0)
+		if (r == 0 && (len != RKL_P2_RND_LEN || rkl_p2_crnd_msg(2, s->rnd2, msg) != 0))
+			r = RKL_ERR_INTERNAL;
+		if (r == 0)
+			r = hsm_fault(s, "cmac_verify", rkl_hsm_cmac_verify(hs, &s->d2k, msg,
+			    sizeof(msg), crnd2, len));
+	} else {
 		r = hsm_fault(s, "auk_decrypt", rkl_hsm_decrypt_block(hs, &s->auk, crnd2, len, p));
+		if (r == 0 && !rkl_ct_eq(p, s->rnd2, len))
+			r = RKL_ERR_AUTH;
+	}
 	rkl_hsm_session_put(ks->hsm, hs);
-	if (r != 0)
-		goto out;
-	if (!rkl_ct_eq(p, s->rnd2, len))
-		r = RKL_ERR_AUTH;
-	else
+	if (r == 0)
 		s->authed = 1;	/* from here on, failures count against the SN */
 out:
 	if (counts(r))

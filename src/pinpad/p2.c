@@ -399,6 +399,44 @@ rkl_pp2_auth_init(struct rkl_pinpad *pp, uint8_t *out, size_t cap, size_t *n)
 	return t_add(pp, out, *n);
 }
 
+/*
+ * AUTH_CHALLENGE's CRND1 = CMAC(K_k2d, "rkl-p2 crnd1" || RND1), compared in
+ * constant time, and only then CRND2 = CMAC(K_d2k, "rkl-p2 crnd2" || RND2)
+ * (docs/protocol.md 10.5): never E(AUK, .), which the KMS would otherwise
+ * compute for anyone's RND1, K_x included.  A RND2 equal to our RND1 is
+ * refused (the device would answer its own challenge).
+ */
+static int
+crnd_answer(struct rkl_pinpad *pp, const struct rkl_wire_auth_challenge *ch)
+{
+	const struct rkl_crypto *c = pp->plat->crypto;
+	uint8_t k[RKL_P2_KEY_MAX], c1[RKL_P2_RND_LEN];
+	size_t kl = 0;
+	int r;
+
+	if (pp->blk != RKL_P2_RND_LEN || ch->crnd1_len != RKL_P2_RND_LEN ||
+	    ch->rnd2_len != RKL_P2_RND_LEN)
+		return RKL_ERR_LENGTH;
+	if ((r = dir_key(pp, "k2d", k, &kl)) != 0 ||
+	    (r = rkl_p2_crnd_sw(c, k, kl, 1, pp->rnd1, c1)) != 0)
+		goto out;
+	if (!rkl_ct_eq(c1, ch->crnd1, RKL_P2_RND_LEN) ||
+	    rkl_ct_eq(ch->rnd2, pp->rnd1, RKL_P2_RND_LEN)) {
+		r = RKL_ERR_AUTH;
+		goto out;
+	}
+	rkl_cleanse(k, sizeof(k));
+	if ((r = dir_key(pp, "d2k", k, &kl)) != 0 ||
+	    (r = rkl_p2_crnd_sw(c, k, kl, 2, ch->rnd2, pp->crnd2)) != 0)
+		goto out;
+out:
+	if (r != 0)
+		rkl_cleanse(pp->crnd2, sizeof(pp->crnd2));
+	rkl_cleanse(k, sizeof(k));
+	rkl_cleanse(c1, sizeof(c1));
+	return r;
+}
+
 int
 rkl_pp2_auth_challenge(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
     const struct rkl_wire_msg *m)
@@ -410,7 +448,7 @@ rkl_pp2_auth_challenge(struct rkl_pinpad *pp, const uint8_t *frame, size_t len,
 	memcpy(pp->nonce_k, ch->nonce, sizeof(pp->nonce_k));
 	if ((r = check_mac(pp, frame, len, ch->mac)) != 0)
 		return r;
-	if ((r = rkl_pp_auth_challenge(pp, m)) != 0)	/* Crnd1, then Crnd2 */
+	if ((r = crnd_answer(pp, ch)) != 0)	/* Crnd1, then Crnd2 */
 		return r;
 	if (pp->p2_mark_tk) {
 		if ((r = rkl_pp_tk_send_accepted(pp)) != 0)

@@ -20,6 +20,9 @@
  *   d32 = SHA-256("rkl-p2 key d2k" || SN || nonce_t || nonce_k), bytes 0, 16 := ff
  *   K   = AES-128-ECB(AUK128, d16),  K32 = AES-256-ECB(AUK256, d32)
  *   M   = AES-CMAC(K, D),            M32 = AES-CMAC(K32, D)
+ *   RND = 40 41 .. 4f
+ *   C1  = AES-CMAC(K, "rkl-p2 crnd1" || RND),  C2 = AES-CMAC(K, "rkl-p2 crnd2" || RND)
+ *   C32 = AES-CMAC(K32, "rkl-p2 crnd2" || RND)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,6 +255,41 @@ test_kdf_not_a_challenge(void **state)
 	}
 }
 
+/* CRND1 / CRND2 of profile 2: CMACs under the directional keys, not E(AUK, RND). */
+static void
+test_crnd(void **state)
+{
+	uint8_t k[16], k32[32], rnd[16], c[16], msg[RKL_P2_CRND_MSG_LEN], e[16], auk[16];
+	size_t i;
+
+	(void)state;
+	hex("cfff57106afa0c818c1402f6feac2cda", k, 16);
+	hex("bd11b4ed67b84cfeb7daef53198ee97936baf6cc17932948191978b89fec8a0a", k32, 32);
+	for (i = 0; i < 16; i++)
+		rnd[i] = (uint8_t)(0x40 + i);
+	assert_int_equal(rkl_p2_crnd_msg(1, rnd, msg), 0);
+	assert_memory_equal(msg, "rkl-p2 crnd1", 12);
+	assert_memory_equal(msg + 12, rnd, 16);
+	assert_int_equal(rkl_p2_crnd_sw(&cr, k, 16, 1, rnd, c), 0);
+	assert_hex(c, "015f8f3d7cb7eac432f1201d872f0e2f");
+	assert_int_equal(rkl_p2_crnd_sw(&cr, k, 16, 2, rnd, c), 0);
+	assert_hex(c, "d3ea7b2de283dc286526d26fc7839a93");
+	assert_int_equal(rkl_p2_crnd_sw(&cr, k32, 32, 2, rnd, c), 0);
+	assert_hex(c, "997d46c8a28f9b6aa40ea53cb0721b1c");
+	/* not the profile-1 answer E(AUK, RND) for the AUK the key came from */
+	for (i = 0; i < 16; i++)
+		auk[i] = (uint8_t)i;
+	assert_int_equal(cr.cipher(cr.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, auk, 16, NULL, rnd, 16,
+	    e), 0);
+	assert_int_equal(rkl_p2_crnd_sw(&cr, k, 16, 1, rnd, c), 0);
+	assert_memory_not_equal(c, e, 16);
+	/* bad arguments */
+	assert_int_equal(rkl_p2_crnd_msg(0, rnd, msg), RKL_ERR_INVALID_ARG);
+	assert_int_equal(rkl_p2_crnd_msg(3, rnd, msg), RKL_ERR_INVALID_ARG);
+	assert_int_equal(rkl_p2_crnd_sw(&cr, k, 16, 3, rnd, c), RKL_ERR_INVALID_ARG);
+	assert_int_equal(rkl_p2_crnd_sw(&cr, k, 24, 1, rnd, c), RKL_ERR_KEY_LENGTH);
+}
+
 static void
 test_sign_verify(void **state)
 {
@@ -338,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_auth_digest_and_patch),
 		cmocka_unit_test(test_kdf_derive_mac),
 		cmocka_unit_test(test_kdf_not_a_challenge),
+		cmocka_unit_test(test_crnd),
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_annexc),
 	};

@@ -43,6 +43,21 @@
  *   grep FILE HEX
  *       Exit 0 if the key bytes HEX occur in FILE raw, as upper-case hex or
  *       as lower-case hex (prints where), 1 if not, 2 on error.
+ *
+ *   crnd1-oracle PORTFILE KMS_PORT
+ *       The profile-2 pseudo-KMS through the KMS's CRND1 (docs/security.md
+ *       A8, decision 148).  Listen as PORTFILE says; take one PIN pad
+ *       connection and its AUTH_INIT (SN, RND1, nonce_t); pick nonce_k';
+ *       open a KMS session of its own for that SN with RND1 := data_k2d(SN,
+ *       nonce_t, nonce_k') and take CRND1 as the candidate K_k2d (before
+ *       decision 148 it was E(AUK, data_k2d) = K_k2d), a second one with the
+ *       device's RND1 for a CRND1 to show the device; then send the device
+ *       AUTH_CHALLENGE(that CRND1, RND2, nonce_k', MAC under the candidate
+ *       key).  If the KMS refuses RND1 = data_k2d (decision 147's
+ *       derivation mark) it prints "kms refused RND1 = data_k2d" and asks
+ *       for data_k2d without the mark instead.  Prints "kms answered" for
+ *       each KMS session, then "device refused" (exit 0) or "device
+ *       accepted the forged challenge" (exit 1, the attack worked).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -62,8 +77,10 @@
 #include <unistd.h>
 
 #include "rkl/buf.h"
+#include "rkl/crypto.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "rkl/p2.h"
 #include "rkl/wire.h"
 
 #define TIME_LIMIT 120
@@ -644,6 +661,169 @@ mode_proxy(int argc, char **argv)
 	return 0;
 }
 
+/* ---- crnd1-oracle ---- */
+
+/* Listen on 127.0.0.1:0, the port written to portfile (write + rename). */
+static int
+listen_portfile(const char *portfile)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char tmp[4200];
+	int ls, one = 1;
+	FILE *f;
+
+	if ((ls = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 4) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0)
+		die("listen");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", portfile);
+	if ((f = fopen(tmp, "w")) == NULL)
+		die("port file");
+	fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port));
+	if (fclose(f) != 0 || rename(tmp, portfile) != 0)
+		die("port file");
+	return ls;
+}
+
+/*
+ * One KMS session of the attacker's own: a profile-2 AUTH_INIT for sn with
+ * rnd1 and a fresh nonce_t; the CRND1 of the AUTH_CHALLENGE into crnd1, its
+ * session id into sid.  Then the connection is dropped (not counted).
+ */
+static int kms_crnd1_once(const struct rkl_crypto *c, int port, const char *sn,
+    const uint8_t rnd1[16], uint8_t crnd1[16], uint8_t sid[8]);
+
+/* The same, again while the KMS answers BUSY (the previous session's lease is
+ * released once the KMS has seen its connection close). */
+static int
+kms_crnd1(const struct rkl_crypto *c, int port, const char *sn, const uint8_t rnd1[16],
+    uint8_t crnd1[16], uint8_t sid[8])
+{
+	struct timespec ts = { 0, 100000000 };
+	int r, i;
+
+	for (i = 0; (r = kms_crnd1_once(c, port, sn, rnd1, crnd1, sid)) == RKL_WIRE_E_BUSY &&
+	    i < 100; i++)
+		nanosleep(&ts, NULL);
+	return r;
+}
+
+static int
+kms_crnd1_once(const struct rkl_crypto *c, int port, const char *sn, const uint8_t rnd1[16],
+    uint8_t crnd1[16], uint8_t sid[8])
+{
+	struct rkl_wire_msg m;
+	struct rkl_wbuf w;
+	uint8_t buf[RKL_WIRE_FRAME_MAX];
+	size_t off = 0, vl = 0;
+	long n;
+	int fd = connect_port(port);
+
+	rkl_wire_msg_init_profile(&m, RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_AUTH_INIT, NULL);
+	memcpy(m.u.auth_init.sn, sn, strlen(sn) + 1);
+	memcpy(m.u.auth_init.rnd1, rnd1, 16);
+	m.u.auth_init.rnd1[0] &= 0x7f;	/* the encoder refuses a marked RND1 ... */
+	m.u.auth_init.rnd1_len = 16;
+	if (c->random(c->ctx, m.u.auth_init.nonce, RKL_P2_NONCE_LEN) != 0)
+		die("random");
+	rkl_wbuf_init(&w, buf, sizeof(buf));
+	if (rkl_wire_encode(&m, &w) != 0 ||
+	    rkl_p2_find_field(buf, w.len, RKL_WIRE_T_RND1, &off, &vl) != 0 || vl != 16)
+		die("AUTH_INIT to the KMS");
+	buf[off + 4] = rnd1[0];		/* ... the attacker's bytes are its own */
+	if (write_all(fd, buf, w.len) != 0)
+		die("AUTH_INIT to the KMS");
+	n = read_frame(fd, buf, sizeof(buf), IO_TIMEOUT_MS);
+	if (n <= 0 || rkl_wire_decode(buf, (size_t)n, RKL_WIRE_DIR_TO_TERMINAL, &m) != 0 ||
+	    m.type != RKL_WIRE_AUTH_CHALLENGE || m.u.auth_challenge.crnd1_len != 16) {
+		close(fd);
+		if (n > 0 && m.type == RKL_WIRE_ERROR && m.u.error.code == RKL_WIRE_E_BUSY)
+			return RKL_WIRE_E_BUSY;
+		print_reply("kms ", buf, n);
+		return -1;
+	}
+	memcpy(crnd1, m.u.auth_challenge.crnd1, 16);
+	memcpy(sid, m.session, 8);
+	close(fd);
+	printf("kms answered AUTH_CHALLENGE\n");
+	return 0;
+}
+
+static int
+mode_crnd1_oracle(int argc, char **argv)
+{
+	struct rkl_crypto c;
+	struct rkl_wire_msg m, q;
+	struct rkl_wbuf w;
+	struct rkl_p2_transcript t;
+	uint8_t f[RKL_WIRE_FRAME_MAX], out[RKL_WIRE_FRAME_MAX], nk[RKL_P2_NONCE_LEN];
+	uint8_t data[16], kx[16], crnd1[16], sid[8], d[RKL_P2_HASH_LEN], mac[16];
+	long n;
+	int ls, dev, kport;
+
+	if (argc != 2)
+		die("crnd1-oracle PORTFILE KMS_PORT");
+	kport = parse_port(argv[1]);
+	rkl_crypto_openssl(&c);
+	ls = listen_portfile(argv[0]);
+	if ((dev = accept(ls, NULL, NULL)) < 0)
+		die("accept");
+	close(ls);
+	/* the device's AUTH_INIT: its SN, RND1 and nonce_t */
+	n = read_frame(dev, f, sizeof(f), IO_TIMEOUT_MS);
+	if (n <= 0 || rkl_wire_decode(f, (size_t)n, RKL_WIRE_DIR_TO_KMS, &q) != 0 ||
+	    q.profile != RKL_WIRE_PROFILE_HARDENED || q.type != RKL_WIRE_AUTH_INIT ||
+	    q.u.auth_init.rnd1_len != 16)
+		die("expected a profile-2 AUTH_INIT from the device");
+	if (rkl_p2_transcript_init(&c, &t) != 0 || rkl_p2_transcript_add(&c, &t, f, (size_t)n) != 0)
+		die("transcript");
+	/* nonce_k' of the attacker's choosing; the KMS encrypts data_k2d for it */
+	if (c.random(c.ctx, nk, sizeof(nk)) != 0 ||
+	    rkl_p2_kdf_data(&c, "k2d", q.u.auth_init.sn, q.u.auth_init.nonce, nk, 16, data) != 0)
+		die("kdf data");
+	if (kms_crnd1(&c, kport, q.u.auth_init.sn, data, kx, sid) != 0) {
+		/* decision 147's mark: the best the attacker can ask for then is
+		 * data_k2d without its mark */
+		printf("kms refused RND1 = data_k2d\n");
+		data[0] &= 0x7f;
+		if (kms_crnd1(&c, kport, q.u.auth_init.sn, data, kx, sid) != 0)
+			die("the KMS did not answer AUTH_CHALLENGE");
+	}
+	if (kms_crnd1(&c, kport, q.u.auth_init.sn, q.u.auth_init.rnd1, crnd1, sid) != 0)
+		die("the KMS did not answer AUTH_CHALLENGE");
+	/* the forged AUTH_CHALLENGE, MAC(k2d) under the candidate key */
+	rkl_wire_msg_init_profile(&m, RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_AUTH_CHALLENGE, sid);
+	memcpy(m.u.auth_challenge.crnd1, crnd1, 16);
+	m.u.auth_challenge.crnd1_len = 16;
+	if (c.random(c.ctx, m.u.auth_challenge.rnd2, 16) != 0)
+		die("random");
+	m.u.auth_challenge.rnd2_len = 16;
+	memcpy(m.u.auth_challenge.nonce, nk, sizeof(nk));
+	rkl_wbuf_init(&w, out, sizeof(out));
+	if (rkl_wire_encode(&m, &w) != 0 ||
+	    rkl_p2_auth_digest(&c, RKL_P2_MAC_K2D, &t, out, w.len, RKL_WIRE_T_MAC, d) != 0 ||
+	    rkl_p2_mac_sw(&c, kx, 16, d, mac) != 0 ||
+	    rkl_p2_patch_auth(out, w.len, RKL_WIRE_T_MAC, mac, sizeof(mac)) != 0 ||
+	    write_all(dev, out, w.len) != 0)
+		die("forged AUTH_CHALLENGE");
+	n = read_frame(dev, f, sizeof(f), IO_TIMEOUT_MS);
+	close(dev);
+	if (n > 0 && rkl_wire_decode(f, (size_t)n, RKL_WIRE_DIR_TO_KMS, &q) == 0 &&
+	    q.type == RKL_WIRE_AUTH_RESPONSE) {
+		printf("device accepted the forged challenge (AUTH_RESPONSE)\n");
+		return 1;
+	}
+	print_reply("device ", f, n);
+	printf("device refused\n");
+	return 0;
+}
+
 static int
 mode_grep(int argc, char **argv)
 {
@@ -703,7 +883,7 @@ main(int argc, char **argv)
 	alarm(TIME_LIMIT);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: rkl-e2e-net (proxy|send|busy|stall|grep) ...");
+		die("usage: rkl-e2e-net (proxy|send|busy|stall|grep|crnd1-oracle) ...");
 	if (strcmp(argv[1], "proxy") == 0)
 		return mode_proxy(argc - 2, argv + 2);
 	if (strcmp(argv[1], "send") == 0)
@@ -714,6 +894,8 @@ main(int argc, char **argv)
 		return mode_stall(argc - 2, argv + 2);
 	if (strcmp(argv[1], "grep") == 0)
 		return mode_grep(argc - 2, argv + 2);
+	if (strcmp(argv[1], "crnd1-oracle") == 0)
+		return mode_crnd1_oracle(argc - 2, argv + 2);
 	die("unknown mode");
 	return 2;
 }

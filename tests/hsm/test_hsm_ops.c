@@ -509,7 +509,7 @@ test_p2_derive_cmac(void **state)
 	static const enum rkl_alg P2[] = { RKL_ALG_AES128, RKL_ALG_AES256 };
 	uint8_t spki[RKL_SPKI_MAX], key[32], kcv[3], pu[512], blob[RKL_HSM_BLOB_MAX];
 	uint8_t p1blob[RKL_HSM_BLOB_MAX], data[32], kx[32], msg[32], mac[16], want[16];
-	uint8_t rnd[16], c1[16], c2[16];
+	uint8_t rnd[16], c1[16];
 	size_t spki_len, pu_len, blob_len, p1blob_len, i, L, j;
 	struct rkl_hsm_key xp, auk, rauk, p1auk, k2d, d2k, k2d2, tmp;
 	struct rkl_hsm_dl dl;
@@ -535,9 +535,10 @@ test_p2_derive_cmac(void **state)
 		    pu_len, kcv, 3, &auk, blob, sizeof(blob), &blob_len), 0);
 		assert_int_equal(blob_len, L + 8);
 		assert_int_equal(count(), before + 1);	/* only the AUK2-shaped key stays */
-		/* The AUK2 template: challenges and derive, nothing else. */
+		/* The AUK2 template: derive, nothing else (decision 148). */
 		assert_int_equal(battr(auk.obj, CKA_DERIVE), CK_TRUE);
-		assert_int_equal(battr(auk.obj, CKA_ENCRYPT), CK_TRUE);
+		assert_int_equal(battr(auk.obj, CKA_ENCRYPT), CK_FALSE);
+		assert_int_equal(battr(auk.obj, CKA_DECRYPT), CK_FALSE);
 		assert_int_equal(battr(auk.obj, CKA_EXTRACTABLE), CK_FALSE);
 		assert_int_equal(battr(auk.obj, CKA_MODIFIABLE), CK_FALSE);
 		assert_int_equal(battr(auk.obj, CKA_SIGN), CK_FALSE);
@@ -545,13 +546,12 @@ test_p2_derive_cmac(void **state)
 		assert_value_hidden(auk.obj);
 		am[0].ulValueLen = sizeof(mechs);
 		assert_int_equal(H->f->C_GetAttributeValue(S->sh, auk.obj, am, 1), CKR_OK);
-		assert_int_equal(am[0].ulValueLen, 2 * sizeof(CK_MECHANISM_TYPE));
-		assert_int_equal(mechs[0], CKM_AES_ECB);
-		assert_int_equal(mechs[1], CKM_AES_ECB_ENCRYPT_DATA);
+		assert_int_equal(am[0].ulValueLen, 1 * sizeof(CK_MECHANISM_TYPE));
+		assert_int_equal(mechs[0], CKM_AES_ECB_ENCRYPT_DATA);
+		/* No E(AUK, x) or D(AUK, x) of chosen data: the CRND1 oracle gone. */
 		ossl_random(rnd, 16);
-		assert_int_equal(rkl_hsm_encrypt_block(S, &auk, rnd, 16, c1), 0);
-		assert_int_equal(ossl_ecb(P2[i], key, 1, rnd, c2), 0);
-		assert_memory_equal(c1, c2, 16);
+		assert_int_not_equal(rkl_hsm_encrypt_block(S, &auk, rnd, 16, c1), 0);
+		assert_int_not_equal(rkl_hsm_decrypt_block(S, &auk, rnd, 16, c1), 0);
 
 		/* Both directions, against AES-ECB(AUK, data) computed in software. */
 		ossl_random(data, L);
@@ -592,8 +592,13 @@ test_p2_derive_cmac(void **state)
 		/* Restored from its blob (a re-download): the same key, same role. */
 		assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_AUK2, P2[i], blob, blob_len, &rauk), 0);
 		assert_int_equal(battr(rauk.obj, CKA_DERIVE), CK_TRUE);
-		assert_int_equal(rkl_hsm_encrypt_block(S, &rauk, rnd, 16, c1), 0);
-		assert_memory_equal(c1, c2, 16);
+		assert_int_equal(battr(rauk.obj, CKA_ENCRYPT), CK_FALSE);
+		assert_int_not_equal(rkl_hsm_encrypt_block(S, &rauk, rnd, 16, c1), 0);
+		data[0] ^= 1;	/* back to the data of k2d */
+		assert_int_equal(rkl_hsm_p2_derive(S, &dl, &rauk, RKL_HSM_K2D, data, L, &tmp), 0);
+		assert_int_equal(rkl_hsm_cmac_sign(S, &tmp, msg, sizeof(msg), c1), 0);
+		assert_memory_equal(c1, want, 16);
+		assert_int_equal(rkl_hsm_key_destroy(S, &dl, &tmp), 0);
 		/* The roles stay apart: an AUK2 blob is no profile-1 AUK or TMK ... */
 		assert_int_equal(rkl_hsm_restore(S, &dl, RKL_HSM_AUK, P2[i], blob, blob_len, &tmp),
 		    RKL_ERR_AUTH);

@@ -724,13 +724,14 @@ test_emulate_bind(void **state)
 
 /* ---- profile 2 ---- */
 
-/* What the KMS asks of the profile-2 AUK KEK (hsm_role_template, AUK2). */
-static CK_MECHANISM_TYPE auk2_mechs[] = { CKM_AES_ECB, CKM_AES_ECB_ENCRYPT_DATA };
+/* What the KMS asks of the profile-2 AUK KEK (hsm_role_template, AUK2):
+ * derive only, one mechanism (decision 148). */
+static CK_MECHANISM_TYPE auk2_mechs[] = { CKM_AES_ECB_ENCRYPT_DATA };
 #define AUK2_BASE \
 	{ CKA_CLASS, &secret, sizeof(secret) }, { CKA_KEY_TYPE, &aes, sizeof(aes) }, \
 	{ CKA_TOKEN, &no, sizeof(no) }, { CKA_PRIVATE, &yes, sizeof(yes) }, \
 	{ CKA_SENSITIVE, &yes, sizeof(yes) }, { CKA_EXTRACTABLE, &no, sizeof(no) }, \
-	{ CKA_ENCRYPT, &yes, sizeof(yes) }, { CKA_DECRYPT, &yes, sizeof(yes) }, \
+	{ CKA_ENCRYPT, &no, sizeof(no) }, { CKA_DECRYPT, &no, sizeof(no) }, \
 	{ CKA_WRAP, &no, sizeof(no) }, { CKA_UNWRAP, &no, sizeof(no) }, \
 	{ CKA_SIGN, &no, sizeof(no) }, { CKA_VERIFY, &no, sizeof(no) }, \
 	{ CKA_DERIVE, &yes, sizeof(yes) }, \
@@ -744,8 +745,11 @@ test_auk2_kek_blobs(void **state)
 	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	CK_ATTRIBUTE base[] = { AUK2_BASE }, p1[] = { ROLE_BASE(&yes) };
 	CK_MECHANISM_TYPE more[] = { CKM_AES_ECB, CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_ECB_ENCRYPT_DATA };
+	/* The pre-decision-148 AUK2: challenges under the AUK itself. */
+	CK_MECHANISM_TYPE old_mechs[] = { CKM_AES_ECB, CKM_AES_ECB_ENCRYPT_DATA };
+	static const CK_ATTRIBUTE_TYPE use[] = { CKA_ENCRYPT, CKA_DECRYPT };
 	CK_ATTRIBUTE t[32];
-	size_t n = sizeof(base) / sizeof(base[0]), i, m;
+	size_t n = sizeof(base) / sizeof(base[0]), i, m, u;
 
 	(void)state;
 	assert_int_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, base, n, NULL),
@@ -766,6 +770,25 @@ test_auk2_kek_blobs(void **state)
 		}
 	assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, t, n, NULL),
 	    CKR_OK);
+	/* The old AUK2 shape is refused: no AES-ECB, no encrypt, no decrypt, so
+	 * no E(AUK, chosen data) for the key service to compute (the CRND1
+	 * oracle of profile 2 before decision 148). */
+	memcpy(t, base, sizeof(base));
+	for (i = 0; i < n; i++)
+		if (t[i].type == CKA_ALLOWED_MECHANISMS) {
+			t[i].pValue = old_mechs;
+			t[i].ulValueLen = sizeof(old_mechs);
+		}
+	assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, t, n, NULL),
+	    CKR_OK);
+	for (u = 0; u < sizeof(use) / sizeof(use[0]); u++) {
+		memcpy(t, base, sizeof(base));
+		for (i = 0; i < n; i++)
+			if (t[i].type == use[u])
+				t[i].pValue = &yes;
+		assert_int_not_equal(unwrap_with(&kw, H->kek_auk2, auk2_blob, auk2_blob_len, t, n,
+		    NULL), CKR_OK);
+	}
 	for (i = 0, m = 0; i < n; i++)
 		if (base[i].type != CKA_ALLOWED_MECHANISMS)
 			t[m++] = base[i];
@@ -782,11 +805,13 @@ test_auk2_kek_blobs(void **state)
 }
 
 /*
- * The profile-2 AUK derives: what the insider gets from that is
- * E_AUK(data) for data of its choice, as a key it may make readable - the
- * value C_Encrypt under the same AUK (which it needs for the challenges)
- * gives it anyway.  Shown exactly: derive = encrypt.  Every other
- * derivation mechanism, MACs, wrapping out and loosening stay refused.
+ * The profile-2 AUK only derives: what the insider with the PIN gets from
+ * that is E_AUK(data) for data of its choice, as a key it may make readable
+ * - the same power C_Encrypt under a profile-1-shaped AUK gives.  Shown
+ * exactly: the derived value is E_AUK(data).  Encryption, decryption, every
+ * other derivation mechanism, MACs, wrapping out and loosening are refused
+ * (decision 148: the key service itself never computes E_AUK(x) for a
+ * network peer; the challenges are CMACs under the derived keys).
  */
 static void
 test_auk2_keys(void **state)
@@ -798,13 +823,13 @@ test_auk2_keys(void **state)
 	CK_MECHANISM cmac = { CKM_AES_CMAC, NULL, 0 };
 	CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 };
 	CK_MECHANISM kw = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
-	CK_ULONG len = 16, wl, el;
+	CK_ULONG len = 16, wl;
 	CK_ATTRIBUTE dt[] = {
 		{ CKA_CLASS, &secret, sizeof(secret) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
 		{ CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_TOKEN, &no, sizeof(no) },
 		{ CKA_SENSITIVE, &no, sizeof(no) }, { CKA_EXTRACTABLE, &yes, sizeof(yes) },
 	};
-	uint8_t v[32], e[16], viae[16], w[64];
+	uint8_t v[32], e[16], w[64];
 	CK_ATTRIBUTE g[] = { { CKA_VALUE, v, sizeof(v) } };
 	CK_OBJECT_HANDLE d = 0, objs[2];
 	size_t i;
@@ -824,13 +849,13 @@ test_auk2_keys(void **state)
 		assert_int_equal(F->C_GetAttributeValue(S->sh, d, g, 1), CKR_OK);
 		F->C_DestroyObject(S->sh, d);
 		assert_int_equal(g[0].ulValueLen, 16);
-		/* ... which encryption under the AUK gives as well. */
-		el = sizeof(viae);
-		assert_int_equal(F->C_EncryptInit(S->sh, &ecb, objs[i]), CKR_OK);
-		assert_int_equal(F->C_Encrypt(S->sh, kdf_data, 16, viae, &el), CKR_OK);
 		assert_int_equal(ossl_ecb(RKL_ALG_AES128, auk2_clear, 1, kdf_data, e), 0);
 		assert_memory_equal(v, e, 16);
-		assert_memory_equal(viae, e, 16);
+		/* ... but no encryption or decryption under the AUK (decision
+		 * 148): the key service cannot be made to compute E_AUK(x) for
+		 * a network peer; the insider's power is the derive above. */
+		assert_int_not_equal(F->C_EncryptInit(S->sh, &ecb, objs[i]), CKR_OK);
+		assert_int_not_equal(F->C_DecryptInit(S->sh, &ecb, objs[i]), CKR_OK);
 		/* Nothing else: CBC derivation, CMAC, wrapping out. */
 		assert_int_not_equal(F->C_DeriveKey(S->sh, &dcbc, objs[i], dt, 6, &d), CKR_OK);
 		assert_int_not_equal(F->C_SignInit(S->sh, &cmac, objs[i]), CKR_OK);

@@ -6,7 +6,8 @@
 # without the transcript in the authenticators (replay of an old signed S1
 # answer), without the device signature (A2 pseudo-POS).  Each negative case
 # also checks that the counterexample is that attack.  One more negative case
-# is the attack on profile 2 as first specified (the CRND1 oracle).
+# is profile 2 as first specified (CRND1 = E(AUK, RND1), the CRND1 oracle,
+# closed by decisions 147 and 148): that design must still show its attack.
 set -eu
 model="${RKL_SOURCE_DIR:?}/docs/models/profile2.pml"
 command -v spin >/dev/null 2>&1 || { echo "spin not installed (scripts/deps.sh installs it)"; exit 1; }
@@ -22,7 +23,7 @@ build() {
 	# shellcheck disable=SC2086
 	spin $1 -a profile2.pml >spin.out 2>&1 || { cat spin.out; exit 1; }
 	# shellcheck disable=SC2086
-	"$CC" -O0 -w -DSAFETY $2 -o pan pan.c
+	"$CC" -O0 -w -DSAFETY -DMEMLIM=2048 $2 -o pan pan.c
 }
 
 # $1: property; prints pan's error count
@@ -92,9 +93,12 @@ trail_shows -DNO_TRANSCRIPT 't_hsm = 3' "AUK sent under the leaked old Pu_hsm (r
 # Pu_tek (5), a TMK for SN_V encrypted to it.
 negative -DNO_KRD_SIG "" secrecy
 trail_shows -DNO_KRD_SIG 'b_tek\[1\] = 5' "the victim's SN bound to the attacker's Pu_tek"
-# Profile 2 as first specified (docs/security.md A8, closed by the derivation mark):
-# with the KMS's CRND1 as an encryption oracle under AUK, the attacker gets
-# K_k2d and plays the KMS in a re-download.  The model must keep finding it.
+# The pre-fix design (before decisions 147-148; docs/security.md, "CRND1 oracle"):
+# with the KMS's CRND1 = E(AUK, RND1) an encryption oracle under AUK, the
+# attacker gets K_k2d and plays the KMS in a re-download.  The default model
+# above is the fixed design (CRND1 a CMAC under K_k2d, bound to both nonces)
+# and verifies clean; this variant must keep finding the attack.
+echo "      pre-fix design (CRND1 = E(AUK, RND1)), must find an attack:"
 negative -DCRND1_ORACLE "" agreement
 trail_shows -DCRND1_ORACLE 'orc_k\[[1-7]\] = 1' "K_k2d obtained from the KMS's CRND1"
 trail_shows -DCRND1_ORACLE 't_stored\[3\] = [1-9]' "the attacker's TMK stored by the terminal"

@@ -277,7 +277,7 @@ kms2_handle(struct kms2 *k, const uint8_t *in, size_t len)
 	const struct rsa *h = (k->tamper & K_RSA2048) ? &HSM2048 : &HSM3072;
 	struct rkl_wire_msg q, m;
 	struct rkl_x509 x;
-	uint8_t buf[RKL_RSA_MAX_BYTES], hash[32];
+	uint8_t buf[RKL_RSA_MAX_BYTES], hash[32], kx[32];
 	size_t n = 0, klen;
 	int r;
 
@@ -355,16 +355,19 @@ kms2_handle(struct kms2 *k, const uint8_t *in, size_t len)
 		memcpy(k->nonce_t, q.u.auth_init.nonce, 32);
 		rkl_wire_msg_init_profile(&m, RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_AUTH_CHALLENGE,
 		    k->session);
-		assert_int_equal(k->c.cipher(k->c.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, k->auk,
-		    k->auk_len, NULL, q.u.auth_init.rnd1, 16, m.u.auth_challenge.crnd1), 0);
+		assert_int_equal(k->c.random(k->c.ctx, k->nonce_k, 32), 0);
+		memcpy(m.u.auth_challenge.nonce, k->nonce_k, 32);
+		/* CRND1 = CMAC(K_k2d, "rkl-p2 crnd1" || RND1) (protocol.md 10.5) */
+		assert_int_equal(rkl_p2_derive_sw(&k->c, k->auk, k->auk_len, "k2d", k->sn,
+		    k->nonce_t, k->nonce_k, kx), 0);
+		assert_int_equal(rkl_p2_crnd_sw(&k->c, kx, k->auk_len, 1, q.u.auth_init.rnd1,
+		    m.u.auth_challenge.crnd1), 0);
 		if (k->tamper & K_CRND1)
 			m.u.auth_challenge.crnd1[3] ^= 0x04;
 		m.u.auth_challenge.crnd1_len = 16;
 		assert_int_equal(k->c.random(k->c.ctx, k->rnd2, 16), 0);
 		memcpy(m.u.auth_challenge.rnd2, k->rnd2, 16);
 		m.u.auth_challenge.rnd2_len = 16;
-		assert_int_equal(k->c.random(k->c.ctx, k->nonce_k, 32), 0);
-		memcpy(m.u.auth_challenge.nonce, k->nonce_k, 32);
 		kms2_send(k, &m, 0, 1, k->tamper & K_MAC_CH);
 		if (k->tamper & K_NONCE_K) {
 			/* the nonce as sent differs from the one the MAC key used */
@@ -380,8 +383,10 @@ kms2_handle(struct kms2 *k, const uint8_t *in, size_t len)
 		    1, q.u.auth_response.mac)) != 0)
 			return r;
 		assert_int_equal(rkl_p2_transcript_add(&k->c, &k->t, in, len), 0);
-		assert_int_equal(k->c.cipher(k->c.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, k->auk,
-		    k->auk_len, NULL, k->rnd2, 16, buf), 0);
+		/* CRND2 = CMAC(K_d2k, "rkl-p2 crnd2" || RND2) */
+		assert_int_equal(rkl_p2_derive_sw(&k->c, k->auk, k->auk_len, "d2k", k->sn,
+		    k->nonce_t, k->nonce_k, kx), 0);
+		assert_int_equal(rkl_p2_crnd_sw(&k->c, kx, k->auk_len, 2, k->rnd2, buf), 0);
 		if (!rkl_ct_eq(buf, q.u.auth_response.crnd2, 16))
 			return RKL_ERR_AUTH;
 		klen = rkl_alg_key_len(k->tmk_alg);

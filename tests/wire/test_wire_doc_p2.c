@@ -15,7 +15,10 @@
  *   - the documented intermediate values (transcript T_i, KDF data, K_x) are
  *     the ones computed.
  * With RKL_WIRE_PRINT_EXAMPLES=1 it prints fresh blocks to paste into the
- * document (new certificates and signatures: ECDSA is randomised), and with
+ * document (new certificates and signatures: ECDSA is randomised); with
+ * RKL_WIRE_P2_KEEP=1 as well (and RKL_SOURCE_DIR) it keeps the document's
+ * root, certificates, CRL and every signature that still verifies, so a
+ * change late in the session re-signs only what it touches.  With
  * RKL_WIRE_P2_CORPUS=DIR it also writes the frames into DIR (the fuzz
  * corpus fuzz/corpus/wire/p2_ex_*).
  */
@@ -173,7 +176,6 @@ fill(uint8_t *p, size_t n, uint8_t first)
 static int
 setup(void **state)
 {
-	uint8_t blk[16];
 	size_t i;
 
 	(void)state;
@@ -193,14 +195,12 @@ setup(void **state)
 	fill(nonce_k, 32, NONCE_K);
 	if (rkl_kcv_legacy(&cr, RKL_CIPHER_AES, auk, 16, auk_kcv) != 0 ||
 	    rkl_kcv_cmac(&cr, RKL_CIPHER_AES, tmk, 16, tmk_kcv) != 0 ||
-	    cr.cipher(cr.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, auk, 16, NULL, rnd1, 16, blk) != 0)
-		return -1;
-	memcpy(crnd1, blk, 16);
-	if (cr.cipher(cr.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, auk, 16, NULL, rnd2, 16, blk) != 0)
-		return -1;
-	memcpy(crnd2, blk, 16);
-	if (rkl_p2_derive_sw(&cr, auk, 16, "k2d", EX_SN, nonce_t, nonce_k, k_k2d) != 0 ||
+	    rkl_p2_derive_sw(&cr, auk, 16, "k2d", EX_SN, nonce_t, nonce_k, k_k2d) != 0 ||
 	    rkl_p2_derive_sw(&cr, auk, 16, "d2k", EX_SN, nonce_t, nonce_k, k_d2k) != 0)
+		return -1;
+	/* CRND1 / CRND2: CMACs under the directional keys (protocol.md 10.5) */
+	if (rkl_p2_crnd_sw(&cr, k_k2d, 16, 1, rnd1, crnd1) != 0 ||
+	    rkl_p2_crnd_sw(&cr, k_d2k, 16, 2, rnd2, crnd2) != 0)
 		return -1;
 	return 0;
 }
@@ -569,6 +569,67 @@ write_corpus(const char *dir, size_t i, const uint8_t *f, size_t n)
 	fclose(o);
 }
 
+static char *read_doc(void);
+static const char *find_block(const char *doc, const char *marker, const char **body_end);
+static size_t parse_block(const char *p, const char *end, uint8_t *out, size_t cap);
+
+/* RKL_WIRE_P2_KEEP: the document's frames, for their PKI and signatures. */
+static uint8_t kept[N_EX][RKL_WIRE_FRAME_MAX];
+static size_t kept_len[N_EX];
+
+static void
+keep_doc(void)
+{
+	struct rkl_wire_msg got;
+	const char *body, *end;
+	char marker[64], *doc = read_doc();
+	size_t i;
+
+	body = find_block(doc, "```der-example ROOT\n", &end);
+	assert_non_null(body);
+	root_len = parse_block(body, end, root, sizeof(root));
+	for (i = 0; i < N_EX; i++) {
+		snprintf(marker, sizeof(marker), "```wire-example-p2 %s\n",
+		    rkl_wire_type_name(ex_types[i]));
+		body = find_block(doc, marker, &end);
+		assert_non_null(body);
+		kept_len[i] = parse_block(body, end, kept[i], RKL_WIRE_FRAME_MAX);
+		assert_int_equal(rkl_wire_decode(kept[i], kept_len[i], RKL_WIRE_DIR_ANY, &got), 0);
+		if (got.type == RKL_WIRE_PUBKEY_RESP) {
+			memcpy(kms_cert, got.u.pubkey_resp.certs, got.u.pubkey_resp.certs_len);
+			kms_cert_len = got.u.pubkey_resp.certs_len;
+			memcpy(crl, got.u.pubkey_resp.crl, got.u.pubkey_resp.crl_len);
+			crl_len = got.u.pubkey_resp.crl_len;
+		} else if (got.type == RKL_WIRE_TK_UPLOAD) {
+			memcpy(dev_cert, got.u.tk_upload.certs, got.u.tk_upload.certs_len);
+			dev_cert_len = got.u.tk_upload.certs_len;
+		}
+	}
+	free(doc);
+}
+
+/* The kept SIG of frame i if it verifies over this session's frame i. */
+static const uint8_t *
+kept_sig(size_t i, const struct rkl_p2_transcript *t)
+{
+	static uint8_t f[RKL_WIRE_FRAME_MAX];
+	const uint8_t *sig;
+	size_t off, sl, n;
+	uint8_t d[32];
+	int kdh = ex_types[i] == RKL_WIRE_PUBKEY_RESP;
+
+	if (kept_len[i] == 0 ||
+	    rkl_p2_find_field(kept[i], kept_len[i], RKL_WIRE_T_SIG, &off, &sl) != 0 || sl != 64)
+		return NULL;
+	sig = kept[i] + off + 4;
+	n = make_frame(i, t, sig, f);	/* this session's frame with the kept SIG */
+	if (rkl_p2_auth_digest(&cr, kdh ? RKL_P2_SIG_KDH : RKL_P2_SIG_KRD, t, f, n,
+	    RKL_WIRE_T_SIG, d) != 0 ||
+	    rkl_p2_sig_verify(&cr, kdh ? kdh_spki : krd_spki, sizeof(kdh_spki), d, sig, 64) != 0)
+		return NULL;
+	return sig;
+}
+
 static int
 print_examples(void)
 {
@@ -576,7 +637,11 @@ print_examples(void)
 	const char *corpus = getenv("RKL_WIRE_P2_CORPUS");
 	size_t i, k;
 
-	if (setup(NULL) != 0 || make_pki() != 0)
+	if (setup(NULL) != 0)
+		return 1;
+	if (getenv("RKL_WIRE_P2_KEEP") != NULL)
+		keep_doc();
+	else if (make_pki() != 0)
 		return 1;
 	printf("```der-example ROOT\n");
 	print_hex_lines(root, root_len);
@@ -585,7 +650,7 @@ print_examples(void)
 		return 1;
 	set_value(0, "T0", t.h, 32);
 	for (i = 0; i < N_EX; i++) {
-		frame_lens[i] = make_frame(i, &t, NULL, frames[i]);
+		frame_lens[i] = make_frame(i, &t, kept_sig(i, &t), frames[i]);
 		print_block(frames[i], frame_lens[i]);
 		if (corpus != NULL)
 			write_corpus(corpus, i, frames[i], frame_lens[i]);
