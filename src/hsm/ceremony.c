@@ -367,6 +367,47 @@ kcv_object(struct rkl_hsm *h, CK_SESSION_HANDLE sh, const char *label, const uin
 	return hsm_rv(h->f->C_CreateObject(sh, t, n, out));
 }
 
+/*
+ * The profile-2 AUK KEK's probe comes back derive-only (decision 148): no
+ * encryption, and SoftHSM2 gives an unwrapped key no CKA_CHECK_VALUE.  Its
+ * KCV E(probe, 0)[0..3) is read from a key derived with the zero block as
+ * data (CKM_AES_ECB_ENCRYPT_DATA yields E(probe, 0)), made readable for this
+ * one comparison and destroyed: the probe is a throwaway random key whose
+ * KCV travels in clear anyway.  0, RKL_ERR_KCV or a token error.
+ */
+static int
+auk2_probe_kcv(struct rkl_hsm *h, struct rkl_hsm_session *s, const struct rkl_hsm_key *k,
+    const uint8_t kcv[RKL_HSM_KCV_LEN])
+{
+	static uint8_t zero[16];
+	CK_KEY_DERIVATION_STRING_DATA kd = { zero, sizeof(zero) };
+	CK_MECHANISM m = { CKM_AES_ECB_ENCRYPT_DATA, &kd, sizeof(kd) };
+	CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_ULONG len16 = 16, n = 0;
+	CK_ATTRIBUTE t[8];
+	uint8_t v[16];
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, v, sizeof(v) } };
+	CK_OBJECT_HANDLE o = 0;
+	int r;
+
+	ADD(t, n, CKA_CLASS, &sk, sizeof(sk));
+	ADD(t, n, CKA_KEY_TYPE, &aes, sizeof(aes));
+	ADD(t, n, CKA_VALUE_LEN, &len16, sizeof(len16));
+	ADD(t, n, CKA_TOKEN, &ck_false, sizeof(ck_false));
+	ADD(t, n, CKA_SENSITIVE, &ck_false, sizeof(ck_false));
+	ADD(t, n, CKA_EXTRACTABLE, &ck_true, sizeof(ck_true));
+	if ((r = hsm_rv(h->f->C_DeriveKey(s->sh, &m, k->obj, t, n, &o))) != 0)
+		return r;
+	r = hsm_rv(h->f->C_GetAttributeValue(s->sh, o, g, 1));
+	h->f->C_DestroyObject(s->sh, o);
+	if (r == 0)
+		r = g[0].ulValueLen == sizeof(v) && rkl_ct_eq(v, kcv, RKL_HSM_KCV_LEN) ? 0 :
+		    RKL_ERR_KCV;
+	rkl_cleanse(v, sizeof(v));
+	return r;
+}
+
 int
 rkl_hsm_ceremony_import(struct rkl_hsm *h,
     const struct rkl_hsm_kek_transfer in[RKL_HSM_CEREMONY_KEKS])
@@ -434,7 +475,10 @@ rkl_hsm_ceremony_import(struct rkl_hsm *h,
 		if ((r = rkl_hsm_restore(s, &dl, keks[i].role, RKL_ALG_AES128, in[i].probe,
 		    in[i].probe_len, &k)) != 0)
 			goto probe_failed;
-		if (keks[i].role != RKL_HSM_TMK &&
+		if (keks[i].role == RKL_HSM_AUK2 &&
+		    (r = auk2_probe_kcv(h, s, &k, in[i].probe_kcv)) != 0)
+			goto probe_failed;
+		if (keks[i].role == RKL_HSM_AUK &&
 		    (r = rkl_hsm_kcv_verify(s, &k, in[i].probe_kcv, RKL_HSM_KCV_LEN)) != 0)
 			goto probe_failed;
 	}
