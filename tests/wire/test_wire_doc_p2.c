@@ -569,9 +569,7 @@ write_corpus(const char *dir, size_t i, const uint8_t *f, size_t n)
 	fclose(o);
 }
 
-static char *read_doc(void);
 static const char *find_block(const char *doc, const char *marker, const char **body_end);
-static size_t parse_block(const char *p, const char *end, uint8_t *out, size_t cap);
 
 /* RKL_WIRE_P2_KEEP: the document's frames, for their PKI and signatures. */
 static uint8_t kept[N_EX][RKL_WIRE_FRAME_MAX];
@@ -582,18 +580,18 @@ keep_doc(void)
 {
 	struct rkl_wire_msg got;
 	const char *body, *end;
-	char marker[64], *doc = read_doc();
+	char marker[64], *doc = doc_read("docs/protocol.md", NULL);
 	size_t i;
 
 	body = find_block(doc, "```der-example ROOT\n", &end);
 	assert_non_null(body);
-	root_len = parse_block(body, end, root, sizeof(root));
+	root_len = doc_hex_block(body, end, root, sizeof(root), 0);
 	for (i = 0; i < N_EX; i++) {
 		snprintf(marker, sizeof(marker), "```wire-example-p2 %s\n",
 		    rkl_wire_type_name(ex_types[i]));
 		body = find_block(doc, marker, &end);
 		assert_non_null(body);
-		kept_len[i] = parse_block(body, end, kept[i], RKL_WIRE_FRAME_MAX);
+		kept_len[i] = doc_hex_block(body, end, kept[i], RKL_WIRE_FRAME_MAX, 0);
 		assert_int_equal(rkl_wire_decode(kept[i], kept_len[i], RKL_WIRE_DIR_ANY, &got), 0);
 		if (got.type == RKL_WIRE_PUBKEY_RESP) {
 			memcpy(kms_cert, got.u.pubkey_resp.certs, got.u.pubkey_resp.certs_len);
