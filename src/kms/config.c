@@ -628,6 +628,20 @@ rkl_kmsd_config_parse(struct rkl_kmsd_config *c, const char *text, size_t len,
 		r = RKL_ERR_CONFIG;
 		goto fail;
 	}
+	/*
+	 * One shared RSA pair for both profiles would let a profile-2 PU_AUK,
+	 * recorded on the wire, be replayed in a profile-1 TK_UPLOAD and bound
+	 * as a profile-1 AUK, whose CRND1 = E(AUK, RND1) then gives profile 2's
+	 * directional keys (docs/security.md A8, architecture decision 149).
+	 */
+	if (t.tk_policy == RKL_KMSD_TK_SHARED &&
+	    t.profiles == (RKL_KMSD_PROFILE(1) | RKL_KMSD_PROFILE(2))) {
+		seterr(err, errcap, "transport_key_policy shared cannot serve profiles 1 and 2 at once "
+		    "(one transport key for both lets a profile-2 AUK be replayed into profile 1): "
+		    "use per-request");
+		r = RKL_ERR_CONFIG;
+		goto fail;
+	}
 	if (t.tk_policy == RKL_KMSD_TK_PER_REQUEST && t.pool_size == 0) {
 		seterr(err, errcap, "transport_key_policy per-request needs pool_size >= 1");
 		r = RKL_ERR_CONFIG;

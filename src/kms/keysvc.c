@@ -750,6 +750,9 @@ same_auk2(struct rkl_kmsd_ks_sess *s, struct rkl_hsm_session *hs, const struct r
 		goto out;
 	r = rkl_ct_eq(a, b, RKL_P2_MAC_LEN) ? 0 : RKL_ERR_ALREADY_BOUND;
 out:
+	/* Nothing here is the peer's data: a failure other than the comparison is ours. */
+	if (r != 0 && r != RKL_ERR_ALREADY_BOUND && !rkl_err_is_internal(r))
+		r = RKL_ERR_INTERNAL;
 	if (have_a)
 		(void)rkl_hsm_key_destroy(hs, &s->dl, &ka);
 	if (have_b)
@@ -1312,8 +1315,10 @@ do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
 		goto out;
 	if (s->profile == 2) {
 		/* MAC(d2k), then CRND2 = CMAC(K_d2k, "rkl-p2 crnd2" || RND2)
-		 * checked by the token (C_Verify: constant time, K_d2k verifies
-		 * only). */
+		 * checked by the token (C_Verify; K_d2k verifies only.  SoftHSM2
+		 * compares with memcmp, not in constant time: one guess per fresh
+		 * K_d2k, as a failed check ends the session, so timing tells an
+		 * attacker nothing it can use again; decision 148). */
 		uint8_t msg[RKL_P2_CRND_MSG_LEN];
 
 		r = p2_mac_check(s, hs, v->t, v->frame, v->frame_len, m->u.auth_response.mac);

@@ -21,8 +21,13 @@ mkdir -p "$PKI" "$TERMS"
 RSA=RSA-3072	# Annex C: AES keys need RSA-3072 (docs/protocol.md 10.6)
 
 # p2_conf PROFILES [KDH_CRL [CA_ROOT [KDH_CERT]]]: the configuration with profile 2's keys.
+# Serving profiles 1 and 2 together needs per-request transport keys (decision 149).
 p2_conf() {
-	write_conf "profiles = $1" "transport_key_policy = shared" "transport_key_algs = $RSA" \
+	case $1 in
+	*1*) policy="transport_key_policy = per-request" ;;
+	*) policy="transport_key_policy = shared" ;;
+	esac
+	write_conf "profiles = $1" "$policy" "pool_size = 2" "transport_key_algs = $RSA" \
 	    "tek_algs = $RSA" "auk_algs = AES-128" "tmk_alg = AES-128" \
 	    "kdh_cert = ${4:-$PKI/kms.der}" "kdh_crl = ${2:-$PKI/kdh.crl}" "ca_root = ${3:-$CA/ca.der}" \
 	    "device_crl = $PKI/crl.der"

@@ -11,9 +11,12 @@
 # the KMS's AUK only derives (decision 148): the KMS still answers the
 # attacker's sessions with unmarked RND1s (so the check below is not vacuous),
 # the challenge forged from them is refused (exit 5), the device keeps its
-# TMK, and the genuine re-download still works.  (Before the mark, this test
-# against the pre-148 code failed with the device accepting the challenge;
-# with decision 148 alone it passed.)
+# TMK, and the genuine re-download still works.  (Against the code before
+# both decisions this test failed with the device accepting the challenge.)
+# At the network it asserts the mark's refusal (decision 147) and that
+# challenges forged from unmarked RND1s fail; decision 148 itself (CRND1 a
+# CMAC, the AUK2 object encrypting nothing) is asserted by test_hsm_ops,
+# test_insider and test_p2's known answers, not here.
 . "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
 e2e_init p2_crnd1
 CA="$E2E_DIR/ca"

@@ -72,6 +72,12 @@ test_profile2_keys(void **state)
 	assert_int_equal(c.profiles, RKL_KMSD_PROFILE(1) | RKL_KMSD_PROFILE(2));
 	assert_int_equal(parse(&c, "profiles = 1\n", &line), 0);
 	assert_int_equal(c.profiles, RKL_KMSD_PROFILE(1));
+	/* one shared transport pair must not serve both profiles (decision 149) */
+	assert_int_equal(parse(&c, "profiles = 1,2\ntransport_key_policy = shared\n", &line),
+	    RKL_ERR_CONFIG);
+	assert_int_equal(parse(&c, "profiles = 2\ntransport_key_policy = shared\n", &line), 0);
+	assert_int_equal(parse(&c, "profiles = 1\ntransport_key_policy = shared\n", &line), 0);
+	assert_int_equal(parse(&c, "profiles = 1,2\ntransport_key_policy = per-request\n", &line), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(parse(&c, bad[i], &line), RKL_ERR_CONFIG);
 		assert_int_equal(line, 1);
