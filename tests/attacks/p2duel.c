@@ -256,8 +256,20 @@ p2_consistent(struct duel_env *e, struct duel_term *t, const char *sn, char *why
 	assert_true(r == 0 || r == RKL_ERR_NOT_FOUND);
 	have_cur = (r == 0);
 	/* The terminal holds the current TMK, or an older one while the current
-	 * one (a rotation) is not delivered yet. */
-	if (info.tmk_present && (!have_cur || info.tmk_version > cur.version ||
+	 * one (a rotation) is not delivered yet, or not made yet: after
+	 * tmk_rotate the KMS has no current TMK until the next download, but
+	 * the SN is bound (a TMK on a terminal the KMS never bound is not ours). */
+	if (info.tmk_present && !have_cur) {
+		struct rkl_store_terminal term;
+
+		assert_int_equal(e->store.terminal_get(e->store.ctx, sn, &term), 0);
+		if (term.status != RKL_TERM_BOUND) {
+			snprintf(why, cap, "terminal holds TMK v%u, the KMS has none and no binding",
+			    (unsigned)info.tmk_version);
+			return 1;
+		}
+	}
+	if (info.tmk_present && have_cur && (info.tmk_version > cur.version ||
 	    (info.tmk_version < cur.version && cur.state == RKL_TMK_DELIVERED))) {
 		snprintf(why, cap, "terminal holds TMK v%u, the KMS's current TMK does not match",
 		    (unsigned)info.tmk_version);

@@ -67,8 +67,8 @@ void p2_register(struct duel_env *e, const char *sn, const char *pinpad_sn);
 /*
  * The invariant of every profile-2 run: the terminal holds a TMK only if
  * the KMS's current TMK for sn has its version (or, during a rotation not
- * yet delivered, a higher one), and the KMS marks a TMK delivered only if
- * the terminal holds it.  (The KMS keeps
+ * yet delivered, a higher one; none after a rotation, if the SN is bound),
+ * and the KMS marks a TMK delivered only if the terminal holds it.  (The KMS keeps
  * profile 2's 5-byte CMAC KCV, the PIN pad's info shows the legacy KCV, so
  * versions are compared; profile 2 authenticates KEY_VERSION.)  Returns 0
  * if it holds, else writes why.

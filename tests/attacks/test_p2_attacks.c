@@ -1,0 +1,891 @@
+/*
+ * The attacks of test_attacks.c (docs/security.md, "Attack by attack")
+ * against profile 2 (docs/protocol.md section 10), on the same harness:
+ * the real PIN pad library, enrolled, against the real KMS (key service on a
+ * temp SoftHSM2 token + SQLite) with a man in the middle (p2duel.h).  The
+ * attacker uses the wire codec, rkl/p2.h's public computations and OpenSSL;
+ * it has a CA of its own (same name as the real one), keys of its own, and
+ * a device certificate from the real CA for its own SN.  Every attack must
+ * fail closed: refused with one ERROR, nothing stored or delivered, the
+ * refusal in the KMS's audit log (where the KMS sees it).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "p2duel.h"
+#include "rkl/ct.h"
+#include "rkl/err.h"
+#include "rkl/p2.h"
+
+static struct duel_env E;
+static const struct rkl_store_who WHO = { "test", "cli" };
+
+/* ---- the attacker's material ---- */
+
+struct atk {
+	struct p2_ca ca;			/* same name as the real CA, another key */
+	uint8_t kdh_priv[RKL_EC_PRIV_MAX];	/* its "KMS" key, certified by ca */
+	size_t kdh_priv_len;
+	uint8_t kdh_cert[RKL_X509_CERT_MAX];
+	size_t kdh_cert_len;
+	uint8_t crl[4096];
+	size_t crl_len;
+	uint8_t dev_priv[RKL_EC_PRIV_MAX];	/* its own device key, certified by the REAL CA */
+	size_t dev_priv_len;
+	uint8_t dev_cert[RKL_X509_CERT_MAX];
+	size_t dev_cert_len;
+	uint8_t rsa_priv[RKL_RSA_PRIV_MAX];	/* an RSA-3072 pair (its Pu_hsm, its Pu_tek) */
+	size_t rsa_priv_len;
+	uint8_t rsa_spki[RKL_SPKI_MAX];
+	size_t rsa_spki_len;
+};
+static struct atk *A;
+
+static void
+atk_make(void)
+{
+	uint8_t spki[RKL_EC_SPKI_MAX];
+	size_t sl = 0;
+
+	if (A != NULL)
+		return;
+	A = calloc(1, sizeof(*A));
+	assert_non_null(A);
+	p2_ca_new(&A->ca, "rkl attack CA");	/* the real CA's name */
+	assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, A->kdh_priv, sizeof(A->kdh_priv),
+	    &A->kdh_priv_len, spki, sizeof(spki), &sl), 0);
+	p2_issue(&A->ca, RKL_PKI_KDH, "rkl attack KMS", NULL, spki, sl, A->kdh_cert,
+	    sizeof(A->kdh_cert), &A->kdh_cert_len);
+	p2_crl(&A->ca, A->crl, sizeof(A->crl), &A->crl_len);
+	assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, A->dev_priv, sizeof(A->dev_priv),
+	    &A->dev_priv_len, spki, sizeof(spki), &sl), 0);
+	p2_issue(&P2_CA, RKL_PKI_KRD, "EVIL-SN", "PP-EVIL-SN", spki, sl, A->dev_cert,
+	    sizeof(A->dev_cert), &A->dev_cert_len);
+	assert_int_equal(E.c.rsa_keygen(E.c.ctx, 3072, A->rsa_priv, sizeof(A->rsa_priv),
+	    &A->rsa_priv_len, A->rsa_spki, sizeof(A->rsa_spki), &A->rsa_spki_len), 0);
+}
+
+/* ---- checks ---- */
+
+/* The audit log's last row now. */
+static uint64_t
+audit_now(void)
+{
+	uint64_t seq = 0;
+	uint8_t h[RKL_SHA256_LEN];
+
+	assert_int_equal(E.store.audit_head(E.store.ctx, &seq, h), 0);
+	return seq;
+}
+
+/* Rows after seq (any SN, e.g. a frame refused before its SN was read) with result want. */
+static unsigned
+audited_since(uint64_t seq, int want)
+{
+	struct rkl_store_audit_row *rows = calloc(64, sizeof(*rows));
+	size_t n = 0, i;
+	unsigned hits = 0;
+
+	assert_non_null(rows);
+	assert_int_equal(E.store.audit_list(E.store.ctx, seq, rows, 64, &n), 0);
+	for (i = 0; i < n; i++) {
+		if (getenv("P2A_DEBUG") != NULL)
+			print_message("audit+ '%s' %s %d %s\n", rows[i].sn, rows[i].event,
+			    rows[i].result, rows[i].detail);
+		if (rows[i].result == want)
+			hits++;
+	}
+	free(rows);
+	return hits;
+}
+
+/* Rows of sn's audit history with result want (want 0: any failure). */
+static unsigned
+audited(const char *sn, int want)
+{
+	struct rkl_store_audit_row *rows = calloc(64, sizeof(*rows));
+	size_t n = 0, i;
+	unsigned hits = 0;
+
+	assert_non_null(rows);
+	assert_int_equal(E.store.audit_list_sn(E.store.ctx, sn, 0, rows, 64, &n), 0);
+	if (getenv("P2A_DEBUG") != NULL)
+		for (i = 0; i < n; i++)
+			print_message("audit %s %s %d %s\n", rows[i].sn, rows[i].event, rows[i].result,
+			    rows[i].detail);
+	for (i = 0; i < n; i++)
+		if (want != 0 ? rows[i].result == want : rows[i].result != 0)
+			hits++;
+	free(rows);
+	return hits;
+}
+
+static enum rkl_term_status
+status(const char *sn)
+{
+	struct rkl_store_terminal term;
+
+	assert_int_equal(E.store.terminal_get(E.store.ctx, sn, &term), 0);
+	return term.status;
+}
+
+/*
+ * A first download refused: the terminal FAILED and holds no TMK, the KMS
+ * made no binding and holds no TMK.
+ */
+static void
+first_refused(struct duel_term *t, const struct duel_result *res)
+{
+	struct rkl_pinpad_info info;
+
+	assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+	assert_int_not_equal(res->kms_state, RKL_KMS_ST_DONE);
+	duel_term_info(t, &info);
+	assert_false(info.tmk_present);
+	assert_int_equal(status(t->sn), RKL_TERM_REGISTERED);
+	assert_false(p2_kms_has_tmk(&E, t->sn));
+}
+
+/* Count the ERROR frames in a run's record, per direction. */
+static unsigned
+errors(const struct duel_result *res, enum duel_dir dir)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < res->n; i++)
+		if (res->f[i].dir == dir && duel_type(res->f[i].b, res->f[i].len) == RKL_WIRE_ERROR)
+			n++;
+	return n;
+}
+
+/* An enrolled terminal, registered, with a completed first download (v1). */
+static struct duel_term *
+bound_term(const char *sn)
+{
+	char ppsn[40];
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	char why[160];
+
+	snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+	p2_register(&E, sn, ppsn);
+	t = p2_term_new(sn, ppsn, NULL, NULL);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(rkl_pinpad_profile(&t->pp), 2);
+	assert_true(p2_kms_delivered(&E, sn));
+	assert_int_equal(p2_consistent(&E, t, sn, why, sizeof(why)), 0);
+	free(res);
+	return t;
+}
+
+static uint32_t
+term_version(struct duel_term *t)
+{
+	struct rkl_pinpad_info info;
+
+	duel_term_info(t, &info);
+	assert_true(info.tmk_present);
+	return info.tmk_version;
+}
+
+/* Value offset and length of field tag in an encoded frame (cmocka-fails if absent). */
+static size_t
+field(const uint8_t *b, size_t len, unsigned tag, size_t *vlen)
+{
+	size_t p = RKL_WIRE_HDR_LEN;
+
+	while (p + 4 <= len) {
+		unsigned t = ((unsigned)b[p] << 8 | b[p + 1]) & 0x7fffu;
+		size_t l = (size_t)b[p + 2] << 8 | b[p + 3];
+
+		if (t == tag) {
+			*vlen = l;
+			return p + 4;
+		}
+		p += 4 + l;
+	}
+	fail_msg("field %u not in the frame", tag);
+	return 0;
+}
+
+/* ---- baseline ---- */
+
+static void
+test_p2_baseline(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	char why[160];
+
+	(void)state;
+	t = bound_term("P2-BASE");
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "P2-BASE", NULL, NULL), 0);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(duel_type(res->f[0].b, res->f[0].len), RKL_WIRE_AUTH_INIT);
+	assert_int_equal(term_version(t), 2);
+	assert_int_equal(p2_consistent(&E, t, "P2-BASE", why, sizeof(why)), 0);
+	assert_int_equal(audited("P2-BASE", 0), 0);
+	duel_term_free(t);
+	free(res);
+}
+
+/* ---- A1: pseudo-KMS ---- */
+
+struct a1 {
+	int variant;		/* 0: own CA (same name); 1: a device certificate of the real CA */
+	struct rkl_p2_transcript prev;
+	int resigned;
+};
+
+static enum duel_act
+a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct a1 *a = arg;
+	struct rkl_wire_msg m;
+	uint8_t *copy, d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
+	size_t sl = 0, nl;
+	const uint8_t *priv = a->variant == 0 ? A->kdh_priv : A->dev_priv;
+	size_t priv_len = a->variant == 0 ? A->kdh_priv_len : A->dev_priv_len;
+
+	(void)idx;
+	if (dir == DUEL_T2K && duel_type(buf, *len) == RKL_WIRE_PUBKEY_REQ) {
+		assert_int_equal(rkl_p2_transcript_init(&E.c, &a->prev), 0);
+		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->prev, buf, *len), 0);
+		return DUEL_FORWARD;
+	}
+	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_PUBKEY_RESP)
+		return DUEL_FORWARD;
+	/* The attacker's S1 answer: its Pu_hsm, its chain and CRL, its SIG over D. */
+	copy = malloc(*len);
+	assert_non_null(copy);
+	memcpy(copy, buf, *len);
+	duel_decode(copy, *len, DUEL_K2T, &m);
+	m.u.pubkey_resp.pu_hsm = A->rsa_spki;
+	m.u.pubkey_resp.pu_hsm_len = A->rsa_spki_len;
+	if (a->variant == 0) {
+		m.u.pubkey_resp.certs = A->kdh_cert;
+		m.u.pubkey_resp.certs_len = A->kdh_cert_len;
+		m.u.pubkey_resp.crl = A->crl;
+		m.u.pubkey_resp.crl_len = A->crl_len;
+	} else {
+		m.u.pubkey_resp.certs = A->dev_cert;
+		m.u.pubkey_resp.certs_len = A->dev_cert_len;
+	}
+	nl = duel_encode(&m, buf, cap);
+	free(copy);
+	assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KDH, &a->prev, buf, nl, RKL_WIRE_T_SIG,
+	    d), 0);
+	assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, priv, priv_len, d, sig, sizeof(sig),
+	    &sl), 0);
+	assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
+	*len = nl;
+	a->resigned = 1;
+	return DUEL_FORWARD;
+}
+
+/*
+ * A1: the MITM answers S1 with its own transport key, signed over the
+ * session's transcript by a KMS key of its own: certified by a CA with the
+ * real CA's name (variant 0), or the key of its own enrolled device,
+ * certified by the real CA as KRD (variant 1).  The device refuses
+ * PUBKEY_RESP before it sends anything under the attacker's key.
+ */
+static void
+test_p2_a1_pseudo_kms(void **state)
+{
+	int v;
+
+	(void)state;
+	atk_make();
+	for (v = 0; v < 2; v++) {
+		struct a1 a;
+		struct duel_term *t;
+		struct duel_result *res = duel_result_new();
+		const char *sn = v == 0 ? "A1-OWNCA" : "A1-KRDKEY";
+		char ppsn[40];
+		unsigned i;
+
+		memset(&a, 0, sizeof(a));
+		a.variant = v;
+		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+		p2_register(&E, sn, ppsn);
+		t = p2_term_new(sn, ppsn, NULL, NULL);
+		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a1_hook, &a, res), 0);
+		assert_true(a.resigned);
+		first_refused(t, res);
+		/* the device said ERROR and sent no TK_UPLOAD under the attacker's key */
+		for (i = 0; i < res->n; i++)
+			assert_int_not_equal(duel_type(res->f[i].b, res->f[i].len), RKL_WIRE_TK_UPLOAD);
+		assert_int_equal(errors(res, DUEL_T2K), 1);
+		assert_true(res->pp_err <= -60 && res->pp_err > -80);	/* a certificate error */
+		/* the KMS logged the session's end by the peer's ERROR */
+		assert_true(audited(sn, RKL_ERR_PEER) >= 1);
+		duel_term_free(t);
+		free(res);
+	}
+}
+
+/* ---- A2: pseudo-POS ---- */
+
+struct a2 {
+	const uint8_t *priv, *cert;	/* the attacker's device key and certificate */
+	size_t priv_len, cert_len;
+	struct rkl_p2_transcript t;	/* as the KMS hashes it */
+	int done;
+};
+
+static enum duel_act
+a2_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct a2 *a = arg;
+	struct rkl_wire_msg m;
+	uint8_t *copy, d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
+	size_t sl = 0, nl;
+	uint8_t ty = duel_type(buf, *len);
+
+	(void)idx;
+	if (ty == RKL_WIRE_PUBKEY_REQ) {
+		assert_int_equal(rkl_p2_transcript_init(&E.c, &a->t), 0);
+		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
+	} else if (ty == RKL_WIRE_PUBKEY_RESP) {
+		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
+	} else if (dir == DUEL_T2K && ty == RKL_WIRE_TK_UPLOAD) {
+		/* the attacker's certificate, and its SIG(krd) over what the KMS hashed */
+		copy = malloc(*len);
+		assert_non_null(copy);
+		memcpy(copy, buf, *len);
+		duel_decode(copy, *len, DUEL_T2K, &m);
+		m.u.tk_upload.certs = a->cert;
+		m.u.tk_upload.certs_len = a->cert_len;
+		nl = duel_encode(&m, buf, cap);
+		free(copy);
+		assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KRD, &a->t, buf, nl,
+		    RKL_WIRE_T_SIG, d), 0);
+		assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, a->priv, a->priv_len, d, sig,
+		    sizeof(sig), &sl), 0);
+		assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
+		*len = nl;
+		a->done = 1;
+	}
+	return DUEL_FORWARD;
+}
+
+/*
+ * A2: the attacker claims a registered victim's SN at S3 with a device
+ * certificate of the real CA and a valid SIG(krd) under its key, over the
+ * session's transcript: a certificate for its own SN (variant 0), or for
+ * the victim's SN but another PIN pad serial number (variant 1).  The KMS
+ * refuses at S3 (the certificate does not name the session's SN / PIN pad)
+ * before it unwraps anything; the victim stays unbound.
+ */
+static void
+test_p2_a2_other_sn_cert(void **state)
+{
+	int v;
+
+	(void)state;
+	atk_make();
+	for (v = 0; v < 2; v++) {
+		const char *sn = v == 0 ? "A2-VICTIM" : "A2-VICTIM2";
+		struct duel_term *t;
+		struct duel_result *res = duel_result_new();
+		struct a2 a;
+		uint8_t priv[RKL_EC_PRIV_MAX], spki[RKL_EC_SPKI_MAX], cert[RKL_X509_CERT_MAX];
+		size_t pl = 0, sl = 0, cl = 0;
+		char ppsn[40];
+
+		memset(&a, 0, sizeof(a));
+		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+		if (v == 0) {
+			a.priv = A->dev_priv;
+			a.priv_len = A->dev_priv_len;
+			a.cert = A->dev_cert;
+			a.cert_len = A->dev_cert_len;
+		} else {
+			assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, priv, sizeof(priv), &pl,
+			    spki, sizeof(spki), &sl), 0);
+			p2_issue(&P2_CA, RKL_PKI_KRD, sn, "PP-OTHER", spki, sl, cert, sizeof(cert), &cl);
+			a.priv = priv;
+			a.priv_len = pl;
+			a.cert = cert;
+			a.cert_len = cl;
+		}
+		p2_register(&E, sn, ppsn);
+		t = p2_term_new(sn, ppsn, NULL, NULL);
+		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a2_hook, &a, res), 0);
+		assert_true(a.done);
+		first_refused(t, res);
+		assert_int_equal(errors(res, DUEL_K2T), 1);
+		assert_int_equal(res->pp_peer_code, RKL_WIRE_E_FAILED);
+		assert_true(res->kms_result <= -60 && res->kms_result > -80);
+		assert_true(audited(sn, res->kms_result) >= 1);
+		duel_term_free(t);
+		free(res);
+	}
+}
+
+/* ---- A4: Pu_tek swap ---- */
+
+static enum duel_act
+a4_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	int *done = arg;
+	struct rkl_wire_msg m;
+	uint8_t *copy;
+
+	(void)idx;
+	if (dir != DUEL_T2K || duel_type(buf, *len) != RKL_WIRE_TK_UPLOAD)
+		return DUEL_FORWARD;
+	copy = malloc(*len);
+	assert_non_null(copy);
+	memcpy(copy, buf, *len);
+	duel_decode(copy, *len, DUEL_T2K, &m);
+	m.u.tk_upload.pu_tek = A->rsa_spki;	/* same size: RSA-3072 */
+	m.u.tk_upload.pu_tek_len = A->rsa_spki_len;
+	/* the unkeyed TK_HASH recomputed, as in profile 1's A4: only SIG(krd) is left */
+	assert_int_equal(rkl_wire_tk_hash(&E.c, &m.u.tk_upload, m.u.tk_upload.tk_hash), 0);
+	*len = duel_encode(&m, buf, cap);	/* SIG(krd) as the device made it */
+	free(copy);
+	*done = 1;
+	return DUEL_FORWARD;
+}
+
+static void
+test_p2_a4_pu_tek_swap(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	int done = 0;
+
+	(void)state;
+	atk_make();
+	p2_register(&E, "A4-SN", "PP-A4-SN");
+	t = p2_term_new("A4-SN", "PP-A4-SN", NULL, NULL);
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a4_hook, &done, res), 0);
+	assert_true(done);
+	first_refused(t, res);
+	assert_int_equal(res->kms_result, RKL_ERR_AUTH);
+	assert_int_equal(res->pp_peer_code, RKL_WIRE_E_FAILED);
+	assert_int_equal(errors(res, DUEL_K2T), 1);
+	assert_true(audited("A4-SN", RKL_ERR_AUTH) >= 1);
+	duel_term_free(t);
+	free(res);
+}
+
+/* ---- A5: version floor ---- */
+
+static enum duel_act
+a5_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	int *done = arg;
+	struct rkl_wire_msg m;
+	uint8_t *copy;
+
+	(void)idx;
+	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_TMK_DELIVERY)
+		return DUEL_FORWARD;
+	copy = malloc(*len);
+	assert_non_null(copy);
+	memcpy(copy, buf, *len);
+	duel_decode(copy, *len, DUEL_K2T, &m);
+	m.u.tmk_delivery.key_version = 1000000;	/* the profile-1 floor raise */
+	*len = duel_encode(&m, buf, cap);
+	free(copy);
+	*done = 1;
+	return DUEL_FORWARD;
+}
+
+/*
+ * A5: the MITM raises KEY_VERSION in a re-download's TMK_DELIVERY (in
+ * profile 1 this raised the device's floor and locked out later versions).
+ * MAC(k2d) covers it: the device refuses before decrypting, keeps its v1
+ * and its floor, and the next clean download delivers v2.
+ */
+static void
+test_p2_a5_version_floor(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	char why[160];
+	int done = 0;
+
+	(void)state;
+	t = bound_term("A5-SN");
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "A5-SN", NULL, NULL), 0);
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a5_hook, &done, res), 0);
+	assert_true(done);
+	assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+	assert_int_equal(res->pp_err, RKL_ERR_AUTH);
+	assert_int_equal(term_version(t), 1);
+	assert_false(p2_kms_delivered(&E, "A5-SN"));
+	assert_int_equal(errors(res, DUEL_T2K), 1);
+	assert_true(audited("A5-SN", RKL_ERR_PEER) >= 1);
+	assert_int_equal(p2_consistent(&E, t, "A5-SN", why, sizeof(why)), 0);
+	/* no denial of service: the real v2 arrives next time */
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(term_version(t), 2);
+	assert_true(p2_kms_delivered(&E, "A5-SN"));
+	duel_term_free(t);
+	free(res);
+}
+
+/* ---- replay ---- */
+
+struct answer {
+	const struct duel_frame *f;	/* recorded frame answered in the KMS's place */
+	uint8_t at;			/* to the terminal's frame of this type */
+	int done;
+};
+
+static enum duel_act
+answer_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct answer *a = arg;
+
+	(void)idx;
+	(void)cap;
+	if (dir != DUEL_T2K || duel_type(buf, *len) != a->at || a->done)
+		return DUEL_FORWARD;
+	memcpy(buf, a->f->b, a->f->len);
+	*len = a->f->len;
+	a->done = 1;
+	return DUEL_ANSWER;
+}
+
+/*
+ * Replay of a recorded session's frames into a new session, with the same
+ * session id (the strongest case: the harness gives every session the
+ * recorded id).  To the KMS: the device's frames of a completed
+ * re-download, in order (refused: the RND1 guard at AUTH_INIT; and were
+ * AUTH_INIT fresh, AUTH_RESPONSE's SIG and MAC cover the new nonce_k), and
+ * the first download's frames (refused at S0: the SN is bound).  To the
+ * device: the KMS's AUTH_CHALLENGE of the recorded session answers its new
+ * AUTH_INIT (refused: MAC(k2d) over another transcript).  Nothing new is
+ * delivered or stored.
+ */
+static void
+test_p2_replay(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *first = duel_result_new(), *redl = duel_result_new();
+	struct duel_result *res = duel_result_new();
+	uint8_t *reply = malloc(RKL_WIRE_FRAME_MAX);
+	struct duel_conn k;
+	struct answer an;
+	unsigned i, fed, rep;
+	size_t rl;
+	char why[160];
+	int pass;
+
+	(void)state;
+	assert_non_null(reply);
+	memset(E.fixed_sid, 0x5A, sizeof(E.fixed_sid));
+	p2_register(&E, "RP-SN", "PP-RP-SN");
+	t = p2_term_new("RP-SN", "PP-RP-SN", NULL, NULL);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, first), 0);
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "RP-SN", NULL, NULL), 0);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, redl), 0);
+	assert_int_equal(term_version(t), 2);
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "RP-SN", NULL, NULL), 0);
+
+	for (pass = 0; pass < 2; pass++) {
+		const struct duel_result *rec = pass == 0 ? redl : first;
+		unsigned fail_before = audited("RP-SN", 0);
+
+		duel_conn_open(&E, DUEL_SHARED, &k);
+		fed = 0;
+		rep = 0;
+		for (i = 0; i < rec->n && k.open; i++) {
+			if (rec->f[i].dir != DUEL_T2K)
+				continue;
+			(void)duel_conn_input(&k, rec->f[i].b, rec->f[i].len, reply, RKL_WIRE_FRAME_MAX,
+			    &rl);
+			fed++;
+			if (rl > 0 && duel_type(reply, rl) != RKL_WIRE_ERROR)
+				rep++;
+			if (k.ev.close)
+				break;
+		}
+		assert_true(k.ev.close);
+		assert_int_not_equal(k.ev.result, 0);
+		assert_true(rl > 0 && duel_type(reply, rl) == RKL_WIRE_ERROR);
+		assert_int_equal(fed, 1);	/* the first frame is refused already */
+		assert_int_equal(rep, 0);
+		duel_conn_close(&k);
+		assert_false(p2_kms_delivered(&E, "RP-SN"));
+		assert_true(audited("RP-SN", 0) > fail_before);
+	}
+	/* to the device: the recorded AUTH_CHALLENGE */
+	memset(&an, 0, sizeof(an));
+	an.at = RKL_WIRE_AUTH_INIT;
+	for (i = 0; i < redl->n; i++)
+		if (duel_type(redl->f[i].b, redl->f[i].len) == RKL_WIRE_AUTH_CHALLENGE)
+			an.f = &redl->f[i];
+	assert_non_null(an.f);
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, answer_hook, &an, res), 0);
+	assert_true(an.done);
+	assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+	assert_int_equal(res->pp_err, RKL_ERR_AUTH);
+	assert_int_equal(term_version(t), 2);
+	if (p2_consistent(&E, t, "RP-SN", why, sizeof(why)) != 0)
+		fail_msg("%s", why);
+	/* and the real v3 still arrives */
+	if (duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res) != 0)
+		fail_msg("clean run: pp_err %d peer %u kms %d n %u first %s", res->pp_err,
+		    res->pp_peer_code, res->kms_result, res->n,
+		    rkl_wire_type_name(duel_type(res->f[0].b, res->f[0].len)));
+	assert_int_equal(term_version(t), 3);
+	memset(E.fixed_sid, 0, sizeof(E.fixed_sid));
+	duel_term_free(t);
+	free(first);
+	free(redl);
+	free(res);
+	free(reply);
+}
+
+/* ---- A3: reflection ---- */
+
+struct refl {
+	int variant;	/* 0: k2d MAC of AUTH_CHALLENGE as AUTH_RESPONSE's d2k MAC;
+			 * 1: d2k MAC of TMK_CONFIRM as CONFIRM_ACK's k2d MAC */
+	uint8_t mac[RKL_WIRE_MAC_LEN];
+	int have, done;
+};
+
+static enum duel_act
+refl_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct refl *r = arg;
+	uint8_t ty = duel_type(buf, *len);
+	uint8_t src = r->variant == 0 ? RKL_WIRE_AUTH_CHALLENGE : RKL_WIRE_TMK_CONFIRM;
+	uint8_t dst = r->variant == 0 ? RKL_WIRE_AUTH_RESPONSE : RKL_WIRE_CONFIRM_ACK;
+	size_t off, vl;
+
+	(void)idx;
+	(void)cap;
+	(void)dir;
+	if (ty == src) {
+		off = field(buf, *len, RKL_WIRE_T_MAC, &vl);
+		assert_int_equal(vl, RKL_WIRE_MAC_LEN);
+		memcpy(r->mac, buf + off, vl);
+		r->have = 1;
+	} else if (ty == dst && r->have) {
+		off = field(buf, *len, RKL_WIRE_T_MAC, &vl);
+		memcpy(buf + off, r->mac, RKL_WIRE_MAC_LEN);
+		r->done = 1;
+	}
+	return DUEL_FORWARD;
+}
+
+/*
+ * A3: a MAC one side made reflected as the other direction's MAC in the
+ * same session: the KMS's MAC(k2d) of AUTH_CHALLENGE as the device's
+ * MAC(d2k) of AUTH_RESPONSE (refused by the KMS, nothing delivered), and
+ * the device's MAC(d2k) of TMK_CONFIRM as the KMS's MAC(k2d) of
+ * CONFIRM_ACK (refused by the device; the TMK it stored at TMK_DELIVERY is
+ * the one the KMS recorded as delivered on the intact TMK_CONFIRM).
+ */
+static void
+test_p2_a3_reflection(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	struct refl r;
+	char why[160];
+
+	(void)state;
+	t = bound_term("A3-SN");
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "A3-SN", NULL, NULL), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, refl_hook, &r, res), 0);
+	assert_true(r.done);
+	assert_int_equal(res->kms_result, RKL_ERR_AUTH);
+	assert_int_equal(res->pp_peer_code, RKL_WIRE_E_FAILED);
+	assert_int_equal(errors(res, DUEL_K2T), 1);
+	assert_int_equal(term_version(t), 1);
+	assert_false(p2_kms_delivered(&E, "A3-SN"));
+	assert_true(audited("A3-SN", RKL_ERR_AUTH) >= 1);
+
+	memset(&r, 0, sizeof(r));
+	r.variant = 1;
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, refl_hook, &r, res), 0);
+	assert_true(r.done);
+	assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+	assert_int_equal(res->pp_err, RKL_ERR_AUTH);
+	assert_int_equal(p2_consistent(&E, t, "A3-SN", why, sizeof(why)), 0);
+	duel_term_free(t);
+	free(res);
+}
+
+/* ---- A6: downgrade ---- */
+
+static enum duel_act
+dg_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	int *done = arg;
+
+	(void)idx;
+	(void)cap;
+	if (dir == DUEL_T2K && duel_type(buf, *len) == RKL_WIRE_PUBKEY_REQ && *len > 5) {
+		buf[5] = RKL_WIRE_PROFILE_PATENT;	/* the header's profile byte */
+		*done = 1;
+	}
+	return DUEL_FORWARD;
+}
+
+/*
+ * A6: a terminal registered on profile 2 (and enrolled) asks for profile 1
+ * (configured so, or its PUBKEY_REQ's profile byte rewritten by a MITM):
+ * refused at OPEN before any HSM work, nothing made.
+ */
+static void
+test_p2_a6_downgrade(void **state)
+{
+	int v;
+
+	(void)state;
+	for (v = 0; v < 2; v++) {
+		const char *sn = v == 0 ? "A6-CFG" : "A6-MITM";
+		char ppsn[40];
+		struct duel_term *t;
+		struct duel_result *res = duel_result_new();
+		unsigned long tk = E.calls[RKL_KS_TRANSPORT_KEY], sg = E.calls[RKL_KS_SIGN];
+		uint64_t seq = audit_now();
+		int done = 0;
+
+		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+		p2_register(&E, sn, ppsn);
+		t = p2_term_new(sn, ppsn, NULL, NULL);
+		if (v == 0)
+			t->cfg.profile = 1;
+		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, v == 1 ? dg_hook : NULL, &done,
+		    res), 0);
+		if (v == 0)
+			assert_int_equal(rkl_pinpad_profile(&t->pp), 1);
+		else
+			assert_true(done);
+		first_refused(t, res);
+		assert_int_equal(res->kms_fed, 1);
+		assert_int_not_equal(res->kms_result, 0);
+		assert_int_equal(E.calls[RKL_KS_TRANSPORT_KEY], tk);
+		assert_int_equal(E.calls[RKL_KS_SIGN], sg);
+		assert_int_equal(errors(res, DUEL_K2T), 1);
+		/* Refused at OPEN: audited.  A frame the decoder refuses (the
+		 * rewritten profile byte) is not: the server logs it (ev.result). */
+		if (v == 0)
+			assert_true(audited_since(seq, res->kms_result) >= 1);
+		duel_term_free(t);
+		free(res);
+	}
+}
+
+/* ---- A8: the CRND1 oracle ---- */
+
+static enum duel_act
+grab_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct duel_frame *f = arg;
+
+	(void)idx;
+	(void)cap;
+	if (dir == DUEL_T2K && duel_type(buf, *len) == RKL_WIRE_AUTH_INIT) {
+		f->len = *len;
+		memcpy(f->b, buf, *len);
+		return DUEL_DROP;
+	}
+	return DUEL_FORWARD;
+}
+
+/*
+ * A8: the attacker sends AUTH_INIT for a bound SN with RND1 = data_k2d
+ * (a derivation block: first byte ff), to get K_k2d = E(AUK, data_k2d) as
+ * CRND1.  The KMS refuses the frame before any HSM work (no CHALLENGE
+ * request: no encryption under the AUK) and logs it.  Control: the same
+ * frame with RND1's first byte ordinary is answered (the oracle still
+ * answers other values; those are no derivation block).
+ */
+static void
+test_p2_a8_crnd1_oracle(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	struct duel_frame *f = calloc(1, sizeof(*f));
+	uint8_t *reply = malloc(RKL_WIRE_FRAME_MAX), data[16], nonce_k[RKL_P2_NONCE_LEN];
+	struct rkl_wire_msg m;
+	struct duel_conn k;
+	size_t off, vl, rl;
+	unsigned long ch;
+	int v;
+
+	(void)state;
+	assert_non_null(f);
+	assert_non_null(reply);
+	t = bound_term("A8-SN");
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, grab_hook, f, res), 0);
+	assert_true(f->len > 0);
+	duel_decode(f->b, f->len, DUEL_T2K, &m);
+	memset(nonce_k, 0x4B, sizeof(nonce_k));
+	assert_int_equal(rkl_p2_kdf_data(&E.c, "k2d", "A8-SN", m.u.auth_init.nonce, nonce_k, 16,
+	    data), 0);
+	assert_int_equal(data[0], RKL_WIRE_P2_KDF_MARK);
+	off = field(f->b, f->len, RKL_WIRE_T_RND1, &vl);
+	assert_int_equal(vl, 16);
+	for (v = 0; v < 2; v++) {
+		uint64_t seq = audit_now();
+
+		memcpy(f->b + off, data, 16);
+		if (v == 1)
+			f->b[off] = 0x3c;	/* control: not a derivation block */
+		ch = E.calls[RKL_KS_CHALLENGE];
+		duel_conn_open(&E, DUEL_SHARED, &k);
+		(void)duel_conn_input(&k, f->b, f->len, reply, RKL_WIRE_FRAME_MAX, &rl);
+		if (v == 0) {
+			assert_true(k.ev.close);
+			assert_int_not_equal(k.ev.result, 0);
+			assert_true(rl > 0 && duel_type(reply, rl) == RKL_WIRE_ERROR);
+			assert_int_equal(E.calls[RKL_KS_CHALLENGE], ch);
+			/* the decoder's refusal: logged by the server from ev, not audited */
+			(void)seq;
+		} else {
+			assert_int_equal(k.ev.result, 0);
+			assert_int_equal(duel_type(reply, rl), RKL_WIRE_AUTH_CHALLENGE);
+			assert_int_equal(E.calls[RKL_KS_CHALLENGE], ch + 1);
+		}
+		duel_conn_close(&k);
+	}
+	assert_true(p2_kms_delivered(&E, "A8-SN"));	/* v1 untouched */
+	assert_int_equal(term_version(t), 1);
+	duel_term_free(t);
+	free(res);
+	free(f);
+	free(reply);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_p2_baseline),
+		cmocka_unit_test(test_p2_a1_pseudo_kms),
+		cmocka_unit_test(test_p2_a2_other_sn_cert),
+		cmocka_unit_test(test_p2_a3_reflection),
+		cmocka_unit_test(test_p2_a4_pu_tek_swap),
+		cmocka_unit_test(test_p2_a5_version_floor),
+		cmocka_unit_test(test_p2_a6_downgrade),
+		cmocka_unit_test(test_p2_a8_crnd1_oracle),
+		cmocka_unit_test(test_p2_replay),
+	};
+	int r;
+
+	r = P2_RUN_GROUP(tests, &E, 0);
+	if (A != NULL)
+		rkl_cleanse(A, sizeof(*A));
+	free(A);
+	return r;
+}
