@@ -17,11 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <ftw.h>
+#include <sys/stat.h>
 
 #include "p2duel.h"
+#include "hsm/hsm_int.h"
+#include "pinpad/pinpad_int.h"
 #include "rkl/ct.h"
 #include "rkl/err.h"
 #include "rkl/p2.h"
+#include "rkl/tr31.h"
 
 static struct duel_env E;
 static const struct rkl_store_who WHO = { "test", "cli" };
@@ -867,6 +872,747 @@ test_p2_a8_crnd1_oracle(void **state)
 	free(reply);
 }
 
+/* ---- the token's OAEP unwraps counted (PU_AUK is decrypted there, S4) ---- */
+
+static CK_FUNCTION_LIST real_f, counting_f;
+static CK_FUNCTION_LIST *saved_f;
+static unsigned long oaep_unwraps;
+
+static CK_RV
+count_C_UnwrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR w,
+    CK_ULONG wl, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR o)
+{
+	if (m != NULL && m->mechanism == CKM_RSA_PKCS_OAEP)
+		oaep_unwraps++;
+	return real_f.C_UnwrapKey(s, m, k, w, wl, t, n, o);
+}
+
+static void
+count_unwraps(int on)
+{
+	if (on) {
+		saved_f = E.hsm->f;
+		real_f = *E.hsm->f;
+		counting_f = real_f;
+		counting_f.C_UnwrapKey = count_C_UnwrapKey;
+		E.hsm->f = &counting_f;
+	} else {
+		E.hsm->f = saved_f;
+	}
+}
+
+/* The first frame of type ty in a run's record, NULL if none. */
+static const struct duel_frame *
+find_frame(const struct duel_result *res, uint8_t ty)
+{
+	unsigned i;
+
+	for (i = 0; i < res->n; i++)
+		if (duel_type(res->f[i].b, res->f[i].len) == ty)
+			return &res->f[i];
+	return NULL;
+}
+
+/* Public code of an ERROR frame (cmocka-fails if it is not one). */
+static uint16_t
+error_code(const uint8_t *b, size_t len)
+{
+	struct rkl_wire_msg m;
+
+	duel_decode(b, len, DUEL_K2T, &m);
+	assert_int_equal(m.type, RKL_WIRE_ERROR);
+	return m.u.error.code;
+}
+
+/* ---- A7: uniform failure (padding / KCV oracle) ---- */
+
+enum a7_kind {
+	A7_PUAUK_OUT,	/* PU_AUK changed, TK_HASH recomputed, SIG(krd) the device's */
+	A7_TKHASH,	/* TK_HASH changed */
+	A7_PUAUK_IN,	/* PU_AUK changed and re-signed by a holder of a device key for the SN */
+	A7_KCV_IN,	/* AUK_KCV changed, re-signed */
+	A7_LEN_IN,	/* a 32-byte "AUK" under Pu_hsm for AES-128, re-signed */
+	A7_CRND2,	/* re-download: CRND2 changed */
+	A7_CONFIRM_KCV,	/* re-download: TMK_CONFIRM's KCV changed */
+	A7_N
+};
+
+struct a7 {
+	enum a7_kind kind;
+	struct rkl_p2_transcript t;		/* what the KMS hashed before TK_UPLOAD */
+	uint8_t pu_hsm[RKL_SPKI_MAX];
+	size_t pu_hsm_len;
+	enum rkl_oaep_hash oaep;
+	const uint8_t *priv, *cert;		/* the insider's device key and certificate */
+	size_t priv_len, cert_len;
+	uint8_t ct[RKL_WIRE_CT_MAX];
+	unsigned long unwraps_at;		/* OAEP unwraps when TK_UPLOAD went out */
+	int done;
+};
+
+static void
+a7_tk_upload(struct a7 *a, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct rkl_wire_msg m;
+	struct rkl_wire_tk_upload *u = &m.u.tk_upload;
+	uint8_t *copy = malloc(*len), d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX], auk[32];
+	size_t sl = 0, ctl = 0, nl;
+	int insider = a->kind == A7_PUAUK_IN || a->kind == A7_KCV_IN || a->kind == A7_LEN_IN;
+
+	assert_non_null(copy);
+	memcpy(copy, buf, *len);
+	duel_decode(copy, *len, DUEL_T2K, &m);
+	switch (a->kind) {
+	case A7_PUAUK_OUT:
+	case A7_PUAUK_IN:
+		memcpy(a->ct, u->pu_auk, u->pu_auk_len);
+		a->ct[u->pu_auk_len / 2] ^= 0x01;
+		u->pu_auk = a->ct;
+		break;
+	case A7_TKHASH:
+		u->tk_hash[0] ^= 0x01;
+		break;
+	case A7_KCV_IN:
+		u->auk_kcv[0] ^= 0x01;
+		break;
+	case A7_LEN_IN:
+		assert_int_equal(E.c.random(E.c.ctx, auk, sizeof(auk)), 0);
+		assert_int_equal(E.c.rsa_oaep_encrypt(E.c.ctx, a->oaep, a->pu_hsm, a->pu_hsm_len, auk,
+		    sizeof(auk), a->ct, sizeof(a->ct), &ctl), 0);
+		u->pu_auk = a->ct;
+		u->pu_auk_len = ctl;
+		rkl_cleanse(auk, sizeof(auk));
+		break;
+	default:
+		break;
+	}
+	if (a->kind != A7_TKHASH)
+		assert_int_equal(rkl_wire_tk_hash(&E.c, u, u->tk_hash), 0);
+	if (insider) {
+		u->certs = a->cert;
+		u->certs_len = a->cert_len;
+	}
+	nl = duel_encode(&m, buf, cap);
+	if (insider) {
+		assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KRD, &a->t, buf, nl,
+		    RKL_WIRE_T_SIG, d), 0);
+		assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, a->priv, a->priv_len, d, sig,
+		    sizeof(sig), &sl), 0);
+		assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
+	}
+	*len = nl;
+	free(copy);
+}
+
+static enum duel_act
+a7_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct a7 *a = arg;
+	struct rkl_wire_msg m;
+	uint8_t ty = duel_type(buf, *len);
+	size_t off, vl;
+
+	(void)idx;
+	if (ty == RKL_WIRE_PUBKEY_REQ) {
+		assert_int_equal(rkl_p2_transcript_init(&E.c, &a->t), 0);
+		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
+	} else if (ty == RKL_WIRE_PUBKEY_RESP) {
+		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
+		duel_decode(buf, *len, DUEL_K2T, &m);
+		memcpy(a->pu_hsm, m.u.pubkey_resp.pu_hsm, m.u.pubkey_resp.pu_hsm_len);
+		a->pu_hsm_len = m.u.pubkey_resp.pu_hsm_len;
+		a->oaep = (enum rkl_oaep_hash)m.u.pubkey_resp.oaep_hash;
+	} else if (dir == DUEL_T2K && ty == RKL_WIRE_TK_UPLOAD && a->kind <= A7_LEN_IN) {
+		a7_tk_upload(a, buf, len, cap);
+		a->unwraps_at = oaep_unwraps;
+		a->done = 1;
+	} else if (ty == RKL_WIRE_AUTH_RESPONSE && a->kind == A7_CRND2) {
+		off = field(buf, *len, RKL_WIRE_T_CRND2, &vl);
+		buf[off] ^= 0x01;
+		a->done = 1;
+	} else if (ty == RKL_WIRE_TMK_CONFIRM && a->kind == A7_CONFIRM_KCV) {
+		off = field(buf, *len, RKL_WIRE_T_KCV, &vl);
+		buf[off] ^= 0x01;
+		a->done = 1;
+	}
+	return DUEL_FORWARD;
+}
+
+/*
+ * A7: every S3-S7 failure the KMS sees gives the byte-identical ERROR
+ * frame (code FAILED; one session id for all runs), whatever the reason
+ * behind it (signature, TK hash, OAEP padding, KCV, key length, MAC), so
+ * the wire is no padding or KCV oracle.  An outsider's changed PU_AUK never
+ * reaches the OAEP decryption (no RSA-OAEP unwrap in the token after
+ * TK_UPLOAD: authenticate before decrypting); a holder of a device key
+ * certified for the SN (its own enrolled PIN pad) reaches it, and still gets
+ * only FAILED.  Each refusal: nothing bound or delivered, audited with its
+ * reason.
+ */
+static void
+test_p2_a7_uniform_failure(void **state)
+{
+	static const char *const names[A7_N] = {
+		"PU_AUK (outsider)", "TK_HASH", "PU_AUK (device key)", "AUK_KCV (device key)",
+		"AUK length (device key)", "CRND2", "TMK_CONFIRM KCV" };
+	struct duel_result *res = duel_result_new();
+	struct duel_frame *first = calloc(1, sizeof(*first));
+	int reasons[A7_N], kind, distinct = 0, i;
+
+	(void)state;
+	assert_non_null(first);
+	memset(E.fixed_sid, 0x5A, sizeof(E.fixed_sid));
+	count_unwraps(1);
+	for (kind = 0; kind < A7_N; kind++) {
+		struct a7 *a = calloc(1, sizeof(*a));
+		struct duel_term *t;
+		const struct duel_frame *err;
+		uint8_t priv[RKL_EC_PRIV_MAX], spki[RKL_EC_SPKI_MAX], cert[RKL_X509_CERT_MAX];
+		size_t pl = 0, sl = 0, cl = 0;
+		char sn[16], ppsn[24];
+		int redl = kind >= A7_CRND2;
+
+		assert_non_null(a);
+		a->kind = (enum a7_kind)kind;
+		snprintf(sn, sizeof(sn), "A7-%d", kind);
+		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+		if (redl) {
+			t = bound_term(sn);
+			assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, sn, NULL, NULL), 0);
+		} else {
+			/* the insider's key, certified by the real CA for this SN and PIN pad */
+			assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, priv, sizeof(priv), &pl,
+			    spki, sizeof(spki), &sl), 0);
+			p2_issue(&P2_CA, RKL_PKI_KRD, sn, ppsn, spki, sl, cert, sizeof(cert), &cl);
+			a->priv = priv;
+			a->priv_len = pl;
+			a->cert = cert;
+			a->cert_len = cl;
+			p2_register(&E, sn, ppsn);
+			t = p2_term_new(sn, ppsn, NULL, NULL);
+		}
+		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a7_hook, a, res), 0);
+		assert_true(a->done);
+		err = find_frame(res, RKL_WIRE_ERROR);
+		assert_non_null(err);
+		assert_int_equal(err->dir, DUEL_K2T);	/* the KMS detected it */
+		assert_int_equal(errors(res, DUEL_K2T), 1);
+		assert_int_equal(res->pp_peer_code, RKL_WIRE_E_FAILED);
+		print_message("A7 %-24s -> KMS reason %d (%s)\n", names[kind], res->kms_result,
+		    rkl_err_str(res->kms_result));
+		reasons[kind] = res->kms_result;
+		if (kind == 0)
+			memcpy(first, err, sizeof(*first));
+		assert_int_equal(err->len, first->len);
+		assert_memory_equal(err->b, first->b, first->len);
+		if (kind == A7_PUAUK_OUT || kind == A7_TKHASH)
+			assert_int_equal(oaep_unwraps, a->unwraps_at);	/* never decrypted */
+		else if (!redl)
+			assert_true(oaep_unwraps > a->unwraps_at);	/* the control: it is counted */
+		if (redl) {
+			assert_false(p2_kms_delivered(&E, sn));
+		} else {
+			first_refused(t, res);
+		}
+		assert_true(audited(sn, res->kms_result) >= 1);
+		rkl_cleanse(priv, sizeof(priv));
+		duel_term_free(t);
+		free(a);
+	}
+	count_unwraps(0);
+	assert_int_equal(error_code(first->b, first->len), RKL_WIRE_E_FAILED);
+	for (kind = 0; kind < A7_N; kind++) {
+		for (i = 0; i < kind && reasons[i] != reasons[kind]; i++)
+			;
+		distinct += (i == kind);
+	}
+	assert_true(distinct >= 3);	/* AUTH, KCV, KEY_LENGTH at least */
+	memset(E.fixed_sid, 0, sizeof(E.fixed_sid));
+	free(first);
+	free(res);
+}
+
+/* ---- A9: key-generation flood by strangers ---- */
+
+struct grab {
+	struct duel_frame req, tku;	/* the device's PUBKEY_REQ and TK_UPLOAD */
+};
+
+static enum duel_act
+grab_s3_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct grab *g = arg;
+	uint8_t ty = duel_type(buf, *len);
+
+	(void)idx;
+	(void)cap;
+	if (dir == DUEL_T2K && ty == RKL_WIRE_PUBKEY_REQ) {
+		g->req.len = *len;
+		memcpy(g->req.b, buf, *len);
+	} else if (dir == DUEL_T2K && ty == RKL_WIRE_TK_UPLOAD) {
+		g->tku.len = *len;
+		memcpy(g->tku.b, buf, *len);
+		return DUEL_DROP;
+	}
+	return DUEL_FORWARD;
+}
+
+/* A profile-2 PUBKEY_REQ as the device's req, for sn / ppsn. */
+static size_t
+a9_req(const struct duel_frame *req, const char *sn, const char *ppsn, uint8_t *out)
+{
+	struct rkl_wire_msg m;
+
+	duel_decode(req->b, req->len, DUEL_T2K, &m);
+	snprintf(m.u.pubkey_req.sn, sizeof(m.u.pubkey_req.sn), "%s", sn);
+	snprintf(m.u.pubkey_req.pinpad_sn, sizeof(m.u.pubkey_req.pinpad_sn), "%s", ppsn);
+	return duel_encode(&m, out, RKL_WIRE_FRAME_MAX);
+}
+
+/*
+ * A9: strangers cannot make the profile-2 KMS spend keys.  (1) 40
+ * profile-2 PUBKEY_REQs for unregistered SNs under the per-request (pool)
+ * policy: each refused at OPEN (NOT_REGISTERED), no transport key taken or
+ * generated, no signature.  (2) A stranger that knows a registered, unbound
+ * SN gets S1 (one transport key, one SIG(kdh): the positive control) and
+ * sends TK_UPLOADs of its own (a device's genuine TK_UPLOAD for another SN,
+ * SN and KEY_ID rewritten): refused at the device certificate before any
+ * OAEP decryption, not counted against the SN; the genuine device then
+ * binds at once.  Every refusal is audited.
+ */
+static void
+test_p2_a9_keygen_flood(void **state)
+{
+	struct rkl_hsm_pool_stats st0, st1;
+	struct grab *g = calloc(1, sizeof(*g));
+	struct duel_conn k;
+	struct duel_term *t, *v;
+	struct duel_result *res = duel_result_new();
+	uint8_t *buf = malloc(RKL_WIRE_FRAME_MAX), *reply = malloc(RKL_WIRE_FRAME_MAX);
+	unsigned long open0 = E.calls[RKL_KS_OPEN], tk0 = E.calls[RKL_KS_TRANSPORT_KEY];
+	unsigned long sg0 = E.calls[RKL_KS_SIGN];
+	struct rkl_store_terminal term;
+	struct rkl_wire_msg m;
+	size_t n, rn;
+	unsigned long uw;
+	uint64_t seq;
+	int i;
+
+	(void)state;
+	assert_non_null(g);
+	assert_non_null(buf);
+	assert_non_null(reply);
+	/* a device's genuine frames (its own SN), the stranger's templates */
+	p2_register(&E, "A9-TPL", "PP-A9-TPL");
+	t = p2_term_new("A9-TPL", "PP-A9-TPL", NULL, NULL);
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, grab_s3_hook, g, res), 0);
+	assert_true(g->req.len > 0 && g->tku.len > 0);
+	open0 = E.calls[RKL_KS_OPEN];
+	tk0 = E.calls[RKL_KS_TRANSPORT_KEY];
+	sg0 = E.calls[RKL_KS_SIGN];
+
+	/* (1) unregistered SNs, pool policy */
+	rkl_hsm_pool_stats(E.hsm, &st0);
+	seq = audit_now();
+	for (i = 0; i < 40; i++) {
+		char sn[24];
+
+		snprintf(sn, sizeof(sn), "FLOOD-%03d", i);
+		duel_conn_open(&E, DUEL_POOL, &k);
+		n = a9_req(&g->req, sn, sn, buf);
+		assert_int_equal(duel_conn_input(&k, buf, n, reply, RKL_WIRE_FRAME_MAX, &rn),
+		    RKL_ERR_UNKNOWN_SN);
+		assert_int_equal(error_code(reply, rn), RKL_WIRE_E_NOT_REGISTERED);
+		assert_true(k.ev.close);
+		duel_conn_close(&k);
+	}
+	rkl_hsm_pool_stats(E.hsm, &st1);
+	assert_int_equal(E.calls[RKL_KS_OPEN] - open0, 40);
+	assert_int_equal(E.calls[RKL_KS_TRANSPORT_KEY], tk0);
+	assert_int_equal(E.calls[RKL_KS_SIGN], sg0);
+	assert_true(st1.hits + st1.misses == st0.hits + st0.misses);
+	assert_true(st1.generated == st0.generated);
+	assert_int_equal(audited_since(seq, RKL_ERR_UNKNOWN_SN), 40);
+
+	/* (2) a registered, unbound victim: the stranger's own TK_UPLOADs */
+	p2_register(&E, "A9-VICTIM", "PP-A9-VICTIM");
+	E.peer = "192.0.2.99";
+	count_unwraps(1);
+	for (i = 0; i < 3; i++) {
+		seq = audit_now();
+		duel_conn_open(&E, DUEL_SHARED, &k);
+		n = a9_req(&g->req, "A9-VICTIM", "PP-A9-VICTIM", buf);
+		assert_int_equal(duel_conn_input(&k, buf, n, reply, RKL_WIRE_FRAME_MAX, &rn), 0);
+		assert_int_equal(duel_type(reply, rn), RKL_WIRE_PUBKEY_RESP);
+		assert_int_equal(E.calls[RKL_KS_TRANSPORT_KEY], tk0 + (unsigned long)i + 1);
+		assert_int_equal(E.calls[RKL_KS_SIGN], sg0 + (unsigned long)i + 1);
+		duel_decode(reply, rn, DUEL_K2T, &m);
+		{
+			uint32_t key_id = m.u.pubkey_resp.key_id;
+			uint8_t sid[RKL_WIRE_SESSION_LEN];
+
+			memcpy(sid, m.session, sizeof(sid));
+			duel_decode(g->tku.b, g->tku.len, DUEL_T2K, &m);
+			memcpy(m.session, sid, sizeof(sid));
+			snprintf(m.u.tk_upload.sn, sizeof(m.u.tk_upload.sn), "%s", "A9-VICTIM");
+			m.u.tk_upload.key_id = key_id;
+			n = duel_encode(&m, buf, RKL_WIRE_FRAME_MAX);
+		}
+		uw = oaep_unwraps;
+		(void)duel_conn_input(&k, buf, n, reply, RKL_WIRE_FRAME_MAX, &rn);
+		assert_true(k.ev.close);
+		if (!(k.ev.result <= -60 && k.ev.result > -80))	/* the certificate */
+			fail_msg("stranger's TK_UPLOAD: %d (%s)", k.ev.result, rkl_err_str(k.ev.result));
+		assert_int_equal(error_code(reply, rn), RKL_WIRE_E_FAILED);
+		assert_int_equal(oaep_unwraps, uw);	/* no OAEP work for a stranger */
+		duel_conn_close(&k);
+		assert_true(audited_since(seq, k.ev.result) >= 1);
+	}
+	count_unwraps(0);
+	assert_int_equal(E.store.terminal_get(E.store.ctx, "A9-VICTIM", &term), 0);
+	assert_int_equal(term.status, RKL_TERM_REGISTERED);
+	assert_int_equal(term.fail_count, 0);
+	E.peer = NULL;
+	/* the genuine device binds and gets its TMK */
+	v = p2_term_new("A9-VICTIM", "PP-A9-VICTIM", NULL, NULL);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, v, 1, NULL, NULL, res), 0);
+	assert_true(p2_kms_delivered(&E, "A9-VICTIM"));
+	duel_term_free(v);
+	duel_term_free(t);
+	free(res);
+	free(buf);
+	free(reply);
+	free(g);
+}
+
+/* ---- A10: key-block misuse in transit ---- */
+
+enum a10_kind {
+	A10_USAGE,	/* KEY_USAGE "K0" -> "B0" (a BDK) */
+	A10_TDES,	/* TMK_ALG AES-128 -> TDES3, TMK_LEN 24 */
+	A10_AES256,	/* TMK_ALG AES-128 -> AES-256, TMK_LEN 32 */
+	A10_KCV,	/* KCV */
+	A10_N
+};
+
+struct a10 {
+	enum a10_kind kind;
+	int done;
+};
+
+static enum duel_act
+a10_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct a10 *a = arg;
+	size_t off, vl;
+
+	(void)idx;
+	(void)cap;
+	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_TMK_DELIVERY)
+		return DUEL_FORWARD;
+	/* in place: the frame keeps its length and the device's MAC(k2d) */
+	switch (a->kind) {
+	case A10_USAGE:
+		off = field(buf, *len, RKL_WIRE_T_KEY_USAGE, &vl);
+		assert_int_equal(vl, 2);
+		assert_memory_equal(buf + off, "K0", 2);
+		buf[off] = 'B';
+		break;
+	case A10_TDES:
+	case A10_AES256:
+		/* TMK_LEN with it: the decoder refuses a length that is not the algorithm's */
+		off = field(buf, *len, RKL_WIRE_T_TMK_ALG, &vl);
+		assert_int_equal(buf[off], RKL_ALG_AES128);
+		buf[off] = a->kind == A10_TDES ? RKL_ALG_TDES3 : RKL_ALG_AES256;
+		off = field(buf, *len, RKL_WIRE_T_TMK_LEN, &vl);
+		assert_int_equal(buf[off], 16);
+		buf[off] = a->kind == A10_TDES ? 24 : 32;
+		break;
+	default:
+		off = field(buf, *len, RKL_WIRE_T_KCV, &vl);
+		buf[off] ^= 0x01;
+		break;
+	}
+	a->done = 1;
+	return DUEL_FORWARD;
+}
+
+/*
+ * A10: the delivered key's usage, algorithm, length and KCV are bound to it
+ * by MAC(k2d) over the session's transcript: a MITM that relabels the TMK
+ * (usage K0 -> B0, AES-128 -> TDES or AES-256 with the matching length,
+ * another KCV) is refused by the
+ * device at the MAC (RKL_ERR_AUTH, before any other check of those fields or
+ * any decryption), the device keeps its v1, the KMS marks nothing delivered
+ * and audits the device's ERROR.  The clean download then stores the TMK as
+ * a TR-31 block of usage K0, algorithm AES, 16 bytes.
+ */
+static void
+test_p2_a10_key_block(void **state)
+{
+	static const char *const names[A10_N] = { "KEY_USAGE", "TDES", "AES-256", "KCV" };
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64], work2[RKL_PINPAD_RECORD_MAX + 64];
+	struct rkl_pp_tmk tm;
+	struct rkl_pp_kbpk kb;
+	struct rkl_tr31_key key;
+	char why[160];
+	int kind;
+
+	(void)state;
+	t = bound_term("A10-SN");
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "A10-SN", NULL, NULL), 0);
+	for (kind = 0; kind < A10_N; kind++) {
+		struct a10 a;
+		unsigned peer_before = audited("A10-SN", RKL_ERR_PEER);
+
+		memset(&a, 0, sizeof(a));
+		a.kind = (enum a10_kind)kind;
+		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a10_hook, &a, res), 0);
+		assert_true(a.done);
+		print_message("A10 %-9s -> device %d (%s)\n", names[kind], res->pp_err,
+		    rkl_err_str(res->pp_err));
+		assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+		assert_int_equal(res->pp_err, RKL_ERR_AUTH);	/* the MAC, first */
+		assert_int_equal(errors(res, DUEL_T2K), 1);
+		assert_int_equal(errors(res, DUEL_K2T), 0);
+		assert_int_equal(term_version(t), 1);
+		assert_false(p2_kms_delivered(&E, "A10-SN"));
+		assert_true(audited("A10-SN", RKL_ERR_PEER) > peer_before);
+		if (p2_consistent(&E, t, "A10-SN", why, sizeof(why)) != 0)
+			fail_msg("%s", why);
+	}
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(term_version(t), 2);
+	assert_true(p2_kms_delivered(&E, "A10-SN"));
+	/* stored as TR-31: usage K0, AES, 16 bytes */
+	memset(&key, 0, sizeof(key));
+	assert_int_equal(rkl_pp_tmk_load(&t->tp.plat, work, sizeof(work), &tm, NULL), 0);
+	assert_true(tm.present);
+	assert_int_equal(rkl_pp_kbpk_load(&t->tp.plat, work2, sizeof(work2), &kb), 0);
+	assert_int_equal(rkl_tr31_import(&E.c, kb.key, kb.len, tm.block,
+	    tm.block_len, RKL_TR31_STRICT, &key), 0);
+	assert_memory_equal(key.usage, "K0", 2);
+	assert_int_equal(key.algorithm, 'A');
+	assert_int_equal(key.key_len, 16);
+	rkl_tr31_key_release(&key);
+	rkl_cleanse(&kb, sizeof(kb));
+	rkl_cleanse(work, sizeof(work));
+	rkl_cleanse(work2, sizeof(work2));
+	duel_term_free(t);
+	free(res);
+}
+
+/* ---- A11: no key material in the KMS's files or audit rows ---- */
+
+#define A11_MAX 12
+static struct {
+	const char *name[A11_MAX];
+	uint8_t v[A11_MAX][64];
+	size_t len[A11_MAX];
+	unsigned n;
+	unsigned found[A11_MAX];	/* files / rows where it was found */
+	unsigned files;
+} S11;
+
+static void
+a11_add(const char *name, const uint8_t *v, size_t len)
+{
+	assert_true(S11.n < A11_MAX && len <= sizeof(S11.v[0]) && len >= 16);
+	S11.name[S11.n] = name;
+	memcpy(S11.v[S11.n], v, len);
+	S11.len[S11.n] = len;
+	S11.n++;
+}
+
+/* Is v in hay as bytes, or as lower- or upper-case hex? */
+static int
+a11_in(const uint8_t *hay, size_t hay_len, const uint8_t *v, size_t len)
+{
+	static const char *const digits[2] = { "0123456789abcdef", "0123456789ABCDEF" };
+	char hex[2 * 64];
+	size_t i, j, c;
+
+	for (c = 0; c < 3; c++) {
+		const uint8_t *needle = v;
+		size_t nl = len;
+
+		if (c > 0) {
+			for (j = 0; j < len; j++) {
+				hex[2 * j] = digits[c - 1][v[j] >> 4];
+				hex[2 * j + 1] = digits[c - 1][v[j] & 15];
+			}
+			needle = (const uint8_t *)hex;
+			nl = 2 * len;
+		}
+		for (i = 0; i + nl <= hay_len; i++)
+			if (hay[i] == needle[0] && memcmp(hay + i, needle, nl) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void
+a11_scan(const uint8_t *hay, size_t hay_len)
+{
+	unsigned i;
+
+	for (i = 0; i < S11.n; i++)
+		if (a11_in(hay, hay_len, S11.v[i], S11.len[i]))
+			S11.found[i]++;
+}
+
+static int
+a11_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	FILE *f;
+	uint8_t *b;
+	size_t n;
+
+	(void)ftw;
+	if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_size <= 0)
+		return 0;
+	b = malloc((size_t)st->st_size);
+	assert_non_null(b);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	n = fread(b, 1, (size_t)st->st_size, f);
+	fclose(f);
+	a11_scan(b, n);
+	S11.files++;
+	free(b);
+	return 0;
+}
+
+/* K_k2d and K_d2k of a recorded session (AUTH_INIT's nonce_t, AUTH_CHALLENGE's nonce_k). */
+static void
+a11_session_keys(const struct duel_result *res, const uint8_t *auk, size_t auk_len)
+{
+	const struct duel_frame *ai = find_frame(res, RKL_WIRE_AUTH_INIT);
+	const struct duel_frame *ac = find_frame(res, RKL_WIRE_AUTH_CHALLENGE);
+	struct rkl_wire_msg mi, mc;
+	uint8_t k[RKL_P2_KEY_MAX];
+
+	assert_non_null(ai);
+	assert_non_null(ac);
+	duel_decode(ai->b, ai->len, DUEL_T2K, &mi);
+	duel_decode(ac->b, ac->len, DUEL_K2T, &mc);
+	assert_int_equal(rkl_p2_derive_sw(&E.c, auk, auk_len, "k2d", "A11-SN", mi.u.auth_init.nonce,
+	    mc.u.auth_challenge.nonce, k), 0);
+	a11_add("K_k2d", k, auk_len);
+	assert_int_equal(rkl_p2_derive_sw(&E.c, auk, auk_len, "d2k", "A11-SN", mi.u.auth_init.nonce,
+	    mc.u.auth_challenge.nonce, k), 0);
+	a11_add("K_d2k", k, auk_len);
+	rkl_cleanse(k, sizeof(k));
+}
+
+static void
+a11_tmk(struct duel_term *t, const char *name)
+{
+	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64], work2[RKL_PINPAD_RECORD_MAX + 64];
+	struct rkl_pp_tmk tm;
+	struct rkl_pp_kbpk kb;
+	struct rkl_tr31_key key;
+
+	memset(&key, 0, sizeof(key));
+	assert_int_equal(rkl_pp_tmk_load(&t->tp.plat, work, sizeof(work), &tm, NULL), 0);
+	assert_true(tm.present);
+	assert_int_equal(rkl_pp_kbpk_load(&t->tp.plat, work2, sizeof(work2), &kb), 0);
+	assert_int_equal(rkl_tr31_import(&E.c, kb.key, kb.len, tm.block, tm.block_len,
+	    RKL_TR31_STRICT, &key), 0);
+	a11_add(name, key.key, key.key_len);
+	rkl_tr31_key_release(&key);
+	rkl_cleanse(&kb, sizeof(kb));
+	rkl_cleanse(work, sizeof(work));
+	rkl_cleanse(work2, sizeof(work2));
+}
+
+/*
+ * A11: after a profile-2 first download and a re-download (one of them with
+ * a refused attempt in between), none of the keys the device holds or the
+ * sessions used - AUK, both TMKs, K_k2d and K_d2k of both sessions, Pr_tek,
+ * the device's private key - is in any file of the KMS's state directory
+ * (token, SQLite database and its journal) or in any audit row, as bytes
+ * or hex.  Control: the public Pu_tek is found in the database (the scan
+ * reads what is stored).
+ */
+static void
+test_p2_a11_no_key_material(void **state)
+{
+	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64];
+	uint8_t area[RKL_PP_DEVKEY_AREA];
+	struct duel_term *t;
+	struct duel_result *first = duel_result_new(), *redl = duel_result_new();
+	struct duel_result *res = duel_result_new();
+	struct rkl_store_audit_row *rows = calloc(64, sizeof(*rows));
+	struct rkl_pp_tk tk;
+	struct rkl_pp_devkey dk;
+	uint8_t auk[32], pu_tek[RKL_SPKI_MAX];
+	size_t auk_len, pu_tek_len, n = 0, i;
+	uint64_t after = 0;
+	struct a10 a;
+	unsigned j;
+
+	(void)state;
+	assert_non_null(rows);
+	memset(&S11, 0, sizeof(S11));
+	p2_register(&E, "A11-SN", "PP-A11-SN");
+	t = p2_term_new("A11-SN", "PP-A11-SN", NULL, NULL);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, first), 0);
+	a11_tmk(t, "TMK v1");
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "A11-SN", NULL, NULL), 0);
+	memset(&a, 0, sizeof(a));
+	a.kind = A10_KCV;
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a10_hook, &a, res), 0);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, redl), 0);
+	a11_tmk(t, "TMK v2");
+
+	assert_int_equal(rkl_pp_tk_load(&t->tp.plat, work, sizeof(work), &tk, NULL), 0);
+	auk_len = tk.auk_len;
+	memcpy(auk, tk.auk, auk_len);
+	a11_add("AUK", auk, auk_len);
+	a11_add("Pr_tek (a slice)", tk.priv + tk.priv_len / 2, 32);
+	assert_true(tk.spki_len <= sizeof(pu_tek));
+	memcpy(pu_tek, tk.spki, tk.spki_len);
+	pu_tek_len = tk.spki_len;
+	rkl_cleanse(work, sizeof(work));
+	assert_int_equal(rkl_pp_devkey_load(&t->tp.plat, area, sizeof(area), &dk), 0);
+	a11_add("device key", dk.priv, dk.priv_len);
+	rkl_cleanse(area, sizeof(area));
+	a11_session_keys(first, auk, auk_len);
+	a11_session_keys(redl, auk, auk_len);
+	rkl_cleanse(auk, sizeof(auk));
+	/* the control, last */
+	a11_add("Pu_tek (public: control)", pu_tek + pu_tek_len - 64, 64);
+
+	assert_int_equal(nftw(E.tok.dir, a11_file, 16, FTW_PHYS), 0);
+	assert_true(S11.files >= 2);
+	do {
+		assert_int_equal(E.store.audit_list(E.store.ctx, after, rows, 64, &n), 0);
+		for (i = 0; i < n; i++) {
+			a11_scan((const uint8_t *)rows[i].detail, strlen(rows[i].detail));
+			a11_scan((const uint8_t *)rows[i].event, strlen(rows[i].event));
+			a11_scan((const uint8_t *)rows[i].actor, strlen(rows[i].actor));
+			a11_scan((const uint8_t *)rows[i].source, strlen(rows[i].source));
+			after = rows[i].seq;
+		}
+	} while (n == 64);
+	for (j = 0; j + 1 < S11.n; j++)
+		if (S11.found[j] != 0)
+			fail_msg("%s found in %u of the KMS's files / audit rows", S11.name[j],
+			    S11.found[j]);
+	assert_true(S11.found[S11.n - 1] >= 1);
+	print_message("A11: %u secrets, %u files and every audit row scanned; control found %u "
+	    "times\n", S11.n - 1, S11.files, S11.found[S11.n - 1]);
+	rkl_cleanse(&S11, sizeof(S11));
+	duel_term_free(t);
+	free(rows);
+	free(first);
+	free(redl);
+	free(res);
+}
+
 int
 main(void)
 {
@@ -878,7 +1624,11 @@ main(void)
 		cmocka_unit_test(test_p2_a4_pu_tek_swap),
 		cmocka_unit_test(test_p2_a5_version_floor),
 		cmocka_unit_test(test_p2_a6_downgrade),
+		cmocka_unit_test(test_p2_a7_uniform_failure),
 		cmocka_unit_test(test_p2_a8_crnd1_oracle),
+		cmocka_unit_test(test_p2_a9_keygen_flood),
+		cmocka_unit_test(test_p2_a10_key_block),
+		cmocka_unit_test(test_p2_a11_no_key_material),
 		cmocka_unit_test(test_p2_replay),
 	};
 	int r;
