@@ -790,86 +790,210 @@ test_p2_a6_downgrade(void **state)
 	}
 }
 
+/* Public code of an ERROR frame (cmocka-fails if it is not one). */
+static uint16_t
+error_code(const uint8_t *b, size_t len)
+{
+	struct rkl_wire_msg m;
+
+	duel_decode(b, len, DUEL_K2T, &m);
+	assert_int_equal(m.type, RKL_WIRE_ERROR);
+	return m.u.error.code;
+}
+
 /* ---- A8: the CRND1 oracle ---- */
 
-static enum duel_act
-grab_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+struct a8 {
+	const uint8_t *auk;		/* the device's AUK: the test's knowledge, for the checks */
+	size_t auk_len;
+	int control;			/* forge with the true K_k2d (the test's knowledge) */
+	int done, responded;
+	unsigned long ch0;		/* CHALLENGE requests before the attack */
+};
+
+/* Feed one AUTH_INIT to a new KMS session; the reply goes to reply/rl. */
+static void
+a8_query(const uint8_t *frame, size_t len, uint8_t *reply, size_t *rl, struct rkl_kms_event *ev)
 {
-	struct duel_frame *f = arg;
+	struct duel_conn k;
+
+	duel_conn_open(&E, DUEL_SHARED, &k);
+	(void)duel_conn_input(&k, frame, len, reply, RKL_WIRE_FRAME_MAX, rl);
+	*ev = k.ev;
+	duel_conn_close(&k);	/* abandoned: the attacker only wanted the answer */
+}
+
+static enum duel_act
+a8_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct a8 *a = arg;
+	struct rkl_wire_msg dev, m;
+	struct rkl_kms_event ev;
+	struct rkl_p2_transcript t;
+	uint8_t *q = malloc(RKL_WIRE_FRAME_MAX), *reply = malloc(RKL_WIRE_FRAME_MAX);
+	uint8_t nonce_k[RKL_P2_NONCE_LEN], data[16], k_dev[RKL_P2_KEY_MAX], k_b[RKL_P2_KEY_MAX];
+	uint8_t crnd1_b[16], crnd1_c[16], nonce_c[RKL_P2_NONCE_LEN], want[16], ecb[16];
+	uint8_t d[RKL_P2_HASH_LEN], mac[RKL_P2_MAC_LEN];
+	size_t off, vl, rl, nl;
 
 	(void)idx;
-	(void)cap;
-	if (dir == DUEL_T2K && duel_type(buf, *len) == RKL_WIRE_AUTH_INIT) {
-		f->len = *len;
-		memcpy(f->b, buf, *len);
+	if (dir == DUEL_T2K && duel_type(buf, *len) == RKL_WIRE_AUTH_RESPONSE && a->done) {
+		a->responded = 1;	/* the device took the forged challenge */
+		free(q);
+		free(reply);
 		return DUEL_DROP;
 	}
-	return DUEL_FORWARD;
+	if (dir != DUEL_T2K || duel_type(buf, *len) != RKL_WIRE_AUTH_INIT || a->done) {
+		free(q);
+		free(reply);
+		return DUEL_FORWARD;
+	}
+	assert_non_null(q);
+	assert_non_null(reply);
+	a->done = 1;
+	duel_decode(buf, *len, DUEL_T2K, &dev);
+	/* The attacker's nonce_k for its forged challenge, and the derivation
+	 * block that made K_k2d under the first specification. */
+	memset(nonce_k, 0x4B, sizeof(nonce_k));
+	assert_int_equal(rkl_p2_kdf_data(&E.c, "k2d", dev.u.auth_init.sn, dev.u.auth_init.nonce,
+	    nonce_k, 16, data), 0);
+	assert_int_equal(data[0], RKL_WIRE_P2_KDF_MARK);
+	assert_int_equal(rkl_p2_derive_sw(&E.c, a->auk, a->auk_len, "k2d", dev.u.auth_init.sn,
+	    dev.u.auth_init.nonce, nonce_k, k_dev), 0);
+	off = field(buf, *len, RKL_WIRE_T_RND1, &vl);
+	assert_int_equal(vl, 16);
+	if (a->control) {
+		/* the forgery below with the key the attacker lacks: it must pass */
+		assert_int_equal(rkl_p2_crnd_sw(&E.c, k_dev, a->auk_len, 1, buf + off, crnd1_c), 0);
+		memcpy(crnd1_b, k_dev, 16);
+		goto forge;
+	}
+
+	/* (a) RND1 = the derivation block: the decoder refuses it, no HSM request */
+	memcpy(q, buf, *len);
+	memcpy(q + off, data, 16);
+	a8_query(q, *len, reply, &rl, &ev);
+	assert_true(ev.close);
+	assert_int_not_equal(ev.result, 0);
+	assert_int_equal(error_code(reply, rl), RKL_WIRE_E_BAD_MESSAGE);
+	assert_int_equal(E.calls[RKL_KS_CHALLENGE], a->ch0);
+
+	/* (b) the same block with an ordinary first byte: answered, but with a
+	 * CMAC under the K_k2d of the KMS's own fresh nonce_k (decision 148),
+	 * neither E(AUK, RND1) nor a key for the attacker's nonce_k */
+	q[off] = 0x7F;
+	a8_query(q, *len, reply, &rl, &ev);
+	assert_int_equal(ev.result, 0);
+	assert_int_equal(duel_type(reply, rl), RKL_WIRE_AUTH_CHALLENGE);
+	assert_int_equal(E.calls[RKL_KS_CHALLENGE], a->ch0 + 1);
+	duel_decode(reply, rl, DUEL_K2T, &m);
+	memcpy(crnd1_b, m.u.auth_challenge.crnd1, 16);
+	assert_memory_not_equal(m.u.auth_challenge.nonce, nonce_k, sizeof(nonce_k));
+	assert_int_equal(rkl_p2_derive_sw(&E.c, a->auk, a->auk_len, "k2d", dev.u.auth_init.sn,
+	    dev.u.auth_init.nonce, m.u.auth_challenge.nonce, k_b), 0);
+	assert_int_equal(rkl_p2_crnd_sw(&E.c, k_b, a->auk_len, 1, q + off, want), 0);
+	assert_memory_equal(crnd1_b, want, 16);
+	assert_int_equal(E.c.cipher(E.c.ctx, RKL_CIPHER_AES, RKL_MODE_ECB, 1, a->auk, a->auk_len,
+	    NULL, q + off, 16, ecb), 0);
+	assert_memory_not_equal(crnd1_b, ecb, 16);
+	assert_memory_not_equal(crnd1_b, k_dev, 16);
+
+	/* (c) the device's own AUTH_INIT: the KMS's CRND1 for the device's RND1,
+	 * under another nonce_k (the KMS's) */
+	a8_query(buf, *len, reply, &rl, &ev);
+	assert_int_equal(ev.result, 0);
+	duel_decode(reply, rl, DUEL_K2T, &m);
+	memcpy(crnd1_c, m.u.auth_challenge.crnd1, 16);
+	memcpy(nonce_c, m.u.auth_challenge.nonce, sizeof(nonce_c));
+	assert_memory_not_equal(nonce_c, nonce_k, sizeof(nonce_k));
+
+	/* The forged AUTH_CHALLENGE (the first specification's attack): CRND1 of
+	 * (c), the attacker's nonce_k, MAC(k2d) under (b)'s answer as the key.
+	 * Under E(AUK, .) answers, (a) gave K_k2d and this verified. */
+forge:
+	rkl_wire_msg_init_profile(&m, RKL_WIRE_PROFILE_HARDENED, RKL_WIRE_AUTH_CHALLENGE,
+	    dev.session);
+	memcpy(m.u.auth_challenge.crnd1, crnd1_c, 16);
+	m.u.auth_challenge.crnd1_len = 16;
+	memset(m.u.auth_challenge.rnd2, 0x2A, 16);
+	m.u.auth_challenge.rnd2_len = 16;
+	memcpy(m.u.auth_challenge.nonce, nonce_k, sizeof(nonce_k));
+	memset(m.u.auth_challenge.mac, 0, sizeof(m.u.auth_challenge.mac));
+	nl = duel_encode(&m, q, RKL_WIRE_FRAME_MAX);
+	assert_int_equal(rkl_p2_transcript_init(&E.c, &t), 0);
+	assert_int_equal(rkl_p2_transcript_add(&E.c, &t, buf, *len), 0);
+	assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_MAC_K2D, &t, q, nl, RKL_WIRE_T_MAC, d), 0);
+	assert_int_equal(rkl_p2_mac_sw(&E.c, crnd1_b, 16, d, mac), 0);
+	assert_int_equal(rkl_p2_patch_auth(q, nl, RKL_WIRE_T_MAC, mac, sizeof(mac)), 0);
+	assert_true(nl <= cap);
+	memcpy(buf, q, nl);
+	*len = nl;
+	rkl_cleanse(k_dev, sizeof(k_dev));
+	rkl_cleanse(k_b, sizeof(k_b));
+	free(q);
+	free(reply);
+	return DUEL_ANSWER;
 }
 
 /*
- * A8: the attacker sends AUTH_INIT for a bound SN with RND1 = data_k2d
- * (a derivation block: first byte ff), to get K_k2d = E(AUK, data_k2d) as
- * CRND1.  The KMS refuses the frame before any HSM work (no CHALLENGE
- * request: no encryption under the AUK) and logs it.  Control: the same
- * frame with RND1's first byte ordinary is answered (the oracle still
- * answers other values; those are no derivation block).
+ * A8: the CRND1 oracle (docs/security.md, profile 2, A8) against the design
+ * on main (decisions 147-148).  A MITM holds a bound device's re-download
+ * AUTH_INIT and opens sessions of its own with the KMS for the SN: RND1 =
+ * the derivation block data_k2d for its nonce_k is refused by the decoder
+ * before any HSM request; the block with an ordinary first byte is
+ * answered, with CMAC(K_k2d, "rkl-p2 crnd1" || RND1) under the KMS's own
+ * fresh nonce_k (checked with the device's AUK), which is neither E(AUK,
+ * RND1) nor K_k2d for the attacker's nonce_k; the device's RND1 is answered
+ * too.  The challenge the attacker forges from those answers is refused by
+ * the device (MAC(k2d)), which keeps v1; the genuine re-download then
+ * delivers v2.  Control: the same forgery with the true K_k2d for the
+ * attacker's nonce_k (computed from the device's AUK) is taken by the
+ * device (it answers with AUTH_RESPONSE), so the refusal is the key's.
  */
 static void
 test_p2_a8_crnd1_oracle(void **state)
 {
+	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64];
 	struct duel_term *t;
 	struct duel_result *res = duel_result_new();
-	struct duel_frame *f = calloc(1, sizeof(*f));
-	uint8_t *reply = malloc(RKL_WIRE_FRAME_MAX), data[16], nonce_k[RKL_P2_NONCE_LEN];
-	struct rkl_wire_msg m;
-	struct duel_conn k;
-	size_t off, vl, rl;
-	unsigned long ch;
-	int v;
+	struct rkl_pp_tk tk;
+	uint8_t auk[32];
+	struct a8 a;
 
 	(void)state;
-	assert_non_null(f);
-	assert_non_null(reply);
 	t = bound_term("A8-SN");
-	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, grab_hook, f, res), 0);
-	assert_true(f->len > 0);
-	duel_decode(f->b, f->len, DUEL_T2K, &m);
-	memset(nonce_k, 0x4B, sizeof(nonce_k));
-	assert_int_equal(rkl_p2_kdf_data(&E.c, "k2d", "A8-SN", m.u.auth_init.nonce, nonce_k, 16,
-	    data), 0);
-	assert_int_equal(data[0], RKL_WIRE_P2_KDF_MARK);
-	off = field(f->b, f->len, RKL_WIRE_T_RND1, &vl);
-	assert_int_equal(vl, 16);
-	for (v = 0; v < 2; v++) {
-		uint64_t seq = audit_now();
-
-		memcpy(f->b + off, data, 16);
-		if (v == 1)
-			f->b[off] = 0x3c;	/* control: not a derivation block */
-		ch = E.calls[RKL_KS_CHALLENGE];
-		duel_conn_open(&E, DUEL_SHARED, &k);
-		(void)duel_conn_input(&k, f->b, f->len, reply, RKL_WIRE_FRAME_MAX, &rl);
-		if (v == 0) {
-			assert_true(k.ev.close);
-			assert_int_not_equal(k.ev.result, 0);
-			assert_true(rl > 0 && duel_type(reply, rl) == RKL_WIRE_ERROR);
-			assert_int_equal(E.calls[RKL_KS_CHALLENGE], ch);
-			/* the decoder's refusal: logged by the server from ev, not audited */
-			(void)seq;
-		} else {
-			assert_int_equal(k.ev.result, 0);
-			assert_int_equal(duel_type(reply, rl), RKL_WIRE_AUTH_CHALLENGE);
-			assert_int_equal(E.calls[RKL_KS_CHALLENGE], ch + 1);
-		}
-		duel_conn_close(&k);
-	}
-	assert_true(p2_kms_delivered(&E, "A8-SN"));	/* v1 untouched */
+	assert_int_equal(rkl_pp_tk_load(&t->tp.plat, work, sizeof(work), &tk, NULL), 0);
+	memcpy(auk, tk.auk, tk.auk_len);
+	memset(&a, 0, sizeof(a));
+	a.auk = auk;
+	a.auk_len = tk.auk_len;
+	rkl_cleanse(work, sizeof(work));
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "A8-SN", NULL, NULL), 0);
+	/* control: the same forgery with the true K_k2d and CRND1 is taken */
+	a.control = 1;
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a8_hook, &a, res), 0);
+	assert_true(a.done && a.responded);
 	assert_int_equal(term_version(t), 1);
+	/* the attack */
+	a.control = 0;
+	a.done = 0;
+	a.responded = 0;
+	a.ch0 = E.calls[RKL_KS_CHALLENGE];
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a8_hook, &a, res), 0);
+	assert_true(a.done);
+	assert_false(a.responded);
+	assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+	assert_int_equal(res->pp_err, RKL_ERR_AUTH);
+	assert_int_equal(errors(res, DUEL_T2K), 1);
+	assert_int_equal(term_version(t), 1);
+	assert_false(p2_kms_delivered(&E, "A8-SN"));
+	/* the genuine re-download */
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(term_version(t), 2);
+	assert_true(p2_kms_delivered(&E, "A8-SN"));
+	rkl_cleanse(auk, sizeof(auk));
 	duel_term_free(t);
 	free(res);
-	free(f);
-	free(reply);
 }
 
 /* ---- the token's OAEP unwraps counted (PU_AUK is decrypted there, S4) ---- */
@@ -911,17 +1035,6 @@ find_frame(const struct duel_result *res, uint8_t ty)
 		if (duel_type(res->f[i].b, res->f[i].len) == ty)
 			return &res->f[i];
 	return NULL;
-}
-
-/* Public code of an ERROR frame (cmocka-fails if it is not one). */
-static uint16_t
-error_code(const uint8_t *b, size_t len)
-{
-	struct rkl_wire_msg m;
-
-	duel_decode(b, len, DUEL_K2T, &m);
-	assert_int_equal(m.type, RKL_WIRE_ERROR);
-	return m.u.error.code;
 }
 
 /* ---- A7: uniform failure (padding / KCV oracle) ---- */
