@@ -652,6 +652,10 @@ struct rkl_store_sqlite_opts {
 	unsigned busy_timeout_ms;		/* wait for another writer; 0 -> 5000 */
 	int64_t (*clock)(void *arg);		/* seconds since epoch; NULL -> time() */
 	void *clock_arg;
+	/* The crypto table the audit chain is hashed with (its sha256; copied at
+	 * open, must be thread-safe); NULL -> rkl_crypto_openssl.  Every backend
+	 * of rkl/crypto.h gives the same chain. */
+	const struct rkl_crypto *crypto;
 };
 
 #define RKL_STORE_CREATE 0x1u	/* create the database file if it does not exist */
@@ -709,6 +713,7 @@ struct rkl_store_opts {
 	unsigned busy_timeout_ms;		/* wait for a lock held by another writer; 0 -> 5000 */
 	int64_t (*clock)(void *arg);		/* seconds since epoch; NULL -> time() */
 	void *clock_arg;
+	const struct rkl_crypto *crypto;	/* audit chain hash; NULL -> OpenSSL (as above) */
 };
 
 /*
@@ -810,6 +815,16 @@ void rkl_store_close(struct rkl_store *st);
 	RKL_STORE_SOURCE_MAX + RKL_STORE_SN_MAX + RKL_STORE_EVENT_MAX + RKL_STORE_DETAIL_MAX)
 int rkl_store_audit_encode(const struct rkl_store_audit_row *row,
     uint8_t *out, size_t cap, size_t *len);
+
+/*
+ * One link of the chain: out = SHA-256(prev || rkl_store_audit_encode(row))
+ * through c's sha256 (row->hash is not read).  The stores hash and verify
+ * their chains with it, above their backends (src/store/chain.c), and so do
+ * external verifiers (rkl-admin audit verify --file).  RKL_ERR_INVALID_ARG
+ * for a NULL argument, rkl_store_audit_encode's errors, c's errors.
+ */
+int rkl_store_audit_hash(const struct rkl_crypto *c, const uint8_t prev[RKL_SHA256_LEN],
+    const struct rkl_store_audit_row *row, uint8_t out[RKL_SHA256_LEN]);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /*
  * Pure helpers shared by the store backends (sqlite.c, pg.c): argument
- * checks, the text forms of enums, the audit chain's hash, the lockout
+ * checks, the text forms of enums, the crypto table's default, the lockout
  * length, the row checks of a terminal import.  No database access here.
  */
 #define _POSIX_C_SOURCE 200809L	/* PTHREAD_MUTEX_RECURSIVE */
@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #define LOCK_CAP_SECS 86400	/* a lockout never lasts longer than a day */
 
@@ -46,20 +44,13 @@ rkl_store__tmk_state_parse(const char *t, enum rkl_tmk_state *out)
 	return 0;
 }
 
-int
-rkl_store__sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[RKL_SHA256_LEN])
+void
+rkl_store__crypto(struct rkl_crypto *out, const struct rkl_crypto *opt)
 {
-	EVP_MD_CTX *c;
-	int ok;
-
-	if ((c = EVP_MD_CTX_new()) == NULL)
-		return RKL_ERR_NOMEM;
-	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(c, a, alen) == 1 &&
-	    EVP_DigestUpdate(c, b, blen) == 1 &&
-	    EVP_DigestFinal_ex(c, out, NULL) == 1;
-	EVP_MD_CTX_free(c);
-	return ok ? 0 : RKL_ERR_CRYPTO;
+	if (opt != NULL)
+		*out = *opt;
+	else
+		rkl_crypto_openssl(out);
 }
 
 /* strlen bounded by max; RKL_ERR_LENGTH if longer.  NULL counts as "". */

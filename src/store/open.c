@@ -193,6 +193,7 @@ rkl_store_open_ex(struct rkl_store *st, const char *uri, const struct rkl_store_
 		so.busy_timeout_ms = opts->busy_timeout_ms;
 		so.clock = opts->clock;
 		so.clock_arg = opts->clock_arg;
+		so.crypto = opts->crypto;
 	}
 	return rkl_store_sqlite_open_ex(st, path, &so, err, errcap);
 }

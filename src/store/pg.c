@@ -46,7 +46,6 @@
 #include <time.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 
 /*
  * Schema migrations, entry i brings a database from version i to i + 1: the
@@ -223,6 +222,7 @@ struct pgs {
 	} outcome[GROUP_RING];
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
+	struct rkl_crypto crypto;	/* the audit chain's hash (chain.c) */
 	unsigned busy_ms;
 	int resetting;		/* inside conn_check: no second reset */
 	char sqlstate[6];	/* of the last failed statement */
@@ -693,34 +693,21 @@ audit_put(struct pgs *s, const char *actor, const char *source, const char *sn,
     const char *event, int result, const char *detail, uint64_t *seq_out)
 {
 	struct rkl_store_audit_row row;
-	uint8_t enc[RKL_STORE_AUDIT_ENC_MAX], prev[RKL_SHA256_LEN];
+	struct rkl_store_audit_event ev;
+	uint8_t prev[RKL_SHA256_LEN];
 	struct qp q = { 0 };
-	size_t enc_len;
 	uint64_t head;
 	int r;
 
-	memset(&row, 0, sizeof(row));
-	if ((r = rkl_store__str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
-		return r;
-	if (event == NULL || event[0] == '\0')
-		return RKL_ERR_INVALID_ARG;
-	snprintf(row.actor, sizeof(row.actor), "%s", actor != NULL ? actor : "unknown");
-	snprintf(row.source, sizeof(row.source), "%s", source != NULL ? source : "");
-	snprintf(row.sn, sizeof(row.sn), "%s", sn != NULL ? sn : "");
-	snprintf(row.event, sizeof(row.event), "%s", event);
-	snprintf(row.detail, sizeof(row.detail), "%s", detail != NULL ? detail : "");
-	row.result = result;
-	row.at = now_of(s);
-
-	if ((r = audit_head_get(s, &head, prev)) != 0)
-		return r;
-	row.seq = head + 1;
-	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-	    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = actor;
+	ev.source = source;
+	ev.sn = sn;
+	ev.event = event;
+	ev.result = result;
+	ev.detail = detail;
+	if ((r = audit_head_get(s, &head, prev)) != 0 ||
+	    (r = rkl_store__chain_next(&s->crypto, head, prev, &ev, now_of(s), &row)) != 0)
 		return r;
 	p_i64(&q, (int64_t)row.seq);
 	p_i64(&q, row.at);
@@ -1806,85 +1793,56 @@ static int
 pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 {
 	struct pgs *s = ctx;
-	struct rkl_store_audit_check c;
+	struct rkl_store__walk w;
+	struct rkl_store_audit_check head;
 	struct rkl_store_audit_row row;
-	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
 	uint8_t genesis[RKL_SHA256_LEN];
 	PGresult *res = NULL;
-	size_t enc_len;
-	int i, got, r, have_genesis = 0;
+	int i, got, r;
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	memset(&c, 0, sizeof(c));
-	memset(prev, 0, sizeof(prev));
+	memset(&head, 0, sizeof(head));
 	pthread_mutex_lock(&s->mu);
 	/* One REPEATABLE READ transaction: one snapshot even while others append. */
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
-	if ((r = audit_head_get(s, &c.head_seq, c.head_hash)) != 0) {
-		c.head_seq = 0;
-		memset(c.head_hash, 0, sizeof(c.head_hash));
+	if ((r = audit_head_get(s, &head.head_seq, head.head_hash)) != 0) {
+		memset(&head, 0, sizeof(head));
+		rkl_store__walk_start(&w, &s->crypto, &head, NULL);
 		goto out_fin;
 	}
 	/* The genesis row recorded with the identity, if any: row 1 must be it. */
 	r = meta_get_hex(s, META_GENESIS, genesis, sizeof(genesis));
-	if (r == 0) {
-		have_genesis = 1;
-	} else if (r == RKL_ERR_INTEGRITY) {
-		c.bad_seq = 1;
+	rkl_store__walk_start(&w, &s->crypto, &head, r == 0 ? genesis : NULL);
+	if (r == RKL_ERR_INTEGRITY) {
+		w.chk.bad_seq = 1;
 		goto out_fin;
-	} else if (r != RKL_ERR_NOT_FOUND) {
+	} else if (r != 0 && r != RKL_ERR_NOT_FOUND) {
 		goto out_fin;
 	}
 	r = 0;
-	/* Pages by seq inside the snapshot. */
+	/* Pages by seq inside the snapshot; the walk (chain.c) checks each row. */
 	do {
 		struct qp q = { 0 };
 
-		p_i64(&q, (int64_t)c.rows);
+		p_i64(&q, (int64_t)w.chk.rows);
 		p_i64(&q, VERIFY_PAGE);
 		if ((r = run(s, Q_AUDIT_LIST, &q, &res)) != 0)
 			goto out_fin;
 		got = PQntuples(res);
 		for (i = 0; i < got; i++) {
-			if ((r = read_audit(res, i, &row)) != 0 || row.seq != c.rows + 1) {
-				c.bad_seq = c.rows + 1;
-				r = RKL_ERR_INTEGRITY;
+			if ((r = rkl_store__walk_row(&w, read_audit(res, i, &row) == 0 ? &row : NULL)) != 0)
 				goto out_fin;
-			}
-			if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-			    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
-				goto out_fin;
-			if (!rkl_ct_eq(h, row.hash, sizeof(h)) ||
-			    (row.seq == 1 && have_genesis && !rkl_ct_eq(h, genesis, sizeof(h)))) {
-				c.bad_seq = row.seq;
-				r = RKL_ERR_INTEGRITY;
-				goto out_fin;
-			}
-			memcpy(prev, h, sizeof(prev));
-			c.rows++;
 		}
 		PQclear(res);
 		res = NULL;
 	} while (got == VERIFY_PAGE);
-	if (c.rows == 0 && have_genesis) {
-		c.bad_seq = 1;			/* every row gone, head rewound too */
-		r = RKL_ERR_INTEGRITY;
-	} else if (c.rows < c.head_seq) {
-		c.bad_seq = c.rows + 1;
-		r = RKL_ERR_INTEGRITY;
-	} else if (c.rows > c.head_seq) {
-		c.bad_seq = c.head_seq + 1;
-		r = RKL_ERR_INTEGRITY;
-	} else if (!rkl_ct_eq(prev, c.head_hash, sizeof(prev))) {
-		c.bad_seq = c.rows;
-		r = RKL_ERR_INTEGRITY;
-	}
+	r = rkl_store__walk_end(&w);
 out_fin:
 	PQclear(res);
 	if (r == 0 || r == RKL_ERR_INTEGRITY)
-		*out = c;
+		*out = w.chk;
 	(void)tx_end(s, RKL_ERR_INTERNAL);
 out_unlock:
 	pthread_mutex_unlock(&s->mu);
@@ -2507,6 +2465,7 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 		s->clock = opts->clock;
 		s->clock_arg = opts->clock_arg;
 	}
+	rkl_store__crypto(&s->crypto, opts != NULL ? opts->crypto : NULL);
 	vals[0] = "10";
 	vals[1] = "rkl";
 	vals[2] = conninfo;

@@ -45,7 +45,6 @@
 #include <time.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 /*
@@ -281,6 +280,7 @@ struct sq {
 	} outcome[GROUP_RING];	/* how recent groups ended */
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
+	struct rkl_crypto crypto;	/* the audit chain's hash (chain.c) */
 	sqlite3_stmt *stmt[Q_COUNT];
 };
 
@@ -686,37 +686,21 @@ audit_put(struct sq *s, const char *actor, const char *source, const char *sn,
     const char *event, int result, const char *detail, uint64_t *seq_out)
 {
 	struct rkl_store_audit_row row;
-	uint8_t enc[RKL_STORE_AUDIT_ENC_MAX], prev[RKL_SHA256_LEN];
+	struct rkl_store_audit_event ev;
+	uint8_t prev[RKL_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
-	size_t enc_len;
 	uint64_t head;
 	int r;
 
-	memset(&row, 0, sizeof(row));
-	if ((r = rkl_store__str_fits(actor, RKL_STORE_ACTOR_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(source, RKL_STORE_SOURCE_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(sn, RKL_STORE_SN_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(event, RKL_STORE_EVENT_MAX)) != 0 ||
-	    (r = rkl_store__str_fits(detail, RKL_STORE_DETAIL_MAX)) != 0)
-		return r;
-	if (event == NULL || event[0] == '\0')
-		return RKL_ERR_INVALID_ARG;
-	memcpy(row.actor, actor != NULL ? actor : "unknown", strlen(actor != NULL ? actor : "unknown"));
-	if (source != NULL)
-		memcpy(row.source, source, strlen(source));
-	if (sn != NULL)
-		memcpy(row.sn, sn, strlen(sn));
-	memcpy(row.event, event, strlen(event));
-	if (detail != NULL)
-		memcpy(row.detail, detail, strlen(detail));
-	row.result = result;
-	row.at = now_of(s);
-
-	if ((r = audit_head_get(s, &head, prev)) != 0)
-		goto out;
-	row.seq = head + 1;
-	if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-	    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, row.hash)) != 0)
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = actor;
+	ev.source = source;
+	ev.sn = sn;
+	ev.event = event;
+	ev.result = result;
+	ev.detail = detail;
+	if ((r = audit_head_get(s, &head, prev)) != 0 ||
+	    (r = rkl_store__chain_next(&s->crypto, head, prev, &ev, now_of(s), &row)) != 0)
 		goto out;
 
 	if ((r = stmt_get(s, Q_AUDIT_INSERT, &st)) != 0 ||
@@ -1866,83 +1850,49 @@ static int
 sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 {
 	struct sq *s = ctx;
-	struct rkl_store_audit_check c;
+	struct rkl_store__walk w;
+	struct rkl_store_audit_check head;
 	struct rkl_store_audit_row row;
-	uint8_t prev[RKL_SHA256_LEN], h[RKL_SHA256_LEN], enc[RKL_STORE_AUDIT_ENC_MAX];
 	uint8_t genesis[RKL_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
-	size_t enc_len;
-	int r, rr, have_genesis = 0;
+	int r, rr;
 
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
-	memset(&c, 0, sizeof(c));
-	memset(prev, 0, sizeof(prev));
+	memset(&head, 0, sizeof(head));
 	pthread_mutex_lock(&s->mu);
 	/* One read transaction: a consistent snapshot even while others append. */
 	if ((r = tx_read(s)) != 0)
 		goto out;
-	if ((r = audit_head_get(s, &c.head_seq, c.head_hash)) != 0) {
+	if ((r = audit_head_get(s, &head.head_seq, head.head_hash)) != 0) {
 		/* A damaged head row: reported as such, nothing walked. */
-		c.head_seq = 0;
-		memset(c.head_hash, 0, sizeof(c.head_hash));
+		memset(&head, 0, sizeof(head));
+		rkl_store__walk_start(&w, &s->crypto, &head, NULL);
 		goto out_fin;
 	}
 	/* The genesis row recorded with the identity, if any: row 1 must be it. */
 	r = meta_get_hex(s, META_GENESIS, genesis, sizeof(genesis));
-	if (r == 0)
-		have_genesis = 1;
-	else if (r == RKL_ERR_INTEGRITY) {
-		c.bad_seq = 1;
+	rkl_store__walk_start(&w, &s->crypto, &head, r == 0 ? genesis : NULL);
+	if (r == RKL_ERR_INTEGRITY) {
+		w.chk.bad_seq = 1;
 		goto out_fin;
-	} else if (r != RKL_ERR_NOT_FOUND)
+	} else if (r != 0 && r != RKL_ERR_NOT_FOUND)
 		goto out_fin;
-	r = 0;
-	/* Sequential scan by seq; one statement, not paged. */
+	/* Sequential scan by seq; one statement, not paged.  The walk (chain.c)
+	 * checks each row's seq and hash. */
 	if ((r = map_rc(sqlite3_prepare_v2(s->db,
 	    "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st, NULL))) != 0)
 		goto out_fin;
 	while ((rr = step_row(st)) == 1) {
-		if ((r = read_audit(st, &row)) != 0 || row.seq != c.rows + 1) {
-			c.bad_seq = c.rows + 1;
-			r = RKL_ERR_INTEGRITY;
+		if ((r = rkl_store__walk_row(&w, read_audit(st, &row) == 0 ? &row : NULL)) != 0)
 			goto out_fin;
-		}
-		if ((r = rkl_store_audit_encode(&row, enc, sizeof(enc), &enc_len)) != 0 ||
-		    (r = rkl_store__sha256_2(prev, sizeof(prev), enc, enc_len, h)) != 0)
-			goto out_fin;
-		if (!rkl_ct_eq(h, row.hash, sizeof(h)) ||
-		    (row.seq == 1 && have_genesis && !rkl_ct_eq(h, genesis, sizeof(h)))) {
-			c.bad_seq = row.seq;
-			r = RKL_ERR_INTEGRITY;
-			goto out_fin;
-		}
-		memcpy(prev, h, sizeof(prev));
-		c.rows++;
 	}
-	if (rr < 0) {
-		r = rr;
-		goto out_fin;
-	}
-	/* The tail: the last row must be the one the head table recorded. */
-	if (c.rows == 0 && have_genesis) {
-		c.bad_seq = 1;			/* every row gone, head rewound too */
-		r = RKL_ERR_INTEGRITY;
-	} else if (c.rows < c.head_seq) {
-		c.bad_seq = c.rows + 1;		/* rows missing at the tail */
-		r = RKL_ERR_INTEGRITY;
-	} else if (c.rows > c.head_seq) {
-		c.bad_seq = c.head_seq + 1;	/* rows appended behind the store's back */
-		r = RKL_ERR_INTEGRITY;
-	} else if (!rkl_ct_eq(prev, c.head_hash, sizeof(prev))) {
-		c.bad_seq = c.rows;		/* last row or head edited */
-		r = RKL_ERR_INTEGRITY;
-	}
+	r = rr < 0 ? rr : rkl_store__walk_end(&w);
 out_fin:
 	sqlite3_finalize(st);
 	st = NULL;
 	if (r == 0 || r == RKL_ERR_INTEGRITY)
-		*out = c;
+		*out = w.chk;
 out:
 	tx_end(s, RKL_ERR_INTERNAL);
 	pthread_mutex_unlock(&s->mu);
@@ -2574,6 +2524,7 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 		s->clock = opts->clock;
 		s->clock_arg = opts->clock_arg;
 	}
+	rkl_store__crypto(&s->crypto, opts != NULL ? opts->crypto : NULL);
 	oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (flags & RKL_STORE_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;

@@ -43,8 +43,6 @@ int rkl_store__pg_pid(struct rkl_store *st);
 /* common.c: pure helpers shared by the backends (see there). */
 int rkl_store__status_parse(const char *t, enum rkl_term_status *out);
 int rkl_store__tmk_state_parse(const char *t, enum rkl_tmk_state *out);
-int rkl_store__sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-    uint8_t out[RKL_SHA256_LEN]);
 int rkl_store__str_fits(const char *s, size_t max);
 int rkl_store__check_sn(const char *sn);
 int rkl_store__check_who(const struct rkl_store_who *who);
@@ -75,5 +73,38 @@ void rkl_store__identity_text(const struct rkl_store_identity *id,
 /* After it: the refused rows into errs (up to errs_cap), *bad of them; the first one's error. */
 int rkl_store__import_tally(const int *err, size_t n, struct rkl_store_row_err *errs,
     size_t errs_cap, size_t *bad);
+
+/*
+ * chain.c: the audit chain above the backends.  A backend reads its head
+ * (seq, hash) inside its write transaction, has chain_next build the next
+ * row (the event's checks and defaults, seq = head_seq + 1, time at, hash
+ * through c) and stores that row and the new head as given.
+ */
+int rkl_store__chain_next(const struct rkl_crypto *c, uint64_t head_seq,
+    const uint8_t head_hash[RKL_SHA256_LEN], const struct rkl_store_audit_event *ev, int64_t at,
+    struct rkl_store_audit_row *row);
+
+/*
+ * audit_verify's walk: start with the head row read (head_seq, head_hash of
+ * *head) and the genesis hash recorded with the identity (NULL if none);
+ * feed every row in seq order (NULL for a row that does not read back:
+ * counted as a bad row); end.  walk_row and walk_end return 0 or
+ * RKL_ERR_INTEGRITY with chk.bad_seq set as rkl/store.h says (or a crypto
+ * error); chk is audit_verify's result.
+ */
+struct rkl_store__walk {
+	const struct rkl_crypto *c;
+	struct rkl_store_audit_check chk;
+	uint8_t prev[RKL_SHA256_LEN];
+	uint8_t genesis[RKL_SHA256_LEN];
+	int have_genesis;
+};
+void rkl_store__walk_start(struct rkl_store__walk *w, const struct rkl_crypto *c,
+    const struct rkl_store_audit_check *head, const uint8_t *genesis);
+int rkl_store__walk_row(struct rkl_store__walk *w, const struct rkl_store_audit_row *row);
+int rkl_store__walk_end(struct rkl_store__walk *w);
+
+/* The crypto table a store hashes with: *opt, or the OpenSSL backend if NULL. */
+void rkl_store__crypto(struct rkl_crypto *out, const struct rkl_crypto *opt);
 
 #endif

@@ -40,7 +40,7 @@ duel_env_setup_tuned(struct duel_env *e, unsigned pool_size, unsigned lockout,
     enum rkl_alg transport_alg, duel_tune tune, void *arg)
 {
 	struct rkl_hsm_config hc;
-	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
+	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL, NULL };
 	char db[160];
 	int i;
 

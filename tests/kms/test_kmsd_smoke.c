@@ -73,7 +73,7 @@ init_state(void)
 	struct rkl_hsm_config hc;
 	struct rkl_hsm *h = NULL;
 	struct rkl_store st;
-	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL };
+	struct rkl_store_opts so = { RKL_STORE_CREATE, 0, NULL, NULL, NULL };
 	struct rkl_store_who who = { "test", "cli" };
 	struct rkl_store_terminal_new t;
 	char path[320];

@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <cmocka.h>
 
+#include "rkl/crypto_bearssl.h"
 #include "rkl/err.h"
 #include "rkl/store.h"
 #include "contract.h"
@@ -531,6 +532,69 @@ test_audit_kat(void **state)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
 	assert_string_equal(hex, KAT_HEAD);
 	assert_int_equal(c->a.audit_verify(c->a.ctx, &chk), 0);
+}
+
+/*
+ * The chain is hashed through the crypto table the store was opened with
+ * (rkl/crypto.h), above the backend: every append and every row verified
+ * calls its sha256, and a chain written with one crypto backend verifies with
+ * the other.
+ */
+static unsigned sha_calls;
+static struct rkl_crypto sha_inner;
+
+static int
+counting_sha256(void *ctx, const uint8_t *const *parts, const size_t *lens, size_t n,
+    uint8_t out[RKL_SHA256_LEN])
+{
+	(void)ctx;
+	__atomic_add_fetch(&sha_calls, 1, __ATOMIC_RELAXED);
+	return sha_inner.sha256(sha_inner.ctx, parts, lens, n, out);
+}
+
+static void
+test_audit_crypto_table(void **state)
+{
+	struct cx *c = *state;
+	struct rkl_crypto counting, bear;
+	struct rkl_bearssl_ctx bctx;
+	struct rkl_store_audit_event ev;
+	struct rkl_store_audit_check chk;
+	struct rkl_store ct, cb;
+	uint8_t seed[32];
+	unsigned before;
+
+	rkl_crypto_openssl(&sha_inner);
+	counting = sha_inner;
+	counting.sha256 = counting_sha256;
+	memset(seed, 0x5a, sizeof(seed));
+	assert_int_equal(rkl_crypto_bearssl_init(&bear, &bctx, seed, sizeof(seed)), 0);
+	assert_int_equal(cb_open_crypto(&ct, 0, &counting), 0);
+	assert_int_equal(cb_open_crypto(&cb, 0, &bear), 0);
+
+	add(&c->a, "CT-1");			/* default table */
+	memset(&ev, 0, sizeof(ev));
+	ev.event = "x.bear";
+	assert_int_equal(cb.audit_append(cb.ctx, &ev, NULL), 0);	/* BearSSL */
+	before = sha_calls;
+	ev.event = "x.counted";
+	assert_int_equal(ct.audit_append(ct.ctx, &ev, NULL), 0);
+	assert_int_equal(sha_calls - before, 1);	/* one link, through the table */
+	before = sha_calls;
+	assert_int_equal(ct.audit_verify(ct.ctx, &chk), 0);
+	assert_int_equal(chk.rows, 3);
+	assert_int_equal(sha_calls - before, 3);	/* each row recomputed through it */
+	assert_int_equal(cb.audit_verify(cb.ctx, &chk), 0);
+	assert_int_equal(chk.rows, 3);
+	verify_chain(&c->b, 3);
+	/* A table whose hash fails: the append fails and writes nothing. */
+	counting.sha256 = NULL;
+	rkl_store_close(&ct);
+	assert_int_equal(cb_open_crypto(&ct, 0, &counting), 0);
+	assert_int_equal(ct.audit_append(ct.ctx, &ev, NULL), RKL_ERR_INVALID_ARG);
+	verify_chain(&c->b, 3);
+	rkl_store_close(&ct);
+	rkl_store_close(&cb);
 }
 
 static void
@@ -1116,6 +1180,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failure_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_kat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_crypto_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_and_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),

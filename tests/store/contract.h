@@ -25,6 +25,9 @@ int cb_fresh(void);
 /* Open a connection to the current database with flags (RKL_STORE_CREATE): rkl_store_open's result. */
 int cb_open(struct rkl_store *st, unsigned flags);
 
+/* cb_open with opts.crypto = crypto (the audit chain's hash; NULL: the default). */
+int cb_open_crypto(struct rkl_store *st, unsigned flags, const struct rkl_crypto *crypto);
+
 /* Remove the current database (connections to it are closed first). */
 void cb_drop(void);
 

@@ -94,12 +94,19 @@ cb_fresh(void)
 int
 cb_open(struct rkl_store *st, unsigned flags)
 {
+	return cb_open_crypto(st, flags, NULL);
+}
+
+int
+cb_open_crypto(struct rkl_store *st, unsigned flags, const struct rkl_crypto *crypto)
+{
 	struct rkl_store_opts o;
 	char uri[700];
 
 	memset(&o, 0, sizeof(o));
 	o.flags = flags;
 	o.clock = fake_clock;
+	o.crypto = crypto;
 	snprintf(uri, sizeof(uri), "%s options='-csearch_path=%s'", base, schema);
 	return rkl_store_open(st, uri, &o);
 }

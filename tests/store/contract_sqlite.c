@@ -36,12 +36,19 @@ cb_fresh(void)
 int
 cb_open(struct rkl_store *st, unsigned flags)
 {
+	return cb_open_crypto(st, flags, NULL);
+}
+
+int
+cb_open_crypto(struct rkl_store *st, unsigned flags, const struct rkl_crypto *crypto)
+{
 	struct rkl_store_opts o;
 	char uri[160];
 
 	memset(&o, 0, sizeof(o));
 	o.flags = flags;
 	o.clock = fake_clock;
+	o.crypto = crypto;
 	snprintf(uri, sizeof(uri), "sqlite:%s", cur.db);
 	return rkl_store_open(st, uri, &o);
 }

@@ -786,18 +786,12 @@ rkl_admin_audit_verify_file(FILE *in, uint64_t anchor_seq,
 			ret = bad(res, lineno, why);
 			goto out;
 		}
-		{
-			const uint8_t *parts[2] = { prev, enc };
-			size_t lens[2] = { sizeof(prev), 0 };
-
-			if (rkl_store_audit_encode(&w, enc, sizeof(enc), &enc_len) != 0) {
-				ret = bad(res, lineno, "row does not encode");
-				goto out;
-			}
-			lens[1] = enc_len;
-			if ((ret = c.sha256(c.ctx, parts, lens, 2, h)) != 0)
-				goto out;
+		if (rkl_store_audit_encode(&w, enc, sizeof(enc), &enc_len) != 0) {
+			ret = bad(res, lineno, "row does not encode");
+			goto out;
 		}
+		if ((ret = rkl_store_audit_hash(&c, prev, &w, h)) != 0)
+			goto out;
 		if (!rkl_ct_eq(h, stated, sizeof(h))) {
 			char why[96];
 
