@@ -77,6 +77,11 @@ b_sust=$(bound per-request-sustained RSA-2048)
 b_p1_3072=$(bound per-request-pool RSA-3072)
 b_p2_first=$(bound p2-first-pool RSA-3072)
 b_p2_re=$(bound p2-redownload none)
+# for the fleet's profile-2 and profile-1 RSA-3072 rows (shared pair; re-downloads of a rotated TMK)
+b_p2_shared=$(bound p2-first-shared RSA-3072)
+b_p2_rot=$(bound p2-stored-binding RSA-3072)
+b_shared3072=$(bound shared RSA-3072)
+b_rot=$(bound stored-binding none)
 # profile 2 against profile 1, both from this run (a loaded machine moves both alike)
 p2_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else printf "null" }'; }
 r_p2_first=$(p2_ratio "$b_p2_first" "$b_p1_3072")
@@ -168,6 +173,82 @@ EOF
 	    --hsm-us-first "$b_shared" --hsm-us-re "$b_re" --timeout 280 --time-limit 280 --tek-pairs 8 \
 	    --json "$T/shared.json" $runs || echo "bench: the shared-policy runs had errors" >&2
 	stop_kmsd
+
+	# Profile 2 (issue 12): a KMS of its own, set up as an operator does (docs/operations.md:
+	# a CA in its own token, the KMS signing key in the KMS token certified by it, the device
+	# and KDH CRLs; RSA-3072 shared pair, AES-128: PCI PIN Annex C), profiles = 2.  The
+	# generator enrols its PIN pads as a factory does (device key and request made in the PIN
+	# pad library, certified by `rkl-admin ca enrol-batch`, certificate and root installed):
+	# setup, not measured.  Profile-2 re-downloads deliver a rotated TMK (a device takes only
+	# a version above its last completed download, protocol.md 10.7): before each re run every
+	# terminal it re-downloads is rotated with `rkl-admin tmk rotate` (not measured).  Then
+	# kmsd is restarted on the same state (token, pair, database) with profiles = 1 (one shared
+	# pair never serves both profiles, decision 149) for profile-1 terminals with the same key
+	# sizes and the same rotation (policy p1-3072): the like-for-like comparison.
+	if [ "$SMALL" = 1 ]; then NS2="1 10"; else NS2="1 100"; fi
+	p2runs=""
+	np2=0
+	for n in $NS2; do
+		case $n in
+		1) f=20 ;;
+		*) f=$((3 * n)) ;;
+		esac
+		p2runs="$p2runs --run first:$n:$f --run re:$n:$f:rotated"
+		np2=$((np2 + f))
+	done
+	P2S=$T/p2state
+	P2PKI=$T/p2pki
+	mkdir -p -m 700 "$P2S" "$P2PKI"
+	sed -e "s|^state_dir = .*|state_dir = $P2S|" -e 's|^log_file = .*|log_file = kmsd-p2.log|' \
+	    -e 's|^transport_key_algs = .*|transport_key_algs = RSA-3072|' "$conf" >"$T/p13.conf"
+	echo "tek_algs = RSA-3072" >>"$T/p13.conf"
+	sed -e 's|^profiles = .*|profiles = 2|' "$T/p13.conf" >"$T/p2.conf"
+	{
+		echo "auk_algs = AES-128"
+		echo "kdh_cert = $P2PKI/kms.der"
+		echo "kdh_crl = $P2PKI/kdh.crl"
+		echo "ca_root = $T/p2ca/ca.der"
+		echo "device_crl = $P2PKI/device.crl"
+	} >>"$T/p2.conf"
+	p2ok=1
+	{
+		"$admin" -c "$T/p2.conf" init &&
+		"$admin" ca init --ca-dir "$T/p2ca" --name "rkl bench CA" &&
+		"$admin" -c "$T/p2.conf" kms key --name kms-bench --out "$P2PKI/kms.req" &&
+		"$admin" ca issue --ca-dir "$T/p2ca" --csr "$P2PKI/kms.req" --profile kms --out "$P2PKI/kms.der" &&
+		"$admin" ca crl --ca-dir "$T/p2ca" --out "$P2PKI/device.crl" &&
+		"$admin" ca crl --kdh --ca-dir "$T/p2ca" --out "$P2PKI/kdh.crl"
+	} >/dev/null || p2ok=0
+	for pfx in B2 B3; do
+		{
+			echo sn
+			i=0; while [ $i -lt $np2 ]; do printf '%s%06d\n' $pfx $i; i=$((i + 1)); done
+		} >"$T/$pfx.csv"
+	done
+	"$admin" -c "$T/p2.conf" terminal import --profile 2 "$T/B2.csv" >/dev/null 2>&1 || p2ok=0
+	"$admin" -c "$T/p13.conf" terminal import --profile 1 "$T/B3.csv" >/dev/null 2>&1 || p2ok=0
+	if [ "$p2ok" = 1 ]; then
+		echo "== fleet, profile 2 (RSA-3072, AES-128, shared pair): first downloads and re-downloads of a rotated TMK; then profile 1 on the same state, key sizes and rotation"
+		start_kmsd "$T/p2.conf"
+		# the CA's batch and the operator's rotations, run by the generator between its runs
+		enrol="'$admin' ca enrol-batch --ca-dir '$T/p2ca' \"\$1\" --out-dir \"\$2\" >/dev/null"
+		rotate="while read -r sn; do '$admin' -c '$T/p2.conf' tmk rotate \"\$sn\" </dev/null >/dev/null || exit 1; done <\"\$1\""
+		# shellcheck disable=SC2086
+		"$fleet" --port-file "$T/port" --kmsd-pid "$KP" --hsm-stats "$T/hsm-stats" --sn-prefix B2 \
+		    --policy p2-shared --profile 2 --work-dir "$T/p2work" --enrol-cmd "$enrol" --rotate-cmd "$rotate" \
+		    --hsm-us-first "${b_p2_shared:-0}" --hsm-us-re "${b_p2_rot:-0}" --timeout 280 --time-limit 280 \
+		    --tek-pairs 8 --json "$T/p2.json" $p2runs || echo "bench: the profile-2 runs had errors" >&2
+		stop_kmsd
+		start_kmsd "$T/p13.conf"
+		# shellcheck disable=SC2086
+		"$fleet" --port-file "$T/port" --kmsd-pid "$KP" --hsm-stats "$T/hsm-stats" --sn-prefix B3 \
+		    --policy p1-3072 --profile 1 --tek-bits 3072 --work-dir "$T/p13work" --rotate-cmd "$rotate" \
+		    --hsm-us-first "${b_shared3072:-0}" --hsm-us-re "${b_rot:-0}" --timeout 280 --time-limit 280 \
+		    --tek-pairs 8 --json "$T/p13.json" $p2runs || echo "bench: the profile-1 RSA-3072 runs had errors" >&2
+		stop_kmsd
+	else
+		echo "bench: the profile-2 KMS setup failed: no profile-2 rows" >&2
+	fi
 
 	# Metrics cost: the same re-download load on kmsd without and with metrics_listen, alternating
 	# (off, on, off, on), kmsd CPU time per download; the best of each (least disturbed by the rest
@@ -264,7 +345,7 @@ EOF
 		PGSTOP=""
 	fi
 
-	runs_json=$(cat "$T/shared.json" "$T/pr.json" "$T/pg1.json" "$T/pg2.json" 2>/dev/null | grep '^{"n"' |
+	runs_json=$(cat "$T/shared.json" "$T/p2.json" "$T/p13.json" "$T/pr.json" "$T/pg1.json" "$T/pg2.json" 2>/dev/null | grep '^{"n"' |
 	    sed 's/}[,]*$/}/' | sed '$!s/$/,/')
 	# refill rate: pairs taken by the warm run / time until kmsd was idle again
 	pool_json=$(grep '^{"n"' "$T/pr.json" 2>/dev/null | head -1 |
@@ -285,6 +366,33 @@ if [ -x "$BUILD/bench/report/rkl-bench-fleetdb" ] && [ -x "$admin" ]; then
 	echo "$report_json"
 fi
 
+# Profile 2 against profile 1 in the fleet rows of this run, per N and download: kmsd CPU and
+# the HSM CPU measured inside kmsd per download, against profile 1 with the same key sizes and
+# rotation (p1-3072) and against the main profile-1 rows (shared, RSA-2048; their re-downloads
+# re-send the current TMK, profile 2's deliver a rotated one).
+p2cmp() {	# p2cmp json|text
+	echo "$runs_json" | grep '"n"' | awk -v out="$1" '
+	function f(k,   m) { if (match($0, "\"" k "\": \"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/.*: "?/, "", m); return m } return "" }
+	function r(a, b) { return (a != "" && b + 0 > 0) ? sprintf("%.2f", a / b) : "null" }
+	{ k = f("policy") "|" f("mode") "|" f("n"); cpu[k] = f("kmsd_cpu_us_per_download");
+	  hin[k] = f("hsm_cpu_in_kmsd_us_per_download"); eff[k] = f("efficiency_in_kmsd");
+	  if (f("policy") == "p2-shared") { ord[++no] = f("mode") "|" f("n") } }
+	END { sep = ""
+	  for (i = 1; i <= no; i++) { split(ord[i], a, "|"); m = a[1]; n = a[2]
+	    p2 = "p2-shared|" ord[i]; q = "p1-3072|" ord[i]; s = "shared|" ord[i]
+	    if (out == "json")
+	      printf "%s{\"n\": %d, \"mode\": \"%s\", \"p2_kmsd_cpu_us\": %s, \"p1_3072_kmsd_cpu_us\": %s, \"p1_kmsd_cpu_us\": %s, \"p2_over_p1_3072\": %s, \"p2_over_p1\": %s, \"p2_hsm_in_us\": %s, \"p1_3072_hsm_in_us\": %s, \"p2_hsm_in_over_p1_3072\": %s, \"p2_eff_in\": %s, \"p1_3072_eff_in\": %s, \"p1_eff_in\": %s}", sep, n, m,
+	        (cpu[p2] != "" ? cpu[p2] : "null"), (cpu[q] != "" ? cpu[q] : "null"), (cpu[s] != "" ? cpu[s] : "null"),
+	        r(cpu[p2], cpu[q]), r(cpu[p2], cpu[s]), (hin[p2] != "" ? hin[p2] : "null"), (hin[q] != "" ? hin[q] : "null"),
+	        r(hin[p2], hin[q]), (eff[p2] != "" ? eff[p2] : "null"), (eff[q] != "" ? eff[q] : "null"), (eff[s] != "" ? eff[s] : "null")
+	    else
+	      printf "%-10s %5s %9s %9s %9s %8s %8s %9s %9s %8s %7s %7s %7s\n", m, n, cpu[p2], cpu[q], cpu[s],
+	        r(cpu[p2], cpu[q]), r(cpu[p2], cpu[s]), hin[p2], hin[q], r(hin[p2], hin[q]), eff[p2], eff[q], eff[s]
+	    sep = ",\n" }
+	  if (out == "json" && no > 0) printf "\n" }'
+}
+p2cmp_json=$(p2cmp json)
+
 tr31_json=$(grep '"version"' "$T/tr31.json" | sed 's/^ *//; s/}[,]*$/}/' | sed '$!s/$/,/')
 hsm_json=$(grep '"threads": 1,' "$T/hsm.json" | grep '"policy"' | grep '"AES-128"' |
     sed 's/^ *//; s/}[,]*$/}/' | sed '$!s/$/,/')
@@ -302,6 +410,9 @@ mkdir -p "$(dirname "$OUT")"
 	[ -n "$runs_json" ] && echo "$runs_json"
 	echo "],"
 	echo "\"pool\": $pool_json,"
+	echo "\"p2_fleet_vs_p1\": ["
+	[ -n "$p2cmp_json" ] && echo "$p2cmp_json"
+	echo "],"
 	echo "\"tr31\": ["
 	echo "$tr31_json"
 	echo "],"
@@ -324,6 +435,13 @@ function f(k,   m) { if (match($0, "\"" k "\": \"?[^,\"}]*")) { m = substr($0, R
     f("kmsd_peak_rss_kib"), f("kmsd_kib_per_connection"), f("db_cpu_us_per_download"),
     f("hsm_cpu_in_kmsd_us_per_download"), f("efficiency_in_kmsd") }'
 [ "$pool_json" = null ] || echo "pool: $pool_json"
+if [ -n "$p2cmp_json" ]; then
+	echo "== profile 2 against profile 1, this run (kmsd CPU-us per download; hsm_in: HSM CPU-us measured"
+	echo "   inside kmsd; p1-3072: same kmsd, RSA-3072, rotated TMK; p1: the shared RSA-2048 rows above)"
+	printf '%-10s %5s %9s %9s %9s %8s %8s %9s %9s %8s %7s %7s %7s\n' mode N p2_kmsd p13_kmsd p1_kmsd \
+	    p2/p13 p2/p1 p2_hsm_in p13_hsm_in p2/p13 eff_p2 eff_p13 eff_p1
+	p2cmp text
+fi
 echo "TR-31 (ops/s):$(grep '"version"' "$T/tr31.json" |
     sed 's/.*"version": "\(.\)", "op": "\([a-z]*\)".*"ops_per_s": \([0-9.]*\).*/ \1 \2 \3;/' | tr -d '\n')"
 echo "wrote $OUT in $(($(date +%s) - started)) s"

@@ -7,7 +7,8 @@
  *       [--host 127.0.0.1] [--sn-prefix PFX] [--sn-first K] [--threads T]
  *       [--tek-pairs M] [--timeout S] [--time-limit S] [--kmsd-pid PID]
  *       [--settle] [--policy NAME] [--hsm-us-first US] [--hsm-us-re US]
- *       [--json FILE]
+ *       [--json FILE] [--profile 1|2] [--tek-bits 2048|3072] [--work-dir DIR]
+ *       [--enrol-cmd CMD] [--rotate-cmd CMD] [--kcv-out FILE]
  *
  * Every simulated terminal is a real PIN pad context (rkl/pinpad.h) on the
  * OpenSSL crypto backend: it manufactures its identity and storage KBPK,
@@ -59,6 +60,25 @@
  * inside them around each PKCS#11 call (rkl_hsm_cpu_get), and
  * efficiency_in_kmsd = that HSM CPU / (kmsd CPU + database CPU), per download.
  *
+ * Profile 2 (--profile 2, docs/protocol.md section 10): every terminal is
+ * enrolled before anything is timed, as at the factory: the PIN pad library
+ * makes its device key (EC P-256) and certification request (DIR/SN.req,
+ * listed in DIR/run.csv), `sh -c CMD sh DIR/run.csv DIR/certs` certifies the
+ * batch (--enrol-cmd: `rkl-admin ca enrol-batch`, which writes ca.der and
+ * SN.der), and the PIN pad installs its certificate and the root.  The PIN
+ * pads then run profile 2 (AES-128 AUK and TMK, RSA-3072 TEK: PCI PIN Annex
+ * C) with a clock (the system's).  --tek-bits sets the TEK size of either
+ * profile (default RSA-2048 for 1, RSA-3072 for 2).
+ * --rotate-cmd: before each re run, `sh -c CMD sh DIR/rotate-K.txt` with the
+ * SNs the run will re-download (one a line) must give each a new TMK
+ * (`rkl-admin tmk rotate`); such a run re-downloads each terminal once (COUNT
+ * is capped at the bound terminals).  Profile 2 needs it: a device takes a TMK
+ * only with a version above its last completed download (10.7), so a
+ * profile-2 re-download delivers a rotated TMK.  Neither command is timed or
+ * inside the KMS accounting window.
+ * --kcv-out: after the runs, "SN VERSION KCV" of each terminal's last
+ * completed download (the KCV the PIN pad verified), one a line.
+ *
  * Output: one table line per run on stdout; with --json a JSON object
  * {"runs": [...]} with one object per run and line.
  */
@@ -79,7 +99,9 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,10 +110,11 @@
 #include "rkl/err.h"
 #include "rkl/pinpad.h"
 #include "rkl/wire.h"
+#include "rkl/x509.h"
 
 #define MAX_RUNS 32
 #define MAX_THREADS 16
-#define NRECS 6			/* the library uses 5 named records */
+#define NRECS 10		/* the library uses 5 named records, 9 in profile 2 */
 #define SN_DIGITS 6
 #define ERR_KINDS 16
 
@@ -184,9 +207,48 @@ w_oaep_dec(void *ctx, enum rkl_oaep_hash h, const uint8_t *priv, size_t priv_len
 	    out_cap, out_len);
 }
 
+/* Profile 2: the device key (enrolment), SIG(krd), the KMS's chain and SIG(kdh). */
+static int
+w_ec_keygen(void *ctx, enum rkl_curve curve, uint8_t *priv, size_t priv_cap, size_t *priv_len,
+    uint8_t *spki, size_t spki_cap, size_t *spki_len)
+{
+	struct tek_pool *p = ctx;
+
+	return p->real.ec_keygen(p->real.ctx, curve, priv, priv_cap, priv_len, spki, spki_cap,
+	    spki_len);
+}
+
+static int
+w_ecdsa_sign(void *ctx, enum rkl_curve curve, const uint8_t *priv, size_t priv_len,
+    const uint8_t *hash, size_t hash_len, uint8_t *sig, size_t sig_cap, size_t *sig_len)
+{
+	struct tek_pool *p = ctx;
+
+	return p->real.ecdsa_sign(p->real.ctx, curve, priv, priv_len, hash, hash_len, sig, sig_cap,
+	    sig_len);
+}
+
+static int
+w_ecdsa_verify(void *ctx, const uint8_t *spki, size_t spki_len, const uint8_t *hash,
+    size_t hash_len, const uint8_t *sig, size_t sig_len)
+{
+	struct tek_pool *p = ctx;
+
+	return p->real.ecdsa_verify(p->real.ctx, spki, spki_len, hash, hash_len, sig, sig_len);
+}
+
+static int
+w_x509_verify(void *ctx, const uint8_t *root, size_t root_len, const uint8_t *const *chain,
+    const size_t *chain_lens, size_t n, int64_t t)
+{
+	struct tek_pool *p = ctx;
+
+	return p->real.x509_verify(p->real.ctx, root, root_len, chain, chain_lens, n, t);
+}
+
 static const struct rkl_crypto fleet_crypto = {
 	&tekp, w_cipher, w_sha256, w_random, w_rsa_keygen, w_oaep_enc, w_oaep_dec,
-	NULL, NULL, NULL, NULL	/* EC and X.509: not used by profile 1 */
+	w_ec_keygen, w_ecdsa_sign, w_ecdsa_verify, w_x509_verify
 };
 
 /* ---- simulated terminals: in-memory secure storage ---- */
@@ -202,7 +264,19 @@ struct term {
 	uint8_t skey[RKL_PINPAD_STORAGE_KEY_LEN];	/* device storage key */
 	struct rec recs[NRECS];
 	uint8_t bound;			/* first download done */
+	uint8_t kcv_len;		/* the last completed download's TMK: KCV, version */
+	uint8_t kcv[RKL_PINPAD_KCV_MAX];
+	uint32_t version;
 };
+
+/* The device's clock (profile 2: certificate and CRL validity). */
+static int
+dev_now(void *ctx, int64_t *t)
+{
+	(void)ctx;
+	*t = (int64_t)time(NULL);
+	return 0;
+}
 
 static struct rec *
 rec_find(struct term *t, const char *name, int create)
@@ -404,9 +478,16 @@ finish(struct worker *w, struct conn *c, int ok, int err)
 	c->events = 0;
 	w->inflight--;
 	if (ok) {
+		struct rkl_pinpad_result res;
+
 		if (w->nlat < w->lat_cap)
 			w->lat[w->nlat++] = (now() - c->t0) * 1e3;
 		t->bound = 1;
+		if (rkl_pinpad_result(&c->pp, &res) == 0) {
+			memcpy(t->kcv, res.kcv, res.kcv_len);
+			t->kcv_len = (uint8_t)res.kcv_len;
+			t->version = res.key_version;
+		}
 	} else {
 		count_error(w, err != 0 ? err : rkl_pinpad_last_error(&c->pp),
 		    rkl_pinpad_peer_code(&c->pp), (int)rkl_pinpad_state(&c->pp));
@@ -863,6 +944,12 @@ static uint32_t first_next;		/* next terminal index for a first run */
 static int settle;
 static double hsm_first = 0, hsm_re = 0;
 static const char *policy = "shared";
+static unsigned profile = 1;		/* --profile: of every download of this process */
+static const char *work_dir;		/* --work-dir: requests, certificates, SN lists */
+static const char *enrol_cmd;		/* --enrol-cmd: the CA (profile 2 setup) */
+static const char *rotate_cmd;		/* --rotate-cmd: new TMKs before each re run */
+static const char *sn_prefix = "BF";
+static unsigned long sn_base;		/* --sn-first */
 
 static int
 cmp_double(const void *a, const void *b)
@@ -898,6 +985,212 @@ merge_errors(struct run *rn, const struct errcount *e)
 		rn->ec[rn->nec++] = *e;
 }
 
+/* ---- profile 2 setup and the operator's steps between runs (not measured) ---- */
+
+static int
+sn_of(size_t i, char *sn, size_t cap)
+{
+	int len = snprintf(sn, cap, "%s%0*lu", sn_prefix, SN_DIGITS, sn_base + i);
+
+	return len < 0 || (size_t)len >= cap ? RKL_ERR_INVALID_ARG : 0;
+}
+
+/* Run `sh -c CMD sh A1 A2` and wait for it; 0 if it exited with 0. */
+static int
+run_hook(const char *what, const char *cmd, const char *a1, const char *a2)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, "sh", a1, a2, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "rkl-bench-fleet: the %s command failed (status %d)\n", what, st);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+file_put(const char *path, const uint8_t *p, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int ok;
+
+	if (f == NULL)
+		return -1;
+	ok = fwrite(p, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static int
+file_get(const char *path, uint8_t *p, size_t cap, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL)
+		return RKL_ERR_NOT_FOUND;
+	n = fread(p, 1, cap, f);
+	if (ferror(f) || (n == cap && fgetc(f) != EOF)) {
+		fclose(f);
+		return RKL_ERR_BUFFER_SPACE;
+	}
+	fclose(f);
+	*len = n;
+	return 0;
+}
+
+/*
+ * Profile 2: enrol every terminal as a factory does (docs/operations.md,
+ * "Factory enrolment"): the PIN pad library makes the device key and its
+ * certification request (work_dir/SN.req, listed in work_dir/run.csv as
+ * `rkl-admin ca enrol-batch` reads it), the CA certifies the batch
+ * (`sh -c ENROL_CMD sh run.csv work_dir/certs`, which must write ca.der and
+ * SN.der there), and each PIN pad installs its certificate and the root.
+ */
+static int
+enrol_all(const struct rkl_pinpad_config *cfg)
+{
+	char path[4200], certs[2048], sn[RKL_PINPAD_SN_MAX + 1] = "";
+	uint8_t *csr = NULL, *root = NULL, *cert = NULL;
+	size_t csr_len, root_len, cert_len, i;
+	struct rkl_pinpad *pp;
+	FILE *csv;
+	int r = 0;
+
+	if ((pp = malloc(sizeof(*pp))) == NULL ||
+	    (csr = malloc(RKL_X509_CSR_MAX)) == NULL ||
+	    (root = malloc(RKL_X509_CERT_MAX)) == NULL ||
+	    (cert = malloc(RKL_X509_CERT_MAX * RKL_X509_CHAIN_MAX)) == NULL) {
+		r = RKL_ERR_NOMEM;
+		goto out;
+	}
+	if (strlen(work_dir) > 1024) {
+		r = RKL_ERR_IO;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/run.csv", work_dir);
+	snprintf(certs, sizeof(certs), "%s/certs", work_dir);
+	if ((csv = fopen(path, "w")) == NULL) {
+		r = RKL_ERR_IO;
+		goto out;
+	}
+	fprintf(csv, "sn,pinpad_sn,request\n");
+	for (i = 0; i < nterms && r == 0; i++) {
+		char rp[4200];
+
+		if ((r = sn_of(i, sn, sizeof(sn))) != 0 ||
+		    (r = rkl_pinpad_init(pp, &terms[i].plat, cfg)) != 0 ||
+		    (r = rkl_pinpad_enrol_request(pp, csr, RKL_X509_CSR_MAX, &csr_len)) != 0)
+			break;
+		rkl_pinpad_release(pp);
+		snprintf(rp, sizeof(rp), "%s/%s.req", work_dir, sn);
+		if (file_put(rp, csr, csr_len) != 0)
+			r = RKL_ERR_IO;
+		/* manufactured with the PIN pad SN = the SN */
+		fprintf(csv, "%s,%s,%s.req\n", sn, sn, sn);
+	}
+	if (fclose(csv) != 0 && r == 0)
+		r = RKL_ERR_IO;
+	if (r != 0)
+		goto out;
+	if (run_hook("enrolment", enrol_cmd, path, certs) != 0) {
+		r = RKL_ERR_IO;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/ca.der", certs);
+	if ((r = file_get(path, root, RKL_X509_CERT_MAX, &root_len)) != 0)
+		goto out;
+	for (i = 0; i < nterms; i++) {
+		if ((r = sn_of(i, sn, sizeof(sn))) != 0)
+			break;
+		snprintf(path, sizeof(path), "%s/%s.der", certs, sn);
+		if ((r = file_get(path, cert, RKL_X509_CERT_MAX * RKL_X509_CHAIN_MAX, &cert_len)) != 0 ||
+		    (r = rkl_pinpad_init(pp, &terms[i].plat, cfg)) != 0 ||
+		    (r = rkl_pinpad_enrol_install(pp, root, root_len, cert, cert_len,
+		    (int64_t)time(NULL))) != 0)
+			break;
+		rkl_pinpad_release(pp);
+	}
+out:
+	if (r != 0)
+		fprintf(stderr, "rkl-bench-fleet: enrolment of %s: %s\n", sn, rkl_err_str(r));
+	free(pp);
+	free(csr);
+	free(root);
+	free(cert);
+	return r;
+}
+
+/*
+ * Before a re run with --rotate-cmd: the SNs of the terminals the run will
+ * re-download (each worker's next ones in its ring, its share of COUNT), one
+ * a line, in work_dir/rotate-K.txt; `sh -c ROTATE_CMD sh FILE` must give each
+ * a new TMK (`rkl-admin tmk rotate`).  Profile 2 needs it: a device takes a
+ * TMK only with a version above its last completed download (protocol.md 10.7).
+ */
+static int
+rotate_bound(const struct run *rn)
+{
+	static unsigned k;
+	char path[4200], sn[RKL_PINPAD_SN_MAX + 1];
+	size_t i, j;
+	double t0;
+	FILE *f;
+
+	if (strlen(work_dir) > 1024)
+		return -1;
+	snprintf(path, sizeof(path), "%s/rotate-%u.txt", work_dir, k++);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	for (j = 0; j < nthreads; j++) {
+		const struct worker *w = &workers[j];
+		size_t share = rn->count / nthreads + (j < rn->count % nthreads);
+
+		for (i = 0; i < w->ring_n && i < share; i++)
+			if (sn_of(w->ring[(w->ring_head + i) % w->ring_cap], sn, sizeof(sn)) == 0)
+				fprintf(f, "%s\n", sn);
+	}
+	if (fclose(f) != 0)
+		return -1;
+	t0 = now();
+	if (run_hook("rotation", rotate_cmd, path, "") != 0)
+		return -1;
+	printf("# rkl-bench-fleet: %lu TMKs rotated before the run in %.1f s (not measured)\n",
+	    rn->count, now() - t0);
+	return 0;
+}
+
+/* --kcv-out: SN, key version and KCV (hex) of each terminal's last completed download. */
+static int
+write_kcvs(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	char sn[RKL_PINPAD_SN_MAX + 1];
+	size_t i, b;
+
+	if (f == NULL)
+		return -1;
+	for (i = 0; i < nterms; i++) {
+		if (terms[i].kcv_len == 0 || sn_of(i, sn, sizeof(sn)) != 0)
+			continue;
+		fprintf(f, "%s %u ", sn, terms[i].version);
+		for (b = 0; b < terms[i].kcv_len; b++)
+			fprintf(f, "%02X", terms[i].kcv[b]);
+		fprintf(f, "\n");
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
 static int
 do_run(struct run *rn)
 {
@@ -922,6 +1215,14 @@ do_run(struct run *rn)
 			fprintf(stderr, "rkl-bench-fleet: a re run needs bound terminals "
 			    "(a first run before it)\n");
 			return -1;
+		}
+		if (rotate_cmd != NULL) {
+			/* each terminal of the run gets a new TMK first (setup, not
+			 * measured) and is re-downloaded once */
+			if (rn->count > bound)
+				rn->count = bound;
+			if (rotate_bound(rn) != 0)
+				return -1;
 		}
 		if (rn->n > bound)
 			rn->n = bound;
@@ -1075,12 +1376,15 @@ write_json(const char *path)
 		    "\"kmsd_kib_per_connection\": %.2f, \"peak_rss_reset\": %s, "
 		    "\"generator_cpu_us_per_download\": %.1f, \"wall_s\": %.3f, "
 		    "\"settle_s\": %.3f, \"nodes\": %u, \"db_cpu_us_per_download\": %.1f, "
-		    "\"hsm_cpu_in_kmsd_us_per_download\": %.1f, \"efficiency_in_kmsd\": %.3f}%s\n",
+		    "\"hsm_cpu_in_kmsd_us_per_download\": %.1f, \"efficiency_in_kmsd\": %.3f, "
+		    "\"profile\": %u, \"tek_bits\": %u, \"rotated\": %s}%s\n",
 		    rn->n, policy, rn->first ? "first" : "redownload", rn->label, rn->ok, rn->dl_per_s,
 		    rn->p50, rn->p99, rn->pmax, rn->mean, rn->errors, rn->kms_cpu_us,
 		    rn->kms_sched_us, rn->hsm_us, rn->eff, rn->rss_peak, rn->rss_idle, per_conn,
 		    rn->peak_reset ? "true" : "false", rn->gen_cpu_us, rn->wall_s, rn->settle_s,
-		    nnodes, rn->db_cpu_us, rn->hsm_in_us, rn->eff_in, i + 1 < nruns ? "," : "");
+		    nnodes, rn->db_cpu_us, rn->hsm_in_us, rn->eff_in, profile,
+		    rkl_alg_rsa_bits(pp_cfg.tek_alg), !rn->first && rotate_cmd != NULL ? "true" : "false",
+		    i + 1 < nruns ? "," : "");
 	}
 	fprintf(fp, "]}\n");
 	return fclose(fp) == 0 ? 0 : -1;
@@ -1110,7 +1414,7 @@ tek_pregenerate(size_t n, unsigned bits)
 }
 
 static int
-terms_make(size_t n, const char *prefix, unsigned long first)
+terms_make(size_t n)
 {
 	struct rkl_pinpad *pp;
 	char sn[RKL_PINPAD_SN_MAX + 1];
@@ -1122,13 +1426,11 @@ terms_make(size_t n, const char *prefix, unsigned long first)
 		return RKL_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
 		struct term *t = &terms[i];
-		int len = snprintf(sn, sizeof(sn), "%s%0*lu", prefix, SN_DIGITS, first + i);
-
-		if (len < 0 || (size_t)len >= sizeof(sn)) {
-			r = RKL_ERR_INVALID_ARG;
+		if ((r = sn_of(i, sn, sizeof(sn))) != 0)
 			break;
-		}
 		t->plat.crypto = &fleet_crypto;
+		if (profile == 2)
+			t->plat.now = dev_now;
 		t->plat.storage.ctx = t;
 		t->plat.storage.get = st_get;
 		t->plat.storage.put = st_put;
@@ -1223,7 +1525,9 @@ usage(void)
 	    "       [--tek-pairs M] [--timeout S] [--time-limit S] [--kmsd-pid PID] [--settle]\n"
 	    "       [--policy NAME] [--hsm-us-first US] [--hsm-us-re US] [--json FILE]\n"
 	    "       [--port P2 ... (nodes: connections round robin)] [--kmsd-pid PID2 ...]\n"
-	    "       [--hsm-stats FILE ... (one per --kmsd-pid: rkl-kmsd --hsm-stats)] [--db-pid PID]\n");
+	    "       [--hsm-stats FILE ... (one per --kmsd-pid: rkl-kmsd --hsm-stats)] [--db-pid PID]\n"
+	    "       [--profile 1|2] [--tek-bits 2048|3072] [--work-dir DIR] [--enrol-cmd CMD]\n"
+	    "       [--rotate-cmd CMD] [--kcv-out FILE]\n");
 	exit(2);
 }
 
@@ -1287,8 +1591,8 @@ parse_run(char *s, struct run *rn)
 int
 main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1", *prefix = "BF", *json = NULL, *port_file = NULL;
-	unsigned long port = 0, sn_first = 0, tek_pairs = 16, max_n = 0, firsts = 0;
+	const char *host = "127.0.0.1", *json = NULL, *port_file = NULL, *kcv_out = NULL;
+	unsigned long port = 0, tek_pairs = 16, max_n = 0, firsts = 0, tek_bits = 0;
 	unsigned long ports[MAX_NODES];
 	unsigned nports = 0;
 	size_t i;
@@ -1320,9 +1624,23 @@ main(int argc, char **argv)
 		else if (strcmp(o, "--host") == 0)
 			host = argv[++a];
 		else if (strcmp(o, "--sn-prefix") == 0)
-			prefix = argv[++a];
+			sn_prefix = argv[++a];
 		else if (strcmp(o, "--sn-first") == 0)
-			sn_first = num(argv[++a], 0, 999999);
+			sn_base = num(argv[++a], 0, 999999);
+		else if (strcmp(o, "--profile") == 0)
+			profile = (unsigned)num(argv[++a], 1, 2);
+		else if (strcmp(o, "--tek-bits") == 0) {
+			tek_bits = num(argv[++a], 2048, 3072);
+			if (tek_bits != 2048 && tek_bits != 3072)
+				usage();
+		} else if (strcmp(o, "--work-dir") == 0)
+			work_dir = argv[++a];
+		else if (strcmp(o, "--enrol-cmd") == 0)
+			enrol_cmd = argv[++a];
+		else if (strcmp(o, "--rotate-cmd") == 0)
+			rotate_cmd = argv[++a];
+		else if (strcmp(o, "--kcv-out") == 0)
+			kcv_out = argv[++a];
 		else if (strcmp(o, "--threads") == 0)
 			nthreads = (unsigned)num(argv[++a], 1, MAX_THREADS);
 		else if (strcmp(o, "--tek-pairs") == 0)
@@ -1364,8 +1682,14 @@ main(int argc, char **argv)
 		buf[strcspn(buf, "\r\n")] = '\0';
 		port = num(buf, 1, 65535);
 	}
-	if (nruns == 0 || port == 0 || firsts == 0 || sn_first + firsts > 1000000)
+	if (nruns == 0 || port == 0 || firsts == 0 || sn_base + firsts > 1000000)
 		usage();
+	if ((profile == 2 && enrol_cmd == NULL) || ((enrol_cmd != NULL || rotate_cmd != NULL) &&
+	    work_dir == NULL)) {
+		fprintf(stderr, "rkl-bench-fleet: --profile 2 needs --enrol-cmd, and --enrol-cmd and "
+		    "--rotate-cmd need --work-dir\n");
+		usage();
+	}
 	if (addr_set(host, (unsigned)port) != 0) {
 		fprintf(stderr, "rkl-bench-fleet: %s is not a loopback address\n", host);
 		return 2;
@@ -1380,23 +1704,43 @@ main(int argc, char **argv)
 	}
 	if (nports > 1)
 		nnodes = nports;
+	if (work_dir != NULL && mkdir(work_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "rkl-bench-fleet: cannot make %s\n", work_dir);
+		return 1;
+	}
 	if (raise_nofile(max_n + 64) != 0) {
 		fprintf(stderr, "rkl-bench-fleet: cannot raise RLIMIT_NOFILE to %lu\n", max_n + 64);
 		return 1;
 	}
 	rkl_pinpad_config_default(&pp_cfg);
+	if (profile == 2) {
+		/* PCI PIN Annex C: AES-128 AUK and TMK under RSA-3072 (protocol.md 10.6) */
+		pp_cfg.profile = 2;
+		pp_cfg.auk_alg = RKL_ALG_AES128;
+		pp_cfg.tek_alg = RKL_ALG_RSA3072;
+	}
+	if (tek_bits != 0)
+		pp_cfg.tek_alg = tek_bits == 3072 ? RKL_ALG_RSA3072 : RKL_ALG_RSA2048;
 	t0 = now();
 	if ((r = tek_pregenerate(tek_pairs, rkl_alg_rsa_bits(pp_cfg.tek_alg))) != 0 ||
-	    (r = terms_make(firsts, prefix, sn_first)) != 0) {
+	    (r = terms_make(firsts)) != 0) {
 		fprintf(stderr, "rkl-bench-fleet: setup: %s\n", rkl_err_str(r));
 		return 1;
+	}
+	if (profile == 2) {
+		double te = now();
+
+		if (enrol_all(&pp_cfg) != 0)
+			return 1;
+		printf("# rkl-bench-fleet: %zu PIN pads enrolled (device key, request, CA batch, "
+		    "certificate and root installed) in %.1f s\n", nterms, now() - te);
 	}
 	if (workers_make(max_n) != 0) {
 		fprintf(stderr, "rkl-bench-fleet: out of memory or epoll\n");
 		return 1;
 	}
-	printf("# rkl-bench-fleet: %lu TEK pairs (RSA-%u) and %zu terminals made in %.1f s; "
-	    "%u thread(s); KMS 127.0.0.1:%lu pid %d\n", tek_pairs,
+	printf("# rkl-bench-fleet: profile %u, %lu TEK pairs (RSA-%u) and %zu terminals made in "
+	    "%.1f s; %u thread(s); KMS 127.0.0.1:%lu pid %d\n", profile, tek_pairs,
 	    rkl_alg_rsa_bits(pp_cfg.tek_alg), nterms, now() - t0, nthreads, port, kmsd_pid);
 	printf("%-11s %-6s %5s %6s %4s %9s %9s %9s %9s %9s %9s %6s %8s %8s %8s %8s %6s\n", "policy",
 	    "mode", "N", "ok", "err", "dl/s", "p50_ms", "p99_ms", "max_ms", "kms_us", "hsm_us", "eff",
@@ -1415,6 +1759,10 @@ main(int argc, char **argv)
 	if (atomic_load(&tekp.fallback) > 0)
 		printf("# note: %lu TEK pairs were generated during the runs\n",
 		    atomic_load(&tekp.fallback));
+	if (kcv_out != NULL && write_kcvs(kcv_out) != 0) {
+		fprintf(stderr, "rkl-bench-fleet: cannot write %s\n", kcv_out);
+		rc = 1;
+	}
 	if (json != NULL && write_json(json) != 0) {
 		fprintf(stderr, "rkl-bench-fleet: cannot write %s\n", json);
 		rc = 1;

@@ -32,13 +32,16 @@
  * Profile 2 (docs/protocol.md section 10, src/kms/keysvc.c), AES-128 AUK
  * and TMK, so an RSA-3072 transport key and TEK (Annex C, 10.6):
  *   first download: auk2_unwrap (the AUK under its profile-2 KEK and
- *   template), kdh_sign (ECDSA P-256, SIG(kdh) in PUBKEY_RESP), the two
- *   challenges, p2_derive twice (K_k2d, K_d2k), cmac_sign three times
- *   (AUTH_CHALLENGE, TMK_DELIVERY, CONFIRM_ACK), cmac_verify twice
- *   (AUTH_RESPONSE, TMK_CONFIRM), tmk_generate, tmk_wrap under an RSA-3072
+ *   derive-only template), kdh_sign (ECDSA P-256, SIG(kdh) in PUBKEY_RESP),
+ *   p2_derive twice (K_k2d, K_d2k), cmac_sign four times (CRND1 under
+ *   K_k2d, and MAC(k2d) of AUTH_CHALLENGE, TMK_DELIVERY, CONFIRM_ACK),
+ *   cmac_verify three times (MAC(d2k) of AUTH_RESPONSE, CRND2 under K_d2k,
+ *   MAC(d2k) of TMK_CONFIRM) - profile 2 has no E(AUK, .) challenges
+ *   (decision 148) - tmk_generate, tmk_wrap under an RSA-3072
  *   TEK, tmk_store, tmk_kcv_cmac; plus rsa3072_keygen (per-request
- *   sustained) or nothing (a pair from the pool).  Policies "p2-first-pool",
- *   "p2-first-sustained"; "p2-first-pool" with "rsa" RSA-2048 is the same
+ *   sustained), nothing (a pair from the pool) or spki_export (the shared
+ *   pair, as rkl-bench-fleet's profile-2 rows run).  Policies "p2-first-pool",
+ *   "p2-first-sustained", "p2-first-shared"; "p2-first-pool" with "rsa" RSA-2048 is the same
  *   flow under an RSA-2048 transport key and TEK, which Annex C refuses for
  *   AES: a cost comparison only.
  *   re-download: restore_auk2 instead of the unwrap, no kdh_sign, no TMK
@@ -639,7 +642,7 @@ struct bound {
 	double sw_cpu_us;		/* profile 2: kmsd's software signature checks */
 };
 
-static struct bound bounds[64];
+static struct bound bounds[80];
 static size_t nbounds;
 
 static void
@@ -715,19 +718,22 @@ add_bound_p2(const char *policy, int rsa, unsigned n)
 	tmk = first || strcmp(policy, "p2-stored-binding") == 0;
 	if (strcmp(policy, "p2-first-sustained") == 0)
 		snprintf(name[k++], 48, "%s_keygen", rsa_op[rsa]);
+	if (strcmp(policy, "p2-first-shared") == 0)
+		snprintf(name[k++], 48, "spki_export");
 	if (first) {
 		snprintf(name[k++], 48, "kdh_sign_p256");
 		snprintf(name[k++], 48, "auk2_unwrap_%s_aes128", rsa_op[rsa]);
 	} else {
 		snprintf(name[k++], 48, "restore_auk2_aes128");
 	}
-	snprintf(name[k++], 48, "challenge_encrypt_aes128");
-	snprintf(name[k++], 48, "challenge_decrypt_aes128");
+	/* src/kms/keysvc.c: do_challenge (2 derives, CRND1), the MAC of each
+	 * K->T frame from AUTH_CHALLENGE on (3), do_verify (MAC(d2k), CRND2)
+	 * and TMK_CONFIRM's MAC(d2k) */
 	for (i = 0; i < 2; i++)
 		snprintf(name[k++], 48, "p2_derive_aes128");
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		snprintf(name[k++], 48, "cmac_sign_aes128");
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		snprintf(name[k++], 48, "cmac_verify_aes128");
 	if (tmk) {
 		snprintf(name[k++], 48, "tmk_generate_aes128");
@@ -989,6 +995,7 @@ main(int argc, char **argv)
 			add_bound("stored-binding", 0, alg, tc[k]);
 			add_bound("redownload", 0, alg, tc[k]);
 		}
+		add_bound_p2("p2-first-shared", 1, tc[k]);
 		add_bound_p2("p2-first-pool", 1, tc[k]);
 		add_bound_p2("p2-first-sustained", 1, tc[k]);
 		add_bound_p2("p2-first-pool", 0, tc[k]);
