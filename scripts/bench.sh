@@ -181,16 +181,17 @@ EOF
 	# pad library, certified by `rkl-admin ca enrol-batch`, certificate and root installed):
 	# setup, not measured.  Profile-2 re-downloads deliver a rotated TMK (a device takes only
 	# a version above its last completed download, protocol.md 10.7): before each re run every
-	# terminal it re-downloads is rotated with `rkl-admin tmk rotate` (not measured).  Then
+	# terminal it re-downloads is rotated with `rkl-admin tmk rotate --file` (not measured).  Then
 	# kmsd is restarted on the same state (token, pair, database) with profiles = 1 (one shared
 	# pair never serves both profiles, decision 149) for profile-1 terminals with the same key
 	# sizes and the same rotation (policy p1-3072): the like-for-like comparison.
-	if [ "$SMALL" = 1 ]; then NS2="1 10"; else NS2="1 100"; fi
+	if [ "$SMALL" = 1 ]; then NS2="1 10"; else NS2="1 100 1000"; fi
 	p2runs=""
 	np2=0
 	for n in $NS2; do
 		case $n in
 		1) f=20 ;;
+		1000) f=1000 ;;
 		*) f=$((3 * n)) ;;
 		esac
 		p2runs="$p2runs --run first:$n:$f --run re:$n:$f:rotated"
@@ -232,7 +233,7 @@ EOF
 		start_kmsd "$T/p2.conf"
 		# the CA's batch and the operator's rotations, run by the generator between its runs
 		enrol="'$admin' ca enrol-batch --ca-dir '$T/p2ca' \"\$1\" --out-dir \"\$2\" >/dev/null"
-		rotate="while read -r sn; do '$admin' -c '$T/p2.conf' tmk rotate \"\$sn\" </dev/null >/dev/null || exit 1; done <\"\$1\""
+		rotate="'$admin' -c '$T/p2.conf' tmk rotate --file \"\$1\" >/dev/null"
 		# shellcheck disable=SC2086
 		"$fleet" --port-file "$T/port" --kmsd-pid "$KP" --hsm-stats "$T/hsm-stats" --sn-prefix B2 \
 		    --policy p2-shared --profile 2 --work-dir "$T/p2work" --enrol-cmd "$enrol" --rotate-cmd "$rotate" \

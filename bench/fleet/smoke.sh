@@ -7,7 +7,7 @@
 # set up as scripts/bench.sh does (a CA in its own token, the KMS signing key
 # certified by it, CRLs; RSA-3072, AES-128): three PIN pads enrolled by the
 # generator through `rkl-admin ca enrol-batch`, three first downloads at once,
-# each TMK rotated with `rkl-admin tmk rotate`, three re-downloads; every
+# each TMK rotated with `rkl-admin tmk rotate --file`, three re-downloads; every
 # download must succeed and each PIN pad's KCV and key version must be the
 # KMS's.  No timing is asserted.
 . "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
@@ -71,7 +71,7 @@ kmsd_start
 expect_rc 0 "$RKL_BENCH_FLEET" --port "$KMSD_PORT" --kmsd-pid "$KMSD_PID" --tek-pairs 1 \
     --profile 2 --sn-prefix B2 --work-dir "$E2E_DIR/work" \
     --enrol-cmd "\"\$RKL_ADMIN\" ca enrol-batch --ca-dir \"$CA\" \"\$1\" --out-dir \"\$2\"" \
-    --rotate-cmd "while read -r sn; do \"\$RKL_ADMIN\" -c \"$CONF\" tmk rotate \"\$sn\" </dev/null || exit 1; done <\"\$1\"" \
+    --rotate-cmd "\"\$RKL_ADMIN\" -c \"$CONF\" tmk rotate --file \"\$1\"" \
     --run first:3:3 --run re:3:3 --kcv-out "$E2E_DIR/kcv.txt" --json "$E2E_DIR/p2.json"
 grep -q 'enrolled' "$E2E_DIR/out" || fail "p2: no enrolment reported"
 grep '"mode": "first"' "$E2E_DIR/p2.json" >"$E2E_DIR/first.json" || fail "p2: no first-download row"

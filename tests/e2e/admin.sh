@@ -142,6 +142,21 @@ rm -f "$E2E_DIR/big.csv"
 
 # -- lifecycle
 expect_rc 0 admin tmk rotate S000001
+# tmk rotate --file: each SN in turn (comments and blank lines skipped); the first refusal
+# stops, the rotations before it stay done and are audited
+printf 'S000003\n# the next batch\n\nS000004\n' >"$E2E_DIR/rot.txt"
+expect_rc 0 admin tmk rotate --file "$E2E_DIR/rot.txt"
+[ "$(grep -c '^rotated S00000[34]:' "$E2E_DIR/out")" = 2 ] || fail "tmk rotate --file did not rotate both"
+printf 'S000005\nNOSUCH\nS000006\n' | { expect_rc 3 admin tmk rotate --file -; }
+err_has "-:2: stopped at NOSUCH; 1 terminal\\(s\\) rotated before it"
+grep -q '^rotated S000005:' "$E2E_DIR/out" || fail "tmk rotate --file -: S000005 not rotated"
+grep -q 'S000006' "$E2E_DIR/out" && fail "tmk rotate --file went on after a refusal"
+expect_rc 0 admin audit list --sn S000006
+grep -q 'tmk.rotate' "$E2E_DIR/out" && fail "S000006 rotated after the refusal"
+expect_rc 0 admin audit list --sn S000004
+grep -q 'tmk.rotate' "$E2E_DIR/out" || fail "tmk rotate --file: no audit row"
+expect_rc 1 admin tmk rotate S000003 --file "$E2E_DIR/rot.txt"
+expect_rc 1 admin tmk rotate
 expect_rc 0 admin terminal reset S000001
 expect_rc 0 admin terminal revoke S000002
 expect_rc 0 admin --json terminal show S000002

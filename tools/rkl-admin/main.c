@@ -107,6 +107,8 @@ usage(FILE *f)
 	    "  terminal revoke SN              refuse the terminal for good, destroy its keys\n"
 	    "  tmk rotate SN                   retire the current TMK: the next download\n"
 	    "                                  delivers a new version (starting at S5)\n"
+	    "  tmk rotate --file FILE          the same for each SN of FILE (one a line, '-':\n"
+	    "                                  stdin), in turn; the first refusal stops\n"
 	    "  transport rotate                replace the shared transport pair (size: the first\n"
 	    "                                  of transport_key_algs); rkl-kmsd must be stopped\n"
 	    "  audit verify [--anchor SEQ:HASH]\n"
@@ -1650,6 +1652,50 @@ out:
 	return ex;
 }
 
+/*
+ * tmk rotate --file FILE: each SN of FILE (one a line; blank lines and lines
+ * starting with '#' skipped) rotated in turn, as `tmk rotate SN` does, each
+ * in its own transaction with its audit row.  The first refusal or failure
+ * stops: rotations before it stay done, the message names the line.
+ */
+static int
+cmd_tmk_rotate_file(struct admin *a)
+{
+	char line[RKL_STORE_SN_MAX + 64];
+	unsigned long lineno = 0, done = 0;
+	FILE *f;
+	int ex = EX_OK;
+
+	if (strcmp(a->file, "-") == 0)
+		f = stdin;
+	else if ((f = fopen(a->file, "r")) == NULL)
+		return failf(a, EX_CONFIG, RKL_ERR_NOT_FOUND, "cannot read %s", a->file);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t n = strcspn(line, "\r\n");
+
+		lineno++;
+		if (line[n] == '\0' && !feof(f)) {
+			ex = failf(a, EX_REFUSED, RKL_ERR_FORMAT, "%s:%lu: line too long", a->file,
+			    lineno);
+			break;
+		}
+		line[n] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if ((ex = cmd_tmk_rotate(a, line)) != EX_OK) {
+			fprintf(stderr, "rkl-admin: %s:%lu: stopped at %s; %lu terminal(s) rotated before "
+			    "it\n", a->file, lineno, line, done);
+			break;
+		}
+		done++;
+	}
+	if (ex == EX_OK && ferror(f))
+		ex = failf(a, EX_INTERNAL, RKL_ERR_IO, "reading %s", a->file);
+	if (f != stdin)
+		fclose(f);
+	return ex;
+}
+
 /* ---- the shared transport pair ---- */
 
 /* Is rkl-kmsd running on this state (its pid file names a live process)? */
@@ -2136,7 +2182,8 @@ main(int argc, char **argv)
 	    SUB("terminal", "add", 3) || SUB("terminal", "import", 3) ||
 	    SUB("terminal", "list", 2) || SUB("terminal", "show", 3) ||
 	    SUB("terminal", "reset", 3) || SUB("terminal", "revoke", 3) ||
-	    SUB("terminal", "profile", 4) || SUB("tmk", "rotate", 3) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
+	    SUB("terminal", "profile", 4) || (SUB("tmk", "rotate", 3) && a->file == NULL) ||
+	    (SUB("tmk", "rotate", 2) && a->file != NULL) || SUB("audit", "verify", 2) || SUB("audit", "list", 2) ||
 	    SUB("transport", "rotate", 2) || SUB("audit", "export", 2) ||
 	    CMD("report", 1))) {
 		if (npos > 0)
@@ -2191,6 +2238,8 @@ main(int argc, char **argv)
 		ex = cmd_terminal_profile(a, pos[2], pos[3]);
 	else if (SUB("tmk", "rotate", 3))
 		ex = cmd_tmk_rotate(a, pos[2]);
+	else if (SUB("tmk", "rotate", 2))
+		ex = cmd_tmk_rotate_file(a);
 	else if (SUB("audit", "verify", 2))
 		ex = cmd_audit_verify(a);
 	else if (SUB("audit", "list", 2))
