@@ -80,7 +80,7 @@ extern "C" {
 #define RKL_ERR_UNSUPPORTED   -112  /* not implemented in this build */
 #define RKL_ERR_RNG           -113  /* random source failed */
 #define RKL_ERR_HSM_STALE     -114  /* HSM key or context from before a fork() re-initialisation */
-#define RKL_ERR_BATCH         -115  /* store batch misused (nested, or none open) */
+#define RKL_ERR_BATCH         -115  /* store transaction misused (nested, ended, or not the caller's) */
 #define RKL_ERR_SEQUENCE      -116  /* key-service request out of order */
 #define RKL_ERR_STORE_FULL    -117  /* database or disk full (SQLITE_FULL) */
 

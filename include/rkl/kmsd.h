@@ -244,8 +244,8 @@ size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
 unsigned rkl_kmsd_ks_source_fails(struct rkl_kmsd_ks *ks, const char *peer, int *locked);
 
 /*
- * Group commit (cfg->group_commit > 0 and a store with batch_defer): a
- * step's batch is deferred into the store's open group instead of being
+ * Group commit (cfg->group_commit > 0 and a store with txn_defer): a
+ * step's transaction is deferred into the store's open group instead of being
  * committed, so the reply the state machine builds is not yet backed by a
  * durable write.  The caller brackets each step:
  *

@@ -24,16 +24,20 @@
  * audit row inside the same transaction (events listed at each call); protocol
  * steps and failures are appended by the caller with audit_append.
  *
- * Batches.  batch_begin .. batch_commit groups several calls into one
+ * Transactions.  txn_begin .. txn_commit groups several calls into one
  * transaction with one commit (one fsync): the KMS writes a protocol step's
  * state change and that step's audit row together, so a download costs one
- * commit per state-changing step instead of one per call.  Inside a batch each
- * call keeps its own all-or-nothing rule (a failed call is undone, the batch
- * goes on) but nothing is durable, nor visible to other connections, until
- * batch_commit returns 0; a failed commit undoes the whole batch.
+ * commit per state-changing step instead of one per call.  The transaction
+ * is an object its caller holds and passes, as ctx, to each call that belongs
+ * in it.  Inside it each call keeps its own all-or-nothing rule (a failed
+ * call is undone, the transaction goes on) but nothing is durable, nor
+ * visible to other connections, until txn_commit returns 0; a failed commit
+ * undoes the whole transaction.
  *
- * Threads.  One struct rkl_store is one connection guarded by a mutex: any
- * number of threads may share it (calls are serialised).  For parallel reads
+ * Threads.  One struct rkl_store is one connection guarded by a mutex held
+ * for the length of each call: any number of threads may share it (calls are
+ * serialised; while one thread's transaction is open, other threads' calls
+ * wait for its end, see txn_begin).  For parallel reads
  * open one store per thread; several stores (threads or processes) on one
  * database file are safe: writers wait for each other up to busy_timeout_ms.
  *
@@ -326,6 +330,9 @@ struct rkl_store_event_count {
 	uint64_t terminals;	/* distinct SNs among them ("" counts as one) */
 };
 
+/* A transaction of one caller (txn_begin); opaque. */
+struct rkl_store_txn;
+
 struct rkl_store {
 	void *ctx;	/* implementation state, passed back to every call */
 
@@ -492,48 +499,59 @@ struct rkl_store {
 	int (*audit_head)(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN]);
 
 	/*
-	 * Open a batch: a write transaction held by the calling thread until
-	 * batch_commit or batch_rollback, which that same thread must call.
-	 * Every call the thread makes meanwhile (reads too) runs inside it;
-	 * calls from other threads on this handle wait until the batch ends,
-	 * so keep batches short (no HSM work inside, never across a wait for
-	 * the network).  No nesting: RKL_ERR_BATCH (internal: a caller bug) if
-	 * one is open.
+	 * Transactions, each owned by one caller (docs/architecture.md,
+	 * decision 151).  txn_begin opens one (a write transaction; a
+	 * savepoint of the open group, below, if one is open) and gives it in
+	 * *txn; the caller passes txn, cast to void *, as the ctx of each call
+	 * that belongs in it (any call of this table but close, the txn_ and
+	 * the group_ calls), and ends it with exactly one of txn_commit,
+	 * txn_defer or txn_rollback before its own call returns.  Keep it short:
+	 * no HSM work inside, never across a wait for the network.
 	 * RKL_ERR_STORE if the write lock is not obtained within
-	 * busy_timeout_ms (then no batch is open).
+	 * busy_timeout_ms (then none is open).
+	 *
+	 * No lock is held between the calls: the transaction belongs to the
+	 * thread that began it, and the store refuses what would mix it with
+	 * other work (RKL_ERR_BATCH, internal: a caller bug): a call naming txn
+	 * from another thread or after it ended, a call of the owner through
+	 * the handle (st->ctx) while txn is open, a second txn_begin (no
+	 * nesting).  A call of another thread through the handle waits until
+	 * txn ends (at most busy_timeout_ms, then RKL_ERR_STORE): one
+	 * connection has one transaction.
 	 */
-	int (*batch_begin)(void *ctx);
+	int (*txn_begin)(void *ctx, struct rkl_store_txn **txn);
 
 	/*
-	 * Commit the batch: 0 means every call that succeeded inside it is
-	 * durable (synchronous=FULL) and visible.  On failure (RKL_ERR_STORE)
-	 * none of it is.  Either way the batch is over.  RKL_ERR_BATCH if no
-	 * batch is open.
+	 * Commit txn: 0 means every call that succeeded inside it is durable
+	 * (synchronous=FULL) and visible.  On failure (RKL_ERR_STORE) none of
+	 * it is.  Either way it is over.  RKL_ERR_BATCH if txn is not open or
+	 * not the calling thread's (then nothing changes).
 	 */
-	int (*batch_commit)(void *ctx);
+	int (*txn_commit)(struct rkl_store_txn *txn);
 
-	/* Undo the whole batch and end it; nothing if no batch is open. */
-	void (*batch_rollback)(void *ctx);
+	/* Undo all of txn and end it; nothing if it is not open (or not the caller's). */
+	void (*txn_rollback)(struct rkl_store_txn *txn);
 
 	/*
 	 * Group commit (optional: NULL in a store that has none; rkl-kmsd then
-	 * commits every batch).  batch_defer ends the open batch like
-	 * batch_commit, except that its writes join the handle's open group
-	 * instead of being committed: this handle's later calls see them,
-	 * other handles and processes do not, nothing of them is durable yet.
-	 * *group receives the group's number (>= 1, increasing).  A later batch
-	 * that fails or is rolled back undoes only itself; a call outside a
-	 * batch while a group is open runs in the group, and a write among such
-	 * calls commits the group before it returns.  batch_commit inside a
-	 * group commits the whole group.
+	 * commits every transaction).  txn_defer ends txn like txn_commit,
+	 * except that its writes join the handle's open group instead of being
+	 * committed: this handle's later calls see them, other handles and
+	 * processes do not, nothing of them is durable yet.  *group receives
+	 * the group's number (>= 1, increasing).  A later transaction that
+	 * fails or is rolled back undoes only itself; a call outside a
+	 * transaction while a group is open runs in the group, and a write
+	 * among such calls commits the group before it returns.  txn_commit
+	 * inside a group commits the whole group.
 	 */
-	int (*batch_defer)(void *ctx, uint64_t *group);
+	int (*txn_defer)(struct rkl_store_txn *txn, uint64_t *group);
 
 	/*
-	 * Commit the open group, if any: one fsync makes every batch deferred
-	 * into it durable at once.  0 when it is durable (or none was open);
-	 * RKL_ERR_STORE when the commit failed and the whole group was rolled
-	 * back.  RKL_ERR_BATCH if the calling thread has a batch open.
+	 * Commit the open group, if any: one fsync makes every transaction
+	 * deferred into it durable at once.  0 when it is durable (or none was
+	 * open); RKL_ERR_STORE when the commit failed and the whole group was
+	 * rolled back.  RKL_ERR_BATCH if the calling thread has a transaction
+	 * open; another thread's open transaction is waited for.
 	 */
 	int (*group_commit)(void *ctx);
 
@@ -546,8 +564,8 @@ struct rkl_store {
 
 	/*
 	 * The newest group number issued (open or ended), 0 if none: numbered
-	 * under the same lock as the batches, so a write made before this call
-	 * is in this group or an older one.
+	 * under the handle's lock when a transaction is deferred, so a write
+	 * made before this call is in this group or an older one.
 	 */
 	uint64_t (*group_last)(void *ctx);
 
@@ -593,7 +611,7 @@ struct rkl_store {
 	 * Cross-session rules of the KMS, kept here so that every node on one
 	 * database obeys them (docs/architecture.md, "Several nodes on one
 	 * store").  Each is a write call (one transaction, or part of the
-	 * caller's batch/group) and uses the store's clock.
+	 * caller's transaction/group) and uses the store's clock.
 	 *
 	 * SN lease: one session per SN across all nodes.  owner names the
 	 * session (1..RKL_STORE_OWNER_MAX printable ASCII bytes, no space;
@@ -605,7 +623,7 @@ struct rkl_store {
 	 * (now < expires); RKL_ERR_UNKNOWN_SN.  lease_renew: extend owner's
 	 * running lease to now + secs; RKL_ERR_BUSY if owner does not hold
 	 * it or it has expired (lost: another session may have taken it; the
-	 * caller must stop serving the SN).  A write made in the same batch
+	 * caller must stop serving the SN).  A write made in the same transaction
 	 * after a successful lease_renew is made under the lease.
 	 * lease_drop: end owner's lease (0 also if it holds none).
 	 * *expires (may be NULL) gets the new expiry.
@@ -732,7 +750,7 @@ int rkl_store_open(struct rkl_store *st, const char *uri, const struct rkl_store
  * (a default connect_timeout of 10 s and application_name rkl, which it may
  * override).  The tables live in the connection's current schema
  * (search_path).  Every session runs with synchronous_commit = on and
- * lock_timeout = busy_timeout_ms.  Threads, batches and groups as for SQLite.
+ * lock_timeout = busy_timeout_ms.  Threads, transactions and groups as for SQLite.
  */
 int rkl_store_pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts *opts);
 

@@ -63,7 +63,7 @@ static const struct errstr errstrs[] = {
 	{ RKL_ERR_UNSUPPORTED, "not supported" },
 	{ RKL_ERR_RNG, "random source failed" },
 	{ RKL_ERR_HSM_STALE, "HSM key handle from before a re-initialisation (fork)" },
-	{ RKL_ERR_BATCH, "store batch misused (nested, or none open)" },
+	{ RKL_ERR_BATCH, "store transaction misused (nested, ended, or not the caller's)" },
 	{ RKL_ERR_SEQUENCE, "key-service request out of order" },
 	{ RKL_ERR_STORE_FULL, "database failure: disk full" },
 };

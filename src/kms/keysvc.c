@@ -6,16 +6,18 @@
  * rkl_keysvc.call with one request struct at a time.
  *
  * Commits (docs/architecture.md, "Audit rows in the step's transaction").  A
- * request that changes state opens a store batch (tx_open) and leaves it open;
- * the AUDIT request of the same step, which the state machine makes before it
- * builds the reply, appends the step's row and commits the batch (tx_close):
+ * request that changes state opens a store transaction (tx_open: txn_begin of
+ * rkl/store.h, a transaction object the session holds and names in each store
+ * call, sctx) and leaves it open; the AUDIT request of the same step, which
+ * the state machine makes before it builds the reply, appends the step's row
+ * and commits the transaction (tx_close):
  * one fsync per state-changing step.  A step that changes nothing (S0/S1,
  * S5 AUTH_INIT) has its success row kept here (pend) and written first in
  * the session's next batch, or when the session ends.  A batch never
  * outlives the input call that opened it: a failed request, any request other
  * than AUDIT, and CLOSE commit it first.
  *
- * With group commit (rkl/kmsd.h) "commit" above means batch_defer: the batch
+ * With group commit (rkl/kmsd.h) "commit" above means txn_defer: the batch
  * joins the store's open group and the caller holds the reply until the
  * group is committed (rkl_kmsd_ks_commit).
  */
@@ -121,7 +123,8 @@ struct rkl_kmsd_ks_sess {
 	struct rkl_hsm_key k2d, d2k;	/* the session's MAC keys (in dl) */
 	struct p2_crls *crls;		/* the CRLs of this session's S1 (TRANSPORT_KEY) */
 	int have_mac_keys;
-	int in_tx;			/* a store batch of this session is open */
+	int in_tx;			/* this session's store transaction (tx) is open */
+	struct rkl_store_txn *tx;	/* it: the ctx of every store call while in_tx */
 	enum rkl_kms_step pend[PEND_MAX];	/* success rows not yet written */
 	size_t n_pend;
 	int closed;
@@ -428,6 +431,19 @@ static int tx_open(struct rkl_kmsd_ks_sess *s);
 static int tx_close(struct rkl_kmsd_ks_sess *s);
 static int tx_open_leased(struct rkl_kmsd_ks_sess *s);
 static int audit_again(struct rkl_kmsd_ks_sess *s);
+
+/*
+ * The ctx of a store call made for session s: its open transaction, so that
+ * the call runs in it, else the handle (a transaction of its own).  The
+ * store refuses a call through the handle while the session's transaction is
+ * open (rkl/store.h), so no call can slip out of it or into it by accident.
+ */
+static void *
+sctx(const struct rkl_kmsd_ks_sess *s)
+{
+	return s->in_tx ? (void *)s->tx : s->ks->store->ctx;
+}
+
 static int audit_src_locked(struct rkl_kmsd_ks_sess *s);
 
 /*
@@ -456,7 +472,7 @@ count_failure(struct rkl_kmsd_ks_sess *s, int err)
 	/* Under the lease: a node that lost it leaves the count to the SN's new session. */
 	if (tx_open_leased(s) == RKL_ERR_BUSY)
 		return;
-	if (ks->store->download_result(ks->store->ctx, s->sn, err, &ks->lockout, &t) == 0 &&
+	if (ks->store->download_result(sctx(s), s->sn, err, &ks->lockout, &t) == 0 &&
 	    t.locked_until != 0 && ks_now(ks) < t.locked_until)
 		rkl_metrics_lockout(RKL_METRICS_LOCK_SN);	/* (a locked SN cannot fail again until it ends) */
 }
@@ -534,7 +550,7 @@ lease_renew_tx(struct rkl_kmsd_ks_sess *s)
 
 	if (!s->leased)
 		return 0;
-	r = st->lease_renew(st->ctx, s->sn, s->owner, s->ks->lease_secs, &until);
+	r = st->lease_renew(sctx(s), s->sn, s->owner, s->ks->lease_secs, &until);
 	if (r == 0) {
 		s->lease_until = until;
 	} else if (r == RKL_ERR_BUSY) {
@@ -591,7 +607,7 @@ lease_release(struct rkl_kmsd_ks_sess *s)
 
 	if (!s->leased)
 		return;
-	if (st->lease_drop(st->ctx, s->sn, s->owner) == 0)
+	if (st->lease_drop(sctx(s), s->sn, s->owner) == 0)
 		s->leased = 0;
 }
 
@@ -614,7 +630,7 @@ rnd1_check(struct rkl_kmsd_ks_sess *s, const uint8_t *rnd1, size_t len)
 
 	if ((r = ks->c->sha256(ks->c->ctx, parts, lens, 3, h)) != 0)
 		return r;
-	r = ks->store->rnd1_note(ks->store->ctx, s->sn, h);
+	r = ks->store->rnd1_note(sctx(s), s->sn, h);
 	return r == RKL_ERR_EXISTS ? RKL_ERR_AUTH : r;
 }
 
@@ -627,12 +643,12 @@ rnd1_check(struct rkl_kmsd_ks_sess *s, const uint8_t *rnd1, size_t len)
  * RKL_ERR_ALREADY_BOUND if confirmed, 0 if not, or a store error.
  */
 static int
-binding_confirmed(struct rkl_kmsd_ks *ks, const char *sn, const struct rkl_store_terminal *t)
+binding_confirmed(struct rkl_kmsd_ks_sess *s, const char *sn, const struct rkl_store_terminal *t)
 {
 	struct rkl_store_tmk cur;
 	int r;
 
-	r = ks->store->tmk_current(ks->store->ctx, sn, &cur);
+	r = s->ks->store->tmk_current(sctx(s), sn, &cur);
 	rkl_cleanse(&cur, sizeof(cur));
 	if (r == 0)
 		return RKL_ERR_ALREADY_BOUND;
@@ -817,7 +833,7 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 	/* The configuration must serve the session's profile at all. */
 	if (!(ks->cfg->profiles & RKL_KMSD_PROFILE(s->profile)) || (s->profile == 2 && !ks->p2))
 		return RKL_ERR_PROFILE;
-	if ((r = ks->store->terminal_get(ks->store->ctx, o->sn, &t)) != 0)
+	if ((r = ks->store->terminal_get(sctx(s), o->sn, &t)) != 0)
 		return r;	/* RKL_ERR_UNKNOWN_SN, or a store failure */
 	if (t.status == RKL_TERM_REVOKED)
 		return RKL_ERR_REVOKED;
@@ -829,7 +845,7 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 		return RKL_ERR_PROFILE;
 	if (o->mode == RKL_KS_OPEN_FIRST && t.status == RKL_TERM_BOUND) {
 		/* Only the bound TK itself may come again, and only until it is confirmed. */
-		if ((r = binding_confirmed(ks, o->sn, &t)) != 0)
+		if ((r = binding_confirmed(s, o->sn, &t)) != 0)
 			return r;
 		s->rebind = 1;
 	}
@@ -844,14 +860,14 @@ do_open(struct rkl_kmsd_ks_sess *s, struct rkl_ks_open *o)
 	/* One session per SN on every node: the SN's lease in the store, committed
 	 * (with this step's row) before the reply; the batch stays open for it. */
 	if ((r = tx_open(s)) != 0 ||
-	    (r = ks->store->lease_take(ks->store->ctx, o->sn, s->owner, ks->lease_secs,
+	    (r = ks->store->lease_take(sctx(s), o->sn, s->owner, ks->lease_secs,
 	    &s->lease_until)) != 0) {
 		active_release(ks, s);
 		return r;
 	}
 	s->leased = 1;
 	if (o->mode == RKL_KS_OPEN_REDOWNLOAD) {
-		if ((r = ks->store->binding_get(ks->store->ctx, o->sn, &s->bind)) != 0) {
+		if ((r = ks->store->binding_get(sctx(s), o->sn, &s->bind)) != 0) {
 			lease_release(s);
 			active_release(ks, s);
 			return r;
@@ -1062,7 +1078,7 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	}
 	if (s->rebind) {
 		/* The SN is bound, not yet confirmed: only the bound TK again (its TK_ACCEPTED was lost). */
-		r = ks->store->binding_get(ks->store->ctx, s->sn, &s->bind);
+		r = ks->store->binding_get(sctx(s), s->sn, &s->bind);
 		if (r == RKL_ERR_NOT_BOUND) {
 			s->rebind = 0;		/* reset meanwhile: an ordinary first binding */
 			memset(&s->bind, 0, sizeof(s->bind));
@@ -1153,7 +1169,7 @@ do_bind(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_bind *b)
 	memcpy(s->bind.tk_hash, u->tk_hash, RKL_SHA256_LEN);
 	/* Bind once, atomically, committed before TK_ACCEPTED goes out. */
 	if ((r = tx_open_leased(s)) != 0 ||
-	    (r = ks->store->binding_put(ks->store->ctx, &who, s->sn, &s->bind)) != 0)
+	    (r = ks->store->binding_put(sctx(s), &who, s->sn, &s->bind)) != 0)
 		goto out;
 	s->have_bind = 1;
 out:
@@ -1367,7 +1383,7 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		return RKL_ERR_ALGORITHM;	/* Pu_tek too weak for the TMK (Annex C) */
 	if ((r = session_get(s, &hs)) != 0)
 		return r;
-	r = ks->store->tmk_current(ks->store->ctx, s->sn, &cur);
+	r = ks->store->tmk_current(sctx(s), s->sn, &cur);
 	if (r == RKL_ERR_NOT_FOUND) {
 		/*
 		 * First download (or after a rotation): generate, wrap under
@@ -1401,7 +1417,7 @@ do_tmk(struct rkl_kmsd_ks_sess *s, struct rkl_ks_tmk *k)
 		(void)rkl_hsm_key_destroy(hs, &s->dl, &tmk);
 		have_tmk = 0;
 		if ((r = tx_open_leased(s)) != 0 ||
-		    (r = ks->store->tmk_get_or_create(ks->store->ctx, &who, s->sn, &fresh, &cur,
+		    (r = ks->store->tmk_get_or_create(sctx(s), &who, s->sn, &fresh, &cur,
 		    &created)) != 0)
 			goto out;
 		/* Not created: another session stored one first; deliver that
@@ -1496,10 +1512,10 @@ do_confirm(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_confirm *c)
 		goto out;
 	}
 	if ((r = tx_open_leased(s)) != 0 ||
-	    (r = ks->store->tmk_mark_delivered(ks->store->ctx, &who, s->sn, s->version)) != 0)
+	    (r = ks->store->tmk_mark_delivered(sctx(s), &who, s->sn, s->version)) != 0)
 		goto out;
 	/* The download is complete: reset the failure counter. */
-	r = ks->store->download_result(ks->store->ctx, s->sn, 0, &ks->lockout, NULL);
+	r = ks->store->download_result(sctx(s), s->sn, 0, &ks->lockout, NULL);
 	if (r == 0 && s->profile == 2)
 		s->mac_for = MAC_CONFIRM;
 out:
@@ -1655,7 +1671,7 @@ audit_row(struct rkl_kmsd_ks_sess *s, enum rkl_kms_step step, int result, const 
 		    s->src_locked ? "source address locked out" : rkl_err_str(result));
 	}
 	ev.detail = detail;
-	return ks->store->audit_append(ks->store->ctx, &ev, NULL);
+	return ks->store->audit_append(sctx(s), &ev, NULL);
 }
 
 /* The row of a source address locked out (written now, in a batch of its own if none is open). */
@@ -1675,7 +1691,7 @@ audit_src_locked(struct rkl_kmsd_ks_sess *s)
 	    s->ks->cfg->lockout_threshold, s->ks->cfg->lockout_duration);
 	ev.detail = detail;
 	(void)tx_open(s);	/* if no batch opens, the row commits alone */
-	return s->ks->store->audit_append(s->ks->store->ctx, &ev, NULL);
+	return s->ks->store->audit_append(sctx(s), &ev, NULL);
 }
 
 /* The row of a TK uploaded again for its unconfirmed binding (TK_ACCEPTED lost). */
@@ -1691,7 +1707,7 @@ audit_again(struct rkl_kmsd_ks_sess *s)
 	ev.event = "tk.bind_again";
 	ev.result = 0;
 	ev.detail = "the bound TK uploaded again (its TK_ACCEPTED was lost); nothing changed";
-	return s->ks->store->audit_append(s->ks->store->ctx, &ev, NULL);
+	return s->ks->store->audit_append(sctx(s), &ev, NULL);
 }
 
 /*
@@ -1707,15 +1723,17 @@ tx_open(struct rkl_kmsd_ks_sess *s)
 
 	if (s->in_tx)
 		return 0;
-	if ((r = st->batch_begin(st->ctx)) != 0)
+	if ((r = st->txn_begin(st->ctx, &s->tx)) != 0)
 		return r;
+	s->in_tx = 1;
 	for (i = 0; i < s->n_pend; i++) {
 		if ((r = audit_row(s, s->pend[i], 0, NULL)) != 0) {
-			st->batch_rollback(st->ctx);
+			st->txn_rollback(s->tx);
+			s->in_tx = 0;
+			s->tx = NULL;
 			return r;
 		}
 	}
-	s->in_tx = 1;
 	return 0;
 }
 
@@ -1731,15 +1749,16 @@ tx_close(struct rkl_kmsd_ks_sess *s)
 		return 0;
 	s->in_tx = 0;
 	if (s->ks->defer) {
-		r = st->batch_defer(st->ctx, &g);
+		r = st->txn_defer(s->tx, &g);
 		if (r == 0)
 			__atomic_add_fetch(&s->ks->n_deferred, 1, __ATOMIC_RELAXED);	/* the group's size (metrics) */
 	} else {
 		uint64_t t0 = rkl_metrics_now_ns();
 
-		r = st->batch_commit(st->ctx);
+		r = st->txn_commit(s->tx);
 		rkl_metrics_commit(r == 0, rkl_metrics_now_ns() - t0, 1);
 	}
+	s->tx = NULL;	/* ended either way */
 	if (r == 0)
 		s->n_pend = 0;
 	return r;
@@ -2113,7 +2132,7 @@ rkl_kmsd_ks_new(const struct rkl_kmsd_config *cfg, struct rkl_hsm *hsm,
 		snprintf(ks->inst, sizeof(ks->inst), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
 	}
 	ks->lease_secs = 2 * cfg->idle_timeout > LEASE_MIN ? 2 * cfg->idle_timeout : LEASE_MIN;
-	ks->defer = cfg->group_commit > 0 && store->batch_defer != NULL &&
+	ks->defer = cfg->group_commit > 0 && store->txn_defer != NULL &&
 	    store->group_commit != NULL && store->group_state != NULL && store->group_last != NULL;
 	pthread_mutex_init(&ks->lock, NULL);
 	if ((cfg->profiles & RKL_KMSD_PROFILE(2)) && (r = p2_load(ks, cfg)) != 0) {

@@ -9,10 +9,12 @@
 #include "rkl/err.h"
 #include "store_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LOCK_CAP_SECS 86400	/* a lockout never lasts longer than a day */
 
@@ -161,6 +163,93 @@ rkl_store__mutex_init_recursive(pthread_mutex_t *mu)
 		r = 0;
 	pthread_mutexattr_destroy(&a);
 	return r;
+}
+
+void *
+rkl_store__handle_of(void *ctx)
+{
+	/* Both kinds start with their magic: reading it through a pointer to the
+	 * first member is valid for either. */
+	if (ctx != NULL && *(const unsigned *)ctx == RKL_STORE__TXN)
+		return ((struct rkl_store_txn *)ctx)->handle;
+	return ctx;
+}
+
+int
+rkl_store__txn_init(struct rkl_store_txn *t, void *handle)
+{
+	pthread_condattr_t a;
+	int r = RKL_ERR_INTERNAL;
+
+	memset(t, 0, sizeof(*t));
+	t->magic = RKL_STORE__TXN;
+	t->handle = handle;
+	if (pthread_condattr_init(&a) != 0)
+		return RKL_ERR_INTERNAL;
+	if (pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&t->done, &a) == 0)
+		r = 0;
+	pthread_condattr_destroy(&a);
+	return r;
+}
+
+void
+rkl_store__txn_fini(struct rkl_store_txn *t)
+{
+	pthread_cond_destroy(&t->done);
+}
+
+void
+rkl_store__txn_start(struct rkl_store_txn *t)
+{
+	t->open = 1;
+	t->owner = pthread_self();
+}
+
+void
+rkl_store__txn_stop(struct rkl_store_txn *t)
+{
+	t->open = 0;
+	pthread_cond_broadcast(&t->done);
+}
+
+int
+rkl_store__enter(pthread_mutex_t *mu, struct rkl_store_txn *t, const void *ctx, unsigned wait_ms)
+{
+	int via = ctx == (const void *)t;
+	struct timespec until;
+	int waited = 0;
+
+	pthread_mutex_lock(mu);
+	for (;;) {
+		if (!t->open) {
+			if (!via)
+				return 0;
+			break;			/* a transaction that has ended */
+		}
+		if (pthread_equal(t->owner, pthread_self())) {
+			if (via)
+				return 0;
+			break;			/* its owner, past its own transaction */
+		}
+		if (via)
+			break;			/* another caller's transaction */
+		if (!waited) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += (time_t)(wait_ms / 1000);
+			until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			waited = 1;
+		}
+		if (pthread_cond_timedwait(&t->done, mu, &until) == ETIMEDOUT && t->open) {
+			pthread_mutex_unlock(mu);
+			return RKL_ERR_STORE;
+		}
+	}
+	pthread_mutex_unlock(mu);
+	return RKL_ERR_BATCH;
 }
 
 int64_t

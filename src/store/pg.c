@@ -3,7 +3,8 @@
  * same contract as sqlite.c and the same structure: read that file's header
  * first.  What differs:
  *
- * Connection.  One handle = one libpq connection + one recursive mutex.
+ * Connection.  One handle = one libpq connection + one mutex, held for one
+ * call at a time (transactions: as sqlite.c).
  * Every session sets synchronous_commit = on (a COMMIT returns only once its
  * WAL is flushed, and with synchronous replication configured, once the
  * standby has it too) and lock_timeout = busy_timeout_ms.  A connection
@@ -208,9 +209,11 @@ _Static_assert(N_MIGRATIONS == RKL_STORE_SCHEMA_VERSION, "one migration per sche
 #define META_GENESIS "audit_genesis"	/* meta: hash of audit row 1 (identity_set) */
 
 struct pgs {
+	unsigned magic;		/* RKL_STORE__HANDLE (store_int.h) */
 	PGconn *conn;
-	pthread_mutex_t mu;	/* recursive: a batch holds it across calls */
-	int batch;		/* a batch is open (only touched with mu held) */
+	pthread_mutex_t mu;	/* held for the length of one call, never across calls */
+	struct rkl_store_txn txn;	/* the open transaction's owner (one per connection) */
+	int batch;		/* a transaction is open (txn.open; only touched with mu held) */
 	int batch_in_group;	/* that batch is a savepoint of the open group */
 	int call_write;		/* a write call outside a batch runs in the group */
 	int call_nosp;		/* a read call inside a batch or group: no savepoint */
@@ -644,12 +647,20 @@ tx_end(struct pgs *s, int r)
 	return r;
 }
 
+/* The prologue of every call through ctx (as sqlite.c). */
 static int
-lock_write(struct pgs *s)
+enter(struct pgs *s, const void *ctx)
+{
+	return rkl_store__enter(&s->mu, &s->txn, ctx, s->busy_ms);
+}
+
+static int
+lock_write(struct pgs *s, const void *ctx)
 {
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_write(s)) != 0)
 		pthread_mutex_unlock(&s->mu);
 	return r;
@@ -923,13 +934,15 @@ tmk_insert(struct pgs *s, const char *sn, const struct rkl_store_tmk_new *t, uin
 
 /* ---- interface functions ---- */
 
+/* Begin a transaction owned by the calling thread (as sqlite.c's begin). */
 static int
-pg_batch_begin(void *ctx)
+begin(void *ctx)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if (s->batch) {
 		r = RKL_ERR_BATCH;
 		goto out;
@@ -943,20 +956,37 @@ pg_batch_begin(void *ctx)
 	if (r != 0)
 		goto out;
 	s->batch = 1;
-	return 0;
+	rkl_store__txn_start(&s->txn);
 out:
 	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+pg_txn_begin(void *ctx, struct rkl_store_txn **txn)
+{
+	struct pgs *s = rkl_store__handle_of(ctx);
+	int r;
+
+	if (txn == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = begin(ctx)) == 0)
+		*txn = &s->txn;
 	return r;
 }
 
 enum batch_how { B_COMMIT, B_DEFER, B_ROLLBACK };
 
 static int
-batch_end(struct pgs *s, enum batch_how how, uint64_t *group)
+batch_end(void *ctx, enum batch_how how, uint64_t *group)
 {
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int r = 0;
 
-	pthread_mutex_lock(&s->mu);
+	if (s == NULL)
+		return RKL_ERR_BATCH;
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if (!s->batch) {
 		pthread_mutex_unlock(&s->mu);
 		return RKL_ERR_BATCH;
@@ -992,36 +1022,38 @@ batch_end(struct pgs *s, enum batch_how how, uint64_t *group)
 		r = group_end(s);
 out:
 	s->batch_in_group = 0;
+	rkl_store__txn_stop(&s->txn);
 	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_unlock(&s->mu);	/* batch_begin's hold */
 	return r;
 }
 
 static int
-pg_batch_commit(void *ctx)
+pg_txn_commit(struct rkl_store_txn *txn)
 {
-	return batch_end(ctx, B_COMMIT, NULL);
+	return batch_end(txn, B_COMMIT, NULL);
 }
 
 static void
-pg_batch_rollback(void *ctx)
+pg_txn_rollback(struct rkl_store_txn *txn)
 {
-	(void)batch_end(ctx, B_ROLLBACK, NULL);
+	(void)batch_end(txn, B_ROLLBACK, NULL);
 }
 
 static int
-pg_batch_defer(void *ctx, uint64_t *group)
+pg_txn_defer(struct rkl_store_txn *txn, uint64_t *group)
 {
-	return batch_end(ctx, B_DEFER, group);
+	return batch_end(txn, B_DEFER, group);
 }
 
 static int
 pg_group_commit(void *ctx)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	/* Waits for another caller's transaction (a savepoint in the group). */
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	r = s->batch ? RKL_ERR_BATCH : group_end(s);
 	pthread_mutex_unlock(&s->mu);
 	return r;
@@ -1030,7 +1062,7 @@ pg_group_commit(void *ctx)
 static uint64_t
 pg_group_last(void *ctx)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	uint64_t g;
 
 	pthread_mutex_lock(&s->mu);
@@ -1042,7 +1074,7 @@ pg_group_last(void *ctx)
 static int
 pg_group_state(void *ctx, uint64_t group)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int r;
 
 	pthread_mutex_lock(&s->mu);
@@ -1062,13 +1094,14 @@ pg_group_state(void *ctx, uint64_t group)
 static void
 pg_close(void *ctx)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 
 	if (s == NULL)
 		return;
 	if (s->conn != NULL && s->group != 0)
 		(void)group_end(s);
 	PQfinish(s->conn);
+	rkl_store__txn_fini(&s->txn);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1139,10 +1172,11 @@ out:
 static int
 pg_schema_version(void *ctx, int *version)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int r, v = 0;
 
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_none(s)) == 0 && (r = read_version(s, &v)) == 0)
 		*version = v;
 	pthread_mutex_unlock(&s->mu);
@@ -1165,13 +1199,13 @@ term_insert(struct pgs *s, const struct rkl_store_terminal_new *t, int64_t now)
 static int
 pg_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_store_terminal_new *t)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	int r;
 
 	if ((r = rkl_store__check_terminal_new(t)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	r = term_status(s, t->sn, &status);
 	if (r == 0)
@@ -1187,7 +1221,7 @@ pg_terminal_import(void *ctx, const struct rkl_store_who *who,
     struct rkl_store_row_err *errs, size_t errs_cap, size_t *n_bad,
     void (*progress)(void *arg, size_t done, size_t total), void *arg)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int *err = NULL;
 	size_t i, bad = 0;
 	enum rkl_term_status status;
@@ -1197,7 +1231,10 @@ pg_terminal_import(void *ctx, const struct rkl_store_who *who,
 
 	if ((r = rkl_store__import_precheck(who, rows, n, errs, errs_cap, n_bad, &err)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0) {
+		free(err);
+		return r;
+	}
 	locked = 1;
 	if ((r = tx_write(s)) != 0)
 		goto out;
@@ -1240,7 +1277,7 @@ out:
 static int
 pg_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_terminal t;
 	int r;
 
@@ -1248,7 +1285,8 @@ pg_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 		return RKL_ERR_INVALID_ARG;
 	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_none(s)) == 0 && (r = term_get(s, sn, &t)) == 0)
 		*out = t;
 	pthread_mutex_unlock(&s->mu);
@@ -1258,7 +1296,7 @@ pg_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 static int
 pg_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, size_t cap, size_t *n)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	PGresult *res = NULL;
 	int i, r;
@@ -1269,7 +1307,8 @@ pg_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, 
 		return r;
 	p_str(&q, after);
 	p_i64(&q, (int64_t)cap);
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_none(s)) == 0 && (r = run(s, Q_TERM_LIST_FROM, &q, &res)) == 0) {
 		for (i = 0; r == 0 && i < PQntuples(res) && (size_t)i < cap; i++)
 			r = read_terminal(res, i, &rows[i]);
@@ -1284,7 +1323,7 @@ pg_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, 
 static int
 pg_terminal_counts(void *ctx, struct rkl_store_counts *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_counts c;
 	enum rkl_term_status status;
 	struct qp q = { 0 };
@@ -1296,7 +1335,8 @@ pg_terminal_counts(void *ctx, struct rkl_store_counts *out)
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
 	memset(&c, 0, sizeof(c));
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if ((r = run(s, Q_TERM_COUNT_STATUS, NULL, &res)) != 0)
@@ -1332,12 +1372,12 @@ out_unlock:
 static int
 pg_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_CURRENT, &status, &n)) == 0 &&
 	    (r = run_sn(s, Q_TERM_RESET, sn, NULL)) == 0) {
@@ -1352,7 +1392,7 @@ static int
 pg_terminal_set_profile(void *ctx, const struct rkl_store_who *who, const char *sn,
     uint8_t profile)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_terminal t;
 	struct qp q = { 0 };
 	char detail[32];
@@ -1362,7 +1402,7 @@ pg_terminal_set_profile(void *ctx, const struct rkl_store_who *who, const char *
 		return r;
 	if (profile != 1 && profile != 2)
 		return RKL_ERR_FORMAT;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_get(s, sn, &t)) != 0)
 		goto end;
@@ -1385,13 +1425,13 @@ end:
 static int
 pg_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	struct qp q = { 0 };
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s, ctx)) != 0)
 		return r;
 	p_i64(&q, now_of(s));
 	p_str(&q, sn);
@@ -1407,7 +1447,7 @@ static int
 pg_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
     const struct rkl_store_binding *b)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	struct qp q = { 0 };
 	char detail[96];
@@ -1418,7 +1458,7 @@ pg_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((r = rkl_store__check_binding(b)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	now = now_of(s);
 	if ((r = term_status(s, sn, &status)) != 0)
@@ -1462,7 +1502,7 @@ end:
 static int
 pg_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_binding *b = NULL;
 	enum rkl_term_status status;
 	PGresult *res = NULL;
@@ -1474,7 +1514,10 @@ pg_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 		return r;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0) {
+		free(b);
+		return r;
+	}
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if ((r = term_status(s, sn, &status)) != 0 ||
@@ -1505,7 +1548,7 @@ out_unlock:
 static int
 pg_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	int r;
@@ -1516,7 +1559,10 @@ pg_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0) {
+		free(t);
+		return r;
+	}
 	if ((r = tx_read(s)) == 0) {
 		if ((r = term_status(s, sn, &status)) == 0 &&
 		    (r = tmk_cur(s, sn, t)) == 0)
@@ -1533,7 +1579,7 @@ static int
 pg_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
     const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out, int *created)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	uint32_t version = 0;
@@ -1548,7 +1594,7 @@ pg_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		goto out;
 	if ((r = term_status(s, sn, &status)) != 0)
 		goto end;
@@ -1583,7 +1629,7 @@ static int
 pg_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
     const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	uint32_t version = 0;
@@ -1596,7 +1642,7 @@ pg_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		goto out;
 	if ((r = term_live(s, sn, &status)) == 0)
 		r = run_sn(s, Q_TMK_RETIRE_CURRENT, sn, &n);
@@ -1619,7 +1665,7 @@ out:
 static int
 pg_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn, uint32_t version)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	struct qp q = { 0 };
@@ -1632,7 +1678,7 @@ pg_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		goto out;
 	if ((r = term_status(s, sn, &status)) != 0 || (r = tmk_cur(s, sn, t)) != 0)
 		goto end;
@@ -1661,7 +1707,7 @@ static int
 pg_download_result(void *ctx, const char *sn, int result,
     const struct rkl_store_lockout *pol, struct rkl_store_terminal *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_terminal t;
 	struct qp q = { 0 };
 	char detail[64];
@@ -1671,7 +1717,7 @@ pg_download_result(void *ctx, const char *sn, int result,
 
 	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_get(s, sn, &t)) != 0)
 		goto end;
@@ -1714,13 +1760,13 @@ end:
 static int
 pg_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	uint64_t q = 0;
 	int r;
 
 	if (ev == NULL || ev->event == NULL || ev->event[0] == '\0')
 		return RKL_ERR_INVALID_ARG;
-	if ((r = lock_write(s)) == 0)
+	if ((r = lock_write(s, ctx)) == 0)
 		r = end_unlock(s, audit_put(s, ev->actor, ev->source, ev->sn, ev->event,
 		    ev->result, ev->detail, &q));
 	if (r == 0 && seq != NULL)
@@ -1729,9 +1775,10 @@ pg_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq
 }
 
 static int
-audit_list(struct pgs *s, const char *sn, uint64_t after,
+audit_list(void *ctx, const char *sn, uint64_t after,
     struct rkl_store_audit_row *rows, size_t cap, size_t *n)
 {
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	PGresult *res = NULL;
 	int i, r;
@@ -1742,7 +1789,8 @@ audit_list(struct pgs *s, const char *sn, uint64_t after,
 		p_bstr(&q, sn);
 	p_i64(&q, (int64_t)after);
 	p_i64(&q, (int64_t)cap);
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_none(s)) == 0 &&
 	    (r = run(s, sn != NULL ? Q_AUDIT_LIST_SN : Q_AUDIT_LIST, &q, &res)) == 0) {
 		for (i = 0; r == 0 && i < PQntuples(res) && (size_t)i < cap; i++)
@@ -1777,12 +1825,13 @@ pg_audit_list_sn(void *ctx, const char *sn, uint64_t after,
 static int
 pg_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	int r;
 
 	if (seq == NULL || hash == NULL)
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_none(s)) == 0)
 		r = audit_head_get(s, seq, hash);
 	pthread_mutex_unlock(&s->mu);
@@ -1792,7 +1841,7 @@ pg_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
 static int
 pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store__walk w;
 	struct rkl_store_audit_check head;
 	struct rkl_store_audit_row row;
@@ -1803,7 +1852,8 @@ pg_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
 	memset(&head, 0, sizeof(head));
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	/* One REPEATABLE READ transaction: one snapshot even while others append. */
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
@@ -1910,7 +1960,7 @@ meta_put_hex(struct pgs *s, const char *name, const uint8_t *v, size_t n)
 static int
 pg_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_store_identity *id)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	char name[8 + RKL_STORE_ID_ROLE_MAX + 1], created[24], detail[RKL_STORE_DETAIL_MAX + 1];
 	char hex[2 * RKL_STORE_DB_ID_LEN + 1];
 	uint8_t h[RKL_SHA256_LEN];
@@ -1920,7 +1970,7 @@ pg_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 
 	if ((r = rkl_store__check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	r = meta_get_hex(s, "db_id", h, RKL_STORE_DB_ID_LEN);
 	if (r == 0 || r == RKL_ERR_INTEGRITY) {
@@ -1956,7 +2006,7 @@ out:
 static int
 pg_identity_get(void *ctx, struct rkl_store_identity *out)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct rkl_store_identity id;
 	char created[24], nm[8 + RKL_STORE_ID_ROLE_MAX + 1], *end;
 	PGresult *res = NULL;
@@ -1965,7 +2015,8 @@ pg_identity_get(void *ctx, struct rkl_store_identity *out)
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
 	memset(&id, 0, sizeof(id));
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if ((r = meta_get_hex(s, "db_id", id.db_id, sizeof(id.db_id))) != 0)
@@ -2023,7 +2074,7 @@ pg_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 		"SELECT alg, state, COUNT(*) FROM tmk WHERE is_current = 1 GROUP BY 1, 2 ORDER BY 1, 2",
 		"SELECT profile, COUNT(*) FROM terminal GROUP BY 1 ORDER BY 1",
 	};
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	PGresult *res = NULL;
 	size_t k = 0, q;
 	char name[16];
@@ -2031,7 +2082,8 @@ pg_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 
 	if (n == NULL || (rows == NULL && cap > 0))
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
@@ -2104,7 +2156,7 @@ pg_fleet_list(void *ctx, enum rkl_store_fleet_which which, int64_t now,
 		[RKL_FLEET_LOCKED] = " ORDER BY locked_until DESC, sn LIMIT $2",
 		[RKL_FLEET_PENDING] = " ORDER BY tmk_created, sn LIMIT $2",
 	};
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	PGresult *res = NULL;
 	char sql[512];
 	size_t k = 0;
@@ -2114,7 +2166,8 @@ pg_fleet_list(void *ctx, enum rkl_store_fleet_which which, int64_t now,
 	    (which != RKL_FLEET_NEVER_DOWNLOADED && which != RKL_FLEET_LOCKED &&
 	    which != RKL_FLEET_PENDING))
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if (total != NULL) {
@@ -2187,7 +2240,7 @@ static int
 pg_audit_window(void *ctx, int64_t from, int64_t to, struct rkl_store_event_count *rows,
     size_t cap, size_t *n)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	PGresult *res = NULL;
 	uint8_t h[RKL_SHA256_LEN];
 	uint64_t head = 0, lo = 1, hi = 1;
@@ -2197,7 +2250,8 @@ pg_audit_window(void *ctx, int64_t from, int64_t to, struct rkl_store_event_coun
 
 	if (n == NULL || (rows == NULL && cap > 0))
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	/* the window's rows are [lo, hi) along seq; the time filter below makes the edges exact */
@@ -2252,7 +2306,7 @@ term_exists(struct pgs *s, const char *sn)
 static int
 pg_lease_take(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	PGresult *res = NULL;
 	char old[RKL_STORE_OWNER_MAX + 1], detail[RKL_STORE_OWNER_MAX + 48];
@@ -2263,7 +2317,7 @@ pg_lease_take(void *ctx, const char *sn, const char *owner, uint32_t secs, int64
 		return r;
 	if ((r = rkl_store__check_lease(owner, secs)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_exists(s, sn)) != 0)
 		goto out;
@@ -2309,7 +2363,7 @@ out:
 static int
 pg_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	int64_t now, until;
 	int r;
@@ -2318,7 +2372,7 @@ pg_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int6
 		return r;
 	if ((r = rkl_store__check_lease(owner, secs)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	now = now_of(s);
 	until = now + (int64_t)secs;
@@ -2337,7 +2391,7 @@ pg_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int6
 static int
 pg_lease_drop(void *ctx, const char *sn, const char *owner)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	int r;
 
@@ -2345,7 +2399,7 @@ pg_lease_drop(void *ctx, const char *sn, const char *owner)
 		return r;
 	if ((r = rkl_store__check_lease(owner, 1)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	p_str(&q, sn);
 	p_str(&q, owner);
@@ -2356,7 +2410,7 @@ pg_lease_drop(void *ctx, const char *sn, const char *owner)
 static int
 pg_lease_drop_node(void *ctx, const char *node, uint64_t *n)
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	PGresult *res = NULL;
 	char prefix[RKL_STORE_OWNER_MAX + 2], detail[RKL_STORE_OWNER_MAX + 48];
@@ -2366,7 +2420,7 @@ pg_lease_drop_node(void *ctx, const char *node, uint64_t *n)
 	if ((r = rkl_store__check_lease(node, 1)) != 0)
 		return r;
 	snprintf(prefix, sizeof(prefix), "%s/", node);
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	p_str(&q, prefix);
 	p_i64(&q, (int64_t)strlen(prefix));
@@ -2388,7 +2442,7 @@ out:
 static int
 pg_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
 {
-	struct pgs *s = ctx;
+	struct pgs *s = rkl_store__handle_of(ctx);
 	struct qp q = { 0 };
 	PGresult *res = NULL;
 	int64_t n;
@@ -2398,7 +2452,7 @@ pg_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
 		return r;
 	if (fp == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_exists(s, sn)) != 0)
 		goto out;
@@ -2460,6 +2514,12 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 		free(s);
 		return r;
 	}
+	if ((r = rkl_store__txn_init(&s->txn, s)) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return r;
+	}
+	s->magic = RKL_STORE__HANDLE;
 	s->busy_ms = opts != NULL && opts->busy_timeout_ms != 0 ? opts->busy_timeout_ms : 5000;
 	if (opts != NULL) {
 		s->clock = opts->clock;
@@ -2507,10 +2567,10 @@ pg_open(struct rkl_store *st, const char *conninfo, const struct rkl_store_opts 
 	st->audit_verify = pg_audit_verify;
 	st->audit_list_sn = pg_audit_list_sn;
 	st->audit_head = pg_audit_head;
-	st->batch_begin = pg_batch_begin;
-	st->batch_commit = pg_batch_commit;
-	st->batch_rollback = pg_batch_rollback;
-	st->batch_defer = pg_batch_defer;
+	st->txn_begin = pg_txn_begin;
+	st->txn_commit = pg_txn_commit;
+	st->txn_defer = pg_txn_defer;
+	st->txn_rollback = pg_txn_rollback;
 	st->group_commit = pg_group_commit;
 	st->group_state = pg_group_state;
 	st->group_last = pg_group_last;

@@ -2,7 +2,7 @@
  * SQLite implementation of the store interface (see rkl/store.h).
  *
  * One handle = one sqlite3 connection + one mutex; every call takes the
- * mutex, so a handle may be shared by threads.  Durability: WAL journal,
+ * mutex for its own length, so a handle may be shared by threads.  Durability: WAL journal,
  * synchronous=FULL (the WAL is fsynced at every commit), so a committed
  * transaction survives a crash or power loss.  Every mutating call runs in
  * one BEGIN IMMEDIATE transaction: the write lock is taken at BEGIN, so two
@@ -10,21 +10,24 @@
  * first's result (no lock upgrade deadlock); a writer waits up to
  * busy_timeout for the lock.
  *
- * Batches (batch_begin .. batch_commit): the thread that begins one keeps the
- * mutex (recursive, so its own calls still take it) and an open BEGIN
- * IMMEDIATE transaction; each call inside it runs in a SAVEPOINT instead of
- * its own transaction, so a failed call still changes nothing, and the one
- * COMMIT (one WAL fsync) at batch_commit makes all of them durable at once.
+ * Transactions (txn_begin .. txn_commit): an open BEGIN IMMEDIATE
+ * transaction owned by the thread that began it (s->txn, common.c's
+ * rkl_store__enter: the mutex is not held between calls; other threads'
+ * calls wait for the end, the owner's calls name the transaction); each
+ * call inside it runs in a SAVEPOINT instead of its own transaction, so a
+ * failed call still changes nothing, and the one COMMIT (one WAL fsync) at
+ * txn_commit makes all of them durable at once.  ("batch" below, s->batch,
+ * is such a transaction.)
  *
- * Group commit (batch_defer, group_commit, group_state): batch_defer ends a
- * batch without committing it.  Its transaction stays open as the handle's
- * group; later batches (of any thread) run inside the group as a savepoint
- * (rkl_batch) each, released into it at batch_defer or undone alone at
- * batch_rollback.  group_commit commits the group: one fsync for every batch
- * deferred into it.  Calls outside a batch while a group is open run in it
- * too (savepoint rkl_call); a write among them commits the group before it
- * returns, so it is durable like any call outside a batch.  Outcomes of the
- * last GROUP_RING groups are kept for group_state.
+ * Group commit (txn_defer, group_commit, group_state): txn_defer ends a
+ * transaction without committing it.  Its transaction stays open as the
+ * handle's group; later transactions (of any thread) run inside the group as
+ * a savepoint (rkl_batch) each, released into it at txn_defer or undone
+ * alone at txn_rollback.  group_commit commits the group: one fsync for every
+ * transaction deferred into it.  Calls outside a transaction while a group is
+ * open run in it too (savepoint rkl_call); a write among them commits the
+ * group before it returns, so it is durable like any call outside one.
+ * Outcomes of the last GROUP_RING groups are kept for group_state.
  *
  * Portability: the DML below is plain SQL-92 plus LIMIT, which PostgreSQL
  * accepts; the SQLite-only parts are marked "SQLite:" (PRAGMAs, BEGIN
@@ -266,9 +269,12 @@ static const char *const stmt_sql[Q_COUNT] = {
 #define GROUP_RING 16384	/* group outcomes remembered for group_state (256 KiB) */
 
 struct sq {
+	unsigned magic;		/* RKL_STORE__HANDLE (store_int.h) */
 	sqlite3 *db;
-	pthread_mutex_t mu;	/* recursive: a batch holds it across calls */
-	int batch;		/* a batch is open (only touched with mu held) */
+	pthread_mutex_t mu;	/* held for the length of one call, never across calls */
+	struct rkl_store_txn txn;	/* the open transaction's owner (one per connection) */
+	unsigned busy_ms;	/* how long a call waits for another caller's transaction */
+	int batch;		/* a transaction is open (txn.open; only touched with mu held) */
 	int batch_in_group;	/* that batch is a savepoint of the open group */
 	int call_write;		/* a write call outside a batch runs in the group */
 	int call_nosp;		/* a read call inside a batch or group: no savepoint */
@@ -477,15 +483,26 @@ tx_end(struct sq *s, int r)
 }
 
 /*
- * Take the mutex and begin a write transaction (tx_write): the prologue of
- * a mutating call.  On failure the mutex is released again.
+ * The prologue of every call through ctx (the handle or its transaction):
+ * the mutex and the transaction rules (rkl_store__enter).
  */
 static int
-lock_write(struct sq *s)
+enter(struct sq *s, const void *ctx)
+{
+	return rkl_store__enter(&s->mu, &s->txn, ctx, s->busy_ms);
+}
+
+/*
+ * Enter and begin a write transaction (tx_write): the prologue of a
+ * mutating call.  On failure the mutex is released again.
+ */
+static int
+lock_write(struct sq *s, const void *ctx)
 {
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_write(s)) != 0)
 		pthread_mutex_unlock(&s->mu);
 	return r;
@@ -944,16 +961,19 @@ out:
 /* ---- interface functions ---- */
 
 /*
- * Open a batch: the mutex stays locked until the batch ends.  A transaction
- * of its own, or a savepoint of the open group.
+ * Begin a transaction owned by the calling thread (txn_begin): its own
+ * BEGIN IMMEDIATE, or a savepoint of the open
+ * group.  The mutex is released on return; calls of other threads wait in
+ * enter() until it ends.
  */
 static int
-sq_batch_begin(void *ctx)
+begin(void *ctx)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if (s->batch) {
 		r = RKL_ERR_BATCH;	/* no nesting: a caller bug */
 		goto out;
@@ -963,21 +983,38 @@ sq_batch_begin(void *ctx)
 	if ((r = xstmt(s, s->batch_in_group ? Q_BATCH_SP : Q_BEGIN_IMMEDIATE)) != 0)
 		goto out;
 	s->batch = 1;
-	return 0;	/* keeps mu */
+	rkl_store__txn_start(&s->txn);
 out:
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
 
+static int
+sq_txn_begin(void *ctx, struct rkl_store_txn **txn)
+{
+	struct sq *s = rkl_store__handle_of(ctx);
+	int r;
+
+	if (txn == NULL)
+		return RKL_ERR_INVALID_ARG;
+	if ((r = begin(ctx)) == 0)
+		*txn = &s->txn;
+	return r;
+}
+
 enum batch_how { B_COMMIT, B_DEFER, B_ROLLBACK };
 
-/* End the batch; unlock what batch_begin locked. */
+/* End the calling thread's transaction ctx (txn_commit, txn_defer, txn_rollback). */
 static int
-batch_end(struct sq *s, enum batch_how how, uint64_t *group)
+batch_end(void *ctx, enum batch_how how, uint64_t *group)
 {
+	struct sq *s = rkl_store__handle_of(ctx);
 	int r = 0;
 
-	pthread_mutex_lock(&s->mu);	/* recursive: the owner's second hold */
+	if (s == NULL)
+		return RKL_ERR_BATCH;
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if (!s->batch) {
 		pthread_mutex_unlock(&s->mu);
 		return RKL_ERR_BATCH;
@@ -1014,36 +1051,38 @@ batch_end(struct sq *s, enum batch_how how, uint64_t *group)
 		r = group_end(s);
 out:
 	s->batch_in_group = 0;
+	rkl_store__txn_stop(&s->txn);
 	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_unlock(&s->mu);	/* batch_begin's hold */
 	return r;
 }
 
 static int
-sq_batch_commit(void *ctx)
+sq_txn_commit(struct rkl_store_txn *txn)
 {
-	return batch_end(ctx, B_COMMIT, NULL);
+	return batch_end(txn, B_COMMIT, NULL);
 }
 
 static void
-sq_batch_rollback(void *ctx)
+sq_txn_rollback(struct rkl_store_txn *txn)
 {
-	(void)batch_end(ctx, B_ROLLBACK, NULL);
+	(void)batch_end(txn, B_ROLLBACK, NULL);
 }
 
 static int
-sq_batch_defer(void *ctx, uint64_t *group)
+sq_txn_defer(struct rkl_store_txn *txn, uint64_t *group)
 {
-	return batch_end(ctx, B_DEFER, group);
+	return batch_end(txn, B_DEFER, group);
 }
 
 static int
 sq_group_commit(void *ctx)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	/* Waits for another caller's transaction (a savepoint in the group). */
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	r = s->batch ? RKL_ERR_BATCH : group_end(s);
 	pthread_mutex_unlock(&s->mu);
 	return r;
@@ -1052,7 +1091,7 @@ sq_group_commit(void *ctx)
 static uint64_t
 sq_group_last(void *ctx)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	uint64_t g;
 
 	pthread_mutex_lock(&s->mu);
@@ -1064,7 +1103,7 @@ sq_group_last(void *ctx)
 static int
 sq_group_state(void *ctx, uint64_t group)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	int r;
 
 	pthread_mutex_lock(&s->mu);
@@ -1084,7 +1123,7 @@ sq_group_state(void *ctx, uint64_t group)
 static void
 sq_close(void *ctx)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	size_t i;
 
 	if (s == NULL)
@@ -1094,6 +1133,7 @@ sq_close(void *ctx)
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
+	rkl_store__txn_fini(&s->txn);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1178,10 +1218,11 @@ out:
 static int
 sq_schema_version(void *ctx, int *version)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	int r, v = 0;
 
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = read_version(s, &v)) == 0)
 		*version = v;
 	pthread_mutex_unlock(&s->mu);
@@ -1208,13 +1249,13 @@ term_insert(struct sq *s, const struct rkl_store_terminal_new *t, int64_t now)
 static int
 sq_terminal_add(void *ctx, const struct rkl_store_who *who, const struct rkl_store_terminal_new *t)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	int r;
 
 	if ((r = rkl_store__check_terminal_new(t)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	r = term_status(s, t->sn, &status);
 	if (r == 0)
@@ -1230,7 +1271,7 @@ sq_terminal_import(void *ctx, const struct rkl_store_who *who,
     struct rkl_store_row_err *errs, size_t errs_cap, size_t *n_bad,
     void (*progress)(void *arg, size_t done, size_t total), void *arg)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	int *err = NULL;
 	size_t i, bad = 0;
 	enum rkl_term_status status;
@@ -1240,7 +1281,10 @@ sq_terminal_import(void *ctx, const struct rkl_store_who *who,
 
 	if ((r = rkl_store__import_precheck(who, rows, n, errs, errs_cap, n_bad, &err)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0) {
+		free(err);
+		return r;
+	}
 	locked = 1;
 	if ((r = tx_write(s)) != 0)
 		goto out;
@@ -1283,7 +1327,7 @@ out:
 static int
 sq_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_terminal t;
 	int r;
 
@@ -1291,7 +1335,8 @@ sq_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 		return RKL_ERR_INVALID_ARG;
 	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = term_get(s, sn, &t)) == 0)
 		*out = t;
 	pthread_mutex_unlock(&s->mu);
@@ -1301,7 +1346,7 @@ sq_terminal_get(void *ctx, const char *sn, struct rkl_store_terminal *out)
 static int
 sq_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, size_t cap, size_t *n)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	size_t k = 0;
 	int r;
@@ -1310,7 +1355,8 @@ sq_terminal_list(void *ctx, const char *after, struct rkl_store_terminal *rows, 
 		return RKL_ERR_INVALID_ARG;
 	if ((r = rkl_store__str_fits(after, RKL_STORE_SN_MAX)) != 0)
 		return r;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = stmt_get(s, Q_TERM_LIST_FROM, &st)) != 0 ||
 	    (r = bind_text(st, 1, after)) != 0 ||
 	    (r = bind_i64(st, 2, (int64_t)cap)) != 0)
@@ -1328,7 +1374,7 @@ out:
 static int
 sq_terminal_counts(void *ctx, struct rkl_store_counts *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_counts c;
 	sqlite3_stmt *st = NULL;
 	enum rkl_term_status status;
@@ -1338,7 +1384,8 @@ sq_terminal_counts(void *ctx, struct rkl_store_counts *out)
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
 	memset(&c, 0, sizeof(c));
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out;
 	if ((r = stmt_get(s, Q_TERM_COUNT_STATUS, &st)) != 0)
@@ -1376,12 +1423,12 @@ out:
 static int
 sq_terminal_reset(void *ctx, const struct rkl_store_who *who, const char *sn)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_CURRENT, &status, &n)) == 0 &&
 	    (r = run_sn(s, Q_TERM_RESET, sn)) == 0) {
@@ -1396,7 +1443,7 @@ static int
 sq_terminal_set_profile(void *ctx, const struct rkl_store_who *who, const char *sn,
     uint8_t profile)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_terminal t;
 	sqlite3_stmt *st = NULL;
 	char detail[32];
@@ -1406,7 +1453,7 @@ sq_terminal_set_profile(void *ctx, const struct rkl_store_who *who, const char *
 		return r;
 	if (profile != 1 && profile != 2)
 		return RKL_ERR_FORMAT;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_get(s, sn, &t)) != 0)
 		goto end;
@@ -1431,13 +1478,13 @@ end:
 static int
 sq_terminal_revoke(void *ctx, const struct rkl_store_who *who, const char *sn)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	sqlite3_stmt *st = NULL;
 	char detail[64];
 	int r, n = 0;
 
-	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s)) != 0)
+	if ((r = rkl_store__check_sn(sn)) != 0 || (r = rkl_store__check_who(who)) != 0 || (r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_unbind(s, sn, Q_TMK_RETIRE_ALL, &status, &n)) == 0 &&
 	    (r = stmt_get(s, Q_TERM_REVOKE, &st)) == 0 &&
@@ -1456,7 +1503,7 @@ static int
 sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
     const struct rkl_store_binding *b)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	enum rkl_term_status status;
 	sqlite3_stmt *st = NULL;
 	char detail[96];
@@ -1467,7 +1514,7 @@ sq_binding_put(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((r = rkl_store__check_binding(b)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	now = now_of(s);
 	if ((r = term_status(s, sn, &status)) != 0)
@@ -1517,7 +1564,7 @@ end:
 static int
 sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_binding *b = NULL;
 	enum rkl_term_status status;
 	sqlite3_stmt *st = NULL;
@@ -1529,7 +1576,10 @@ sq_binding_get(void *ctx, const char *sn, struct rkl_store_binding *out)
 		return r;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0) {
+		free(b);
+		return r;
+	}
 	if ((r = tx_read(s)) != 0 ||
 	    (r = term_status(s, sn, &status)) != 0 ||
 	    (r = stmt_row(s, Q_BIND_GET, sn, RKL_ERR_NOT_BOUND, &st)) != 0)
@@ -1559,7 +1609,7 @@ out:
 static int
 sq_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	int r;
@@ -1570,7 +1620,10 @@ sq_tmk_current(void *ctx, const char *sn, struct rkl_store_tmk *out)
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0) {
+		free(t);
+		return r;
+	}
 	if ((r = tx_read(s)) == 0 &&
 	    (r = term_status(s, sn, &status)) == 0 &&
 	    (r = tmk_cur(s, sn, t)) == 0)
@@ -1586,7 +1639,7 @@ static int
 sq_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
     const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out, int *created)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	uint32_t version = 0;
@@ -1601,7 +1654,7 @@ sq_tmk_get_or_create(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		goto out;
 	if ((r = term_status(s, sn, &status)) != 0)
 		goto end;
@@ -1636,7 +1689,7 @@ static int
 sq_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
     const struct rkl_store_tmk_new *fresh, struct rkl_store_tmk *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	uint32_t version = 0;
@@ -1649,7 +1702,7 @@ sq_tmk_rotate(void *ctx, const struct rkl_store_who *who, const char *sn,
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		goto out;
 	if ((r = term_live(s, sn, &status)) == 0)
 		r = tmk_retire(s, Q_TMK_RETIRE_CURRENT, sn, &n);
@@ -1672,7 +1725,7 @@ out:
 static int
 sq_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn, uint32_t version)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_tmk *t = NULL;
 	enum rkl_term_status status;
 	sqlite3_stmt *st = NULL;
@@ -1685,7 +1738,7 @@ sq_tmk_mark_delivered(void *ctx, const struct rkl_store_who *who, const char *sn
 		return r;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return RKL_ERR_NOMEM;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		goto out;
 	if ((r = term_status(s, sn, &status)) != 0 || (r = tmk_cur(s, sn, t)) != 0)
 		goto end;
@@ -1717,7 +1770,7 @@ static int
 sq_download_result(void *ctx, const char *sn, int result,
     const struct rkl_store_lockout *pol, struct rkl_store_terminal *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_terminal t;
 	sqlite3_stmt *st = NULL;
 	char detail[64];
@@ -1727,7 +1780,7 @@ sq_download_result(void *ctx, const char *sn, int result,
 
 	if ((r = rkl_store__check_sn(sn)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_get(s, sn, &t)) != 0)
 		goto end;
@@ -1773,13 +1826,13 @@ end:
 static int
 sq_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	uint64_t q = 0;
 	int r;
 
 	if (ev == NULL || ev->event == NULL || ev->event[0] == '\0')
 		return RKL_ERR_INVALID_ARG;
-	if ((r = lock_write(s)) == 0)
+	if ((r = lock_write(s, ctx)) == 0)
 		r = end_unlock(s, audit_put(s, ev->actor, ev->source, ev->sn, ev->event,
 		    ev->result, ev->detail, &q));
 	if (r == 0 && seq != NULL)
@@ -1788,16 +1841,18 @@ sq_audit_append(void *ctx, const struct rkl_store_audit_event *ev, uint64_t *seq
 }
 
 static int
-audit_list(struct sq *s, const char *sn, uint64_t after,
+audit_list(void *ctx, const char *sn, uint64_t after,
     struct rkl_store_audit_row *rows, size_t cap, size_t *n)
 {
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	size_t k = 0;
 	int r, i = 1;
 
 	if (n == NULL || (rows == NULL && cap > 0) || cap > INT32_MAX || after > INT64_MAX)
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = stmt_get(s, sn != NULL ? Q_AUDIT_LIST_SN : Q_AUDIT_LIST, &st)) != 0 ||
 	    (sn != NULL && (r = bind_text(st, i++, sn)) != 0) ||
 	    (r = bind_i64(st, i++, (int64_t)after)) != 0 ||
@@ -1835,12 +1890,13 @@ sq_audit_list_sn(void *ctx, const char *sn, uint64_t after,
 static int
 sq_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	int r;
 
 	if (seq == NULL || hash == NULL)
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	r = audit_head_get(s, seq, hash);
 	pthread_mutex_unlock(&s->mu);
 	return r;
@@ -1849,7 +1905,7 @@ sq_audit_head(void *ctx, uint64_t *seq, uint8_t hash[RKL_SHA256_LEN])
 static int
 sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store__walk w;
 	struct rkl_store_audit_check head;
 	struct rkl_store_audit_row row;
@@ -1860,7 +1916,8 @@ sq_audit_verify(void *ctx, struct rkl_store_audit_check *out)
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
 	memset(&head, 0, sizeof(head));
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	/* One read transaction: a consistent snapshot even while others append. */
 	if ((r = tx_read(s)) != 0)
 		goto out;
@@ -1965,7 +2022,7 @@ meta_put_hex(struct sq *s, const char *name, const uint8_t *v, size_t n)
 static int
 sq_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_store_identity *id)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	char name[8 + RKL_STORE_ID_ROLE_MAX + 1], created[24], detail[RKL_STORE_DETAIL_MAX + 1];
 	char hex[2 * RKL_STORE_DB_ID_LEN + 1];
 	uint8_t h[RKL_SHA256_LEN];
@@ -1975,7 +2032,7 @@ sq_identity_set(void *ctx, const struct rkl_store_who *who, const struct rkl_sto
 
 	if ((r = rkl_store__check_identity(id)) != 0 || (r = rkl_store__check_who(who)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	r = meta_get_hex(s, "db_id", h, RKL_STORE_DB_ID_LEN);
 	if (r == 0 || r == RKL_ERR_INTEGRITY) {
@@ -2012,7 +2069,7 @@ out:
 static int
 sq_identity_get(void *ctx, struct rkl_store_identity *out)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	struct rkl_store_identity id;
 	char created[24], *end;
 	sqlite3_stmt *st = NULL;
@@ -2021,7 +2078,8 @@ sq_identity_get(void *ctx, struct rkl_store_identity *out)
 	if (out == NULL)
 		return RKL_ERR_INVALID_ARG;
 	memset(&id, 0, sizeof(id));
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if ((r = meta_get_hex(s, "db_id", id.db_id, sizeof(id.db_id))) != 0)
@@ -2081,7 +2139,7 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 		"SELECT alg, state, COUNT(*) FROM tmk WHERE is_current = 1 GROUP BY 1, 2 ORDER BY 1, 2",
 		"SELECT profile, COUNT(*) FROM terminal GROUP BY 1 ORDER BY 1",
 	};
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	size_t k = 0, q;
 	char name[16];
@@ -2089,7 +2147,8 @@ sq_fleet_groups(void *ctx, int64_t now, struct rkl_store_fleet_group *rows, size
 
 	if (n == NULL || (rows == NULL && cap > 0))
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	for (q = 0; q < sizeof(sql) / sizeof(sql[0]); q++) {
@@ -2159,7 +2218,7 @@ sq_fleet_list(void *ctx, enum rkl_store_fleet_which which, int64_t now,
 		[RKL_FLEET_LOCKED] = " ORDER BY locked_until DESC, sn LIMIT ?2",
 		[RKL_FLEET_PENDING] = " ORDER BY tmk_created, sn LIMIT ?2",
 	};
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	char sql[512];
 	size_t k = 0;
@@ -2169,7 +2228,8 @@ sq_fleet_list(void *ctx, enum rkl_store_fleet_which which, int64_t now,
 	    (which != RKL_FLEET_NEVER_DOWNLOADED && which != RKL_FLEET_LOCKED &&
 	    which != RKL_FLEET_PENDING))
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if (total != NULL) {
@@ -2229,7 +2289,7 @@ static int
 sq_audit_window(void *ctx, int64_t from, int64_t to, struct rkl_store_event_count *rows,
     size_t cap, size_t *n)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	uint8_t h[RKL_SHA256_LEN];
 	uint64_t head = 0, lo = 1, hi = 1;
@@ -2238,7 +2298,8 @@ sq_audit_window(void *ctx, int64_t from, int64_t to, struct rkl_store_event_coun
 
 	if (n == NULL || (rows == NULL && cap > 0))
 		return RKL_ERR_INVALID_ARG;
-	pthread_mutex_lock(&s->mu);
+	if ((r = enter(s, ctx)) != 0)
+		return r;
 	if ((r = tx_read(s)) != 0)
 		goto out_unlock;
 	if ((r = audit_head_get(s, &head, h)) != 0)
@@ -2308,7 +2369,7 @@ term_exists(struct sq *s, const char *sn)
 static int
 sq_lease_take(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	char old[RKL_STORE_OWNER_MAX + 1], detail[RKL_STORE_OWNER_MAX + 48];
 	int64_t now, until = 0, old_until = 0;
@@ -2318,7 +2379,7 @@ sq_lease_take(void *ctx, const char *sn, const char *owner, uint32_t secs, int64
 		return r;
 	if ((r = rkl_store__check_lease(owner, secs)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_exists(s, sn)) != 0)
 		goto out;
@@ -2364,7 +2425,7 @@ out:
 static int
 sq_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int64_t *expires)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	int64_t now, until;
 	int r;
@@ -2373,7 +2434,7 @@ sq_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int6
 		return r;
 	if ((r = rkl_store__check_lease(owner, secs)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	now = now_of(s);
 	until = now + (int64_t)secs;
@@ -2393,7 +2454,7 @@ sq_lease_renew(void *ctx, const char *sn, const char *owner, uint32_t secs, int6
 static int
 sq_lease_drop(void *ctx, const char *sn, const char *owner)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -2401,7 +2462,7 @@ sq_lease_drop(void *ctx, const char *sn, const char *owner)
 		return r;
 	if ((r = rkl_store__check_lease(owner, 1)) != 0)
 		return r;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = once_sn(s, "DELETE FROM sn_lease WHERE sn = ?1 AND owner = ?2", sn, &st)) == 0 &&
 	    (r = bind_text(st, 2, owner)) == 0)
@@ -2413,7 +2474,7 @@ sq_lease_drop(void *ctx, const char *sn, const char *owner)
 static int
 sq_lease_drop_node(void *ctx, const char *node, uint64_t *n)
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	char prefix[RKL_STORE_OWNER_MAX + 2], detail[RKL_STORE_OWNER_MAX + 48];
 	uint64_t k = 0;
@@ -2422,7 +2483,7 @@ sq_lease_drop_node(void *ctx, const char *node, uint64_t *n)
 	if ((r = rkl_store__check_lease(node, 1)) != 0)
 		return r;
 	snprintf(prefix, sizeof(prefix), "%s/", node);
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = map_rc(sqlite3_prepare_v2(s->db, "DELETE FROM sn_lease WHERE substr(owner, 1, ?2) = ?1",
 	    -1, &st, NULL))) != 0 ||
@@ -2446,7 +2507,7 @@ out:
 static int
 sq_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
 {
-	struct sq *s = ctx;
+	struct sq *s = rkl_store__handle_of(ctx);
 	sqlite3_stmt *st = NULL;
 	int64_t n;
 	int r;
@@ -2455,7 +2516,7 @@ sq_rnd1_note(void *ctx, const char *sn, const uint8_t fp[RKL_STORE_RND_FP_LEN])
 		return r;
 	if (fp == NULL)
 		return RKL_ERR_INVALID_ARG;
-	if ((r = lock_write(s)) != 0)
+	if ((r = lock_write(s, ctx)) != 0)
 		return r;
 	if ((r = term_exists(s, sn)) != 0)
 		goto out;
@@ -2520,6 +2581,13 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 		free(s);
 		return r;
 	}
+	if ((r = rkl_store__txn_init(&s->txn, s)) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return r;
+	}
+	s->magic = RKL_STORE__HANDLE;
+	s->busy_ms = busy;
 	if (opts != NULL) {
 		s->clock = opts->clock;
 		s->clock_arg = opts->clock_arg;
@@ -2594,10 +2662,10 @@ sqlite_open(struct rkl_store *st, const char *path, const struct rkl_store_sqlit
 	st->audit_verify = sq_audit_verify;
 	st->audit_list_sn = sq_audit_list_sn;
 	st->audit_head = sq_audit_head;
-	st->batch_begin = sq_batch_begin;
-	st->batch_commit = sq_batch_commit;
-	st->batch_rollback = sq_batch_rollback;
-	st->batch_defer = sq_batch_defer;
+	st->txn_begin = sq_txn_begin;
+	st->txn_commit = sq_txn_commit;
+	st->txn_defer = sq_txn_defer;
+	st->txn_rollback = sq_txn_rollback;
 	st->group_commit = sq_group_commit;
 	st->group_state = sq_group_state;
 	st->group_last = sq_group_last;

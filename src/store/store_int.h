@@ -104,6 +104,48 @@ void rkl_store__walk_start(struct rkl_store__walk *w, const struct rkl_crypto *c
 int rkl_store__walk_row(struct rkl_store__walk *w, const struct rkl_store_audit_row *row);
 int rkl_store__walk_end(struct rkl_store__walk *w);
 
+/*
+ * Transactions (rkl/store.h, txn_begin).  A backend handle starts with
+ * unsigned magic RKL_STORE__HANDLE and embeds one struct rkl_store_txn (a
+ * connection has one transaction at a time); the transaction pointer is the
+ * ctx of the calls made inside it.  Its fields are touched with the
+ * handle's mutex held.
+ */
+#define RKL_STORE__HANDLE 0x726b6c68u	/* "rklh" */
+#define RKL_STORE__TXN 0x726b6c74u	/* "rklt" */
+
+struct rkl_store_txn {
+	unsigned magic;		/* RKL_STORE__TXN */
+	void *handle;		/* the backend handle it belongs to */
+	int open;		/* begun and not ended */
+	pthread_t owner;	/* the thread that began it */
+	pthread_cond_t done;	/* signalled when it ends */
+};
+
+/* The backend handle a call's ctx names: ctx itself, or the handle of the transaction ctx. */
+void *rkl_store__handle_of(void *ctx);
+
+/*
+ * The prologue of every call: lock mu, then apply the transaction rules for
+ * a call through ctx (the handle, or its transaction t): no transaction open,
+ * or one the calling thread owns and the call names: 0, mu held.  The transaction of another thread: a call through the handle
+ * waits (mu released meanwhile) until it ends, at most wait_ms
+ * (RKL_ERR_STORE then: the write lock was not obtained in time); a call
+ * naming it is RKL_ERR_BATCH.  A call through the handle by the owner of an
+ * open explicit transaction, or naming one that has ended, is RKL_ERR_BATCH
+ * (a caller bug).  On an error mu is released.
+ */
+int rkl_store__enter(pthread_mutex_t *mu, struct rkl_store_txn *t, const void *ctx,
+    unsigned wait_ms);
+
+/* Begin t for the calling thread (mu held, t not open). */
+void rkl_store__txn_start(struct rkl_store_txn *t);
+/* End t (mu held): no longer open, waiting callers woken. */
+void rkl_store__txn_stop(struct rkl_store_txn *t);
+/* Set up / tear down a handle's t. */
+int rkl_store__txn_init(struct rkl_store_txn *t, void *handle);
+void rkl_store__txn_fini(struct rkl_store_txn *t);
+
 /* The crypto table a store hashes with: *opt, or the OpenSSL backend if NULL. */
 void rkl_store__crypto(struct rkl_crypto *out, const struct rkl_crypto *opt);
 

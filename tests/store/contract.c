@@ -12,7 +12,8 @@
  *  - failure counter and lockout;
  *  - the audit hash chain: verify, lists, anchors, an edit detected;
  *  - import all or nothing, listing in byte order;
- *  - batches (one transaction, each call a savepoint) and group commit;
+ *  - transactions (txn_begin: one transaction, each call a savepoint, owned
+ *    by its caller) and group commit;
  *  - a transaction or connection the database ends on its own;
  *  - races between two connections: binds of one SN and TMK
  *    get_or_create, which must never leave two different current TMKs.
@@ -640,33 +641,119 @@ test_import_and_order(void **state)
 	verify_chain(&c->a, 2);
 }
 
-/* A batch is one transaction; each call in it keeps its own all-or-nothing. */
+/*
+ * A transaction owned by its caller (txn_begin): the calls that name it run
+ * in it, nothing is visible elsewhere before txn_commit; no lock is held
+ * between the calls, and the store refuses what would mix it with other work.
+ */
+struct txn_other {
+	struct rkl_store *st;
+	struct rkl_store_txn *tx;
+	int rc_named, rc_handle;
+};
+
+static void *
+txn_other_thread(void *arg)
+{
+	struct txn_other *o = arg;
+	struct rkl_store_terminal t;
+	struct rkl_store_audit_event ev = { "kmsd", "other", "", "x.other", 0, "" };
+
+	/* Naming another thread's transaction: refused at once. */
+	o->rc_named = o->st->terminal_get(o->tx, "X-0", &t);
+	/* Through the handle: runs after the transaction, never inside it. */
+	o->rc_handle = o->st->audit_append(o->st->ctx, &ev, NULL);
+	return NULL;
+}
+
 static void
-test_batch(void **state)
+test_txn(void **state)
 {
 	struct cx *c = *state;
+	struct rkl_store *a = &c->a;
+	struct rkl_store_txn *tx = NULL, *tx2 = NULL;
 	struct rkl_store_terminal_new tn;
 	struct rkl_store_terminal t;
+	struct rkl_store_audit_event ev = { "kmsd", "", "", "x.step", 0, "" };
+	struct rkl_store_audit_row rows[8];
+	struct txn_other o;
+	pthread_t th;
+	uint64_t g = 0, before;
+	size_t n = 0;
 
-	add(&c->a, "T-0");
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	assert_int_equal(c->a.batch_begin(c->a.ctx), RKL_ERR_BATCH);
-	add(&c->a, "T-1");
-	tnew(&tn, "T-0", NULL, NULL);
-	assert_int_equal(c->a.terminal_add(c->a.ctx, &admin, &tn), RKL_ERR_EXISTS);	/* goes on */
-	add(&c->a, "T-2");
-	assert_int_equal(c->a.terminal_get(c->a.ctx, "T-1", &t), 0);
-	assert_int_equal(c->a.batch_commit(c->a.ctx), 0);
-	assert_int_equal(c->a.batch_commit(c->a.ctx), RKL_ERR_BATCH);
-	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-1", &t), 0);
-	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-2", &t), 0);
+	add(a, "X-0");
+	assert_non_null(a->txn_begin);
+	assert_int_equal(a->txn_begin(a->ctx, NULL), RKL_ERR_INVALID_ARG);
+	assert_int_equal(a->txn_begin(a->ctx, &tx), 0);
+	assert_non_null(tx);
+	assert_int_equal(a->txn_begin(a->ctx, &tx2), RKL_ERR_BATCH);	/* no nesting */
+	tnew(&tn, "X-1", NULL, NULL);
+	assert_int_equal(a->terminal_add(tx, &admin, &tn), 0);
+	tnew(&tn, "X-0", NULL, NULL);
+	assert_int_equal(a->terminal_add(tx, &admin, &tn), RKL_ERR_EXISTS);	/* goes on */
+	assert_int_equal(a->audit_append(tx, &ev, NULL), 0);
+	assert_int_equal(a->terminal_get(tx, "X-1", &t), 0);			/* its own writes */
+	/* Its owner, through the handle while it is open: refused, nothing done. */
+	assert_int_equal(a->terminal_get(a->ctx, "X-1", &t), RKL_ERR_BATCH);
+	assert_int_equal(a->audit_append(a->ctx, &ev, NULL), RKL_ERR_BATCH);
+	assert_int_equal(a->group_commit(a->ctx), RKL_ERR_BATCH);
+	/* Another connection sees none of it. */
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "X-1", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(a->txn_commit(tx), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "X-1", &t), 0);
+	verify_chain(&c->b, 3);	/* x.step */
+	/* Ended: naming it again is refused, the handle works again. */
+	assert_int_equal(a->terminal_get(tx, "X-1", &t), RKL_ERR_BATCH);
+	assert_int_equal(a->txn_commit(tx), RKL_ERR_BATCH);
+	a->txn_rollback(tx);	/* nothing happens */
+	assert_int_equal(a->terminal_get(a->ctx, "X-1", &t), 0);
 
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "T-3");
-	c->a.batch_rollback(c->a.ctx);
-	assert_int_equal(c->b.terminal_get(c->b.ctx, "T-3", &t), RKL_ERR_UNKNOWN_SN);
-	assert_int_equal(c->a.terminal_get(c->a.ctx, "T-3", &t), RKL_ERR_UNKNOWN_SN);
-	verify_chain(&c->b, 3);
+	/* Rollback: as if it never happened. */
+	before = 3;
+	assert_int_equal(a->txn_begin(a->ctx, &tx), 0);
+	tnew(&tn, "X-2", NULL, NULL);
+	assert_int_equal(a->terminal_add(tx, &admin, &tn), 0);
+	a->txn_rollback(tx);
+	assert_int_equal(a->terminal_get(a->ctx, "X-2", &t), RKL_ERR_UNKNOWN_SN);
+	verify_chain(&c->b, before);
+
+	/* Another thread: refused naming it, waits through the handle.  Its row
+	 * survives the rollback, so it did not run inside the transaction. */
+	assert_int_equal(a->txn_begin(a->ctx, &tx), 0);
+	memset(&o, 0, sizeof(o));
+	o.st = a;
+	o.tx = tx;
+	o.rc_named = o.rc_handle = -1;
+	assert_int_equal(pthread_create(&th, NULL, txn_other_thread, &o), 0);
+	assert_int_equal(a->audit_append(tx, &ev, NULL), 0);
+	a->txn_rollback(tx);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(o.rc_named, RKL_ERR_BATCH);
+	assert_int_equal(o.rc_handle, 0);
+	verify_chain(&c->b, before + 1);
+	assert_int_equal(a->audit_list(a->ctx, before, rows, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].event, "x.other");
+
+	/* Group commit: txn_defer joins the open group, group_commit makes it durable. */
+	if (a->txn_defer == NULL)
+		return;
+	assert_int_equal(a->txn_begin(a->ctx, &tx), 0);
+	tnew(&tn, "X-3", NULL, NULL);
+	assert_int_equal(a->terminal_add(tx, &admin, &tn), 0);
+	assert_int_equal(a->txn_defer(tx, &g), 0);
+	assert_true(g >= 1);
+	assert_int_equal(a->group_state(a->ctx, g), RKL_ERR_INCOMPLETE);
+	assert_int_equal(a->txn_begin(a->ctx, &tx), 0);	/* a savepoint of the group */
+	tnew(&tn, "X-4", NULL, NULL);
+	assert_int_equal(a->terminal_add(tx, &admin, &tn), 0);
+	a->txn_rollback(tx);				/* undoes itself only */
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "X-3", &t), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(a->group_commit(a->ctx), 0);
+	assert_int_equal(a->group_state(a->ctx, g), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "X-3", &t), 0);
+	assert_int_equal(c->b.terminal_get(c->b.ctx, "X-4", &t), RKL_ERR_UNKNOWN_SN);
+	verify_chain(&c->b, before + 2);
 }
 
 /* Group commit: deferred batches are one transaction, durable at group_commit. */
@@ -675,26 +762,28 @@ test_group(void **state)
 {
 	struct cx *c = *state;
 	struct rkl_store_terminal t;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	uint64_t g1 = 0, g2 = 0, g3 = 0;
 
-	if (c->a.batch_defer == NULL) {
+	if (c->a.txn_defer == NULL) {
 		assert_null(c->a.group_commit);
 		return;
 	}
 	assert_int_equal(c->a.group_last(c->a.ctx), 0);
 	assert_int_equal(c->a.group_state(c->a.ctx, 1), RKL_ERR_INVALID_ARG);
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "G-1");
-	assert_int_equal(c->a.batch_defer(c->a.ctx, &g1), 0);
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
+	add(&in, "G-1");
+	assert_int_equal(c->a.txn_defer(tx, &g1), 0);
 	assert_int_equal(g1, 1);
 	assert_int_equal(c->a.group_state(c->a.ctx, g1), RKL_ERR_INCOMPLETE);
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "G-2");
-	assert_int_equal(c->a.batch_defer(c->a.ctx, &g2), 0);
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
+	add(&in, "G-2");
+	assert_int_equal(c->a.txn_defer(tx, &g2), 0);
 	assert_int_equal(g2, g1);	/* the same group */
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "G-3");
-	c->a.batch_rollback(c->a.ctx);	/* undoes itself only */
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
+	add(&in, "G-3");
+	c->a.txn_rollback(tx);	/* undoes itself only */
 	/* This handle sees the group's writes; others do not yet. */
 	assert_int_equal(c->a.terminal_get(c->a.ctx, "G-2", &t), 0);
 	assert_int_equal(c->a.terminal_get(c->a.ctx, "G-3", &t), RKL_ERR_UNKNOWN_SN);
@@ -705,10 +794,10 @@ test_group(void **state)
 	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-2", &t), 0);
 	assert_int_equal(c->a.group_commit(c->a.ctx), 0);	/* none open */
 
-	/* A write outside a batch while a group is open commits the group. */
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "G-4");
-	assert_int_equal(c->a.batch_defer(c->a.ctx, &g3), 0);
+	/* A write outside a transaction while a group is open commits the group. */
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
+	add(&in, "G-4");
+	assert_int_equal(c->a.txn_defer(tx, &g3), 0);
 	assert_int_equal(g3, 2);
 	add(&c->a, "G-5");
 	assert_int_equal(c->a.group_state(c->a.ctx, g3), 0);
@@ -716,36 +805,32 @@ test_group(void **state)
 	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-5", &t), 0);
 	assert_int_equal(c->a.group_last(c->a.ctx), 2);
 
-	/* batch_commit inside a group commits the whole group. */
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "G-6");
-	assert_int_equal(c->a.batch_defer(c->a.ctx, &g3), 0);
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
+	/* txn_commit inside a group commits the whole group. */
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
+	add(&in, "G-6");
+	assert_int_equal(c->a.txn_defer(tx, &g3), 0);
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
 	assert_int_equal(c->a.group_commit(c->a.ctx), RKL_ERR_BATCH);
-	add(&c->a, "G-7");
-	assert_int_equal(c->a.batch_commit(c->a.ctx), 0);
+	add(&in, "G-7");
+	assert_int_equal(c->a.txn_commit(tx), 0);
 	assert_int_equal(c->a.group_state(c->a.ctx, g3), 0);
 	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-6", &t), 0);
 	assert_int_equal(c->b.terminal_get(c->b.ctx, "G-7", &t), 0);
 	verify_chain(&c->b, 6);
 }
 
-/*
- * The database ends a handle's transaction or connection on its own: an
- * open group is lost and says so (never replayed), and the handle goes on -
- * on PostgreSQL on a new connection, even when the loss is only noticed by
- * the next statement.
- */
 static void
 test_lost(void **state)
 {
 	struct cx *c = *state;
 	struct rkl_store_terminal t;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	uint64_t g = 0;
 
-	assert_int_equal(c->a.batch_begin(c->a.ctx), 0);
-	add(&c->a, "L-1");
-	assert_int_equal(c->a.batch_defer(c->a.ctx, &g), 0);
+	assert_int_equal(txn_in(&c->a, &in, &tx), 0);
+	add(&in, "L-1");
+	assert_int_equal(c->a.txn_defer(tx, &g), 0);
 	assert_int_equal(cb_lose(&c->a), 0);
 	assert_int_equal(c->a.group_commit(c->a.ctx), RKL_ERR_STORE);
 	assert_int_equal(c->a.group_state(c->a.ctx, g), RKL_ERR_STORE);
@@ -1042,6 +1127,7 @@ static void
 test_lease(void **state)
 {
 	struct cx *c = *state;
+	struct rkl_store_txn *tx;
 	struct rkl_store_audit_row rows[8];
 	int64_t until = 0;
 	size_t n = 0;
@@ -1083,11 +1169,11 @@ test_lease(void **state)
 	/* dropped: free at once */
 	assert_int_equal(c->b.lease_drop(c->b.ctx, "L-1", "nodeB/7"), 0);
 	assert_int_equal(c->a.lease_take(c->a.ctx, "L-1", "nodeA/3", 60, NULL), 0);
-	/* inside a batch: a failed take undoes itself, the batch goes on */
-	assert_int_equal(c->b.batch_begin(c->b.ctx), 0);
-	assert_int_equal(c->b.lease_take(c->b.ctx, "L-1", "nodeB/8", 60, NULL), RKL_ERR_BUSY);
-	assert_int_equal(c->b.lease_take(c->b.ctx, "L-2", "nodeB/8", 60, NULL), 0);
-	assert_int_equal(c->b.batch_commit(c->b.ctx), 0);
+	/* inside a transaction: a failed take undoes itself, the transaction goes on */
+	assert_int_equal(c->b.txn_begin(c->b.ctx, &tx), 0);
+	assert_int_equal(c->b.lease_take(tx, "L-1", "nodeB/8", 60, NULL), RKL_ERR_BUSY);
+	assert_int_equal(c->b.lease_take(tx, "L-2", "nodeB/8", 60, NULL), 0);
+	assert_int_equal(c->b.txn_commit(tx), 0);
 	assert_int_equal(c->a.lease_take(c->a.ctx, "L-2", "nodeA/4", 60, NULL), RKL_ERR_BUSY);
 	/* node A restarts: its stale leases go at once, node B's stay */
 	{
@@ -1182,7 +1268,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_audit_kat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_crypto_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_and_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_races, setup, teardown),

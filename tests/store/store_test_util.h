@@ -10,6 +10,22 @@
 #include "rkl/store.h"
 #include "fixture.h"
 
+/*
+ * Begin a transaction on st (txn_begin): *tx gets it and *in a copy of st's
+ * table whose ctx is the transaction, so that calls through in run in it
+ * (end it with st->txn_commit(*tx) and the like).  0 or txn_begin's error
+ * (then in->ctx is NULL).
+ */
+static inline int
+txn_in(struct rkl_store *st, struct rkl_store *in, struct rkl_store_txn **tx)
+{
+	int r = st->txn_begin(st->ctx, tx);
+
+	*in = *st;
+	in->ctx = r == 0 ? (void *)*tx : NULL;
+	return r;
+}
+
 static inline void
 tnew(struct rkl_store_terminal_new *t, const char *sn, const char *pp, const char *note)
 {

@@ -1,20 +1,20 @@
 #define _POSIX_C_SOURCE 200809L
 /*
- * Group commit of the SQLite store (batch_defer, group_commit, group_state;
+ * Group commit of the SQLite store (txn_defer, group_commit, group_state;
  * rkl/store.h):
- *  - deferred batches share one group; nothing of it is visible to another
- *    connection (nor durable) before group_commit, all of it after;
- *  - a batch rolled back, or a call failing, inside a group undoes only
- *    itself;
- *  - a write call outside a batch commits the open group; a read does not,
- *    and sees the group's writes; batch_commit inside a group commits it;
+ *  - deferred transactions share one group; nothing of it is visible to
+ *    another connection (nor durable) before group_commit, all of it after;
+ *  - a transaction rolled back, or a call failing, inside a group undoes
+ *    only itself;
+ *  - a write call outside a transaction commits the open group; a read does
+ *    not, and sees the group's writes; txn_commit inside a group commits it;
  *  - group numbers, group_state's answers, group_commit's refusals;
  *  - rkl_store_close makes an open group durable;
  *  - the audit chain holds across deferred batches;
  *  - a lost group (COMMIT refused, or the transaction ended by SQLite under
  *    the store): group_state says so, nothing of it survives, the handle
  *    works afterwards;
- *  - threads deferring batches while another commits: nothing lost.
+ *  - threads deferring transactions while another commits: nothing lost.
  * The failures are provoked with rkl_store__sqlite_exec (store_int.h).
  */
 #include <stdarg.h>
@@ -44,7 +44,7 @@ setup(void **state)
 	if (store_fx_setup2_sn(state, &kmsd, "BASE") != 0)
 		return -1;
 	f = *state;
-	if (f->st.batch_defer == NULL || f->st.group_commit == NULL || f->st.group_state == NULL) {
+	if (f->st.txn_defer == NULL || f->st.group_commit == NULL || f->st.group_state == NULL) {
 		store_fx_teardown(state);
 		return -1;
 	}
@@ -81,16 +81,18 @@ known(struct rkl_store *st, const char *sn)
 	return r == 0;
 }
 
-/* One batch registering sn, deferred; returns its group. */
+/* One transaction registering sn, deferred; returns its group. */
 static uint64_t
 defer_add(struct rkl_store *st, const char *sn)
 {
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	uint64_t g = 0;
 
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	add(st, sn);
-	step_row(st, sn, "S0.pubkey_req");
-	assert_int_equal(st->batch_defer(st->ctx, &g), 0);
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	add(&in, sn);
+	step_row(&in, sn, "S0.pubkey_req");
+	assert_int_equal(st->txn_defer(tx, &g), 0);
 	assert_true(g >= 1);
 	return g;
 }
@@ -163,17 +165,19 @@ test_group_partial_undo(void **state)
 	struct rkl_store_terminal t;
 	struct rkl_store_terminal_new tn;
 	struct rkl_store_audit_event bad = { "kmsd", "", "A", "", 0, "" };	/* empty event */
+	struct rkl_store_txn *tx, *tx2;
+	struct rkl_store in;
 	uint64_t g, g2;
 
 	mk_binding(&b, 0x31);
 	g = defer_add(st, "A");
 
-	/* A batch rolled back inside the group: only it is undone. */
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	add(st, "B");
-	step_row(st, "B", "S0.pubkey_req");
-	assert_int_equal(st->binding_put(st->ctx, &kmsd, "A", &b), 0);
-	st->batch_rollback(st->ctx);
+	/* A transaction rolled back inside the group: only it is undone. */
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	add(&in, "B");
+	step_row(&in, "B", "S0.pubkey_req");
+	assert_int_equal(st->binding_put(tx, &kmsd, "A", &b), 0);
+	st->txn_rollback(tx);
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_INCOMPLETE);
 	assert_true(known(st, "A"));
 	assert_false(known(st, "B"));
@@ -181,20 +185,20 @@ test_group_partial_undo(void **state)
 	assert_int_equal(t.status, RKL_TERM_REGISTERED);
 	assert_int_equal(head_seq(st), rows0 + 2);
 
-	/* Failed calls inside a batch inside the group: only they are undone. */
+	/* Failed calls inside a transaction inside the group: only they are undone. */
 	tnew(&tn, "A", NULL, NULL);
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	assert_int_equal(st->batch_begin(st->ctx), RKL_ERR_BATCH);	/* no nesting */
-	assert_int_equal(st->binding_put(st->ctx, &kmsd, "A", &b), 0);
-	assert_int_equal(st->terminal_add(st->ctx, &kmsd, &tn), RKL_ERR_EXISTS);
-	assert_int_equal(st->binding_put(st->ctx, &kmsd, "A", &b), RKL_ERR_ALREADY_BOUND);
-	assert_int_equal(st->binding_put(st->ctx, &kmsd, "NOPE", &b), RKL_ERR_UNKNOWN_SN);
-	assert_int_equal(st->audit_append(st->ctx, &bad, NULL), RKL_ERR_INVALID_ARG);
-	step_row(st, "A", "S3.tk_upload");
-	assert_int_equal(st->batch_defer(st->ctx, &g2), 0);
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	assert_int_equal(st->txn_begin(st->ctx, &tx2), RKL_ERR_BATCH);	/* no nesting */
+	assert_int_equal(st->binding_put(tx, &kmsd, "A", &b), 0);
+	assert_int_equal(st->terminal_add(tx, &kmsd, &tn), RKL_ERR_EXISTS);
+	assert_int_equal(st->binding_put(tx, &kmsd, "A", &b), RKL_ERR_ALREADY_BOUND);
+	assert_int_equal(st->binding_put(tx, &kmsd, "NOPE", &b), RKL_ERR_UNKNOWN_SN);
+	assert_int_equal(st->audit_append(tx, &bad, NULL), RKL_ERR_INVALID_ARG);
+	step_row(&in, "A", "S3.tk_upload");
+	assert_int_equal(st->txn_defer(tx, &g2), 0);
 	assert_int_equal(g2, g);
 
-	/* A failed write outside a batch undoes only itself too. */
+	/* A failed write outside a transaction undoes only itself too. */
 	assert_int_equal(st->terminal_add(st->ctx, &kmsd, &tn), RKL_ERR_EXISTS);
 	assert_int_equal(st->tmk_mark_delivered(st->ctx, &kmsd, "A", 1), RKL_ERR_NOT_FOUND);
 	assert_int_equal(st->terminal_get(st->ctx, "A", &t), 0);
@@ -206,11 +210,11 @@ test_group_partial_undo(void **state)
 	assert_int_equal(o->terminal_get(o->ctx, "A", &t), 0);
 	assert_int_equal(t.status, RKL_TERM_BOUND);
 	assert_false(known(o, "B"));
-	/* terminal.add + S0 row, tk.bind + S3 row: the rolled back batch left nothing. */
+	/* terminal.add + S0 row, tk.bind + S3 row: the rolled back transaction left nothing. */
 	verify_chain(o, rows0 + 4);
 }
 
-/* A write call outside a batch commits the open group before it returns. */
+/* A write call outside a transaction commits the open group before it returns. */
 static void
 test_group_standalone_write(void **state)
 {
@@ -222,7 +226,7 @@ test_group_standalone_write(void **state)
 
 	g = defer_add(st, "C");
 	assert_false(known(o, "C"));
-	/* Reads outside a batch run in the group and leave it open. */
+	/* Reads outside a transaction run in the group and leave it open. */
 	assert_true(known(st, "C"));
 	assert_int_equal(st->tmk_current(st->ctx, "C", &cur), RKL_ERR_NOT_FOUND);
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_INCOMPLETE);
@@ -256,37 +260,39 @@ test_group_standalone_write(void **state)
 	assert_int_equal(st->group_commit(st->ctx), 0);
 }
 
-/* batch_commit inside a group commits all of it; group_commit inside a batch is refused. */
+/* txn_commit inside a group commits all of it; group_commit inside a transaction is refused. */
 static void
 test_group_batch_commit_and_state(void **state)
 {
 	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	uint64_t g, g2;
 
-	/* group_commit from inside a batch, with and without a group open. */
-	assert_int_equal(st->batch_begin(st->ctx), 0);
+	/* group_commit from inside a transaction, with and without a group open. */
+	assert_int_equal(txn_in(st, &in, &tx), 0);
 	assert_int_equal(st->group_commit(st->ctx), RKL_ERR_BATCH);
-	add(st, "H0");
-	assert_int_equal(st->batch_commit(st->ctx), 0);
+	add(&in, "H0");
+	assert_int_equal(st->txn_commit(tx), 0);
 	assert_true(known(o, "H0"));
 
 	g = defer_add(st, "H1");
-	assert_int_equal(st->batch_begin(st->ctx), 0);
+	assert_int_equal(txn_in(st, &in, &tx), 0);
 	assert_int_equal(st->group_commit(st->ctx), RKL_ERR_BATCH);
-	add(st, "H2");
+	add(&in, "H2");
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_INCOMPLETE);
 	assert_false(known(o, "H1"));
-	assert_int_equal(st->batch_commit(st->ctx), 0);
+	assert_int_equal(st->txn_commit(tx), 0);
 	assert_int_equal(st->group_state(st->ctx, g), 0);
 	assert_true(known(o, "H1"));
 	assert_true(known(o, "H2"));
-	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_BATCH);
-	assert_int_equal(st->batch_defer(st->ctx, &g2), RKL_ERR_BATCH);
+	assert_int_equal(st->txn_commit(tx), RKL_ERR_BATCH);
+	assert_int_equal(st->txn_defer(tx, &g2), RKL_ERR_BATCH);
 
-	/* An empty batch deferred still opens (and numbers) a group. */
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	assert_int_equal(st->batch_defer(st->ctx, &g2), 0);
+	/* An empty transaction deferred still opens (and numbers) a group. */
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	assert_int_equal(st->txn_defer(tx, &g2), 0);
 	assert_true(g2 > g);
 	assert_int_equal(st->group_state(st->ctx, g2), RKL_ERR_INCOMPLETE);
 	assert_int_equal(st->group_commit(st->ctx), 0);
@@ -316,7 +322,7 @@ test_group_close_durable(void **state)
 	assert_int_equal(st->group_state(st->ctx, 1), RKL_ERR_INVALID_ARG);
 }
 
-/* Many deferred batches appending audit rows, groups committed now and then: one valid chain. */
+/* Many deferred transactions appending audit rows, groups committed now and then: one valid chain. */
 static void
 test_group_audit_chain(void **state)
 {
@@ -324,20 +330,22 @@ test_group_audit_chain(void **state)
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_audit_row rows[8];
 	uint64_t g = 0, last = 0, want = rows0, seq_before;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	char sn[16];
 	size_t n = 0;
 	int i;
 
 	for (i = 0; i < 41; i++) {	/* the last one stays in an open group */
 		snprintf(sn, sizeof(sn), "AC%d", i);
-		assert_int_equal(st->batch_begin(st->ctx), 0);
-		add(st, sn);
-		step_row(st, sn, "S0.pubkey_req");
-		step_row(st, sn, "S3.tk_upload");
+		assert_int_equal(txn_in(st, &in, &tx), 0);
+		add(&in, sn);
+		step_row(&in, sn, "S0.pubkey_req");
+		step_row(&in, sn, "S3.tk_upload");
 		if (i % 7 == 3) {
-			st->batch_rollback(st->ctx);	/* a lost step: its rows vanish */
+			st->txn_rollback(tx);	/* a lost step: its rows vanish */
 		} else {
-			assert_int_equal(st->batch_defer(st->ctx, &g), 0);
+			assert_int_equal(st->txn_defer(tx, &g), 0);
 			assert_true(g >= last);
 			last = g;
 			want += 3;
@@ -370,17 +378,19 @@ poison_group(struct rkl_store *st)
 	    "VALUES ('GHOST', 1, 1, X'00', X'00', '', 'pending', 1, 0)"), 0);
 }
 
-/* The handle works after a lost group: batches, groups, plain calls. */
+/* The handle works after a lost group: transactions, groups, plain calls. */
 static void
 still_works(struct store_fx *f, uint64_t lost, const char *sn)
 {
 	struct rkl_store *st = &f->st, *o = &f->other;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	char sn2[24];
 	uint64_t g;
 
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	add(st, sn);
-	assert_int_equal(st->batch_commit(st->ctx), 0);
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	add(&in, sn);
+	assert_int_equal(st->txn_commit(tx), 0);
 	assert_true(known(o, sn));
 	snprintf(sn2, sizeof(sn2), "%s-2", sn);
 	g = defer_add(st, sn2);
@@ -432,20 +442,22 @@ test_group_lost_implicit(void **state)
 	struct store_fx *f = *state;
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_terminal_new tn;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	uint64_t g, g2;
 
-	/* batch_commit inside the group. */
+	/* txn_commit inside the group. */
 	g = defer_add(st, "M1");
 	poison_group(st);
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	add(st, "M2");
-	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_STORE);
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	add(&in, "M2");
+	assert_int_equal(st->txn_commit(tx), RKL_ERR_STORE);
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_STORE);
 	assert_false(known(o, "M1"));
 	assert_false(known(o, "M2"));
 	assert_false(known(st, "M2"));
 
-	/* A write outside a batch: it fails with its group. */
+	/* A write outside a transaction: it fails with its group. */
 	g2 = defer_add(st, "N1");
 	assert_true(g2 > g);
 	poison_group(st);
@@ -467,6 +479,8 @@ test_group_lost_under_store(void **state)
 	struct rkl_store *st = &f->st, *o = &f->other;
 	struct rkl_store_binding b;
 	struct rkl_store_counts c;
+	struct rkl_store_txn *tx;
+	struct rkl_store in;
 	uint64_t g;
 
 	mk_binding(&b, 0x77);
@@ -478,7 +492,7 @@ test_group_lost_under_store(void **state)
 	assert_false(known(o, "P1"));
 	still_works(f, g, "P2");
 
-	/* Noticed by a write outside a batch: it runs on its own, durable. */
+	/* Noticed by a write outside a transaction: it runs on its own, durable. */
 	g = defer_add(st, "Q1");
 	assert_int_equal(rkl_store__sqlite_exec(st, "ROLLBACK"), 0);
 	add(st, "Q2");
@@ -486,29 +500,29 @@ test_group_lost_under_store(void **state)
 	assert_false(known(o, "Q1"));
 	assert_true(known(o, "Q2"));
 
-	/* Noticed by a read transaction outside a batch. */
+	/* Noticed by a read transaction outside a transaction of the caller. */
 	g = defer_add(st, "R1");
 	assert_int_equal(rkl_store__sqlite_exec(st, "ROLLBACK"), 0);
 	assert_int_equal(st->terminal_counts(st->ctx, &c), 0);
 	assert_int_equal(c.registered, 1 + 2 + 1);	/* BASE, P2, P2-2, Q2 */
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_STORE);
 
-	/* Noticed by batch_begin: the new batch is a transaction of its own. */
+	/* Noticed by txn_begin: the new one is a transaction of its own. */
 	g = defer_add(st, "S1");
 	assert_int_equal(rkl_store__sqlite_exec(st, "ROLLBACK"), 0);
-	assert_int_equal(st->batch_begin(st->ctx), 0);
-	add(st, "S2");
-	assert_int_equal(st->batch_commit(st->ctx), 0);
+	assert_int_equal(txn_in(st, &in, &tx), 0);
+	add(&in, "S2");
+	assert_int_equal(st->txn_commit(tx), 0);
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_STORE);
 	assert_false(known(o, "S1"));
 	assert_true(known(o, "S2"));
 
-	/* Inside a batch of the group: the batch fails, and the group with it. */
+	/* Inside a transaction of the group: it fails, and the group with it. */
 	g = defer_add(st, "U1");
-	assert_int_equal(st->batch_begin(st->ctx), 0);
+	assert_int_equal(st->txn_begin(st->ctx, &tx), 0);
 	assert_int_equal(rkl_store__sqlite_exec(st, "ROLLBACK"), 0);
-	assert_int_equal(st->binding_put(st->ctx, &kmsd, "U1", &b), RKL_ERR_STORE);
-	assert_int_equal(st->batch_commit(st->ctx), RKL_ERR_STORE);
+	assert_int_equal(st->binding_put(tx, &kmsd, "U1", &b), RKL_ERR_STORE);
+	assert_int_equal(st->txn_commit(tx), RKL_ERR_STORE);
 	assert_int_equal(st->group_state(st->ctx, g), RKL_ERR_STORE);
 	assert_false(known(o, "U1"));
 	still_works(f, g, "U2");
@@ -524,7 +538,7 @@ struct writer {
 	struct rkl_store *st;
 	int id;
 	int failures;			/* a call that did not return what it should */
-	uint64_t groups[N_CYCLES];	/* group of each deferred batch */
+	uint64_t groups[N_CYCLES];	/* group of each deferred transaction */
 };
 
 struct committer {
@@ -542,6 +556,7 @@ writer_main(void *arg)
 	struct rkl_store *st = w->st;
 	struct rkl_store_terminal_new t;
 	struct rkl_store_audit_event ev = { "kmsd", "thread", NULL, "S0.pubkey_req", 0, "" };
+	struct rkl_store_txn *tx;
 	uint64_t g, prev = 0;
 	int i, r;
 
@@ -550,10 +565,10 @@ writer_main(void *arg)
 		snprintf(t.sn, sizeof(t.sn), "W%d-%d", w->id, i);
 		ev.sn = t.sn;
 		g = 0;
-		if (st->batch_begin(st->ctx) != 0 ||
-		    st->terminal_add(st->ctx, &kmsd, &t) != 0 ||
-		    st->audit_append(st->ctx, &ev, NULL) != 0 ||
-		    st->batch_defer(st->ctx, &g) != 0 || g < prev) {
+		if (st->txn_begin(st->ctx, &tx) != 0 ||
+		    st->terminal_add(tx, &kmsd, &t) != 0 ||
+		    st->audit_append(tx, &ev, NULL) != 0 ||
+		    st->txn_defer(tx, &g) != 0 || g < prev) {
 			w->failures++;
 			return NULL;
 		}
@@ -588,7 +603,7 @@ committer_main(void *arg)
 	return NULL;
 }
 
-/* Two threads defer batches on one handle while a third commits groups. */
+/* Two threads defer transactions on one handle while a third commits groups. */
 static void
 test_group_threads(void **state)
 {
