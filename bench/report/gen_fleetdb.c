@@ -1,6 +1,8 @@
 /*
  * rkl-bench-fleetdb DB N [DAYS]: create the database DB with rkl's schema
- * (rkl_store_sqlite_open) and fill it, behind the store's back in one
+ * (rkl_store_sqlite_open), or open the one `rkl-admin init` made (its
+ * identity and genesis row kept first, so that rkl-admin, which checks both
+ * against its token, accepts it), and fill it, behind the store's back in one
  * transaction, with N terminals the way a fleet looks after DAYS (default
  * 30) days of service: 70% bound with a delivered TMK, 1% of those pending,
  * 25% registered and never downloaded, 4% revoked, 0.1% locked; and about
@@ -52,7 +54,8 @@ main(int argc, char **argv)
 	sqlite3 *db;
 	sqlite3_stmt *term, *bind, *tmk, *aud;
 	long n, days, i;
-	int64_t now = (int64_t)time(NULL), start, seq = 0;
+	int64_t now = (int64_t)time(NULL), start, seq = 0, base;
+	char sql[512];
 	unsigned long x = 12345;
 	char sn[24];
 
@@ -71,6 +74,12 @@ main(int argc, char **argv)
 	if (sqlite3_open(argv[1], &db) != SQLITE_OK)
 		die(db, "open");
 	sqlite3_exec(db, "PRAGMA synchronous = OFF; BEGIN", NULL, NULL, NULL);
+	/* the rows already there (rkl-admin init's genesis row) keep their numbers */
+	aud = prep(db, "SELECT COALESCE(MAX(seq), 0) FROM audit");
+	if (sqlite3_step(aud) != SQLITE_ROW)
+		die(db, "audit");
+	base = seq = sqlite3_column_int64(aud, 0);
+	sqlite3_finalize(aud);
 	term = prep(db, "INSERT INTO terminal (sn, status, created, bound_at, revoked_at, fail_count,"
 	    " locked_until, last_download, last_result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 	bind = prep(db, "INSERT INTO tk_binding (sn, auk_alg, auk_wrapped, auk_kcv, kek_id, tek_alg,"
@@ -136,19 +145,22 @@ main(int argc, char **argv)
 	}
 	/*
 	 * The audit rows were appended per terminal, not in time order; the
-	 * report finds its window along seq, so renumber them by time.
+	 * report finds its window along seq, so renumber them by time (after
+	 * the rows that were there before).
 	 */
-	if (sqlite3_exec(db, "CREATE TEMP TABLE a2 AS SELECT * FROM audit ORDER BY at, seq;"
+	snprintf(sql, sizeof(sql), "CREATE TEMP TABLE a2 AS SELECT * FROM audit "
+	    "ORDER BY seq > %lld, at, seq;"
 	    "DELETE FROM audit;"
 	    "INSERT INTO audit SELECT rowid, at, actor, source, sn, event, result, detail, hash FROM a2;"
 	    "UPDATE audit_head SET seq = (SELECT COUNT(*) FROM audit);"
-	    "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	    "COMMIT", (long long)base);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		die(db, "audit in time order");
 	sqlite3_finalize(term);
 	sqlite3_finalize(bind);
 	sqlite3_finalize(tmk);
 	sqlite3_finalize(aud);
 	sqlite3_close(db);
-	printf("%ld terminals, %lld audit rows over %ld days\n", n, (long long)seq, days);
+	printf("%ld terminals, %lld audit rows over %ld days\n", n, (long long)(seq - base), days);
 	return 0;
 }

@@ -3,8 +3,10 @@
 #
 #   bench/report/report.sh BUILD DIR [N]     (N terminals, default 1000000)
 #
-# Makes DIR/fleet.db with rkl-bench-fleetdb (N terminals, 30 days of audit
-# rows; about 0.9 GB for 1,000,000), then runs the report in each format and
+# Makes a KMS state in DIR/report (rkl-admin init: its token, and the
+# database with the identity rkl-admin checks against the token), fills its
+# database with rkl-bench-fleetdb (N terminals, 30 days of audit rows; about
+# 0.9 GB for 1,000,000), then runs the report in each format and
 # prints one JSON line: wall-clock and CPU seconds (user + system, from the
 # shell's `times`) per format.  The first run reads the file into the page
 # cache; the figures are of the runs after it.
@@ -21,10 +23,13 @@ now_ms() { date +%s%3N; }
 # must run in this shell (in a $(...) subshell it would count the subshell's children)
 cpu_s() { sed -n 2p "$1" | awk '{ gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }'; }
 
+mkdir -p -m 700 "$DIR/report"
+printf 'state_dir = %s/report\nsofthsm2_conf = softhsm2.conf\ndatabase = fleet.db\nprofiles = 1\n' "$DIR" \
+    >"$DIR/report.conf"
+(umask 077 && "$admin" -c "$DIR/report.conf" init >/dev/null)
 t0=$(now_ms)
-"$gen" "$DIR/fleet.db" "$N" >&2
+"$gen" "$DIR/report/fleet.db" "$N" >&2
 gen_s=$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }')
-printf 'state_dir = %s\ndatabase = fleet.db\n' "$DIR" >"$DIR/report.conf"
 "$admin" -c "$DIR/report.conf" report >/dev/null	# warm the page cache
 runs=""
 for fmt in text json csv; do
@@ -36,5 +41,5 @@ for fmt in text json csv; do
 	    'BEGIN { printf "{\"format\": \"%s\", \"wall_s\": %.2f, \"cpu_s\": %.2f}", f, (b - a) / 1000, d - c }')
 	runs="$runs${runs:+, }$run"
 done
-echo "{\"terminals\": $N, \"db_mib\": $(($(stat -c %s "$DIR/fleet.db") / 1048576)), \"generate_s\": $gen_s, \"runs\": [$runs]}"
-rm -f "$DIR/fleet.db" "$DIR/fleet.db-wal" "$DIR/fleet.db-shm"
+echo "{\"terminals\": $N, \"db_mib\": $(($(stat -c %s "$DIR/report/fleet.db") / 1048576)), \"generate_s\": $gen_s, \"runs\": [$runs]}"
+rm -rf "$DIR/report"
