@@ -233,6 +233,16 @@ void rkl_kmsd_ks_table(struct rkl_kmsd_ks *ks, struct rkl_keysvc *out);
 struct rkl_kmsd_ks_sess *rkl_kmsd_ks_sess_new(struct rkl_kmsd_ks *ks, const char *peer);
 void rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s);
 
+/*
+ * The end of one step of session s (after each rkl_kms_session_input):
+ * the session's store transaction (rkl/store.h txn_begin) must not outlive
+ * the input call that opened it.  The key service always ends it by then; one
+ * still open is a bug, logged as internal and committed (deferred into the
+ * group with group commit) as the session's next request would, so that the
+ * worker's other sessions never run into it (decision 151).  NULL-safe.
+ */
+void rkl_kmsd_ks_step_end(struct rkl_kmsd_ks_sess *s);
+
 /* Number of SNs with an active session now. */
 size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
 

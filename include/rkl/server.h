@@ -70,6 +70,8 @@ struct rkl_srv_backend {
 	/* A session's record for a connection from peer (address alone, and with port); NULL: no memory. */
 	void *(*sess_new)(void *ctx, const struct rkl_srv_peer *peer);
 	void (*sess_free)(void *ctx, void *sess);
+	/* After each step of sess (may be NULL): rkl_kmsd_ks_step_end. */
+	void (*step_end)(void *ctx, void *sess);
 	uint64_t (*group_first)(void *ctx);
 	uint64_t (*group)(void *ctx);
 	int (*commit)(void *ctx);

@@ -2216,6 +2216,16 @@ rkl_kmsd_ks_sess_new(struct rkl_kmsd_ks *ks, const char *peer)
 }
 
 void
+rkl_kmsd_ks_step_end(struct rkl_kmsd_ks_sess *s)
+{
+	if (s == NULL || !s->in_tx)
+		return;
+	rkl_kmsd_log("error", "internal: store transaction left open past its step sn=%s",
+	    s->sn[0] != '\0' ? s->sn : "-");
+	(void)tx_close(s);
+}
+
+void
 rkl_kmsd_ks_sess_free(struct rkl_kmsd_ks_sess *s)
 {
 	if (s == NULL)

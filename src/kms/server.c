@@ -167,6 +167,13 @@ ks_sess_free(void *ctx, void *sess)
 	rkl_kmsd_ks_sess_free(sess);
 }
 
+static void
+ks_step_end(void *ctx, void *sess)
+{
+	(void)ctx;
+	rkl_kmsd_ks_step_end(sess);
+}
+
 static uint64_t
 ks_group_first(void *ctx)
 {
@@ -199,6 +206,7 @@ rkl_srv_backend_ks(struct rkl_kmsd_ks *ks, struct rkl_srv_backend *out)
 	rkl_kmsd_ks_table(ks, &out->keysvc);
 	out->sess_new = ks_sess_new;
 	out->sess_free = ks_sess_free;
+	out->step_end = ks_step_end;
 	out->group_first = ks_group_first;
 	out->group = ks_group;
 	out->commit = ks_commit;
@@ -697,6 +705,8 @@ conn_frame(struct rkl_srv_conn *c, size_t flen)
 		c->reply_len = 0;
 		c->ev.close = 1;
 	}
+	if (be->step_end != NULL)
+		be->step_end(be->ctx, c->kss);	/* no store transaction past the step */
 	c->reply_off = 0;
 	if (flen > 5 && c->in[5] != 0)
 		c->profile = c->in[5];	/* the header's profile byte (rkl/wire.h) */

@@ -309,6 +309,53 @@ test_group_commit_off(void **state)
 	run_first_and_re(0);
 }
 
+/*
+ * A store transaction never outlives the step that opened it (decision 151):
+ * OPEN leaves the session's transaction open for the step's AUDIT; should a
+ * step end without it, rkl_kmsd_ks_step_end (the server core calls it after
+ * every step) commits it, and the store's handle is usable again by the
+ * worker's other sessions, and the SN's lease is committed.  Without it, a
+ * call through the handle by the same thread is refused (RKL_ERR_BATCH).
+ */
+static void
+test_step_end_closes_txn(void **state)
+{
+	struct duel_env e;
+	struct rkl_keysvc kt;
+	struct rkl_kmsd_ks_sess *s;
+	struct rkl_ks_call c;
+	struct rkl_store_terminal t;
+	struct rkl_store other;
+	char db[160];
+
+	(void)state;
+	duel_env_setup(&e, 0, 0);
+	duel_register(&e, "SE000001", NULL);
+	snprintf(db, sizeof(db), "%s/rkl.db", e.tok.dir);
+	assert_int_equal(rkl_store_open(&other, db, NULL), 0);
+	rkl_kmsd_ks_table(e.ks[DUEL_SHARED], &kt);
+	s = rkl_kmsd_ks_sess_new(e.ks[DUEL_SHARED], "192.0.2.9:4000");
+	assert_non_null(s);
+	memset(&c, 0, sizeof(c));
+	c.req = RKL_KS_OPEN;
+	c.u.open.mode = RKL_KS_OPEN_FIRST;
+	c.u.open.profile = 1;
+	c.u.open.sn = "SE000001";
+	assert_int_equal(kt.call(kt.ctx, s, &c), 0);
+	/* The step's transaction is open: the handle is refused to its owner (and
+	 * another connection would wait for SQLite's write lock). */
+	assert_int_equal(e.store.terminal_get(e.store.ctx, "SE000001", &t), RKL_ERR_BATCH);
+	rkl_kmsd_ks_step_end(s);
+	assert_int_equal(e.store.terminal_get(e.store.ctx, "SE000001", &t), 0);
+	assert_int_equal(rkl_kmsd_ks_commit(e.ks[DUEL_SHARED]), 0);	/* the group, with group commit */
+	assert_int_equal(other.lease_take(other.ctx, "SE000001", "other/1", 60, NULL), RKL_ERR_BUSY);
+	rkl_kmsd_ks_step_end(s);	/* nothing open: nothing happens */
+	rkl_kmsd_ks_step_end(NULL);
+	rkl_kmsd_ks_sess_free(s);
+	rkl_store_close(&other);
+	duel_env_teardown(&e);
+}
+
 int
 main(void)
 {
@@ -316,6 +363,7 @@ main(void)
 		cmocka_unit_test(test_group_commit_on),
 		cmocka_unit_test(test_group_commit_off),
 		cmocka_unit_test(test_group_lost),
+		cmocka_unit_test(test_step_end_closes_txn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
