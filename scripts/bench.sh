@@ -12,19 +12,24 @@
 # 3. A KMS in a temp dir: rkl-admin init, the fleet's SNs imported from a CSV,
 #    rkl-kmsd started per transport-key policy; rkl-bench-fleet runs N = 1,
 #    100, 1000, 5000 concurrent terminals (first downloads S0-S7 and
-#    re-downloads S5-S7) under the shared policy, and the per-request policy
+#    re-downloads S5-S7) under the shared policy; profile 2 (N = 1, 100, 1000)
+#    on a second KMS with a CA, KMS certificate and CRLs (RSA-3072), the PIN
+#    pads enrolled by the generator through rkl-admin ca enrol-batch and each
+#    re-download after a rotation, then profile 1 on the same state and key
+#    sizes, with p2/p1 ratios of the same run; the per-request policy
 #    with the pool warm and drained, reading kmsd's CPU time and RSS from /proc;
 #    then PostgreSQL (a throwaway server, scripts/pg.sh): one node and two nodes
 #    (the second made by the key ceremony), N = 1 and 100, the server's CPU
 #    counted as the KMS's.  Every run also reads the HSM CPU time measured inside
 #    kmsd (rkl-kmsd --hsm-stats) for the efficiency HSM / (kmsd + database).
 #    RKL_BENCH_PG=0 skips the PostgreSQL rows.
-# 4. rkl-admin report on a generated database of 1,000,000 terminals (step 6 of
-#    docs/benchmarks.md; bench/report/report.sh): wall-clock and CPU time per format.
+# 4. rkl-admin report on a generated database of 1,000,000 terminals in a KMS
+#    state of its own (step 6 of docs/benchmarks.md; bench/report/report.sh):
+#    wall-clock and CPU time per format.
 # Prints the tables and writes bench/results/latest.json (RKL_BENCH_OUT).
 # RKL_BENCH_TMP: where the temp dir goes (default /tmp: the database is on the
 # disk /tmp is on, and its fsyncs are part of kmsd's cost).
-# RKL_BENCH_SMALL=1: N = 1, 10, 50 only (a quick check of the whole flow).
+# RKL_BENCH_SMALL=1: N = 1, 10, 50 only (profile 2: 1, 10; a quick check of the whole flow).
 set -eu
 umask 077	# the state rkl-admin makes must be the owner's only (its permission check)
 BUILD=${1:-build}
