@@ -332,6 +332,40 @@ duel_encode(const struct rkl_wire_msg *m, uint8_t *buf, size_t cap)
 	return w.len;
 }
 
+size_t
+duel_reencode(const struct rkl_wire_msg *m, uint8_t *buf, size_t cap)
+{
+	uint8_t *tmp = malloc(cap);
+	size_t n;
+
+	assert_non_null(tmp);
+	n = duel_encode(m, tmp, cap);
+	memcpy(buf, tmp, n);
+	free(tmp);
+	return n;
+}
+
+uint16_t
+duel_error_code(const uint8_t *b, size_t len)
+{
+	struct rkl_wire_msg m;
+
+	duel_decode(b, len, DUEL_K2T, &m);
+	assert_int_equal(m.type, RKL_WIRE_ERROR);
+	return m.u.error.code;
+}
+
+const struct duel_frame *
+duel_find_frame(const struct duel_result *res, uint8_t type)
+{
+	unsigned i;
+
+	for (i = 0; i < res->n; i++)
+		if (duel_type(res->f[i].b, res->f[i].len) == type)
+			return &res->f[i];
+	return NULL;
+}
+
 int
 duel_consistent(struct duel_env *e, struct duel_term *t, const char *sn, char *why, size_t cap)
 {

@@ -189,6 +189,16 @@ uint8_t duel_type(const uint8_t *b, size_t len);
 void duel_decode(const uint8_t *b, size_t len, enum duel_dir dir, struct rkl_wire_msg *m);
 /* Encode m into buf (cap), cmocka-fails on error; returns the length. */
 size_t duel_encode(const struct rkl_wire_msg *m, uint8_t *buf, size_t cap);
+/*
+ * Encode m over the frame it was decoded from: m's fields may point into
+ * buf (duel_decode leaves them there), so it is encoded aside, then copied
+ * to buf (cap); cmocka-fails on error; returns the new length.
+ */
+size_t duel_reencode(const struct rkl_wire_msg *m, uint8_t *buf, size_t cap);
+/* Public code of an ERROR frame (cmocka-fails if it is not one). */
+uint16_t duel_error_code(const uint8_t *b, size_t len);
+/* The first recorded frame of a type in a run, NULL if none. */
+const struct duel_frame *duel_find_frame(const struct duel_result *res, uint8_t type);
 
 /*
  * The invariant of every run: if the terminal holds a TMK, the KMS's current

@@ -93,29 +93,6 @@ mk_auth_response(uint8_t *buf, const uint8_t *sid, const uint8_t *crnd2, size_t 
 	return duel_encode(&m, buf, RKL_WIRE_FRAME_MAX);
 }
 
-/* Public code of an ERROR frame (cmocka-fails if it is not one). */
-static uint16_t
-error_code(const uint8_t *b, size_t len)
-{
-	struct rkl_wire_msg m;
-
-	duel_decode(b, len, DUEL_K2T, &m);
-	assert_int_equal(m.type, RKL_WIRE_ERROR);
-	return m.u.error.code;
-}
-
-/* The first recorded frame of a type, NULL if none. */
-static const struct duel_frame *
-find_frame(const struct duel_result *res, uint8_t type)
-{
-	unsigned i;
-
-	for (i = 0; i < res->n; i++)
-		if (duel_type(res->f[i].b, res->f[i].len) == type)
-			return &res->f[i];
-	return NULL;
-}
-
 static void
 download_ok(struct duel_term *t, int start)
 {
@@ -496,7 +473,7 @@ test_a2_pseudo_pos(void **state)
 	duel_conn_open(&E, DUEL_SHARED, &k);
 	n = mk_pubkey_req(buf, "A2-SN", "EVIL");
 	assert_int_equal(duel_conn_input(&k, buf, n, reply, sizeof(reply), &rn), RKL_ERR_ALREADY_BOUND);
-	assert_int_equal(error_code(reply, rn), RKL_WIRE_E_ALREADY_BOUND);
+	assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_ALREADY_BOUND);
 	duel_conn_close(&k);
 	store_binding("A2-SN", &b2);
 	assert_memory_equal(b1.tk_hash, b2.tk_hash, sizeof(b1.tk_hash));
@@ -509,7 +486,7 @@ test_a2_pseudo_pos(void **state)
 	assert_memory_not_equal(vi.tmk_kcv, ei.tmk_kcv, 3);
 	/* The attacker's AUK is worthless now: its re-download fails at S5. */
 	assert_int_not_equal(duel_run(&E, DUEL_SHARED, evil, 1, NULL, NULL, res), 0);
-	assert_null(find_frame(res, RKL_WIRE_TMK_DELIVERY));
+	assert_null(duel_find_frame(res, RKL_WIRE_TMK_DELIVERY));
 	duel_term_info(evil, &ei);
 	assert_int_equal(ei.tmk_version, 1);
 	duel_term_free(victim);
@@ -550,7 +527,7 @@ a3_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		n = mk_pubkey_req(f, a->sn, a->sn);
 		before = E.calls[RKL_KS_TRANSPORT_KEY];
 		assert_int_equal(duel_conn_input(&k, f, n, reply, sizeof(reply), &rn), RKL_ERR_BUSY);
-		a->parallel_code = error_code(reply, rn);
+		a->parallel_code = duel_error_code(reply, rn);
 		a->challenges = E.calls[RKL_KS_TRANSPORT_KEY] - before;
 		duel_conn_close(&k);
 		return DUEL_FORWARD;
@@ -569,7 +546,7 @@ a3_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 	n = mk_auth_init(f, NULL, a->sn, m.u.auth_challenge.rnd2, m.u.auth_challenge.rnd2_len);
 	before = E.calls[RKL_KS_CHALLENGE];
 	assert_int_equal(duel_conn_input(&k, f, n, reply, sizeof(reply), &rn), RKL_ERR_BUSY);
-	a->parallel_code = error_code(reply, rn);
+	a->parallel_code = duel_error_code(reply, rn);
 	a->challenges = E.calls[RKL_KS_CHALLENGE] - before;
 	duel_conn_close(&k);
 	return DUEL_FORWARD;
@@ -631,8 +608,8 @@ test_a3_reflection(void **state)
 	a.sn = "A3-SN";
 	a.echo_rnd1 = 1;
 	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a3_hook, &a, res), 0);
-	assert_null(find_frame(res, RKL_WIRE_AUTH_RESPONSE));
-	assert_non_null(find_frame(res, RKL_WIRE_ERROR));
+	assert_null(duel_find_frame(res, RKL_WIRE_AUTH_RESPONSE));
+	assert_non_null(duel_find_frame(res, RKL_WIRE_ERROR));
 
 	/* 3. The KMS's RND2 differs from RND1, and reflecting CRND1 as CRND2 fails. */
 	atk_random(rnd1, sizeof(rnd1));
@@ -641,7 +618,7 @@ test_a3_reflection(void **state)
 	assert_memory_not_equal(m.u.auth_challenge.rnd2, rnd1, 16);
 	n = mk_auth_response(f, m.session, m.u.auth_challenge.crnd1, 16);
 	assert_int_not_equal(duel_conn_input(&k, f, n, reply, sizeof(reply), &rn), 0);
-	assert_int_equal(error_code(reply, rn), RKL_WIRE_E_FAILED);
+	assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_FAILED);
 	duel_conn_close(&k);
 	assert_int_equal(E.store.terminal_get(E.store.ctx, "A3-SN", &term), 0);
 	/* Before S5 succeeded: counted against the attacker's source, never the SN (test_lockout). */
@@ -649,7 +626,7 @@ test_a3_reflection(void **state)
 
 	/* 4. A repeated RND1 is refused (the same challenge is never answered twice). */
 	assert_int_not_equal(atk_auth_init(&k, "A3-SN", rnd1, 16, &m2, reply, &rn), 0);
-	assert_int_equal(error_code(reply, rn), RKL_WIRE_E_FAILED);
+	assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_FAILED);
 	duel_conn_close(&k);
 
 	/* 5. Cross-session: E(AUK, old RND2) obtained later does not answer a new session. */
@@ -659,7 +636,7 @@ test_a3_reflection(void **state)
 	assert_int_equal(atk_auth_init(&k, "A3-SN", rnd1, 16, &m, reply, &rn), 0);
 	n = mk_auth_response(f, m.session, m2.u.auth_challenge.crnd1, 16);
 	assert_int_not_equal(duel_conn_input(&k, f, n, reply, sizeof(reply), &rn), 0);
-	assert_int_equal(error_code(reply, rn), RKL_WIRE_E_FAILED);
+	assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_FAILED);
 	duel_conn_close(&k);
 
 	/* The genuine terminal is unaffected (lockout is off in this suite). */
@@ -728,7 +705,7 @@ test_a5_replay(void **state)
 	duel_register(&E, "A5-SN", NULL);
 	t = duel_term_new("A5-SN", NULL, 0);
 	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
-	memcpy(old, find_frame(res, RKL_WIRE_TMK_DELIVERY), sizeof(*old));	/* v1, recorded */
+	memcpy(old, duel_find_frame(res, RKL_WIRE_TMK_DELIVERY), sizeof(*old));	/* v1, recorded */
 	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &who, "A5-SN", NULL, NULL), 0);
 	download_ok(t, 1);
 	duel_term_info(t, &info);
@@ -752,7 +729,7 @@ test_a5_replay(void **state)
 	a.len = old->len;
 	a.at_auth_init = 1;
 	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a5_hook, &a, res), 0);
-	assert_null(find_frame(res, RKL_WIRE_AUTH_RESPONSE));
+	assert_null(duel_find_frame(res, RKL_WIRE_AUTH_RESPONSE));
 	duel_term_info(t, &info);
 	assert_int_equal(info.tmk_version, 2);
 	assert_memory_equal(info.tmk_kcv, v2kcv, 3);
@@ -763,7 +740,7 @@ test_a5_replay(void **state)
 	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &who, "A5-SN", NULL, NULL), 0);
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);	/* v3 */
-	memcpy(old, find_frame(res, RKL_WIRE_TMK_DELIVERY), sizeof(*old));	/* v3, recorded */
+	memcpy(old, duel_find_frame(res, RKL_WIRE_TMK_DELIVERY), sizeof(*old));	/* v3, recorded */
 	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &who, "A5-SN", NULL, NULL), 0);
 	a.frame = old->b;
 	a.len = old->len;
@@ -889,11 +866,11 @@ test_a7_uniform_failure(void **state)
 		duel_register(&E, sn, NULL);
 		t = duel_term_new(sn, NULL, 0);
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a7_hook, &a, res), 0);
-		err = find_frame(res, RKL_WIRE_ERROR);
+		err = duel_find_frame(res, RKL_WIRE_ERROR);
 		assert_non_null(err);
 		assert_int_equal(err->dir, DUEL_K2T);	/* the KMS detected it */
 		print_message("A7 %-22s -> KMS reason %d (%s), wire code %u\n", names[kind],
-		    res->kms_result, rkl_err_str(res->kms_result), error_code(err->b, err->len));
+		    res->kms_result, rkl_err_str(res->kms_result), duel_error_code(err->b, err->len));
 		reasons[kind] = res->kms_result;
 		if (kind == 0)
 			memcpy(first, err, sizeof(*first));
@@ -901,7 +878,7 @@ test_a7_uniform_failure(void **state)
 		assert_memory_equal(err->b, first->b, first->len);
 		duel_term_free(t);
 	}
-	assert_int_equal(error_code(first->b, first->len), RKL_WIRE_E_FAILED);
+	assert_int_equal(duel_error_code(first->b, first->len), RKL_WIRE_E_FAILED);
 	/* Different internal reasons behind the one frame. */
 	for (kind = 0; kind < A7_N; kind++) {
 		for (i = 0; i < kind && reasons[i] != reasons[kind]; i++)
@@ -935,7 +912,7 @@ test_a9_keygen_flood(void **state)
 		duel_conn_open(&E, DUEL_POOL, &k);
 		n = mk_pubkey_req(buf, sn, sn);
 		assert_int_equal(duel_conn_input(&k, buf, n, reply, sizeof(reply), &rn), RKL_ERR_UNKNOWN_SN);
-		assert_int_equal(error_code(reply, rn), RKL_WIRE_E_NOT_REGISTERED);
+		assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_NOT_REGISTERED);
 		duel_conn_close(&k);
 	}
 	rkl_hsm_pool_stats(E.hsm, &st1);

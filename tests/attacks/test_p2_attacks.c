@@ -253,7 +253,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a1 *a = arg;
 	struct rkl_wire_msg m;
-	uint8_t *copy, d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
+	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
 	size_t sl = 0, nl;
 	const uint8_t *priv = a->variant == 0 ? A->kdh_priv : A->dev_priv;
 	size_t priv_len = a->variant == 0 ? A->kdh_priv_len : A->dev_priv_len;
@@ -267,10 +267,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_PUBKEY_RESP)
 		return DUEL_FORWARD;
 	/* The attacker's S1 answer: its Pu_hsm, its chain and CRL, its SIG over D. */
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, buf, *len);
-	duel_decode(copy, *len, DUEL_K2T, &m);
+	duel_decode(buf, *len, DUEL_K2T, &m);
 	m.u.pubkey_resp.pu_hsm = A->rsa_spki;
 	m.u.pubkey_resp.pu_hsm_len = A->rsa_spki_len;
 	if (a->variant == 0) {
@@ -282,8 +279,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		m.u.pubkey_resp.certs = A->dev_cert;
 		m.u.pubkey_resp.certs_len = A->dev_cert_len;
 	}
-	nl = duel_encode(&m, buf, cap);
-	free(copy);
+	nl = duel_reencode(&m, buf, cap);
 	assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KDH, &a->prev, buf, nl, RKL_WIRE_T_SIG,
 	    d), 0);
 	assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, priv, priv_len, d, sig, sizeof(sig),
@@ -350,7 +346,7 @@ a2_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a2 *a = arg;
 	struct rkl_wire_msg m;
-	uint8_t *copy, d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
+	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
 	size_t sl = 0, nl;
 	uint8_t ty = duel_type(buf, *len);
 
@@ -362,14 +358,10 @@ a2_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
 	} else if (dir == DUEL_T2K && ty == RKL_WIRE_TK_UPLOAD) {
 		/* the attacker's certificate, and its SIG(krd) over what the KMS hashed */
-		copy = malloc(*len);
-		assert_non_null(copy);
-		memcpy(copy, buf, *len);
-		duel_decode(copy, *len, DUEL_T2K, &m);
+		duel_decode(buf, *len, DUEL_T2K, &m);
 		m.u.tk_upload.certs = a->cert;
 		m.u.tk_upload.certs_len = a->cert_len;
-		nl = duel_encode(&m, buf, cap);
-		free(copy);
+		nl = duel_reencode(&m, buf, cap);
 		assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KRD, &a->t, buf, nl,
 		    RKL_WIRE_T_SIG, d), 0);
 		assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, a->priv, a->priv_len, d, sig,
@@ -442,21 +434,16 @@ a4_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	int *done = arg;
 	struct rkl_wire_msg m;
-	uint8_t *copy;
 
 	(void)idx;
 	if (dir != DUEL_T2K || duel_type(buf, *len) != RKL_WIRE_TK_UPLOAD)
 		return DUEL_FORWARD;
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, buf, *len);
-	duel_decode(copy, *len, DUEL_T2K, &m);
+	duel_decode(buf, *len, DUEL_T2K, &m);
 	m.u.tk_upload.pu_tek = A->rsa_spki;	/* same size: RSA-3072 */
 	m.u.tk_upload.pu_tek_len = A->rsa_spki_len;
 	/* the unkeyed TK_HASH recomputed, as in profile 1's A4: only SIG(krd) is left */
 	assert_int_equal(rkl_wire_tk_hash(&E.c, &m.u.tk_upload, m.u.tk_upload.tk_hash), 0);
-	*len = duel_encode(&m, buf, cap);	/* SIG(krd) as the device made it */
-	free(copy);
+	*len = duel_reencode(&m, buf, cap);	/* SIG(krd) as the device made it */
 	*done = 1;
 	return DUEL_FORWARD;
 }
@@ -490,18 +477,13 @@ a5_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	int *done = arg;
 	struct rkl_wire_msg m;
-	uint8_t *copy;
 
 	(void)idx;
 	if (dir != DUEL_K2T || duel_type(buf, *len) != RKL_WIRE_TMK_DELIVERY)
 		return DUEL_FORWARD;
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, buf, *len);
-	duel_decode(copy, *len, DUEL_K2T, &m);
+	duel_decode(buf, *len, DUEL_K2T, &m);
 	m.u.tmk_delivery.key_version = 1000000;	/* the profile-1 floor raise */
-	*len = duel_encode(&m, buf, cap);
-	free(copy);
+	*len = duel_reencode(&m, buf, cap);
 	*done = 1;
 	return DUEL_FORWARD;
 }
@@ -790,17 +772,6 @@ test_p2_a6_downgrade(void **state)
 	}
 }
 
-/* Public code of an ERROR frame (cmocka-fails if it is not one). */
-static uint16_t
-error_code(const uint8_t *b, size_t len)
-{
-	struct rkl_wire_msg m;
-
-	duel_decode(b, len, DUEL_K2T, &m);
-	assert_int_equal(m.type, RKL_WIRE_ERROR);
-	return m.u.error.code;
-}
-
 /* ---- A8: the CRND1 oracle ---- */
 
 struct a8 {
@@ -875,7 +846,7 @@ a8_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 	a8_query(q, *len, reply, &rl, &ev);
 	assert_true(ev.close);
 	assert_int_not_equal(ev.result, 0);
-	assert_int_equal(error_code(reply, rl), RKL_WIRE_E_BAD_MESSAGE);
+	assert_int_equal(duel_error_code(reply, rl), RKL_WIRE_E_BAD_MESSAGE);
 	assert_int_equal(E.calls[RKL_KS_CHALLENGE], a->ch0);
 
 	/* (b) the same block with an ordinary first byte: answered, but with a
@@ -1026,18 +997,6 @@ count_unwraps(int on)
 	}
 }
 
-/* The first frame of type ty in a run's record, NULL if none. */
-static const struct duel_frame *
-find_frame(const struct duel_result *res, uint8_t ty)
-{
-	unsigned i;
-
-	for (i = 0; i < res->n; i++)
-		if (duel_type(res->f[i].b, res->f[i].len) == ty)
-			return &res->f[i];
-	return NULL;
-}
-
 /* ---- A7: uniform failure (padding / KCV oracle) ---- */
 
 enum a7_kind {
@@ -1069,13 +1028,11 @@ a7_tk_upload(struct a7 *a, uint8_t *buf, size_t *len, size_t cap)
 {
 	struct rkl_wire_msg m;
 	struct rkl_wire_tk_upload *u = &m.u.tk_upload;
-	uint8_t *copy = malloc(*len), d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX], auk[32];
+	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX], auk[32];
 	size_t sl = 0, ctl = 0, nl;
 	int insider = a->kind == A7_PUAUK_IN || a->kind == A7_KCV_IN || a->kind == A7_LEN_IN;
 
-	assert_non_null(copy);
-	memcpy(copy, buf, *len);
-	duel_decode(copy, *len, DUEL_T2K, &m);
+	duel_decode(buf, *len, DUEL_T2K, &m);
 	switch (a->kind) {
 	case A7_PUAUK_OUT:
 	case A7_PUAUK_IN:
@@ -1106,7 +1063,7 @@ a7_tk_upload(struct a7 *a, uint8_t *buf, size_t *len, size_t cap)
 		u->certs = a->cert;
 		u->certs_len = a->cert_len;
 	}
-	nl = duel_encode(&m, buf, cap);
+	nl = duel_reencode(&m, buf, cap);
 	if (insider) {
 		assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KRD, &a->t, buf, nl,
 		    RKL_WIRE_T_SIG, d), 0);
@@ -1115,7 +1072,6 @@ a7_tk_upload(struct a7 *a, uint8_t *buf, size_t *len, size_t cap)
 		assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
 	}
 	*len = nl;
-	free(copy);
 }
 
 static enum duel_act
@@ -1207,7 +1163,7 @@ test_p2_a7_uniform_failure(void **state)
 		}
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a7_hook, a, res), 0);
 		assert_true(a->done);
-		err = find_frame(res, RKL_WIRE_ERROR);
+		err = duel_find_frame(res, RKL_WIRE_ERROR);
 		assert_non_null(err);
 		assert_int_equal(err->dir, DUEL_K2T);	/* the KMS detected it */
 		assert_int_equal(errors(res, DUEL_K2T), 1);
@@ -1234,7 +1190,7 @@ test_p2_a7_uniform_failure(void **state)
 		free(a);
 	}
 	count_unwraps(0);
-	assert_int_equal(error_code(first->b, first->len), RKL_WIRE_E_FAILED);
+	assert_int_equal(duel_error_code(first->b, first->len), RKL_WIRE_E_FAILED);
 	for (kind = 0; kind < A7_N; kind++) {
 		for (i = 0; i < kind && reasons[i] != reasons[kind]; i++)
 			;
@@ -1336,7 +1292,7 @@ test_p2_a9_keygen_flood(void **state)
 		n = a9_req(&g->req, sn, sn, buf);
 		assert_int_equal(duel_conn_input(&k, buf, n, reply, RKL_WIRE_FRAME_MAX, &rn),
 		    RKL_ERR_UNKNOWN_SN);
-		assert_int_equal(error_code(reply, rn), RKL_WIRE_E_NOT_REGISTERED);
+		assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_NOT_REGISTERED);
 		assert_true(k.ev.close);
 		duel_conn_close(&k);
 	}
@@ -1377,7 +1333,7 @@ test_p2_a9_keygen_flood(void **state)
 		assert_true(k.ev.close);
 		if (!(k.ev.result <= -60 && k.ev.result > -80))	/* the certificate */
 			fail_msg("stranger's TK_UPLOAD: %d (%s)", k.ev.result, rkl_err_str(k.ev.result));
-		assert_int_equal(error_code(reply, rn), RKL_WIRE_E_FAILED);
+		assert_int_equal(duel_error_code(reply, rn), RKL_WIRE_E_FAILED);
 		assert_int_equal(oaep_unwraps, uw);	/* no OAEP work for a stranger */
 		duel_conn_close(&k);
 		assert_true(audited_since(seq, k.ev.result) >= 1);
@@ -1603,8 +1559,8 @@ a11_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 static void
 a11_session_keys(const struct duel_result *res, const uint8_t *auk, size_t auk_len)
 {
-	const struct duel_frame *ai = find_frame(res, RKL_WIRE_AUTH_INIT);
-	const struct duel_frame *ac = find_frame(res, RKL_WIRE_AUTH_CHALLENGE);
+	const struct duel_frame *ai = duel_find_frame(res, RKL_WIRE_AUTH_INIT);
+	const struct duel_frame *ac = duel_find_frame(res, RKL_WIRE_AUTH_CHALLENGE);
 	struct rkl_wire_msg mi, mc;
 	uint8_t k[RKL_P2_KEY_MAX];
 
