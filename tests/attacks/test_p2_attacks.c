@@ -52,26 +52,36 @@ struct atk {
 };
 static struct atk *A;
 
+/*
+ * A new P-256 key pair (priv) and its certificate by ca (cert): profile prof,
+ * CN cn, serialNumber ppsn (NULL: none).
+ */
 static void
-atk_make(void)
+certified_key(const struct p2_ca *ca, enum rkl_pki_profile prof, const char *cn,
+    const char *ppsn, uint8_t priv[RKL_EC_PRIV_MAX], size_t *priv_len,
+    uint8_t cert[RKL_X509_CERT_MAX], size_t *cert_len)
 {
 	uint8_t spki[RKL_EC_SPKI_MAX];
 	size_t sl = 0;
 
+	assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, priv, RKL_EC_PRIV_MAX, priv_len,
+	    spki, sizeof(spki), &sl), 0);
+	p2_issue(ca, prof, cn, ppsn, spki, sl, cert, RKL_X509_CERT_MAX, cert_len);
+}
+
+static void
+atk_make(void)
+{
 	if (A != NULL)
 		return;
 	A = calloc(1, sizeof(*A));
 	assert_non_null(A);
 	p2_ca_new(&A->ca, "rkl attack CA");	/* the real CA's name */
-	assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, A->kdh_priv, sizeof(A->kdh_priv),
-	    &A->kdh_priv_len, spki, sizeof(spki), &sl), 0);
-	p2_issue(&A->ca, RKL_PKI_KDH, "rkl attack KMS", NULL, spki, sl, A->kdh_cert,
-	    sizeof(A->kdh_cert), &A->kdh_cert_len);
+	certified_key(&A->ca, RKL_PKI_KDH, "rkl attack KMS", NULL, A->kdh_priv, &A->kdh_priv_len,
+	    A->kdh_cert, &A->kdh_cert_len);
 	p2_crl(&A->ca, A->crl, sizeof(A->crl), &A->crl_len);
-	assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, A->dev_priv, sizeof(A->dev_priv),
-	    &A->dev_priv_len, spki, sizeof(spki), &sl), 0);
-	p2_issue(&P2_CA, RKL_PKI_KRD, "EVIL-SN", "PP-EVIL-SN", spki, sl, A->dev_cert,
-	    sizeof(A->dev_cert), &A->dev_cert_len);
+	certified_key(&P2_CA, RKL_PKI_KRD, "EVIL-SN", "PP-EVIL-SN", A->dev_priv, &A->dev_priv_len,
+	    A->dev_cert, &A->dev_cert_len);
 	assert_int_equal(E.c.rsa_keygen(E.c.ctx, 3072, A->rsa_priv, sizeof(A->rsa_priv),
 	    &A->rsa_priv_len, A->rsa_spki, sizeof(A->rsa_spki), &A->rsa_spki_len), 0);
 }
@@ -169,18 +179,26 @@ errors(const struct duel_result *res, enum duel_dir dir)
 	return n;
 }
 
+/* An enrolled terminal sn (PIN pad "PP-" sn), registered on profile 2. */
+static struct duel_term *
+fresh_term(const char *sn)
+{
+	char ppsn[40];
+
+	snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+	p2_register(&E, sn, ppsn);
+	return p2_term_new(sn, ppsn, NULL, NULL);
+}
+
 /* An enrolled terminal, registered, with a completed first download (v1). */
 static struct duel_term *
 bound_term(const char *sn)
 {
-	char ppsn[40];
 	struct duel_term *t;
 	struct duel_result *res = duel_result_new();
 	char why[160];
 
-	snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
-	p2_register(&E, sn, ppsn);
-	t = p2_term_new(sn, ppsn, NULL, NULL);
+	t = fresh_term(sn);
 	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
 	assert_int_equal(rkl_pinpad_profile(&t->pp), 2);
 	assert_true(p2_kms_delivered(&E, sn));
@@ -197,6 +215,28 @@ term_version(struct duel_term *t)
 	duel_term_info(t, &info);
 	assert_true(info.tmk_present);
 	return info.tmk_version;
+}
+
+/*
+ * The TMK t stores, imported from its TR-31 block under its KBPK (strict);
+ * the caller releases key (rkl_tr31_key_release).
+ */
+static void
+stored_tmk(struct duel_term *t, struct rkl_tr31_key *key)
+{
+	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64], work2[RKL_PINPAD_RECORD_MAX + 64];
+	struct rkl_pp_tmk tm;
+	struct rkl_pp_kbpk kb;
+
+	memset(key, 0, sizeof(*key));
+	assert_int_equal(rkl_pp_tmk_load(&t->tp.plat, work, sizeof(work), &tm, NULL), 0);
+	assert_true(tm.present);
+	assert_int_equal(rkl_pp_kbpk_load(&t->tp.plat, work2, sizeof(work2), &kb), 0);
+	assert_int_equal(rkl_tr31_import(&E.c, kb.key, kb.len, tm.block, tm.block_len,
+	    RKL_TR31_STRICT, key), 0);
+	rkl_cleanse(&kb, sizeof(kb));
+	rkl_cleanse(work, sizeof(work));
+	rkl_cleanse(work2, sizeof(work2));
 }
 
 /* Value offset and length of field tag in an encoded frame (cmocka-fails if absent). */
@@ -217,6 +257,30 @@ field(const uint8_t *b, size_t len, unsigned tag, size_t *vlen)
 	}
 	fail_msg("field %u not in the frame", tag);
 	return 0;
+}
+
+/* What the KMS hashes before TK_UPLOAD: PUBKEY_REQ (which starts it), PUBKEY_RESP. */
+static void
+track_s1(struct rkl_p2_transcript *t, uint8_t ty, const uint8_t *buf, size_t len)
+{
+	if (ty == RKL_WIRE_PUBKEY_REQ)
+		assert_int_equal(rkl_p2_transcript_init(&E.c, t), 0);
+	if (ty == RKL_WIRE_PUBKEY_REQ || ty == RKL_WIRE_PUBKEY_RESP)
+		assert_int_equal(rkl_p2_transcript_add(&E.c, t, buf, len), 0);
+}
+
+/* The frame's SIG replaced by one of label l over prev and the frame, made with priv (P-256). */
+static void
+resign(enum rkl_p2_label l, const struct rkl_p2_transcript *prev, uint8_t *buf, size_t len,
+    const uint8_t *priv, size_t priv_len)
+{
+	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
+	size_t sl = 0;
+
+	assert_int_equal(rkl_p2_auth_digest(&E.c, l, prev, buf, len, RKL_WIRE_T_SIG, d), 0);
+	assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, priv, priv_len, d, sig, sizeof(sig),
+	    &sl), 0);
+	assert_int_equal(rkl_p2_patch_auth(buf, len, RKL_WIRE_T_SIG, sig, sl), 0);
 }
 
 /* ---- baseline ---- */
@@ -253,8 +317,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a1 *a = arg;
 	struct rkl_wire_msg m;
-	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
-	size_t sl = 0, nl;
+	size_t nl;
 	const uint8_t *priv = a->variant == 0 ? A->kdh_priv : A->dev_priv;
 	size_t priv_len = a->variant == 0 ? A->kdh_priv_len : A->dev_priv_len;
 
@@ -280,11 +343,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		m.u.pubkey_resp.certs_len = A->dev_cert_len;
 	}
 	nl = duel_reencode(&m, buf, cap);
-	assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KDH, &a->prev, buf, nl, RKL_WIRE_T_SIG,
-	    d), 0);
-	assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, priv, priv_len, d, sig, sizeof(sig),
-	    &sl), 0);
-	assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
+	resign(RKL_P2_SIG_KDH, &a->prev, buf, nl, priv, priv_len);
 	*len = nl;
 	a->resigned = 1;
 	return DUEL_FORWARD;
@@ -309,14 +368,11 @@ test_p2_a1_pseudo_kms(void **state)
 		struct duel_term *t;
 		struct duel_result *res = duel_result_new();
 		const char *sn = v == 0 ? "A1-OWNCA" : "A1-KRDKEY";
-		char ppsn[40];
 		unsigned i;
 
 		memset(&a, 0, sizeof(a));
 		a.variant = v;
-		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
-		p2_register(&E, sn, ppsn);
-		t = p2_term_new(sn, ppsn, NULL, NULL);
+		t = fresh_term(sn);
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a1_hook, &a, res), 0);
 		assert_true(a.resigned);
 		first_refused(t, res);
@@ -346,27 +402,18 @@ a2_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a2 *a = arg;
 	struct rkl_wire_msg m;
-	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX];
-	size_t sl = 0, nl;
+	size_t nl;
 	uint8_t ty = duel_type(buf, *len);
 
 	(void)idx;
-	if (ty == RKL_WIRE_PUBKEY_REQ) {
-		assert_int_equal(rkl_p2_transcript_init(&E.c, &a->t), 0);
-		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
-	} else if (ty == RKL_WIRE_PUBKEY_RESP) {
-		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
-	} else if (dir == DUEL_T2K && ty == RKL_WIRE_TK_UPLOAD) {
+	track_s1(&a->t, ty, buf, *len);
+	if (dir == DUEL_T2K && ty == RKL_WIRE_TK_UPLOAD) {
 		/* the attacker's certificate, and its SIG(krd) over what the KMS hashed */
 		duel_decode(buf, *len, DUEL_T2K, &m);
 		m.u.tk_upload.certs = a->cert;
 		m.u.tk_upload.certs_len = a->cert_len;
 		nl = duel_reencode(&m, buf, cap);
-		assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KRD, &a->t, buf, nl,
-		    RKL_WIRE_T_SIG, d), 0);
-		assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, a->priv, a->priv_len, d, sig,
-		    sizeof(sig), &sl), 0);
-		assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
+		resign(RKL_P2_SIG_KRD, &a->t, buf, nl, a->priv, a->priv_len);
 		*len = nl;
 		a->done = 1;
 	}
@@ -393,28 +440,23 @@ test_p2_a2_other_sn_cert(void **state)
 		struct duel_term *t;
 		struct duel_result *res = duel_result_new();
 		struct a2 a;
-		uint8_t priv[RKL_EC_PRIV_MAX], spki[RKL_EC_SPKI_MAX], cert[RKL_X509_CERT_MAX];
-		size_t pl = 0, sl = 0, cl = 0;
-		char ppsn[40];
+		uint8_t priv[RKL_EC_PRIV_MAX], cert[RKL_X509_CERT_MAX];
+		size_t pl = 0, cl = 0;
 
 		memset(&a, 0, sizeof(a));
-		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
 		if (v == 0) {
 			a.priv = A->dev_priv;
 			a.priv_len = A->dev_priv_len;
 			a.cert = A->dev_cert;
 			a.cert_len = A->dev_cert_len;
 		} else {
-			assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, priv, sizeof(priv), &pl,
-			    spki, sizeof(spki), &sl), 0);
-			p2_issue(&P2_CA, RKL_PKI_KRD, sn, "PP-OTHER", spki, sl, cert, sizeof(cert), &cl);
+			certified_key(&P2_CA, RKL_PKI_KRD, sn, "PP-OTHER", priv, &pl, cert, &cl);
 			a.priv = priv;
 			a.priv_len = pl;
 			a.cert = cert;
 			a.cert_len = cl;
 		}
-		p2_register(&E, sn, ppsn);
-		t = p2_term_new(sn, ppsn, NULL, NULL);
+		t = fresh_term(sn);
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a2_hook, &a, res), 0);
 		assert_true(a.done);
 		first_refused(t, res);
@@ -457,8 +499,7 @@ test_p2_a4_pu_tek_swap(void **state)
 
 	(void)state;
 	atk_make();
-	p2_register(&E, "A4-SN", "PP-A4-SN");
-	t = p2_term_new("A4-SN", "PP-A4-SN", NULL, NULL);
+	t = fresh_term("A4-SN");
 	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a4_hook, &done, res), 0);
 	assert_true(done);
 	first_refused(t, res);
@@ -573,8 +614,7 @@ test_p2_replay(void **state)
 	(void)state;
 	assert_non_null(reply);
 	memset(E.fixed_sid, 0x5A, sizeof(E.fixed_sid));
-	p2_register(&E, "RP-SN", "PP-RP-SN");
-	t = p2_term_new("RP-SN", "PP-RP-SN", NULL, NULL);
+	t = fresh_term("RP-SN");
 	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, first), 0);
 	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "RP-SN", NULL, NULL), 0);
 	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, redl), 0);
@@ -739,16 +779,13 @@ test_p2_a6_downgrade(void **state)
 	(void)state;
 	for (v = 0; v < 2; v++) {
 		const char *sn = v == 0 ? "A6-CFG" : "A6-MITM";
-		char ppsn[40];
 		struct duel_term *t;
 		struct duel_result *res = duel_result_new();
 		unsigned long tk = E.calls[RKL_KS_TRANSPORT_KEY], sg = E.calls[RKL_KS_SIGN];
 		uint64_t seq = audit_now();
 		int done = 0;
 
-		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
-		p2_register(&E, sn, ppsn);
-		t = p2_term_new(sn, ppsn, NULL, NULL);
+		t = fresh_term(sn);
 		if (v == 0)
 			t->cfg.profile = 1;
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, v == 1 ? dg_hook : NULL, &done,
@@ -1028,8 +1065,8 @@ a7_tk_upload(struct a7 *a, uint8_t *buf, size_t *len, size_t cap)
 {
 	struct rkl_wire_msg m;
 	struct rkl_wire_tk_upload *u = &m.u.tk_upload;
-	uint8_t d[RKL_P2_HASH_LEN], sig[RKL_P2_SIG_MAX], auk[32];
-	size_t sl = 0, ctl = 0, nl;
+	uint8_t auk[32];
+	size_t ctl = 0, nl;
 	int insider = a->kind == A7_PUAUK_IN || a->kind == A7_KCV_IN || a->kind == A7_LEN_IN;
 
 	duel_decode(buf, *len, DUEL_T2K, &m);
@@ -1064,13 +1101,8 @@ a7_tk_upload(struct a7 *a, uint8_t *buf, size_t *len, size_t cap)
 		u->certs_len = a->cert_len;
 	}
 	nl = duel_reencode(&m, buf, cap);
-	if (insider) {
-		assert_int_equal(rkl_p2_auth_digest(&E.c, RKL_P2_SIG_KRD, &a->t, buf, nl,
-		    RKL_WIRE_T_SIG, d), 0);
-		assert_int_equal(rkl_p2_sign_sw(&E.c, RKL_CURVE_P256, a->priv, a->priv_len, d, sig,
-		    sizeof(sig), &sl), 0);
-		assert_int_equal(rkl_p2_patch_auth(buf, nl, RKL_WIRE_T_SIG, sig, sl), 0);
-	}
+	if (insider)
+		resign(RKL_P2_SIG_KRD, &a->t, buf, nl, a->priv, a->priv_len);
 	*len = nl;
 }
 
@@ -1083,11 +1115,8 @@ a7_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 	size_t off, vl;
 
 	(void)idx;
-	if (ty == RKL_WIRE_PUBKEY_REQ) {
-		assert_int_equal(rkl_p2_transcript_init(&E.c, &a->t), 0);
-		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
-	} else if (ty == RKL_WIRE_PUBKEY_RESP) {
-		assert_int_equal(rkl_p2_transcript_add(&E.c, &a->t, buf, *len), 0);
+	track_s1(&a->t, ty, buf, *len);
+	if (ty == RKL_WIRE_PUBKEY_RESP) {
 		duel_decode(buf, *len, DUEL_K2T, &m);
 		memcpy(a->pu_hsm, m.u.pubkey_resp.pu_hsm, m.u.pubkey_resp.pu_hsm_len);
 		a->pu_hsm_len = m.u.pubkey_resp.pu_hsm_len;
@@ -1137,8 +1166,8 @@ test_p2_a7_uniform_failure(void **state)
 		struct a7 *a = calloc(1, sizeof(*a));
 		struct duel_term *t;
 		const struct duel_frame *err;
-		uint8_t priv[RKL_EC_PRIV_MAX], spki[RKL_EC_SPKI_MAX], cert[RKL_X509_CERT_MAX];
-		size_t pl = 0, sl = 0, cl = 0;
+		uint8_t priv[RKL_EC_PRIV_MAX], cert[RKL_X509_CERT_MAX];
+		size_t pl = 0, cl = 0;
 		char sn[16], ppsn[24];
 		int redl = kind >= A7_CRND2;
 
@@ -1151,15 +1180,12 @@ test_p2_a7_uniform_failure(void **state)
 			assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, sn, NULL, NULL), 0);
 		} else {
 			/* the insider's key, certified by the real CA for this SN and PIN pad */
-			assert_int_equal(E.c.ec_keygen(E.c.ctx, RKL_CURVE_P256, priv, sizeof(priv), &pl,
-			    spki, sizeof(spki), &sl), 0);
-			p2_issue(&P2_CA, RKL_PKI_KRD, sn, ppsn, spki, sl, cert, sizeof(cert), &cl);
+			certified_key(&P2_CA, RKL_PKI_KRD, sn, ppsn, priv, &pl, cert, &cl);
 			a->priv = priv;
 			a->priv_len = pl;
 			a->cert = cert;
 			a->cert_len = cl;
-			p2_register(&E, sn, ppsn);
-			t = p2_term_new(sn, ppsn, NULL, NULL);
+			t = fresh_term(sn);
 		}
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a7_hook, a, res), 0);
 		assert_true(a->done);
@@ -1273,8 +1299,7 @@ test_p2_a9_keygen_flood(void **state)
 	assert_non_null(buf);
 	assert_non_null(reply);
 	/* a device's genuine frames (its own SN), the stranger's templates */
-	p2_register(&E, "A9-TPL", "PP-A9-TPL");
-	t = p2_term_new("A9-TPL", "PP-A9-TPL", NULL, NULL);
+	t = fresh_term("A9-TPL");
 	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, grab_s3_hook, g, res), 0);
 	assert_true(g->req.len > 0 && g->tku.len > 0);
 	open0 = E.calls[RKL_KS_OPEN];
@@ -1423,9 +1448,6 @@ test_p2_a10_key_block(void **state)
 	static const char *const names[A10_N] = { "KEY_USAGE", "TDES", "AES-256", "KCV" };
 	struct duel_term *t;
 	struct duel_result *res = duel_result_new();
-	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64], work2[RKL_PINPAD_RECORD_MAX + 64];
-	struct rkl_pp_tmk tm;
-	struct rkl_pp_kbpk kb;
 	struct rkl_tr31_key key;
 	char why[160];
 	int kind;
@@ -1457,19 +1479,11 @@ test_p2_a10_key_block(void **state)
 	assert_int_equal(term_version(t), 2);
 	assert_true(p2_kms_delivered(&E, "A10-SN"));
 	/* stored as TR-31: usage K0, AES, 16 bytes */
-	memset(&key, 0, sizeof(key));
-	assert_int_equal(rkl_pp_tmk_load(&t->tp.plat, work, sizeof(work), &tm, NULL), 0);
-	assert_true(tm.present);
-	assert_int_equal(rkl_pp_kbpk_load(&t->tp.plat, work2, sizeof(work2), &kb), 0);
-	assert_int_equal(rkl_tr31_import(&E.c, kb.key, kb.len, tm.block,
-	    tm.block_len, RKL_TR31_STRICT, &key), 0);
+	stored_tmk(t, &key);
 	assert_memory_equal(key.usage, "K0", 2);
 	assert_int_equal(key.algorithm, 'A');
 	assert_int_equal(key.key_len, 16);
 	rkl_tr31_key_release(&key);
-	rkl_cleanse(&kb, sizeof(kb));
-	rkl_cleanse(work, sizeof(work));
-	rkl_cleanse(work2, sizeof(work2));
 	duel_term_free(t);
 	free(res);
 }
@@ -1580,22 +1594,11 @@ a11_session_keys(const struct duel_result *res, const uint8_t *auk, size_t auk_l
 static void
 a11_tmk(struct duel_term *t, const char *name)
 {
-	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64], work2[RKL_PINPAD_RECORD_MAX + 64];
-	struct rkl_pp_tmk tm;
-	struct rkl_pp_kbpk kb;
 	struct rkl_tr31_key key;
 
-	memset(&key, 0, sizeof(key));
-	assert_int_equal(rkl_pp_tmk_load(&t->tp.plat, work, sizeof(work), &tm, NULL), 0);
-	assert_true(tm.present);
-	assert_int_equal(rkl_pp_kbpk_load(&t->tp.plat, work2, sizeof(work2), &kb), 0);
-	assert_int_equal(rkl_tr31_import(&E.c, kb.key, kb.len, tm.block, tm.block_len,
-	    RKL_TR31_STRICT, &key), 0);
+	stored_tmk(t, &key);
 	a11_add(name, key.key, key.key_len);
 	rkl_tr31_key_release(&key);
-	rkl_cleanse(&kb, sizeof(kb));
-	rkl_cleanse(work, sizeof(work));
-	rkl_cleanse(work2, sizeof(work2));
 }
 
 /*
@@ -1627,8 +1630,7 @@ test_p2_a11_no_key_material(void **state)
 	(void)state;
 	assert_non_null(rows);
 	memset(&S11, 0, sizeof(S11));
-	p2_register(&E, "A11-SN", "PP-A11-SN");
-	t = p2_term_new("A11-SN", "PP-A11-SN", NULL, NULL);
+	t = fresh_term("A11-SN");
 	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, first), 0);
 	a11_tmk(t, "TMK v1");
 	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "A11-SN", NULL, NULL), 0);
