@@ -100,7 +100,7 @@ duel_env_restart(struct duel_env *e)
 }
 
 void
-duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn)
+duel_register_profile(struct duel_env *e, const char *sn, const char *pinpad_sn, uint8_t profile)
 {
 	struct rkl_store_who who = { "test", "cli" };
 	struct rkl_store_terminal_new t;
@@ -108,8 +108,14 @@ duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn)
 	memset(&t, 0, sizeof(t));
 	snprintf(t.sn, sizeof(t.sn), "%s", sn);
 	snprintf(t.pinpad_sn, sizeof(t.pinpad_sn), "%s", pinpad_sn != NULL ? pinpad_sn : "");
-	t.profile = 1;
+	t.profile = profile;
 	assert_int_equal(e->store.terminal_add(e->store.ctx, &who, &t), 0);
+}
+
+void
+duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn)
+{
+	duel_register_profile(e, sn, pinpad_sn, 1);
 }
 
 /* ---- one KMS connection ---- */

@@ -88,8 +88,11 @@ int duel_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
  */
 void duel_env_restart(struct duel_env *e);
 
-/* Register a terminal (pinpad_sn NULL or "" for none). */
+/* Register a terminal on profile 1 (pinpad_sn NULL or "" for none). */
 void duel_register(struct duel_env *e, const char *sn, const char *pinpad_sn);
+/* The same on a profile of its own (p2duel.h's p2_register: 2). */
+void duel_register_profile(struct duel_env *e, const char *sn, const char *pinpad_sn,
+    uint8_t profile);
 
 /* ---- one KMS connection, driven frame by frame ---- */
 

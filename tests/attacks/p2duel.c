@@ -214,14 +214,7 @@ p2_term_new(const char *sn, const char *pinpad_sn, const struct p2_ca *ca, const
 void
 p2_register(struct duel_env *e, const char *sn, const char *pinpad_sn)
 {
-	struct rkl_store_who who = { "test", "cli" };
-	struct rkl_store_terminal_new t;
-
-	memset(&t, 0, sizeof(t));
-	snprintf(t.sn, sizeof(t.sn), "%s", sn);
-	snprintf(t.pinpad_sn, sizeof(t.pinpad_sn), "%s", pinpad_sn != NULL ? pinpad_sn : "");
-	t.profile = 2;
-	assert_int_equal(e->store.terminal_add(e->store.ctx, &who, &t), 0);
+	duel_register_profile(e, sn, pinpad_sn, 2);
 }
 
 int
