@@ -589,17 +589,41 @@ relay(int t, int k, const struct proxy_opts *o)
 	}
 }
 
+/* Listen on 127.0.0.1:0 (backlog), the port written to portfile (write + rename). */
+static int
+listen_portfile(const char *portfile, int backlog)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char tmp[4200];
+	int ls, one = 1;
+	FILE *f;
+
+	if ((ls = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, backlog) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0)
+		die("listen");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", portfile);
+	if ((f = fopen(tmp, "w")) == NULL)
+		die("port file");
+	fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port));
+	if (fclose(f) != 0 || rename(tmp, portfile) != 0)
+		die("port file");
+	return ls;
+}
+
 static int
 mode_proxy(int argc, char **argv)
 {
 	struct proxy_opts o = { .flip = -1, .flip_crnd2 = 0, .capture = NULL, .hold = NULL,
 	    .drop_type = -1, .hold_type = -1 };
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	long max_conns = -1, done = 0;
 	int ls, target, i, one = 1;
-	char tmp[4200];
-	FILE *f;
 
 	if (argc < 2)
 		die("proxy PORTFILE TARGET_PORT [options]");
@@ -627,21 +651,7 @@ mode_proxy(int argc, char **argv)
 			die("proxy: unknown option");
 	}
 	alarm(0);	/* the proxy lives as long as its test; the test kills it */
-	if ((ls = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		die("socket");
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 16) != 0 ||
-	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0)
-		die("listen");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[0]);
-	if ((f = fopen(tmp, "w")) == NULL)
-		die("port file");
-	fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port));
-	if (fclose(f) != 0 || rename(tmp, argv[0]) != 0)
-		die("port file");
+	ls = listen_portfile(argv[0], 16);
 	while (max_conns < 0 || done < max_conns) {
 		int t = accept(ls, NULL, NULL), k;
 
@@ -662,34 +672,6 @@ mode_proxy(int argc, char **argv)
 }
 
 /* ---- crnd1-oracle ---- */
-
-/* Listen on 127.0.0.1:0, the port written to portfile (write + rename). */
-static int
-listen_portfile(const char *portfile)
-{
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	char tmp[4200];
-	int ls, one = 1;
-	FILE *f;
-
-	if ((ls = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		die("socket");
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 4) != 0 ||
-	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0)
-		die("listen");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", portfile);
-	if ((f = fopen(tmp, "w")) == NULL)
-		die("port file");
-	fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port));
-	if (fclose(f) != 0 || rename(tmp, portfile) != 0)
-		die("port file");
-	return ls;
-}
 
 /*
  * One KMS session of the attacker's own: a profile-2 AUTH_INIT for sn with
@@ -771,7 +753,7 @@ mode_crnd1_oracle(int argc, char **argv)
 		die("crnd1-oracle PORTFILE KMS_PORT");
 	kport = parse_port(argv[1]);
 	rkl_crypto_openssl(&c);
-	ls = listen_portfile(argv[0]);
+	ls = listen_portfile(argv[0], 4);
 	if ((dev = accept(ls, NULL, NULL)) < 0)
 		die("accept");
 	close(ls);
