@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "harness.h"
 #include "pinpad/pinpad_int.h"
+#include "pki/eckey.h"
 #include "rkl/err.h"
 #include "rkl/pki.h"
 #include "rkl/x509.h"
@@ -26,14 +27,6 @@
 
 static struct rkl_crypto O;	/* OpenSSL: the CA */
 
-struct eckey {
-	enum rkl_curve curve;
-	uint8_t priv[RKL_EC_PRIV_MAX];
-	size_t priv_len;
-	uint8_t spki[RKL_EC_SPKI_MAX];
-	size_t spki_len;
-};
-
 struct cert {
 	uint8_t der[RKL_X509_CERT_MAX + 16];
 	size_t len;
@@ -41,14 +34,6 @@ struct cert {
 
 static struct eckey ca_key, ca2_key, other_key;
 static struct cert root, root_same_name, root_other;
-
-static void
-keygen(struct eckey *k)
-{
-	k->curve = RKL_CURVE_P256;
-	assert_int_equal(O.ec_keygen(O.ctx, k->curve, k->priv, sizeof(k->priv), &k->priv_len,
-	    k->spki, sizeof(k->spki), &k->spki_len), 0);
-}
 
 static void
 issue(enum rkl_pki_profile prof, const char *cn, const char *ppsn, const uint8_t *spki,
@@ -69,11 +54,7 @@ issue(enum rkl_pki_profile prof, const char *cn, const char *ppsn, const uint8_t
 	p.not_after = na;
 	p.issuer = ic != NULL ? ic->der : NULL;
 	p.issuer_len = ic != NULL ? ic->len : 0;
-	sk.c = &O;
-	sk.curve = ik->curve;
-	memcpy(sk.priv, ik->priv, ik->priv_len);
-	sk.priv_len = ik->priv_len;
-	rkl_pki_soft_signer(&s, &sk);
+	eckey_signer(&O, ik, &s, &sk);
 	assert_int_equal(rkl_pki_cert_issue(&p, &s, out->der, RKL_X509_CERT_MAX, &out->len), 0);
 }
 
@@ -82,9 +63,9 @@ setup(void **state)
 {
 	(void)state;
 	rkl_crypto_openssl(&O);
-	keygen(&ca_key);
-	keygen(&ca2_key);
-	keygen(&other_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ca_key);
+	eckey_gen(&O, RKL_CURVE_P256, &ca2_key);
+	eckey_gen(&O, RKL_CURVE_P256, &other_key);
 	issue(RKL_PKI_ROOT, "rkl factory CA", NULL, ca_key.spki, ca_key.spki_len, &ca_key, NULL,
 	    T0 - 365 * DAY, T0 + 3650 * DAY, &root);
 	issue(RKL_PKI_ROOT, "rkl factory CA", NULL, ca2_key.spki, ca2_key.spki_len, &ca2_key,

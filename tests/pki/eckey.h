@@ -1,7 +1,8 @@
 /*
- * Software EC keys for the certificate and CRL tests (test_x509.c,
- * test_crl.c): a key pair made by a crypto backend, and a soft signer over
- * it for rkl_pki.  Test-only; include after <cmocka.h>.
+ * Software EC keys for the certificate, CRL and enrolment tests (test_x509.c,
+ * test_crl.c, tests/pinpad/test_enrol.c): a key pair made by a crypto
+ * backend, and a soft signer over it for rkl_pki.  Test-only; include after
+ * <cmocka.h>.
  */
 #ifndef RKL_TEST_ECKEY_H
 #define RKL_TEST_ECKEY_H
