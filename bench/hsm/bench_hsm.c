@@ -273,14 +273,20 @@ run_tmk_generate(struct tctx *t)
 	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
 }
 
+/* The setup's TMK wrapped under a TEK public key (spki). */
 static int
-run_tmk_wrap(struct tctx *t)
+tmk_wrap_to(struct tctx *t, const uint8_t *spki, size_t spki_len)
 {
 	uint8_t out[RKL_RSA_MAX_BYTES];
 	size_t len;
 
-	return rkl_hsm_tmk_wrap(t->s, &t->k, t->fx->tek_spki, t->fx->tek_spki_len, out,
-	    sizeof(out), &len);
+	return rkl_hsm_tmk_wrap(t->s, &t->k, spki, spki_len, out, sizeof(out), &len);
+}
+
+static int
+run_tmk_wrap(struct tctx *t)
+{
+	return tmk_wrap_to(t, t->fx->tek_spki, t->fx->tek_spki_len);
 }
 
 static int
@@ -292,28 +298,28 @@ run_tmk_store(struct tctx *t)
 	return rkl_hsm_tmk_store(t->s, &t->k, blob, sizeof(blob), &len);
 }
 
+/* The setup's stored blob restored as a key of role, then destroyed. */
 static int
-run_restore_tmk(struct tctx *t)
+restore_role(struct tctx *t, enum rkl_hsm_role role)
 {
 	struct rkl_hsm_key k;
 	int r;
 
-	if ((r = rkl_hsm_restore(t->s, &t->dl, RKL_HSM_TMK, ALGS[t->alg], t->blob, t->blob_len,
-	    &k)) != 0)
+	if ((r = rkl_hsm_restore(t->s, &t->dl, role, ALGS[t->alg], t->blob, t->blob_len, &k)) != 0)
 		return r;
 	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
 }
 
 static int
+run_restore_tmk(struct tctx *t)
+{
+	return restore_role(t, RKL_HSM_TMK);
+}
+
+static int
 run_restore_auk(struct tctx *t)
 {
-	struct rkl_hsm_key k;
-	int r;
-
-	if ((r = rkl_hsm_restore(t->s, &t->dl, RKL_HSM_AUK, ALGS[t->alg], t->blob, t->blob_len,
-	    &k)) != 0)
-		return r;
-	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+	return restore_role(t, RKL_HSM_AUK);
 }
 
 static int
@@ -387,13 +393,7 @@ run_auk2_unwrap(struct tctx *t)
 static int
 run_restore_auk2(struct tctx *t)
 {
-	struct rkl_hsm_key k;
-	int r;
-
-	if ((r = rkl_hsm_restore(t->s, &t->dl, RKL_HSM_AUK2, ALGS[t->alg], t->blob, t->blob_len,
-	    &k)) != 0)
-		return r;
-	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+	return restore_role(t, RKL_HSM_AUK2);
 }
 
 static int
@@ -437,11 +437,7 @@ run_tmk_kcv_cmac(struct tctx *t)
 static int
 run_tmk_wrap3(struct tctx *t)
 {
-	uint8_t out[RKL_RSA_MAX_BYTES];
-	size_t len;
-
-	return rkl_hsm_tmk_wrap(t->s, &t->k, t->fx->tek3_spki, t->fx->tek3_spki_len, out,
-	    sizeof(out), &len);
+	return tmk_wrap_to(t, t->fx->tek3_spki, t->fx->tek3_spki_len);
 }
 
 static int
