@@ -59,12 +59,7 @@ mkdir -p "$PKI"
 write_conf "profiles = 2" "transport_key_policy = shared" "transport_key_algs = RSA-3072" \
     "tek_algs = RSA-3072" "auk_algs = AES-128" "tmk_alg = AES-128" "kdh_cert = $PKI/kms.der" \
     "kdh_crl = $PKI/kdh.crl" "ca_root = $CA/ca.der" "device_crl = $PKI/device.crl"
-expect_rc 0 admin init
-expect_rc 0 admin ca init --ca-dir "$CA" --name "rkl bench smoke CA"
-expect_rc 0 admin kms key --name kms-bench --out "$PKI/kms.req"
-expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms.der"
-expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/device.crl"
-expect_rc 0 admin ca crl --kdh --ca-dir "$CA" --out "$PKI/kdh.crl"
+p2_pki "rkl bench smoke CA" kms-bench "$PKI/device.crl" "$PKI/kdh.crl"
 printf 'sn\nB2000000\nB2000001\nB2000002\n' >"$E2E_DIR/p2.csv"
 expect_rc 0 admin terminal import --profile 2 "$E2E_DIR/p2.csv"
 kmsd_start

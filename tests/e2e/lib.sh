@@ -227,6 +227,20 @@ term_init() {
 	    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "PIN pad init $sn"; }
 }
 
+# p2_pki CA_NAME KMS_NAME DEVICE_CRL [KDH_CRL]: profile 2's PKI as an operator makes it
+# (after write_conf): the KMS initialised, a CA in $CA, the KMS signing key in the KMS
+# token with its certificate $PKI/kms.der, the CA's device CRL and, if named, its KDH CRL.
+p2_pki() {
+	expect_rc 0 admin init
+	expect_rc 0 admin ca init --ca-dir "$CA" --name "$1"
+	expect_rc 0 admin kms key --name "$2" --out "$PKI/kms.req"
+	expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms.der"
+	expect_rc 0 admin ca crl --ca-dir "$CA" --out "$3"
+	if [ $# -ge 4 ]; then
+		expect_rc 0 admin ca crl --kdh --ca-dir "$CA" --out "$4"
+	fi
+}
+
 # term SN ARGS...: run the simulator on SN's directory (downloads get the AUK
 # algorithm chosen at term_init).
 term() {

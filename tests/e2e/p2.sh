@@ -60,12 +60,7 @@ hup() {
 
 # -- the PKI: the CA, the KMS key (in the KMS token) and its certificate, the CRL
 p2_conf 1,2
-expect_rc 0 admin init
-expect_rc 0 admin ca init --ca-dir "$CA" --name "rkl p2 e2e CA"
-expect_rc 0 admin kms key --name kms-p2 --out "$PKI/kms.req"
-expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms.der"
-expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
-expect_rc 0 admin ca crl --kdh --ca-dir "$CA" --out "$PKI/kdh.crl"
+p2_pki "rkl p2 e2e CA" kms-p2 "$PKI/crl.der" "$PKI/kdh.crl"
 
 # -- a device made and enrolled as at the factory
 enrol() {

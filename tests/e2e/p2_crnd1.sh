@@ -29,11 +29,7 @@ write_conf "profiles = 2" "transport_key_policy = shared" "transport_key_algs = 
     "tek_algs = $RSA" "auk_algs = AES-128" "tmk_alg = AES-128" \
     "kdh_cert = $PKI/kms.der" "kdh_crl = $PKI/crl.der" "ca_root = $CA/ca.der" \
     "device_crl = $PKI/crl.der"
-expect_rc 0 admin init
-expect_rc 0 admin ca init --ca-dir "$CA" --name "rkl p2 crnd1 CA"
-expect_rc 0 admin kms key --name kms-p2 --out "$PKI/kms.req"
-expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/kms.req" --profile kms --out "$PKI/kms.der"
-expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der"
+p2_pki "rkl p2 crnd1 CA" kms-p2 "$PKI/crl.der"
 
 SN=P2C
 "$RKL_TERMINAL" -d "$TERMS/$SN" init --sn "$SN" --pinpad-sn "PP-$SN" --auk-alg aes128 \
