@@ -241,6 +241,21 @@ p2_pki() {
 	fi
 }
 
+# p2_enrol SN: a PIN pad for SN (PIN pad serial PP-SN, AES-128 AUK) made and enrolled as at
+# the factory: its key pair's request ($PKI/SN.req) certified by the CA in $CA
+# ($PKI/SN.der), certificate and root installed.
+p2_enrol() {
+	sn=$1
+	"$RKL_TERMINAL" -d "$TERMS/$sn" init --sn "$sn" --pinpad-sn "PP-$sn" --auk-alg aes128 \
+	    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "PIN pad init $sn"; }
+	expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$sn" enrol request --state "$TERMS/$sn" \
+	    --out "$PKI/$sn.req"
+	expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/$sn.req" --profile device \
+	    --out "$PKI/$sn.der"
+	expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$sn" enrol install --state "$TERMS/$sn" \
+	    --ca "$CA/ca.der" --cert "$PKI/$sn.der"
+}
+
 # term SN ARGS...: run the simulator on SN's directory (downloads get the AUK
 # algorithm chosen at term_init).
 term() {

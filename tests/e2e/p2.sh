@@ -62,18 +62,6 @@ hup() {
 p2_conf 1,2
 p2_pki "rkl p2 e2e CA" kms-p2 "$PKI/crl.der" "$PKI/kdh.crl"
 
-# -- a device made and enrolled as at the factory
-enrol() {
-	sn=$1
-	"$RKL_TERMINAL" -d "$TERMS/$sn" init --sn "$sn" --pinpad-sn "PP-$sn" --auk-alg aes128 \
-	    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "PIN pad init $sn"; }
-	expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$sn" enrol request --state "$TERMS/$sn" \
-	    --out "$PKI/$sn.req"
-	expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/$sn.req" --profile device \
-	    --out "$PKI/$sn.der"
-	expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$sn" enrol install --state "$TERMS/$sn" \
-	    --ca "$CA/ca.der" --cert "$PKI/$sn.der"
-}
 # p2_delivered SN VERSION: the KMS marked VERSION delivered and the PIN pad holds it
 # (the KMS keeps profile 2's CMAC KCV, the PIN pad shows the legacy KCV of its block).
 p2_delivered() {
@@ -88,8 +76,8 @@ p2_download() {
 	expect_rc "${2:-0}" "$RKL_TERMINAL" -d "$TERMS/$1" download "127.0.0.1:$KMSD_PORT" \
 	    --timeout-ms 120000 --profile 2
 }
-enrol P2A
-enrol P2B
+p2_enrol P2A
+p2_enrol P2B
 expect_rc 0 admin terminal add P2A --pinpad-sn PP-P2A
 expect_rc 0 admin terminal add P2B --pinpad-sn PP-P2B
 expect_rc 0 admin terminal add P1X --pinpad-sn PP-P1X --profile 1

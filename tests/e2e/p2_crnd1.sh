@@ -32,12 +32,7 @@ write_conf "profiles = 2" "transport_key_policy = shared" "transport_key_algs = 
 p2_pki "rkl p2 crnd1 CA" kms-p2 "$PKI/crl.der"
 
 SN=P2C
-"$RKL_TERMINAL" -d "$TERMS/$SN" init --sn "$SN" --pinpad-sn "PP-$SN" --auk-alg aes128 \
-    >"$E2E_DIR/out" 2>"$E2E_DIR/err" || { cat "$E2E_DIR/err" >&2; fail "PIN pad init"; }
-expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$SN" enrol request --state "$TERMS/$SN" --out "$PKI/$SN.req"
-expect_rc 0 admin ca issue --ca-dir "$CA" --csr "$PKI/$SN.req" --profile device --out "$PKI/$SN.der"
-expect_rc 0 "$RKL_TERMINAL" -d "$TERMS/$SN" enrol install --state "$TERMS/$SN" \
-    --ca "$CA/ca.der" --cert "$PKI/$SN.der"
+p2_enrol "$SN"
 expect_rc 0 admin terminal add "$SN" --pinpad-sn "PP-$SN"
 kmsd_start
 
