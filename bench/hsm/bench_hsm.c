@@ -229,8 +229,9 @@ run_spki_export(struct tctx *t)
 	return rkl_hsm_transport_shared(t->s, &k, spki, sizeof(spki), &len);
 }
 
+/* PU_AUK unwrapped as a key of role (rkl_hsm_auk_unwrap is role AUK), then destroyed. */
 static int
-run_auk_unwrap(struct tctx *t)
+unwrap_role(struct tctx *t, enum rkl_hsm_role role)
 {
 	struct fixture *fx = t->fx;
 	uint8_t blob[RKL_HSM_BLOB_MAX];
@@ -238,11 +239,17 @@ run_auk_unwrap(struct tctx *t)
 	size_t bl;
 	int r;
 
-	if ((r = rkl_hsm_auk_unwrap(t->s, &t->dl, &fx->xp[t->rsa], ALGS[t->alg],
+	if ((r = rkl_hsm_auk_unwrap_role(t->s, &t->dl, role, &fx->xp[t->rsa], ALGS[t->alg],
 	    fx->pu_auk[t->rsa][t->alg], fx->pu_auk_len[t->rsa][t->alg], fx->kcv[t->alg], 3, &k,
 	    blob, sizeof(blob), &bl)) != 0)
 		return r;
 	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+}
+
+static int
+run_auk_unwrap(struct tctx *t)
+{
+	return unwrap_role(t, RKL_HSM_AUK);
 }
 
 static int
@@ -377,17 +384,7 @@ setup_d2k(struct tctx *t)
 static int
 run_auk2_unwrap(struct tctx *t)
 {
-	struct fixture *fx = t->fx;
-	uint8_t blob[RKL_HSM_BLOB_MAX];
-	struct rkl_hsm_key k;
-	size_t bl;
-	int r;
-
-	if ((r = rkl_hsm_auk_unwrap_role(t->s, &t->dl, RKL_HSM_AUK2, &fx->xp[t->rsa], ALGS[t->alg],
-	    fx->pu_auk[t->rsa][t->alg], fx->pu_auk_len[t->rsa][t->alg], fx->kcv[t->alg], 3, &k,
-	    blob, sizeof(blob), &bl)) != 0)
-		return r;
-	return rkl_hsm_key_destroy(t->s, &t->dl, &k);
+	return unwrap_role(t, RKL_HSM_AUK2);
 }
 
 static int
