@@ -170,7 +170,6 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a1 *a = arg;
 	struct rkl_wire_msg m, in;
-	uint8_t tmp[RKL_WIRE_FRAME_MAX];
 	uint8_t ct[RKL_RSA_MAX_BYTES];
 	size_t n;
 
@@ -184,8 +183,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		memcpy(a->sid, m.session, sizeof(a->sid));
 		m.u.pubkey_resp.pu_hsm = a->k.spki;
 		m.u.pubkey_resp.pu_hsm_len = a->k.spki_len;
-		*len = duel_encode(&m, tmp, sizeof(tmp));
-		memcpy(buf, tmp, *len);
+		*len = duel_reencode(&m, buf, cap);
 		return DUEL_FORWARD;
 	}
 	if (dir != DUEL_T2K)
@@ -208,8 +206,7 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		m.u.tk_upload.pu_auk = ct;
 		m.u.tk_upload.pu_auk_len = n;
 		assert_int_equal(rkl_wire_tk_hash(&E.c, &m.u.tk_upload, m.u.tk_upload.tk_hash), 0);
-		*len = duel_encode(&m, tmp, sizeof(tmp));
-		memcpy(buf, tmp, *len);
+		*len = duel_reencode(&m, buf, cap);
 		return DUEL_FORWARD;
 	case RKL_WIRE_AUTH_INIT:
 		/* S5: answer in the KMS's place with the learned AUK. */
@@ -333,12 +330,10 @@ a4_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a4 *a = arg;
 	struct rkl_wire_msg m;
-	uint8_t tmp[RKL_WIRE_FRAME_MAX];
 	uint8_t ct[RKL_RSA_MAX_BYTES], pt[RKL_RSA_MAX_BYTES];
 	size_t n;
 
 	(void)idx;
-	(void)cap;
 	if (dir == DUEL_K2T && duel_type(buf, *len) == RKL_WIRE_PUBKEY_RESP) {
 		duel_decode(buf, *len, dir, &m);
 		a->hash = (enum rkl_oaep_hash)m.u.pubkey_resp.oaep_hash;
@@ -350,8 +345,7 @@ a4_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		m.u.tk_upload.pu_tek = a->k.spki;
 		m.u.tk_upload.pu_tek_len = a->k.spki_len;
 		assert_int_equal(rkl_wire_tk_hash(&E.c, &m.u.tk_upload, m.u.tk_upload.tk_hash), 0);
-		*len = duel_encode(&m, tmp, sizeof(tmp));
-		memcpy(buf, tmp, *len);
+		*len = duel_reencode(&m, buf, cap);
 	} else if (dir == DUEL_K2T && duel_type(buf, *len) == RKL_WIRE_TMK_DELIVERY) {
 		/* S6: decrypt Ctmk_tk, keep the TMK, re-encrypt it for the real Pu_tek. */
 		duel_decode(buf, *len, dir, &m);
@@ -364,8 +358,7 @@ a4_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		    a->tmk, a->tmk_len, ct, sizeof(ct), &n), 0);
 		m.u.tmk_delivery.ctmk_tk = ct;
 		m.u.tmk_delivery.ctmk_tk_len = n;
-		*len = duel_encode(&m, tmp, sizeof(tmp));
-		memcpy(buf, tmp, *len);
+		*len = duel_reencode(&m, buf, cap);
 	}
 	return DUEL_FORWARD;
 }
@@ -787,7 +780,7 @@ a7_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 {
 	struct a7 *a = arg;
 	struct rkl_wire_msg m;
-	uint8_t tmp[RKL_WIRE_FRAME_MAX], ct[RKL_RSA_MAX_BYTES], pu_auk[RKL_RSA_MAX_BYTES], key[24];
+	uint8_t ct[RKL_RSA_MAX_BYTES], pu_auk[RKL_RSA_MAX_BYTES], key[24];
 	uint8_t type = duel_type(buf, *len);
 	size_t n;
 
@@ -825,8 +818,7 @@ a7_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		}
 		if (a->kind != A7_TK_HASH)
 			assert_int_equal(rkl_wire_tk_hash(&E.c, &m.u.tk_upload, m.u.tk_upload.tk_hash), 0);
-		*len = duel_encode(&m, tmp, sizeof(tmp));
-		memcpy(buf, tmp, *len);
+		*len = duel_reencode(&m, buf, cap);
 	} else if (type == RKL_WIRE_AUTH_RESPONSE && a->kind == A7_CRND2) {
 		duel_decode(buf, *len, dir, &m);
 		m.u.auth_response.crnd2[3] ^= 0x04;
