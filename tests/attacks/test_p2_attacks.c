@@ -1686,6 +1686,177 @@ test_p2_a11_no_key_material(void **state)
 }
 
 /* After every test, also one that failed half-way: the harness's shared settings back to normal. */
+/* ---- across profiles over time: the shared transport pair (redteam F1) ---- */
+
+struct xp {
+	uint8_t pu_auk[RKL_WIRE_CT_MAX];	/* the victim's recorded PU_AUK */
+	size_t pu_auk_len;
+	uint8_t auk_kcv[RKL_WIRE_KCV_LEGACY];	/* and its legacy AUK_KCV */
+	int replaced, accepted;
+};
+
+/*
+ * The attacker's profile-1 TK_UPLOAD for its own SN carries the victim's
+ * recorded profile-2 PU_AUK and AUK_KCV (TK_HASH recomputed: profile 1
+ * authenticates nothing else); note whether the KMS accepts it, and cut the
+ * connection there.
+ */
+static enum duel_act
+xp_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct xp *x = arg;
+	struct rkl_wire_msg m;
+
+	(void)idx;
+	if (dir == DUEL_K2T && duel_type(buf, *len) == RKL_WIRE_TK_ACCEPTED) {
+		x->accepted = 1;
+		return DUEL_DROP;
+	}
+	if (dir != DUEL_T2K || duel_type(buf, *len) != RKL_WIRE_TK_UPLOAD)
+		return DUEL_FORWARD;
+	duel_decode(buf, *len, DUEL_T2K, &m);
+	assert_int_equal(m.profile, RKL_WIRE_PROFILE_PATENT);
+	m.u.tk_upload.auk_alg = RKL_ALG_AES128;
+	m.u.tk_upload.pu_auk = x->pu_auk;
+	m.u.tk_upload.pu_auk_len = x->pu_auk_len;
+	memcpy(m.u.tk_upload.auk_kcv, x->auk_kcv, sizeof(x->auk_kcv));
+	assert_int_equal(rkl_wire_tk_hash(&E.c, &m.u.tk_upload, m.u.tk_upload.tk_hash), 0);
+	*len = duel_reencode(&m, buf, cap);
+	x->replaced = 1;
+	return DUEL_FORWARD;
+}
+
+/* The KMS's (profiles = 1) answer to a profile-1 AUTH_INIT for sn with rnd1. */
+static void
+xp_challenge(const char *sn, const uint8_t rnd1[16], uint8_t crnd1[16])
+{
+	static const uint8_t zero_sid[RKL_WIRE_SESSION_LEN];
+	struct rkl_wire_msg m;
+	struct duel_conn k;
+	uint8_t *q = malloc(RKL_WIRE_FRAME_MAX), *reply = malloc(RKL_WIRE_FRAME_MAX);
+	size_t ql, rl = 0;
+
+	assert_non_null(q);
+	assert_non_null(reply);
+	rkl_wire_msg_init_profile(&m, RKL_WIRE_PROFILE_PATENT, RKL_WIRE_AUTH_INIT, zero_sid);
+	snprintf(m.u.auth_init.sn, sizeof(m.u.auth_init.sn), "%s", sn);
+	memcpy(m.u.auth_init.rnd1, rnd1, 16);
+	m.u.auth_init.rnd1_len = 16;
+	ql = duel_encode(&m, q, RKL_WIRE_FRAME_MAX);
+	duel_conn_open(&E, DUEL_SHARED, &k);
+	assert_int_equal(duel_conn_input(&k, q, ql, reply, RKL_WIRE_FRAME_MAX, &rl), 0);
+	assert_int_equal(duel_type(reply, rl), RKL_WIRE_AUTH_CHALLENGE);
+	duel_decode(reply, rl, DUEL_K2T, &m);
+	assert_int_equal(m.u.auth_challenge.crnd1_len, 16);
+	memcpy(crnd1, m.u.auth_challenge.crnd1, 16);
+	duel_conn_close(&k);
+	free(q);
+	free(reply);
+}
+
+/*
+ * Decision 149 refuses `transport_key_policy = shared` with `profiles =
+ * 1,2`, but the check sees one configuration: the token's shared pair does
+ * not remember which profile it served.  A KMS that served profile 2 on its
+ * shared pair and is then configured for profile 1 (a migration rolled
+ * back) unwraps every profile-2 PU_AUK recorded meanwhile in a profile-1
+ * TK_UPLOAD for an unbound profile-1 SN, binds the victim's AUK as a
+ * profile-1 AUK, and its CRND1 = E(AUK, RND1) for RND1 = data_k2d is the
+ * victim's K_k2d (A8 across profiles).  The operator rule (docs/security.md
+ * A8 "Across profiles", docs/operations.md): rotate the pair before it
+ * serves the other profile.  Control: without the rotation the attack
+ * works; with `transport rotate` the replayed PU_AUK does not unwrap
+ * (refused, nothing bound).
+ */
+static void
+test_p2_xprofile_shared_pair(void **state)
+{
+	static uint8_t work[RKL_PINPAD_RECORD_MAX + 64];
+	struct duel_term *v, *a;
+	struct duel_result *res = duel_result_new();
+	const struct duel_frame *f;
+	struct rkl_wire_msg m;
+	struct rkl_pp_tk tk;
+	struct xp *x = calloc(1, sizeof(*x));
+	uint8_t auk[32], nt[RKL_P2_NONCE_LEN], nk[RKL_P2_NONCE_LEN], data[16], kk[RKL_P2_KEY_MAX];
+	uint8_t crnd1[16];
+	size_t auk_len;
+	int rot;
+
+	(void)state;
+	assert_non_null(x);
+	/* A profile-2 first download on the shared pair, recorded by the attacker. */
+	v = fresh_term("XP-VIC");
+	assert_int_equal(duel_run(&E, DUEL_SHARED, v, 1, NULL, NULL, res), 0);
+	assert_non_null(f = duel_find_frame(res, RKL_WIRE_TK_UPLOAD));
+	duel_decode(f->b, f->len, DUEL_T2K, &m);
+	memcpy(x->pu_auk, m.u.tk_upload.pu_auk, m.u.tk_upload.pu_auk_len);
+	x->pu_auk_len = m.u.tk_upload.pu_auk_len;
+	memcpy(x->auk_kcv, m.u.tk_upload.auk_kcv, sizeof(x->auk_kcv));
+	assert_int_equal(rkl_pp_tk_load(&v->tp.plat, work, sizeof(work), &tk, NULL), 0);
+	memcpy(auk, tk.auk, tk.auk_len);
+	auk_len = tk.auk_len;
+	rkl_cleanse(work, sizeof(work));
+	assert_int_equal(auk_len, 16);
+
+	/* The same token and database, now configured for profile 1 only. */
+	E.cfg[DUEL_SHARED].profiles = RKL_KMSD_PROFILE(1);
+	E.cfg[DUEL_POOL].profiles = RKL_KMSD_PROFILE(1);
+	duel_env_restart(&E);
+	for (rot = 0; rot < 2; rot++) {
+		const char *sn = rot == 0 ? "XP-ATK0" : "XP-ATK1";
+		char ppsn[40];
+
+		if (rot == 1) {
+			/* the operator rule: a new pair before the other profile */
+			for (int i = 0; i < 2; i++) {
+				rkl_kmsd_ks_free(E.ks[i]);
+				E.ks[i] = NULL;
+			}
+			assert_int_equal(rkl_hsm_transport_rotate(E.hsm), 0);
+			duel_env_restart(&E);
+		}
+		snprintf(ppsn, sizeof(ppsn), "PP-%s", sn);
+		duel_register_profile(&E, sn, ppsn, 1);
+		a = duel_term_new(sn, ppsn, 1);
+		rkl_pinpad_release(&a->pp);
+		a->cfg.profile = 1;
+		a->cfg.tek_alg = RKL_ALG_RSA3072;
+		a->cfg.auk_alg = RKL_ALG_AES128;
+		assert_int_equal(rkl_pinpad_init(&a->pp, &a->tp.plat, &a->cfg), 0);
+		x->replaced = 0;
+		x->accepted = 0;
+		(void)duel_run(&E, DUEL_SHARED, a, 1, xp_hook, x, res);
+		assert_true(x->replaced);
+		if (rot == 0) {
+			/* the control: bound to the victim's AUK; its CRND1 is K_k2d */
+			assert_true(x->accepted);
+			assert_int_equal(status(sn), RKL_TERM_BOUND);
+			memset(nt, 0x5A, sizeof(nt));
+			memset(nk, 0xA5, sizeof(nk));
+			assert_int_equal(rkl_p2_kdf_data(&E.c, "k2d", "XP-VIC", nt, nk, 16, data), 0);
+			assert_int_equal(rkl_p2_derive_sw(&E.c, auk, auk_len, "k2d", "XP-VIC", nt, nk,
+			    kk), 0);
+			xp_challenge(sn, data, crnd1);
+			assert_memory_equal(crnd1, kk, 16);
+		} else {
+			assert_false(x->accepted);
+			assert_int_equal(status(sn), RKL_TERM_REGISTERED);
+		}
+		duel_term_free(a);
+	}
+
+	/* back to profile 2 for whatever runs next */
+	E.cfg[DUEL_SHARED].profiles = RKL_KMSD_PROFILE(2);
+	E.cfg[DUEL_POOL].profiles = RKL_KMSD_PROFILE(2);
+	duel_env_restart(&E);
+	rkl_cleanse(auk, sizeof(auk));
+	rkl_cleanse(kk, sizeof(kk));
+	duel_term_free(v);
+	free(x);
+	free(res);
+}
+
 static int
 tidy(void **state)
 {
@@ -1713,6 +1884,7 @@ main(void)
 		cmocka_unit_test_teardown(test_p2_a10_key_block, tidy),
 		cmocka_unit_test_teardown(test_p2_a11_no_key_material, tidy),
 		cmocka_unit_test_teardown(test_p2_replay, tidy),
+		cmocka_unit_test_teardown(test_p2_xprofile_shared_pair, tidy),
 	};
 	int r;
 
