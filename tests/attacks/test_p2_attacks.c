@@ -86,6 +86,37 @@ atk_make(void)
 	    &A->rsa_priv_len, A->rsa_spki, sizeof(A->rsa_spki), &A->rsa_spki_len), 0);
 }
 
+/*
+ * A chain whose "CA" is the attacker's own device certificate (a KRD end
+ * entity of the real CA, cA false): a new key (priv) certified by the device
+ * key as prof for cn / ppsn, then the device certificate; chain gets both
+ * (end entity first), as CERTS carries them.
+ */
+static void
+leaf_as_ca(enum rkl_pki_profile prof, const char *cn, const char *ppsn,
+    uint8_t priv[RKL_EC_PRIV_MAX], size_t *priv_len, uint8_t *chain, size_t cap,
+    size_t *chain_len)
+{
+	struct p2_ca *fake = calloc(1, sizeof(*fake));
+	struct rkl_x509 x;
+	size_t cl = 0;
+
+	assert_non_null(fake);
+	assert_int_equal(rkl_x509_parse(A->dev_cert, A->dev_cert_len, &x), 0);
+	memcpy(fake->priv, A->dev_priv, A->dev_priv_len);
+	fake->priv_len = A->dev_priv_len;
+	memcpy(fake->spki, x.spki, x.spki_len);
+	fake->spki_len = x.spki_len;
+	memcpy(fake->cert, A->dev_cert, A->dev_cert_len);
+	fake->cert_len = A->dev_cert_len;
+	assert_true(cap >= RKL_X509_CERT_MAX + A->dev_cert_len);
+	certified_key(fake, prof, cn, ppsn, priv, priv_len, chain, &cl);
+	memcpy(chain + cl, A->dev_cert, A->dev_cert_len);
+	*chain_len = cl + A->dev_cert_len;
+	rkl_cleanse(fake, sizeof(*fake));
+	free(fake);
+}
+
 /* ---- checks ---- */
 
 /* The audit log's last row now. */
@@ -307,7 +338,10 @@ test_p2_baseline(void **state)
 /* ---- A1: pseudo-KMS ---- */
 
 struct a1 {
-	int variant;		/* 0: own CA (same name); 1: a device certificate of the real CA */
+	int variant;		/* 0: own CA (same name); 1: a device certificate of the real CA;
+				 * 2: a KDH certificate issued by that device certificate */
+	uint8_t priv[RKL_EC_PRIV_MAX], chain[2 * RKL_X509_CERT_MAX];	/* variant 2 */
+	size_t priv_len, chain_len;
 	struct rkl_p2_transcript prev;
 	int resigned;
 };
@@ -318,8 +352,9 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 	struct a1 *a = arg;
 	struct rkl_wire_msg m;
 	size_t nl;
-	const uint8_t *priv = a->variant == 0 ? A->kdh_priv : A->dev_priv;
-	size_t priv_len = a->variant == 0 ? A->kdh_priv_len : A->dev_priv_len;
+	const uint8_t *priv = a->variant == 0 ? A->kdh_priv : a->variant == 1 ? A->dev_priv : a->priv;
+	size_t priv_len = a->variant == 0 ? A->kdh_priv_len : a->variant == 1 ? A->dev_priv_len :
+	    a->priv_len;
 
 	(void)idx;
 	if (dir == DUEL_T2K && duel_type(buf, *len) == RKL_WIRE_PUBKEY_REQ) {
@@ -338,9 +373,12 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 		m.u.pubkey_resp.certs_len = A->kdh_cert_len;
 		m.u.pubkey_resp.crl = A->crl;
 		m.u.pubkey_resp.crl_len = A->crl_len;
-	} else {
+	} else if (a->variant == 1) {
 		m.u.pubkey_resp.certs = A->dev_cert;
 		m.u.pubkey_resp.certs_len = A->dev_cert_len;
+	} else {
+		m.u.pubkey_resp.certs = a->chain;
+		m.u.pubkey_resp.certs_len = a->chain_len;
 	}
 	nl = duel_reencode(&m, buf, cap);
 	resign(RKL_P2_SIG_KDH, &a->prev, buf, nl, priv, priv_len);
@@ -352,9 +390,12 @@ a1_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 /*
  * A1: the MITM answers S1 with its own transport key, signed over the
  * session's transcript by a KMS key of its own: certified by a CA with the
- * real CA's name (variant 0), or the key of its own enrolled device,
- * certified by the real CA as KRD (variant 1).  The device refuses
- * PUBKEY_RESP before it sends anything under the attacker's key.
+ * real CA's name (variant 0), the key of its own enrolled device,
+ * certified by the real CA as KRD (variant 1), or a KDH certificate that
+ * this device key issued, sent with the device certificate as its
+ * "intermediate" (variant 2: refused as RKL_ERR_CERT_USAGE, an end entity is
+ * no CA).  The device refuses PUBKEY_RESP before it sends anything under the
+ * attacker's key.
  */
 static void
 test_p2_a1_pseudo_kms(void **state)
@@ -363,15 +404,18 @@ test_p2_a1_pseudo_kms(void **state)
 
 	(void)state;
 	atk_make();
-	for (v = 0; v < 2; v++) {
+	for (v = 0; v < 3; v++) {
 		struct a1 a;
 		struct duel_term *t;
 		struct duel_result *res = duel_result_new();
-		const char *sn = v == 0 ? "A1-OWNCA" : "A1-KRDKEY";
+		const char *sn = v == 0 ? "A1-OWNCA" : v == 1 ? "A1-KRDKEY" : "A1-KRDCA";
 		unsigned i;
 
 		memset(&a, 0, sizeof(a));
 		a.variant = v;
+		if (v == 2)
+			leaf_as_ca(RKL_PKI_KDH, "rkl attack KMS", NULL, a.priv, &a.priv_len, a.chain,
+			    sizeof(a.chain), &a.chain_len);
 		t = fresh_term(sn);
 		assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, a1_hook, &a, res), 0);
 		assert_true(a.resigned);
@@ -381,6 +425,8 @@ test_p2_a1_pseudo_kms(void **state)
 			assert_int_not_equal(duel_type(res->f[i].b, res->f[i].len), RKL_WIRE_TK_UPLOAD);
 		assert_int_equal(errors(res, DUEL_T2K), 1);
 		assert_true(res->pp_err <= -60 && res->pp_err > -80);	/* a certificate error */
+		if (v == 2)
+			assert_int_equal(res->pp_err, RKL_ERR_CERT_USAGE);
 		/* the KMS logged the session's end by the peer's ERROR */
 		assert_true(audited(sn, RKL_ERR_PEER) >= 1);
 		duel_term_free(t);
@@ -424,8 +470,12 @@ a2_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
  * A2: the attacker claims a registered victim's SN at S3 with a device
  * certificate of the real CA and a valid SIG(krd) under its key, over the
  * session's transcript: a certificate for its own SN (variant 0), or for
- * the victim's SN but another PIN pad serial number (variant 1).  The KMS
- * refuses at S3 (the certificate does not name the session's SN / PIN pad)
+ * the victim's SN but another PIN pad serial number (variant 1), or for the
+ * victim's SN and PIN pad serial, issued by the attacker's own device
+ * certificate and sent with it as its "intermediate" (variant 2: refused as
+ * RKL_ERR_CERT_ISSUER: the KMS checks the first certificate of CERTS as issued
+ * by ca_root itself, p2_device_check).  The KMS refuses at S3 (the
+ * certificate does not name the session's SN / PIN pad, or does not chain)
  * before it unwraps anything; the victim stays unbound.
  */
 static void
@@ -435,12 +485,12 @@ test_p2_a2_other_sn_cert(void **state)
 
 	(void)state;
 	atk_make();
-	for (v = 0; v < 2; v++) {
-		const char *sn = v == 0 ? "A2-VICTIM" : "A2-VICTIM2";
+	for (v = 0; v < 3; v++) {
+		const char *sn = v == 0 ? "A2-VICTIM" : v == 1 ? "A2-VICTIM2" : "A2-VICTIM3";
 		struct duel_term *t;
 		struct duel_result *res = duel_result_new();
 		struct a2 a;
-		uint8_t priv[RKL_EC_PRIV_MAX], cert[RKL_X509_CERT_MAX];
+		uint8_t priv[RKL_EC_PRIV_MAX], cert[2 * RKL_X509_CERT_MAX];
 		size_t pl = 0, cl = 0;
 
 		memset(&a, 0, sizeof(a));
@@ -450,7 +500,11 @@ test_p2_a2_other_sn_cert(void **state)
 			a.cert = A->dev_cert;
 			a.cert_len = A->dev_cert_len;
 		} else {
-			certified_key(&P2_CA, RKL_PKI_KRD, sn, "PP-OTHER", priv, &pl, cert, &cl);
+			if (v == 1)
+				certified_key(&P2_CA, RKL_PKI_KRD, sn, "PP-OTHER", priv, &pl, cert, &cl);
+			else
+				leaf_as_ca(RKL_PKI_KRD, sn, "PP-A2-VICTIM3", priv, &pl, cert,
+				    sizeof(cert), &cl);
 			a.priv = priv;
 			a.priv_len = pl;
 			a.cert = cert;
@@ -463,6 +517,8 @@ test_p2_a2_other_sn_cert(void **state)
 		assert_int_equal(errors(res, DUEL_K2T), 1);
 		assert_int_equal(res->pp_peer_code, RKL_WIRE_E_FAILED);
 		assert_true(res->kms_result <= -60 && res->kms_result > -80);
+		if (v == 2)	/* the KMS takes the first certificate, issued by ca_root itself */
+			assert_int_equal(res->kms_result, RKL_ERR_CERT_ISSUER);
 		assert_true(audited(sn, res->kms_result) >= 1);
 		duel_term_free(t);
 		free(res);
