@@ -47,15 +47,17 @@
  *   re-download: restore_auk2 instead of the unwrap, no kdh_sign, no TMK
  *   operations ("p2-redownload"), or with a rotated TMK the four TMK
  *   operations again ("p2-stored-binding").
- * The KMS also checks the device's certificate and SIG(krd) in software,
- * twice in a first download (TK_UPLOAD, and AUTH_RESPONSE against the
- * certificate just stored with the binding) and once in a re-download
- * (AUTH_RESPONSE):
- * rkl_pki_device_verify_list (chain to the CA root, CN and serialNumber, the
- * device CRL's serials, which kmsd reads once per load) + rkl_p2_sig_verify,
- * measured as "p2_device_check_sw" (kmsd CPU, not HSM work; the bound
- * lines print it, times the checks of that download, in a column of their
- * own).
+ * The KMS also checks the device's certificate and SIG(krd) in software:
+ * the certificate's chain once per session (decision 152: at TK_UPLOAD of a
+ * first download, at AUTH_RESPONSE of a re-download) and SIG(krd) at each
+ * of them (twice in a first download):
+ * rkl_pki_device_verify_with over the CA root parsed once (chain to the
+ * root, CN and serialNumber, the device CRL's serials, which kmsd reads once
+ * per load) + rkl_p2_sig_verify, measured as "p2_device_check_sw",
+ * SIG(krd) alone as "p2_sig_krd_sw", and the check with the root parsed
+ * per call (kmsd before 152) as "p2_device_check_sw_unanchored" (kmsd CPU,
+ * not HSM work; the bound lines print check + SIG(krd) for a first download,
+ * the check for a re-download, in a column of their own).
  *
  * Besides wall time, every measurement records the CPU time its threads used
  * (CLOCK_THREAD_CPUTIME_ID; SoftHSM2 works in the calling thread), so that
@@ -108,6 +110,8 @@ struct fixture {
 	uint8_t ca[RKL_X509_CERT_MAX], crl[2048], dev[RKL_X509_CERT_MAX], dev_spki[RKL_EC_SPKI_MAX];
 	size_t ca_len, crl_len, dev_len, dev_spki_len;
 	uint8_t *revoked;			/* the device CRL read once (rkl_pki_crl_load) */
+	struct rkl_ossl_anchor *anchor;		/* ca parsed once, as kmsd does (decision 152) */
+	struct rkl_crypto c_anch;		/* the OpenSSL table over it */
 	size_t revoked_len;
 	uint8_t sig_d[RKL_P2_HASH_LEN], sig[RKL_ECDSA_SIG_MAX];
 	size_t sig_len;
@@ -448,10 +452,24 @@ run_kdh_sign(struct tctx *t)
 }
 
 /* What keysvc's p2_device_check does after splitting CERTS: the certificate
- * against the CA root and the device CRL's serials (read at load), then
- * SIG(krd) under its key. */
+ * against the CA root (parsed once, at load: rkl_crypto_openssl_anchored) and
+ * the device CRL's serials (read at load), then SIG(krd) under its key. */
 static int
 run_device_check(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+	int r;
+
+	if ((r = rkl_pki_device_verify_with(&fx->c_anch, fx->ca, fx->ca_len, fx->revoked,
+	    fx->revoked_len, fx->dev, fx->dev_len, "BENCH001", "PP-BENCH-1", fx->now)) != 0)
+		return r;
+	return rkl_p2_sig_verify(&fx->c, fx->dev_spki, fx->dev_spki_len, fx->sig_d, fx->sig,
+	    fx->sig_len);
+}
+
+/* The same with the root parsed in every check (kmsd before decision 152). */
+static int
+run_device_check_unanchored(struct tctx *t)
 {
 	struct fixture *fx = t->fx;
 	int r;
@@ -459,6 +477,17 @@ run_device_check(struct tctx *t)
 	if ((r = rkl_pki_device_verify_list(fx->ca, fx->ca_len, fx->revoked, fx->revoked_len,
 	    fx->dev, fx->dev_len, "BENCH001", "PP-BENCH-1", fx->now)) != 0)
 		return r;
+	return rkl_p2_sig_verify(&fx->c, fx->dev_spki, fx->dev_spki_len, fx->sig_d, fx->sig,
+	    fx->sig_len);
+}
+
+/* SIG(krd) alone: the second device check of a first download, whose chain
+ * check the session already made (decision 152). */
+static int
+run_sig_krd(struct tctx *t)
+{
+	struct fixture *fx = t->fx;
+
 	return rkl_p2_sig_verify(&fx->c, fx->dev_spki, fx->dev_spki_len, fx->sig_d, fx->sig,
 	    fx->sig_len);
 }
@@ -505,6 +534,8 @@ static const struct op OPS[] = {
 	{ "tmk_wrap_rsa3072_aes128", -1, 0, 0, setup_tmk, run_tmk_wrap3 },
 	{ "kdh_sign_p256", -1, -1, 0, setup_none, run_kdh_sign },
 	{ "p2_device_check_sw", -1, -1, 0, setup_none, run_device_check },
+	{ "p2_device_check_sw_unanchored", -1, -1, 0, setup_none, run_device_check_unanchored },
+	{ "p2_sig_krd_sw", -1, -1, 0, setup_none, run_sig_krd },
 };
 
 /* ---- runner ---- */
@@ -703,7 +734,7 @@ add_bound_p2(const char *policy, int rsa, unsigned n)
 	static const char *rsa_name[2] = { "RSA-2048", "RSA-3072" };
 	static const char *rsa_op[2] = { "rsa2048", "rsa3072" };
 	char name[24][48];
-	const struct result *r, *sw;
+	const struct result *r, *sw, *sig;
 	double inv = 0, cpu = 0;
 	int first = strncmp(policy, "p2-first", 8) == 0, tmk;
 	size_t i, k = 0;
@@ -743,7 +774,7 @@ add_bound_p2(const char *policy, int rsa, unsigned n)
 		inv += 1.0 / r->ops_per_s;
 		cpu += r->cpu_us_per_op;
 	}
-	if ((sw = find("p2_device_check_sw", n)) == NULL)
+	if ((sw = find("p2_device_check_sw", n)) == NULL || (sig = find("p2_sig_krd_sw", n)) == NULL)
 		return;
 	b = &bounds[nbounds++];
 	b->policy = policy;
@@ -753,7 +784,9 @@ add_bound_p2(const char *policy, int rsa, unsigned n)
 	b->downloads_per_s = 1.0 / inv;
 	b->us_per_download = 1e6 * inv;
 	b->cpu_us_per_download = cpu;
-	b->sw_cpu_us = (first ? 2 : 1) * sw->cpu_us_per_op;	/* src/kms/keysvc.c p2_device_check */
+	/* src/kms/keysvc.c p2_device_check: one chain check per session, SIG(krd)
+	 * at TK_UPLOAD and at AUTH_RESPONSE of a first download (decision 152) */
+	b->sw_cpu_us = sw->cpu_us_per_op + (first ? sig->cpu_us_per_op : 0);
 	printf("%-22s %s/%-9s %3u %14.1f %12.1f %12.1f %12.1f\n", policy, b->rsa, b->alg, n,
 	    b->us_per_download, b->downloads_per_s, b->cpu_us_per_download, b->sw_cpu_us);
 }
@@ -847,6 +880,9 @@ p2_pki_init(struct fixture *fx)
 		    &fx->revoked_len, &tu, &nu)) != 0)
 			goto out;
 	}
+	if ((r = rkl_crypto_openssl_anchor(fx->ca, fx->ca_len, &fx->anchor)) != 0)
+		goto out;
+	rkl_crypto_openssl_anchored(&fx->c_anch, fx->anchor);
 	r = rkl_p2_sign_sw(&fx->c, RKL_CURVE_P256, dev.priv, dev.priv_len, fx->sig_d, fx->sig,
 	    sizeof(fx->sig), &fx->sig_len);
 out:
@@ -1013,6 +1049,7 @@ out:
 	}
 	rkl_cleanse(fx.auk_raw, sizeof(fx.auk_raw));
 	free(fx.revoked);
+	rkl_crypto_openssl_anchor_free(fx.anchor);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }

@@ -205,12 +205,28 @@ struct rkl_crypto {
 };
 
 /*
- * Fill *c with the OpenSSL 3 backend (thread-safe, ctx unused); part of
+ * Fill *c with the OpenSSL 3 backend (thread-safe, ctx NULL); part of
  * librkl, not of librkl-pinpad.  The BearSSL backend's constructor is in
  * rkl/crypto_bearssl.h.  DER codecs for the key
  * formats are in rkl/spki.h.
  */
 void rkl_crypto_openssl(struct rkl_crypto *c);
+
+/*
+ * A trust anchor parsed once for many path validations (rkl-kmsd's ca_root:
+ * OpenSSL 3 decodes a certificate's key with the certificate, so a root
+ * parsed per check was most of a device check's cost).  _anchored fills *c
+ * as rkl_crypto_openssl, with x509_verify using a's parsed root whenever
+ * it is given the same root DER (any other root is parsed per call, as
+ * without an anchor); results are the same as without it.  a must outlive
+ * c's use; both are thread-safe.  _anchor: 0, RKL_ERR_FORMAT (root does not
+ * parse), RKL_ERR_NOMEM.
+ */
+struct rkl_ossl_anchor;
+int rkl_crypto_openssl_anchor(const uint8_t *root, size_t root_len,
+    struct rkl_ossl_anchor **out);
+void rkl_crypto_openssl_anchor_free(struct rkl_ossl_anchor *a);
+void rkl_crypto_openssl_anchored(struct rkl_crypto *c, const struct rkl_ossl_anchor *a);
 
 #ifdef __cplusplus
 }

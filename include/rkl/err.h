@@ -83,6 +83,7 @@ extern "C" {
 #define RKL_ERR_BATCH         -115  /* store transaction misused (nested, ended, or not the caller's) */
 #define RKL_ERR_SEQUENCE      -116  /* key-service request out of order */
 #define RKL_ERR_STORE_FULL    -117  /* database or disk full (SQLITE_FULL) */
+#define RKL_ERR_KEK_TEMPLATE  -118  /* a storage KEK unwraps with another template than its role's (e.g. pre-148 AUK2) */
 
 #define RKL_ERR_DATA_MIN       -99
 #define RKL_ERR_INTERNAL_MIN  -199

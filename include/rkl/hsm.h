@@ -613,6 +613,17 @@ RKL_WUR int rkl_hsm_auk_unwrap_role(struct rkl_hsm_session *s, struct rkl_hsm_dl
     const uint8_t *pu_auk, size_t pu_auk_len, const uint8_t *kcv, size_t kcv_len,
     struct rkl_hsm_key *auk, uint8_t *blob, size_t blob_cap, size_t *blob_len);
 
+/*
+ * Does the storage KEK of role (RKL_HSM_AUK, _TMK, _AUK2) unwrap with the
+ * role's current template (what rkl_hsm_restore asks for)?  Reads the KEK's
+ * CKA_UNWRAP_TEMPLATE (an attribute array) and compares it as a set with the
+ * role's template, value by value.  0: the same; RKL_ERR_KEK_TEMPLATE: another
+ * one (an AUK2 KEK made before architecture decision 148, whose restores all
+ * fail with CKR_TEMPLATE_INCONSISTENT), or none; RKL_ERR_HSM_TOKEN: no such
+ * KEK; RKL_ERR_UNSUPPORTED: the token does not return the attribute.
+ */
+RKL_WUR int rkl_hsm_kek_template_check(struct rkl_hsm_session *s, enum rkl_hsm_role role);
+
 /* Direction of a profile-2 MAC key (docs/protocol.md, profile 2). */
 enum rkl_hsm_dir {
 	RKL_HSM_K2D = 1,	/* KMS to device: CKA_SIGN only (the KMS MACs) */

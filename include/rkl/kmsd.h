@@ -254,6 +254,13 @@ size_t rkl_kmsd_ks_active(struct rkl_kmsd_ks *ks);
 unsigned rkl_kmsd_ks_source_fails(struct rkl_kmsd_ks *ks, const char *peer, int *locked);
 
 /*
+ * Profile 2: device certificate chain checks made so far (each one
+ * rkl_pki_device_verify_with; a session checks its certificate once,
+ * decision 152).  For tests and monitoring.
+ */
+unsigned long rkl_kmsd_ks_dev_chain_checks(struct rkl_kmsd_ks *ks);
+
+/*
  * Group commit (cfg->group_commit > 0 and a store with txn_defer): a
  * step's transaction is deferred into the store's open group instead of being
  * committed, so the reply the state machine builds is not yet backed by a

@@ -140,6 +140,12 @@ RKL_WUR int rkl_pki_device_verify_list(const uint8_t *ca, size_t ca_len, const u
     size_t revoked_len, const uint8_t *cert, size_t cert_len, const char *sn,
     const char *pinpad_sn, int64_t now);
 
+/* The same through the OpenSSL table with (NULL: rkl_crypto_openssl), e.g.
+ * rkl_crypto_openssl_anchored with ca parsed once (rkl-kmsd). */
+RKL_WUR int rkl_pki_device_verify_with(const struct rkl_crypto *with, const uint8_t *ca,
+    size_t ca_len, const uint8_t *revoked, size_t revoked_len, const uint8_t *cert,
+    size_t cert_len, const char *sn, const char *pinpad_sn, int64_t now);
+
 /* A signer over the crypto table with a raw private scalar (tests and
  * software-only tools; production signers are PKCS#11 tokens). */
 struct rkl_pki_soft_key {

@@ -66,6 +66,7 @@ static const struct errstr errstrs[] = {
 	{ RKL_ERR_BATCH, "store transaction misused (nested, ended, or not the caller's)" },
 	{ RKL_ERR_SEQUENCE, "key-service request out of order" },
 	{ RKL_ERR_STORE_FULL, "database failure: disk full" },
+	{ RKL_ERR_KEK_TEMPLATE, "HSM storage KEK has an outdated unwrap template" },
 };
 
 const char *

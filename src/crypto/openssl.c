@@ -114,3 +114,11 @@ rkl_crypto_openssl(struct rkl_crypto *c)
 	c->ecdsa_verify = rkl_ossl_ecdsa_verify;
 	c->x509_verify = rkl_ossl_x509_verify;
 }
+
+void
+rkl_crypto_openssl_anchored(struct rkl_crypto *c, const struct rkl_ossl_anchor *a)
+{
+	rkl_crypto_openssl(c);
+	/* Only x509_verify reads ctx; the other functions ignore it. */
+	c->ctx = (void *)(uintptr_t)a;
+}

@@ -12,6 +12,7 @@
 #include "rkl/spki.h"
 #include "openssl_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -238,27 +239,31 @@ map_verify_err(int e)
 	}
 }
 
-int
-rkl_ossl_x509_verify(void *ctx, const uint8_t *root, size_t root_len,
-    const uint8_t *const *chain, const size_t *chain_lens, size_t n, int64_t now)
+/*
+ * A root parsed once (rkl_crypto_openssl_anchor): its X509 (OpenSSL 3
+ * decodes the key with the certificate) in a store of its own, shared by
+ * every verification that names the same root DER.  The store is only read
+ * after it is made (X509_STORE and X509 lock what they cache), so any
+ * number of threads may verify against it at once.
+ */
+struct rkl_ossl_anchor {
+	uint8_t *der;
+	size_t der_len;
+	X509_STORE *st;
+};
+
+/* Path validation of chain (n) against the trust store st at now. */
+static int
+verify_in(X509_STORE *st, const uint8_t *const *chain, const size_t *chain_lens, size_t n,
+    int64_t now)
 {
-	X509 *ta = NULL, *x[RKL_X509_CHAIN_MAX] = { NULL };
+	X509 *x[RKL_X509_CHAIN_MAX] = { NULL };
 	STACK_OF(X509) *untrusted = NULL;
-	X509_STORE *st = NULL;
 	X509_STORE_CTX *xc = NULL;
 	const unsigned char *p;
 	size_t i;
 	int r = RKL_ERR_NOMEM;
 
-	(void)ctx;
-	if (root == NULL || chain == NULL || chain_lens == NULL || n == 0 ||
-	    n > RKL_X509_CHAIN_MAX)
-		return RKL_ERR_INVALID_ARG;
-	p = root;
-	if ((ta = d2i_X509(NULL, &p, (long)root_len)) == NULL || p != root + root_len) {
-		r = RKL_ERR_FORMAT;
-		goto out;
-	}
 	for (i = 0; i < n; i++) {
 		if (chain[i] == NULL) {
 			r = RKL_ERR_INVALID_ARG;
@@ -271,13 +276,12 @@ rkl_ossl_x509_verify(void *ctx, const uint8_t *root, size_t root_len,
 			goto out;
 		}
 	}
-	if ((untrusted = sk_X509_new_null()) == NULL || (st = X509_STORE_new()) == NULL ||
-	    (xc = X509_STORE_CTX_new()) == NULL)
+	if ((untrusted = sk_X509_new_null()) == NULL || (xc = X509_STORE_CTX_new()) == NULL)
 		goto out;
 	for (i = 1; i < n; i++)
 		if (sk_X509_push(untrusted, x[i]) <= 0)
 			goto out;
-	if (X509_STORE_add_cert(st, ta) != 1 || X509_STORE_CTX_init(xc, st, x[0], untrusted) != 1)
+	if (X509_STORE_CTX_init(xc, st, x[0], untrusted) != 1)
 		goto out;
 	X509_STORE_CTX_set_time(xc, 0, (time_t)now);
 	X509_STORE_CTX_set_flags(xc, X509_V_FLAG_X509_STRICT);
@@ -294,11 +298,93 @@ rkl_ossl_x509_verify(void *ctx, const uint8_t *root, size_t root_len,
 	r = 0;
 out:
 	X509_STORE_CTX_free(xc);
-	X509_STORE_free(st);
 	sk_X509_free(untrusted);
 	for (i = 0; i < RKL_X509_CHAIN_MAX; i++)
 		X509_free(x[i]);
+	return r;
+}
+
+/* A store holding root (DER) as its one trust anchor, or NULL (*r why). */
+static X509_STORE *
+store_of(const uint8_t *root, size_t root_len, int *r)
+{
+	X509 *ta;
+	X509_STORE *st = NULL;
+	const unsigned char *p = root;
+
+	*r = RKL_ERR_FORMAT;
+	if ((ta = d2i_X509(NULL, &p, (long)root_len)) == NULL || p != root + root_len)
+		goto out;
+	*r = RKL_ERR_NOMEM;
+	/* extensions cached now, not by the first verification */
+	(void)X509_get_extension_flags(ta);
+	if ((st = X509_STORE_new()) == NULL)
+		goto out;
+	if (X509_STORE_add_cert(st, ta) != 1) {
+		X509_STORE_free(st);
+		st = NULL;
+		goto out;
+	}
+	*r = 0;
+out:
 	X509_free(ta);
+	return st;
+}
+
+int
+rkl_ossl_x509_verify(void *ctx, const uint8_t *root, size_t root_len,
+    const uint8_t *const *chain, const size_t *chain_lens, size_t n, int64_t now)
+{
+	const struct rkl_ossl_anchor *a = ctx;
+	X509_STORE *st = NULL;
+	int r;
+
+	if (root == NULL || chain == NULL || chain_lens == NULL || n == 0 ||
+	    n > RKL_X509_CHAIN_MAX)
+		return RKL_ERR_INVALID_ARG;
+	/* The anchored table's root (the same bytes): parsed once, at
+	 * rkl_crypto_openssl_anchor.  Any other root: parsed here. */
+	if (a != NULL && a->der_len == root_len && memcmp(a->der, root, root_len) == 0) {
+		r = verify_in(a->st, chain, chain_lens, n, now);
+	} else {
+		if ((st = store_of(root, root_len, &r)) != NULL)
+			r = verify_in(st, chain, chain_lens, n, now);
+		X509_STORE_free(st);
+	}
 	ERR_clear_error();
 	return r;
+}
+
+int
+rkl_crypto_openssl_anchor(const uint8_t *root, size_t root_len, struct rkl_ossl_anchor **out)
+{
+	struct rkl_ossl_anchor *a;
+	int r;
+
+	if (root == NULL || root_len == 0 || out == NULL)
+		return RKL_ERR_INVALID_ARG;
+	*out = NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->der = malloc(root_len)) == NULL) {
+		free(a);
+		return RKL_ERR_NOMEM;
+	}
+	memcpy(a->der, root, root_len);
+	a->der_len = root_len;
+	if ((a->st = store_of(root, root_len, &r)) == NULL) {
+		ERR_clear_error();
+		rkl_crypto_openssl_anchor_free(a);
+		return r;
+	}
+	*out = a;
+	return 0;
+}
+
+void
+rkl_crypto_openssl_anchor_free(struct rkl_ossl_anchor *a)
+{
+	if (a == NULL)
+		return;
+	X509_STORE_free(a->st);
+	free(a->der);
+	free(a);
 }

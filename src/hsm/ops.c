@@ -1105,3 +1105,68 @@ out:
 	destroy(s, &kek);
 	return r;
 }
+
+/* ---- a storage KEK's unwrap template (review L4) ---- */
+
+#define KEK_TPL_MAX 24		/* attributes read from a CKA_UNWRAP_TEMPLATE */
+#define KEK_TPL_VALUE_MAX 64	/* bytes of one attribute value */
+
+int
+rkl_hsm_kek_template_check(struct rkl_hsm_session *s, enum rkl_hsm_role role)
+{
+	struct rkl_hsm *h = s->h;
+	CK_ATTRIBUTE want[KEK_TPL_MAX], got[KEK_TPL_MAX], outer;
+	uint8_t vals[KEK_TPL_MAX][KEK_TPL_VALUE_MAX];
+	CK_OBJECT_HANDLE kek;
+	CK_ULONG nw, ng, i, j;
+	CK_RV rv;
+
+	switch (role) {
+	case RKL_HSM_AUK: kek = h->kek_auk; break;
+	case RKL_HSM_TMK: kek = h->kek_tmk; break;
+	case RKL_HSM_AUK2: kek = h->kek_auk2; break;
+	default: return RKL_ERR_INVALID_ARG;
+	}
+	if (kek == 0)
+		return RKL_ERR_HSM_TOKEN;
+	if ((nw = hsm_role_template(role, want)) == 0)
+		return RKL_ERR_INVALID_ARG;
+	/* PKCS#11 3.0 4.1.3 (arrays of attributes): the array's size, each
+	 * value's size, then the values. */
+	outer.type = CKA_UNWRAP_TEMPLATE;
+	outer.pValue = NULL;
+	outer.ulValueLen = 0;
+	rv = h->f->C_GetAttributeValue(s->sh, kek, &outer, 1);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
+		return RKL_ERR_UNSUPPORTED;
+	if (rv != CKR_OK)
+		return hsm_rv(rv);
+	if (outer.ulValueLen == CK_UNAVAILABLE_INFORMATION || outer.ulValueLen == 0 ||
+	    outer.ulValueLen % sizeof(CK_ATTRIBUTE) != 0)
+		return RKL_ERR_KEK_TEMPLATE;	/* none at all: anything could come out */
+	if ((ng = outer.ulValueLen / sizeof(CK_ATTRIBUTE)) != nw)
+		return RKL_ERR_KEK_TEMPLATE;
+	memset(got, 0, sizeof(got));
+	outer.pValue = got;
+	if ((rv = h->f->C_GetAttributeValue(s->sh, kek, &outer, 1)) != CKR_OK)
+		return hsm_rv(rv);
+	for (i = 0; i < ng; i++) {
+		if (got[i].ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+		    got[i].ulValueLen > KEK_TPL_VALUE_MAX)
+			return RKL_ERR_KEK_TEMPLATE;
+		got[i].pValue = vals[i];
+	}
+	if ((rv = h->f->C_GetAttributeValue(s->sh, kek, &outer, 1)) != CKR_OK)
+		return hsm_rv(rv);
+	/* The same set: every attribute wanted, with the same value (arrays of
+	 * mechanisms compared byte for byte), none more (ng == nw). */
+	for (i = 0; i < nw; i++) {
+		for (j = 0; j < ng; j++)
+			if (got[j].type == want[i].type)
+				break;
+		if (j == ng || got[j].ulValueLen != want[i].ulValueLen ||
+		    memcmp(got[j].pValue, want[i].pValue, want[i].ulValueLen) != 0)
+			return RKL_ERR_KEK_TEMPLATE;
+	}
+	return 0;
+}

@@ -57,9 +57,13 @@
  * reload (SIGHUP, rkl_kmsd_ks_reload_crls).  A session keeps the set it
  * started S1 with (its PUBKEY_RESP carries that KDH CRL, SIGN compares it);
  * each device check takes the current set.  Freed with its last reference.
+ * gen numbers the sets of the process (1 at start, +1 per reload), so a
+ * session can tell whether the set it checked a certificate against is still
+ * the current one (p2_device_check).
  */
 struct p2_crls {
 	unsigned refs;			/* guarded by rkl_kmsd_ks.lock */
+	uint64_t gen;			/* this set's number, never reused */
 	uint8_t *kdh_crl;		/* DER, sent in PUBKEY_RESP */
 	size_t kdh_crl_len;
 	int64_t kdh_next;		/* its nextUpdate */
@@ -76,6 +80,21 @@ struct src_slot {
 	uint32_t fails;			/* counted since first */
 	int64_t first;			/* time of the first counted failure */
 	int64_t until;			/* refused while now < until */
+};
+
+/*
+ * A device certificate's chain check that passed in this session
+ * (p2_device_check): a later check of the same certificate bytes, against
+ * the same device CRL set, while now is still inside the certificate's and
+ * the root's validity, would pass again (every other input - ca_root, the
+ * session's SN - is fixed for the session), so it is not repeated.
+ */
+struct dev_ok {
+	int valid;
+	uint8_t cert_hash[RKL_SHA256_LEN];	/* SHA-256 of the certificate's DER */
+	uint64_t crl_gen;			/* p2_crls.gen it was checked against */
+	int64_t not_before, not_after;		/* certificate and root: nb <= now < na */
+	char pinpad_sn[RKL_STORE_SN_MAX + 1];	/* serialNumber checked ("" none) */
 };
 
 struct rkl_kmsd_ks_sess {
@@ -122,6 +141,7 @@ struct rkl_kmsd_ks_sess {
 	struct rkl_ks_tmk tmk_out;	/* TMK_DELIVERY as issued */
 	struct rkl_hsm_key k2d, d2k;	/* the session's MAC keys (in dl) */
 	struct p2_crls *crls;		/* the CRLs of this session's S1 (TRANSPORT_KEY) */
+	struct dev_ok dev_ok;		/* the device certificate this session verified */
 	int have_mac_keys;
 	int in_tx;			/* this session's store transaction (tx) is open */
 	struct rkl_store_txn *tx;	/* it: the ctx of every store call while in_tx */
@@ -158,6 +178,11 @@ struct rkl_kmsd_ks {
 	uint8_t *kdh_certs, *ca_root;	/* DER (malloc'd) */
 	size_t kdh_certs_len, ca_root_len;
 	struct p2_crls *crls;		/* the current CRLs (under lock; replaced by a reload) */
+	uint64_t crls_gen;		/* the last p2_crls.gen given (under lock) */
+	struct rkl_ossl_anchor *anchor;	/* ca_root parsed once (rkl_crypto_openssl_anchor) */
+	struct rkl_crypto dev_c;	/* the OpenSSL table over it: device chain checks */
+	int64_t root_nb, root_na;	/* ca_root's validity */
+	unsigned long dev_chain_checks;	/* (atomic) device certificate chain checks made */
 };
 
 /* ---- the active-SN set (one session per SN) ---- */
@@ -391,6 +416,12 @@ src_fail(struct rkl_kmsd_ks *ks, const uint8_t *key)
 	}
 	pthread_mutex_unlock(&ks->lock);
 	return locked;
+}
+
+unsigned long
+rkl_kmsd_ks_dev_chain_checks(struct rkl_kmsd_ks *ks)
+{
+	return __atomic_load_n(&ks->dev_chain_checks, __ATOMIC_RELAXED);
 }
 
 unsigned
@@ -680,7 +711,9 @@ auk_role(const struct rkl_kmsd_ks_sess *s)
  * configured root and device CRL with role KRD, CN = the session's SN and,
  * if pinpad_sn is not NULL, serialNumber = pinpad_sn (its RKL_ERR_CERT_*),
  * then the device's signature SIG(krd) over frame's digest under its key
- * (RKL_ERR_AUTH).  Public data only: no HSM work.
+ * (RKL_ERR_AUTH).  Public data only: no HSM work.  The chain check runs once
+ * per session for the same certificate and CRL set (s->dev_ok); ca_root is
+ * parsed once, at load (ks->dev_c).
  */
 static int
 p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_len,
@@ -692,7 +725,8 @@ p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_l
 	size_t vl[RKL_X509_CHAIN_MAX], n = 0;
 	struct rkl_x509 x;
 	struct p2_crls *crls;
-	uint8_t d[RKL_P2_HASH_LEN];
+	uint8_t d[RKL_P2_HASH_LEN], h[RKL_SHA256_LEN];
+	const uint8_t *parts[1];
 	int64_t now;
 	int r;
 
@@ -715,9 +749,36 @@ p2_device_check(struct rkl_kmsd_ks_sess *s, const uint8_t *certs, size_t certs_l
 		crls_put(ks, crls);
 		return RKL_ERR_INTERNAL;
 	}
-	r = rkl_pki_device_verify_list(ks->ca_root, ks->ca_root_len, crls->dev_revoked,
-	    crls->dev_revoked_len, v[0], vl[0], s->sn,
-	    pinpad_sn != NULL && pinpad_sn[0] != '\0' ? pinpad_sn : NULL, now);
+	if (pinpad_sn != NULL && pinpad_sn[0] == '\0')
+		pinpad_sn = NULL;
+	/* Once per session (decision 152): the chain check is skipped only for
+	 * the certificate bytes this session verified, against this same CRL
+	 * set (a reload in between: checked again against the new one), with
+	 * now still in the validity checked, and no serialNumber asked that was
+	 * not checked.  SIG(krd) below is always verified. */
+	parts[0] = v[0];
+	if ((r = ks->c->sha256(ks->c->ctx, parts, &vl[0], 1, h)) != 0) {
+		crls_put(ks, crls);
+		return rkl_err_is_internal(r) ? r : RKL_ERR_INTERNAL;
+	}
+	if (!(s->dev_ok.valid && memcmp(s->dev_ok.cert_hash, h, sizeof(h)) == 0 &&
+	    s->dev_ok.crl_gen == crls->gen && now >= s->dev_ok.not_before &&
+	    now < s->dev_ok.not_after &&
+	    (pinpad_sn == NULL || strcmp(pinpad_sn, s->dev_ok.pinpad_sn) == 0))) {
+		s->dev_ok.valid = 0;
+		__atomic_add_fetch(&ks->dev_chain_checks, 1, __ATOMIC_RELAXED);
+		r = rkl_pki_device_verify_with(&ks->dev_c, ks->ca_root, ks->ca_root_len,
+		    crls->dev_revoked, crls->dev_revoked_len, v[0], vl[0], s->sn, pinpad_sn, now);
+		if (r == 0 && (r = rkl_x509_parse(v[0], vl[0], &x)) == 0) {
+			memcpy(s->dev_ok.cert_hash, h, sizeof(h));
+			s->dev_ok.crl_gen = crls->gen;
+			s->dev_ok.not_before = x.not_before > ks->root_nb ? x.not_before : ks->root_nb;
+			s->dev_ok.not_after = x.not_after < ks->root_na ? x.not_after : ks->root_na;
+			snprintf(s->dev_ok.pinpad_sn, sizeof(s->dev_ok.pinpad_sn), "%s",
+			    pinpad_sn != NULL ? pinpad_sn : "");
+			s->dev_ok.valid = 1;
+		}
+	}
 	crls_put(ks, crls);
 	if (r != 0)
 		return r;
@@ -1317,8 +1378,10 @@ do_verify(struct rkl_kmsd_ks_sess *s, const struct rkl_ks_verify *v)
 		}
 		crnd2 = m->u.auth_response.crnd2;
 		len = m->u.auth_response.crnd2_len;
-		/* The device key first (the binding's certificate, checked again
-		 * against today's device CRL), then the MAC, then CRND2. */
+		/* The device key first (the binding's certificate against today's
+		 * device CRL: its chain checked again unless this session's
+		 * TK_UPLOAD checked the same bytes against the same CRL set,
+		 * decision 152), then the MAC, then CRND2. */
 		if ((r = p2_device_check(s, s->bind.device_cert, s->bind.device_cert_len, NULL, v->t,
 		    v->frame, v->frame_len, m->u.auth_response.sig, m->u.auth_response.sig_len)) != 0)
 			goto out;
@@ -1992,6 +2055,12 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 	    n != 1 || rkl_x509_parse(v[0], vl[0], &root) != 0)
 		return p2_fail("ca_root", cfg->ca_root, n > 1 ? "more than one certificate (the file "
 		    "holds the CA's root only)" : "not an rkl CA certificate", RKL_ERR_CONFIG);
+	ks->root_nb = root.not_before;
+	ks->root_na = root.not_after;
+	/* Parsed once for every device check (decision 152). */
+	if ((r = rkl_crypto_openssl_anchor(ks->ca_root, ks->ca_root_len, &ks->anchor)) != 0)
+		return p2_fail("ca_root", cfg->ca_root, rkl_err_str(r), RKL_ERR_CONFIG);
+	rkl_crypto_openssl_anchored(&ks->dev_c, ks->anchor);
 	if (ks->kdh_certs_len > RKL_WIRE_CERTS_MAX ||
 	    rkl_wire_certs_split(ks->kdh_certs, ks->kdh_certs_len, v, vl, RKL_X509_CHAIN_MAX, &n) != 0 ||
 	    rkl_x509_parse(v[0], vl[0], &leaf) != 0)
@@ -1999,6 +2068,7 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 		    "root left out)", RKL_ERR_CONFIG);
 	if ((r = crls_load(ks, cfg, &ks->crls, &kl, &kll)) != 0)
 		return r;
+	ks->crls->gen = ks->crls_gen = 1;
 	/* The check every PIN pad makes at S1 (role KDH, chain to ca_root, valid
 	 * now, not on the KDH CRL): a KMS certificate that fails it would have
 	 * every device refuse every first download (review M3). */
@@ -2031,6 +2101,26 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 	    memcmp(spki, leaf.spki, spki_len) != 0)
 		return p2_fail("kdh_cert", cfg->kdh_cert, "its key is not kdh_key's (P-256) in the token",
 		    RKL_ERR_CONFIG);
+	/* An AUK2 KEK made before decision 148 unwraps with the old template:
+	 * every profile-2 first download and re-download would fail in the
+	 * token (CKR_TEMPLATE_INCONSISTENT, RKL_ERR_HSM per session).  Refused
+	 * here, by reading its CKA_UNWRAP_TEMPLATE (review L4, decision 153). */
+	if ((r = rkl_hsm_session_get(ks->hsm, &hs)) != 0)
+		return r;
+	r = rkl_hsm_kek_template_check(hs, RKL_HSM_AUK2);
+	rkl_hsm_session_put(ks->hsm, hs);
+	if (r == RKL_ERR_KEK_TEMPLATE)
+		return p2_fail("profiles", "2", "the token's profile-2 AUK KEK (rkl-kek-auk2) has an "
+		    "unwrap template from before architecture decision 148, which every profile-2 "
+		    "download would fail on: delete that object from the token and run rkl-admin init "
+		    "to make it anew (on a cluster, on one node, then the key ceremony to the others); "
+		    "terminals bound on profile 2 under the old KEK need rkl-admin reset", r);
+	if (r == RKL_ERR_UNSUPPORTED)
+		rkl_kmsd_log("warn", "profile 2: the token does not return rkl-kek-auk2's unwrap "
+		    "template: not checked at start (a KEK from before decision 148 fails every "
+		    "profile-2 download with an HSM error)");
+	else if (r != 0 && r != RKL_ERR_HSM_TOKEN)
+		return p2_fail("profiles", "2", rkl_err_str(r), r);
 	ks->p2 = 1;
 	return 0;
 }
@@ -2047,6 +2137,7 @@ rkl_kmsd_ks_reload_crls(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cf
 		return r;
 	pthread_mutex_lock(&ks->lock);
 	old = ks->crls;
+	c->gen = ++ks->crls_gen;
 	ks->crls = c;
 	pthread_mutex_unlock(&ks->lock);
 	crls_put(ks, old);	/* sessions still holding it keep it until they end */
@@ -2152,6 +2243,7 @@ rkl_kmsd_ks_free(struct rkl_kmsd_ks *ks)
 	free(ks->buckets);
 	free(ks->kdh_certs);
 	free(ks->ca_root);
+	rkl_crypto_openssl_anchor_free(ks->anchor);
 	crls_free(ks->crls);	/* every session has ended */
 	rkl_cleanse(ks, sizeof(*ks));
 	free(ks);

@@ -533,6 +533,15 @@ rkl_pki_device_verify_list(const uint8_t *ca, size_t ca_len, const uint8_t *revo
     size_t revoked_len, const uint8_t *cert, size_t cert_len, const char *sn,
     const char *pinpad_sn, int64_t now)
 {
+	return rkl_pki_device_verify_with(NULL, ca, ca_len, revoked, revoked_len, cert, cert_len,
+	    sn, pinpad_sn, now);
+}
+
+int
+rkl_pki_device_verify_with(const struct rkl_crypto *with, const uint8_t *ca, size_t ca_len,
+    const uint8_t *revoked, size_t revoked_len, const uint8_t *cert, size_t cert_len,
+    const char *sn, const char *pinpad_sn, int64_t now)
+{
 	struct rkl_crypto c;
 	struct rkl_cert_check chk;
 	const uint8_t *chain[1];
@@ -540,7 +549,10 @@ rkl_pki_device_verify_list(const uint8_t *ca, size_t ca_len, const uint8_t *revo
 
 	if (ca == NULL || cert == NULL || sn == NULL)
 		return RKL_ERR_INVALID_ARG;
-	rkl_crypto_openssl(&c);
+	if (with != NULL)
+		c = *with;
+	else
+		rkl_crypto_openssl(&c);
 	chain[0] = cert;
 	lens[0] = cert_len;
 	memset(&chk, 0, sizeof(chk));

@@ -97,13 +97,20 @@ write_file(const char *dir, const char *name, const uint8_t *b, size_t len, char
 void
 p2_crl(const struct p2_ca *ca, uint8_t *out, size_t cap, size_t *out_len)
 {
+	p2_crl_revoking(ca, NULL, 0, 1, out, cap, out_len);
+}
+
+void
+p2_crl_revoking(const struct p2_ca *ca, const uint8_t *revoked, size_t revoked_len,
+    uint64_t number, uint8_t *out, size_t cap, size_t *out_len)
+{
 	struct rkl_pki_signer sg;
 	struct rkl_pki_soft_key sk;
 	int64_t now = (int64_t)time(NULL);
 
 	signer(ca, &sg, &sk);
-	assert_int_equal(rkl_pki_crl_issue(ca->cert, ca->cert_len, &sg, NULL, 0, 1, now - DAY,
-	    now + 30 * DAY, out, cap, out_len), 0);
+	assert_int_equal(rkl_pki_crl_issue(ca->cert, ca->cert_len, &sg, revoked, revoked_len,
+	    number, now - DAY, now + 30 * DAY, out, cap, out_len), 0);
 	rkl_cleanse(&sk, sizeof(sk));
 }
 

@@ -41,6 +41,9 @@ extern size_t P2_CRL_LEN;
 
 /* A CRL by ca, no serials, number 1, valid from a day ago for 30 days. */
 void p2_crl(const struct p2_ca *ca, uint8_t *out, size_t cap, size_t *out_len);
+/* The same listing revoked (rkl_cert_check.revoked format), CRL number number. */
+void p2_crl_revoking(const struct p2_ca *ca, const uint8_t *revoked, size_t revoked_len,
+    uint64_t number, uint8_t *out, size_t cap, size_t *out_len);
 
 /* A new CA key and self-signed root (name cn). */
 void p2_ca_new(struct p2_ca *ca, const char *cn);

@@ -1741,7 +1741,6 @@ test_p2_a11_no_key_material(void **state)
 	free(res);
 }
 
-/* After every test, also one that failed half-way: the harness's shared settings back to normal. */
 /* ---- across profiles over time: the shared transport pair (redteam F1) ---- */
 
 struct xp {
@@ -1913,6 +1912,177 @@ test_p2_xprofile_shared_pair(void **state)
 	free(res);
 }
 
+/* ---- one device-certificate chain check per session (decision 152) ---- */
+
+static unsigned long
+chain_checks(void)
+{
+	return rkl_kmsd_ks_dev_chain_checks(E.ks[DUEL_SHARED]);
+}
+
+/*
+ * A first download checks the device certificate's chain once (TK_UPLOAD;
+ * AUTH_RESPONSE finds the same bytes against the same CRL set), a
+ * re-download once (its own session), and each session's SIG(krd) is still
+ * verified (the download completes only with both).  Before decision 152 a
+ * first download made two chain checks.
+ */
+static void
+test_p2_chain_once(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	unsigned long n0;
+	char why[160];
+
+	(void)state;
+	n0 = chain_checks();
+	t = bound_term("P2-ONCE");
+	assert_int_equal(chain_checks() - n0, 1);
+	n0 = chain_checks();
+	assert_int_equal(E.store.tmk_rotate(E.store.ctx, &WHO, "P2-ONCE", NULL, NULL), 0);
+	assert_int_equal(duel_run(&E, DUEL_SHARED, t, 1, NULL, NULL, res), 0);
+	assert_int_equal(chain_checks() - n0, 1);
+	assert_int_equal(term_version(t), 2);
+	assert_int_equal(p2_consistent(&E, t, "P2-ONCE", why, sizeof(why)), 0);
+	duel_term_free(t);
+	free(res);
+}
+
+/* The device CRL revoking the certificate seen at TK_UPLOAD, loaded by a
+ * reload (SIGHUP) just before AUTH_RESPONSE reaches the KMS. */
+struct revmid {
+	uint8_t serial[RKL_X509_SERIAL_MAX];
+	size_t serial_len;
+	int reloaded;
+	char path[RKL_KMSD_PATH_MAX];
+};
+
+static enum duel_act
+revmid_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, size_t cap)
+{
+	struct revmid *a = arg;
+	uint8_t ty = duel_type(buf, *len), list[1 + RKL_X509_SERIAL_MAX], crl[4096];
+	size_t off, vl = 0, cl = 0;
+	const uint8_t *v[RKL_X509_CHAIN_MAX];
+	size_t lens[RKL_X509_CHAIN_MAX], n = 0;
+	struct rkl_x509 x;
+	FILE *f;
+
+	(void)idx;
+	(void)cap;
+	if (dir != DUEL_T2K)
+		return DUEL_FORWARD;
+	if (ty == RKL_WIRE_TK_UPLOAD) {
+		off = field(buf, *len, RKL_WIRE_T_CERTS, &vl);
+		assert_int_equal(rkl_wire_certs_split(buf + off, vl, v, lens, RKL_X509_CHAIN_MAX, &n), 0);
+		assert_int_equal(rkl_x509_parse(v[0], lens[0], &x), 0);
+		memcpy(a->serial, x.serial, x.serial_len);
+		a->serial_len = x.serial_len;
+	} else if (ty == RKL_WIRE_AUTH_RESPONSE && a->serial_len > 0 && !a->reloaded) {
+		list[0] = (uint8_t)a->serial_len;
+		memcpy(list + 1, a->serial, a->serial_len);
+		p2_crl_revoking(&P2_CA, list, 1 + a->serial_len, 2, crl, sizeof(crl), &cl);
+		snprintf(a->path, sizeof(a->path), "%s/devcrl-revmid.der", E.tok.dir);
+		assert_non_null(f = fopen(a->path, "wb"));
+		assert_int_equal(fwrite(crl, 1, cl, f), cl);
+		assert_int_equal(fclose(f), 0);
+		snprintf(E.cfg[DUEL_SHARED].device_crl, sizeof(E.cfg[DUEL_SHARED].device_crl), "%s",
+		    a->path);
+		assert_int_equal(rkl_kmsd_ks_reload_crls(E.ks[DUEL_SHARED], &E.cfg[DUEL_SHARED]), 0);
+		a->reloaded = 1;
+	}
+	return DUEL_FORWARD;
+}
+
+/*
+ * A certificate revoked by a device CRL reloaded between TK_UPLOAD (where
+ * it passed) and AUTH_RESPONSE of the same first download is refused at
+ * AUTH_RESPONSE, as before decision 152: the session's check was against
+ * the CRL set before the reload, so the chain is checked again against the
+ * new one (two chain checks in that session).
+ */
+static void
+test_p2_revoked_mid_session(void **state)
+{
+	struct duel_term *t;
+	struct duel_result *res = duel_result_new();
+	struct revmid a;
+	unsigned long n0;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	t = fresh_term("P2-REVMID");
+	n0 = chain_checks();
+	assert_int_not_equal(duel_run(&E, DUEL_SHARED, t, 1, revmid_hook, &a, res), 0);
+	assert_true(a.reloaded);
+	assert_int_equal(chain_checks() - n0, 2);
+	assert_int_equal(res->pp_state, RKL_PINPAD_FAILED);
+	assert_int_not_equal(res->kms_state, RKL_KMS_ST_DONE);
+	assert_false(p2_kms_delivered(&E, "P2-REVMID"));
+	assert_true(audited("P2-REVMID", RKL_ERR_CERT_REVOKED) >= 1);
+	/* back to the environment's CRL for the other tests */
+	snprintf(E.cfg[DUEL_SHARED].device_crl, sizeof(E.cfg[DUEL_SHARED].device_crl), "%s",
+	    E.cfg[DUEL_SHARED].kdh_crl);
+	assert_int_equal(rkl_kmsd_ks_reload_crls(E.ks[DUEL_SHARED], &E.cfg[DUEL_SHARED]), 0);
+	duel_term_free(t);
+	free(res);
+}
+
+/* ---- an AUK2 KEK from before decision 148 (review L4, decision 153) ---- */
+
+/*
+ * The token's KEKs unwrap with their roles' templates; an AUK2 KEK made
+ * with the pre-148 template (encrypt and decrypt, AES-ECB allowed) is seen
+ * at start: the key service refuses profile 2 (RKL_ERR_KEK_TEMPLATE) instead
+ * of failing each profile-2 download in the token.  Last in the group: it
+ * replaces the environment's AUK2 KEK.
+ */
+static void
+test_p2_old_auk2_kek_refused(void **state)
+{
+	static CK_MECHANISM_TYPE old_mechs[] = { CKM_AES_ECB, CKM_AES_ECB_ENCRYPT_DATA };
+	static CK_BBOOL yes = CK_TRUE;
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+	struct rkl_hsm_session *hs;
+	struct rkl_kmsd_ks *ks2 = NULL;
+	struct hsm_kek_tpl k;
+	CK_OBJECT_HANDLE old = 0;
+	CK_ULONG i, nu = 0;
+	enum rkl_hsm_role roles[3] = { RKL_HSM_AUK, RKL_HSM_TMK, RKL_HSM_AUK2 };
+
+	(void)state;
+	assert_int_equal(rkl_hsm_session_get(E.hsm, &hs), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rkl_hsm_kek_template_check(hs, roles[i]), 0);
+	/* rkl-kek-auk2 made anew with the template of before 148 */
+	assert_int_equal(hsm_kek_template(&k, &E.hsm->kek_auk2_uri, RKL_HSM_AUK2, 0), 0);
+	for (i = 0; i < k.n; i++)
+		if (k.t[i].type == CKA_UNWRAP_TEMPLATE)
+			nu = k.t[i].ulValueLen / sizeof(CK_ATTRIBUTE);
+	assert_true(nu > 0);
+	for (i = 0; i < nu; i++) {
+		if (k.unwrap_tpl[i].type == CKA_ENCRYPT || k.unwrap_tpl[i].type == CKA_DECRYPT)
+			k.unwrap_tpl[i].pValue = &yes;
+		if (k.unwrap_tpl[i].type == CKA_ALLOWED_MECHANISMS) {
+			k.unwrap_tpl[i].pValue = old_mechs;
+			k.unwrap_tpl[i].ulValueLen = sizeof(old_mechs);
+		}
+	}
+	assert_int_equal(E.hsm->f->C_DestroyObject(hs->sh, E.hsm->kek_auk2), CKR_OK);
+	assert_int_equal(E.hsm->f->C_GenerateKey(hs->sh, &gen, k.t, k.n, &old), CKR_OK);
+	assert_int_equal(hsm_find_token_objects(E.hsm, hs->sh), 0);
+	assert_int_equal(E.hsm->kek_auk2, old);
+	assert_int_equal(rkl_hsm_kek_template_check(hs, RKL_HSM_AUK2), RKL_ERR_KEK_TEMPLATE);
+	assert_int_equal(rkl_hsm_kek_template_check(hs, RKL_HSM_AUK), 0);
+	rkl_hsm_session_put(E.hsm, hs);
+	/* kmsd's start with profile 2 on this token */
+	assert_int_equal(rkl_kmsd_ks_new(&E.cfg[DUEL_SHARED], E.hsm, &E.store, &E.c, &ks2),
+	    RKL_ERR_KEK_TEMPLATE);
+	assert_null(ks2);
+}
+
+/* After every test, also one that failed half-way: the harness's shared settings back to normal. */
 static int
 tidy(void **state)
 {
@@ -1941,6 +2111,10 @@ main(void)
 		cmocka_unit_test_teardown(test_p2_a11_no_key_material, tidy),
 		cmocka_unit_test_teardown(test_p2_replay, tidy),
 		cmocka_unit_test_teardown(test_p2_xprofile_shared_pair, tidy),
+		cmocka_unit_test_teardown(test_p2_chain_once, tidy),
+		cmocka_unit_test_teardown(test_p2_revoked_mid_session, tidy),
+		/* last: it replaces the environment's AUK2 KEK */
+		cmocka_unit_test_teardown(test_p2_old_auk2_kek_refused, tidy),
 	};
 	int r;
 

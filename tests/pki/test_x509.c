@@ -476,6 +476,62 @@ test_device_enrolment(void **state)
 }
 
 /*
+ * The root parsed once (rkl_crypto_openssl_anchored, what rkl-kmsd's device
+ * check uses, decision 152) gives the results of the root parsed per call;
+ * a root other than the anchor's is parsed per call, so an anchor never
+ * stands in for another root.
+ */
+static void
+test_device_verify_anchored(void **state)
+{
+	struct rkl_ossl_anchor *a = NULL, *other = NULL, *bad = NULL;
+	struct rkl_crypto ca, co;
+	struct rkl_x509 x;
+	uint8_t list[32];
+	size_t ll = 0;
+	struct cert c;
+	int k;
+
+	(void)state;
+	make_pki();
+	assert_int_equal(issue(RKL_PKI_KRD, "SN-0001", "PP123", &dev_key, &ca_key, &root,
+	    T0 - DAY, T0 + 3650 * DAY, 0, 0, &c), 0);
+	assert_int_equal(rkl_crypto_openssl_anchor(root.der, root.len, &a), 0);
+	assert_int_equal(rkl_crypto_openssl_anchor(root_same_name.der, root_same_name.len, &other), 0);
+	assert_int_equal(rkl_crypto_openssl_anchor(c.der, c.len - 1, &bad), RKL_ERR_FORMAT);
+	assert_null(bad);
+	rkl_crypto_openssl_anchored(&ca, a);
+	rkl_crypto_openssl_anchored(&co, other);
+	assert_int_equal(rkl_x509_parse(c.der, c.len, &x), 0);
+	list[ll++] = (uint8_t)x.serial_len;
+	memcpy(list + ll, x.serial, x.serial_len);
+	ll += x.serial_len;
+	for (k = 0; k < 2; k++) {	/* twice: the anchor is not changed by a use */
+		assert_int_equal(rkl_pki_device_verify_with(&ca, root.der, root.len, NULL, 0, c.der,
+		    c.len, "SN-0001", "PP123", T0), 0);
+		assert_int_equal(rkl_pki_device_verify_with(&ca, root.der, root.len, NULL, 0, c.der,
+		    c.len, "SN-0002", NULL, T0), RKL_ERR_CERT_SUBJECT);
+		assert_int_equal(rkl_pki_device_verify_with(&ca, root.der, root.len, list, ll, c.der,
+		    c.len, "SN-0001", "PP123", T0), RKL_ERR_CERT_REVOKED);
+		assert_int_equal(rkl_pki_device_verify_with(&ca, root.der, root.len, NULL, 0, c.der,
+		    c.len, "SN-0001", NULL, T0 + 3651 * DAY), RKL_ERR_CERT_EXPIRED);
+		/* another root than the anchor's: parsed per call, as without one */
+		assert_int_equal(rkl_pki_device_verify_with(&ca, root_same_name.der,
+		    root_same_name.len, NULL, 0, c.der, c.len, "SN-0001", NULL, T0),
+		    rkl_pki_device_verify_list(root_same_name.der, root_same_name.len, NULL, 0, c.der,
+		    c.len, "SN-0001", NULL, T0));
+		assert_int_equal(rkl_pki_device_verify_with(&ca, root_same_name.der,
+		    root_same_name.len, NULL, 0, c.der, c.len, "SN-0001", NULL, T0),
+		    RKL_ERR_CERT_SIGNATURE);
+		assert_int_equal(rkl_pki_device_verify_with(&co, root.der, root.len, NULL, 0, c.der,
+		    c.len, "SN-0001", "PP123", T0), 0);
+	}
+	rkl_crypto_openssl_anchor_free(a);
+	rkl_crypto_openssl_anchor_free(other);
+	rkl_crypto_openssl_anchor_free(NULL);
+}
+
+/*
  * A device CRL with many revocations (review M2: the KMS-side check read the
  * CRL into a fixed 4096-byte list, so ~200 revoked 16-20-byte serials failed
  * every check with RKL_ERR_BUFFER_SPACE): 1000 revoked 20-byte serials, the
@@ -594,6 +650,7 @@ main(void)
 		cmocka_unit_test(test_cert_truncated_oversized),
 		cmocka_unit_test(test_cert_bit_flips),
 		cmocka_unit_test(test_device_enrolment),
+		cmocka_unit_test(test_device_verify_anchored),
 		cmocka_unit_test(test_device_crl_large),
 		cmocka_unit_test(test_issue_checks_signer),
 		cmocka_unit_test(test_p384_ca),
