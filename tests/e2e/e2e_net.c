@@ -8,6 +8,7 @@
  *
  *   proxy PORTFILE TARGET_PORT [--flip-ctmk OFFSET] [--flip-crnd2] [--capture FILE]
  *         [--hold-delivery HOLDFILE [--hold-reply TYPE]] [--drop-reply TYPE] [--max-conns N]
+ *         [--from ADDR]
  *       Listen on 127.0.0.1:0 (port written to PORTFILE), relay each
  *       connection to 127.0.0.1:TARGET_PORT frame by frame.  In KMS ->
  *       terminal TMK_DELIVERY frames: --flip-ctmk flips (xor 0x01) byte
@@ -20,7 +21,9 @@
  *       wrong Crnd2, as a terminal without AUK would send).  --hold-reply
  *       TYPE (hex message type) holds the first KMS frame of that type
  *       instead of TMK_DELIVERY; --drop-reply TYPE closes both connections
- *       when a KMS frame of that type arrives (a lost reply).  Exits after N
+ *       when a KMS frame of that type arrives (a lost reply).  --from ADDR
+ *       connects to the target from that local IPv4 address (127.0.0.2: a
+ *       peer the KMS tells from the terminals at 127.0.0.1).  Exits after N
  *       connections (default: runs until killed).
  *
  *   send PORT (--raw HEX | --frame TYPE BODYHEX | --oversize)
@@ -114,6 +117,9 @@ parse_hex(const char *s, uint8_t *out, size_t cap)
 	return n / 2;
 }
 
+/* The local address of the proxy's connections to its target (--from); NULL: the kernel's. */
+static const char *proxy_from;
+
 static int
 connect_port(int port)
 {
@@ -122,6 +128,13 @@ connect_port(int port)
 
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
 		die("socket");
+	if (proxy_from != NULL) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		if (inet_pton(AF_INET, proxy_from, &sa.sin_addr) != 1 ||
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+			die("proxy: cannot bind --from address");
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
@@ -639,6 +652,8 @@ mode_proxy(int argc, char **argv)
 			o.flip = strtol(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--capture") == 0)
 			o.capture = argv[++i];
+		else if (strcmp(argv[i], "--from") == 0)
+			proxy_from = argv[++i];
 		else if (strcmp(argv[i], "--hold-delivery") == 0)
 			o.hold = argv[++i];
 		else if (strcmp(argv[i], "--max-conns") == 0)

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Failures before S5 count against the peer address of the socket
+# (docs/security.md "Lockout", redteam F3).  Direct to kmsd, a stranger at
+# 127.0.0.2 (a proxy that flips CRND2, as a peer without the AUK would send)
+# locks only itself out: the genuine terminals at 127.0.0.1 are still served.
+# Behind scripts/haproxy.sh's TCP balancer every peer is the balancer: the
+# same stranger, now at 127.0.0.3 and going through it, locks the genuine
+# terminal out as well.  The second half pins the limit stated in
+# security.md and operations.md ("Load balancer"); it must change the day
+# kmsd learns a client's address behind a balancer (PROXY protocol).
+. "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
+e2e_init balancer_source
+command -v haproxy >/dev/null || fail "haproxy missing (scripts/deps.sh installs it)"
+write_conf "transport_key_policy = shared" "lockout_threshold = 2" "lockout_duration = 600"
+expect_rc 0 admin init
+for sn in GOOD CRND; do
+	expect_rc 0 admin terminal add "$sn"
+done
+kmsd_start
+term_init GOOD
+term_download GOOD
+term_init CRND
+term_download CRND
+
+# direct: the stranger at 127.0.0.2 locks only 127.0.0.2
+proxy_start --flip-crnd2 --from 127.0.0.2
+for i in 1 2; do
+	expect_rc $T_REFUSED term CRND download "127.0.0.1:$PROXY"
+done
+expect_rc $T_REFUSED term CRND download "127.0.0.1:$PROXY"
+grep -q "127.0.0.2" "$LOG" || fail "the stranger's address is not in the log"
+term_download GOOD
+term_download CRND
+[ "$(kms_field CRND fail_count)" = 0 ] || fail "a failure before S5 was counted against the SN"
+
+# HAProxy in front of kmsd (a free port: retried if the bind fails)
+HAP=""
+for try in 1 2 3 4 5; do
+	port=$((20000 + ($$ * 7 + try * 131) % 30000))
+	"$RKL_SOURCE_DIR/scripts/haproxy.sh" config "127.0.0.1:$port" "127.0.0.1:$KMSD_PORT" \
+	    --socket "$E2E_DIR/haproxy.sock" >"$E2E_DIR/haproxy.cfg"
+	rm -f "$E2E_DIR/haproxy.sock"
+	haproxy -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
+	hpid=$!
+	i=0
+	while [ ! -S "$E2E_DIR/haproxy.sock" ] && kill -0 $hpid 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ -S "$E2E_DIR/haproxy.sock" ] && kill -0 $hpid 2>/dev/null; then
+		HAP=$port
+		E2E_PIDS="$E2E_PIDS $hpid"
+		break
+	fi
+	kill $hpid 2>/dev/null
+	wait $hpid 2>/dev/null
+done
+[ -n "$HAP" ] || { cat "$E2E_DIR/haproxy.log" >&2; fail "haproxy did not start"; }
+# the genuine terminal through the balancer: served
+term_download GOOD "$HAP"
+
+# the stranger, now at 127.0.0.3, through the balancer
+"$RKL_E2E_NET" proxy "$E2E_DIR/proxy2.port" "$HAP" --flip-crnd2 --from 127.0.0.3 \
+    >"$E2E_DIR/proxy2.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+i=0
+while [ ! -s "$E2E_DIR/proxy2.port" ]; do
+	[ $i -lt 100 ] || fail "proxy did not start"
+	sleep 0.1
+	i=$((i + 1))
+done
+P2=$(cat "$E2E_DIR/proxy2.port")
+for i in 1 2; do
+	expect_rc $T_REFUSED term CRND download "127.0.0.1:$P2"
+done
+# the limit: kmsd saw the balancer's address, so the genuine terminal is locked out too
+expect_rc $T_REFUSED term GOOD download "127.0.0.1:$HAP"
+grep -q "peer=127.0.0.3" "$LOG" && fail "kmsd saw the stranger's own address through the balancer"
+kmsd_alive
+expect_rc 0 admin audit verify
+kmsd_stop
+echo PASS
