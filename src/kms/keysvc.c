@@ -1286,6 +1286,14 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 	bl = rkl_alg_block_len(s->bind.auk_alg);
 	if (bl == 0 || c->rnd_len != bl)
 		return RKL_ERR_LENGTH;
+	/*
+	 * Profile 1 answers with E(AUK, RND1).  An AES AUK never encrypts a
+	 * block carrying profile 2's derivation mark, whatever the profile: a
+	 * profile-2 AUK replayed into a profile-1 binding would otherwise give
+	 * K_x = E(AUK, data_x) (decision 154; profile 2's decoder refuses it).
+	 */
+	if (bl == 16 && c->rnd1[0] == RKL_WIRE_P2_KDF_MARK)
+		return RKL_ERR_FORMAT;
 	/* The guard (and the lease, renewed) committed first: no HSM work in a transaction. */
 	if ((r = tx_open_leased(s)) != 0 || (r = rnd1_check(s, c->rnd1, bl)) != 0)
 		return r;

@@ -40,6 +40,8 @@ rkl_pp_auth_init_build(struct rkl_pinpad *pp, struct rkl_wire_msg *m)
 	}
 	if ((r = c->random(c->ctx, pp->rnd1, pp->blk)) != 0)
 		goto out;
+	if (pp->blk == 16)
+		pp->rnd1[0] &= 0x7F;	/* never the derivation mark (decision 154) */
 	memcpy(a->sn, pp->sn, sizeof(a->sn));
 	memcpy(a->rnd1, pp->rnd1, pp->blk);
 	a->rnd1_len = pp->blk;

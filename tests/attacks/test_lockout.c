@@ -137,6 +137,7 @@ wrong_crnd2(const char *peer, const char *sn)
 	rkl_wire_msg_init(&m, RKL_WIRE_AUTH_INIT, NULL);
 	snprintf(m.u.auth_init.sn, sizeof(m.u.auth_init.sn), "%s", sn);
 	assert_int_equal(E.c.random(E.c.ctx, m.u.auth_init.rnd1, 16), 0);
+	m.u.auth_init.rnd1[0] &= 0x7F;	/* not the derivation mark (decision 154) */
 	m.u.auth_init.rnd1_len = 16;
 	n = duel_encode(&m, buf, sizeof(buf));
 	if ((r = duel_conn_input(&k, buf, n, reply, sizeof(reply), &rn)) != 0) {
@@ -270,6 +271,7 @@ test_refusals_not_counted(void **state)
 	duel_term_free(t);
 	/* The same RND1 again and again for a bound SN (LK-BOUND, test_wrong_crnd2). */
 	assert_int_equal(E.c.random(E.c.ctx, rnd1, sizeof(rnd1)), 0);
+	rnd1[0] &= 0x7F;	/* not the derivation mark (decision 154) */
 	for (i = 0; i < THRESHOLD + 2; i++) {
 		E.peer = src;
 		duel_conn_open(&E, DUEL_SHARED, &k);

@@ -1781,8 +1781,11 @@ xp_hook(void *arg, enum duel_dir dir, unsigned idx, uint8_t *buf, size_t *len, s
 	return DUEL_FORWARD;
 }
 
-/* The KMS's (profiles = 1) answer to a profile-1 AUTH_INIT for sn with rnd1. */
-static void
+/*
+ * The KMS's (profiles = 1) answer to a profile-1 AUTH_INIT for sn with rnd1:
+ * 0 and CRND1 in crnd1, or the KMS's detailed refusal (its reply an ERROR).
+ */
+static int
 xp_challenge(const char *sn, const uint8_t rnd1[16], uint8_t crnd1[16])
 {
 	static const uint8_t zero_sid[RKL_WIRE_SESSION_LEN];
@@ -1790,6 +1793,7 @@ xp_challenge(const char *sn, const uint8_t rnd1[16], uint8_t crnd1[16])
 	struct duel_conn k;
 	uint8_t *q = malloc(RKL_WIRE_FRAME_MAX), *reply = malloc(RKL_WIRE_FRAME_MAX);
 	size_t ql, rl = 0;
+	int r;
 
 	assert_non_null(q);
 	assert_non_null(reply);
@@ -1799,14 +1803,19 @@ xp_challenge(const char *sn, const uint8_t rnd1[16], uint8_t crnd1[16])
 	m.u.auth_init.rnd1_len = 16;
 	ql = duel_encode(&m, q, RKL_WIRE_FRAME_MAX);
 	duel_conn_open(&E, DUEL_SHARED, &k);
-	assert_int_equal(duel_conn_input(&k, q, ql, reply, RKL_WIRE_FRAME_MAX, &rl), 0);
-	assert_int_equal(duel_type(reply, rl), RKL_WIRE_AUTH_CHALLENGE);
-	duel_decode(reply, rl, DUEL_K2T, &m);
-	assert_int_equal(m.u.auth_challenge.crnd1_len, 16);
-	memcpy(crnd1, m.u.auth_challenge.crnd1, 16);
+	r = duel_conn_input(&k, q, ql, reply, RKL_WIRE_FRAME_MAX, &rl);
+	if (r == 0) {
+		assert_int_equal(duel_type(reply, rl), RKL_WIRE_AUTH_CHALLENGE);
+		duel_decode(reply, rl, DUEL_K2T, &m);
+		assert_int_equal(m.u.auth_challenge.crnd1_len, 16);
+		memcpy(crnd1, m.u.auth_challenge.crnd1, 16);
+	} else {
+		assert_int_equal(duel_type(reply, rl), RKL_WIRE_ERROR);
+	}
 	duel_conn_close(&k);
 	free(q);
 	free(reply);
+	return r;
 }
 
 /*
@@ -1817,11 +1826,14 @@ xp_challenge(const char *sn, const uint8_t rnd1[16], uint8_t crnd1[16])
  * back) unwraps every profile-2 PU_AUK recorded meanwhile in a profile-1
  * TK_UPLOAD for an unbound profile-1 SN, binds the victim's AUK as a
  * profile-1 AUK, and its CRND1 = E(AUK, RND1) for RND1 = data_k2d is the
- * victim's K_k2d (A8 across profiles).  The operator rule (docs/security.md
- * A8 "Across profiles", docs/operations.md): rotate the pair before it
- * serves the other profile.  Control: without the rotation the attack
- * works; with `transport rotate` the replayed PU_AUK does not unwrap
- * (refused, nothing bound).
+ * victim's K_k2d (A8 across profiles) - unless, as since decision 154, the
+ * KMS never encrypts a marked block under an AES AUK in any profile.  The
+ * operator rule (docs/security.md A8 "Across profiles", docs/operations.md)
+ * stays: rotate the pair before it serves the other profile.  Without the
+ * rotation the replay still binds the victim's AUK, but RND1 = data_k2d is
+ * refused (FORMAT) and the answer to the unmarked block is not K_k2d
+ * (before decision 154 it was: this test failed); with `transport rotate`
+ * the replayed PU_AUK does not unwrap (refused, nothing bound).
  */
 static void
 test_p2_xprofile_shared_pair(void **state)
@@ -1892,8 +1904,10 @@ test_p2_xprofile_shared_pair(void **state)
 			assert_int_equal(rkl_p2_kdf_data(&E.c, "k2d", "XP-VIC", nt, nk, 16, data), 0);
 			assert_int_equal(rkl_p2_derive_sw(&E.c, auk, auk_len, "k2d", "XP-VIC", nt, nk,
 			    kk), 0);
-			xp_challenge(sn, data, crnd1);
-			assert_memory_equal(crnd1, kk, 16);
+			assert_int_equal(xp_challenge(sn, data, crnd1), RKL_ERR_FORMAT);
+			data[0] &= 0x7F;
+			assert_int_equal(xp_challenge(sn, data, crnd1), 0);
+			assert_memory_not_equal(crnd1, kk, 16);
 		} else {
 			assert_false(x->accepted);
 			assert_int_equal(status(sn), RKL_TERM_REGISTERED);

@@ -295,6 +295,7 @@ build_auth_init(const char *sn, uint8_t *out, size_t cap)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	for (i = 0; i < 16; i++)
 		m.u.auth_init.rnd1[i] = (uint8_t)rand();
+	m.u.auth_init.rnd1[0] &= 0x7F;	/* never the derivation mark (decision 154) */
 	/* 16 bytes fits an AES AUK; a TDES AUK gets 8 (the KMS checks the length) */
 	m.u.auth_init.rnd1_len = 16;
 	if (getenv("RKL_E2E_RND_LEN") != NULL && strcmp(getenv("RKL_E2E_RND_LEN"), "8") == 0)

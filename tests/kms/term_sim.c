@@ -112,6 +112,7 @@ tsim_auth_init(struct tsim *t, struct rkl_wbuf *w)
 	rkl_wire_msg_init(&m, RKL_WIRE_AUTH_INIT, t->session);
 	memcpy(m.u.auth_init.sn, t->sn, sizeof(t->sn));
 	sim_random(t, t->rnd1, bl);
+	t->rnd1[0] &= 0x7F;	/* an AES RND1 never carries the derivation mark (decision 154) */
 	memcpy(m.u.auth_init.rnd1, t->rnd1, bl);
 	m.u.auth_init.rnd1_len = bl;
 	t->expect = RKL_WIRE_AUTH_CHALLENGE;
