@@ -66,7 +66,7 @@ struct p2_crls {
 	uint64_t gen;			/* this set's number, never reused */
 	uint8_t *kdh_crl;		/* DER, sent in PUBKEY_RESP */
 	size_t kdh_crl_len;
-	int64_t kdh_next;		/* its nextUpdate */
+	int64_t kdh_this, kdh_next;	/* its thisUpdate, nextUpdate */
 	uint8_t *dev_revoked;		/* the device CRL's serials (rkl_cert_check.revoked) */
 	size_t dev_revoked_len;
 	int64_t dev_this, dev_next;	/* the device CRL's thisUpdate, nextUpdate */
@@ -2007,7 +2007,6 @@ crls_load(const struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg, struc
 	struct p2_crls *c;
 	uint8_t *dev = NULL, *kl = NULL;
 	size_t dev_len = 0, kll = 0;
-	int64_t tu = 0;
 	int r;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -2017,7 +2016,7 @@ crls_load(const struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg, struc
 	snprintf(c->dev_path, sizeof(c->dev_path), "%s", cfg->device_crl);
 	/* The KDH CRL travels in every PUBKEY_RESP: small by design. */
 	if ((r = crl_file(ks, "kdh_crl", cfg->kdh_crl, RKL_WIRE_CRL_MAX, &c->kdh_crl, &c->kdh_crl_len,
-	    &kl, &kll, &tu, &c->kdh_next)) != 0 ||
+	    &kl, &kll, &c->kdh_this, &c->kdh_next)) != 0 ||
 	    (r = crl_file(ks, "device_crl", cfg->device_crl, RKL_PKI_CRL_MAX, &dev, &dev_len,
 	    &c->dev_revoked, &c->dev_revoked_len, &c->dev_this, &c->dev_next)) != 0) {
 		free(kl);
@@ -2036,6 +2035,42 @@ crls_load(const struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg, struc
 	return 0;
 }
 
+/*
+ * The check every PIN pad makes at S1 (role KDH, chain to ca_root, valid
+ * now, not on the KDH CRL whose serials are kl): a KMS certificate that
+ * fails it would have every device refuse every first download (review M3).
+ * At start and at each reload of the KDH CRL (redteam F4).
+ */
+static int
+kdh_self_check(const struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg, const uint8_t *kl,
+    size_t kll, int64_t now)
+{
+	const uint8_t *v[RKL_X509_CHAIN_MAX];
+	size_t vl[RKL_X509_CHAIN_MAX], n = 0;
+	struct rkl_cert_check chk;
+	int r;
+
+	if (rkl_wire_certs_split(ks->kdh_certs, ks->kdh_certs_len, v, vl, RKL_X509_CHAIN_MAX, &n) != 0)
+		return p2_fail("kdh_cert", cfg->kdh_cert, "not 1..3 rkl certificates", RKL_ERR_CONFIG);
+	memset(&chk, 0, sizeof(chk));
+	chk.root = ks->ca_root;
+	chk.root_len = ks->ca_root_len;
+	chk.chain = v;
+	chk.chain_lens = vl;
+	chk.n = n;
+	chk.now = now;
+	chk.role = RKL_CERT_KDH;
+	chk.revoked = kll > 0 ? kl : NULL;
+	chk.revoked_len = kll;
+	r = rkl_cert_verify(ks->c, &chk, NULL);
+	if (r != 0)
+		return p2_fail("kdh_cert", cfg->kdh_cert, r == RKL_ERR_CERT_ISSUER ||
+		    r == RKL_ERR_CERT_SIGNATURE ? "not issued by ca_root's CA" : r == RKL_ERR_CERT_USAGE ?
+		    "not a KMS (KDH) certificate" : r == RKL_ERR_CERT_REVOKED ? "revoked by kdh_crl" :
+		    rkl_err_str(r), RKL_ERR_CONFIG);
+	return 0;
+}
+
 static int
 p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 {
@@ -2044,7 +2079,6 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 	size_t vl[RKL_X509_CHAIN_MAX], n = 0, spki_len = 0, kll = 0;
 	uint8_t spki[RKL_EC_SPKI_MAX];
 	uint8_t *kl = NULL;
-	struct rkl_cert_check chk;
 	struct rkl_x509 leaf, root;
 	int64_t now = ks_now(ks);
 	int r;
@@ -2077,26 +2111,10 @@ p2_load(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cfg)
 	if ((r = crls_load(ks, cfg, &ks->crls, &kl, &kll)) != 0)
 		return r;
 	ks->crls->gen = ks->crls_gen = 1;
-	/* The check every PIN pad makes at S1 (role KDH, chain to ca_root, valid
-	 * now, not on the KDH CRL): a KMS certificate that fails it would have
-	 * every device refuse every first download (review M3). */
-	memset(&chk, 0, sizeof(chk));
-	chk.root = ks->ca_root;
-	chk.root_len = ks->ca_root_len;
-	chk.chain = v;
-	chk.chain_lens = vl;
-	chk.n = n;
-	chk.now = now;
-	chk.role = RKL_CERT_KDH;
-	chk.revoked = kll > 0 ? kl : NULL;
-	chk.revoked_len = kll;
-	r = rkl_cert_verify(ks->c, &chk, NULL);
+	r = kdh_self_check(ks, cfg, kl, kll, now);
 	free(kl);
 	if (r != 0)
-		return p2_fail("kdh_cert", cfg->kdh_cert, r == RKL_ERR_CERT_ISSUER ||
-		    r == RKL_ERR_CERT_SIGNATURE ? "not issued by ca_root's CA" : r == RKL_ERR_CERT_USAGE ?
-		    "not a KMS (KDH) certificate" : r == RKL_ERR_CERT_REVOKED ? "revoked by kdh_crl" :
-		    rkl_err_str(r), RKL_ERR_CONFIG);
+		return r;
 	p2_warn_soon("kdh_cert", cfg->kdh_cert, "the KMS certificate expires", leaf.not_after, now);
 	if ((r = rkl_hsm_session_get(ks->hsm, &hs)) != 0)
 		return r;
@@ -2139,10 +2157,36 @@ rkl_kmsd_ks_reload_crls(struct rkl_kmsd_ks *ks, const struct rkl_kmsd_config *cf
 	struct p2_crls *c = NULL, *old;
 	int r;
 
+	uint8_t *kl = NULL;
+	size_t kll = 0;
+
 	if (!ks->p2)
 		return 0;
-	if ((r = crls_load(ks, cfg, &c, NULL, NULL)) != 0)
+	if ((r = crls_load(ks, cfg, &c, &kl, &kll)) != 0)
 		return r;
+	/* The KMS certificate against the new KDH CRL, as at start (redteam F4). */
+	r = kdh_self_check(ks, cfg, kl, kll, ks_now(ks));
+	free(kl);
+	if (r != 0) {
+		crls_free(c);
+		return r;
+	}
+	/*
+	 * No rollback: a CRL issued before the running one (an old file put
+	 * back) would un-revoke what was revoked since (redteam F4).  Same
+	 * thisUpdate: the same CRL read again.  A restart takes whatever is
+	 * current: the running CRLs are not kept across processes.
+	 */
+	pthread_mutex_lock(&ks->lock);
+	r = (c->dev_this < ks->crls->dev_this) ? 1 : (c->kdh_this < ks->crls->kdh_this) ? 2 : 0;
+	pthread_mutex_unlock(&ks->lock);
+	if (r != 0) {
+		p2_fail(r == 1 ? "device_crl" : "kdh_crl", r == 1 ? cfg->device_crl : cfg->kdh_crl,
+		    "issued before the CRL in force (thisUpdate older): not taken, a rollback would "
+		    "un-revoke certificates", 0);
+		crls_free(c);
+		return RKL_ERR_ROLLBACK;
+	}
 	pthread_mutex_lock(&ks->lock);
 	old = ks->crls;
 	c->gen = ++ks->crls_gen;

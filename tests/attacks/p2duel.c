@@ -109,8 +109,11 @@ p2_crl_revoking(const struct p2_ca *ca, const uint8_t *revoked, size_t revoked_l
 	int64_t now = (int64_t)time(NULL);
 
 	signer(ca, &sg, &sk);
+	/* A higher number is a later CRL: its thisUpdate is later by as many
+	 * minutes, whatever the clock did between two calls (the KMS refuses
+	 * an older CRL at reload). */
 	assert_int_equal(rkl_pki_crl_issue(ca->cert, ca->cert_len, &sg, revoked, revoked_len,
-	    number, now - DAY, now + 30 * DAY, out, cap, out_len), 0);
+	    number, now - DAY + 60 * (int64_t)number, now + 30 * DAY, out, cap, out_len), 0);
 	rkl_cleanse(&sk, sizeof(sk));
 }
 

@@ -151,6 +151,16 @@ tail -n +"$((lines + 1))" "$LOG" | grep "sn=P2B" | grep -q "step=tk result=fail 
 p2_download P2A
 p2_delivered P2A 3
 
+# -- no rollback (redteam F4): a device CRL issued before the one in force (an old file put back, here
+# one made an hour in the past, before P2B's revocation) is refused at reload, the running one stays
+cp "$PKI/crl.der" "$PKI/crl.keep"
+expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der" --days 30 --now $(( $(date +%s) - 3600 ))
+hup
+grep -q "device_crl $PKI/crl.der: issued before the CRL in force" "$LOG" || fail "an older device CRL was taken"
+"$RKL_TERMINAL" -d "$TERMS/P2B" download "127.0.0.1:$KMSD_PORT" --timeout-ms 120000 \
+    --profile 2 >"$E2E_DIR/out" 2>"$E2E_DIR/err" && fail "a rolled-back CRL un-revoked a device"
+cp "$PKI/crl.keep" "$PKI/crl.der"
+
 # -- an expired device CRL is the operator's fault: the reload refuses it,
 # names the file, and the running CRL stays in force
 expect_rc 0 admin ca crl --ca-dir "$CA" --out "$PKI/crl.der" --days 1 --now $(( $(date +%s) - 3 * 86400 ))
