@@ -34,28 +34,7 @@ term_download CRND
 [ "$(kms_field CRND fail_count)" = 0 ] || fail "a failure before S5 was counted against the SN"
 
 # HAProxy in front of kmsd (a free port: retried if the bind fails)
-HAP=""
-for try in 1 2 3 4 5; do
-	port=$((20000 + ($$ * 7 + try * 131) % 30000))
-	"$RKL_SOURCE_DIR/scripts/haproxy.sh" config "127.0.0.1:$port" "127.0.0.1:$KMSD_PORT" \
-	    --socket "$E2E_DIR/haproxy.sock" >"$E2E_DIR/haproxy.cfg"
-	rm -f "$E2E_DIR/haproxy.sock"
-	haproxy -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
-	hpid=$!
-	i=0
-	while [ ! -S "$E2E_DIR/haproxy.sock" ] && kill -0 $hpid 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ -S "$E2E_DIR/haproxy.sock" ] && kill -0 $hpid 2>/dev/null; then
-		HAP=$port
-		E2E_PIDS="$E2E_PIDS $hpid"
-		break
-	fi
-	kill $hpid 2>/dev/null
-	wait $hpid 2>/dev/null
-done
-[ -n "$HAP" ] || { cat "$E2E_DIR/haproxy.log" >&2; fail "haproxy did not start"; }
+haproxy_start "$E2E_DIR" "127.0.0.1:$KMSD_PORT"
 # the genuine terminal through the balancer: served
 term_download GOOD "$HAP"
 

@@ -80,28 +80,7 @@ start_node A
 start_node B
 
 # HAProxy in front of both (a free port: retried if the bind fails)
-HAP=""
-for try in 1 2 3 4 5; do
-	port=$((20000 + ($$ * 7 + try * 131) % 30000))
-	"$RKL_SOURCE_DIR/scripts/haproxy.sh" config "127.0.0.1:$port" "127.0.0.1:$PORT_A" \
-	    "127.0.0.1:$PORT_B" --socket "$ROOT/haproxy.sock" >"$ROOT/haproxy.cfg"
-	rm -f "$ROOT/haproxy.sock"
-	haproxy -db -f "$ROOT/haproxy.cfg" >"$ROOT/haproxy.log" 2>&1 &
-	hpid=$!
-	i=0
-	while [ ! -S "$ROOT/haproxy.sock" ] && kill -0 $hpid 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ -S "$ROOT/haproxy.sock" ] && kill -0 $hpid 2>/dev/null; then
-		HAP=$port
-		E2E_PIDS="$E2E_PIDS $hpid"
-		break
-	fi
-	kill $hpid 2>/dev/null
-	wait $hpid 2>/dev/null
-done
-[ -n "$HAP" ] || { cat "$ROOT/haproxy.log" >&2; fail "haproxy did not start"; }
+haproxy_start "$ROOT" "127.0.0.1:$PORT_A" "127.0.0.1:$PORT_B"
 
 # downloads through HAProxy: both nodes serve
 TERMS="$ROOT/terminals"

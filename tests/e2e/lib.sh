@@ -319,3 +319,33 @@ check_delivered() {
 		[ "$v" = "$2" ] || fail "$1: TMK version $v, expected $2"
 	fi
 }
+
+# haproxy_start DIR BACKEND...: scripts/haproxy.sh's TCP balancer in front of the BACKENDs (host:port) on
+# a free port (five tries), its admin socket, configuration and log in DIR; sets HAP to its port and stops
+# it with the test.
+haproxy_start() {
+	hdir=$1
+	shift
+	HAP=""
+	for try in 1 2 3 4 5; do
+		port=$((20000 + ($$ * 7 + try * 131) % 30000))
+		"$RKL_SOURCE_DIR/scripts/haproxy.sh" config "127.0.0.1:$port" "$@" \
+		    --socket "$hdir/haproxy.sock" >"$hdir/haproxy.cfg"
+		rm -f "$hdir/haproxy.sock"
+		haproxy -db -f "$hdir/haproxy.cfg" >"$hdir/haproxy.log" 2>&1 &
+		hpid=$!
+		i=0
+		while [ ! -S "$hdir/haproxy.sock" ] && kill -0 $hpid 2>/dev/null && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		if [ -S "$hdir/haproxy.sock" ] && kill -0 $hpid 2>/dev/null; then
+			HAP=$port
+			E2E_PIDS="$E2E_PIDS $hpid"
+			break
+		fi
+		kill $hpid 2>/dev/null
+		wait $hpid 2>/dev/null
+	done
+	[ -n "$HAP" ] || { cat "$hdir/haproxy.log" >&2; fail "haproxy did not start"; }
+}
