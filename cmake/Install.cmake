@@ -18,7 +18,7 @@
 
 # Every public header belongs to exactly one list; a header in include/rkl that
 # is in none is a configure error (install it with the library it needs).
-set(RKL_HEADERS_KMS hsm.h kmsd.h pki.h server.h state.h store.h)
+set(RKL_HEADERS_KMS hsm.h kmsd.h pki.h proxy.h server.h state.h store.h)
 set(RKL_HEADERS_PINPAD crypto_bearssl.h pinpad.h)
 set(RKL_HEADERS_CORE buf.h crypto.h csv.h ct.h err.h kcv.h kms.h p2.h spki.h text.h tr31.h wire.h x509.h)
 

@@ -9,9 +9,13 @@
 # terminal starts its download again (rkl-terminal --retries), and the
 # KMS's rules make that safe (docs/operations.md, "Failure cases").
 #
-#   scripts/haproxy.sh config LISTEN NODE... [--socket PATH] [--maxconn N]
+#   scripts/haproxy.sh config LISTEN NODE... [--socket PATH] [--maxconn N] [--send-proxy]
 #       print a configuration: LISTEN is ADDR:PORT, each NODE is HOST:PORT
 #       of an rkl-kmsd; --socket adds an admin socket (status, tests);
+#       --send-proxy: each connection to a node starts with a PROXY v2 header
+#       naming the terminal (send-proxy-v2), for nodes whose
+#       proxy_protocol_from lists this balancer's address, so that kmsd's
+#       limits per source apply to terminals, not to the balancer;
 #       --maxconn: concurrent terminal connections (default 4096, kmsd's
 #       max_connections default; HAProxy needs two descriptors per connection).
 #   scripts/haproxy.sh check FILE    haproxy -c on a configuration
@@ -22,14 +26,15 @@ die() { echo "haproxy.sh: $*" >&2; exit 1; }
 case ${1:-} in
 config)
 	shift
-	[ $# -ge 2 ] || die "usage: haproxy.sh config LISTEN NODE... [--socket PATH] [--maxconn N]"
+	[ $# -ge 2 ] || die "usage: haproxy.sh config LISTEN NODE... [--socket PATH] [--maxconn N] [--send-proxy]"
 	listen=$1
 	shift
-	nodes="" sock="" maxconn=4096
+	nodes="" sock="" maxconn=4096 sendproxy=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--socket) sock=${2:?--socket needs a path}; shift 2 ;;
 		--maxconn) maxconn=${2:?--maxconn needs a number}; shift 2 ;;
+		--send-proxy) sendproxy=" send-proxy-v2"; shift ;;
 		*:*) nodes="$nodes $1"; shift ;;
 		*) die "not HOST:PORT: $1" ;;
 		esac
@@ -65,7 +70,7 @@ CFG
 	i=0
 	for n in $nodes; do
 		i=$((i + 1))
-		echo "    server kmsd$i $n check"
+		echo "    server kmsd$i $n check$sendproxy"
 	done
 	;;
 check)
@@ -73,6 +78,6 @@ check)
 	"$HAPROXY" -c -q -f "$2"
 	;;
 *)
-	die "usage: haproxy.sh config LISTEN NODE... [--socket PATH] [--maxconn N] | check FILE"
+	die "usage: haproxy.sh config LISTEN NODE... [--socket PATH] [--maxconn N] [--send-proxy] | check FILE"
 	;;
 esac

@@ -42,6 +42,7 @@ struct rkl_kmsd_config {
 	uint16_t metrics_port;			/*   0: any free port */
 	int metrics_on;				/*   0: unset or "off" (the default) */
 	char audit_syslog[RKL_KMSD_PATH_MAX];	/* audit_syslog: "udp:HOST:PORT", "unix:/PATH", "" = off */
+	char proxy_from[256];			/* proxy_protocol_from: balancer addresses, comma-separated; "" = off */
 	char state_dir[RKL_KMSD_PATH_MAX];	/* state_dir */
 	char pkcs11_module[RKL_KMSD_PATH_MAX];	/* pkcs11_module */
 	char token_uri[RKL_KMSD_PATH_MAX];	/* token (PKCS#11 URI, RFC 7512) */

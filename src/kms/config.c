@@ -331,6 +331,7 @@ static const struct key keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, 0 },
 	{ "metrics_listen", K_METRICS, 0, 0, 0, 0 },
 	{ "audit_syslog", K_SYSLOG, 0, 0, 0, 0 },
+	{ "proxy_protocol_from", K_STR, OFF(proxy_from), SZ(proxy_from), 0, 0 },
 	{ "state_dir", K_PATH, OFF(state_dir), SZ(state_dir), 0, 0 },
 	{ "pkcs11_module", K_PATH, OFF(pkcs11_module), SZ(pkcs11_module), 0, 0 },
 	{ "token", K_STR, OFF(token_uri), SZ(token_uri), 0, 0 },
@@ -742,6 +743,10 @@ rkl_kmsd_config_print(const struct rkl_kmsd_config *c, FILE *f)
 		fprintf(f, "# audit_syslog unset: no live audit forwarding\n");
 	else
 		fprintf(f, "audit_syslog = %s\n", c->audit_syslog);
+	if (c->proxy_from[0] == '\0')
+		fprintf(f, "# proxy_protocol_from unset: no PROXY protocol\n");
+	else
+		fprintf(f, "proxy_protocol_from = %s\n", c->proxy_from);
 	fprintf(f, "state_dir = %s\n", c->state_dir);
 	fprintf(f, "pkcs11_module = %s\n", c->pkcs11_module);
 	fprintf(f, "token = %s\n", c->token_uri);

@@ -29,6 +29,7 @@
 
 #include "rkl/ct.h"
 #include "rkl/err.h"
+#include "rkl/proxy.h"
 #include "rkl/server.h"
 #include "rkl/wire.h"
 
@@ -117,6 +118,7 @@ struct rkl_srv_conn {
 	int parked;
 	int active;				/* counted in the worker's n_active */
 	int unauth;				/* counted in max_startups (not past S5 yet) */
+	int proxy_wait;				/* from a proxy_protocol_from address: its PROXY v2 header not in yet (no session) */
 	unsigned profile;			/* the profile byte of its last frame (metrics), 0 = none yet */
 	uint64_t login_at;			/* login_grace_time deadline (while unauth) */
 	uint64_t frame_at;			/* frame_timeout deadline (while a frame is partly in), 0 = none */
@@ -595,8 +597,10 @@ conn_free(struct rkl_srv_conn *c, int reason)
 	__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 	w->t->close(w->t->ctx, c->h);
 	memcpy(sn, c->sess.sn, sizeof(sn));
-	rkl_kms_session_end(&c->sess, reason);
-	srv->be->sess_free(srv->be->ctx, c->kss);
+	if (c->kss != NULL) {	/* NULL: a proxied connection that never got its header */
+		rkl_kms_session_end(&c->sess, reason);
+		srv->be->sess_free(srv->be->ctx, c->kss);
+	}
 	if (!finished && sn[0] != '\0') {
 		rkl_metrics_step(c->profile, RKL_KMS_STEP_CLOSE, reason);
 		log_event(c, sn, RKL_KMS_STEP_CLOSE, reason, now_us(srv) - t0);
@@ -762,6 +766,87 @@ frame_ready(const struct rkl_srv_conn *c, size_t max_frame, size_t *flen)
 }
 
 /* Process every complete frame buffered (one at a time: stop when parked). */
+/* The connection's session: a fresh session id, the key service's record for c->peer. */
+static int
+conn_start(struct rkl_srv_conn *c)
+{
+	struct rkl_srv *srv = c->w->srv;
+	const struct rkl_srv_backend *be = srv->be;
+	uint8_t sid[RKL_WIRE_SESSION_LEN];
+
+	do {
+		if (srv->env->random(srv->env->ctx, sid, sizeof(sid)) != 0)
+			return RKL_ERR_RNG;
+	} while (sid[0] == 0 && memcmp(sid, sid + 1, sizeof(sid) - 1) == 0);
+	if ((c->kss = be->sess_new(be->ctx, &c->peer)) == NULL)
+		return RKL_ERR_NOMEM;
+	rkl_kms_session_init(&c->sess, &be->keysvc, c->kss, sid);
+	return 0;
+}
+
+/* 1 if addr is one of list's comma-separated addresses (proxy_protocol_from). */
+static int
+proxy_trusted(const char *list, const char *addr)
+{
+	size_t n = strlen(addr), k;
+
+	while (n > 0 && *list != '\0') {
+		while (*list == ',' || *list == ' ')
+			list++;
+		for (k = 0; list[k] != '\0' && list[k] != ',' && list[k] != ' '; k++)
+			;
+		if (k == n && memcmp(list, addr, n) == 0)
+			return 1;
+		list += k;
+	}
+	return 0;
+}
+
+/*
+ * A proxied connection's PROXY v2 header: 0 when it is in (c->peer is the
+ * client, counted as unauthenticated, its session made), RKL_ERR_INCOMPLETE
+ * while it is not, anything else when c was closed (bad header, limits).
+ */
+static int
+proxy_take(struct rkl_srv_conn *c)
+{
+	struct rkl_srv *srv = c->w->srv;
+	struct rkl_proxy_src src;
+	size_t used = 0;
+	int r;
+
+	r = rkl_proxy_v2_parse(c->in, c->in_len, &used, &src);
+	if (r == RKL_ERR_INCOMPLETE)
+		return r;
+	if (r != 0) {
+		if (rate_ok(srv, LK_REFUSED))
+			rkl_kmsd_log("warn", "refused conn=%llu peer=%s: no PROXY v2 header from a "
+			    "proxy_protocol_from address (%s)", (unsigned long long)c->id, c->peer.text,
+			    rkl_err_str(r));
+		conn_free(c, RKL_ERR_FORMAT);
+		return RKL_ERR_FORMAT;
+	}
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+	c->frame_at = 0;
+	c->proxy_wait = 0;
+	if (!src.local && src.addr[0] != '\0') {
+		snprintf(c->peer.addr, sizeof(c->peer.addr), "%s", src.addr);
+		snprintf(c->peer.text, sizeof(c->peer.text), "%s", src.text);
+	}
+	if (unauth_claim(srv, &c->peer) != 0) {
+		conn_free(c, RKL_ERR_LIMIT);
+		return RKL_ERR_LIMIT;
+	}
+	c->unauth = 1;
+	if ((r = conn_start(c)) != 0) {
+		rkl_kmsd_log("error", "connection from %s dropped: out of memory or randomness", c->peer.text);
+		conn_free(c, r);
+		return r;
+	}
+	return 0;
+}
+
 static void
 conn_process(struct rkl_srv_conn *c)
 {
@@ -769,7 +854,9 @@ conn_process(struct rkl_srv_conn *c)
 	size_t flen = 0;
 	int r;
 
-	while (!c->parked && c->reply_len == 0 && !w->stopping && c->end_reason == 0) {
+	if (c->proxy_wait && c->in_len > 0 && (r = proxy_take(c)) != 0 && r != RKL_ERR_INCOMPLETE)
+		return;	/* c is gone */
+	while (!c->proxy_wait && !c->parked && c->reply_len == 0 && !w->stopping && c->end_reason == 0) {
 		r = frame_ready(c, w->srv->cfg->max_frame, &flen);
 		if (r == RKL_ERR_INCOMPLETE)
 			break;
@@ -784,7 +871,8 @@ conn_process(struct rkl_srv_conn *c)
 			return;
 	}
 	/* A frame partly in: frame_timeout from its first byte (no later byte moves it). */
-	if (c->in_len > 0 && c->frame_at == 0 && frame_ready(c, w->srv->cfg->max_frame, &flen) == RKL_ERR_INCOMPLETE)
+	if (c->in_len > 0 && c->frame_at == 0 &&
+	    (c->proxy_wait || frame_ready(c, w->srv->cfg->max_frame, &flen) == RKL_ERR_INCOMPLETE))
 		c->frame_at = now_us(w->srv) + (uint64_t)w->srv->cfg->frame_timeout * US_PER_S;
 	if (c->in_len == 0) {
 		if (!c->in_borrowed)
@@ -984,11 +1072,10 @@ struct rkl_srv_conn *
 rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *peer)
 {
 	struct rkl_srv *srv = w->srv;
-	const struct rkl_srv_backend *be = srv->be;
 	struct rkl_srv_conn *c;
 	struct rkl_srv_peer addr;
-	uint8_t sid[RKL_WIRE_SESSION_LEN];
 	unsigned open;
+	int proxied;
 
 	/* The limit counts open connections, process-wide (conn_free releases one). */
 	open = __atomic_add_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
@@ -1004,29 +1091,33 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	addr = *peer;
 	addr.addr[sizeof(addr.addr) - 1] = '\0';
 	addr.text[sizeof(addr.text) - 1] = '\0';
-	if (unauth_claim(srv, &addr) != 0) {
+	proxied = proxy_trusted(srv->cfg->proxy_from, addr.addr);
+	/* A balancer's connection is counted once its header names the client. */
+	if (!proxied && unauth_claim(srv, &addr) != 0) {
 		__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 		w->t->close(w->t->ctx, h);
 		return NULL;
 	}
-	do {
-		if (srv->env->random(srv->env->ctx, sid, sizeof(sid)) != 0)
-			goto fail;
-	} while (sid[0] == 0 && memcmp(sid, sid + 1, sizeof(sid) - 1) == 0);
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if (!proxied)
+			unauth_put(srv, addr.addr);	/* the count taken above */
 		goto fail;
+	}
 	c->w = w;
 	c->h = h;
-	c->unauth = 1;
 	c->login_at = now_us(srv) + (uint64_t)srv->cfg->login_grace_time * US_PER_S;
 	c->id = __atomic_add_fetch(&srv->next_conn_id, 1, __ATOMIC_RELAXED);
 	c->peer = addr;
-	if ((c->kss = be->sess_new(be->ctx, &c->peer)) == NULL) {
-		unauth_release(c);
-		free(c);
-		goto fail2;
+	if (proxied) {
+		c->proxy_wait = 1;
+	} else {
+		c->unauth = 1;
+		if (conn_start(c) != 0) {
+			unauth_release(c);
+			free(c);
+			goto fail;
+		}
 	}
-	rkl_kms_session_init(&c->sess, &be->keysvc, c->kss, sid);
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;
@@ -1036,8 +1127,6 @@ rkl_srv_accept(struct rkl_srv_worker *w, void *h, const struct rkl_srv_peer *pee
 	conn_arm(c);
 	return c;
 fail:
-	unauth_put(srv, addr.addr);	/* the count taken above */
-fail2:
 	rkl_kmsd_log("error", "connection from %s dropped: out of memory or randomness", peer->text);
 	__atomic_sub_fetch(&srv->n_open, 1, __ATOMIC_RELAXED);
 	w->t->close(w->t->ctx, h);

@@ -1,13 +1,15 @@
 #!/bin/sh
-# Failures before S5 count against the peer address of the socket
-# (docs/security.md "Lockout", redteam F3).  Direct to kmsd, a stranger at
-# 127.0.0.2 (a proxy that flips CRND2, as a peer without the AUK would send)
-# locks only itself out: the genuine terminals at 127.0.0.1 are still served.
-# Behind scripts/haproxy.sh's TCP balancer every peer is the balancer: the
+# Failures before S5 count against the peer's source address (docs/security.md
+# "Lockout", redteam F3).  Direct to kmsd, a stranger at 127.0.0.2 (a proxy
+# that flips CRND2, as a peer without the AUK would send) locks only itself
+# out: the genuine terminals at 127.0.0.1 are still served.  Behind
+# scripts/haproxy.sh's plain TCP balancer every peer is the balancer: the
 # same stranger, now at 127.0.0.3 and going through it, locks the genuine
-# terminal out as well.  The second half pins the limit stated in
-# security.md and operations.md ("Load balancer"); it must change the day
-# kmsd learns a client's address behind a balancer (PROXY protocol).
+# terminal out as well (the limit without the PROXY protocol).  With
+# `--send-proxy` and kmsd's proxy_protocol_from naming the balancer
+# (decision 156), kmsd sees each client's address again: the stranger
+# locks only itself, the genuine terminal is served through the balancer,
+# and a connection from the balancer's address without a header is refused.
 . "$RKL_SOURCE_DIR/tests/e2e/lib.sh"
 e2e_init balancer_source
 command -v haproxy >/dev/null || fail "haproxy missing (scripts/deps.sh installs it)"
@@ -35,6 +37,7 @@ term_download CRND
 
 # HAProxy in front of kmsd (a free port: retried if the bind fails)
 haproxy_start "$E2E_DIR" "127.0.0.1:$KMSD_PORT"
+HP1=$hpid
 # the genuine terminal through the balancer: served
 term_download GOOD "$HAP"
 
@@ -55,6 +58,40 @@ done
 # the limit: kmsd saw the balancer's address, so the genuine terminal is locked out too
 expect_rc $T_REFUSED term GOOD download "127.0.0.1:$HAP"
 grep -q "peer=127.0.0.3" "$LOG" && fail "kmsd saw the stranger's own address through the balancer"
+kmsd_alive
+kmsd_stop
+
+# -- the PROXY protocol: the balancer sends a v2 header naming each client
+# (a restart: the per-source lockouts above were in the node's memory; the first balancer
+# stops, as HAProxy binds with SO_REUSEPORT and would share the port with the second)
+kill "$HP1" 2>/dev/null
+wait "$HP1" 2>/dev/null
+write_conf "transport_key_policy = shared" "lockout_threshold = 2" "lockout_duration = 600" \
+    "proxy_protocol_from = 127.0.0.1"
+kmsd_start
+mkdir -p "$E2E_DIR/hp2"
+haproxy_start "$E2E_DIR/hp2" "127.0.0.1:$KMSD_PORT" --send-proxy
+term_download GOOD "$HAP"
+"$RKL_E2E_NET" proxy "$E2E_DIR/proxy3.port" "$HAP" --flip-crnd2 --from 127.0.0.3 \
+    >"$E2E_DIR/proxy3.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+i=0
+while [ ! -s "$E2E_DIR/proxy3.port" ]; do
+	[ $i -lt 100 ] || fail "proxy did not start"
+	sleep 0.1
+	i=$((i + 1))
+done
+P3=$(cat "$E2E_DIR/proxy3.port")
+for i in 1 2 3; do
+	expect_rc $T_REFUSED term CRND download "127.0.0.1:$P3"
+done
+grep -q "peer=127.0.0.3" "$LOG" || fail "kmsd did not see the stranger's address in the PROXY header"
+# the genuine terminal through the same balancer: still served
+term_download GOOD "$HAP"
+# from the balancer's address without a header: closed (no ERROR: not a protocol peer), logged
+expect_rc $T_NET term GOOD download "127.0.0.1:$KMSD_PORT"
+grep -q "no PROXY v2 header from a proxy_protocol_from address" "$LOG" ||
+    fail "a connection without a PROXY header was not refused"
 kmsd_alive
 expect_rc 0 admin audit verify
 kmsd_stop
