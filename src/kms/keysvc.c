@@ -1325,10 +1325,13 @@ do_challenge(struct rkl_kmsd_ks_sess *s, struct rkl_ks_challenge *c)
 	} else if ((r = hsm_fault(s, "auk_encrypt",
 	    rkl_hsm_encrypt_block(hs, &s->auk, c->rnd1, bl, c->crnd1))) != 0)
 		goto out;
-	/* RND2: fresh, and never equal to RND1 (reflection). */
+	/* RND2: fresh, and never equal to RND1 (reflection); in profile 1 an
+	 * AES RND2 never carries the mark either, so that it is a valid RND1. */
 	for (tries = 0; tries < 4; tries++) {
 		if ((r = ks->c->random(ks->c->ctx, c->rnd2, bl)) != 0)
 			goto out;
+		if (s->profile != 2 && bl == 16)
+			c->rnd2[0] &= 0x7F;
 		if (!rkl_ct_eq(c->rnd2, c->rnd1, bl))
 			break;
 	}

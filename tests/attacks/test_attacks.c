@@ -52,6 +52,14 @@ atk_random(uint8_t *p, size_t n)
 	assert_int_equal(E.c.random(E.c.ctx, p, n), 0);
 }
 
+/* A random RND1 as a PIN pad makes it: never the derivation mark (decision 154). */
+static void
+atk_rnd1(uint8_t *p, size_t n)
+{
+	atk_random(p, n);
+	p[0] &= 0x7F;
+}
+
 /* Raw frames an attacker sends from its own connection. */
 static size_t
 mk_pubkey_req(uint8_t *buf, const char *sn, const char *ppsn)
@@ -296,8 +304,7 @@ test_a1_pseudo_kms(void **state)
 
 	/* With AUK the attacker passes S5 at the real KMS as the terminal. */
 	duel_conn_open(&E, DUEL_SHARED, &k);
-	atk_random(rnd1, a->blk);
-	rnd1[0] &= 0x7F;	/* not the derivation mark (decision 154) */
+	atk_rnd1(rnd1, a->blk);
 	n = mk_auth_init(buf, NULL, "A1-SN", rnd1, a->blk);
 	assert_int_equal(duel_conn_input(&k, buf, n, reply, sizeof(reply), &rn), 0);
 	duel_decode(reply, rn, DUEL_K2T, &m);
@@ -606,7 +613,7 @@ test_a3_reflection(void **state)
 	assert_non_null(duel_find_frame(res, RKL_WIRE_ERROR));
 
 	/* 3. The KMS's RND2 differs from RND1, and reflecting CRND1 as CRND2 fails. */
-	atk_random(rnd1, sizeof(rnd1));
+	atk_rnd1(rnd1, sizeof(rnd1));
 	assert_int_equal(atk_auth_init(&k, "A3-SN", rnd1, 16, &m, reply, &rn), 0);
 	assert_int_equal(m.type, RKL_WIRE_AUTH_CHALLENGE);
 	assert_memory_not_equal(m.u.auth_challenge.rnd2, rnd1, 16);
@@ -626,7 +633,7 @@ test_a3_reflection(void **state)
 	/* 5. Cross-session: E(AUK, old RND2) obtained later does not answer a new session. */
 	assert_int_equal(atk_auth_init(&k, "A3-SN", m.u.auth_challenge.rnd2, 16, &m2, reply, &rn), 0);
 	duel_conn_close(&k);	/* m2.crnd1 = E(AUK, RND2 of session 3) */
-	atk_random(rnd1, sizeof(rnd1));
+	atk_rnd1(rnd1, sizeof(rnd1));
 	assert_int_equal(atk_auth_init(&k, "A3-SN", rnd1, 16, &m, reply, &rn), 0);
 	n = mk_auth_response(f, m.session, m2.u.auth_challenge.crnd1, 16);
 	assert_int_not_equal(duel_conn_input(&k, f, n, reply, sizeof(reply), &rn), 0);
