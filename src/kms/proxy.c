@@ -24,7 +24,7 @@ rkl_proxy_v2_parse(const uint8_t *b, size_t n, size_t *used, struct rkl_proxy_sr
 
 	memset(out, 0, sizeof(*out));
 	/* A prefix that already differs from the signature is refused at once. */
-	if (memcmp(b, SIG, n < sizeof(SIG) ? n : sizeof(SIG)) != 0)
+	if (n > 0 && memcmp(b, SIG, n < sizeof(SIG) ? n : sizeof(SIG)) != 0)
 		return RKL_ERR_FORMAT;
 	if (n < 16)
 		return RKL_ERR_INCOMPLETE;

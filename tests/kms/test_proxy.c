@@ -23,7 +23,8 @@ hdr(uint8_t *b, uint8_t vc, uint8_t fam, const uint8_t *body, size_t len)
 	b[13] = fam;
 	b[14] = (uint8_t)(len >> 8);
 	b[15] = (uint8_t)len;
-	memcpy(b + 16, body, len);
+	if (len > 0)
+		memcpy(b + 16, body, len);
 	return 16 + len;
 }
 
