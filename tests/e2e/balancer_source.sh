@@ -42,16 +42,8 @@ HP1=$hpid
 term_download GOOD "$HAP"
 
 # the stranger, now at 127.0.0.3, through the balancer
-"$RKL_E2E_NET" proxy "$E2E_DIR/proxy2.port" "$HAP" --flip-crnd2 --from 127.0.0.3 \
-    >"$E2E_DIR/proxy2.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
-i=0
-while [ ! -s "$E2E_DIR/proxy2.port" ]; do
-	[ $i -lt 100 ] || fail "proxy did not start"
-	sleep 0.1
-	i=$((i + 1))
-done
-P2=$(cat "$E2E_DIR/proxy2.port")
+proxy_to proxy2 "$HAP" --flip-crnd2 --from 127.0.0.3
+P2=$PROXY
 for i in 1 2; do
 	expect_rc $T_REFUSED term CRND download "127.0.0.1:$P2"
 done
@@ -72,16 +64,8 @@ kmsd_start
 mkdir -p "$E2E_DIR/hp2"
 haproxy_start "$E2E_DIR/hp2" "127.0.0.1:$KMSD_PORT" --send-proxy
 term_download GOOD "$HAP"
-"$RKL_E2E_NET" proxy "$E2E_DIR/proxy3.port" "$HAP" --flip-crnd2 --from 127.0.0.3 \
-    >"$E2E_DIR/proxy3.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
-i=0
-while [ ! -s "$E2E_DIR/proxy3.port" ]; do
-	[ $i -lt 100 ] || fail "proxy did not start"
-	sleep 0.1
-	i=$((i + 1))
-done
-P3=$(cat "$E2E_DIR/proxy3.port")
+proxy_to proxy3 "$HAP" --flip-crnd2 --from 127.0.0.3
+P3=$PROXY
 for i in 1 2 3; do
 	expect_rc $T_REFUSED term CRND download "127.0.0.1:$P3"
 done

@@ -273,15 +273,23 @@ term() {
 # proxy_start [options...]: rkl-e2e-net proxy in front of kmsd (log in proxy.log);
 # waits until it listens and sets PROXY to its port.
 proxy_start() {
-	"$RKL_E2E_NET" proxy "$E2E_DIR/proxy.port" "$KMSD_PORT" "$@" >"$E2E_DIR/proxy.log" 2>&1 &
+	proxy_to proxy "$KMSD_PORT" "$@"
+}
+
+# proxy_to NAME PORT [options...]: the same in front of 127.0.0.1:PORT (NAME.port, NAME.log).
+proxy_to() {
+	pname=$1
+	ptarget=$2
+	shift 2
+	"$RKL_E2E_NET" proxy "$E2E_DIR/$pname.port" "$ptarget" "$@" >"$E2E_DIR/$pname.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
 	i=0
-	while [ ! -s "$E2E_DIR/proxy.port" ]; do
+	while [ ! -s "$E2E_DIR/$pname.port" ]; do
 		[ $i -lt 100 ] || fail "proxy did not start"
 		sleep 0.1
 		i=$((i + 1))
 	done
-	PROXY=$(cat "$E2E_DIR/proxy.port")
+	PROXY=$(cat "$E2E_DIR/$pname.port")
 }
 
 # term_download SN [PORT] [options...]: expect success.
