@@ -1,9 +1,14 @@
 /* Test harness for the PIN pad library (see harness.h). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <poll.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "backend.h"
@@ -426,5 +431,32 @@ drive_to(struct rkl_pinpad *pp, struct kms *k, enum rkl_pinpad_state target,
 		if (rkl_pinpad_state(pp) == RKL_PINPAD_FAILED)
 			return -1;
 	}
+	return 0;
+}
+
+int
+harness_read_frame(int fd, uint8_t *buf, size_t cap, size_t *len)
+{
+	size_t have = 0, need = 0, flen = 0;
+	struct pollfd p;
+	ssize_t got;
+	int r;
+
+	for (;;) {
+		r = rkl_wire_frame_need(buf, have, &flen, &need);
+		if (r == 0)
+			break;
+		if (r != RKL_ERR_INCOMPLETE || have + need > cap)
+			return -1;
+		p.fd = fd;
+		p.events = POLLIN;
+		if (poll(&p, 1, 20000) != 1)
+			return -1;
+		got = read(fd, buf + have, need);
+		if (got <= 0)
+			return -1;
+		have += (size_t)got;
+	}
+	*len = flen;
 	return 0;
 }

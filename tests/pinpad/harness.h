@@ -120,4 +120,11 @@ int drive(struct rkl_pinpad *pp, struct kms *k, uint8_t *types, size_t *n_types)
 int drive_to(struct rkl_pinpad *pp, struct kms *k, enum rkl_pinpad_state target,
     uint8_t *last, size_t *last_len);
 
+/*
+ * One whole rkl frame from the socket fd into buf (at most cap bytes; each
+ * read waits at most 20 s): 0 and its length in *len, -1 on a closed socket,
+ * a timeout or a frame over cap.  For the tests that serve rkl-terminal over TCP.
+ */
+int harness_read_frame(int fd, uint8_t *buf, size_t cap, size_t *len);
+
 #endif

@@ -1215,33 +1215,6 @@ test_p2_migration_from_p1(void **state)
 
 /* ---- rkl-terminal on profile 2 (the binary against the scripted KMS over TCP) ---- */
 
-static int
-read_frame(int fd, uint8_t *buf, size_t cap, size_t *len)
-{
-	size_t have = 0, need = 0, flen = 0;
-	struct pollfd p;
-	ssize_t got;
-	int r;
-
-	for (;;) {
-		r = rkl_wire_frame_need(buf, have, &flen, &need);
-		if (r == 0)
-			break;
-		if (r != RKL_ERR_INCOMPLETE || have + need > cap)
-			return -1;
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, 20000) != 1)
-			return -1;
-		got = read(fd, buf + have, need);
-		if (got <= 0)
-			return -1;
-		have += (size_t)got;
-	}
-	*len = flen;
-	return 0;
-}
-
 /* Run the tool (args NULL-terminated) with stdout into out; serve k on lfd if >= 0. */
 static int
 tool(char *bin, int lfd, struct kms2 *k, char *out, size_t cap, ...)
@@ -1279,7 +1252,7 @@ tool(char *bin, int lfd, struct kms2 *k, char *out, size_t cap, ...)
 		fd = accept(lfd, NULL, NULL);
 		assert_true(fd >= 0);
 		kms2_connection(k);
-		while (read_frame(fd, in, sizeof(in), &n) == 0) {
+		while (harness_read_frame(fd, in, sizeof(in), &n) == 0) {
 			if (kms2_handle(k, in, n) != 0 || k->pend_len == 0)
 				break;
 			if (write(fd, k->pend, k->pend_len) != (ssize_t)k->pend_len)

@@ -75,33 +75,6 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static int
-read_frame(int fd, uint8_t *buf, size_t cap, size_t *len)
-{
-	size_t have = 0, need = 0, flen = 0;
-	struct pollfd p;
-	ssize_t got;
-	int r;
-
-	for (;;) {
-		r = rkl_wire_frame_need(buf, have, &flen, &need);
-		if (r == 0)
-			break;
-		if (r != RKL_ERR_INCOMPLETE || have + need > cap)
-			return -1;
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, 20000) != 1)
-			return -1;
-		got = read(fd, buf + have, need);
-		if (got <= 0)
-			return -1;
-		have += (size_t)got;
-	}
-	*len = flen;
-	return 0;
-}
-
 /* Serve one connection: the scripted KMS answers until it is done. */
 static void
 serve(enum serve mode)
@@ -119,7 +92,7 @@ serve(enum serve mode)
 	fd = accept(LFD, NULL, NULL);
 	assert_true(fd >= 0);
 	kms_new_connection(&K);
-	while (read_frame(fd, in, sizeof(in), &n) == 0) {
+	while (harness_read_frame(fd, in, sizeof(in), &n) == 0) {
 		if (mode == SERVE_SILENT)
 			continue;	/* read, never answer */
 		r = kms_handle(&K, in, n, out, sizeof(out), &on);
